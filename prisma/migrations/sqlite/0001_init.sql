@@ -1,0 +1,79 @@
+-- attnrec initial schema, SQLite. Mirrors prisma/models.prisma
+-- (test/schema-sync.test.ts checks tables and columns).
+-- DateTime columns hold integer milliseconds since the epoch (UTC): the Prisma
+-- adapter is opened with timestampFormat 'unixepoch-ms', and the raw bulk
+-- paths write the same integers.
+
+CREATE TABLE items (
+  id          INTEGER PRIMARY KEY,
+  external_id TEXT     NOT NULL,
+  title       TEXT,
+  category    TEXT,
+  price       REAL,
+  created_at  DATETIME NOT NULL DEFAULT (CAST(unixepoch('subsec') * 1000 AS INTEGER)),
+  active      BOOLEAN  NOT NULL DEFAULT 1
+);
+CREATE UNIQUE INDEX items_external_id_key ON items (external_id);
+CREATE INDEX items_category_idx ON items (category);
+
+CREATE TABLE users (
+  id          INTEGER PRIMARY KEY,
+  external_id TEXT     NOT NULL,
+  created_at  DATETIME NOT NULL DEFAULT (CAST(unixepoch('subsec') * 1000 AS INTEGER))
+);
+CREATE UNIQUE INDEX users_external_id_key ON users (external_id);
+
+CREATE TABLE sessions (
+  id          INTEGER PRIMARY KEY,
+  external_id TEXT     NOT NULL,
+  user_id     INTEGER  REFERENCES users (id),
+  created_at  DATETIME NOT NULL DEFAULT (CAST(unixepoch('subsec') * 1000 AS INTEGER))
+);
+CREATE UNIQUE INDEX sessions_external_id_key ON sessions (external_id);
+CREATE INDEX sessions_user_id_idx ON sessions (user_id);
+
+CREATE TABLE event_types (
+  id   INTEGER PRIMARY KEY CHECK (id BETWEEN 1 AND 255),
+  name TEXT    NOT NULL
+);
+CREATE UNIQUE INDEX event_types_name_key ON event_types (name);
+INSERT INTO event_types (id, name) VALUES (1, 'view'), (2, 'cart'), (3, 'purchase');
+
+CREATE TABLE events (
+  id         INTEGER  PRIMARY KEY,
+  user_id    INTEGER  REFERENCES users (id),
+  session_id INTEGER  REFERENCES sessions (id),
+  item_id    INTEGER  NOT NULL REFERENCES items (id),
+  type_id    INTEGER  NOT NULL REFERENCES event_types (id),
+  ts         DATETIME NOT NULL,
+  value      REAL,
+  quantity   INTEGER,
+  event_id   TEXT,
+  CHECK (user_id IS NOT NULL OR session_id IS NOT NULL)
+);
+CREATE UNIQUE INDEX events_event_id_key ON events (event_id);
+-- The content key: an event is the same event when user, session, item, type
+-- and timestamp (ms) are equal, whether or not the client sent an event id.
+CREATE UNIQUE INDEX events_content_key ON events (COALESCE(user_id, 0), COALESCE(session_id, 0), item_id, type_id, ts);
+CREATE INDEX events_user_id_ts_idx ON events (user_id, ts);
+CREATE INDEX events_session_id_ts_idx ON events (session_id, ts);
+CREATE INDEX events_ts_idx ON events (ts);
+
+CREATE TABLE model_versions (
+  id            INTEGER  PRIMARY KEY,
+  created_at    DATETIME NOT NULL DEFAULT (CAST(unixepoch('subsec') * 1000 AS INTEGER)),
+  status        TEXT     NOT NULL CHECK (status IN ('training', 'ready', 'failed')),
+  config        JSONB    NOT NULL,
+  data_hash     TEXT     NOT NULL,
+  metrics       JSONB,
+  artifact_path TEXT     NOT NULL,
+  active        BOOLEAN  NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX model_versions_one_active ON model_versions (active) WHERE active = 1;
+
+CREATE TABLE item_embeddings (
+  model_version_id INTEGER NOT NULL REFERENCES model_versions (id) ON DELETE CASCADE,
+  item_id          INTEGER NOT NULL REFERENCES items (id),
+  vector           BLOB    NOT NULL,
+  PRIMARY KEY (model_version_id, item_id)
+) WITHOUT ROWID;
