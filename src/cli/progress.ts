@@ -1,0 +1,84 @@
+/**
+ * Progress for long jobs on stderr: a redrawn bar on a terminal, a plain line
+ * every few seconds otherwise (CI logs, pipes). Shows rate and ETA.
+ */
+
+export interface ProgressLine {
+  readonly label: string;
+  readonly done: number;
+  readonly total: number;
+  readonly elapsedMs: number;
+  /** What `done` counts, for the rate: bytes are shown as MB. */
+  readonly unit: 'bytes' | string;
+  /** Extra text after the rate, e.g. "287,107 events". */
+  readonly note?: string;
+}
+
+const integer = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+
+export function formatCount(n: number): string {
+  return integer.format(n);
+}
+
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '?';
+  if (seconds < 60) return `${Math.round(seconds)}s`;
+  const m = Math.floor(seconds / 60);
+  if (m < 60) return `${m}m${String(Math.round(seconds % 60)).padStart(2, '0')}s`;
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+}
+
+export function formatProgressLine(p: ProgressLine, barWidth = 24): string {
+  const fraction = p.total > 0 ? Math.min(1, p.done / p.total) : 0;
+  const filled = Math.round(fraction * barWidth);
+  const bar = `[${'#'.repeat(filled)}${'.'.repeat(barWidth - filled)}]`;
+  const seconds = p.elapsedMs / 1000;
+  const rate = seconds > 0 ? p.done / seconds : 0;
+  const rateText = p.unit === 'bytes' ? `${(rate / 1e6).toFixed(1)} MB/s` : `${formatCount(rate)} ${p.unit}/s`;
+  const eta = rate > 0 && p.total > 0 ? formatDuration((p.total - p.done) / rate) : '?';
+  const percent = `${(fraction * 100).toFixed(1).padStart(5)}%`;
+  return `${p.label} ${bar} ${percent}  ${rateText}${p.note ? `  ${p.note}` : ''}  ETA ${eta}`;
+}
+
+export interface Progress {
+  update(done: number, note?: string): void;
+  finish(): void;
+}
+
+export function createProgress(options: {
+  label: string;
+  total: number;
+  unit: string;
+  stream?: NodeJS.WriteStream;
+  quiet?: boolean;
+  /** Plain-line interval when not on a terminal. */
+  intervalMs?: number;
+}): Progress {
+  const stream = options.stream ?? process.stderr;
+  const tty = stream.isTTY === true;
+  const started = performance.now();
+  const interval = tty ? 100 : (options.intervalMs ?? 5000);
+  let last = -Infinity;
+  let shown = false;
+  let latest = { done: 0, note: undefined as string | undefined };
+  const draw = (): void => {
+    const line = formatProgressLine({ label: options.label, done: latest.done, total: options.total, elapsedMs: performance.now() - started, unit: options.unit, note: latest.note });
+    stream.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
+    shown = true;
+  };
+  return {
+    update(done, note) {
+      latest = { done, note };
+      if (options.quiet) return;
+      const now = performance.now();
+      if (now - last < interval) return;
+      last = now;
+      draw();
+    },
+    finish() {
+      if (options.quiet) return;
+      draw();
+      if (tty && shown) stream.write('\n');
+    },
+  };
+}
