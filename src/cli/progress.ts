@@ -34,7 +34,7 @@ export function formatProgressLine(p: ProgressLine, barWidth = 24): string {
   const bar = `[${'#'.repeat(filled)}${'.'.repeat(barWidth - filled)}]`;
   const seconds = p.elapsedMs / 1000;
   const rate = seconds > 0 ? p.done / seconds : 0;
-  const rateText = p.unit === 'bytes' ? `${(rate / 1e6).toFixed(1)} MB/s` : `${formatCount(rate)} ${p.unit}/s`;
+  const rateText = p.unit === 'bytes' ? `${(rate / 1e6).toFixed(1)} MB/s` : `${rate < 10 ? rate.toFixed(1) : formatCount(rate)} ${p.unit}/s`;
   const eta = rate > 0 && p.total > 0 ? formatDuration((p.total - p.done) / rate) : '?';
   const percent = `${(fraction * 100).toFixed(1).padStart(5)}%`;
   return `${p.label} ${bar} ${percent}  ${rateText}${p.note ? `  ${p.note}` : ''}  ETA ${eta}`;

@@ -1,0 +1,61 @@
+import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { describeEachProvider, scratchDatabase, type ScratchDatabase } from '../../test/support/test-stores.js';
+import { migrate, migrationsFolder, pendingMigrations } from './migrate.js';
+import { openStore, type Store } from './store.js';
+
+describe('pendingMigrations', () => {
+  const files = [
+    { name: '0001_a', sql: 'x', checksum: 'c1' },
+    { name: '0002_b', sql: 'y', checksum: 'c2' },
+  ];
+  it('returns the ones not yet applied, in order', () => {
+    expect(pendingMigrations(files, new Map([['0001_a', 'c1']])).map((m) => m.name)).toEqual(['0002_b']);
+    expect(pendingMigrations(files, new Map()).map((m) => m.name)).toEqual(['0001_a', '0002_b']);
+  });
+  it('refuses an applied migration whose file changed', () => {
+    expect(() => pendingMigrations(files, new Map([['0001_a', 'other']]))).toThrow(expect.objectContaining({ code: 'MIGRATION_CHANGED' }));
+  });
+  it('refuses a database migrated by a newer version', () => {
+    expect(() => pendingMigrations(files, new Map([['0009_future', 'z']]))).toThrow(expect.objectContaining({ code: 'MIGRATION_UNKNOWN' }));
+  });
+});
+
+describeEachProvider('migrate', (provider) => {
+  let database: ScratchDatabase;
+  let store: Store | undefined;
+  afterEach(async () => {
+    await store?.close();
+    await database.dispose();
+  });
+
+  it('applies every migration once and is a no-op the second time', async () => {
+    database = await scratchDatabase(provider);
+    store = openStore(database.url);
+    const first = await migrate(store);
+    expect(first.applied.length).toBeGreaterThan(0);
+    expect(first.alreadyApplied).toEqual([]);
+    const second = await migrate(store);
+    expect(second.applied).toEqual([]);
+    expect(second.alreadyApplied).toEqual(first.applied);
+  });
+
+  it('rolls back a failing migration and leaves earlier ones applied', async () => {
+    database = await scratchDatabase(provider);
+    store = openStore(database.url);
+    const folder = mkdtempSync(join(tmpdir(), 'attnrec-migrations-'));
+    cpSync(migrationsFolder(provider), folder, { recursive: true });
+    writeFileSync(join(folder, '9999_broken.sql'), 'CREATE TABLE half_done (id INTEGER);\nTHIS IS NOT SQL;');
+    await expect(migrate(store, folder)).rejects.toThrow();
+    // The broken migration left nothing behind, and the good ones are recorded.
+    const report = await migrate(store);
+    expect(report.applied).toEqual([]);
+    const tables =
+      store.provider === 'sqlite'
+        ? store.db.prepare(`SELECT name FROM sqlite_master WHERE name = 'half_done'`).all()
+        : (await store.pool.query(`SELECT tablename FROM pg_tables WHERE tablename = 'half_done'`)).rows;
+    expect(tables).toEqual([]);
+  });
+});
