@@ -50,7 +50,23 @@ function runAsServerUser(command: string, args: string[]): void {
   }
 }
 
-export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
+export interface ThrowawayOptions {
+  /**
+   * Keep PostgreSQL's durability defaults (fsync, synchronous commit, full
+   * page writes). Tests turn them off for speed; benchmarks keep them so the
+   * figures are what a real server would do.
+   */
+  readonly durable?: boolean;
+  /** Extra server settings, e.g. ['shared_buffers=512MB']. */
+  readonly settings?: readonly string[];
+}
+
+/** The server settings a throwaway cluster runs with, for benchmark reports. */
+export function throwawaySettings(options: ThrowawayOptions = {}): string[] {
+  return [...(options.durable ? [] : ['fsync=off', 'synchronous_commit=off', 'full_page_writes=off']), 'max_connections=200', ...(options.settings ?? [])];
+}
+
+export async function startThrowawayPostgres(options: ThrowawayOptions = {}): Promise<ThrowawayPostgres> {
   const bin = findPostgresBin();
   if (!bin) throw new Error('PostgreSQL server binaries not found (apt-get install postgresql, or set ATTNREC_PG_BIN)');
   const dir = mkdtempSync(join(tmpdir(), 'attnrec-pg-'));
@@ -63,8 +79,8 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
   const data = join(dir, 'data');
   const port = await freePort();
   runAsServerUser(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8']);
-  const options = `-p ${port} -c listen_addresses=127.0.0.1 -k ${dir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 ${process.env.PG_EXTRA ?? ""}`;
-  runAsServerUser(join(bin, 'pg_ctl'), ['-D', data, '-o', options, '-l', join(dir, 'server.log'), '-w', 'start']);
+  const serverOptions = [`-p ${port}`, '-c listen_addresses=127.0.0.1', `-k ${dir}`, ...throwawaySettings(options).map((s) => `-c ${s}`)].join(' ');
+  runAsServerUser(join(bin, 'pg_ctl'), ['-D', data, '-o', serverOptions, '-l', join(dir, 'server.log'), '-w', 'start']);
   let stopped = false;
   return {
     url: `postgresql://postgres@127.0.0.1:${port}/postgres`,

@@ -1,0 +1,53 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { integerFlag, runJob, type FlagSpec, type JobSpec } from '../src/cli/job.js';
+import { AppError } from '../src/errors.js';
+import { runImportBench } from './import-bench.js';
+import { machineFacts, timestampForFile } from './machine.js';
+
+const BENCHMARKS = ['import'] as const;
+type Benchmark = (typeof BENCHMARKS)[number];
+
+const spec = {
+  name: 'bench',
+  summary: 'run attnrec benchmarks and write machine-readable results to bench/results/',
+  usage: `npm run bench -- [${BENCHMARKS.join('|')}] [options]`,
+  positionals: { max: BENCHMARKS.length },
+  flags: {
+    quick: { type: 'boolean', default: false, description: 'Small inputs and one run each, for smoke checks' },
+    runs: { type: 'string', value: 'n', description: 'Repetitions per measurement; the median is reported (default 3, 1 with --quick)' },
+    events: { type: 'string', value: 'n', description: 'Events in the generated log (default 1000000, 100000 with --quick)' },
+    'no-write': { type: 'boolean', default: false, description: 'Print the result without writing bench/results/<name>-<timestamp>.json' },
+  },
+  details: `
+With no benchmark named, every benchmark runs. Each prints one JSON document on stdout (progress on stderr)
+and writes it to bench/results/<benchmark>-<timestamp>.json. Scratch files (generated logs, databases) go
+to bench/scratch/, which git ignores. Speed targets live here, never in the test suite.`,
+} satisfies JobSpec<Record<string, FlagSpec>>;
+
+await runJob(spec, async ({ flags, positionals }) => {
+  for (const name of positionals) {
+    if (!(BENCHMARKS as readonly string[]).includes(name)) throw new AppError('USAGE', `unknown benchmark '${name}' (known: ${BENCHMARKS.join(', ')})`);
+  }
+  const selected = (positionals.length > 0 ? positionals : [...BENCHMARKS]) as Benchmark[];
+  const root = join(import.meta.dirname);
+  const log = (line: string): void => void process.stderr.write(`${line}\n`);
+  for (const benchmark of selected) {
+    const started = new Date();
+    const body = await runImportBench({
+      events: flags.events ? integerFlag('events', flags.events, 1000, 100_000_000) : flags.quick ? 100_000 : 1_000_000,
+      runs: flags.runs ? integerFlag('runs', flags.runs, 1, 20) : flags.quick ? 1 : 3,
+      scratch: join(root, 'scratch'),
+      log,
+    });
+    const result = { benchmark, started: started.toISOString(), quick: flags.quick, machine: machineFacts(), ...body };
+    const json = JSON.stringify(result, null, 2);
+    process.stdout.write(`${json}\n`);
+    if (!flags['no-write']) {
+      mkdirSync(join(root, 'results'), { recursive: true });
+      const file = join(root, 'results', `${benchmark}-${timestampForFile(started)}.json`);
+      writeFileSync(file, `${json}\n`);
+      log(`wrote ${file}`);
+    }
+  }
+});

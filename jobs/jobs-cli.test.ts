@@ -1,0 +1,80 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { openStore } from '../src/data/store.js';
+import { runJobProcess } from '../test/support/run-job.js';
+import { tableCounts } from '../test/support/event-counts.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'attnrec-jobs-'));
+
+describe('jobs/import', () => {
+  it('documents every flag in --help', async () => {
+    const { code, stdout } = await runJobProcess('import', ['--help']);
+    expect(code).toBe(0);
+    for (const flag of ['--format', '--items', '--skip-bad', '--event-types', '--time-unit', '--delimiter', '--sasrec-base-time', '--sasrec-step', '--sasrec-event-type', '--database-url', '--no-migrate', '--json', '--quiet', '--help']) {
+      expect(stdout).toContain(flag);
+    }
+  });
+
+  it('rejects an unknown flag and a bad choice with exit code 2 and a clear message', async () => {
+    const unknown = await runJobProcess('import', ['--bogus', 'x.csv']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/^error \[USAGE\]: Unknown option '--bogus'/);
+    const choice = await runJobProcess('import', ['--event-types', 'maybe', 'x.csv']);
+    expect(choice.code).toBe(2);
+    expect(choice.stderr).toContain('--event-types must be one of register, strict');
+  });
+
+  it('imports into a fresh database, migrating it first, and reports as JSON', async () => {
+    const database = `file:${join(dir, 'fresh.db')}`;
+    const log = join(dir, 'log.csv');
+    writeFileSync(log, 'user_id,item_id,event_type,timestamp\nu1,i1,view,2024-01-01T00:00:00Z\nu1,i2,purchase,2024-01-01T00:05:00Z\n');
+    const { code, stdout, stderr } = await runJobProcess('import', ['--database-url', database, '--json', log]);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout);
+    expect(report).toMatchObject({ database: 'sqlite', events: { read: 2, inserted: 2, duplicates: 0 }, created: { users: 1, items: 2 } });
+  });
+
+  it('stops at a bad line with FILE:LINE, exit code 2, and stores nothing', async () => {
+    const database = `file:${join(dir, 'bad.db')}`;
+    const log = join(dir, 'bad.csv');
+    writeFileSync(log, 'user_id,item_id,event_type,timestamp\nu1,i1,view,2024-01-01T00:00:00Z\nu1,i2,view,13/13/2024\n');
+    const { code, stderr } = await runJobProcess('import', ['--database-url', database, '-q', log]);
+    expect(code).toBe(2);
+    expect(stderr).toContain(`error [IMPORT_BAD_LINE]: ${log}:3: timestamp '13/13/2024' is neither ISO 8601 nor a number`);
+    const store = openStore(database);
+    try {
+      expect(await tableCounts(store)).toMatchObject({ events: 0, users: 0, items: 0 });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('skips bad lines with --skip-bad and lists them', async () => {
+    const log = join(dir, 'mixed.csv');
+    writeFileSync(log, 'user_id,item_id,event_type,timestamp\nu1,i1,view,2024-01-01T00:00:00Z\nu1,,view,2024-01-01T00:00:00Z\n');
+    const { code, stdout } = await runJobProcess('import', ['--database-url', `file:${join(dir, 'mixed.db')}`, '--skip-bad', '-q', log]);
+    expect(code).toBe(0);
+    expect(stdout).toContain('1 read, 1 new, 0 duplicates');
+    expect(stdout).toContain(`skipped 1 bad lines:\n  ${log}:3: item_id is empty [MISSING_ITEM]`);
+  });
+});
+
+describe('jobs/migrate', () => {
+  it('migrates, then reports the database up to date', async () => {
+    const database = `file:${join(dir, 'migrate.db')}`;
+    const first = await runJobProcess('migrate', ['--database-url', database]);
+    expect(first.code).toBe(0);
+    expect(first.stdout).toMatch(/^applied 1 migration\(s\) to .*migrate\.db: 0001_init\n$/);
+    const second = await runJobProcess('migrate', ['--database-url', database]);
+    expect(second.stdout).toContain('is up to date');
+  });
+
+  it('refuses a DATABASE_URL it cannot use, without a stack trace', async () => {
+    const { code, stderr } = await runJobProcess('migrate', [], { DATABASE_URL: 'mysql://localhost/x' });
+    expect(code).toBe(2);
+    expect(stderr).toBe("error [CONFIG_INVALID]: DATABASE_URL must start with file: (SQLite) or postgresql:// (PostgreSQL); got 'mysql:…'\n");
+  });
+});

@@ -1,0 +1,38 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from './support/run-job.js';
+
+const SHA256 = 'b7376fe24430743f411dc7f567285657b2adb3f74361cc7ba0aee94f3024b651';
+
+describe('shipped sample data', () => {
+  const sample = readFileSync(join(ROOT, 'samples', 'amazon-games.txt'));
+
+  it('is the Amazon Games file of the SASRec paper, byte for byte', () => {
+    expect(createHash('sha256').update(sample).digest('hex')).toBe(SHA256);
+    expect(readFileSync(join(ROOT, 'samples', 'README.md'), 'utf8')).toContain(SHA256);
+  });
+
+  it('matches ../shared/data when that folder is present', () => {
+    const shared = join(ROOT, '..', 'shared', 'data', 'amazon-games.txt');
+    if (!existsSync(shared)) return;
+    expect(readFileSync(shared).equals(sample)).toBe(true);
+  });
+});
+
+describe('README', () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const scripts = Object.keys(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts as Record<string, string>);
+
+  it('names only npm scripts that exist', () => {
+    const named = [...readme.matchAll(/npm run ([\w:-]+)/g)].map((m) => m[1]!);
+    expect(named.length).toBeGreaterThan(0);
+    for (const name of named) expect(scripts, `npm run ${name}`).toContain(name);
+  });
+
+  it('gives the one-line set-up commands for the main job and the tests', () => {
+    expect(readme).toContain('npm ci && npm run quickstart');
+    expect(readme).toContain('npm ci && npm test');
+  });
+});
