@@ -56,7 +56,7 @@ await runJob(spec, async ({ flags, positionals }) => {
   if (base instanceof FieldError) throw new AppError('USAGE', `--sasrec-base-time: ${base.message}`);
   const stepSeconds = integerFlag('sasrec-step', flags['sasrec-step'], 1, 366 * 86_400);
 
-  const store = openStore(flags['database-url']);
+  const store = openStore(flags['database-url'] ?? process.env.DATABASE_URL);
   try {
     if (!flags['no-migrate']) await migrate(store);
     const progress = eventFile ? createProgress({ label: 'import', total: fileSize(eventFile), unit: 'bytes', quiet: flags.quiet || flags.json }) : undefined;

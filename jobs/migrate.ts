@@ -17,7 +17,7 @@ applied migration whose file changed, or a database migrated by a newer attnrec,
 } satisfies JobSpec<Record<string, FlagSpec>>;
 
 await runJob(spec, async ({ flags }) => {
-  const store = openStore(flags['database-url']);
+  const store = openStore(flags['database-url'] ?? process.env.DATABASE_URL);
   try {
     const report = await migrate(store);
     const where = store.target.provider === 'sqlite' ? store.target.file : 'PostgreSQL';

@@ -38,46 +38,36 @@ export function openSqlite(file: string): Database.Database {
   return db;
 }
 
-// node-pg turns int8 into strings by default; event ids and counts fit in a double.
-pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
-
-export function openStore(url?: string): Store {
-  const target = parseDatabaseUrl(url ?? process.env.DATABASE_URL);
-  let prisma: PrismaClient | undefined;
-  const lazyPrisma = (): PrismaClient => (prisma ??= createPrismaClient(target));
-  const closePrisma = async (): Promise<void> => {
-    if (prisma) await prisma.$disconnect();
-  };
-
+/**
+ * Opens the store at a DATABASE_URL (undefined = the embedded default). The
+ * caller decides where the URL comes from (a flag, the environment, config);
+ * nothing here reads the environment.
+ */
+export function openStore(url: string | undefined): Store {
+  const target = parseDatabaseUrl(url);
   if (target.provider === 'sqlite') {
     ensureSqliteFolder(target);
     const db = openSqlite(target.file);
-    return {
-      provider: 'sqlite',
-      target,
-      db,
-      get prisma() {
-        return lazyPrisma();
-      },
-      async close() {
-        await closePrisma();
-        if (db.open) db.close();
-      },
-    };
+    return withLazyPrisma({ provider: 'sqlite', target, db }, () => {
+      if (db.open) db.close();
+    });
   }
   const pool = new pg.Pool({ connectionString: target.url, max: 4 });
   // An idle client losing its server must not crash the process; the next query reports it.
   pool.on('error', () => {});
-  return {
-    provider: 'postgresql',
-    target,
-    pool,
-    get prisma() {
-      return lazyPrisma();
+  return withLazyPrisma({ provider: 'postgresql', target, pool }, () => pool.end());
+}
+
+/** Adds the Prisma client (created on first use) and a close() that shuts both down. */
+function withLazyPrisma<T extends Omit<Store, 'prisma' | 'close'>>(base: T, closeDriver: () => void | Promise<void>): T & Pick<Store, 'prisma' | 'close'> {
+  let prisma: PrismaClient | undefined;
+  return Object.assign(base, {
+    get prisma(): PrismaClient {
+      return (prisma ??= createPrismaClient(base.target));
     },
-    async close() {
-      await closePrisma();
-      await pool.end();
+    async close(): Promise<void> {
+      if (prisma) await prisma.$disconnect();
+      await closeDriver();
     },
-  };
+  });
 }

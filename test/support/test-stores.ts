@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, inject } from 'vitest';
+import { afterEach, beforeEach, describe, inject } from 'vitest';
 import { migrate } from '../../src/data/migrate.js';
 import { openStore, type Store } from '../../src/data/store.js';
 import { createDatabase, dropDatabase } from './postgres-server.js';
@@ -50,4 +50,20 @@ export const postgresAvailable = (): boolean => inject('pgAdminUrl') !== '';
 export function describeEachProvider(name: string, suite: (provider: Provider) => void): void {
   describe(`${name} [sqlite]`, () => suite('sqlite'));
   describe.skipIf(!postgresAvailable())(`${name} [postgresql]`, () => suite('postgresql'));
+}
+
+/** A fresh migrated store for each test of the enclosing suite; call the returned function inside a test. */
+export function scratchStorePerTest(provider: Provider): () => Store & { dispose(): Promise<void> } {
+  let store: (Store & { dispose(): Promise<void> }) | undefined;
+  beforeEach(async () => {
+    store = await scratchStore(provider);
+  });
+  afterEach(async () => {
+    await store?.dispose();
+    store = undefined;
+  });
+  return () => {
+    if (!store) throw new Error('scratchStorePerTest: no store outside a test');
+    return store;
+  };
 }

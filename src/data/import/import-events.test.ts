@@ -1,9 +1,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { beforeEach, expect, it } from 'vitest';
 import { eventDump, tableCounts } from '../../../test/support/event-counts.js';
-import { describeEachProvider, scratchStore } from '../../../test/support/test-stores.js';
+import { describeEachProvider, scratchStore, scratchStorePerTest } from '../../../test/support/test-stores.js';
 import { importEvents, type ImportOptions } from './import-events.js';
 import { DEFAULT_SASREC, type EventFormat } from './sources.js';
 
@@ -28,11 +28,11 @@ bob,,sku-2,wishlist,1704110460000,,,,
 `;
 
 describeEachProvider('importEvents', (provider) => {
-  let store: Awaited<ReturnType<typeof scratchStore>>;
-  beforeEach(async () => {
-    store = await scratchStore(provider);
+  const current = scratchStorePerTest(provider);
+  let store: ReturnType<typeof current>;
+  beforeEach(() => {
+    store = current();
   });
-  afterEach(() => store.dispose());
 
   it('imports the SASRec format with synthetic, increasing timestamps per user', async () => {
     const path = file('seq.txt', '1 10\n1 11\n1 10\n2 11\n\n2 12\n');
@@ -194,11 +194,11 @@ describeEachProvider('importEvents', (provider) => {
 });
 
 describeEachProvider('importEvents edge cases', (provider) => {
-  let store: Awaited<ReturnType<typeof scratchStore>>;
-  beforeEach(async () => {
-    store = await scratchStore(provider);
+  const current = scratchStorePerTest(provider);
+  let store: ReturnType<typeof current>;
+  beforeEach(() => {
+    store = current();
   });
-  afterEach(() => store.dispose());
 
   it('keeps event ids with backslashes, quotes and non-ASCII text byte for byte', async () => {
     const ids = ['a\\b', 'c\\\\d', 'ü-ñ-€-😀', '"quoted"', "it's"];

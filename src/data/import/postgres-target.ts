@@ -30,6 +30,17 @@ export async function postgresImportTarget(pool: pg.Pool): Promise<ImportTarget>
     }
   };
 
+  /** Ends the transaction and returns the connection; a connection that failed is destroyed, not reused. */
+  async function endTransaction(command: 'COMMIT' | 'ROLLBACK'): Promise<void> {
+    try {
+      await client.query(command);
+      release();
+    } catch (error) {
+      release(error as Error);
+      throw error;
+    }
+  }
+
   async function resolveByExternalId(table: 'users' | 'items', ids: readonly string[]): Promise<number[]> {
     if (ids.length === 0) return [];
     // In external-id order, the unique index on external_id is appended to rather than split at random.
@@ -128,23 +139,9 @@ export async function postgresImportTarget(pool: pg.Pool): Promise<ImportTarget>
       await client.query(`TRUNCATE ${STAGING}`);
       return result.rowCount ?? 0;
     },
-    async commit() {
-      try {
-        await client.query('COMMIT');
-        release();
-      } catch (error) {
-        release(error as Error);
-        throw error;
-      }
-    },
-    async rollback() {
-      try {
-        await client.query('ROLLBACK');
-        release();
-      } catch (error) {
-        release(error as Error);
-      }
-    },
+    commit: () => endTransaction('COMMIT'),
+    // A failed rollback leaves nothing to save: the connection is discarded, the transaction with it.
+    rollback: () => endTransaction('ROLLBACK').catch(() => {}),
   };
 }
 
