@@ -1,0 +1,35 @@
+import { z } from 'zod';
+
+/**
+ * Everything that shapes a SASRec model. Saved with every model version, so a
+ * version says exactly how it was built.
+ */
+export const ModelConfigSchema = z
+  .object({
+    /** Items are 1..numItems; index 0 is padding. */
+    numItems: z.number().int().min(1),
+    /** Event types are 1..numEventTypes (0 = padding); 0 disables type embeddings. */
+    numEventTypes: z.number().int().min(0).max(255),
+    maxLength: z.number().int().min(1).max(4096),
+    dim: z.number().int().min(2).max(4096),
+    heads: z.number().int().min(1),
+    blocks: z.number().int().min(1).max(64),
+    /** Hidden width of the position-wise feed-forward layer (SASRec uses dim). */
+    ffnDim: z.number().int().min(1),
+    dropout: z.number().min(0).max(0.9),
+    seed: z.number().int(),
+  })
+  .strict()
+  .refine((c) => c.dim % c.heads === 0, { message: 'dim must be divisible by heads', path: ['heads'] });
+
+export type ModelConfig = z.infer<typeof ModelConfigSchema>;
+
+export const MODEL_DEFAULTS: Omit<ModelConfig, 'numItems' | 'numEventTypes'> = {
+  maxLength: 50,
+  dim: 64,
+  heads: 2,
+  blocks: 2,
+  ffnDim: 64,
+  dropout: 0.2,
+  seed: 42,
+};
