@@ -1,0 +1,56 @@
+import * as tf from '@tensorflow/tfjs';
+import type { LeaveOneOutSplit } from '../data/leave-one-out-split.js';
+import type { SasRec } from '../model/sasrec.js';
+import { Random } from '../random.js';
+import { historyBatch, type EncodedSequences } from '../train/batches.js';
+import { MetricAccumulator, rankAmongCandidates, rankOfTarget, sampleNegatives, type RankingMetrics } from './metrics.js';
+
+export interface EvaluationOptions {
+  /** 'valid' predicts the second-to-last event from the training events; 'test' the last from training + validation. */
+  readonly phase: 'valid' | 'test';
+  /** Leave the items of the input history out of the ranking (the standard protocol). */
+  readonly excludeHistory?: boolean;
+  /** Also rank against `count` sampled negatives (the SASRec paper's protocol), seeded. */
+  readonly sampled?: { readonly count: number; readonly seed: number };
+  readonly batchSize?: number;
+}
+
+export interface Evaluation {
+  /** Ranked against every item: the metrics to trust. */
+  readonly full: RankingMetrics;
+  /** Ranked against sampled negatives only: comparable with the SASRec paper, overstates accuracy. */
+  readonly sampled?: RankingMetrics;
+}
+
+/** Scores each evaluated sequence's history with the model and ranks its held-out item. */
+export function evaluateModel(model: SasRec, data: EncodedSequences, split: LeaveOneOutSplit, options: EvaluationOptions): Evaluation {
+  const batchSize = options.batchSize ?? 256;
+  const excludeHistory = options.excludeHistory ?? true;
+  const inputLength = (s: number): number => split.trainLength[s]! + (options.phase === 'test' ? 1 : 0);
+  const full = new MetricAccumulator();
+  const sampled = options.sampled ? new MetricAccumulator() : undefined;
+  const random = new Random(options.sampled?.seed ?? 0);
+  const { maxLength, numItems, dim } = model.config;
+  for (let start = 0; start < split.evaluated.length; start += batchSize) {
+    const sequences = split.evaluated.subarray(start, start + batchSize);
+    const batch = historyBatch(data, sequences, inputLength, maxLength);
+    const scores = tf.tidy(() => {
+      const { hidden } = model.forward(tf.tensor2d(batch.items, [batch.batchSize, maxLength], 'int32'), tf.tensor2d(batch.types, [batch.batchSize, maxLength], 'int32'));
+      const last = tf.reshape(tf.slice(hidden, [0, maxLength - 1, 0], [batch.batchSize, 1, dim]), [batch.batchSize, dim]) as tf.Tensor2D;
+      return model.scores(last).dataSync();
+    });
+    sequences.forEach((s, row) => {
+      const begin = data.offsets[s]!;
+      const target = data.items[begin + inputLength(s)]!;
+      const rowScores = scores.subarray(row * (numItems + 1), (row + 1) * (numItems + 1));
+      const history = new Set(data.items.subarray(begin, begin + inputLength(s)));
+      full.add(rankOfTarget(rowScores, target, excludeHistory ? history : new Set()));
+      if (sampled && options.sampled) {
+        // Negatives: items the user never interacted with in the whole sequence.
+        const interacted = new Set(data.items.subarray(begin, data.offsets[s + 1]!));
+        sampled.add(rankAmongCandidates(rowScores, target, sampleNegatives(random, numItems, interacted, options.sampled.count)));
+      }
+    });
+  }
+  return sampled ? { full: full.result(), sampled: sampled.result() } : { full: full.result() };
+}
