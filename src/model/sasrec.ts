@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Random } from '../random.js';
 import { ModelConfigSchema, type ModelConfig } from './config.js';
 import { glorotUniform, normal } from './init.js';
+import { attention } from './attention.js';
 import { dense, embeddingLookup, layerNorm } from './ops.js';
 
 /**
@@ -118,7 +119,7 @@ export class SasRec {
     const dropoutRandom = new Random(options.dropoutSeed ?? 0);
     const drop = (x: tf.Tensor): tf.Tensor => (training ? tf.dropout(x, dropout, undefined, dropoutRandom.int(2 ** 31)) : x);
     const dk = dim / heads;
-    const attention: tf.Tensor4D[] = [];
+    const attention4d: tf.Tensor4D[] = [];
 
     const flatItems = tf.reshape(items, [batch * T]) as tf.Tensor1D;
     const keep = tf.cast(tf.notEqual(items, 0), 'float32'); // [batch, T]: 1 for real events
@@ -136,17 +137,20 @@ export class SasRec {
     const visible = tf.mul(tf.reshape(causal, [1, 1, T, T]), tf.reshape(keep, [batch, 1, 1, T]));
     const mask = tf.mul(tf.sub(1, visible), MASKED);
 
-    const toHeads = (t2d: tf.Tensor2D): tf.Tensor4D => tf.transpose(tf.reshape(t2d, [batch, T, heads, dk]), [0, 2, 1, 3]) as tf.Tensor4D; // [batch, heads, T, dk]
+    // Heads are folded into the leading axis: [batch × heads, T, dk], as the attention op expects.
+    const toHeads = (t2d: tf.Tensor2D): tf.Tensor3D =>
+      tf.reshape(tf.transpose(tf.reshape(t2d, [batch, T, heads, dk]), [0, 2, 1, 3]), [batch * heads, T, dk]) as tf.Tensor3D;
+    const pairMask = tf.reshape(tf.tile(mask, [1, heads, 1, 1]), [batch * heads, T, T]);
     for (const block of this.blocks) {
       const normed = tf.reshape(layerNorm(x, block.ln1Gamma as tf.Tensor1D, block.ln1Beta as tf.Tensor1D), [batch * T, dim]) as tf.Tensor2D;
       const q = toHeads(dense(normed, block.wq as tf.Tensor2D, block.bq as tf.Tensor1D));
       const k = toHeads(dense(normed, block.wk as tf.Tensor2D, block.bk as tf.Tensor1D));
       const v = toHeads(dense(normed, block.wv as tf.Tensor2D, block.bv as tf.Tensor1D));
-      const scores = tf.add(tf.div(tf.matMul(q, k, false, true), Math.sqrt(dk)), mask); // [batch, heads, T, T]
-      const weights = tf.softmax(scores);
-      if (options.returnAttention) attention.push(tf.keep(weights) as tf.Tensor4D);
-      const context = tf.matMul(drop(weights), v); // [batch, heads, T, dk]
-      const merged = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [batch * T, dim]) as tf.Tensor2D;
+      // No dropout on the attention probabilities themselves: they stay exact for inspection, and
+      // the fused op keeps every product on the fast path; dropout still acts on the block's output.
+      const { context, weights } = attention(q, k, v, pairMask, options.returnAttention === true);
+      if (weights) attention4d.push(tf.reshape(weights, [batch, heads, T, T]) as tf.Tensor4D);
+      const merged = tf.reshape(tf.transpose(tf.reshape(context, [batch, heads, T, dk]), [0, 2, 1, 3]), [batch * T, dim]) as tf.Tensor2D;
       x = tf.add(x, tf.reshape(drop(dense(merged, block.wo as tf.Tensor2D, block.bo as tf.Tensor1D)), [batch, T, dim]));
 
       const normed2 = tf.reshape(layerNorm(x, block.ln2Gamma as tf.Tensor1D, block.ln2Beta as tf.Tensor1D), [batch * T, dim]) as tf.Tensor2D;
@@ -155,7 +159,7 @@ export class SasRec {
       x = tf.mul(x, keep3);
     }
     const hidden = tf.mul(layerNorm(x, this.finalGamma as tf.Tensor1D, this.finalBeta as tf.Tensor1D), keep3) as tf.Tensor3D;
-    return options.returnAttention ? { hidden, attention } : { hidden };
+    return options.returnAttention ? { hidden, attention: attention4d } : { hidden };
   }
 
   /** Scores of every item [batch, numItems + 1] from states [batch, dim]; column 0 (padding) is -Infinity-like. */
