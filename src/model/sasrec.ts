@@ -96,13 +96,18 @@ export class SasRec {
 
   /** Every trainable variable, in a fixed order (for optimizers and serialisation). */
   get variables(): tf.Variable[] {
+    return this.namedVariables().map(([, v]) => v);
+  }
+
+  /** Variables under stable logical names ("blocks/0/wq"), the names saved in artifacts. */
+  namedVariables(): [string, tf.Variable][] {
     return [
-      this.itemEmbedding,
-      this.positionEmbedding,
-      ...(this.typeEmbedding ? [this.typeEmbedding] : []),
-      ...this.blocks.flatMap((b) => Object.values(b) as tf.Variable[]),
-      this.finalGamma,
-      this.finalBeta,
+      ['item_embedding', this.itemEmbedding],
+      ['position_embedding', this.positionEmbedding],
+      ...(this.typeEmbedding ? [['type_embedding', this.typeEmbedding] as [string, tf.Variable]] : []),
+      ...this.blocks.flatMap((block, b) => Object.entries(block).map(([name, v]) => [`blocks/${b}/${name}`, v] as [string, tf.Variable])),
+      ['final/gamma', this.finalGamma],
+      ['final/beta', this.finalBeta],
     ];
   }
 
