@@ -78,3 +78,33 @@ describe('jobs/migrate', () => {
     expect(stderr).toBe("error [CONFIG_INVALID]: DATABASE_URL must start with file: (SQLite) or postgresql:// (PostgreSQL); got 'mysql:…'\n");
   });
 });
+
+describe('jobs/train', () => {
+  it('documents every flag in --help', async () => {
+    const { code, stdout } = await runJobProcess('train', ['--help']);
+    expect(code).toBe(0);
+    for (const flag of ['--epochs', '--patience', '--batch-size', '--lr', '--loss', '--negatives', '--negative-alpha', '--max-length', '--dim', '--heads', '--blocks', '--dropout', '--seed', '--backend', '--sampled-negatives', '--artifacts', '--database-url', '--json', '--quiet']) {
+      expect(stdout).toContain(flag);
+    }
+  });
+
+  it('trains a model version from an imported log and reports it as JSON', async () => {
+    const database = `file:${join(dir, 'train.db')}`;
+    const log = join(dir, 'train.csv');
+    const lines = ['user_id,item_id,event_type,timestamp'];
+    for (let u = 0; u < 40; u++) for (let k = 0; k < 6; k++) lines.push(`u${u},i${(u + k) % 9},view,${1_700_000_000 + u * 10 + k}`);
+    writeFileSync(log, `${lines.join('\n')}\n`);
+    expect((await runJobProcess('import', ['--database-url', database, '-q', log])).code).toBe(0);
+    const { code, stdout, stderr } = await runJobProcess('train', ['--database-url', database, '--artifacts', join(dir, 'models'), '--epochs', '2', '--dim', '8', '--batch-size', '16', '--negatives', '4', '--sampled-negatives', '3', '--json']);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    const result = JSON.parse(stdout);
+    expect(result).toMatchObject({ versionId: 1, backend: 'wasm', epochs: [{ epoch: 1 }, { epoch: 2 }], test: { full: { users: 40 } } });
+  });
+
+  it('rejects a value out of range before touching the store', async () => {
+    const { code, stderr } = await runJobProcess('train', ['--database-url', `file:${join(dir, 'never.db')}`, '--dropout', '2']);
+    expect(code).toBe(2);
+    expect(stderr).toBe("error [USAGE]: --dropout must be a number from 0 to 0.9; got '2'\n");
+  });
+});

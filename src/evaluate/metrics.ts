@@ -72,13 +72,20 @@ export class MetricAccumulator {
 
 /**
  * The SASRec paper's sampled protocol: `count` distinct items drawn uniformly
- * from those the user never interacted with (never the target). Sampled
- * metrics overstate accuracy and can reorder models (Krichene & Rendle, KDD
- * 2020): report them only beside full-ranking metrics, labelled as sampled.
+ * from those the user never interacted with (never the target). A user who
+ * touched all but a few items of a small catalogue is ranked against all the
+ * untouched ones. Sampled metrics overstate accuracy and can reorder models
+ * (Krichene & Rendle, KDD 2020): report them only beside full-ranking
+ * metrics, labelled as sampled.
  */
 export function sampleNegatives(random: Random, numItems: number, interacted: ReadonlySet<number>, count = 100): Int32Array {
-  const available = numItems - interacted.size;
-  if (available < count) throw new RangeError(`only ${available} items the user never interacted with; cannot sample ${count}`);
+  let available = 0;
+  for (let item = 1; item <= numItems; item++) if (!interacted.has(item)) available++;
+  if (available <= count) {
+    const all: number[] = [];
+    for (let item = 1; item <= numItems; item++) if (!interacted.has(item)) all.push(item);
+    return Int32Array.from(all);
+  }
   const chosen = new Set<number>();
   while (chosen.size < count) {
     const item = 1 + random.int(numItems);
