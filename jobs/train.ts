@@ -7,7 +7,7 @@ import { openStore } from '../src/data/store.js';
 import { AppError } from '../src/errors.js';
 import { BACKEND_PREFERENCES, type BackendPreference } from '../src/model/backend.js';
 import { MODEL_DEFAULTS } from '../src/model/config.js';
-import { trainRun } from '../src/train/train-run.js';
+import { DEFAULT_VALID_USERS, trainRun } from '../src/train/train-run.js';
 
 const spec = {
   name: 'jobs/train',
@@ -28,6 +28,7 @@ const spec = {
     dropout: { type: 'string', value: 'p', default: String(MODEL_DEFAULTS.dropout), description: 'Dropout rate' },
     seed: { type: 'string', value: 'n', default: String(MODEL_DEFAULTS.seed), description: 'Seed for initialisation, batch order, dropout and sampling' },
     backend: { type: 'string', value: 'name', default: 'auto', choices: BACKEND_PREFERENCES, description: 'TensorFlow.js backend (auto: tensorflow-gpu, tensorflow, wasm, cpu — the first that starts)' },
+    'valid-users': { type: 'string', value: 'n', default: String(DEFAULT_VALID_USERS), description: 'Users in the fixed per-epoch validation sample (0 = all); test metrics always use every user' },
     'sampled-negatives': { type: 'string', value: 'n', default: '100', description: "Negatives of the SASRec paper's sampled test protocol (reported separately)" },
     artifacts: { type: 'string', value: 'dir', default: 'models', description: 'Folder for model versions (each in v<id>/)' },
     'database-url': { type: 'string', value: 'url', description: `Database (default: $DATABASE_URL, else ${DEFAULT_DATABASE_URL})` },
@@ -73,6 +74,7 @@ await runJob(spec, async ({ flags }) => {
       patience: integerFlag('patience', flags.patience, 1, 10_000),
       backend: flags.backend as BackendPreference,
       sampledNegatives: integerFlag('sampled-negatives', flags['sampled-negatives'], 1, 10_000),
+      validUsers: integerFlag('valid-users', flags['valid-users'], 0, 100_000_000),
       artifactsRoot: flags.artifacts,
       onEpochStart: (epoch, steps) => {
         progress = createProgress({ label: `epoch ${epoch}`, total: steps, unit: 'steps', quiet: flags.quiet || flags.json });

@@ -56,3 +56,20 @@ describe('sampled protocol', () => {
     expect(rankAmongCandidates(scores, 3, [2, 4])).toBe(1);
   });
 });
+
+describe('sampleEvaluated', () => {
+  it('draws a fixed, seeded, sorted subset of the evaluated sequences, or all of them', async () => {
+    const { leaveOneOutSplit } = await import('../data/leave-one-out-split.js');
+    const { sampleEvaluated } = await import('./evaluate.js');
+    const offsets = Int32Array.from({ length: 101 }, (_, i) => i * 5); // 100 sequences of 5 events
+    const split = leaveOneOutSplit(offsets);
+    const sample = sampleEvaluated(split, 10, 7);
+    expect(sample.length).toBe(10);
+    expect(new Set(sample).size).toBe(10);
+    expect(Array.from(sample)).toEqual([...sample].sort((a, b) => a - b));
+    expect(Array.from(sampleEvaluated(split, 10, 7))).toEqual(Array.from(sample));
+    expect(Array.from(sampleEvaluated(split, 10, 8))).not.toEqual(Array.from(sample));
+    expect(sampleEvaluated(split, 0, 7).length).toBe(100);
+    expect(sampleEvaluated(split, 500, 7).length).toBe(100);
+  });
+});

@@ -7,7 +7,7 @@ import { importEvents } from '../data/import/import-events.js';
 import { DEFAULT_SASREC } from '../data/import/sources.js';
 import { loadModel } from '../model/artifact.js';
 import { Random } from '../random.js';
-import { trainRun, type TrainRunOptions } from './train-run.js';
+import { largest, trainRun, type TrainRunOptions } from './train-run.js';
 
 /** A shop log where each user's next item follows a fixed cycle over 12 items. */
 function cycleLog(users: number, seed: number): string {
@@ -82,4 +82,11 @@ it('refuses to train on an empty store with a clear error', async () => {
   } finally {
     await store.dispose();
   }
+});
+
+it('finds the largest event type of millions of events without overflowing the stack', () => {
+  const types = new Uint8Array(3_000_000).fill(1);
+  types[2_999_999] = 7;
+  expect(largest(types)).toBe(7);
+  expect(largest(new Uint8Array(0))).toBe(-Infinity);
 });

@@ -5,13 +5,15 @@ import { toJsonValue } from '../data/json.js';
 import { leaveOneOutSplit } from '../data/leave-one-out-split.js';
 import { hashSequences, loadSequences } from '../data/sequences.js';
 import type { Store } from '../data/store.js';
-import { evaluateModel, type Evaluation } from '../evaluate/evaluate.js';
+import { evaluateModel, sampleEvaluated, type Evaluation } from '../evaluate/evaluate.js';
 import { saveModel } from '../model/artifact.js';
 import { selectBackend, type BackendPreference } from '../model/backend.js';
 import { MODEL_DEFAULTS, type ModelConfig } from '../model/config.js';
 import { SasRec } from '../model/sasrec.js';
 import { Trainer, type EpochReport, type TrainingOptions } from './trainer.js';
 import { ItemVocabulary } from './vocabulary.js';
+
+export const DEFAULT_VALID_USERS = 10_000;
 
 export interface TrainRunOptions {
   readonly model: Partial<Pick<ModelConfig, 'maxLength' | 'dim' | 'heads' | 'blocks' | 'ffnDim' | 'dropout'>>;
@@ -24,6 +26,8 @@ export interface TrainRunOptions {
   readonly artifactsRoot: string;
   /** The sampled protocol of the SASRec paper, reported beside full ranking. */
   readonly sampledNegatives: number;
+  /** Users in the per-epoch validation sample (0 = all); the test set is always complete. */
+  readonly validUsers?: number;
   readonly onEpochStart?: (epoch: number, steps: number) => void;
   readonly onStep?: (done: number, total: number, loss: number) => void;
   readonly onEpoch?: (report: EpochSummary) => void;
@@ -66,17 +70,25 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
     ...options.model,
     ffnDim: options.model.ffnDim ?? options.model.dim ?? MODEL_DEFAULTS.dim,
     numItems: vocabulary.size,
-    numEventTypes: Math.max(3, ...sequences.types),
+    numEventTypes: Math.max(3, largest(sequences.types)),
     seed: options.training.seed,
   };
   const dataHash = hashSequences(sequences);
-  const runConfig = { model: config, training: options.training, epochs: options.epochs, patience: options.patience, sampledNegatives: options.sampledNegatives };
+  const runConfig = {
+    model: config,
+    training: options.training,
+    epochs: options.epochs,
+    patience: options.patience,
+    sampledNegatives: options.sampledNegatives,
+    validUsers: options.validUsers ?? DEFAULT_VALID_USERS,
+  };
   const version = await store.prisma.modelVersion.create({
     data: { status: 'training', config: toJsonValue({ ...runConfig, backend: backend.name }), dataHash, artifactPath: '' },
   });
   const artifactPath = resolve(join(options.artifactsRoot, `v${version.id}`));
   await store.prisma.modelVersion.update({ where: { id: version.id }, data: { artifactPath } });
 
+  const validSample = sampleEvaluated(split, options.validUsers ?? DEFAULT_VALID_USERS, options.training.seed);
   const model = new SasRec(config);
   const trainer = new Trainer(model, data, split, options.training);
   let best: { epoch: number; ndcg: number; weights: tf.Tensor[] } | undefined;
@@ -87,7 +99,7 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
     for (let epoch = 1; epoch <= options.epochs && sinceBest < options.patience; epoch++) {
       options.onEpochStart?.(epoch, Math.ceil(split.trainLength.filter((n) => n >= 2).length / options.training.batchSize));
       const report = trainer.trainEpoch(options.onStep);
-      const valid = evaluateModel(model, data, split, { phase: 'valid' }).full;
+      const valid = evaluateModel(model, data, split, { phase: 'valid', sequences: validSample }).full;
       const improved = !best || valid.ndcg[10]! > best.ndcg;
       if (improved) {
         best?.weights.forEach((w) => w.dispose());
@@ -127,4 +139,11 @@ async function writeItemEmbeddings(store: Store, versionId: number, model: SasRe
     return { modelVersionId: versionId, itemId, vector };
   });
   for (let i = 0; i < rows.length; i += 5000) await store.prisma.itemEmbedding.createMany({ data: rows.slice(i, i + 5000) });
+}
+
+/** The largest value of a typed array (spreading millions of values into Math.max overflows the stack). */
+export function largest(values: ArrayLike<number>): number {
+  let max = -Infinity;
+  for (let i = 0; i < values.length; i++) if (values[i]! > max) max = values[i]!;
+  return max;
 }
