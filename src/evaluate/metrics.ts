@@ -79,8 +79,8 @@ export class MetricAccumulator {
  * metrics, labelled as sampled.
  */
 export function sampleNegatives(random: Random, numItems: number, interacted: ReadonlySet<number>, count = 100): Int32Array {
-  let available = 0;
-  for (let item = 1; item <= numItems; item++) if (!interacted.has(item)) available++;
+  // `interacted` holds catalogue items (1..numItems), so its size says how many are left without a scan.
+  const available = numItems - interacted.size;
   if (available <= count) {
     const all: number[] = [];
     for (let item = 1; item <= numItems; item++) if (!interacted.has(item)) all.push(item);
