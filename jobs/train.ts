@@ -52,6 +52,7 @@ await runJob(spec, async ({ flags }) => {
   };
   const store = openStore(flags['database-url'] ?? process.env.DATABASE_URL);
   let progress: Progress | undefined;
+  let epoch = 0;
   try {
     await migrate(store);
     const result = await trainRun(store, {
@@ -76,10 +77,10 @@ await runJob(spec, async ({ flags }) => {
       sampledNegatives: integerFlag('sampled-negatives', flags['sampled-negatives'], 1, 10_000),
       validUsers: integerFlag('valid-users', flags['valid-users'], 0, 100_000_000),
       artifactsRoot: flags.artifacts,
-      onEpochStart: (epoch, steps) => {
-        progress = createProgress({ label: `epoch ${epoch}`, total: steps, unit: 'steps', quiet: flags.quiet || flags.json });
+      onStep: (done, total, loss) => {
+        if (done === 0) progress = createProgress({ label: `epoch ${++epoch}`, total, unit: 'steps', quiet: flags.quiet || flags.json });
+        else progress?.update(done, `loss ${loss.toFixed(4)}`);
       },
-      onStep: (done, _total, loss) => progress?.update(done, `loss ${loss.toFixed(4)}`),
       onEpoch: (e) => {
         progress?.finish();
         if (!flags.quiet && !flags.json) {

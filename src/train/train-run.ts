@@ -28,7 +28,7 @@ export interface TrainRunOptions {
   readonly sampledNegatives: number;
   /** Users in the per-epoch validation sample (0 = all); the test set is always complete. */
   readonly validUsers?: number;
-  readonly onEpochStart?: (epoch: number, steps: number) => void;
+  /** At the start of each epoch (done = 0, loss NaN) and after every step. */
   readonly onStep?: (done: number, total: number, loss: number) => void;
   readonly onEpoch?: (report: EpochSummary) => void;
 }
@@ -97,7 +97,6 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
   try {
     let sinceBest = 0;
     for (let epoch = 1; epoch <= options.epochs && sinceBest < options.patience; epoch++) {
-      options.onEpochStart?.(epoch, Math.ceil(split.trainLength.filter((n) => n >= 2).length / options.training.batchSize));
       const report = trainer.trainEpoch(options.onStep);
       const valid = evaluateModel(model, data, split, { phase: 'valid', sequences: validSample }).full;
       const improved = !best || valid.ndcg[10]! > best.ndcg;

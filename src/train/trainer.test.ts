@@ -52,6 +52,17 @@ describe('Trainer', () => {
     });
   }
 
+  it('reports the epoch start (step 0) and then every step', () => {
+    const data = cycles(40, NUM_ITEMS, 5);
+    const model = new SasRec(modelConfig);
+    const trainer = new Trainer(model, data, leaveOneOutSplit(data.offsets), { ...base, batchSize: 16 });
+    const calls: [number, number][] = [];
+    trainer.trainEpoch((done, total) => calls.push([done, total]));
+    expect(calls).toEqual([[0, 3], [1, 3], [2, 3], [3, 3]]);
+    trainer.dispose();
+    model.dispose();
+  });
+
   it('is reproducible: same seed, same data, same backend → same losses and metrics', () => {
     const data = cycles(64, NUM_ITEMS, 3);
     const split = leaveOneOutSplit(data.offsets);

@@ -96,10 +96,14 @@ export class Trainer {
     });
   }
 
-  /** One pass over every trainable sequence in a seeded random order. */
+  /**
+   * One pass over every trainable sequence in a seeded random order. onStep is
+   * called with done = 0 (and loss NaN) before the first step, then after each.
+   */
   trainEpoch(onStep?: (done: number, total: number, loss: number) => void): EpochReport {
     const started = performance.now();
     const batches = epochBatches(this.split, this.options.batchSize, this.random);
+    onStep?.(0, batches.length, NaN);
     let lossSum = 0;
     batches.forEach((sequences, k) => {
       const loss = this.step(trainingBatch(this.data, this.split, sequences, this.model.config.maxLength));
