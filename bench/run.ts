@@ -3,9 +3,10 @@ import { join } from 'node:path';
 import { integerFlag, runJob, type FlagSpec, type JobSpec } from '../src/cli/job.js';
 import { AppError } from '../src/errors.js';
 import { runImportBench } from './import-bench.js';
+import { runTrainBench } from './train-bench.js';
 import { machineFacts, timestampForFile } from './machine.js';
 
-const BENCHMARKS = ['import'] as const;
+const BENCHMARKS = ['import', 'train'] as const;
 type Benchmark = (typeof BENCHMARKS)[number];
 
 const spec = {
@@ -15,8 +16,9 @@ const spec = {
   positionals: { max: BENCHMARKS.length },
   flags: {
     quick: { type: 'boolean', default: false, description: 'Small inputs and one run each, for smoke checks' },
-    runs: { type: 'string', value: 'n', description: 'Repetitions per measurement; the median is reported (default 3, 1 with --quick)' },
-    events: { type: 'string', value: 'n', description: 'Events in the generated log (default 1000000, 100000 with --quick)' },
+    runs: { type: 'string', value: 'n', description: 'import: repetitions per measurement; the median is reported (default 3, 1 with --quick)' },
+    events: { type: 'string', value: 'n', description: 'import: events in the generated log (default 1000000, 100000 with --quick)' },
+    epochs: { type: 'string', value: 'n', description: 'train: epochs on amazon-games (default 20, 2 with --quick)' },
     'no-write': { type: 'boolean', default: false, description: 'Print the result without writing bench/results/<name>-<timestamp>.json' },
   },
   details: `
@@ -34,12 +36,16 @@ await runJob(spec, async ({ flags, positionals }) => {
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
   for (const benchmark of selected) {
     const started = new Date();
-    const body = await runImportBench({
-      events: flags.events ? integerFlag('events', flags.events, 1000, 100_000_000) : flags.quick ? 100_000 : 1_000_000,
-      runs: flags.runs ? integerFlag('runs', flags.runs, 1, 20) : flags.quick ? 1 : 3,
-      scratch: join(root, 'scratch'),
-      log,
-    });
+    const scratch = join(root, 'scratch');
+    const body =
+      benchmark === 'import'
+        ? await runImportBench({
+            events: flags.events ? integerFlag('events', flags.events, 1000, 100_000_000) : flags.quick ? 100_000 : 1_000_000,
+            runs: flags.runs ? integerFlag('runs', flags.runs, 1, 20) : flags.quick ? 1 : 3,
+            scratch,
+            log,
+          })
+        : await runTrainBench({ epochs: flags.epochs ? integerFlag('epochs', flags.epochs, 1, 1000) : flags.quick ? 2 : 20, scratch, log });
     const result = { benchmark, started: started.toISOString(), quick: flags.quick, machine: machineFacts(), ...body };
     const json = JSON.stringify(result, null, 2);
     process.stdout.write(`${json}\n`);
