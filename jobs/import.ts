@@ -1,7 +1,6 @@
 #!/usr/bin/env -S npx tsx
-import { statSync } from 'node:fs';
 import { integerFlag, runJob, type JobSpec } from '../src/cli/job.js';
-import { createProgress, formatCount } from '../src/cli/progress.js';
+import { createProgress, formatCount, type Progress } from '../src/cli/progress.js';
 import { AppError } from '../src/errors.js';
 import { importEvents, type ImportReport } from '../src/data/import/import-events.js';
 import { DEFAULT_SASREC, detectFormat, type EventFormat } from '../src/data/import/sources.js';
@@ -59,7 +58,7 @@ await runJob(spec, async ({ flags, positionals }) => {
   const store = openStore(flags['database-url'] ?? process.env.DATABASE_URL);
   try {
     if (!flags['no-migrate']) await migrate(store);
-    const progress = eventFile ? createProgress({ label: 'import', total: fileSize(eventFile), unit: 'bytes', quiet: flags.quiet || flags.json }) : undefined;
+    let progress: Progress | undefined;
     const report = await importEvents(store, {
       ...(eventFile && {
         events: {
@@ -73,7 +72,10 @@ await runJob(spec, async ({ flags, positionals }) => {
       ...(flags.items && { catalogPath: flags.items }),
       skipBad: flags['skip-bad'],
       eventTypes: flags['event-types'] as EventTypePolicy,
-      onProgress: (p) => progress?.update(p.bytesRead, `${formatCount(p.eventsRead)} events`),
+      onProgress: (p) => {
+        if (p.bytesRead === 0) progress = createProgress({ label: 'import', total: p.bytesTotal, unit: 'bytes', quiet: flags.quiet || flags.json });
+        else progress?.update(p.bytesRead, `${formatCount(p.eventsRead)} events`);
+      },
     });
     progress?.finish();
     process.stdout.write(flags.json ? `${JSON.stringify({ database: store.provider, ...report }, null, 2)}\n` : describe(report));
@@ -81,14 +83,6 @@ await runJob(spec, async ({ flags, positionals }) => {
     await store.close();
   }
 });
-
-function fileSize(path: string): number {
-  try {
-    return statSync(path).size;
-  } catch {
-    throw new AppError('IMPORT_FILE_NOT_FOUND', `cannot read '${path}'`, { file: path });
-  }
-}
 
 function describe(report: ImportReport): string {
   const lines: string[] = [];

@@ -244,3 +244,15 @@ describeEachProvider('importEvents edge cases', (provider) => {
     expect(again.events).toMatchObject({ inserted: 0, duplicates: 120_000 });
   });
 });
+
+describeEachProvider('importEvents progress', (provider) => {
+  const current = scratchStorePerTest(provider);
+  it('reports the file size before the first batch, then bytes read up to it', async () => {
+    const path = file('progress.csv', CSV);
+    const seen: [number, number, number][] = [];
+    await importEvents(current(), { ...eventsFrom(path, 'csv'), onProgress: (p) => seen.push([p.bytesRead, p.bytesTotal, p.eventsRead]) });
+    const size = Buffer.byteLength(CSV);
+    expect(seen[0]).toEqual([0, size, 0]);
+    expect(seen[seen.length - 1]).toEqual([size, size, 5]);
+  });
+});

@@ -22,6 +22,7 @@ export interface ImportOptions {
   readonly eventTypes: EventTypePolicy;
   /** How many bad lines the report lists (all are counted). */
   readonly maxBadExamples?: number;
+  /** Once with bytesRead 0 when the event file is opened (bytesTotal is its size), then after every batch. */
   readonly onProgress?: (progress: ImportProgress) => void;
   /** Parse on a worker thread, overlapping with database writes (default true). */
   readonly parallel?: boolean;
@@ -110,6 +111,7 @@ async function loadEvents(
   } catch {
     throw new AppError('IMPORT_FILE_NOT_FOUND', `cannot read '${file}'`, { file });
   }
+  options.onProgress?.({ bytesRead: 0, bytesTotal, linesRead: 0, eventsRead: 0 });
   const users = new Map<string, number>();
   const items = new Map<string, number>();
   const sessions = new Map<string, SessionRef>();
