@@ -10,9 +10,10 @@ const split = leaveOneOutSplit(data.offsets);
 describe('batches', () => {
   it('training batch: inputs and next-item targets from training events only, right-aligned', () => {
     const batch = trainingBatch(data, split, [0, 1], 5);
-    expect(Array.from(batch.items)).toEqual([0, 0, 1, 2, 3, /**/ 0, 0, 0, 0, 7]);
-    expect(Array.from(batch.targets)).toEqual([0, 0, 2, 3, 4, /**/ 0, 0, 0, 0, 8]);
-    expect(Array.from(batch.types)).toEqual([0, 0, 1, 1, 2, /**/ 0, 0, 0, 0, 1]);
+    expect(batch.length).toBe(3); // the longest window: sequence 0 has 3 training pairs
+    expect(Array.from(batch.items)).toEqual([1, 2, 3, /**/ 0, 0, 7]);
+    expect(Array.from(batch.targets)).toEqual([2, 3, 4, /**/ 0, 0, 8]);
+    expect(Array.from(batch.types)).toEqual([1, 1, 2, /**/ 0, 0, 1]);
   });
 
   it('training batch keeps the most recent pairs when the history is longer than the window', () => {
@@ -22,11 +23,36 @@ describe('batches', () => {
   });
 
   it('history batch: validation sees the training events, test also the validation item', () => {
-    const valid = historyBatch(data, [0], (s) => split.trainLength[s]!, 5);
-    expect(Array.from(valid.items)).toEqual([0, 1, 2, 3, 4]);
+    const valid = historyBatch(data, [0, 1], (s) => split.trainLength[s]!, 5);
+    expect(Array.from(valid.items)).toEqual([1, 2, 3, 4, /**/ 0, 0, 7, 8]);
     const test = historyBatch(data, [0], (s) => split.trainLength[s]! + 1, 3);
     expect(Array.from(test.items)).toEqual([3, 4, 5]);
     expect(Array.from(test.types)).toEqual([2, 1, 3]);
+  });
+
+  it('a batch is only as long as its longest window (capped at maxLength)', () => {
+    expect(trainingBatch(data, split, [1], 50).length).toBe(1);
+    expect(trainingBatch(data, split, [0, 1], 50).length).toBe(3);
+    expect(trainingBatch(data, split, [0, 1], 2).length).toBe(2);
+    expect(historyBatch(data, [0], (s) => split.trainLength[s]! + 1, 50).length).toBe(5);
+  });
+
+  it('length buckets: every sequence once, batches of similar length, the order still shuffled by seed', () => {
+    const lengths = Array.from({ length: 2000 }, (_, i) => 2 + ((i * 7919) % 60));
+    const offsets = Int32Array.from([0, ...lengths.map((_, i) => lengths.slice(0, i + 1).reduce((a, b) => a + b, 0))]);
+    const many = leaveOneOutSplit(offsets);
+    const batches = epochBatches(many, 16, new Random(3), true, 50);
+    const seen = batches.flatMap((b) => Array.from(b)).sort((a, b) => a - b);
+    expect(seen).toEqual(Array.from({ length: 2000 }, (_, i) => i).filter((s) => many.trainLength[s]! >= 2));
+    // Within a batch, windows differ little; across batches, lengths are not in sorted order.
+    const windows = batches.map((b) => Array.from(b, (s) => Math.min(50, many.trainLength[s]! - 1)));
+    const spread = windows.map((w) => Math.max(...w) - Math.min(...w));
+    expect(spread.reduce((a, b) => a + b, 0) / spread.length).toBeLessThan(4);
+    const firstOfEach = windows.map((w) => w[0]!);
+    expect(firstOfEach).not.toEqual([...firstOfEach].sort((a, b) => a - b));
+    // Padding: total cells against the unbucketed batches of the same seed.
+    const cells = (bs: Int32Array[]): number => bs.reduce((n, b) => n + b.length * Math.max(...Array.from(b, (s) => Math.min(50, many.trainLength[s]! - 1))), 0);
+    expect(cells(batches)).toBeLessThan(0.7 * cells(epochBatches(many, 16, new Random(3), false, 50)));
   });
 
   it('epoch batches cover every trainable sequence once, shuffled by seed', () => {
