@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../model/backend.js';
 import { normal } from '../model/init.js';
 import { Random } from '../random.js';
-import { fullSoftmaxLoss, NegativeSampler, sampledSoftmaxLoss } from './losses.js';
+import { bceLoss, fullSoftmaxLoss, gbceBeta, gbceLoss, NegativeSampler, sampledSoftmaxBiases, sampledSoftmaxLoss } from './losses.js';
 
 const random = new Random(11);
 const N = 4;
@@ -51,13 +51,54 @@ describe('losses', () => {
     await selectBackend('cpu');
     const reference = lossAndGrads(referenceLoss);
     await selectBackend('wasm');
-    const all = tf.tensor1d([1, 2, 3, 4, 5, 6], 'int32');
-    const uniform = Math.log(1 / 6);
+    const all = [1, 2, 3, 4, 5, 6];
+    const { targetBias, negativeBias } = sampledSoftmaxBiases(targets, all, new Float32Array(V).fill(Math.log(1 / 6)));
     const sampled = lossAndGrads((s, t) =>
-      sampledSoftmaxLoss(s, t, tf.tensor1d(targets, 'int32'), all, tf.fill([N], uniform) as tf.Tensor1D, tf.fill([6], uniform) as tf.Tensor1D),
+      sampledSoftmaxLoss(s, t, tf.tensor1d(targets, 'int32'), tf.tensor1d(all, 'int32'), tf.tensor1d(targetBias), tf.tensor2d(negativeBias, [N, all.length])),
     );
     expect(sampled.loss).toBeCloseTo(reference.loss, 5);
     sampled.grads.forEach((g, k) => g.forEach((v, i) => expect(v).toBeCloseTo(reference.grads[k]![i]!, 5)));
+  });
+});
+
+describe('binary losses', () => {
+  const softplus = (x: number): number => Math.log1p(Math.exp(x));
+  const dot = (i: number, item: number): number => [0, 1, 2].reduce((sum, d) => sum + states[i * D + d]! * table[item * D + d]!, 0);
+
+  it('BCE with one negative per position: softplus(-s+) + softplus(s-), mean over positions', async () => {
+    await selectBackend('wasm');
+    const negatives = [2, 5, 1, 4];
+    const expected = targets.reduce((sum, t, i) => sum + softplus(-dot(i, t)) + softplus(dot(i, negatives[i]!)), 0) / N;
+    const { loss } = lossAndGrads((s, t) => bceLoss(s, t, tf.tensor1d(targets, 'int32'), tf.tensor1d(negatives, 'int32')));
+    expect(loss).toBeCloseTo(expected, 5);
+  });
+
+  it('gBCE: β·softplus(-s+) plus every shared negative except accidental hits', async () => {
+    await selectBackend('wasm');
+    const negatives = [3, 5]; // item 3 is the target of rows 0 and 3: masked there
+    const beta = 0.4;
+    const expected =
+      targets.reduce((sum, t, i) => sum + beta * softplus(-dot(i, t)) + negatives.filter((n) => n !== t).reduce((acc, n) => acc + softplus(dot(i, n)), 0), 0) / N;
+    const { loss, grads } = lossAndGrads((s, t) => gbceLoss(s, t, tf.tensor1d(targets, 'int32'), tf.tensor1d(negatives, 'int32'), beta));
+    expect(loss).toBeCloseTo(expected, 5);
+    expect(grads[1]!.slice(0, D)).toEqual([0, 0, 0]); // padding row untouched
+  });
+
+  it('gBCE calibration: t = 0 is plain BCE (β = 1), t = 1 gives β = the sampling rate', () => {
+    expect(gbceBeta(256, 1001, 0)).toBeCloseTo(1, 10);
+    expect(gbceBeta(256, 1001, 1)).toBeCloseTo(256 / 1000, 10);
+    expect(gbceBeta(256, 1001, 0.75)).toBeCloseTo(0.256 * (0.75 * (1 - 1000 / 256) + 1000 / 256), 10);
+  });
+});
+
+describe('sampled softmax biases', () => {
+  it('apply -log q to targets and negatives and mask accidental hits', () => {
+    const logQ = Float32Array.from([0, Math.log(0.5), Math.log(0.25), Math.log(0.25)]);
+    const { targetBias, negativeBias } = sampledSoftmaxBiases([1, 2], [2, 3], logQ);
+    expect(Array.from(targetBias)).toEqual([-Math.fround(Math.log(0.5)), -Math.fround(Math.log(0.25))].map(Math.fround));
+    expect(negativeBias[0]).toBeCloseTo(-Math.log(0.25), 6); // row 0 (target 1): negative 2
+    expect(negativeBias[2]).toBeLessThan(-1e8); // row 1 (target 2): negative 2 is its own target
+    expect(negativeBias[3]).toBeCloseTo(-Math.log(0.25), 6);
   });
 });
 

@@ -47,28 +47,72 @@ function paddingMask(v: number): tf.Tensor1D {
 /**
  * Sampled softmax with negatives shared across the batch (Jean et al. 2015;
  * Yi et al., RecSys 2019): each position's target competes with the same S
- * sampled items. Logits are corrected by -log q(item), the sampling
- * probability, so popular-biased sampling still estimates the full softmax.
- * A negative that equals a row's target (an accidental hit) is masked out.
+ * sampled items. Logits carry additive biases: -log q(item), the sampling
+ * probability (the logQ correction, so that popularity-biased sampling still
+ * estimates the full softmax), and a large negative where a negative equals
+ * the row's target (an accidental hit); see sampledSoftmaxBiases.
+ *
+ * One fused op: the table rows of targets and negatives are gathered once,
+ * the forward pass keeps the softmax, and the gradient (softmax − one-hot at
+ * the target column) goes back through plain 2-D matMuls. Mean over N.
  */
 export function sampledSoftmaxLoss(
   states: tf.Tensor2D,
   table: tf.Tensor2D,
   targets: tf.Tensor1D,
   negatives: tf.Tensor1D,
-  logQTargets: tf.Tensor1D,
-  logQNegatives: tf.Tensor1D,
+  targetBias: tf.Tensor1D,
+  negativeBias: tf.Tensor2D,
 ): tf.Scalar {
-  return tf.tidy(() => {
-    const targetRows = embeddingLookup(table, targets); // [N, dim]
-    const positive = tf.sub(tf.sum(tf.mul(states, targetRows), 1), logQTargets); // [N]
-    const negativeRows = embeddingLookup(table, negatives); // [S, dim]
-    const negativeLogits = tf.sub(dense(states, tf.transpose(negativeRows) as tf.Tensor2D), logQNegatives); // [N, S]
-    const accidental = tf.equal(tf.expandDims(targets, 1), tf.expandDims(negatives, 0)); // [N, S]
-    const masked = tf.where(accidental, tf.fill(negativeLogits.shape, MASKED), negativeLogits);
-    const logits = tf.concat([tf.expandDims(positive, 1), masked], 1); // [N, 1 + S]
-    return tf.mean(tf.sub(tf.logSumExp(logits, 1), positive)) as tf.Scalar;
+  const n = states.shape[0];
+  const dim = states.shape[1];
+  const s = negatives.shape[0];
+  const loss = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [x, rows, tb, nb, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor2D, tf.GradSaveFunc];
+    const targetRows = tf.slice(rows, [0, 0], [n, dim]);
+    const negativeRows = tf.slice(rows, [n, 0], [s, dim]);
+    const positive = tf.add(tf.sum(tf.mul(x, targetRows), 1), tb); // [N]
+    const negativeLogits = tf.add(tf.matMul(x, tf.transpose(negativeRows)), nb); // [N, S]
+    const logits = tf.concat([tf.expandDims(positive, 1), negativeLogits], 1); // [N, 1 + S]
+    const lse = tf.logSumExp(logits, 1);
+    const probabilities = tf.exp(tf.sub(logits, tf.expandDims(lse, 1)));
+    save([x, rows, probabilities]);
+    return {
+      value: tf.mean(tf.sub(lse, positive)),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const [xs, rs, p] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
+        const scale = tf.div(dy as tf.Scalar, n);
+        const dPositive = tf.mul(tf.sub(tf.slice(p, [0, 0], [n, 1]), 1), scale); // [N, 1]
+        const dNegative = tf.mul(tf.slice(p, [0, 1], [n, s]), scale) as tf.Tensor2D; // [N, S]
+        const dx = tf.add(tf.mul(dPositive, tf.slice(rs, [0, 0], [n, dim])), tf.matMul(dNegative, tf.slice(rs, [n, 0], [s, dim])));
+        const dRows = tf.concat([tf.mul(dPositive, xs), tf.matMul(tf.transpose(dNegative), xs)], 0);
+        return [dx, dRows, tf.zerosLike(tb), tf.zerosLike(nb)];
+      },
+    };
   });
+  const rows = embeddingLookup(table, tf.concat([targets, negatives]) as tf.Tensor1D); // one gather, one scatter
+  return loss(states, rows, targetBias, negativeBias) as tf.Scalar;
+}
+
+/**
+ * The additive logit biases of sampledSoftmaxLoss, built on the CPU: -log q
+ * of each target [N] and, per row, of each negative [N × S], with accidental
+ * hits (negative = the row's target) masked out.
+ */
+export function sampledSoftmaxBiases(targets: ArrayLike<number>, negatives: ArrayLike<number>, logQ: ArrayLike<number>): { targetBias: Float32Array; negativeBias: Float32Array } {
+  const n = targets.length;
+  const s = negatives.length;
+  const targetBias = new Float32Array(n);
+  const row = new Float32Array(s);
+  for (let j = 0; j < s; j++) row[j] = -logQ[negatives[j]!]!;
+  const negativeBias = new Float32Array(n * s);
+  for (let i = 0; i < n; i++) {
+    const target = targets[i]!;
+    targetBias[i] = -logQ[target]!;
+    negativeBias.set(row, i * s);
+    for (let j = 0; j < s; j++) if (negatives[j] === target) negativeBias[i * s + j] = MASKED;
+  }
+  return { targetBias, negativeBias };
 }
 
 /**
@@ -115,4 +159,45 @@ export class NegativeSampler {
     }
     return out;
   }
+}
+
+/**
+ * Binary cross-entropy with one sampled negative per position, the loss of
+ * the original SASRec: -log σ(s⁺) - log(1 - σ(s⁻)) = softplus(-s⁺) + softplus(s⁻),
+ * averaged over the N positions. `negatives` [N] holds one item per position.
+ */
+export function bceLoss(states: tf.Tensor2D, table: tf.Tensor2D, targets: tf.Tensor1D, negatives: tf.Tensor1D): tf.Scalar {
+  return tf.tidy(() => {
+    const positive = tf.sum(tf.mul(states, embeddingLookup(table, targets)), 1); // [N]
+    const negative = tf.sum(tf.mul(states, embeddingLookup(table, negatives)), 1); // [N]
+    return tf.mean(tf.add(tf.softplus(tf.neg(positive)), tf.softplus(negative))) as tf.Scalar;
+  });
+}
+
+/**
+ * The calibration exponent β of gBCE (gSASRec, Petrov & Macdonald, RecSys 2023):
+ * with S negatives drawn uniformly from the `items` - 1 items other than the
+ * target, the sampling rate is α = S / (items - 1), and β = α (t (1 - 1/α) + 1/α):
+ * t = 0 gives β = 1 (plain BCE), t = 1 gives β = α (fully calibrated).
+ */
+export function gbceBeta(negatives: number, items: number, t: number): number {
+  const alpha = negatives / Math.max(1, items - 1);
+  return alpha * (t * (1 - 1 / alpha) + 1 / alpha);
+}
+
+/**
+ * gBCE over negatives shared across the batch: BCE whose positive term is
+ * raised to the power β, -log σ(s⁺)^β - Σ log(1 - σ(s⁻)) = β softplus(-s⁺) + Σ softplus(s⁻),
+ * which counteracts the overconfidence that negative sampling teaches a BCE
+ * model. A negative that equals the row's target is masked out. Mean over
+ * the N positions.
+ */
+export function gbceLoss(states: tf.Tensor2D, table: tf.Tensor2D, targets: tf.Tensor1D, negatives: tf.Tensor1D, beta: number): tf.Scalar {
+  return tf.tidy(() => {
+    const positive = tf.sum(tf.mul(states, embeddingLookup(table, targets)), 1); // [N]
+    const negativeLogits = dense(states, tf.transpose(embeddingLookup(table, negatives)) as tf.Tensor2D); // [N, S]
+    const notAccidental = tf.cast(tf.notEqual(tf.expandDims(targets, 1), tf.expandDims(negatives, 0)), 'float32');
+    const negativeTerm = tf.sum(tf.mul(tf.softplus(negativeLogits), notAccidental), 1);
+    return tf.mean(tf.add(tf.mul(tf.softplus(tf.neg(positive)), beta), negativeTerm)) as tf.Scalar;
+  });
 }
