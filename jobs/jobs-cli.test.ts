@@ -83,7 +83,7 @@ describe('jobs/train', () => {
   it('documents every flag in --help', async () => {
     const { code, stdout } = await runJobProcess('train', ['--help']);
     expect(code).toBe(0);
-    for (const flag of ['--epochs', '--patience', '--batch-size', '--lr', '--loss', '--negatives', '--negative-alpha', '--max-length', '--dim', '--heads', '--blocks', '--dropout', '--seed', '--backend', '--sampled-negatives', '--valid-users', '--artifacts', '--database-url', '--json', '--quiet']) {
+    for (const flag of ['--epochs', '--patience', '--batch-size', '--lr', '--loss', '--negatives', '--negative-alpha', '--gbce-t', '--[no-]event-types', '--max-length', '--dim', '--heads', '--blocks', '--dropout', '--seed', '--backend', '--sampled-negatives', '--valid-users', '--resume', '--version', '--artifacts', '--database-url', '--json', '--quiet']) {
       expect(stdout).toContain(flag);
     }
   });
@@ -100,6 +100,50 @@ describe('jobs/train', () => {
     expect(code).toBe(0);
     const result = JSON.parse(stdout);
     expect(result).toMatchObject({ versionId: 1, backend: 'wasm', epochs: [{ epoch: 1 }, { epoch: 2 }], test: { full: { users: 40 } } });
+    expect(result.reportPath).toBe(join(dir, 'models', 'v1', 'report.html'));
+
+    // A second version with another loss, then evaluate and compare them.
+    const second = await runJobProcess('train', ['--database-url', database, '--artifacts', join(dir, 'models'), '--epochs', '1', '--dim', '8', '--batch-size', '16', '--loss', 'gbce', '--negatives', '4', '--sampled-negatives', '3', '-q']);
+    expect(second.code).toBe(0);
+    expect(second.stdout).toMatch(/model version 2 \(wasm\)/);
+    expect(second.stdout).toMatch(/full ranking, all items, history excluded \(40 users\)\n.*NDCG@10.*\n\s+SASRec v2 .*\n\s+popularity .*\n\s+most-recent-item /);
+
+    const evaluated = await runJobProcess('evaluate', ['--database-url', database, '--model', '1', '--sampled-negatives', '3', '--json']);
+    expect(evaluated.code).toBe(0);
+    const evaluation = JSON.parse(evaluated.stdout);
+    // Same data, same protocol, same seed: exactly the training job's test metrics.
+    expect(evaluation.model).toEqual(result.test);
+    expect(evaluation).toMatchObject({ versionId: 1, dataChanged: false, unknownItemEvents: 0, baselines: { popularity: { full: { users: 40 } } } });
+    const table = await runJobProcess('evaluate', ['--database-url', database, '--model', '1', '--sampled-negatives', '3']);
+    expect(table.stdout).toMatch(/NDCG@1\s+NDCG@5\s+NDCG@10\s+NDCG@20\s+HR@1\s+HR@5\s+HR@10\s+HR@20\s+MRR\n\s+SASRec v1\s+(\d\.\d{4}\s+){8}\d\.\d{4}\n/);
+    expect(table.stdout).toContain('sampled protocol of the SASRec paper: 3 random unseen items');
+
+    const compared = await runJobProcess('compare', ['--database-url', database, '1', '2']);
+    expect(compared.code).toBe(0);
+    expect(compared.stdout).toMatch(/training\.loss\s+sampled\s+gbce\s+\*/);
+    expect(compared.stdout).toMatch(/epochs\s+2\s+1\s+\*/);
+    expect(compared.stdout).toMatch(/test full NDCG@10\s+\d\.\d{4}\s+\d\.\d{4}/);
+    expect(compared.stdout).not.toMatch(/^model\.dim/m); // identical settings are listed only with --all
+    const all = await runJobProcess('compare', ['--database-url', database, '--all', '1', '2']);
+    expect(all.stdout).toMatch(/^model\.dim\s+8\s+8$/m);
+  });
+
+  it('evaluate and compare refuse unknown versions and bad arguments with exit code 2', async () => {
+    const database = `file:${join(dir, 'train.db')}`;
+    expect((await runJobProcess('evaluate', ['--database-url', database])).stderr).toBe('error [USAGE]: --model <version> is required (see --help)\n');
+    expect((await runJobProcess('evaluate', ['--database-url', database, '--model', '99'])).stderr).toBe('error [MODEL_VERSION_NOT_FOUND]: there is no model version 99\n');
+    expect((await runJobProcess('compare', ['--database-url', database, '1'])).stderr).toContain('error [USAGE]: give two model versions');
+    const missing = await runJobProcess('compare', ['--database-url', database, '1', '42']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toBe('error [MODEL_VERSION_NOT_FOUND]: there is no model version 42\n');
+    const help = await runJobProcess('evaluate', ['--help']);
+    for (const flag of ['--model', '--phase', '--sampled-negatives', '--seed', '--[no-]baselines', '--backend', '--database-url', '--json']) expect(help.stdout).toContain(flag);
+  });
+
+  it('--resume with nothing to resume says so', async () => {
+    const { code, stderr } = await runJobProcess('train', ['--database-url', `file:${join(dir, 'train.db')}`, '--resume', '-q']);
+    expect(code).toBe(2);
+    expect(stderr).toBe('error [CHECKPOINT_NOT_FOUND]: no unfinished model version has a checkpoint to resume; start a new run\n');
   });
 
   it('rejects a value out of range before touching the store', async () => {

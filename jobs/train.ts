@@ -5,9 +5,11 @@ import { DEFAULT_DATABASE_URL } from '../src/config/database-url.js';
 import { migrate } from '../src/data/migrate.js';
 import { openStore } from '../src/data/store.js';
 import { AppError } from '../src/errors.js';
+import { metricsTable } from '../src/evaluate/metrics-table.js';
 import { BACKEND_PREFERENCES, type BackendPreference } from '../src/model/backend.js';
 import { MODEL_DEFAULTS } from '../src/model/config.js';
 import { DEFAULT_VALID_USERS, trainRun } from '../src/train/train-run.js';
+import { DEFAULT_GBCE_T, DEFAULT_TRAINING, LOSSES, type LossName } from '../src/train/trainer.js';
 
 const spec = {
   name: 'jobs/train',
@@ -16,11 +18,19 @@ const spec = {
   flags: {
     epochs: { type: 'string', value: 'n', default: '20', description: 'Maximum epochs' },
     patience: { type: 'string', value: 'n', default: '3', description: 'Stop after this many epochs without a better validation NDCG@10' },
-    'batch-size': { type: 'string', value: 'n', default: '128', description: 'Sequences per step' },
-    lr: { type: 'string', value: 'rate', default: '0.001', description: 'Adam learning rate' },
-    loss: { type: 'string', value: 'name', default: 'sampled', choices: ['sampled', 'full'], description: 'Sampled softmax over shared negatives (with logQ correction) or full softmax over the catalogue' },
-    negatives: { type: 'string', value: 'n', default: '256', description: 'Shared negatives per step (sampled loss)' },
-    'negative-alpha': { type: 'string', value: 'a', default: '0.5', description: 'Negative sampling ∝ popularity^a (0 uniform, 1 unigram)' },
+    'batch-size': { type: 'string', value: 'n', default: String(DEFAULT_TRAINING.batchSize), description: 'Sequences per step' },
+    lr: { type: 'string', value: 'rate', default: String(DEFAULT_TRAINING.learningRate), description: 'Adam learning rate' },
+    loss: {
+      type: 'string',
+      value: 'name',
+      default: DEFAULT_TRAINING.loss,
+      choices: LOSSES,
+      description: 'sampled: softmax over shared negatives with logQ correction; full: softmax over the whole catalogue; gbce: gSASRec generalised BCE; bce: original SASRec BCE, one negative',
+    },
+    negatives: { type: 'string', value: 'n', default: String(DEFAULT_TRAINING.negatives), description: 'Shared negatives per step (sampled and gbce losses)' },
+    'negative-alpha': { type: 'string', value: 'a', default: String(DEFAULT_TRAINING.negativeAlpha), description: 'Sampled loss: negatives drawn ∝ popularity^a (0 uniform, 1 unigram)' },
+    'gbce-t': { type: 'string', value: 't', default: String(DEFAULT_GBCE_T), description: 'gbce loss: calibration t in [0, 1]' },
+    'event-types': { type: 'boolean', default: true, description: 'Add event-type embeddings (view/cart/purchase) to the input; --no-event-types to leave them out' },
     'max-length': { type: 'string', value: 'n', default: String(MODEL_DEFAULTS.maxLength), description: 'Most recent events per history the model sees' },
     dim: { type: 'string', value: 'n', default: String(MODEL_DEFAULTS.dim), description: 'Embedding and hidden width' },
     heads: { type: 'string', value: 'n', default: String(MODEL_DEFAULTS.heads), description: 'Attention heads (must divide dim)' },
@@ -30,6 +40,8 @@ const spec = {
     backend: { type: 'string', value: 'name', default: 'auto', choices: BACKEND_PREFERENCES, description: 'TensorFlow.js backend (auto: tensorflow-gpu, tensorflow, wasm, cpu — the first that starts)' },
     'valid-users': { type: 'string', value: 'n', default: String(DEFAULT_VALID_USERS), description: 'Users in the fixed per-epoch validation sample (0 = all); test metrics always use every user' },
     'sampled-negatives': { type: 'string', value: 'n', default: '100', description: "Negatives of the SASRec paper's sampled test protocol (reported separately)" },
+    resume: { type: 'boolean', default: false, description: 'Continue the newest unfinished version (or --version) from its last checkpoint; its saved settings apply' },
+    version: { type: 'string', value: 'id', description: 'With --resume: the version to continue' },
     artifacts: { type: 'string', value: 'dir', default: 'models', description: 'Folder for model versions (each in v<id>/)' },
     'database-url': { type: 'string', value: 'url', description: `Database (default: $DATABASE_URL, else ${DEFAULT_DATABASE_URL})` },
     json: { type: 'boolean', default: false, description: 'Print the result as JSON on stdout' },
@@ -50,6 +62,7 @@ await runJob(spec, async ({ flags }) => {
     if (!Number.isFinite(n) || n < min || n > max) throw new AppError('USAGE', `--${name} must be a number from ${min} to ${max}; got '${raw}'`);
     return n;
   };
+  if (flags.version !== undefined && !flags.resume) throw new AppError('USAGE', '--version only goes with --resume (see --help)');
   const store = openStore(flags['database-url'] ?? process.env.DATABASE_URL);
   let progress: Progress | undefined;
   let epoch = 0;
@@ -62,11 +75,13 @@ await runJob(spec, async ({ flags }) => {
         heads: integerFlag('heads', flags.heads, 1, 64),
         blocks: integerFlag('blocks', flags.blocks, 1, 64),
         dropout: number('dropout', flags.dropout, 0, 0.9),
+        eventTypes: flags['event-types'],
       },
       training: {
-        loss: flags.loss as 'sampled' | 'full',
+        loss: flags.loss as LossName,
         negatives: integerFlag('negatives', flags.negatives, 1, 100_000),
         negativeAlpha: number('negative-alpha', flags['negative-alpha'], 0, 1),
+        gbceT: number('gbce-t', flags['gbce-t'], 0, 1),
         learningRate: number('lr', flags.lr, 1e-6, 1),
         batchSize: integerFlag('batch-size', flags['batch-size'], 1, 100_000),
         seed: integerFlag('seed', flags.seed, 0, 2 ** 31 - 1),
@@ -77,6 +92,16 @@ await runJob(spec, async ({ flags }) => {
       sampledNegatives: integerFlag('sampled-negatives', flags['sampled-negatives'], 1, 10_000),
       validUsers: integerFlag('valid-users', flags['valid-users'], 0, 100_000_000),
       artifactsRoot: flags.artifacts,
+      ...(flags.resume && { resume: flags.version === undefined ? ('latest' as const) : integerFlag('version', flags.version, 1, 2 ** 31 - 1) }),
+      onStart: ({ versionId, backend, resumedFromEpoch }) => {
+        epoch = resumedFromEpoch;
+        if (flags.quiet || flags.json) return;
+        process.stderr.write(
+          resumedFromEpoch > 0
+            ? `resuming model version ${versionId} after epoch ${resumedFromEpoch} on the ${backend} backend (settings from its checkpoint)\n`
+            : `training model version ${versionId} on the ${backend} backend\n`,
+        );
+      },
       onStep: (done, total, loss) => {
         if (done === 0) progress = createProgress({ label: `epoch ${++epoch}`, total, unit: 'steps', quiet: flags.quiet || flags.json });
         else progress?.update(done, `loss ${loss.toFixed(4)}`);
@@ -90,12 +115,11 @@ await runJob(spec, async ({ flags }) => {
     });
     if (flags.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     else {
-      const t = result.test;
       process.stdout.write(
         `model version ${result.versionId} (${result.backend}) in ${result.artifactPath}\n` +
-          `best epoch ${result.bestEpoch} of ${result.epochs.length}, trained in ${formatDuration(result.trainSeconds)}\n` +
-          `test, full ranking:    NDCG@10 ${t.full.ndcg[10]!.toFixed(4)}  HR@10 ${t.full.hr[10]!.toFixed(4)}  MRR ${t.full.mrr.toFixed(4)}  (${t.full.users} users)\n` +
-          (t.sampled ? `test, sampled (${flags['sampled-negatives']} negatives): NDCG@10 ${t.sampled.ndcg[10]!.toFixed(4)}  HR@10 ${t.sampled.hr[10]!.toFixed(4)}\n` : ''),
+          `report: ${result.reportPath}\n` +
+          `best epoch ${result.bestEpoch} of ${result.epochs.length}, trained in ${formatDuration(result.trainSeconds)}\n\n` +
+          metricsTable([[`SASRec v${result.versionId}`, result.test], ...Object.entries(result.baselines)], [10], Number(flags['sampled-negatives'])),
       );
     }
   } finally {

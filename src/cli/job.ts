@@ -38,7 +38,7 @@ export interface ParsedJobArgs<F extends Record<string, FlagSpec>> {
 
 export function helpText<F extends Record<string, FlagSpec>>(spec: JobSpec<F>): string {
   const rows = Object.entries(spec.flags).map(([name, flag]) => {
-    const left = `${flag.short ? `-${flag.short}, ` : '    '}--${name}${flag.type === 'string' ? ` <${flag.value ?? 'value'}>` : ''}`;
+    const left = `${flag.short ? `-${flag.short}, ` : '    '}--${flag.type === 'boolean' && flag.default === true ? '[no-]' : ''}${name}${flag.type === 'string' ? ` <${flag.value ?? 'value'}>` : ''}`;
     const extra = [flag.choices ? `one of: ${flag.choices.join(', ')}` : '', flag.default !== undefined && flag.default !== false ? `default: ${String(flag.default)}` : '']
       .filter(Boolean)
       .join('; ');
@@ -57,7 +57,7 @@ export function parseJobArgs<F extends Record<string, FlagSpec>>(spec: JobSpec<F
   }
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, allowNegative: true, strict: true });
   } catch (error) {
     throw new AppError('USAGE', `${(error as Error).message.split('\n')[0]} (see --help)`);
   }

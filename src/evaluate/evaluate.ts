@@ -24,29 +24,59 @@ export interface Evaluation {
   readonly sampled?: RankingMetrics;
 }
 
+/**
+ * Scores a batch of histories: returns [sequences.length, numItems + 1]
+ * row-major scores (column 0 is padding and never ranked). The history of
+ * sequence s is its first inputLength(s) events.
+ */
+export type BatchScorer = (sequences: readonly number[], inputLength: (s: number) => number) => Float32Array;
+
 /** Scores each evaluated sequence's history with the model and ranks its held-out item. */
 export function evaluateModel(model: SasRec, data: EncodedSequences, split: LeaveOneOutSplit, options: EvaluationOptions): Evaluation {
+  const { maxLength, dim } = model.config;
+  const scorer: BatchScorer = (sequences, inputLength) => {
+    const batch = historyBatch(data, sequences, inputLength, maxLength);
+    const T = batch.length;
+    // tf.tidy walks whatever its callback returns looking for tensors: handing it a
+    // [batch, items] Float32Array (6M values on amazon-games) cost 5 s per batch. The
+    // tensor leaves the scope instead, is read here and disposed.
+    const scoreTensor = tf.tidy(() => {
+      const { hidden } = model.forward(tf.tensor2d(batch.items, [batch.batchSize, T], 'int32'), tf.tensor2d(batch.types, [batch.batchSize, T], 'int32'));
+      const last = tf.reshape(tf.slice(hidden, [0, T - 1, 0], [batch.batchSize, 1, dim]), [batch.batchSize, dim]) as tf.Tensor2D;
+      return model.scores(last);
+    });
+    const scores = scoreTensor.dataSync() as Float32Array;
+    scoreTensor.dispose();
+    return scores;
+  };
+  // Scored in order of history length, so each batch is only as long as its longest history.
+  return evaluateScorer(scorer, model.config.numItems, data, split, options, (s) => Math.min(maxLength, s));
+}
+
+/**
+ * The evaluation protocol for any scorer (the model, or a baseline): ranks
+ * each evaluated sequence's held-out item among all items (history excluded
+ * unless told otherwise) and, optionally, among sampled unseen items.
+ * `batchKey` orders the sequences by history length before batching.
+ */
+export function evaluateScorer(
+  scorer: BatchScorer,
+  numItems: number,
+  data: EncodedSequences,
+  split: LeaveOneOutSplit,
+  options: EvaluationOptions,
+  batchKey: (historyLength: number) => number = () => 0,
+): Evaluation {
   const batchSize = options.batchSize ?? 256;
   const excludeHistory = options.excludeHistory ?? true;
   const inputLength = (s: number): number => split.trainLength[s]! + (options.phase === 'test' ? 1 : 0);
   const full = new MetricAccumulator();
   const sampled = options.sampled ? new MetricAccumulator() : undefined;
   const random = new Random(options.sampled?.seed ?? 0);
-  const { maxLength, numItems, dim } = model.config;
-  const evaluated = options.sequences ?? split.evaluated;
-  for (let start = 0; start < evaluated.length; start += batchSize) {
-    const sequences = evaluated.subarray(start, start + batchSize);
-    const batch = historyBatch(data, sequences, inputLength, maxLength);
-    // tf.tidy walks whatever its callback returns looking for tensors: handing it a
-    // [batch, items] Float32Array (6M values on amazon-games) cost 5 s per batch. The
-    // tensor leaves the scope instead, is read here and disposed.
-    const scoreTensor = tf.tidy(() => {
-      const { hidden } = model.forward(tf.tensor2d(batch.items, [batch.batchSize, maxLength], 'int32'), tf.tensor2d(batch.types, [batch.batchSize, maxLength], 'int32'));
-      const last = tf.reshape(tf.slice(hidden, [0, maxLength - 1, 0], [batch.batchSize, 1, dim]), [batch.batchSize, dim]) as tf.Tensor2D;
-      return model.scores(last);
-    });
-    const scores = scoreTensor.dataSync() as Float32Array;
-    scoreTensor.dispose();
+  const order = Array.from(options.sequences ?? split.evaluated).sort((a, b) => batchKey(inputLength(a)) - batchKey(inputLength(b)) || a - b);
+  for (let start = 0; start < order.length; start += batchSize) {
+    const sequences = order.slice(start, start + batchSize);
+    const scores = scorer(sequences, inputLength);
     sequences.forEach((s, row) => {
       const begin = data.offsets[s]!;
       const target = data.items[begin + inputLength(s)]!;

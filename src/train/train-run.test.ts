@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
@@ -59,6 +59,14 @@ describeEachProvider('trainRun', (provider) => {
       expect(version.config).toMatchObject({ backend: 'wasm', training: { seed: 3 }, model: { numItems: 12, dim: 32 } });
       expect(version.metrics).toMatchObject({ bestEpoch: result.bestEpoch });
       expect(existsSync(join(result.artifactPath, 'weights.bin'))).toBe(true);
+      expect(existsSync(join(result.artifactPath, 'checkpoint.bin'))).toBe(false); // a finished run removes it
+      // The baselines ran on the same protocol, and the model beats them on this learnable rule.
+      expect(result.baselines.popularity.full.users).toBe(200);
+      expect(result.test.full.ndcg[10]).toBeGreaterThan(result.baselines.popularity.full.ndcg[10]!);
+      const html = readFileSync(result.reportPath, 'utf8');
+      expect(html).toContain('<svg');
+      expect(html).toContain('most-recent-item');
+      expect(html.match(/<polyline/g)).toHaveLength(2);
       const { model, extra } = loadModel(result.artifactPath);
       expect((extra as { vocabulary: number[] }).vocabulary).toHaveLength(12);
       model.dispose();
@@ -73,6 +81,39 @@ describeEachProvider('trainRun', (provider) => {
       await store.dispose();
     }
   });
+});
+
+it('resumes a run that died after an epoch from its checkpoint, ending exactly where an uninterrupted run ends', async () => {
+  const store = await scratchStore('sqlite');
+  try {
+    const dir = mkdtempSync(join(tmpdir(), 'attnrec-resume-'));
+    const log = join(dir, 'cycles.csv');
+    writeFileSync(log, cycleLog(120, 2));
+    await importEvents(store, { events: { path: log, format: 'csv', timeUnit: 'auto', sasrec: DEFAULT_SASREC }, skipBad: false, eventTypes: 'register' });
+    const short = { ...options(join(dir, 'models')), epochs: 4, patience: 4 };
+    const straight = await trainRun(store, short);
+
+    const crash = new Error('simulated crash after epoch 2');
+    await expect(trainRun(store, { ...short, onEpoch: (e) => { if (e.epoch === 2) throw crash; } })).rejects.toBe(crash);
+    const failed = await store.prisma.modelVersion.findFirstOrThrow({ where: { status: 'failed' } });
+    expect(existsSync(join(failed.artifactPath, 'checkpoint.bin'))).toBe(true);
+
+    const starts: number[] = [];
+    // Settings given on resume are ignored: the checkpoint's apply.
+    const resumed = await trainRun(store, { ...short, epochs: 1, resume: 'latest', onStart: (info) => starts.push(info.resumedFromEpoch) });
+    expect(starts).toEqual([2]);
+    expect(resumed.versionId).toBe(failed.id);
+    expect(resumed.epochs.map((e) => e.epoch)).toEqual([1, 2, 3, 4]);
+    expect(resumed.epochs.map((e) => e.loss)).toEqual(straight.epochs.map((e) => e.loss));
+    expect(resumed.test).toEqual(straight.test);
+    expect((await store.prisma.modelVersion.findUniqueOrThrow({ where: { id: failed.id } })).status).toBe('ready');
+
+    await expect(trainRun(store, { ...short, resume: failed.id })).rejects.toMatchObject({ code: 'RESUME_FINISHED' });
+    await expect(trainRun(store, { ...short, resume: 'latest' })).rejects.toMatchObject({ code: 'CHECKPOINT_NOT_FOUND' });
+    await expect(trainRun(store, { ...short, resume: 999 })).rejects.toMatchObject({ code: 'MODEL_VERSION_NOT_FOUND' });
+  } finally {
+    await store.dispose();
+  }
 });
 
 it('refuses to train on an empty store with a clear error', async () => {

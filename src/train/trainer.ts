@@ -4,18 +4,61 @@ import { embeddingLookup } from '../model/ops.js';
 import type { SasRec } from '../model/sasrec.js';
 import { Random } from '../random.js';
 import { epochBatches, trainingBatch, type Batch, type EncodedSequences } from './batches.js';
-import { fullSoftmaxLoss, NegativeSampler, sampledSoftmaxLoss } from './losses.js';
+import { bceLoss, fullSoftmaxLoss, gbceBeta, gbceLoss, NegativeSampler, sampledSoftmaxBiases, sampledSoftmaxLoss } from './losses.js';
+
+export const DEFAULT_GBCE_T = 0.75;
+
+export const LOSSES = ['sampled', 'full', 'gbce', 'bce'] as const;
+export type LossName = (typeof LOSSES)[number];
 
 export interface TrainingOptions {
-  readonly loss: 'full' | 'sampled';
-  /** Shared negatives per step (sampled loss). */
+  /**
+   * sampled: softmax over shared negatives with logQ correction; full: softmax over the
+   * catalogue; gbce: gSASRec's generalised BCE over shared uniform negatives; bce: the
+   * original SASRec's BCE with one uniform negative per position.
+   */
+  readonly loss: LossName;
+  /** Shared negatives per step (sampled and gbce losses). */
   readonly negatives: number;
-  /** Popularity exponent of negative sampling: 0 uniform, 1 unigram. */
+  /** Popularity exponent of negative sampling for the sampled loss: 0 uniform, 1 unigram. */
   readonly negativeAlpha: number;
+  /** gBCE calibration t in [0, 1] (gSASRec's default 0.75). */
+  readonly gbceT?: number;
   readonly learningRate: number;
   readonly batchSize: number;
+  /** Group histories of similar length into a batch (less padding; see epochBatches). Default true. */
+  readonly bucketByLength?: boolean;
   readonly seed: number;
 }
+
+/** A trainer's position, saved in checkpoints (see saveState). */
+export interface TrainerState {
+  readonly epoch: number;
+  readonly random: number;
+  readonly accBeta1: number;
+  readonly accBeta2: number;
+}
+
+/** tfjs's Adam keeps its bias-correction products in private variables; their names are stable across 4.x. */
+interface AdamInternals {
+  readonly accBeta1: tf.Variable;
+  readonly accBeta2: tf.Variable;
+}
+
+/**
+ * Defaults chosen by measurement on amazon-games (see README, Training): the
+ * sampled softmax with this many shared negatives meets the accuracy targets
+ * of a full softmax at a fraction of its cost per step.
+ */
+export const DEFAULT_TRAINING: TrainingOptions = {
+  loss: 'sampled',
+  negatives: 1024,
+  negativeAlpha: 0.5,
+  learningRate: 0.005,
+  batchSize: 128,
+  bucketByLength: true,
+  seed: 42,
+};
 
 export interface EpochReport {
   readonly epoch: number;
@@ -43,13 +86,14 @@ export class Trainer {
   ) {
     this.optimizer = tf.train.adam(options.learningRate, 0.9, 0.98);
     this.random = new Random(options.seed);
-    if (options.loss === 'sampled') {
+    if (options.loss !== 'full') {
       // Popularity over the training events only: held-out targets must not leak into sampling.
       const counts = new Float64Array(model.config.numItems + 1);
       for (let s = 0; s < split.trainLength.length; s++) {
         for (let k = data.offsets[s]!; k < data.offsets[s]! + split.trainLength[s]!; k++) counts[data.items[k]!]!++;
       }
-      this.sampler = new NegativeSampler(counts, options.negativeAlpha);
+      // gSASRec and SASRec sample negatives uniformly; only the softmax corrects for popularity.
+      this.sampler = new NegativeSampler(counts, options.loss === 'sampled' ? options.negativeAlpha : 0);
     }
   }
 
@@ -65,9 +109,16 @@ export class Trainer {
     });
     if (positions.length === 0) return 0;
     const dropoutSeed = this.random.int(2 ** 31);
-    const negatives = this.sampler?.sample(() => this.random.next(), this.options.negatives);
+    const { loss } = this.options;
+    const negatives = this.sampler?.sample(() => this.random.next(), loss === 'bce' ? positions.length : this.options.negatives);
+    if (loss === 'bce' && negatives) {
+      // One negative per position, never the position's own target.
+      negatives.forEach((n, i) => {
+        while (negatives[i] === targetValues[i]) negatives[i] = this.sampler!.sample(() => this.random.next(), 1)[0]!;
+      });
+    }
     return tf.tidy(() => {
-      const { dim } = this.model.config;
+      const { dim, numItems } = this.model.config;
       const items = tf.tensor2d(batch.items, [batch.batchSize, batch.length], 'int32');
       const types = tf.tensor2d(batch.types, [batch.batchSize, batch.length], 'int32');
       const at = tf.tensor1d(positions, 'int32');
@@ -78,16 +129,12 @@ export class Trainer {
           // Only positions with a target: a gather whose gradient works on wasm too.
           const states = embeddingLookup(tf.reshape(hidden, [batch.batchSize * batch.length, dim]) as tf.Tensor2D, at);
           const table = this.model.itemEmbedding as tf.Tensor2D;
-          if (!negatives || !this.sampler) return fullSoftmaxLoss(states, table, targets);
-          const logQ = this.sampler.logQ;
-          return sampledSoftmaxLoss(
-            states,
-            table,
-            targets,
-            tf.tensor1d(negatives, 'int32'),
-            tf.tensor1d(targetValues.map((t) => logQ[t]!)),
-            tf.tensor1d(Array.from(negatives, (n) => logQ[n]!)),
-          );
+          if (loss === 'full' || !negatives || !this.sampler) return fullSoftmaxLoss(states, table, targets);
+          const negativeTensor = tf.tensor1d(negatives, 'int32');
+          if (loss === 'bce') return bceLoss(states, table, targets, negativeTensor);
+          if (loss === 'gbce') return gbceLoss(states, table, targets, negativeTensor, gbceBeta(negatives.length, numItems, this.options.gbceT ?? DEFAULT_GBCE_T));
+          const { targetBias, negativeBias } = sampledSoftmaxBiases(targetValues, negatives, this.sampler.logQ);
+          return sampledSoftmaxLoss(states, table, targets, negativeTensor, tf.tensor1d(targetBias), tf.tensor2d(negativeBias, [positions.length, negatives.length]));
         },
         true,
         this.model.variables,
@@ -102,7 +149,7 @@ export class Trainer {
    */
   trainEpoch(onStep?: (done: number, total: number, loss: number) => void): EpochReport {
     const started = performance.now();
-    const batches = epochBatches(this.split, this.options.batchSize, this.random);
+    const batches = epochBatches(this.split, this.options.batchSize, this.random, this.options.bucketByLength ?? true, this.model.config.maxLength);
     onStep?.(0, batches.length, NaN);
     let lossSum = 0;
     batches.forEach((sequences, k) => {
@@ -111,6 +158,43 @@ export class Trainer {
       onStep?.(k + 1, batches.length, loss);
     });
     return { epoch: ++this.epoch, loss: lossSum / Math.max(1, batches.length), steps: batches.length, seconds: (performance.now() - started) / 1000 };
+  }
+
+  /** Epochs trained so far. */
+  get epochsDone(): number {
+    return this.epoch;
+  }
+
+  /**
+   * Everything needed to continue exactly where this trainer stands: the
+   * epoch count and random state, and Adam's step count and moments. The
+   * tensors stay owned by the optimizer; write them out before the next step.
+   */
+  async saveState(): Promise<{ state: TrainerState; tensors: [string, tf.Tensor][] }> {
+    const weights = await this.optimizer.getWeights();
+    const adam = this.optimizer as unknown as AdamInternals;
+    const state: TrainerState = {
+      epoch: this.epoch,
+      random: this.random.state,
+      // Adam's bias corrections are running float32 products; restoring them as saved keeps a resumed run bit-identical.
+      accBeta1: adam.accBeta1.dataSync()[0]!,
+      accBeta2: adam.accBeta2.dataSync()[0]!,
+    };
+    return { state, tensors: weights.map((w, i) => [`optimizer/${i}`, w.tensor]) };
+  }
+
+  async restoreState(state: TrainerState, tensors: ReadonlyMap<string, { shape: number[]; values: Float32Array }>): Promise<void> {
+    const weights: { name: string; tensor: tf.Tensor }[] = [];
+    for (let i = 0; tensors.has(`optimizer/${i}`); i++) {
+      const { shape, values } = tensors.get(`optimizer/${i}`)!;
+      weights.push({ name: `optimizer/${i}`, tensor: tf.tensor(values, shape) });
+    }
+    if (weights.length > 0) await this.optimizer.setWeights(weights);
+    const adam = this.optimizer as unknown as AdamInternals;
+    adam.accBeta1.assign(tf.scalar(state.accBeta1));
+    adam.accBeta2.assign(tf.scalar(state.accBeta2));
+    this.epoch = state.epoch;
+    this.random.state = state.random;
   }
 
   dispose(): void {

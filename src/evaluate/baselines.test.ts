@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { leaveOneOutSplit } from '../data/leave-one-out-split.js';
+import type { EncodedSequences } from '../train/batches.js';
+import { evaluateBaseline } from './baselines.js';
+
+// Four users over items 1..6. Item 1 is always followed by 2 in what the baselines may see.
+const sequences = [
+  [1, 2, 3, 4, 1, 2], // test: after 1 comes 2 — but 2 is in the history, so it is excluded (the standard protocol)
+  [5, 1, 2, 6, 1, 3], // valid target 1, test target 3
+  [6, 6, 6, 1, 2, 5],
+  [4, 4, 1, 2], // valid target 1, test target 2 (not in the first two events)
+];
+const offsets = [0];
+for (const s of sequences) offsets.push(offsets[offsets.length - 1]! + s.length);
+const data: EncodedSequences = { offsets: Int32Array.from(offsets), items: Int32Array.from(sequences.flat()), types: new Uint8Array(offsets[4]!).fill(1) };
+const split = leaveOneOutSplit(data.offsets);
+
+describe('baselines', () => {
+  it('most-recent-item ranks the usual follower of the last item first', () => {
+    // User 3, test: history 4 4 1. Visible transitions out of 1: 1→2 three times; user 1's 1→3 is its test target, hidden.
+    const result = evaluateBaseline('most-recent-item', 6, data, split, { phase: 'test', excludeHistory: false, sequences: Int32Array.from([3]) });
+    expect(result.full.hr[1]).toBe(1);
+  });
+
+  it('popularity ranks by visible counts, never counting held-out targets', () => {
+    // Validation sees training events only. Counts: 6:4, 1:3, 4:3, 2:2, 3:1, 5:1.
+    const result = evaluateBaseline('popularity', 6, data, split, { phase: 'valid', excludeHistory: true, sequences: Int32Array.from([3]) });
+    // User 3's target 1: item 6 outranks it; 4 ties but is history (excluded). Rank 1.
+    expect(result.full.hr[1]).toBe(0);
+    expect(result.full.hr[5]).toBe(1);
+    expect(result.full.mrr).toBeCloseTo(1 / 2, 10);
+  });
+
+  it('reports the sampled protocol beside full ranking when asked', () => {
+    const result = evaluateBaseline('popularity', 6, data, split, { phase: 'test', sampled: { count: 3, seed: 1 } });
+    expect(result.sampled?.users).toBe(4);
+    expect(result.full.users).toBe(4);
+  });
+});

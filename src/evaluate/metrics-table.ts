@@ -1,0 +1,25 @@
+import type { Evaluation } from './evaluate.js';
+import type { RankingMetrics } from './metrics.js';
+
+/**
+ * Plain-text tables of ranking metrics for the jobs' output: one row per
+ * model or baseline, full ranking first, the sampled protocol separately
+ * and labelled as such.
+ */
+export function metricsTable(rows: readonly (readonly [string, Evaluation])[], cutoffs: readonly number[] = [10], sampledNegatives?: number): string {
+  const header = ['', ...cutoffs.map((k) => `NDCG@${k}`), ...cutoffs.map((k) => `HR@${k}`), 'MRR'];
+  const line = (m: RankingMetrics): string[] => [...cutoffs.map((k) => fixed(m.ndcg[k])), ...cutoffs.map((k) => fixed(m.hr[k])), fixed(m.mrr)];
+  const users = rows[0]?.[1].full.users ?? 0;
+  const sections: [string, string[][]][] = [[`full ranking, all items, history excluded (${users} users)`, rows.map(([name, e]) => [name, ...line(e.full)])]];
+  const sampled = rows.filter(([, e]) => e.sampled);
+  if (sampled.length > 0) {
+    sections.push([`sampled protocol of the SASRec paper: ${sampledNegatives ?? 100} random unseen items (overstates accuracy)`, sampled.map(([name, e]) => [name, ...line(e.sampled!)])]);
+  }
+  const widths = header.map((h, i) => Math.max(h.length, ...sections.flatMap(([, r]) => r.map((cells) => cells[i]!.length))));
+  const format = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return sections.map(([title, r]) => `${title}\n  ${format(header)}\n${r.map((cells) => `  ${format(cells)}`).join('\n')}\n`).join('\n');
+}
+
+function fixed(value: number | undefined): string {
+  return value === undefined ? '-' : value.toFixed(4);
+}

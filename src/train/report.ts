@@ -1,0 +1,146 @@
+import type { Evaluation } from '../evaluate/evaluate.js';
+import type { RankingMetrics } from '../evaluate/metrics.js';
+
+/**
+ * The self-contained HTML report written beside each model version's
+ * artifacts: training loss and validation NDCG@10 per epoch as charts, test
+ * metrics beside the baselines, and the full configuration. No scripts and
+ * no external assets: it opens from disk, offline, in any browser.
+ */
+export interface ReportEpoch {
+  readonly epoch: number;
+  readonly loss: number;
+  readonly validNdcg10: number;
+  readonly validHr10: number;
+  readonly seconds: number;
+  readonly best: boolean;
+}
+
+export interface TrainingReport {
+  readonly versionId: number;
+  readonly createdAt: Date;
+  readonly backend: string;
+  readonly dataHash: string;
+  readonly config: unknown;
+  readonly epochs: readonly ReportEpoch[];
+  readonly bestEpoch: number;
+  readonly trainSeconds: number;
+  readonly test: Evaluation;
+  readonly baselines: Readonly<Record<string, Evaluation>>;
+}
+
+export function renderTrainingReport(report: TrainingReport): string {
+  const epochs = report.epochs.map((e) => e.epoch);
+  const rows: [string, Evaluation][] = [[`SASRec v${report.versionId}`, report.test], ...Object.entries(report.baselines)];
+  const cutoffs = [1, 5, 10, 20];
+  const metricTable = (pick: (e: Evaluation) => RankingMetrics | undefined, caption: string): string => `
+<table>
+  <caption>${escapeHtml(caption)}</caption>
+  <thead><tr><th>model</th>${cutoffs.map((k) => `<th>NDCG@${k}</th>`).join('')}${cutoffs.map((k) => `<th>HR@${k}</th>`).join('')}<th>MRR</th><th>users</th></tr></thead>
+  <tbody>
+${rows
+  .map(([name, evaluation], i) => {
+    const m = pick(evaluation);
+    if (!m) return '';
+    const cells = [...cutoffs.map((k) => m.ndcg[k] ?? NaN), ...cutoffs.map((k) => m.hr[k] ?? NaN), m.mrr].map((v) => `<td>${v.toFixed(4)}</td>`).join('');
+    return `    <tr${i === 0 ? ' class="model"' : ''}><th scope="row">${escapeHtml(name)}</th>${cells}<td>${m.users}</td></tr>`;
+  })
+  .join('\n')}
+  </tbody>
+</table>`;
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>attnrec model v${report.versionId}: training report</title>
+<style>
+  body { font: 14px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 60rem; padding: 0 1rem; color: #1d2330; }
+  h1 { font-size: 1.4rem; margin-bottom: .2rem; } h2 { font-size: 1.1rem; margin-top: 2rem; }
+  .meta { color: #5b6475; }
+  .charts { display: flex; flex-wrap: wrap; gap: 1.5rem; }
+  figure { margin: 0; } figcaption { font-weight: 600; margin-bottom: .3rem; }
+  svg text { font-size: 11px; fill: #5b6475; }
+  table { border-collapse: collapse; margin: .5rem 0 1.5rem; font-variant-numeric: tabular-nums; }
+  caption { text-align: left; font-weight: 600; padding-bottom: .3rem; }
+  th, td { padding: .25rem .6rem; border-bottom: 1px solid #e3e6ec; text-align: right; }
+  th[scope=row] { text-align: left; } tr.model { background: #eef4ff; }
+  pre { background: #f6f7f9; padding: .8rem; overflow: auto; }
+  .note { color: #5b6475; max-width: 48rem; }
+</style>
+</head>
+<body>
+<h1>Model version ${report.versionId}</h1>
+<p class="meta">Trained ${escapeHtml(report.createdAt.toISOString())} on <b>${escapeHtml(report.backend)}</b> in ${report.trainSeconds.toFixed(1)} s ·
+best epoch ${report.bestEpoch} of ${report.epochs.length} · data snapshot <code>${escapeHtml(report.dataHash.slice(0, 16))}</code></p>
+
+<h2>Training</h2>
+<div class="charts">
+${lineChart('Training loss per epoch', epochs, report.epochs.map((e) => e.loss), report.bestEpoch)}
+${lineChart('Validation NDCG@10 per epoch (full ranking)', epochs, report.epochs.map((e) => e.validNdcg10), report.bestEpoch)}
+</div>
+<table>
+  <caption>Epochs</caption>
+  <thead><tr><th>epoch</th><th>loss</th><th>valid NDCG@10</th><th>valid HR@10</th><th>seconds</th></tr></thead>
+  <tbody>
+${report.epochs.map((e) => `    <tr${e.epoch === report.bestEpoch ? ' class="model"' : ''}><td>${e.epoch}</td><td>${e.loss.toFixed(4)}</td><td>${e.validNdcg10.toFixed(4)}</td><td>${e.validHr10.toFixed(4)}</td><td>${e.seconds.toFixed(1)}</td></tr>`).join('\n')}
+  </tbody>
+</table>
+
+<h2>Test metrics</h2>
+${metricTable((e) => e.full, 'Full ranking: the held-out item against every item, history excluded')}
+${metricTable((e) => e.sampled, 'Sampled protocol of the SASRec paper: against 100 random items the user never touched (overstates accuracy)')}
+<p class="note">Baselines see exactly what the model sees. <b>popularity</b> ranks items by how often they occur in the visible events;
+<b>most-recent-item</b> by how often they followed the history's most recent item (ties by popularity).</p>
+
+<h2>Configuration</h2>
+<pre>${escapeHtml(JSON.stringify(report.config, null, 2))}</pre>
+</body>
+</html>
+`;
+}
+
+/** An SVG line chart with y-axis ticks, one point per epoch, the best epoch marked. */
+function lineChart(title: string, xs: readonly number[], ys: readonly number[], markX: number): string {
+  const width = 420;
+  const height = 220;
+  const left = 56;
+  const right = 12;
+  const top = 12;
+  const bottom = 32;
+  const finite = ys.filter((y) => Number.isFinite(y));
+  let low = Math.min(...finite);
+  let high = Math.max(...finite);
+  if (!Number.isFinite(low)) [low, high] = [0, 1];
+  if (high === low) [low, high] = [low - 0.5, high + 0.5];
+  const pad = (high - low) * 0.08;
+  low -= pad;
+  high += pad;
+  const firstX = xs[0] ?? 1;
+  const lastX = xs[xs.length - 1] ?? 1;
+  const x = (v: number): number => left + (lastX === firstX ? (width - left - right) / 2 : ((v - firstX) / (lastX - firstX)) * (width - left - right));
+  const y = (v: number): number => top + (1 - (v - low) / (high - low)) * (height - top - bottom);
+  const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => low + f * (high - low));
+  const points = xs.map((v, i) => `${x(v).toFixed(1)},${y(ys[i]!).toFixed(1)}`).join(' ');
+  const markIndex = xs.indexOf(markX);
+  return `<figure>
+  <figcaption>${escapeHtml(title)}</figcaption>
+  <svg width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${escapeHtml(title)}">
+    ${ticks.map((t) => `<line x1="${left}" x2="${width - right}" y1="${y(t).toFixed(1)}" y2="${y(t).toFixed(1)}" stroke="#e3e6ec"/><text x="${left - 6}" y="${(y(t) + 4).toFixed(1)}" text-anchor="end">${formatTick(t)}</text>`).join('\n    ')}
+    ${xs.map((v) => `<text x="${x(v).toFixed(1)}" y="${height - bottom + 16}" text-anchor="middle">${v}</text>`).join('')}
+    <text x="${(left + width - right) / 2}" y="${height - 2}" text-anchor="middle">epoch</text>
+    <polyline fill="none" stroke="#2f6fde" stroke-width="2" points="${points}"/>
+    ${xs.map((v, i) => `<circle cx="${x(v).toFixed(1)}" cy="${y(ys[i]!).toFixed(1)}" r="3" fill="#2f6fde"><title>epoch ${v}: ${ys[i]!.toFixed(4)}</title></circle>`).join('')}
+    ${markIndex >= 0 ? `<circle cx="${x(markX).toFixed(1)}" cy="${y(ys[markIndex]!).toFixed(1)}" r="6" fill="none" stroke="#d9480f" stroke-width="2"><title>best epoch ${markX}</title></circle>` : ''}
+  </svg>
+</figure>`;
+}
+
+function formatTick(value: number): string {
+  const magnitude = Math.abs(value);
+  return magnitude !== 0 && (magnitude < 0.01 || magnitude >= 1000) ? value.toExponential(1) : value.toFixed(magnitude < 1 ? 3 : 2);
+}
+
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
