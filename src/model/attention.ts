@@ -1,44 +1,82 @@
 import * as tf from '@tensorflow/tfjs';
+import { attentionKernel } from './attention-kernel.js';
 
 /**
- * Scaled dot-product attention as one op with a hand-written gradient.
- * q, k, v: [pairs, T, dk] (pairs = batch × heads); mask: additive, broadcast
- * to [pairs, T, T] (0 where visible, a large negative where not). Returns the
- * context [pairs, T, dk] and, when asked for, the attention weights
- * [pairs, T, T] (kept outside any tidy scope: the caller disposes them).
+ * Causal scaled dot-product attention as one op with a hand-written gradient.
+ * q, k, v: [pairs, T, dk], pairs = batch × heads in batch-major order (pair
+ * p is batch row p / heads). Query t sees key s iff s <= t and key s is a
+ * real event (mask.keep); a query that sees nothing (left padding) gets a
+ * zero context and zero weights. Returns the context [pairs, T, dk] and,
+ * when asked for, the weights [pairs, T, T] (kept outside any tidy scope:
+ * the caller disposes them).
  *
- * The gradient is written out (softmax backward folded into one expression)
- * rather than left to autodiff of batched, transposed matMuls, and every
- * product takes explicitly transposed operands. Measured on wasm at batch
- * 128 × 2 heads × T 50 × dk 32: a training step is as fast as with autodiff
- * (~600 ms with sampled softmax), so this op is the place for a faster
- * kernel: wasm's batched matMul is a naive loop (~1.8 GFLOP/s here). Routing
- * each (batch, head) pair to XNNPACK as a 2-D product was 2.4× faster in
- * isolation but 3–10× slower inside a real step (hundreds of small tensors
- * and operator creations per step), so it is not done.
+ * Two implementations of the same maths:
+ * - 'kernel': the SIMD WebAssembly kernel (kernels/attention.ts), which
+ *   computes only the visible half of each T × T product. On the wasm and
+ *   cpu backends it replaces tfjs's batched matMul, a naive loop there.
+ * - 'ops': TensorFlow.js ops (batched matMuls, softmax) with the gradient
+ *   written out; used on GPU backends, where reading tensors back to the CPU
+ *   would cost more than it saves, and as the reference in tests.
  */
-export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, mask: tf.Tensor, returnWeights = false): { context: tf.Tensor3D; weights?: tf.Tensor3D } {
-  const scale = 1 / Math.sqrt(q.shape[2]);
+export interface AttentionMask {
+  /** [batch, T] row-major: 1 for a real event, 0 for padding. */
+  readonly keep: Float32Array;
+  readonly heads: number;
+}
+
+export interface AttentionOptions {
+  readonly returnWeights?: boolean;
+  /** 'auto': the kernel on the wasm and cpu backends when it is built, else ops. */
+  readonly implementation?: 'auto' | 'kernel' | 'ops';
+}
+
+export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, mask: AttentionMask, options: AttentionOptions = {}): { context: tf.Tensor3D; weights?: tf.Tensor3D } {
+  const [pairs, T, dk] = q.shape;
+  const kernel = attentionKernel();
+  const wanted = options.implementation ?? 'auto';
+  const useKernel = wanted === 'kernel' || (wanted === 'auto' && kernel !== null && dk % 4 === 0 && ['wasm', 'cpu'].includes(tf.getBackend()));
+  if (useKernel && !kernel) throw new Error('the attention kernel is not built: run `npm run build:kernels`');
+  const returnWeights = options.returnWeights === true;
   let weightsOut: tf.Tensor3D | undefined;
+  const shape = { pairs, heads: mask.heads, length: T, depth: dk };
+
+  if (useKernel) {
+    const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const [qi, ki, vi, save] = args as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.GradSaveFunc];
+      const { out, weights } = kernel!.forward(shape, floats(qi), floats(ki), floats(vi), mask.keep, returnWeights);
+      if (weights) weightsOut = tf.keep(tf.tensor3d(weights, [pairs, T, T]));
+      save([qi, ki, vi]);
+      return {
+        value: tf.tensor3d(out, [pairs, T, dk]),
+        gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+          const [qs, ks, vs] = saved as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
+          const { dQ, dK, dV } = kernel!.backward(shape, floats(qs), floats(ks), floats(vs), mask.keep, floats(dy as tf.Tensor));
+          return [tf.tensor3d(dQ, [pairs, T, dk]), tf.tensor3d(dK, [pairs, T, dk]), tf.tensor3d(dV, [pairs, T, dk])];
+        },
+      };
+    });
+    const context = op(q, k, v) as tf.Tensor3D;
+    return weightsOut ? { context, weights: weightsOut } : { context };
+  }
+
+  const scale = 1 / Math.sqrt(dk);
+  const { additive, rowVisible } = maskTensors(mask, pairs, T);
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [qi, ki, vi, save] = args as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.GradSaveFunc];
-    const scores = tf.add(tf.mul(pairwise(qi, transposeLast(ki)), scale), mask) as tf.Tensor3D; // [P, T, T]
-    const weights = tf.softmax(scores) as tf.Tensor3D;
+    const scores = tf.add(tf.mul(tf.matMul(qi, transposeLast(ki)), scale), additive) as tf.Tensor3D; // [P, T, T]
+    const weights = tf.mul(tf.softmax(scores), rowVisible) as tf.Tensor3D; // rows that see nothing: zeros
     // The op's scope disposes everything but its value; weights survive only when asked for (then the caller owns them).
     if (returnWeights) weightsOut = tf.keep(weights);
     save([qi, ki, vi, weights]);
     return {
-      value: pairwise(weights, vi), // [P, T, dk]
+      value: tf.matMul(weights, vi), // [P, T, dk]
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
         const dOut = dy as tf.Tensor3D;
         const [qs, ks, vs, a] = saved as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
-        const dA = pairwise(dOut, transposeLast(vs)); // [P, T, T]
+        const dA = tf.matMul(dOut, transposeLast(vs)); // [P, T, T]
         // Softmax backward: dS = A ⊙ (dA − Σ_j dA ⊙ A), then the 1/√dk scale.
         const dS = tf.mul(tf.mul(a, tf.sub(dA, tf.sum(tf.mul(dA, a), -1, true))), scale) as tf.Tensor3D;
-        const dQ = pairwise(dS, ks); // [P, T, dk]
-        const dK = pairwise(transposeLast(dS), qs); // [P, T, dk]
-        const dV = pairwise(transposeLast(a), dOut); // [P, T, dk]
-        return [dQ, dK, dV];
+        return [tf.matMul(dS, ks), tf.matMul(transposeLast(dS), qs), tf.matMul(transposeLast(a), dOut)];
       },
     };
   });
@@ -46,11 +84,30 @@ export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, mask: 
   return weightsOut ? { context, weights: weightsOut } : { context };
 }
 
-function transposeLast(x: tf.Tensor3D): tf.Tensor3D {
-  return tf.transpose(x, [0, 2, 1]);
+/** A large negative rather than -Infinity: a fully masked row stays finite. */
+const MASKED = -1e9;
+
+/** The additive mask [P, T, T] and the per-row "sees anything" factor [P, T, 1] of the ops path. */
+function maskTensors(mask: AttentionMask, pairs: number, T: number): { additive: tf.Tensor3D; rowVisible: tf.Tensor3D } {
+  const additive = new Float32Array(pairs * T * T).fill(MASKED);
+  const rowVisible = new Float32Array(pairs * T);
+  for (let p = 0; p < pairs; p++) {
+    const keepRow = Math.floor(p / mask.heads) * T;
+    for (let t = 0; t < T; t++) {
+      for (let s = 0; s <= t; s++) {
+        if (mask.keep[keepRow + s] === 0) continue;
+        additive[(p * T + t) * T + s] = 0;
+        rowVisible[p * T + t] = 1;
+      }
+    }
+  }
+  return { additive: tf.tensor3d(additive, [pairs, T, T]), rowVisible: tf.tensor3d(rowVisible, [pairs, T, 1]) };
 }
 
-/** a [P, m, n] · b [P, n, p], batched, operands never transposed inside the kernel. */
-function pairwise(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
-  return tf.matMul(a, b);
+function floats(x: tf.Tensor): Float32Array {
+  return x.dataSync() as Float32Array;
+}
+
+function transposeLast(x: tf.Tensor3D): tf.Tensor3D {
+  return tf.transpose(x, [0, 2, 1]);
 }

@@ -40,6 +40,8 @@ export interface ForwardOptions {
   readonly returnAttention?: boolean;
   /** Seed for this pass's dropout masks (training only). */
   readonly dropoutSeed?: number;
+  /** Attention implementation (see attention.ts); default auto. */
+  readonly attention?: 'auto' | 'kernel' | 'ops';
 }
 
 export interface ForwardResult {
@@ -49,7 +51,7 @@ export interface ForwardResult {
   readonly attention?: tf.Tensor4D[];
 }
 
-/** A large negative rather than -Infinity: a fully masked (padding) row stays finite. */
+/** A large negative rather than -Infinity: the padding column of the scores stays finite. */
 const MASKED = -1e9;
 
 export class SasRec {
@@ -137,15 +139,11 @@ export class SasRec {
     }
     x = tf.mul(drop(x), keep3);
 
-    // Additive mask [batch, 1, T, T]: query t may see keys s <= t that are real events.
-    const causal = tf.linalg.bandPart(tf.ones([T, T]), -1, 0); // lower triangle incl. diagonal
-    const visible = tf.mul(tf.reshape(causal, [1, 1, T, T]), tf.reshape(keep, [batch, 1, 1, T]));
-    const mask = tf.mul(tf.sub(1, visible), MASKED);
-
     // Heads are folded into the leading axis: [batch × heads, T, dk], as the attention op expects.
     const toHeads = (t2d: tf.Tensor2D): tf.Tensor3D =>
       tf.reshape(tf.transpose(tf.reshape(t2d, [batch, T, heads, dk]), [0, 2, 1, 3]), [batch * heads, T, dk]) as tf.Tensor3D;
-    const pairMask = tf.reshape(tf.tile(mask, [1, heads, 1, 1]), [batch * heads, T, T]);
+    // Which positions are real events; the attention op adds the causal rule.
+    const mask = { keep: keep.dataSync() as Float32Array, heads };
     for (const block of this.blocks) {
       const normed = tf.reshape(layerNorm(x, block.ln1Gamma as tf.Tensor1D, block.ln1Beta as tf.Tensor1D), [batch * T, dim]) as tf.Tensor2D;
       const q = toHeads(dense(normed, block.wq as tf.Tensor2D, block.bq as tf.Tensor1D));
@@ -153,7 +151,7 @@ export class SasRec {
       const v = toHeads(dense(normed, block.wv as tf.Tensor2D, block.bv as tf.Tensor1D));
       // No dropout on the attention probabilities themselves: they stay exact for inspection, and
       // the fused op keeps every product on the fast path; dropout still acts on the block's output.
-      const { context, weights } = attention(q, k, v, pairMask, options.returnAttention === true);
+      const { context, weights } = attention(q, k, v, mask, { returnWeights: options.returnAttention === true, ...(options.attention && { implementation: options.attention }) });
       if (weights) attention4d.push(tf.reshape(weights, [batch, heads, T, T]) as tf.Tensor4D);
       const merged = tf.reshape(tf.transpose(tf.reshape(context, [batch, heads, T, dk]), [0, 2, 1, 3]), [batch * T, dim]) as tf.Tensor2D;
       x = tf.add(x, tf.reshape(drop(dense(merged, block.wo as tf.Tensor2D, block.bo as tf.Tensor1D)), [batch, T, dim]));

@@ -1,0 +1,62 @@
+import { leaveOneOutSplit } from '../src/data/leave-one-out-split.js';
+import { selectBackend } from '../src/model/backend.js';
+import { MODEL_DEFAULTS } from '../src/model/config.js';
+import { SasRec } from '../src/model/sasrec.js';
+import { Random } from '../src/random.js';
+import { trainingBatch, type EncodedSequences } from '../src/train/batches.js';
+import { DEFAULT_TRAINING, Trainer } from '../src/train/trainer.js';
+
+/**
+ * Training steps on long histories: 128 generated sequences that each fill a
+ * 200-event window (so no padding to skip), over a 23,715-item catalogue like
+ * amazon-games, dim 64, 2 blocks, the default loss. The reference PyTorch
+ * SASRec needs ~2.2 s per step of this shape on this CPU.
+ */
+export interface LongStepOptions {
+  readonly steps: number;
+  readonly batchSize?: number;
+  readonly maxLength?: number;
+  readonly log: (line: string) => void;
+}
+
+export async function runLongStepBench(options: LongStepOptions): Promise<Record<string, unknown>> {
+  const backend = await selectBackend('auto');
+  const batchSize = options.batchSize ?? 128;
+  const maxLength = options.maxLength ?? 200;
+  const numItems = 23_715;
+  const random = new Random(7);
+  const length = maxLength + 3; // every training window is full after the leave-one-out split
+  const items = new Int32Array(batchSize * length);
+  for (let i = 0; i < items.length; i++) items[i] = 1 + random.int(numItems);
+  const offsets = Int32Array.from({ length: batchSize + 1 }, (_, s) => s * length);
+  const data: EncodedSequences = { offsets, items, types: new Uint8Array(items.length).fill(3) };
+  const split = leaveOneOutSplit(offsets);
+  const model = new SasRec({ ...MODEL_DEFAULTS, maxLength, numItems, numEventTypes: 3, seed: 1 });
+  const trainer = new Trainer(model, data, split, { ...DEFAULT_TRAINING });
+  const batch = trainingBatch(data, split, Int32Array.from({ length: batchSize }, (_, s) => s), maxLength);
+  if (batch.length !== maxLength) throw new Error(`expected full windows, got ${batch.length}`);
+  trainer.step(batch); // warm-up: first-use allocations
+  const seconds: number[] = [];
+  for (let k = 0; k < options.steps; k++) {
+    const started = performance.now();
+    trainer.step(batch);
+    seconds.push((performance.now() - started) / 1000);
+    options.log(`long step ${k + 1}/${options.steps}: ${seconds[k]!.toFixed(3)} s`);
+  }
+  trainer.dispose();
+  model.dispose();
+  seconds.sort((a, b) => a - b);
+  return {
+    backend: backend.name,
+    batch: batchSize,
+    max_length: maxLength,
+    dim: MODEL_DEFAULTS.dim,
+    blocks: MODEL_DEFAULTS.blocks,
+    loss: DEFAULT_TRAINING.loss,
+    negatives: DEFAULT_TRAINING.negatives,
+    steps: options.steps,
+    step_seconds_median: Math.round(seconds[Math.floor(seconds.length / 2)]! * 1000) / 1000,
+    step_seconds_min: Math.round(seconds[0]! * 1000) / 1000,
+    reference_pytorch_step_seconds: 2.2,
+  };
+}
