@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -7,12 +8,14 @@ import { AppError } from '../errors.js';
 /**
  * Picks the fastest TensorFlow.js backend this machine can run, in order:
  * libtensorflow with CUDA (@tensorflow/tfjs-node-gpu), libtensorflow on the
- * CPU (@tensorflow/tfjs-node), WebAssembly, plain JavaScript. The two native
- * packages are optional dependencies: their installers download libtensorflow
- * and fail where that host is unreachable, which `npm ci` tolerates.
+ * CPU (@tensorflow/tfjs-node), WebGPU through Dawn (`webgpu` +
+ * @tensorflow/tfjs-backend-webgpu), WebAssembly, plain JavaScript. The
+ * native and GPU packages are optional dependencies: the libtensorflow
+ * installers download from a host that may be unreachable, which `npm ci`
+ * tolerates.
  */
-export type BackendPreference = 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
-export const BACKEND_PREFERENCES: readonly BackendPreference[] = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+export type BackendPreference = 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
+export const BACKEND_PREFERENCES: readonly BackendPreference[] = ['auto', 'tensorflow-gpu', 'tensorflow', 'webgpu', 'wasm', 'cpu'];
 
 export interface BackendChoice {
   /** What runs: 'tensorflow-gpu', 'tensorflow', 'wasm' or 'cpu'. */
@@ -21,7 +24,7 @@ export interface BackendChoice {
   readonly skipped: readonly { readonly name: string; readonly reason: string }[];
 }
 
-type Candidate = { readonly name: BackendChoice['name']; activate(): Promise<void> };
+type Candidate = { readonly name: BackendChoice['name']; activate(auto: boolean): Promise<void> };
 
 const require = createRequire(import.meta.url);
 
@@ -39,6 +42,23 @@ const CANDIDATES: readonly Candidate[] = [
     async activate() {
       await import('@tensorflow/tfjs-node' as string);
       await useBackend('tensorflow');
+    },
+  },
+  {
+    // Dawn's WebGPU for Node (the `webgpu` package ships dawn.node for linux-x64 in the npm package)
+    // with tfjs's WebGPU backend. Dawn needs a Vulkan driver for a real GPU; software Vulkan is refused.
+    name: 'webgpu',
+    async activate(auto) {
+      // Probing Dawn where there is no GPU prints a native warning on stderr: auto only tries it next to a GPU device node.
+      if (auto && !['/dev/dri', '/dev/nvidia0', '/dev/nvidiactl'].some((path) => existsSync(path))) throw new Error('no GPU device node (/dev/dri, /dev/nvidia0)');
+      const { create, globals } = (await import('webgpu' as string)) as { create(flags: string[]): { requestAdapter(): Promise<unknown> }; globals: object };
+      Object.assign(globalThis, globals);
+      const gpu = create([]);
+      if (!(await gpu.requestAdapter())) throw new Error('WebGPU found no adapter (Dawn needs a Vulkan GPU driver)');
+      const navigator = (globalThis as { navigator?: object }).navigator ?? {};
+      Object.defineProperty(globalThis, 'navigator', { value: Object.assign(Object.create(navigator), { gpu }), configurable: true, writable: true });
+      await import('@tensorflow/tfjs-backend-webgpu' as string);
+      await useBackend('webgpu');
     },
   },
   {
@@ -70,7 +90,7 @@ export async function selectBackend(preference: BackendPreference = 'auto'): Pro
   const skipped: { name: string; reason: string }[] = [];
   for (const candidate of candidates) {
     try {
-      await candidate.activate();
+      await candidate.activate(preference === 'auto');
       chosen = { name: candidate.name, skipped };
       return chosen;
     } catch (error) {
