@@ -27,7 +27,7 @@ const spec = {
       choices: LOSSES,
       description: 'sampled: softmax over shared negatives with logQ correction; full: softmax over the whole catalogue; gbce: gSASRec generalised BCE; bce: original SASRec BCE, one negative',
     },
-    negatives: { type: 'string', value: 'n', default: String(DEFAULT_TRAINING.negatives), description: 'Shared negatives per step (sampled and gbce losses)' },
+    negatives: { type: 'string', value: 'n', default: String(DEFAULT_TRAINING.negatives), description: 'Negatives: shared by each step (sampled loss) or per position (gbce loss)' },
     'negative-alpha': { type: 'string', value: 'a', default: String(DEFAULT_TRAINING.negativeAlpha), description: 'Sampled loss: negatives drawn ∝ popularity^a (0 uniform, 1 unigram)' },
     'gbce-t': { type: 'string', value: 't', default: String(DEFAULT_GBCE_T), description: 'gbce loss: calibration t in [0, 1]' },
     'event-types': { type: 'boolean', default: true, description: 'Add event-type embeddings (view/cart/purchase) to the input; --no-event-types to leave them out' },

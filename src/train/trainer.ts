@@ -18,10 +18,12 @@ export interface TrainingOptions {
    * original SASRec's BCE with one uniform negative per position.
    */
   readonly loss: LossName;
-  /** Shared negatives per step (sampled and gbce losses). */
+  /** Negatives: shared by the whole step (sampled loss) or per position (gbce). */
   readonly negatives: number;
   /** Popularity exponent of negative sampling for the sampled loss: 0 uniform, 1 unigram. */
   readonly negativeAlpha: number;
+  /** Sampled loss: share of negatives drawn uniformly instead of by popularity (default 0). */
+  readonly uniformShare?: number;
   /** gBCE calibration t in [0, 1] (gSASRec's default 0.75). */
   readonly gbceT?: number;
   readonly learningRate: number;
@@ -93,7 +95,7 @@ export class Trainer {
         for (let k = data.offsets[s]!; k < data.offsets[s]! + split.trainLength[s]!; k++) counts[data.items[k]!]!++;
       }
       // gSASRec and SASRec sample negatives uniformly; only the softmax corrects for popularity.
-      this.sampler = new NegativeSampler(counts, options.loss === 'sampled' ? options.negativeAlpha : 0);
+      this.sampler = options.loss === 'sampled' ? new NegativeSampler(counts, options.negativeAlpha, options.uniformShare ?? 0) : new NegativeSampler(counts, 0);
     }
   }
 
@@ -110,11 +112,14 @@ export class Trainer {
     if (positions.length === 0) return 0;
     const dropoutSeed = this.random.int(2 ** 31);
     const { loss } = this.options;
-    const negatives = this.sampler?.sample(() => this.random.next(), loss === 'bce' ? positions.length : this.options.negatives);
-    if (loss === 'bce' && negatives) {
-      // One negative per position, never the position's own target.
+    // bce: one negative per position; gbce: k per position; sampled: k shared by the whole batch.
+    const perPosition = loss === 'bce' ? 1 : loss === 'gbce' ? this.options.negatives : 0;
+    const negatives = this.sampler?.sample(() => this.random.next(), perPosition > 0 ? positions.length * perPosition : this.options.negatives);
+    if (perPosition > 0 && negatives) {
+      // Never a position's own target.
       negatives.forEach((n, i) => {
-        while (negatives[i] === targetValues[i]) negatives[i] = this.sampler!.sample(() => this.random.next(), 1)[0]!;
+        const target = targetValues[Math.floor(i / perPosition)];
+        while (negatives[i] === target) negatives[i] = this.sampler!.sample(() => this.random.next(), 1)[0]!;
       });
     }
     return tf.tidy(() => {
@@ -132,7 +137,7 @@ export class Trainer {
           if (loss === 'full' || !negatives || !this.sampler) return fullSoftmaxLoss(states, table, targets);
           const negativeTensor = tf.tensor1d(negatives, 'int32');
           if (loss === 'bce') return bceLoss(states, table, targets, negativeTensor);
-          if (loss === 'gbce') return gbceLoss(states, table, targets, negativeTensor, gbceBeta(negatives.length, numItems, this.options.gbceT ?? DEFAULT_GBCE_T));
+          if (loss === 'gbce') return gbceLoss(states, table, targets, negativeTensor, gbceBeta(this.options.negatives, numItems, this.options.gbceT ?? DEFAULT_GBCE_T));
           const { targetBias, negativeBias } = sampledSoftmaxBiases(targetValues, negatives, this.sampler.logQ);
           return sampledSoftmaxLoss(states, table, targets, negativeTensor, tf.tensor1d(targetBias), tf.tensor2d(negativeBias, [positions.length, negatives.length]));
         },
