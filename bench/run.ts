@@ -19,6 +19,7 @@ const spec = {
     runs: { type: 'string', value: 'n', description: 'import: repetitions per measurement; the median is reported (default 3, 1 with --quick)' },
     events: { type: 'string', value: 'n', description: 'import: events in the generated log (default 1000000, 100000 with --quick)' },
     epochs: { type: 'string', value: 'n', description: 'train: epochs on amazon-games (default 20, 2 with --quick)' },
+    'long-steps': { type: 'string', value: 'n', description: 'train: timed 128 × 200 steps on generated long histories (default 5, 2 with --quick; 0 skips)' },
     'no-write': { type: 'boolean', default: false, description: 'Print the result without writing bench/results/<name>-<timestamp>.json' },
   },
   details: `
@@ -45,7 +46,12 @@ await runJob(spec, async ({ flags, positionals }) => {
             scratch,
             log,
           })
-        : await runTrainBench({ epochs: flags.epochs ? integerFlag('epochs', flags.epochs, 1, 1000) : flags.quick ? 2 : 20, scratch, log });
+        : await runTrainBench({
+            epochs: flags.epochs ? integerFlag('epochs', flags.epochs, 1, 1000) : flags.quick ? 2 : 20,
+            longSteps: flags['long-steps'] ? integerFlag('long-steps', flags['long-steps'], 0, 100) : flags.quick ? 2 : 5,
+            scratch,
+            log,
+          });
     const result = { benchmark, started: started.toISOString(), quick: flags.quick, machine: machineFacts(), ...body };
     const json = JSON.stringify(result, null, 2);
     process.stdout.write(`${json}\n`);

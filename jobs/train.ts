@@ -8,7 +8,7 @@ import { AppError } from '../src/errors.js';
 import { metricsTable } from '../src/evaluate/metrics-table.js';
 import { BACKEND_PREFERENCES, type BackendPreference } from '../src/model/backend.js';
 import { MODEL_DEFAULTS } from '../src/model/config.js';
-import { DEFAULT_VALID_USERS, trainRun } from '../src/train/train-run.js';
+import { DEFAULT_EPOCHS, DEFAULT_PATIENCE, DEFAULT_VALID_USERS, trainRun } from '../src/train/train-run.js';
 import { DEFAULT_GBCE_T, DEFAULT_TRAINING, LOSSES, type LossName } from '../src/train/trainer.js';
 
 const spec = {
@@ -16,8 +16,8 @@ const spec = {
   summary: 'train a SASRec model on the histories in the event store and save a new model version',
   usage: 'npm run train -- [options]',
   flags: {
-    epochs: { type: 'string', value: 'n', default: '20', description: 'Maximum epochs' },
-    patience: { type: 'string', value: 'n', default: '3', description: 'Stop after this many epochs without a better validation NDCG@10' },
+    epochs: { type: 'string', value: 'n', default: String(DEFAULT_EPOCHS), description: 'Maximum epochs' },
+    patience: { type: 'string', value: 'n', default: String(DEFAULT_PATIENCE), description: 'Stop after this many epochs without a better validation NDCG@10' },
     'batch-size': { type: 'string', value: 'n', default: String(DEFAULT_TRAINING.batchSize), description: 'Sequences per step' },
     lr: { type: 'string', value: 'rate', default: String(DEFAULT_TRAINING.learningRate), description: 'Adam learning rate' },
     loss: {

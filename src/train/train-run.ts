@@ -18,6 +18,8 @@ import { Trainer, type EpochReport, type TrainerState, type TrainingOptions } fr
 import { ItemVocabulary } from './vocabulary.js';
 
 export const DEFAULT_VALID_USERS = 10_000;
+export const DEFAULT_EPOCHS = 20;
+export const DEFAULT_PATIENCE = 3;
 
 export interface TrainRunOptions {
   readonly model: Partial<Pick<ModelConfig, 'maxLength' | 'dim' | 'heads' | 'blocks' | 'ffnDim' | 'dropout'>> & { readonly eventTypes?: boolean };

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import type { Evaluation } from '../evaluate/evaluate.js';
+import { escapeHtml, renderTrainingReport } from './report.js';
+
+const metrics = (x: number): Evaluation => ({
+  full: { users: 10, ndcg: { 1: x, 5: x, 10: x, 20: x }, hr: { 1: x, 5: x, 10: x, 20: x }, mrr: x },
+  sampled: { users: 10, ndcg: { 1: 2 * x, 5: 2 * x, 10: 2 * x, 20: 2 * x }, hr: { 1: 2 * x, 5: 2 * x, 10: 2 * x, 20: 2 * x }, mrr: 2 * x },
+});
+
+describe('training report', () => {
+  it('is one self-contained page: charts, metrics beside baselines, escaped config', () => {
+    const html = renderTrainingReport({
+      versionId: 7,
+      createdAt: new Date('2026-01-02T03:04:05Z'),
+      backend: 'wasm',
+      dataHash: 'abc123',
+      config: { note: '<script>alert(1)</script>' },
+      epochs: [
+        { epoch: 1, loss: 5, validNdcg10: 0.01, validHr10: 0.02, seconds: 3, best: true },
+        { epoch: 2, loss: 4, validNdcg10: 0.03, validHr10: 0.05, seconds: 3, best: true },
+      ],
+      bestEpoch: 2,
+      trainSeconds: 6.5,
+      test: metrics(0.1),
+      baselines: { popularity: metrics(0.05), 'most-recent-item': metrics(0.07) },
+    });
+    expect(html).not.toMatch(/<script|src=|href=/); // no scripts, no external assets
+    expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(html.match(/<svg /g)).toHaveLength(2);
+    expect(html).toContain('<title>epoch 2: 0.0300</title>');
+    expect(html).toMatch(/<th scope="row">popularity<\/th><td>0\.0500<\/td>/);
+    expect(html).toContain('Sampled protocol of the SASRec paper');
+  });
+
+  it('draws a single epoch and a flat curve without dividing by zero', () => {
+    const html = renderTrainingReport({
+      versionId: 1, createdAt: new Date(0), backend: 'cpu', dataHash: 'x', config: {},
+      epochs: [{ epoch: 1, loss: 2, validNdcg10: 0, validHr10: 0, seconds: 1, best: true }],
+      bestEpoch: 1, trainSeconds: 1, test: metrics(0), baselines: {},
+    });
+    expect(html).not.toContain('NaN');
+    expect(html).not.toContain('Infinity');
+  });
+
+  it('escapes the five HTML specials', () => {
+    expect(escapeHtml(`<a href="x">'&'</a>`)).toBe('&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
+  });
+});
