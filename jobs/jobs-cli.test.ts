@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -139,6 +139,39 @@ describe('jobs/train', () => {
     const help = await runJobProcess('evaluate', ['--help']);
     for (const flag of ['--model', '--phase', '--sampled-negatives', '--seed', '--[no-]baselines', '--backend', '--database-url', '--json']) expect(help.stdout).toContain(flag);
   });
+
+  it('Ctrl-C loses at most the epoch in progress: --resume continues from the last checkpoint', async () => {
+    const database = `file:${join(dir, 'interrupt.db')}`;
+    const models = join(dir, 'interrupt-models');
+    const log = join(dir, 'interrupt.csv');
+    const lines = ['user_id,item_id,event_type,timestamp'];
+    for (let u = 0; u < 60; u++) for (let k = 0; k < 8; k++) lines.push(`u${u},i${(u + k) % 11},view,${1_700_000_000 + u * 10 + k}`);
+    writeFileSync(log, `${lines.join('\n')}\n`);
+    expect((await runJobProcess('import', ['--database-url', database, '-q', log])).code).toBe(0);
+    const args = ['--database-url', database, '--artifacts', models, '--epochs', '60', '--patience', '60', '--dim', '8', '--batch-size', '8', '--negatives', '4', '--sampled-negatives', '3'];
+    const checkpoint = join(models, 'v1', 'checkpoint.bin');
+    const interrupted = await runJobProcess('train', [...args, '-q'], {}, (child) => {
+      const poll = setInterval(() => {
+        if (existsSync(checkpoint)) {
+          clearInterval(poll);
+          child.kill('SIGINT');
+        }
+      }, 20);
+      child.on('exit', () => clearInterval(poll));
+    });
+    expect(interrupted.signal).toBe('SIGINT');
+    const resumed = await runJobProcess('train', ['--database-url', database, '--artifacts', models, '--resume', '--epochs', '3', '--json']);
+    expect(resumed.code).toBe(0);
+    const after = Number(/^resuming model version 1 after epoch (\d+) on the wasm backend/.exec(resumed.stderr)?.[1]);
+    expect(after).toBeGreaterThanOrEqual(1);
+    expect(after).toBeLessThan(60);
+    const result = JSON.parse(resumed.stdout);
+    expect(result.versionId).toBe(1);
+    // It went on from where the checkpoint stood (at least one epoch done), under the saved settings (60 epochs, not 3).
+    expect(result.epochs.length).toBe(60);
+    expect(result.epochs.map((e: { epoch: number }) => e.epoch)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+    expect(existsSync(checkpoint)).toBe(false);
+  }, 120_000);
 
   it('--resume with nothing to resume says so', async () => {
     const { code, stderr } = await runJobProcess('train', ['--database-url', `file:${join(dir, 'train.db')}`, '--resume', '-q']);

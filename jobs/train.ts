@@ -95,12 +95,9 @@ await runJob(spec, async ({ flags }) => {
       ...(flags.resume && { resume: flags.version === undefined ? ('latest' as const) : integerFlag('version', flags.version, 1, 2 ** 31 - 1) }),
       onStart: ({ versionId, backend, resumedFromEpoch }) => {
         epoch = resumedFromEpoch;
-        if (flags.quiet || flags.json) return;
-        process.stderr.write(
-          resumedFromEpoch > 0
-            ? `resuming model version ${versionId} after epoch ${resumedFromEpoch} on the ${backend} backend (settings from its checkpoint)\n`
-            : `training model version ${versionId} on the ${backend} backend\n`,
-        );
+        // A resume is announced even with --json (on stderr): what was continued matters.
+        if (resumedFromEpoch > 0 && !flags.quiet) process.stderr.write(`resuming model version ${versionId} after epoch ${resumedFromEpoch} on the ${backend} backend (settings from its checkpoint)\n`);
+        else if (!flags.quiet && !flags.json) process.stderr.write(`training model version ${versionId} on the ${backend} backend\n`);
       },
       onStep: (done, total, loss) => {
         if (done === 0) progress = createProgress({ label: `epoch ${++epoch}`, total, unit: 'steps', quiet: flags.quiet || flags.json });

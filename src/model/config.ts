@@ -30,6 +30,8 @@ export const MODEL_DEFAULTS: Omit<ModelConfig, 'numItems' | 'numEventTypes'> = {
   heads: 2,
   blocks: 2,
   ffnDim: 64,
-  dropout: 0.2,
+  // The SASRec paper's value for sparse data. On amazon-games 0.2 overfits after ~5 epochs (validation
+  // NDCG@10 peaked at 0.054); 0.5 kept improving to 0.058 at epoch 11.
+  dropout: 0.5,
   seed: 42,
 };

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
@@ -7,10 +7,12 @@ export interface JobResult {
   readonly code: number | null;
   readonly stdout: string;
   readonly stderr: string;
+  /** The signal that ended the job, if one did. */
+  readonly signal: NodeJS.Signals | null;
 }
 
 /** Runs a job the way a user does (`tsx jobs/<name>.ts …`) in a child process. */
-export function runJobProcess(job: string, args: string[], env: Record<string, string> = {}): Promise<JobResult> {
+export function runJobProcess(job: string, args: string[], env: Record<string, string> = {}, onStart?: (child: ChildProcess) => void): Promise<JobResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'jobs', `${job}.ts`), ...args], {
       cwd: ROOT,
@@ -22,6 +24,7 @@ export function runJobProcess(job: string, args: string[], env: Record<string, s
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.on('close', (code, signal) => resolve({ code, stdout, stderr, signal }));
+    onStart?.(child);
   });
 }
