@@ -121,19 +121,17 @@ export function sampledSoftmaxBiases(targets: ArrayLike<number>, negatives: Arra
 }
 
 /**
- * Draws shared negatives from a mixture: with probability `uniformShare` an
- * item uniformly at random, otherwise an item in proportion to its
- * popularity raised to `alpha` (0 = uniform, 1 = unigram), by binary search
- * over the cumulative distribution. Gives each item's log sampling
- * probability under the mixture for the logQ correction. Popular negatives
- * teach the model the head of the catalogue; uniform ones its long tail.
+ * Draws negatives in proportion to item popularity raised to `alpha`
+ * (0 = uniform, 1 = unigram), by binary search over the cumulative
+ * distribution, and gives each item's log sampling probability for the logQ
+ * correction.
  */
 export class NegativeSampler {
   private readonly cumulative: Float64Array;
   readonly logQ: Float32Array;
 
   /** counts[i] = how often item i (1..V-1) occurs in training data; index 0 (padding) is never drawn. */
-  constructor(counts: ArrayLike<number>, alpha: number, private readonly uniformShare = 0) {
+  constructor(counts: ArrayLike<number>, alpha: number) {
     const v = counts.length;
     const weights = new Float64Array(v);
     let total = 0;
@@ -147,7 +145,7 @@ export class NegativeSampler {
     for (let i = 1; i < v; i++) {
       running += weights[i]! / total;
       this.cumulative[i] = running;
-      this.logQ[i] = Math.log((1 - uniformShare) * (weights[i]! / total) + uniformShare / (v - 1));
+      this.logQ[i] = Math.log(weights[i]! / total);
     }
   }
 
@@ -155,10 +153,6 @@ export class NegativeSampler {
     const out = new Int32Array(count);
     const last = this.cumulative.length - 1;
     for (let k = 0; k < count; k++) {
-      if (this.uniformShare > 0 && next() < this.uniformShare) {
-        out[k] = 1 + Math.floor(next() * last);
-        continue;
-      }
       const u = next() * this.cumulative[last]!;
       let lo = 1;
       let hi = last;
