@@ -30,6 +30,7 @@ const spec = {
     negatives: { type: 'string', value: 'n', default: String(DEFAULT_TRAINING.negatives), description: 'Negatives: shared by each step (sampled loss) or per position (gbce loss)' },
     'negative-alpha': { type: 'string', value: 'a', default: String(DEFAULT_TRAINING.negativeAlpha), description: 'Sampled loss: negatives drawn ∝ popularity^a (0 uniform, 1 unigram)' },
     'gbce-t': { type: 'string', value: 't', default: String(DEFAULT_GBCE_T), description: 'gbce loss: calibration t in [0, 1]' },
+    'item-bias': { type: 'boolean', default: MODEL_DEFAULTS.itemBias, description: 'Learn a per-item bias on the output logits (a popularity prior)' },
     'event-types': { type: 'boolean', default: true, description: 'Add event-type embeddings (view/cart/purchase) to the input; --no-event-types to leave them out' },
     'max-length': { type: 'string', value: 'n', default: String(MODEL_DEFAULTS.maxLength), description: 'Most recent events per history the model sees' },
     dim: { type: 'string', value: 'n', default: String(MODEL_DEFAULTS.dim), description: 'Embedding and hidden width' },
@@ -76,6 +77,7 @@ await runJob(spec, async ({ flags }) => {
         blocks: integerFlag('blocks', flags.blocks, 1, 64),
         dropout: number('dropout', flags.dropout, 0, 0.9),
         eventTypes: flags['event-types'],
+        itemBias: flags['item-bias'],
       },
       training: {
         loss: flags.loss as LossName,

@@ -34,6 +34,19 @@ describe('model artifacts', () => {
     expect(json.weightsManifest[0].weights.map((w: { name: string }) => w.name)).toContain('blocks/1/wq');
   });
 
+  it('round-trips a model with an item bias, and the bias moves the scores', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'attnrec-artifact-'));
+    const original = new SasRec({ ...config, itemBias: true });
+    original.itemBias!.assign(tf.tensor2d(Array.from({ length: 13 }, (_, i) => [i / 10]), [13, 1]));
+    saveModel(original, dir);
+    const { model } = loadModel(dir);
+    expect(model.config.itemBias).toBe(true);
+    expect(Array.from(model.itemBias!.dataSync())).toEqual(Array.from(original.itemBias!.dataSync()));
+    const state = tf.tensor2d([new Array(8).fill(0)]);
+    // With a zero state, the scores are the bias itself (column 0 stays masked).
+    expect(Array.from(model.scores(state).dataSync()).slice(1)).toEqual(Array.from({ length: 12 }, (_, i) => Math.fround((i + 1) / 10)));
+  });
+
   it('refuses truncated weights, a foreign format and mismatched shapes with ARTIFACT_CORRUPT', () => {
     const make = (): string => {
       const dir = mkdtempSync(join(tmpdir(), 'attnrec-artifact-'));

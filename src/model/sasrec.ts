@@ -59,6 +59,7 @@ export class SasRec {
   readonly itemEmbedding: tf.Variable; // [numItems + 1, dim]
   readonly positionEmbedding: tf.Variable; // [maxLength, dim]
   readonly typeEmbedding: tf.Variable | undefined; // [numEventTypes + 1, dim]
+  readonly itemBias: tf.Variable | undefined; // [numItems + 1, 1]
   readonly blocks: BlockWeights[];
   readonly finalGamma: tf.Variable;
   readonly finalBeta: tf.Variable;
@@ -70,9 +71,11 @@ export class SasRec {
     const variable = (values: Float32Array, shape: number[], name: string): tf.Variable => tf.variable(tf.tensor(values, shape), true, `${name}_${seed}_${Math.random().toString(36).slice(2)}`);
     const zeros = (n: number, name: string): tf.Variable => variable(new Float32Array(n), [n], name);
     const ones = (n: number, name: string): tf.Variable => variable(new Float32Array(n).fill(1), [n], name);
+    const zeros2d = (n: number, name: string): tf.Variable => variable(new Float32Array(n), [n, 1], name);
     const std = 1 / Math.sqrt(dim);
     this.itemEmbedding = variable(normal(random, (numItems + 1) * dim, std), [numItems + 1, dim], 'item_embedding');
     this.positionEmbedding = variable(normal(random, maxLength * dim, std), [maxLength, dim], 'position_embedding');
+    this.itemBias = this.config.itemBias ? zeros2d(numItems + 1, 'item_bias') : undefined;
     this.typeEmbedding = numEventTypes > 0 ? variable(normal(random, (numEventTypes + 1) * dim, std), [numEventTypes + 1, dim], 'type_embedding') : undefined;
     this.blocks = Array.from({ length: blocks }, (_, b) => ({
       ln1Gamma: ones(dim, `b${b}_ln1_gamma`),
@@ -107,6 +110,7 @@ export class SasRec {
       ['item_embedding', this.itemEmbedding],
       ['position_embedding', this.positionEmbedding],
       ...(this.typeEmbedding ? [['type_embedding', this.typeEmbedding] as [string, tf.Variable]] : []),
+      ...(this.itemBias ? [['item_bias', this.itemBias] as [string, tf.Variable]] : []),
       ...this.blocks.flatMap((block, b) => Object.entries(block).map(([name, v]) => [`blocks/${b}/${name}`, v] as [string, tf.Variable])),
       ['final/gamma', this.finalGamma],
       ['final/beta', this.finalBeta],
@@ -165,10 +169,25 @@ export class SasRec {
     return options.returnAttention ? { hidden, attention: attention4d } : { hidden };
   }
 
+  /**
+   * The output layer as one table [numItems + 1, dim (+ 1)]: the item embeddings,
+   * with the item bias as an extra column when the model has one; pair it with
+   * outputStates. Every loss and the scores use this pair, so the bias needs no
+   * loss of its own.
+   */
+  outputTable(): tf.Tensor2D {
+    return (this.itemBias ? tf.concat([this.itemEmbedding, this.itemBias], 1) : this.itemEmbedding) as tf.Tensor2D;
+  }
+
+  /** States [n, dim] → [n, dim (+ 1)]: a constant 1 multiplies the bias column. */
+  outputStates(states: tf.Tensor2D): tf.Tensor2D {
+    return this.itemBias ? (tf.concat([states, tf.ones([states.shape[0], 1])], 1) as tf.Tensor2D) : states;
+  }
+
   /** Scores of every item [batch, numItems + 1] from states [batch, dim]; column 0 (padding) is -Infinity-like. */
   scores(states: tf.Tensor2D): tf.Tensor2D {
     // [batch, dim] · [dim, V]: the item table doubles as the output layer.
-    const logits = tf.matMul(states, tf.transpose(this.itemEmbedding));
+    const logits = tf.matMul(this.outputStates(states), tf.transpose(this.outputTable()));
     const padding = tf.concat([tf.tensor1d([MASKED]), tf.zeros([this.config.numItems])]);
     return tf.add(logits, padding) as tf.Tensor2D;
   }

@@ -22,7 +22,7 @@ export const DEFAULT_EPOCHS = 20;
 export const DEFAULT_PATIENCE = 3;
 
 export interface TrainRunOptions {
-  readonly model: Partial<Pick<ModelConfig, 'maxLength' | 'dim' | 'heads' | 'blocks' | 'ffnDim' | 'dropout'>> & { readonly eventTypes?: boolean };
+  readonly model: Partial<Pick<ModelConfig, 'maxLength' | 'dim' | 'heads' | 'blocks' | 'ffnDim' | 'dropout' | 'itemBias'>> & { readonly eventTypes?: boolean };
   readonly training: TrainingOptions;
   readonly epochs: number;
   /** Stop after this many epochs without a better validation NDCG@10. */

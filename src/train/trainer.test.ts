@@ -53,6 +53,18 @@ describe('Trainer', () => {
     });
   }
 
+  it('learns the rule with an item bias on the output too (sampled softmax)', () => {
+    const data = cycles(256, NUM_ITEMS, 7);
+    const split = leaveOneOutSplit(data.offsets);
+    const model = new SasRec({ ...modelConfig, itemBias: true });
+    const trainer = new Trainer(model, data, split, { ...base, loss: 'sampled' });
+    for (let epoch = 0; epoch < 12; epoch++) trainer.trainEpoch();
+    expect(evaluateModel(model, data, split, { phase: 'test', excludeHistory: false }).full.hr[1]).toBeGreaterThan(0.9);
+    expect(Array.from(model.itemBias!.dataSync()).some((b) => b !== 0)).toBe(true); // it was trained
+    trainer.dispose();
+    model.dispose();
+  });
+
   it('reports the epoch start (step 0) and then every step', () => {
     const data = cycles(40, NUM_ITEMS, 5);
     const model = new SasRec(modelConfig);

@@ -132,8 +132,8 @@ export class Trainer {
         () => {
           const { hidden } = this.model.forward(items, types, { training: true, dropoutSeed });
           // Only positions with a target: a gather whose gradient works on wasm too.
-          const states = embeddingLookup(tf.reshape(hidden, [batch.batchSize * batch.length, dim]) as tf.Tensor2D, at);
-          const table = this.model.itemEmbedding as tf.Tensor2D;
+          const states = this.model.outputStates(embeddingLookup(tf.reshape(hidden, [batch.batchSize * batch.length, dim]) as tf.Tensor2D, at));
+          const table = this.model.outputTable();
           if (loss === 'full' || !negatives || !this.sampler) return fullSoftmaxLoss(states, table, targets);
           const negativeTensor = tf.tensor1d(negatives, 'int32');
           if (loss === 'bce') return bceLoss(states, table, targets, negativeTensor);
