@@ -83,7 +83,7 @@ describe('jobs/train', () => {
   it('documents every flag in --help', async () => {
     const { code, stdout } = await runJobProcess('train', ['--help']);
     expect(code).toBe(0);
-    for (const flag of ['--epochs', '--patience', '--batch-size', '--lr', '--loss', '--negatives', '--negative-alpha', '--gbce-t', '--[no-]event-types', '--max-length', '--dim', '--heads', '--blocks', '--dropout', '--seed', '--backend', '--sampled-negatives', '--valid-users', '--resume', '--version', '--artifacts', '--database-url', '--json', '--quiet']) {
+    for (const flag of ['--epochs', '--patience', '--batch-size', '--lr', '--loss', '--negatives', '--negative-alpha', '--gbce-t', '--item-bias', '--[no-]event-types', '--max-length', '--dim', '--heads', '--blocks', '--dropout', '--seed', '--backend', '--sampled-negatives', '--valid-users', '--resume', '--version', '--artifacts', '--database-url', '--json', '--quiet']) {
       expect(stdout).toContain(flag);
     }
   });
