@@ -52,9 +52,13 @@ const spec = {
 Protocol: leave-one-out (train on all but each user's last two events, validate on the second to last,
 test on the last; users with fewer than 4 events only train). Validation after every epoch ranks all
 items (history excluded); the best epoch is kept. Test metrics: full ranking (NDCG/HR@1,5,10,20, MRR)
-and, labelled as sampled, the SASRec paper's protocol.
-Output: models/v<id>/ (model.json + weights.bin, tfjs weights-manifest layout), item embeddings and a
-model_versions row with config, seed, data snapshot hash, backend, metrics and training time.`,
+and, labelled as sampled, the SASRec paper's protocol, beside the popularity and most-recent-item
+baselines on the same split.
+Output: models/v<id>/ (model.json + weights.bin, tfjs weights-manifest layout; report.html with the
+training curves and metrics), item embeddings and a model_versions row with config, seed, data
+snapshot hash, backend, metrics and training time.
+Interruptions: models/v<id>/checkpoint.bin is replaced after every epoch; Ctrl-C or a crash loses at
+most the epoch in progress, and --resume continues from it (bit-identical to an uninterrupted run).`,
 } satisfies JobSpec<Record<string, FlagSpec>>;
 
 await runJob(spec, async ({ flags }) => {
