@@ -87,21 +87,22 @@ export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, mask: 
 /** A large negative rather than -Infinity: a fully masked row stays finite. */
 const MASKED = -1e9;
 
-/** The additive mask [P, T, T] and the per-row "sees anything" factor [P, T, 1] of the ops path. */
+/**
+ * The additive mask [P, T, T] and the per-row "sees anything" factor [P, T, 1]
+ * of the ops path, built on the backend's device from the [batch, T] keep
+ * row: only batch × T values travel, not a P × T × T array.
+ */
 function maskTensors(mask: AttentionMask, pairs: number, T: number): { additive: tf.Tensor3D; rowVisible: tf.Tensor3D } {
-  const additive = new Float32Array(pairs * T * T).fill(MASKED);
-  const rowVisible = new Float32Array(pairs * T);
-  for (let p = 0; p < pairs; p++) {
-    const keepRow = Math.floor(p / mask.heads) * T;
-    for (let t = 0; t < T; t++) {
-      for (let s = 0; s <= t; s++) {
-        if (mask.keep[keepRow + s] === 0) continue;
-        additive[(p * T + t) * T + s] = 0;
-        rowVisible[p * T + t] = 1;
-      }
-    }
-  }
-  return { additive: tf.tensor3d(additive, [pairs, T, T]), rowVisible: tf.tensor3d(rowVisible, [pairs, T, 1]) };
+  return tf.tidy(() => {
+    const batch = pairs / mask.heads;
+    const causal = tf.reshape(tf.linalg.bandPart(tf.ones([T, T]), -1, 0), [1, 1, T, T]); // s <= t
+    const keep = tf.reshape(tf.tensor2d(mask.keep, [batch, T]), [batch, 1, 1, T]);
+    const visible = tf.reshape(tf.tile(tf.mul(causal, keep), [1, mask.heads, 1, 1]), [pairs, T, T]);
+    return {
+      additive: tf.mul(tf.sub(1, visible), MASKED) as tf.Tensor3D,
+      rowVisible: tf.cast(tf.greater(tf.sum(visible, -1, true), 0), 'float32') as tf.Tensor3D,
+    };
+  });
 }
 
 function floats(x: tf.Tensor): Float32Array {

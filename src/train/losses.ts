@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { dense, embeddingLookup } from '../model/ops.js';
+import { embeddingLookup } from '../model/ops.js';
 
 /**
  * Next-item losses over the item table, which doubles as the output layer.
