@@ -19,6 +19,11 @@ export interface Batch {
   readonly targets: Int32Array;
 }
 
+/** Training pairs of sequence s that fit a window of maxLength: its length in a training batch. */
+export function trainingWindow(split: LeaveOneOutSplit, s: number, maxLength: number): number {
+  return Math.min(maxLength, split.trainLength[s]! - 1);
+}
+
 /**
  * Training batch: for each sequence, its training events e0..e(L-1) become
  * inputs e0..e(L-2) with targets e1..e(L-1) (every position predicts the next
@@ -29,14 +34,14 @@ export interface Batch {
 export function trainingBatch(data: EncodedSequences, split: LeaveOneOutSplit, sequences: ArrayLike<number>, maxLength: number): Batch {
   const batchSize = sequences.length;
   let length = 1;
-  for (let row = 0; row < batchSize; row++) length = Math.max(length, Math.min(maxLength, split.trainLength[sequences[row]!]! - 1));
+  for (let row = 0; row < batchSize; row++) length = Math.max(length, trainingWindow(split, sequences[row]!, maxLength));
   const items = new Int32Array(batchSize * length);
   const types = new Int32Array(batchSize * length);
   const targets = new Int32Array(batchSize * length);
   for (let row = 0; row < batchSize; row++) {
     const s = sequences[row]!;
     const start = data.offsets[s]!;
-    const pairs = Math.min(length, split.trainLength[s]! - 1);
+    const pairs = trainingWindow(split, s, maxLength);
     const firstTarget = start + split.trainLength[s]! - pairs; // targets are the last `pairs` training events
     for (let k = 0; k < pairs; k++) {
       const at = row * length + (length - pairs + k);
@@ -92,10 +97,9 @@ export function epochBatches(split: LeaveOneOutSplit, batchSize: number, random:
   shuffle(trainable, random);
   const batches: Int32Array[] = [];
   const bucket = bucketByLength ? batchSize * BUCKET_BATCHES : batchSize;
-  const windowLength = (s: number): number => Math.min(maxLength, split.trainLength[s]! - 1);
   for (let i = 0; i < trainable.length; i += bucket) {
     const members = trainable.slice(i, i + bucket);
-    if (bucketByLength) members.sort((a, b) => windowLength(a) - windowLength(b)); // stable: ties keep the shuffled order
+    if (bucketByLength) members.sort((a, b) => trainingWindow(split, a, maxLength) - trainingWindow(split, b, maxLength)); // stable: ties keep the shuffled order
     for (let j = 0; j < members.length; j += batchSize) batches.push(Int32Array.from(members.slice(j, j + batchSize)));
   }
   if (bucketByLength) shuffle(batches, random);

@@ -166,8 +166,9 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
           if (!saved || saved.shape.join('x') !== v.shape.join('x')) throw new AppError('CHECKPOINT_CORRUPT', `checkpoint of version ${version.id} lacks ${prefix}/${name}`);
           return tf.tensor(saved.values, saved.shape);
         });
+      const variables = model.variables;
       restore('model').forEach((t, i) => {
-        model.variables[i]!.assign(t);
+        variables[i]!.assign(t);
         t.dispose();
       });
       if (state.best) best = { ...state.best, weights: restore('best') };

@@ -196,8 +196,10 @@ export class Trainer {
     }
     if (weights.length > 0) await this.optimizer.setWeights(weights);
     const adam = this.optimizer as unknown as AdamInternals;
-    adam.accBeta1.assign(tf.scalar(state.accBeta1));
-    adam.accBeta2.assign(tf.scalar(state.accBeta2));
+    tf.tidy(() => {
+      adam.accBeta1.assign(tf.scalar(state.accBeta1));
+      adam.accBeta2.assign(tf.scalar(state.accBeta2));
+    });
     this.epoch = state.epoch;
     this.random.state = state.random;
   }
