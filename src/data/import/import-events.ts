@@ -6,7 +6,7 @@ import type { EventColumns } from './event-columns.js';
 import type { BadLine } from './event-row.js';
 import { EventTypeRegistry, type EventTypePolicy } from './event-types.js';
 import { FieldError } from './fields.js';
-import { groupByUser, type ImportTarget, type SessionRef } from './import-target.js';
+import { groupByUser, type ImportTarget, type ResolvedEvents, type SessionRef } from './import-target.js';
 import { postgresImportTarget } from './postgres-target.js';
 import { readColumnBatches } from './parallel-source.js';
 import type { EventFormat, SourceOptions } from './sources.js';
@@ -112,84 +112,131 @@ async function loadEvents(
     throw new AppError('IMPORT_FILE_NOT_FOUND', `cannot read '${file}'`, { file });
   }
   options.onProgress?.({ bytesRead: 0, bytesTotal, linesRead: 0, eventsRead: 0 });
-  const users = new Map<string, number>();
-  const items = new Map<string, number>();
-  const sessions = new Map<string, SessionRef>();
+  const caches: IdCaches = { users: new Map(), items: new Map(), sessions: new Map() };
   let read = 0;
   let inserted = 0;
   let lines = 0;
 
   for await (const batch of readColumnBatches(file, source, options.parallel ?? true)) {
     lines = batch.linesRead;
-    const e = batch.events;
-    const problems: BadLine[] = [...batch.bad];
-
-    // Event types, once per distinct name; rows of an unacceptable type are dropped.
-    const typeIds = new Int32Array(e.types.length);
-    const typeErrors = e.types.map((name, j) => {
-      const id = registry.resolve(name);
-      if (id instanceof FieldError) return id;
-      typeIds[j] = id;
-      return undefined;
-    });
-    const keep = new Uint8Array(e.count);
-    for (let i = 0; i < e.count; i++) {
-      const error = typeErrors[e.type[i]!];
-      if (error) problems.push({ line: e.line[i]!, code: error.code, message: error.message });
-      else keep[i] = 1;
-    }
-    await target.addEventTypes(registry.takeAdded());
-
-    // Users and items: each distinct external id used by a kept row, resolved once (created if new).
-    const userIds = await resolveDictionary(users, e.users, e.user, keep, (ids) => target.resolveUsers(ids));
-    const itemIds = await resolveDictionary(items, e.items, e.item, keep, (ids) => target.resolveItems(ids));
-    const sessionRefs = await resolveSessionDictionary(target, sessions, e, keep, userIds);
-
+    const ids = await resolveBatchIds(target, registry, caches, batch.events, batch.bad);
     // The previous batch moves into `events` on the database while this one is built here.
     const flushing = target.flushStaged();
     flushing.catch(() => {}); // awaited below; a failure must not surface as an unhandled rejection first
-
-    const out = {
-      count: 0,
-      userId: new Int32Array(e.count),
-      sessionId: new Int32Array(e.count),
-      itemId: new Int32Array(e.count),
-      typeId: new Int32Array(e.count),
-      ts: new Float64Array(e.count),
-      value: new Float64Array(e.count),
-      quantity: new Int32Array(e.count),
-      eventId: [] as (string | null)[],
-    };
-    for (let i = 0; i < e.count; i++) {
-      if (keep[i] === 0) continue;
-      const u = e.user[i]!;
-      const userId = u < 0 ? 0 : userIds[u]!;
-      const s = e.session[i]!;
-      const session = s < 0 ? undefined : sessionRefs[s]!;
-      if (session && userId !== 0 && session.userId !== null && session.userId !== userId) {
-        problems.push({ line: e.line[i]!, code: 'SESSION_USER_CONFLICT', message: `session '${e.sessions[s]}' belongs to another user than '${e.users[u]}'` });
-        continue;
-      }
-      const k = out.count++;
-      out.userId[k] = userId;
-      out.sessionId[k] = session?.id ?? 0;
-      out.itemId[k] = itemIds[e.item[i]!]!;
-      out.typeId[k] = typeIds[e.type[i]!]!;
-      out.ts[k] = e.ts[i]!;
-      out.value[k] = e.value[i]!;
-      out.quantity[k] = e.quantity[i]!;
-      out.eventId.push(e.eventId[i]!);
-    }
-    problems.sort((a, b) => a.line - b.line);
-    for (const bad of problems) rejectLine(file, bad);
-    const prepared = target.prepareEvents(groupByUser(out));
+    const { events: resolved, problems } = buildResolvedEvents(batch.events, ids);
     inserted += await flushing;
-    await target.stageEvents(prepared);
-    read += out.count;
+    for (const bad of problems) rejectLine(file, bad);
+    await target.stageEvents(target.prepareEvents(groupByUser(resolved)));
+    read += resolved.count;
     options.onProgress?.({ bytesRead: batch.bytesRead, bytesTotal, linesRead: lines, eventsRead: read });
   }
   inserted += await target.flushStaged();
   return { file, format: source.format, lines, read, inserted, duplicates: read - inserted };
+}
+
+/** External → internal ids already resolved in this transaction. */
+export interface IdCaches {
+  readonly users: Map<string, number>;
+  readonly items: Map<string, number>;
+  readonly sessions: Map<string, SessionRef>;
+}
+
+/**
+ * Turns a batch of validated events into internal ids inside the target's
+ * transaction: event types (registered under the registry's policy), users,
+ * items and sessions (created when new). Rows that cannot be stored (an
+ * unacceptable type, a session that belongs to another user) come back as
+ * problems, sorted by line, together with `bad` (the parser's own rejects).
+ * Both the file import and the HTTP ingestion route write through this.
+ */
+export async function resolveBatch(
+  target: ImportTarget,
+  registry: EventTypeRegistry,
+  caches: IdCaches,
+  e: EventColumns,
+  bad: readonly BadLine[] = [],
+): Promise<{ events: ResolvedEvents; problems: BadLine[] }> {
+  return buildResolvedEvents(e, await resolveBatchIds(target, registry, caches, e, bad));
+}
+
+/** The ids of a batch's distinct users, items, sessions and types (the database half of resolveBatch). */
+export interface BatchIds {
+  readonly keep: Uint8Array;
+  readonly typeIds: Int32Array;
+  readonly userIds: Int32Array;
+  readonly itemIds: Int32Array;
+  readonly sessionRefs: (SessionRef | undefined)[];
+  readonly problems: BadLine[];
+}
+
+export async function resolveBatchIds(
+  target: ImportTarget,
+  registry: EventTypeRegistry,
+  caches: IdCaches,
+  e: EventColumns,
+  bad: readonly BadLine[] = [],
+): Promise<BatchIds> {
+  const problems: BadLine[] = [...bad];
+  // Event types, once per distinct name; rows of an unacceptable type are dropped.
+  const typeIds = new Int32Array(e.types.length);
+  const typeErrors = e.types.map((name, j) => {
+    const id = registry.resolve(name);
+    if (id instanceof FieldError) return id;
+    typeIds[j] = id;
+    return undefined;
+  });
+  const keep = new Uint8Array(e.count);
+  for (let i = 0; i < e.count; i++) {
+    const error = typeErrors[e.type[i]!];
+    if (error) problems.push({ line: e.line[i]!, code: error.code, message: error.message });
+    else keep[i] = 1;
+  }
+  await target.addEventTypes(registry.takeAdded());
+
+  // Users and items: each distinct external id used by a kept row, resolved once (created if new).
+  const userIds = await resolveDictionary(caches.users, e.users, e.user, keep, (ids) => target.resolveUsers(ids));
+  const itemIds = await resolveDictionary(caches.items, e.items, e.item, keep, (ids) => target.resolveItems(ids));
+  const sessionRefs = await resolveSessionDictionary(target, caches.sessions, e, keep, userIds);
+  return { keep, typeIds, userIds, itemIds, sessionRefs, problems };
+}
+
+/** The batch in internal ids (the JavaScript half of resolveBatch); rows that cannot be stored become problems. */
+export function buildResolvedEvents(e: EventColumns, ids: BatchIds): { events: ResolvedEvents; problems: BadLine[] } {
+  const { keep, typeIds, userIds, itemIds, sessionRefs } = ids;
+  const problems = [...ids.problems];
+  const out = {
+    count: 0,
+    userId: new Int32Array(e.count),
+    sessionId: new Int32Array(e.count),
+    itemId: new Int32Array(e.count),
+    typeId: new Int32Array(e.count),
+    ts: new Float64Array(e.count),
+    value: new Float64Array(e.count),
+    quantity: new Int32Array(e.count),
+    eventId: [] as (string | null)[],
+  };
+  for (let i = 0; i < e.count; i++) {
+    if (keep[i] === 0) continue;
+    const u = e.user[i]!;
+    const userId = u < 0 ? 0 : userIds[u]!;
+    const s = e.session[i]!;
+    const session = s < 0 ? undefined : sessionRefs[s]!;
+    if (session && userId !== 0 && session.userId !== null && session.userId !== userId) {
+      problems.push({ line: e.line[i]!, code: 'SESSION_USER_CONFLICT', message: `session '${e.sessions[s]}' belongs to another user than '${e.users[u]}'` });
+      continue;
+    }
+    const k = out.count++;
+    out.userId[k] = userId;
+    out.sessionId[k] = session?.id ?? 0;
+    out.itemId[k] = itemIds[e.item[i]!]!;
+    out.typeId[k] = typeIds[e.type[i]!]!;
+    out.ts[k] = e.ts[i]!;
+    out.value[k] = e.value[i]!;
+    out.quantity[k] = e.quantity[i]!;
+    out.eventId.push(e.eventId[i]!);
+  }
+  problems.sort((a, b) => a.line - b.line);
+  return { events: out, problems };
 }
 
 /**

@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { Random } from '../random.js';
+import { ItemScorer } from './item-scorer.js';
+
+describe('ItemScorer', () => {
+  it.each([
+    [7, 64],
+    [1001, 65],
+    [3, 5],
+  ])('matches a plain dot product for %i rows of %i columns', (rows, cols) => {
+    const random = new Random(7);
+    const table = Float32Array.from({ length: rows * cols }, () => random.next() * 2 - 1);
+    const x = Float32Array.from({ length: cols }, () => random.next() * 2 - 1);
+    const scorer = new ItemScorer(table, rows, cols);
+    expect(scorer.accelerated).toBe(true);
+    const scores = scorer.scores(x);
+    expect(scores.length).toBe(rows);
+    for (let r = 0; r < rows; r++) {
+      let expected = 0;
+      for (let c = 0; c < cols; c++) expected += table[r * cols + c]! * x[c]!;
+      expect(scores[r]).toBeCloseTo(expected, 4);
+    }
+    expect(Array.from(scorer.row(rows - 1))).toEqual(Array.from(table.subarray((rows - 1) * cols)));
+  });
+
+  it('keeps each table in its own memory', () => {
+    const a = new ItemScorer(Float32Array.from([1, 0, 0, 1]), 2, 2);
+    const b = new ItemScorer(Float32Array.from([2, 0, 0, 2]), 2, 2);
+    expect(Array.from(a.scores([1, 1]))).toEqual([1, 1]);
+    expect(Array.from(b.scores([1, 1]))).toEqual([2, 2]);
+  });
+
+  it('rejects a query of the wrong width', () => {
+    expect(() => new ItemScorer(new Float32Array(4), 2, 2).scores([1])).toThrow(RangeError);
+  });
+});

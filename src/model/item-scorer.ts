@@ -1,0 +1,96 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * Dot products of one query vector with every row of a fixed table (the
+ * output layer, or unit-length item embeddings for similarity), for serving.
+ * The table is copied once into the memory of a private instance of the SIMD
+ * kernel (kernels/scoring.ts); each call then copies in only the query. With
+ * the kernel missing (not built) a JavaScript loop gives the same numbers,
+ * about ten times slower.
+ */
+export class ItemScorer {
+  readonly rows: number;
+  readonly cols: number;
+  private readonly stride: number;
+  private readonly wasm: Exports | undefined;
+  private readonly table: Float32Array;
+  private readonly query: Float32Array;
+  private readonly out: Float32Array;
+
+  /** table: [rows, cols] row-major. */
+  constructor(table: Float32Array, rows: number, cols: number) {
+    if (table.length !== rows * cols) throw new RangeError(`table has ${table.length} values, expected ${rows} x ${cols}`);
+    this.rows = rows;
+    this.cols = cols;
+    this.stride = Math.ceil(cols / 4) * 4;
+    this.wasm = instantiate();
+    const bytes = 4 * (rows * this.stride + this.stride + rows + 4);
+    if (this.wasm) {
+      const pages = Math.ceil((HEAP_START + bytes) / PAGE) - this.wasm.memory.buffer.byteLength / PAGE;
+      if (pages > 0) this.wasm.memory.grow(pages);
+    }
+    const buffer = this.wasm ? this.wasm.memory.buffer : new ArrayBuffer(HEAP_START + bytes);
+    this.table = new Float32Array(buffer, HEAP_START, rows * this.stride);
+    this.query = new Float32Array(buffer, HEAP_START + 4 * rows * this.stride, this.stride);
+    this.out = new Float32Array(buffer, HEAP_START + 4 * (rows * this.stride + this.stride), rows);
+    for (let r = 0; r < rows; r++) this.table.set(table.subarray(r * cols, (r + 1) * cols), r * this.stride);
+  }
+
+  /** Whether the SIMD kernel runs (false: the JavaScript fallback). */
+  get accelerated(): boolean {
+    return this.wasm !== undefined;
+  }
+
+  /** table · x for every row. The result is a view, overwritten by the next call: copy what you keep. */
+  scores(x: ArrayLike<number>): Float32Array {
+    if (x.length !== this.cols) throw new RangeError(`query has ${x.length} values, expected ${this.cols}`);
+    for (let i = 0; i < this.cols; i++) this.query[i] = x[i]!;
+    if (this.wasm) {
+      this.wasm.matvec(this.table.byteOffset, this.rows, this.stride, this.query.byteOffset, this.out.byteOffset);
+      return this.out;
+    }
+    const { table, query, out, stride } = this;
+    for (let r = 0; r < this.rows; r++) {
+      let s = 0;
+      const o = r * stride;
+      for (let i = 0; i < stride; i++) s += table[o + i]! * query[i]!;
+      out[r] = s;
+    }
+    return out;
+  }
+
+  /** A copy of row r (without padding). */
+  row(r: number): Float32Array {
+    return this.table.slice(r * this.stride, r * this.stride + this.cols);
+  }
+}
+
+// Node has WebAssembly, but the ES2023 lib this project compiles against does not describe it (that is in the DOM lib).
+declare const WebAssembly: {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { readonly exports: unknown };
+};
+
+interface Exports {
+  readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
+  matvec(table: number, rows: number, stride: number, x: number, out: number): void;
+}
+
+const WASM_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'generated', 'kernels', 'scoring.wasm');
+const HEAP_START = 65_536;
+const PAGE = 65_536;
+let compiled: object | null | undefined;
+
+/** A fresh instance (own memory) per table, or undefined when the kernel is not built. */
+function instantiate(): Exports | undefined {
+  if (compiled === undefined) {
+    try {
+      compiled = new WebAssembly.Module(readFileSync(WASM_PATH));
+    } catch {
+      compiled = null;
+    }
+  }
+  return compiled ? (new WebAssembly.Instance(compiled, {}).exports as Exports) : undefined;
+}
