@@ -43,6 +43,7 @@ const spec = {
     'sampled-negatives': { type: 'string', value: 'n', default: '100', description: "Negatives of the SASRec paper's sampled test protocol (reported separately)" },
     resume: { type: 'boolean', default: false, description: 'Continue the newest unfinished version (or --version) from its last checkpoint; its saved settings apply' },
     version: { type: 'string', value: 'id', description: 'With --resume: the version to continue' },
+    activate: { type: 'string', value: 'when', default: 'auto', choices: ['auto', 'always', 'never'], description: 'Make the new version the one the API serves (auto: when none is active yet)' },
     artifacts: { type: 'string', value: 'dir', default: 'models', description: 'Folder for model versions (each in v<id>/)' },
     'database-url': { type: 'string', value: 'url', description: `Database (default: $DATABASE_URL, else ${DEFAULT_DATABASE_URL})` },
     json: { type: 'boolean', default: false, description: 'Print the result as JSON on stdout' },
@@ -98,6 +99,7 @@ await runJob(spec, async ({ flags }) => {
       sampledNegatives: integerFlag('sampled-negatives', flags['sampled-negatives'], 1, 10_000),
       validUsers: integerFlag('valid-users', flags['valid-users'], 0, 100_000_000),
       artifactsRoot: flags.artifacts,
+      activate: flags.activate as 'auto' | 'always' | 'never',
       ...(flags.resume && { resume: flags.version === undefined ? ('latest' as const) : integerFlag('version', flags.version, 1, 2 ** 31 - 1) }),
       onStart: ({ versionId, backend, resumedFromEpoch }) => {
         epoch = resumedFromEpoch;
@@ -119,7 +121,7 @@ await runJob(spec, async ({ flags }) => {
     if (flags.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     else {
       process.stdout.write(
-        `model version ${result.versionId} (${result.backend}) in ${result.artifactPath}\n` +
+        `model version ${result.versionId} (${result.backend}) in ${result.artifactPath}${result.activated ? ' — now active' : ''}\n` +
           `report: ${result.reportPath}\n` +
           `best epoch ${result.bestEpoch} of ${result.epochs.length}, trained in ${formatDuration(result.trainSeconds)}\n\n` +
           metricsTable([[`SASRec v${result.versionId}`, result.test], ...Object.entries(result.baselines)], [10], Number(flags['sampled-negatives'])),

@@ -30,6 +30,7 @@ describe('beamSearch', () => {
     expect(beamSearch([4, 3], table, { steps: 1, beamWidth: 1 })[0]!.items).toEqual([1]);
     expect(beamSearch([4, 3], table, { steps: 1, beamWidth: 1, allowRepeats: true })[0]!.items).toEqual([4]);
     expect(beamSearch([9], table, { steps: 2, beamWidth: 2, exclude: new Set([3]) })[0]!.items).toEqual([1, 4]);
+    expect(beamSearch([9], table, { steps: 2, beamWidth: 2, allow: (i) => i !== 3 })[0]!.items).toEqual([1, 4]);
     // Greedy without repeats may not go back to 1 after 9→1→3→…: from 3, 4 (0.6).
     expect(beamSearch([9], table, { steps: 3, beamWidth: 1 })[0]!.items).toEqual([1, 3, 4]);
   });

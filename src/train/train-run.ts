@@ -40,6 +40,12 @@ export interface TrainRunOptions {
    * from the checkpoint; the ones given here are ignored.
    */
   readonly resume?: number | 'latest';
+  /**
+   * Make the new version the one the API serves: 'auto' (default) when no
+   * version is active yet, 'always', or 'never' (activate later with
+   * POST /v1/models/:version/activate after comparing).
+   */
+  readonly activate?: 'auto' | 'always' | 'never';
   /** At the start of each epoch (done = 0, loss NaN) and after every step. */
   readonly onStep?: (done: number, total: number, loss: number) => void;
   readonly onEpoch?: (report: EpochSummary) => void;
@@ -62,6 +68,8 @@ export interface TrainRunResult {
   readonly epochs: EpochSummary[];
   readonly bestEpoch: number;
   readonly trainSeconds: number;
+  /** Whether this version is now the active one. */
+  readonly activated: boolean;
   readonly test: Evaluation;
   /** The baselines on the same test split and protocol. */
   readonly baselines: Record<BaselineName, Evaluation>;
@@ -213,9 +221,14 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
       renderTrainingReport({ versionId: version.id, createdAt: version.createdAt, backend: backend.name, dataHash, config: { ...run, backend: backend.name }, epochs, bestEpoch: best!.epoch, trainSeconds, test, baselines }),
     );
     await writeItemEmbeddings(store, version.id, model, vocabulary);
-    await store.prisma.modelVersion.update({ where: { id: version.id }, data: { status: 'ready', metrics: toJsonValue(metrics) } });
+    const policy = options.activate ?? 'auto';
+    const activate = policy === 'always' || (policy === 'auto' && (await store.prisma.modelVersion.count({ where: { active: true } })) === 0);
+    await store.prisma.$transaction([
+      ...(activate ? [store.prisma.modelVersion.updateMany({ where: { active: true }, data: { active: false } })] : []),
+      store.prisma.modelVersion.update({ where: { id: version.id }, data: { status: 'ready', metrics: toJsonValue(metrics), ...(activate && { active: true }) } }),
+    ]);
     removeCheckpoint(join(artifactPath, CHECKPOINT_FILE));
-    return { versionId: version.id, artifactPath, reportPath, backend: backend.name, dataHash, epochs, bestEpoch: best!.epoch, trainSeconds, test, baselines };
+    return { versionId: version.id, artifactPath, reportPath, backend: backend.name, dataHash, epochs, bestEpoch: best!.epoch, trainSeconds, test, baselines, activated: activate };
   } catch (error) {
     await store.prisma.modelVersion.update({ where: { id: version.id }, data: { status: 'failed', metrics: { error: (error as Error).message } } }).catch(() => {});
     throw error;

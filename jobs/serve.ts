@@ -1,0 +1,82 @@
+#!/usr/bin/env -S npx tsx
+import { integerFlag, runJob, type FlagSpec, type JobSpec } from '../src/cli/job.js';
+import { DEFAULT_DATABASE_URL } from '../src/config/database-url.js';
+import { AppError } from '../src/errors.js';
+import { BACKEND_PREFERENCES } from '../src/model/backend.js';
+import { DEV_KEYS, SERVE_DEFAULTS, devKeys, parseApiKeys, validateServeConfig } from '../src/serve/config.js';
+import { consoleLogger, startServer } from '../src/serve/server.js';
+
+const d = SERVE_DEFAULTS;
+const spec = {
+  name: 'npm start',
+  summary: 'serve next-item recommendations over HTTP from the active model version',
+  usage: 'npm start -- [options]',
+  flags: {
+    host: { type: 'string', value: 'address', default: process.env.HOST ?? d.host, description: 'Interface to listen on ($HOST); 0.0.0.0 for every interface' },
+    port: { type: 'string', value: 'n', default: process.env.PORT ?? String(d.port), description: 'Port ($PORT); 0 picks a free one' },
+    'database-url': { type: 'string', value: 'url', description: `Database (default: $DATABASE_URL, else ${DEFAULT_DATABASE_URL})` },
+    'api-keys': { type: 'string', value: 'list', description: 'role:key entries, comma-separated (default: $ATTNREC_API_KEYS); role is read, write or admin; a key written sha256:<hex> is given hashed' },
+    'dev-keys': { type: 'boolean', default: false, description: `Also accept the fixed development keys ${Object.values(DEV_KEYS).join(', ')} (local trials only)` },
+    'rate-limit': { type: 'string', value: 'n', default: String(d.rateLimitPerMinute), description: 'Requests per minute per API key (0 = no limit)' },
+    'body-limit': { type: 'string', value: 'bytes', default: String(d.bodyLimitBytes), description: 'Largest JSON body accepted' },
+    'strict-catalog': { type: 'boolean', default: d.strictCatalog, description: 'Reject events on items the catalogue does not have (default: create them)' },
+    'event-types': { type: 'string', value: 'policy', default: d.eventTypes, choices: ['register', 'strict'], description: 'Unknown event types: register them, or reject the events' },
+    fallback: { type: 'string', value: 'name', default: d.fallback, choices: ['popular', 'none'], description: 'Without a model: serve popular items, or answer 503' },
+    'popular-window': { type: 'string', value: 'days', default: String(d.popularWindowDays), description: 'Popular items are counted over this many days before the newest event' },
+    'user-cache': { type: 'string', value: 'n', default: String(d.userCacheSize), description: 'User representations kept in memory (0 = none)' },
+    'user-cache-ttl': { type: 'string', value: 'seconds', default: String(d.userCacheTtlSeconds), description: "Recompute a cached user after this long (other replicas' events)" },
+    'model-poll': { type: 'string', value: 'seconds', default: String(d.modelPollSeconds), description: 'Look for a newly activated model version this often (0 = never)' },
+    backend: { type: 'string', value: 'name', default: d.backend, choices: BACKEND_PREFERENCES, description: 'TensorFlow.js backend for the history encoder' },
+    'shutdown-timeout': { type: 'string', value: 'seconds', default: String(d.shutdownTimeoutSeconds), description: 'On SIGTERM/SIGINT, time given to in-flight requests' },
+  },
+  details: `
+Routes are documented in OpenAPI 3.1 at /v1/openapi.json. Keys: read keys call recommendation routes,
+write keys may also send events, admin keys may also manage items and models. Prefer
+$ATTNREC_API_KEYS to --api-keys (command lines are visible to other users of the machine).
+The configuration is validated once at start-up; the server exits with code 2 and the reason if it
+is wrong, if the database is not migrated (npm run db:migrate), or if the port is taken.`,
+} satisfies JobSpec<Record<string, FlagSpec>>;
+
+await runJob(spec, async ({ flags }) => {
+  const number = (name: string, raw: string, min: number, max: number): number => {
+    const n = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new AppError('USAGE', `--${name} must be a number from ${min} to ${max}; got '${raw}'`);
+    return n;
+  };
+  const keysText = flags['api-keys'] ?? process.env.ATTNREC_API_KEYS ?? '';
+  const apiKeys = [...parseApiKeys(keysText), ...(flags['dev-keys'] ? devKeys() : [])];
+  const databaseUrl = flags['database-url'] ?? process.env.DATABASE_URL;
+  const config = validateServeConfig({
+    host: flags.host,
+    port: integerFlag('port', flags.port, 0, 65_535),
+    ...(databaseUrl !== undefined && { databaseUrl }),
+    apiKeys,
+    rateLimitPerMinute: integerFlag('rate-limit', flags['rate-limit'], 0, 100_000_000),
+    bodyLimitBytes: integerFlag('body-limit', flags['body-limit'], 1_024, 64 * 1024 * 1024),
+    strictCatalog: flags['strict-catalog'],
+    eventTypes: flags['event-types'],
+    fallback: flags.fallback,
+    popularWindowDays: number('popular-window', flags['popular-window'], 0.001, 36_500),
+    userCacheSize: integerFlag('user-cache', flags['user-cache'], 0, 100_000_000),
+    userCacheTtlSeconds: number('user-cache-ttl', flags['user-cache-ttl'], 0, 86_400 * 365),
+    modelPollSeconds: number('model-poll', flags['model-poll'], 0, 86_400),
+    backend: flags.backend,
+    shutdownTimeoutSeconds: number('shutdown-timeout', flags['shutdown-timeout'], 0.001, 3_600),
+  });
+  if (flags['dev-keys']) consoleLogger(`development keys accepted (${Object.values(DEV_KEYS).join(', ')}): never use --dev-keys in production`);
+  const server = await startServer(config);
+  const model = server.context.models.current;
+  consoleLogger(`attnrec listening on ${server.url} (${model ? `model version ${model.version}, ${model.numItems} items` : 'no model'}; ${server.context.catalog.size} catalogue items)`);
+  process.stdout.write(`listening on ${server.url}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      consoleLogger(`${signal}: finishing in-flight requests, then exiting`);
+      void server.close().then(resolve, (error: unknown) => {
+        consoleLogger('shutdown failed', error);
+        resolve();
+      });
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+});

@@ -1,0 +1,134 @@
+import type Database from 'better-sqlite3';
+import { openSqlite, type Store } from './store.js';
+
+/** One item of the catalogue as the API shows it. */
+export interface CatalogItem {
+  readonly id: number;
+  readonly externalId: string;
+  readonly title: string | null;
+  readonly category: string | null;
+  readonly price: number | null;
+  readonly active: boolean;
+}
+
+/** The most frequent items of a recent window, and how many events the window holds. */
+export interface PopularItems {
+  readonly items: { readonly itemId: number; readonly count: number }[];
+  readonly windowEvents: number;
+}
+
+/** A shopper's whole history, oldest first (the model reads its tail; filters read all of it). */
+export interface History {
+  readonly items: Int32Array;
+  readonly types: Int32Array;
+}
+
+/**
+ * The reads the API makes on every request, as parameterised raw SQL on the
+ * drivers (Prisma would add ~0.3 ms to each). On SQLite they go through a
+ * connection of their own, so a read never sees another request's
+ * uncommitted write.
+ */
+export interface ServingReader {
+  userId(externalId: string): Promise<number | undefined>;
+  userHistory(userId: number): Promise<History>;
+  /** Items by number of events in the `days` before the newest event, most first. */
+  popularItems(days: number, limit: number): Promise<PopularItems>;
+  catalog(): Promise<CatalogItem[]>;
+  /** Event-type name → id. */
+  eventTypes(): Promise<Map<string, number>>;
+  ping(): Promise<void>;
+  close(): void;
+}
+
+const HISTORY_SQL = 'SELECT item_id, type_id FROM events WHERE user_id = $1 ORDER BY ts, item_id, type_id';
+const CATALOG_SQL = 'SELECT id, external_id, title, category, price, active FROM items ORDER BY id';
+const DAY_MS = 86_400_000;
+
+export function servingReader(store: Store): ServingReader {
+  if (store.provider === 'postgresql') return postgresReader(store);
+  const file = store.target.provider === 'sqlite' ? store.target.file : ':memory:';
+  return sqliteReader(file === ':memory:' ? store.db : openSqlite(file), store.db);
+}
+
+function sqliteReader(db: Database.Database, writer: Database.Database): ServingReader {
+  const user = db.prepare('SELECT id FROM users WHERE external_id = ?').pluck();
+  const history = db.prepare(HISTORY_SQL.replace('$1', '?')).raw(true);
+  const newest = db.prepare('SELECT MAX(ts) FROM events').pluck();
+  const popular = db.prepare('SELECT item_id, COUNT(*) AS n FROM events WHERE ts >= ? GROUP BY item_id ORDER BY n DESC, item_id LIMIT ?').raw(true);
+  const catalog = db.prepare(CATALOG_SQL).raw(true);
+  const windowCount = db.prepare('SELECT COUNT(*) FROM events WHERE ts >= ?').pluck();
+  return {
+    async userId(externalId) {
+      return user.get(externalId) as number | undefined;
+    },
+    async userHistory(userId) {
+      const rows = history.all(userId) as [number, number][];
+      return { items: Int32Array.from(rows, (r) => r[0]), types: Int32Array.from(rows, (r) => r[1]) };
+    },
+    async popularItems(days, limit) {
+      const max = newest.get() as number | null;
+      if (max === null) return { items: [], windowEvents: 0 };
+      const since = max - days * DAY_MS;
+      return {
+        items: (popular.all(since, limit) as [number, number][]).map(([itemId, count]) => ({ itemId, count })),
+        windowEvents: windowCount.get(since) as number,
+      };
+    },
+    async catalog() {
+      return (catalog.all() as [number, string, string | null, string | null, number | null, number][]).map(([id, externalId, title, category, price, active]) => ({
+        id,
+        externalId,
+        title,
+        category,
+        price,
+        active: active === 1,
+      }));
+    },
+    async eventTypes() {
+      return new Map((db.prepare('SELECT name, id FROM event_types').raw(true).all() as [string, number][]));
+    },
+    async ping() {
+      db.prepare('SELECT 1').get();
+    },
+    close() {
+      if (db !== writer && db.open) db.close();
+    },
+  };
+}
+
+function postgresReader(store: Extract<Store, { provider: 'postgresql' }>): ServingReader {
+  const { pool } = store;
+  return {
+    async userId(externalId) {
+      const { rows } = await pool.query<{ id: number }>({ name: 'attnrec_user_id', text: 'SELECT id FROM users WHERE external_id = $1', values: [externalId] });
+      return rows[0]?.id;
+    },
+    async userHistory(userId) {
+      const { rows } = await pool.query<[number, number]>({ name: 'attnrec_history', text: HISTORY_SQL, values: [userId], rowMode: 'array' });
+      return { items: Int32Array.from(rows, (r) => r[0]), types: Int32Array.from(rows, (r) => r[1]) };
+    },
+    async popularItems(days, limit) {
+      const window = `(SELECT MAX(ts) FROM events) - $1 * INTERVAL '1 day'`;
+      const { rows } = await pool.query<[number, string]>({
+        text: `SELECT item_id, COUNT(*) AS n FROM events WHERE ts >= ${window} GROUP BY item_id ORDER BY n DESC, item_id LIMIT $2`,
+        values: [days, limit],
+        rowMode: 'array',
+      });
+      const total = await pool.query<[string]>({ text: `SELECT COUNT(*) FROM events WHERE ts >= ${window}`, values: [days], rowMode: 'array' });
+      return { items: rows.map(([itemId, count]) => ({ itemId, count: Number(count) })), windowEvents: Number(total.rows[0]![0]) };
+    },
+    async catalog() {
+      const { rows } = await pool.query<{ id: number; external_id: string; title: string | null; category: string | null; price: number | null; active: boolean }>(CATALOG_SQL);
+      return rows.map((r) => ({ id: r.id, externalId: r.external_id, title: r.title, category: r.category, price: r.price, active: r.active }));
+    },
+    async eventTypes() {
+      const { rows } = await pool.query<[string, number]>({ text: 'SELECT name, id FROM event_types', rowMode: 'array' });
+      return new Map(rows);
+    },
+    async ping() {
+      await pool.query('SELECT 1');
+    },
+    close() {},
+  };
+}

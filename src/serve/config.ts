@@ -1,0 +1,108 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { AppError } from '../errors.js';
+import { BACKEND_PREFERENCES } from '../model/backend.js';
+
+/** What an API key may do; each role includes the ones before it. */
+export const ROLES = ['read', 'write', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface ApiKey {
+  readonly role: Role;
+  /** SHA-256 of the key, hex: keys are compared and kept only in this form. */
+  readonly hash: string;
+  /** Names the key in logs and rate-limit buckets without revealing it: the hash's first 12 hex digits. */
+  readonly label: string;
+}
+
+/** Keys that work only with --dev-keys, printed in the README's curl examples. Never use them in production. */
+export const DEV_KEYS: Readonly<Record<Role, string>> = { read: 'dev-read-key', write: 'dev-write-key', admin: 'dev-admin-key' };
+
+export const ServeConfigSchema = z
+  .object({
+    host: z.string().min(1),
+    port: z.number().int().min(0).max(65_535),
+    databaseUrl: z.string().min(1).optional(),
+    apiKeys: z.array(z.object({ role: z.enum(ROLES), hash: z.string().regex(/^[0-9a-f]{64}$/), label: z.string() })).min(1, 'at least one API key is needed (--api-keys, $ATTNREC_API_KEYS, or --dev-keys for local trials)'),
+    /** Requests per minute per key; 0 turns rate limiting off. */
+    rateLimitPerMinute: z.number().int().min(0),
+    /** Largest accepted JSON body, bytes. */
+    bodyLimitBytes: z.number().int().min(1_024).max(64 * 1024 * 1024),
+    strictCatalog: z.boolean(),
+    eventTypes: z.enum(['register', 'strict']),
+    /** What recommendation routes do without a model or usable history. */
+    fallback: z.enum(['popular', 'none']),
+    /** Popular items are counted over this many days before the newest stored event. */
+    popularWindowDays: z.number().positive().max(36_500),
+    userCacheSize: z.number().int().min(0),
+    /** A cached user representation is recomputed after this long even without new events (other replicas' writes). */
+    userCacheTtlSeconds: z.number().min(0),
+    /** How often to look for a newly activated model version (another replica, a training job); 0 = never. */
+    modelPollSeconds: z.number().min(0),
+    backend: z.enum(BACKEND_PREFERENCES),
+    /** On SIGTERM, in-flight requests get this long to finish. */
+    shutdownTimeoutSeconds: z.number().positive(),
+  })
+  .strict();
+
+export type ServeConfig = z.infer<typeof ServeConfigSchema>;
+
+export const SERVE_DEFAULTS = {
+  host: '127.0.0.1',
+  port: 8080,
+  rateLimitPerMinute: 6_000,
+  bodyLimitBytes: 1_048_576,
+  strictCatalog: false,
+  eventTypes: 'register',
+  fallback: 'popular',
+  popularWindowDays: 30,
+  userCacheSize: 100_000,
+  userCacheTtlSeconds: 60,
+  modelPollSeconds: 10,
+  backend: 'auto',
+  shutdownTimeoutSeconds: 10,
+} as const satisfies Partial<ServeConfig>;
+
+export function hashKey(key: string): string {
+  return createHash('sha256').update(key, 'utf8').digest('hex');
+}
+
+/**
+ * Parses `role:key` entries separated by commas or newlines. A key written as
+ * `sha256:<64 hex digits>` is already hashed (so configuration files need not
+ * hold secrets); anything else is the key itself, hashed here and forgotten.
+ */
+export function parseApiKeys(text: string): ApiKey[] {
+  return text
+    .split(/[,\n]/)
+    .map((entry) => entry.trim())
+    .filter(Boolean)
+    .map((entry, i) => {
+      const colon = entry.indexOf(':');
+      const role = entry.slice(0, colon);
+      const secret = entry.slice(colon + 1);
+      if (colon < 1 || !(ROLES as readonly string[]).includes(role)) {
+        throw new AppError('CONFIG_INVALID', `API key #${i + 1} must be written role:key with role one of ${ROLES.join(', ')}`);
+      }
+      const hashed = /^sha256:([0-9a-fA-F]{64})$/.exec(secret);
+      if (!hashed && secret.length < 12) throw new AppError('CONFIG_INVALID', `API key #${i + 1} (${role}) is shorter than 12 characters`);
+      const hash = hashed ? hashed[1]!.toLowerCase() : hashKey(secret);
+      return { role: role as Role, hash, label: hash.slice(0, 12) };
+    });
+}
+
+export function devKeys(): ApiKey[] {
+  return ROLES.map((role) => {
+    const hash = hashKey(DEV_KEYS[role]);
+    return { role, hash, label: hash.slice(0, 12) };
+  });
+}
+
+/** Validates a complete configuration once, at start-up; every problem is named in one error. */
+export function validateServeConfig(raw: unknown): ServeConfig {
+  const parsed = ServeConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new AppError('CONFIG_INVALID', parsed.error.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`).join('; '));
+  }
+  return parsed.data;
+}

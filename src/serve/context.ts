@@ -1,0 +1,24 @@
+import type { ServingReader } from '../data/serving-reader.js';
+import type { Store } from '../data/store.js';
+import type { Authenticator } from './auth.js';
+import type { CatalogCache } from './catalog-cache.js';
+import type { ServeConfig } from './config.js';
+import type { ServeMetrics } from './metrics.js';
+import type { ModelRegistry } from './model-registry.js';
+import type { RateLimiter } from './rate-limit.js';
+import type { Recommender } from './recommender.js';
+
+/** Everything a route handler may use; built once by the server. */
+export interface ServeContext {
+  readonly config: ServeConfig;
+  readonly store: Store;
+  readonly reader: ServingReader;
+  readonly catalog: CatalogCache;
+  readonly models: ModelRegistry;
+  readonly recommender: Recommender;
+  readonly metrics: ServeMetrics;
+  readonly auth: Authenticator;
+  readonly limiter: RateLimiter | undefined;
+  readonly log: (message: string, error?: unknown) => void;
+  readonly lifecycle: { shuttingDown: boolean };
+}

@@ -1,0 +1,42 @@
+import type { RequestHandler } from 'express';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Prometheus metrics of one server (its own registry: two servers in one process, as in tests, do not mix). */
+export class ServeMetrics {
+  readonly registry = new Registry();
+  readonly requestSeconds = new Histogram({
+    name: 'attnrec_http_request_duration_seconds',
+    help: 'HTTP request latency by route (the route pattern, not the URL) and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  readonly modelVersion = new Gauge({ name: 'attnrec_model_version', help: 'Model version serving (0 = none)', registers: [this.registry] });
+  readonly eventsIngested = new Counter({
+    name: 'attnrec_events_ingested_total',
+    help: 'Events received by POST /v1/events, by outcome (stored, duplicate)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly recommendations = new Counter({
+    name: 'attnrec_recommendations_total',
+    help: 'Recommendation responses by strategy (model, popular)',
+    labelNames: ['strategy'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  middleware(): RequestHandler {
+    return (req, res, next) => {
+      const started = process.hrtime.bigint();
+      res.on('finish', () => {
+        const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
+        this.requestSeconds.observe({ method: req.method, route, status: String(res.statusCode) }, Number(process.hrtime.bigint() - started) / 1e9);
+      });
+      next();
+    };
+  }
+}

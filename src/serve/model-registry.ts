@@ -1,0 +1,118 @@
+import type { Store } from '../data/store.js';
+import { AppError } from '../errors.js';
+import { ServedModel } from './served-model.js';
+
+export interface ModelVersionSummary {
+  readonly version: number;
+  readonly status: string;
+  readonly active: boolean;
+  readonly loaded: boolean;
+  readonly createdAt: string;
+  readonly dataHash: string;
+  readonly backend: string | null;
+  readonly test: Record<string, unknown> | null;
+}
+
+/**
+ * Which trained version serves. Activation loads the new artifact completely
+ * before anything changes, then flips the `active` row in one transaction
+ * and swaps the in-memory pointer: requests already running finish on the
+ * model they started with (see ServedModel.acquire), new ones get the new
+ * model, none fails. A version whose artifact does not load is refused and
+ * the current one keeps serving. `sync()` follows activations made elsewhere
+ * (another replica, a training job) and is run on a timer by the server.
+ */
+export class ModelRegistry {
+  private current_: ServedModel | undefined;
+  private syncing: Promise<void> | undefined;
+  /** Last load failure per version, so a broken active version is not reloaded on every poll. */
+  private readonly failed = new Map<number, string>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly log: (message: string) => void,
+    private readonly onSwap: (model: ServedModel | undefined) => void = () => {},
+  ) {}
+
+  get current(): ServedModel | undefined {
+    return this.current_;
+  }
+
+  /** Loads the version marked active in the database if it is not the one serving. */
+  async sync(): Promise<void> {
+    this.syncing ??= this.syncOnce().finally(() => (this.syncing = undefined));
+    return this.syncing;
+  }
+
+  private async syncOnce(): Promise<void> {
+    const row = await this.store.prisma.modelVersion.findFirst({ where: { active: true }, select: { id: true, createdAt: true, artifactPath: true } });
+    if (!row || row.id === this.current_?.version || this.failed.has(row.id)) return;
+    try {
+      this.swap(ServedModel.load(row.id, row.createdAt, row.artifactPath));
+      this.log(`model version ${row.id} loaded (active in the database)`);
+    } catch (error) {
+      this.failed.set(row.id, (error as Error).message);
+      this.log(`model version ${row.id} is active in the database but cannot be loaded; ${this.current_ ? `version ${this.current_.version} keeps serving` : 'no model serves'}: ${(error as Error).message}`);
+    }
+  }
+
+  async activate(version: number): Promise<ServedModel> {
+    const row = await this.store.prisma.modelVersion.findUnique({ where: { id: version }, select: { id: true, status: true, createdAt: true, artifactPath: true } });
+    if (!row) throw new AppError('MODEL_VERSION_NOT_FOUND', `model version ${version} does not exist`);
+    if (row.status !== 'ready') throw new AppError('MODEL_VERSION_NOT_READY', `model version ${version} is '${row.status}', not 'ready'`, { status: row.status });
+    if (this.current_?.version === version) {
+      await this.markActive(version);
+      return this.current_;
+    }
+    const model = ServedModel.load(row.id, row.createdAt, row.artifactPath); // throws ARTIFACT_CORRUPT before anything changed
+    try {
+      await this.markActive(version);
+    } catch (error) {
+      model.retire();
+      throw error;
+    }
+    this.failed.delete(version);
+    this.swap(model);
+    this.log(`model version ${version} activated`);
+    return model;
+  }
+
+  async list(): Promise<ModelVersionSummary[]> {
+    const rows = await this.store.prisma.modelVersion.findMany({ orderBy: { id: 'desc' } });
+    return rows.map((row) => {
+      const config = (row.config ?? {}) as { backend?: unknown };
+      const metrics = (row.metrics ?? {}) as { test?: unknown };
+      return {
+        version: row.id,
+        status: row.status,
+        active: row.active,
+        loaded: row.id === this.current_?.version,
+        createdAt: row.createdAt.toISOString(),
+        dataHash: row.dataHash,
+        backend: typeof config.backend === 'string' ? config.backend : null,
+        test: metrics.test && typeof metrics.test === 'object' ? (metrics.test as Record<string, unknown>) : null,
+      };
+    });
+  }
+
+  /** Stops serving: the current model is freed once its requests finish. */
+  close(): void {
+    this.current_?.retire();
+    this.current_ = undefined;
+  }
+
+  private async markActive(version: number): Promise<void> {
+    // One active row at most (a partial unique index): clear first, then set, in one transaction.
+    await this.store.prisma.$transaction([
+      this.store.prisma.modelVersion.updateMany({ where: { active: true, NOT: { id: version } }, data: { active: false } }),
+      this.store.prisma.modelVersion.update({ where: { id: version }, data: { active: true } }),
+    ]);
+  }
+
+  private swap(model: ServedModel): void {
+    const previous = this.current_;
+    this.current_ = model;
+    this.onSwap(model);
+    previous?.retire();
+  }
+}

@@ -1,0 +1,406 @@
+import type { CatalogItem, PopularItems, ServingReader } from '../data/serving-reader.js';
+import { BUILTIN_EVENT_TYPES } from '../data/import/event-types.js';
+import { beamSearch, topIndices } from '../model/beam-search.js';
+import type { CatalogCache } from './catalog-cache.js';
+import { LruCache } from './lru-cache.js';
+import type { ModelRegistry } from './model-registry.js';
+import { ProblemError } from './problem.js';
+import type { ModelHistory, ServedModel, UserState } from './served-model.js';
+
+export type ExcludePolicy = 'purchased' | 'seen' | 'none';
+
+/** Filters every recommendation call accepts. Inactive items are always left out. */
+export interface Filters {
+  /** Items of the shopper's history to leave out: those purchased (default), all seen, or none. */
+  readonly exclude: ExcludePolicy;
+  readonly category?: string | undefined;
+  /** Recommend only among these items (external ids). */
+  readonly includeItems?: readonly string[] | undefined;
+  readonly excludeItems?: readonly string[] | undefined;
+}
+
+export interface RecommendedItem {
+  readonly item: string;
+  readonly title: string | null;
+  readonly category: string | null;
+  readonly price: number | null;
+  /** Model: softmax over the model's whole catalogue. Popular: the item's share of the window's events. */
+  readonly probability: number;
+  /** Model: the logit. Popular: the item's event count in the window. */
+  readonly score: number;
+}
+
+export type Strategy = 'model' | 'popular';
+
+export interface Recommendations {
+  readonly strategy: Strategy;
+  readonly modelVersion: number | null;
+  readonly items: RecommendedItem[];
+  /** Events in the history, and how many of them the model read (known items, last maxLength). */
+  readonly history: { readonly events: number; readonly used: number };
+}
+
+export interface NextSequence {
+  readonly strategy: Strategy;
+  readonly modelVersion: number | null;
+  readonly items: RecommendedItem[];
+  /** Probability of the whole continuation (product of each step's probability); null for the popular fallback. */
+  readonly probability: number | null;
+  /** Other continuations the beam kept, most probable first. */
+  readonly alternatives: { readonly items: string[]; readonly probability: number }[];
+  readonly history: { readonly events: number; readonly used: number };
+}
+
+export interface RankedCandidates {
+  readonly strategy: Strategy;
+  readonly modelVersion: number | null;
+  readonly items: RecommendedItem[];
+  readonly dropped: { readonly item: string; readonly reason: 'unknown' | 'inactive' | 'not_in_model' | 'filtered' }[];
+  readonly history: { readonly events: number; readonly used: number };
+}
+
+export interface SimilarItems {
+  readonly modelVersion: number;
+  readonly item: string;
+  readonly items: (Omit<RecommendedItem, 'probability' | 'score'> & { readonly similarity: number })[];
+}
+
+/** An inline session event: external item id and event-type name. */
+export interface InlineEvent {
+  readonly item: string;
+  readonly type: string;
+}
+
+export interface RecommenderOptions {
+  /** Serve popular items when no model is loaded (otherwise 503). */
+  readonly popularFallback: boolean;
+  readonly popularWindowDays: number;
+  readonly userCacheSize: number;
+  readonly userCacheTtlSeconds: number;
+}
+
+/** A shopper's history as the filters and the model need it. */
+interface Owner {
+  readonly events: number;
+  readonly items: Int32Array;
+  readonly types: Int32Array;
+  readonly purchased: ReadonlySet<number>;
+  readonly seen: ReadonlySet<number>;
+}
+
+interface CachedUser {
+  readonly owner: Owner;
+  readonly version: number | null;
+  readonly encoded: ModelHistory | undefined;
+  readonly state: UserState | undefined;
+}
+
+/** Per model and catalogue generation: each model index's catalogue entry. */
+interface ModelCatalogView {
+  readonly generation: number;
+  readonly entries: (CatalogItem | undefined)[];
+}
+
+const POPULAR_TTL_MS = 60_000;
+const POPULAR_LIMIT = 1_000;
+const PURCHASE = BUILTIN_EVENT_TYPES.purchase!;
+
+/**
+ * Everything the recommendation routes compute: histories (cached per user,
+ * invalidated by new events), the model's state and scores, filters, top-k,
+ * and the popular fallback for shoppers without a usable history.
+ */
+export class Recommender {
+  private readonly users: LruCache<string, CachedUser>;
+  private readonly views = new WeakMap<ServedModel, ModelCatalogView>();
+  private popular: { at: number; value: PopularItems } | undefined;
+  private eventTypes: Map<string, number> = new Map();
+
+  constructor(
+    private readonly reader: ServingReader,
+    private readonly catalog: CatalogCache,
+    private readonly models: ModelRegistry,
+    private readonly options: RecommenderOptions,
+  ) {
+    this.users = new LruCache(options.userCacheSize, options.userCacheTtlSeconds * 1000);
+  }
+
+  async start(): Promise<void> {
+    this.eventTypes = await this.reader.eventTypes();
+  }
+
+  /** New events for these users: their cached representations are stale. */
+  invalidateUsers(externalIds: Iterable<string>): void {
+    for (const id of externalIds) this.users.delete(id);
+  }
+
+  /** A new model or catalogue: every cached representation is stale. */
+  invalidateAll(): void {
+    this.users.clear();
+    this.popular = undefined;
+  }
+
+  async forUser(userId: string, k: number, filters: Filters): Promise<Recommendations> {
+    const model = this.models.current?.acquire();
+    try {
+      const user = await this.user(userId, model);
+      return this.recommend(model, user.owner, user.encoded, user.state, k, filters);
+    } finally {
+      model?.release();
+    }
+  }
+
+  async forSession(events: readonly InlineEvent[], k: number, filters: Filters): Promise<Recommendations> {
+    const model = this.models.current?.acquire();
+    try {
+      const owner = await this.inlineOwner(events);
+      const encoded = model?.encode(owner.items, owner.types);
+      const state = model && encoded && encoded.items.length > 0 ? model.state(encoded) : undefined;
+      return this.recommend(model, owner, encoded, state, k, filters);
+    } finally {
+      model?.release();
+    }
+  }
+
+  async nextSequence(userId: string, steps: number, beamWidth: number, filters: Filters): Promise<NextSequence> {
+    const model = this.models.current?.acquire();
+    try {
+      const user = await this.user(userId, model);
+      const history = { events: user.owner.events, used: user.encoded?.items.length ?? 0 };
+      if (!model || !user.encoded || user.encoded.items.length === 0) {
+        const popular = await this.popularFor(user.owner, steps, filters, model);
+        return { strategy: 'popular', modelVersion: model?.version ?? null, items: popular, probability: null, alternatives: [], history };
+      }
+      const encoded = user.encoded;
+      const lastType = encoded.types.at(-1) ?? 0;
+      const keep = this.keeper(model, user.owner, filters);
+      const continuations = beamSearch(
+        encoded.items,
+        (histories) =>
+          model.states(histories.map((items) => ({ items, types: items.map((_, i) => encoded.types[i] ?? lastType) }))).map((state) => {
+            const scores = model.scores(state);
+            const logProbs = new Float32Array(scores.length);
+            for (let i = 0; i < scores.length; i++) logProbs[i] = scores[i]! - state.logNormaliser;
+            return logProbs;
+          }),
+        { steps, beamWidth, allow: keep },
+      );
+      const best = continuations[0];
+      const view = this.view(model);
+      const describe = (index: number, logProb: number): RecommendedItem => toItem(view.entries[index]!, Math.exp(logProb), logProb);
+      const items = best ? best.items.map((index, step) => describe(index, best.stepLogProbs[step]!)) : [];
+      return {
+        strategy: 'model',
+        modelVersion: model.version,
+        items,
+        probability: best ? Math.exp(best.logProb) : null,
+        alternatives: continuations.slice(1).map((c) => ({ items: c.items.map((index) => view.entries[index]!.externalId), probability: Math.exp(c.logProb) })),
+        history,
+      };
+    } finally {
+      model?.release();
+    }
+  }
+
+  async rank(owner: { user: string } | { session: readonly InlineEvent[] }, candidates: readonly string[], filters: Filters): Promise<RankedCandidates> {
+    const model = this.models.current?.acquire();
+    try {
+      let person: Owner;
+      let encoded: ModelHistory | undefined;
+      let state: UserState | undefined;
+      if ('user' in owner) {
+        const user = await this.user(owner.user, model);
+        ({ owner: person, encoded, state } = user);
+      } else {
+        person = await this.inlineOwner(owner.session);
+        encoded = model?.encode(person.items, person.types);
+        state = model && encoded && encoded.items.length > 0 ? model.state(encoded) : undefined;
+      }
+      const history = { events: person.events, used: encoded?.items.length ?? 0 };
+      const blocked = this.blockedInternal(person, filters);
+      const dropped: RankedCandidates['dropped'][number][] = [];
+      const kept: CatalogItem[] = [];
+      for (const id of new Set(candidates)) {
+        const entry = this.catalog.byExternalId(id);
+        if (!entry) dropped.push({ item: id, reason: 'unknown' });
+        else if (!entry.active) dropped.push({ item: id, reason: 'inactive' });
+        else if (blocked.has(entry.id) || (filters.category !== undefined && entry.category !== filters.category)) dropped.push({ item: id, reason: 'filtered' });
+        else kept.push(entry);
+      }
+      if (!model || !state) {
+        this.requireFallback(model);
+        const popular = await this.popularCounts();
+        const counts = new Map(popular.items.map((p) => [p.itemId, p.count]));
+        const total = Math.max(1, popular.windowEvents);
+        const items = kept
+          .map((entry) => toItem(entry, (counts.get(entry.id) ?? 0) / total, counts.get(entry.id) ?? 0))
+          .sort((a, b) => b.score - a.score || (a.item < b.item ? -1 : 1));
+        return { strategy: 'popular', modelVersion: model?.version ?? null, items, dropped, history };
+      }
+      const scores = model.scores(state);
+      const items: RecommendedItem[] = [];
+      for (const entry of kept) {
+        const index = model.vocabulary.indexOf(entry.id);
+        if (index === 0) dropped.push({ item: entry.externalId, reason: 'not_in_model' });
+        else items.push(toItem(entry, Math.exp(scores[index]! - state.logNormaliser), scores[index]!));
+      }
+      items.sort((a, b) => b.score - a.score || (a.item < b.item ? -1 : 1));
+      return { strategy: 'model', modelVersion: model.version, items, dropped, history };
+    } finally {
+      model?.release();
+    }
+  }
+
+  similar(itemId: string, k: number, filters: Omit<Filters, 'exclude'>): SimilarItems {
+    const model = this.models.current?.acquire();
+    try {
+      if (!model) throw new ProblemError('MODEL_NOT_LOADED', 'similar items need a trained model; none is loaded');
+      const entry = this.catalog.byExternalId(itemId);
+      if (!entry) throw new ProblemError('ITEM_NOT_FOUND', `item '${itemId}' is not in the catalogue`);
+      const index = model.vocabulary.indexOf(entry.id);
+      if (index === 0) throw new ProblemError('ITEM_NOT_IN_MODEL', `item '${itemId}' is newer than model version ${model.version}: it has no embedding yet`, { modelVersion: model.version });
+      const keep = this.keeper(model, EMPTY_OWNER, { ...filters, exclude: 'none' });
+      const similarities = model.similarities(index);
+      const view = this.view(model);
+      const best = topIndices(similarities, k, (i) => i !== 0 && i !== index && keep(i));
+      return {
+        modelVersion: model.version,
+        item: itemId,
+        items: best.map((i) => {
+          const { probability: _p, score: _s, ...rest } = toItem(view.entries[i]!, 0, 0);
+          return { ...rest, similarity: similarities[i]! };
+        }),
+      };
+    } finally {
+      model?.release();
+    }
+  }
+
+  private async recommend(model: ServedModel | undefined, owner: Owner, encoded: ModelHistory | undefined, state: UserState | undefined, k: number, filters: Filters): Promise<Recommendations> {
+    const history = { events: owner.events, used: encoded?.items.length ?? 0 };
+    if (!model || !state) {
+      const items = await this.popularFor(owner, k, filters, model);
+      return { strategy: 'popular', modelVersion: model?.version ?? null, items, history };
+    }
+    const scores = model.scores(state);
+    const view = this.view(model);
+    const best = topIndices(scores, k, this.keeper(model, owner, filters));
+    const items = best.map((i) => toItem(view.entries[i]!, Math.exp(scores[i]! - state.logNormaliser), scores[i]!));
+    return { strategy: 'model', modelVersion: model.version, items, history };
+  }
+
+  private async popularFor(owner: Owner, k: number, filters: Filters, model: ServedModel | undefined): Promise<RecommendedItem[]> {
+    this.requireFallback(model);
+    const popular = await this.popularCounts();
+    const blocked = this.blockedInternal(owner, filters);
+    const include = filters.includeItems ? new Set(filters.includeItems) : undefined;
+    const total = Math.max(1, popular.windowEvents);
+    const out: RecommendedItem[] = [];
+    for (const { itemId, count } of popular.items) {
+      if (out.length === k) break;
+      const entry = this.catalog.byInternalId(itemId);
+      if (!entry || !entry.active || blocked.has(itemId)) continue;
+      if (filters.category !== undefined && entry.category !== filters.category) continue;
+      if (include && !include.has(entry.externalId)) continue;
+      out.push(toItem(entry, count / total, count));
+    }
+    return out;
+  }
+
+  /** Without a model, only the popular fallback can answer; it may be switched off. */
+  private requireFallback(model: ServedModel | undefined): void {
+    if (!model && !this.options.popularFallback) throw new ProblemError('MODEL_NOT_LOADED', 'no model version is active and the popular fallback is off');
+  }
+
+  private async popularCounts(): Promise<PopularItems> {
+    const now = performance.now();
+    if (!this.popular || now - this.popular.at > POPULAR_TTL_MS) {
+      this.popular = { at: now, value: await this.reader.popularItems(this.options.popularWindowDays, POPULAR_LIMIT) };
+    }
+    return this.popular.value;
+  }
+
+  /** The user's history and, when a model serves, its state: from the cache, else from the database. */
+  private async user(externalId: string, model: ServedModel | undefined): Promise<CachedUser> {
+    const cached = this.users.get(externalId);
+    const version = model?.version ?? null;
+    if (cached && cached.version === version) return cached;
+    let owner = cached?.owner;
+    if (!owner) {
+      const id = await this.reader.userId(externalId);
+      owner = id === undefined ? EMPTY_OWNER : toOwner(await this.reader.userHistory(id).then((h) => [h.items, h.types] as const));
+    }
+    const encoded = model?.encode(owner.items, owner.types);
+    const state = model && encoded && encoded.items.length > 0 ? model.state(encoded) : undefined;
+    const entry: CachedUser = { owner, version, encoded, state };
+    this.users.set(externalId, entry);
+    return entry;
+  }
+
+  private async inlineOwner(events: readonly InlineEvent[]): Promise<Owner> {
+    const items: number[] = [];
+    const types: number[] = [];
+    for (const event of events) {
+      const entry = this.catalog.byExternalId(event.item);
+      if (!entry) continue; // an item the catalogue does not know cannot inform the model or the filters
+      let type = this.eventTypes.get(event.type);
+      if (type === undefined) {
+        this.eventTypes = await this.reader.eventTypes();
+        type = this.eventTypes.get(event.type) ?? 0;
+      }
+      items.push(entry.id);
+      types.push(type);
+    }
+    return { ...toOwner([Int32Array.from(items), Int32Array.from(types)]), events: events.length };
+  }
+
+  /** Internal ids the owner's exclusion policy and excludeItems rule out. */
+  private blockedInternal(owner: Owner, filters: Filters): Set<number> {
+    const blocked = new Set<number>(filters.exclude === 'seen' ? owner.seen : filters.exclude === 'purchased' ? owner.purchased : []);
+    for (const id of filters.excludeItems ?? []) {
+      const entry = this.catalog.byExternalId(id);
+      if (entry) blocked.add(entry.id);
+    }
+    return blocked;
+  }
+
+  /** Predicate over model indices: active, not blocked, in the category, in includeItems when given. */
+  private keeper(model: ServedModel, owner: Owner, filters: Filters): (index: number) => boolean {
+    const view = this.view(model);
+    const blocked = this.blockedInternal(owner, filters);
+    const include = filters.includeItems ? new Set(filters.includeItems) : undefined;
+    const { category } = filters;
+    return (index) => {
+      const entry = view.entries[index];
+      return (
+        entry !== undefined &&
+        entry.active &&
+        !blocked.has(entry.id) &&
+        (category === undefined || entry.category === category) &&
+        (include === undefined || include.has(entry.externalId))
+      );
+    };
+  }
+
+  private view(model: ServedModel): ModelCatalogView {
+    const current = this.views.get(model);
+    if (current && current.generation === this.catalog.generation) return current;
+    const entries = new Array<CatalogItem | undefined>(model.numItems + 1);
+    for (let index = 1; index <= model.numItems; index++) entries[index] = this.catalog.byInternalId(model.vocabulary.itemAt(index));
+    const view = { generation: this.catalog.generation, entries };
+    this.views.set(model, view);
+    return view;
+  }
+}
+
+const EMPTY_OWNER: Owner = { events: 0, items: new Int32Array(0), types: new Int32Array(0), purchased: new Set(), seen: new Set() };
+
+function toOwner([items, types]: readonly [Int32Array, Int32Array]): Owner {
+  const purchased = new Set<number>();
+  for (let i = 0; i < items.length; i++) if (types[i] === PURCHASE) purchased.add(items[i]!);
+  return { events: items.length, items, types, purchased, seen: new Set(items) };
+}
+
+function toItem(entry: CatalogItem, probability: number, score: number): RecommendedItem {
+  return { item: entry.externalId, title: entry.title, category: entry.category, price: entry.price, probability, score };
+}

@@ -1,0 +1,183 @@
+import * as tf from '@tensorflow/tfjs';
+import { loadModel } from '../model/artifact.js';
+import type { ModelConfig } from '../model/config.js';
+import { ItemScorer } from '../model/item-scorer.js';
+import type { SasRec } from '../model/sasrec.js';
+import { ItemVocabulary } from '../train/vocabulary.js';
+import { AppError } from '../errors.js';
+
+/** A history in the model's own terms: item indices 1..numItems and event-type ids, oldest first. */
+export interface ModelHistory {
+  readonly items: readonly number[];
+  readonly types: readonly number[];
+}
+
+/** The representation of a history: the last position's state and the softmax normaliser over the catalogue. */
+export interface UserState {
+  /** [dim] or [dim + 1] (item-bias models): the query the output table is multiplied by. */
+  readonly query: Float32Array;
+  /** log Σ exp(score) over items 1..numItems. */
+  readonly logNormaliser: number;
+}
+
+/**
+ * A trained model version loaded for serving: the network (TensorFlow.js) for
+ * the history's representation, and the output layer and unit-length item
+ * embeddings copied into SIMD scorers, so scoring the whole catalogue is one
+ * kernel call rather than one tensor op per item.
+ *
+ * In-flight requests hold a reference (acquire/release); a model swapped out
+ * by activation is disposed only when the last of them lets go.
+ */
+export class ServedModel {
+  readonly config: ModelConfig;
+  readonly vocabulary: ItemVocabulary;
+  private readonly output: ItemScorer;
+  private readonly unit: ItemScorer;
+  private references = 0;
+  private retired = false;
+  private disposed = false;
+
+  private constructor(
+    readonly version: number,
+    readonly createdAt: Date,
+    private readonly network: SasRec,
+    vocabulary: ItemVocabulary,
+  ) {
+    this.config = network.config;
+    this.vocabulary = vocabulary;
+    const table = network.outputTable(); // the embedding variable itself unless the model has an item bias
+    this.output = new ItemScorer(table.dataSync() as Float32Array, table.shape[0], table.shape[1]);
+    if (table !== network.itemEmbedding) table.dispose();
+    const embeddings = network.itemEmbedding.dataSync() as Float32Array;
+    this.unit = new ItemScorer(unitRows(embeddings, this.config.dim), this.config.numItems + 1, this.config.dim);
+  }
+
+  static load(version: number, createdAt: Date, artifactPath: string): ServedModel {
+    const { model, extra } = loadModel(artifactPath);
+    const ids = (extra as { vocabulary?: unknown } | undefined)?.vocabulary;
+    if (!Array.isArray(ids) || ids.length !== model.config.numItems || !ids.every((id) => Number.isInteger(id))) {
+      model.dispose();
+      throw new AppError('ARTIFACT_CORRUPT', `model artifact in ${artifactPath} has no usable item vocabulary`, { version });
+    }
+    return new ServedModel(version, createdAt, model, new ItemVocabulary(Int32Array.from(ids as number[])));
+  }
+
+  get numItems(): number {
+    return this.config.numItems;
+  }
+
+  /** Keeps the model alive for the duration of a request. */
+  acquire(): this {
+    this.references++;
+    return this;
+  }
+
+  release(): void {
+    this.references--;
+    if (this.retired && this.references === 0) this.dispose();
+  }
+
+  /** No new requests will use this model: free it once the current ones finish. */
+  retire(): void {
+    this.retired = true;
+    if (this.references === 0) this.dispose();
+  }
+
+  /**
+   * Internal ids → the model's history: items the model does not know (added
+   * after training) are left out, event types it never saw become padding,
+   * and only the last maxLength events are kept.
+   */
+  encode(items: ArrayLike<number>, types: ArrayLike<number>): ModelHistory {
+    const outItems: number[] = [];
+    const outTypes: number[] = [];
+    const maxType = this.config.numEventTypes;
+    for (let i = 0; i < items.length; i++) {
+      const index = this.vocabulary.indexOf(items[i]!);
+      if (index === 0) continue;
+      outItems.push(index);
+      const type = types[i]!;
+      outTypes.push(type >= 1 && type <= maxType ? type : 0);
+    }
+    const from = Math.max(0, outItems.length - this.config.maxLength);
+    return { items: outItems.slice(from), types: outTypes.slice(from) };
+  }
+
+  /** States of several non-empty histories in one forward pass. */
+  states(histories: readonly ModelHistory[]): UserState[] {
+    if (histories.length === 0) return [];
+    const { maxLength, dim } = this.config;
+    const T = Math.min(maxLength, Math.max(...histories.map((h) => h.items.length)));
+    const n = histories.length;
+    const items = new Int32Array(n * T);
+    const types = new Int32Array(n * T);
+    histories.forEach((h, b) => {
+      const from = Math.max(0, h.items.length - T);
+      const length = h.items.length - from;
+      for (let j = 0; j < length; j++) {
+        items[b * T + T - length + j] = h.items[from + j]!;
+        types[b * T + T - length + j] = h.types[from + j]!;
+      }
+    });
+    const last = tf.tidy(() => {
+      const { hidden } = this.network.forward(tf.tensor2d(items, [n, T], 'int32'), tf.tensor2d(types, [n, T], 'int32'));
+      const states = tf.reshape(tf.slice(hidden, [0, T - 1, 0], [n, 1, dim]), [n, dim]) as tf.Tensor2D;
+      return this.network.outputStates(states);
+    });
+    const values = last.dataSync() as Float32Array;
+    const width = last.shape[1];
+    last.dispose();
+    return histories.map((_, b) => {
+      const query = values.slice(b * width, (b + 1) * width);
+      return { query, logNormaliser: logSumExp(this.output.scores(query)) };
+    });
+  }
+
+  state(history: ModelHistory): UserState {
+    return this.states([history])[0]!;
+  }
+
+  /** Scores (logits) of every item for a state: index = model item index, 0 is padding. A view, valid until the next call. */
+  scores(state: UserState): Float32Array {
+    return this.output.scores(state.query);
+  }
+
+  /** Cosine similarity of every item to model item `index` (a view, valid until the next call). */
+  similarities(index: number): Float32Array {
+    return this.unit.scores(this.unit.row(index));
+  }
+
+  /** Whether scoring runs in the SIMD kernel (false: a JavaScript loop). */
+  get accelerated(): boolean {
+    return this.output.accelerated;
+  }
+
+  private dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.network.dispose();
+  }
+}
+
+/** log Σ exp over indices 1.. (index 0 is the padding item). */
+export function logSumExp(scores: Float32Array): number {
+  let max = -Infinity;
+  for (let i = 1; i < scores.length; i++) if (scores[i]! > max) max = scores[i]!;
+  let sum = 0;
+  for (let i = 1; i < scores.length; i++) sum += Math.exp(scores[i]! - max);
+  return max + Math.log(sum);
+}
+
+/** Rows scaled to unit length (zero rows stay zero). */
+function unitRows(values: Float32Array, dim: number): Float32Array {
+  const out = new Float32Array(values.length);
+  for (let r = 0; r < values.length / dim; r++) {
+    let norm = 0;
+    for (let c = 0; c < dim; c++) norm += values[r * dim + c]! ** 2;
+    const scale = norm > 0 ? 1 / Math.sqrt(norm) : 0;
+    for (let c = 0; c < dim; c++) out[r * dim + c] = values[r * dim + c]! * scale;
+  }
+  out.fill(0, 0, dim); // the padding row never matches anything
+  return out;
+}

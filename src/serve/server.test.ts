@@ -1,0 +1,197 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { servedShop, type ServedShop } from '../../test/support/served-shop.js';
+import { describeEachProvider } from '../../test/support/test-stores.js';
+
+const PROBLEM = 'application/problem+json';
+
+describeEachProvider('recommendation API', (provider) => {
+  let shop: ServedShop;
+  beforeAll(async () => {
+    shop = await servedShop(provider);
+  }, 120_000);
+  afterAll(async () => {
+    await shop?.dispose();
+  });
+
+  it('recommends the next items of a stored user with probabilities from the active model', async () => {
+    // user-0's history is a cycle; whatever the last item sku-j, the model learnt that sku-(j+1) follows.
+    const { status, body } = await shop.call('/v1/users/user-0/recommendations?k=5&exclude=none', { role: 'read' });
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ user: 'user-0', strategy: 'model', modelVersion: 1 });
+    expect(body.items).toHaveLength(5);
+    for (let i = 1; i < body.items.length; i++) expect(body.items[i - 1].probability).toBeGreaterThanOrEqual(body.items[i].probability);
+    expect(body.items.reduce((s: number, x: { probability: number }) => s + x.probability, 0)).toBeLessThanOrEqual(1 + 1e-6);
+    expect(body.items[0]).toMatchObject({ title: expect.stringMatching(/^Item \d+$/), category: expect.stringMatching(/even|odd/), price: expect.any(Number) });
+    const history = await shop.store.prisma.event.findMany({ where: { user: { externalId: 'user-0' } }, orderBy: { ts: 'asc' }, include: { item: true } });
+    const last = Number(history.at(-1)!.item.externalId.slice(4));
+    expect(body.items[0].item).toBe(`sku-${(last + 1) % 12}`);
+    expect(body.history).toEqual({ events: history.length, used: Math.min(10, history.length) });
+  });
+
+  it('applies every filter: exclude purchased (default), seen, none; category; includeItems; excludeItems', async () => {
+    const history = await shop.store.prisma.event.findMany({ where: { user: { externalId: 'user-3' } }, include: { item: true, type: true } });
+    const seen = new Set(history.map((e) => e.item.externalId));
+    const purchased = new Set(history.filter((e) => e.type.name === 'purchase').map((e) => e.item.externalId));
+    const ids = async (query: string): Promise<string[]> => (await shop.call(`/v1/users/user-3/recommendations?k=12${query}`, { role: 'read' })).body.items.map((x: { item: string }) => x.item);
+
+    const byDefault = await ids('');
+    expect(byDefault.length).toBe(12 - purchased.size);
+    for (const id of purchased) expect(byDefault).not.toContain(id);
+    const notSeen = await ids('&exclude=seen');
+    expect(notSeen.length).toBe(12 - seen.size);
+    for (const id of seen) expect(notSeen).not.toContain(id);
+    expect(await ids('&exclude=none')).toHaveLength(12);
+    const even = await ids('&exclude=none&category=even');
+    expect(even.length).toBe(6);
+    for (const id of even) expect(Number(id.slice(4)) % 2).toBe(0);
+    expect((await ids('&exclude=none&includeItems=sku-1,sku-2,unknown')).sort()).toEqual(['sku-1', 'sku-2']);
+    expect(await ids('&exclude=none&excludeItems=sku-1,sku-2')).not.toContain('sku-1');
+  });
+
+  it('recommends for an inline anonymous session without storing it', async () => {
+    const before = await shop.store.prisma.event.count();
+    const { status, body } = await shop.call('/v1/sessions/recommendations', {
+      role: 'read',
+      body: { events: [{ item: 'sku-3', type: 'view' }, { item: 'sku-4', type: 'view' }, { item: 'not-an-item' }], k: 3, exclude: 'seen' },
+    });
+    expect(status).toBe(200);
+    expect(body.strategy).toBe('model');
+    expect(body.items[0].item).toBe('sku-5');
+    expect(body.items.map((x: { item: string }) => x.item)).not.toContain('sku-4');
+    expect(body.history).toEqual({ events: 3, used: 2 });
+    expect(await shop.store.prisma.event.count()).toBe(before);
+  });
+
+  it('extends a history by beam search; beam=1 is greedy and starts with the top recommendation', async () => {
+    const top = (await shop.call('/v1/users/user-5/recommendations?k=1&exclude=seen', { role: 'read' })).body.items[0].item;
+    const greedy = await shop.call('/v1/users/user-5/next-sequence?k=3&beam=1&exclude=seen', { role: 'read' });
+    expect(greedy.status).toBe(200);
+    expect(greedy.body.items).toHaveLength(3);
+    expect(greedy.body.items[0].item).toBe(top);
+    expect(new Set(greedy.body.items.map((x: { item: string }) => x.item)).size).toBe(3);
+    const product = greedy.body.items.reduce((p: number, x: { probability: number }) => p * x.probability, 1);
+    expect(greedy.body.probability).toBeCloseTo(product, 8);
+    const beam = await shop.call('/v1/users/user-5/next-sequence?k=3&beam=4&exclude=seen', { role: 'read' });
+    expect(beam.body.probability).toBeGreaterThanOrEqual(greedy.body.probability - 1e-9);
+    expect(beam.body.alternatives.length).toBeGreaterThan(0);
+    for (const alt of beam.body.alternatives) expect(alt.probability).toBeLessThanOrEqual(beam.body.probability);
+  });
+
+  it('finds similar items by cosine over item embeddings, never the item itself', async () => {
+    const { status, body } = await shop.call('/v1/items/sku-2/similar?k=4', { role: 'read' });
+    expect(status).toBe(200);
+    expect(body.items).toHaveLength(4);
+    expect(body.items.map((x: { item: string }) => x.item)).not.toContain('sku-2');
+    for (const x of body.items) expect(Math.abs(x.similarity)).toBeLessThanOrEqual(1 + 1e-6);
+    const odd = await shop.call('/v1/items/sku-2/similar?k=10&category=odd', { role: 'read' });
+    expect(odd.body.items).toHaveLength(6);
+    expect((await shop.call('/v1/items/nope/similar', { role: 'read' })).body.code).toBe('ITEM_NOT_FOUND');
+  });
+
+  it('re-ranks candidates with probabilities and says why any were dropped', async () => {
+    const { status, body } = await shop.call('/v1/rank', { role: 'read', body: { session: [{ item: 'sku-7', type: 'view' }], candidates: ['sku-1', 'sku-8', 'sku-7', 'ghost', 'sku-3'], exclude: 'seen' } });
+    expect(status).toBe(200);
+    expect(body.items.map((x: { item: string }) => x.item)[0]).toBe('sku-8');
+    expect(body.items).toHaveLength(3);
+    for (let i = 1; i < body.items.length; i++) expect(body.items[i - 1].score).toBeGreaterThanOrEqual(body.items[i].score);
+    expect(body.dropped).toEqual(expect.arrayContaining([{ item: 'ghost', reason: 'unknown' }, { item: 'sku-7', reason: 'filtered' }]));
+    const forUser = await shop.call('/v1/rank', { role: 'read', body: { user: 'user-1', candidates: ['sku-1', 'sku-2'], exclude: 'none' } });
+    expect(forUser.body.items).toHaveLength(2);
+  });
+
+  it('falls back to popular items for a shopper without usable history', async () => {
+    const unknown = await shop.call('/v1/users/somebody-new/recommendations?k=3', { role: 'read' });
+    expect(unknown.status).toBe(200);
+    expect(unknown.body.strategy).toBe('popular');
+    expect(unknown.body.items).toHaveLength(3);
+    for (let i = 1; i < 3; i++) expect(unknown.body.items[i - 1].score).toBeGreaterThanOrEqual(unknown.body.items[i].score);
+    const session = await shop.call('/v1/sessions/recommendations', { role: 'read', body: { events: [{ item: 'unknown-item' }] } });
+    expect(session.body.strategy).toBe('popular');
+  });
+
+  it('ingests events idempotently and invalidates the cached user', async () => {
+    const before = (await shop.call('/v1/users/user-9/recommendations?k=12&exclude=purchased', { role: 'read' })).body.items.map((x: { item: string }) => x.item);
+    expect(before).toContain('sku-11');
+    const events = [
+      { userId: 'user-9', itemId: 'sku-11', type: 'purchase', eventId: 'order-1', timestamp: '2030-01-01T00:00:00Z' },
+      { userId: 'user-9', itemId: 'sku-new', type: 'add_to_cart', eventId: 'cart-1', timestamp: 1_900_000_000 },
+    ];
+    const first = await shop.call('/v1/events', { role: 'write', body: { events } });
+    expect(first).toMatchObject({ status: 200, body: { received: 2, stored: 2, duplicates: 0 } });
+    const replay = await shop.call('/v1/events', { role: 'write', body: { events } });
+    expect(replay.body).toEqual({ received: 2, stored: 0, duplicates: 2 });
+    const after = (await shop.call('/v1/users/user-9/recommendations?k=12&exclude=purchased', { role: 'read' })).body;
+    expect(after.items.map((x: { item: string }) => x.item)).not.toContain('sku-11');
+    expect(after.history.events).toBe((await shop.store.prisma.event.count({ where: { user: { externalId: 'user-9' } } })));
+    // The unknown item was created, inactive for nobody, but the model (trained before it) cannot score it.
+    expect((await shop.call('/v1/items/sku-new', { role: 'read' })).body).toMatchObject({ id: 'sku-new', active: true, inModel: false });
+  });
+
+  it('keeps the catalogue: PUT writes only the given attributes, DELETE hides an item from every recommendation', async () => {
+    const put = await shop.call('/v1/items', { method: 'PUT', body: { items: [{ id: 'sku-0', price: 99.5 }, { id: 'sku-extra', title: 'Extra', category: 'odd' }] } });
+    expect(put).toMatchObject({ status: 200, body: { inserted: 1, updated: 1 } });
+    expect((await shop.call('/v1/items/sku-0', { role: 'read' })).body).toMatchObject({ id: 'sku-0', title: 'Item 0', category: 'even', price: 99.5, active: true, inModel: true });
+    const removed = await shop.call('/v1/items/sku-6', { method: 'DELETE' });
+    expect(removed).toMatchObject({ status: 200, body: { id: 'sku-6', active: false } });
+    const recs = (await shop.call('/v1/users/user-5/recommendations?k=12&exclude=none', { role: 'read' })).body.items.map((x: { item: string }) => x.item);
+    expect(recs).toHaveLength(11);
+    expect(recs).not.toContain('sku-6');
+    const similar = (await shop.call('/v1/items/sku-5/similar?k=12', { role: 'read' })).body.items.map((x: { item: string }) => x.item);
+    expect(similar).not.toContain('sku-6');
+    const ranked = await shop.call('/v1/rank', { role: 'read', body: { user: 'user-5', candidates: ['sku-6'] } });
+    expect(ranked.body.dropped).toEqual([{ item: 'sku-6', reason: 'inactive' }]);
+    expect((await shop.call('/v1/items', { method: 'PUT', body: { items: [{ id: 'sku-6', active: true }] } })).status).toBe(200);
+    expect((await shop.call('/v1/items/missing', { method: 'DELETE' })).status).toBe(404);
+  });
+
+  it('lists model versions, activates another with no failed request during the swap, and rolls back', async () => {
+    const second = await shop.trainAnother(2);
+    const listed = await shop.call('/v1/models', { role: 'read' });
+    expect(listed.body.serving).toBe(1);
+    expect(listed.body.versions.map((v: { version: number }) => v.version)).toEqual([second, 1]);
+
+    const seen = new Set<number>();
+    let failures = 0;
+    let stop = false;
+    const load = async (): Promise<void> => {
+      while (!stop) {
+        const r = await shop.call('/v1/users/user-2/recommendations?k=3', { role: 'read' });
+        if (r.status !== 200) failures++;
+        else seen.add(r.body.modelVersion);
+      }
+    };
+    const clients = Array.from({ length: 6 }, load);
+    for (const version of [second, 1, second]) {
+      const activated = await shop.call(`/v1/models/${version}/activate`, { method: 'POST' });
+      expect(activated).toMatchObject({ status: 200, body: { serving: version } });
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    stop = true;
+    await Promise.all(clients);
+    expect(failures).toBe(0);
+    expect(seen).toEqual(new Set([1, second]));
+    expect((await shop.store.prisma.modelVersion.findMany({ where: { active: true } })).map((v) => v.id)).toEqual([second]);
+    expect((await shop.call('/v1/models/999/activate', { method: 'POST' })).body.code).toBe('MODEL_VERSION_NOT_FOUND');
+    const back = await shop.call('/v1/models/1/activate', { method: 'POST' });
+    expect(back.body.serving).toBe(1);
+  });
+
+  it('answers health, metrics and the OpenAPI document without a key', async () => {
+    expect((await shop.call('/health/live', { role: 'none' })).status).toBe(200);
+    expect((await shop.call('/health/ready', { role: 'none' })).body).toMatchObject({ status: 'ready', modelVersion: expect.any(Number) });
+    const metrics = await shop.call('/metrics', { role: 'none' });
+    expect(metrics.body).toMatch(/attnrec_http_request_duration_seconds_bucket\{.*route="\/v1\/users\/:id\/recommendations"/);
+    expect(metrics.body).toMatch(/attnrec_model_version \d/);
+    expect(metrics.body).toMatch(/attnrec_events_ingested_total\{outcome="stored"\} \d/);
+    const openapi = await shop.call('/v1/openapi.json', { role: 'none' });
+    expect(openapi.body.openapi).toBe('3.1.0');
+    expect(Object.keys(openapi.body.paths)).toEqual(expect.arrayContaining(['/v1/events', '/v1/users/{id}/recommendations', '/v1/rank', '/v1/models/{version}/activate']));
+  });
+
+  it('reports errors as problem+json with a stable code', async () => {
+    const r = await shop.call('/v1/users/user-1/recommendations?k=0', { role: 'read' });
+    expect(r.status).toBe(400);
+    expect(r.headers.get('content-type')).toContain(PROBLEM);
+    expect(r.body).toMatchObject({ code: 'VALIDATION_FAILED', status: 400, type: 'urn:attnrec:problem:VALIDATION_FAILED', errors: [{ in: 'query', pointer: '/k' }] });
+  });
+});

@@ -1,0 +1,113 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { servingReader } from '../data/serving-reader.js';
+import { openStore } from '../data/store.js';
+import { AppError } from '../errors.js';
+import { describeBackend, selectBackend } from '../model/backend.js';
+import { createApp } from './app.js';
+import { Authenticator } from './auth.js';
+import { CatalogCache } from './catalog-cache.js';
+import type { ServeConfig } from './config.js';
+import type { ServeContext } from './context.js';
+import { ServeMetrics } from './metrics.js';
+import { ModelRegistry } from './model-registry.js';
+import { RateLimiter } from './rate-limit.js';
+import { Recommender } from './recommender.js';
+
+export interface RunningServer {
+  readonly url: string;
+  readonly port: number;
+  readonly context: ServeContext;
+  /** Graceful stop: refuse new requests, let in-flight ones finish (up to the shutdown timeout), close the database. */
+  close(): Promise<void>;
+}
+
+export type Logger = (message: string, error?: unknown) => void;
+
+export const consoleLogger: Logger = (message, error) => {
+  const line = { time: new Date().toISOString(), message, ...(error !== undefined && { error: error instanceof Error ? error.message : String(error) }) };
+  process.stderr.write(`${JSON.stringify(line)}\n`);
+};
+
+/** Opens the store, loads the catalogue and the active model, and listens. Fails fast with a clear error. */
+export async function startServer(config: ServeConfig, log: Logger = consoleLogger): Promise<RunningServer> {
+  const backend = await selectBackend(config.backend);
+  log(describeBackend(backend));
+  const store = openStore(config.databaseUrl);
+  const reader = servingReader(store);
+  const catalog = new CatalogCache(reader);
+  try {
+    await catalog.reload();
+  } catch (error) {
+    reader.close();
+    await store.close();
+    throw new AppError('DATABASE_NOT_READY', `cannot read the catalogue (${(error as Error).message.split('\n')[0]}); run npm run db:migrate first`, {}, { cause: error });
+  }
+  const metrics = new ServeMetrics();
+  let recommender: Recommender | undefined;
+  const models = new ModelRegistry(
+    store,
+    (message) => log(message),
+    (model) => {
+      metrics.modelVersion.set(model?.version ?? 0);
+      recommender?.invalidateAll();
+      void catalog.reload().catch((error: unknown) => log('catalogue reload failed', error));
+    },
+  );
+  recommender = new Recommender(reader, catalog, models, {
+    popularFallback: config.fallback === 'popular',
+    popularWindowDays: config.popularWindowDays,
+    userCacheSize: config.userCacheSize,
+    userCacheTtlSeconds: config.userCacheTtlSeconds,
+  });
+  await recommender.start();
+  await models.sync();
+  if (!models.current) log(`no model version is active; ${config.fallback === 'popular' ? 'serving popular items' : 'recommendation routes answer 503'} until one is activated`);
+
+  const limiter = config.rateLimitPerMinute > 0 ? new RateLimiter(config.rateLimitPerMinute, 60) : undefined;
+  const lifecycle = { shuttingDown: false };
+  const context: ServeContext = { config, store, reader, catalog, models, recommender, metrics, auth: new Authenticator(config.apiKeys), limiter, log, lifecycle };
+  const app = createApp(context);
+
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(config.port, config.host, (error?: Error) => (error ? reject(error) : resolve(s)));
+    s.once('error', reject);
+  }).catch(async (error: unknown) => {
+    models.close();
+    reader.close();
+    await store.close();
+    throw new AppError('LISTEN_FAILED', `cannot listen on ${config.host}:${config.port}: ${(error as Error).message}`);
+  });
+  server.keepAliveTimeout = 65_000; // above common load balancers' idle timeouts, so they close first
+  const poll =
+    config.modelPollSeconds > 0
+      ? setInterval(() => void models.sync().catch((error: unknown) => log('model poll failed', error)), config.modelPollSeconds * 1000)
+      : undefined;
+  poll?.unref();
+
+  const { port } = server.address() as AddressInfo;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
+    port,
+    context,
+    close() {
+      closing ??= (async () => {
+        lifecycle.shuttingDown = true;
+        if (poll) clearInterval(poll);
+        await new Promise<void>((resolve) => {
+          const force = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutSeconds * 1000);
+          server.close(() => {
+            clearTimeout(force);
+            resolve();
+          });
+          server.closeIdleConnections();
+        });
+        models.close();
+        reader.close();
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}

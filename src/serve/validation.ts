@@ -1,0 +1,125 @@
+import { z } from 'zod';
+import { MAX_EXTERNAL_ID_LENGTH } from '../data/import/fields.js';
+import { ProblemError } from './problem.js';
+
+/**
+ * Request shapes, once: routes parse with them and the OpenAPI document is
+ * generated from them, so the two cannot disagree. Objects are strict
+ * (an unknown field is an error, not silently ignored: a misspelt filter
+ * would otherwise return unfiltered results).
+ */
+
+export const ExternalId = z
+  .string()
+  .trim()
+  .min(1)
+  .max(MAX_EXTERNAL_ID_LENGTH)
+  // eslint-disable-next-line no-control-regex
+  .regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters');
+/** Ids may come as JSON numbers too (many shops use integer ids). */
+const IdInput = z.union([ExternalId, z.number().int().safe().transform(String)]);
+
+const ItemList = (max: number) => z.array(ExternalId).min(1).max(max);
+/** Comma-separated list in a query string. */
+const QueryItemList = (max: number) =>
+  z
+    .string()
+    .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
+    .pipe(ItemList(max));
+
+export const ExcludeSchema = z.enum(['purchased', 'seen', 'none']).default('purchased').describe('History items to leave out');
+const K = (max: number, fallback: number) => z.coerce.number().int().min(1).max(max).default(fallback);
+const Category = z.string().trim().min(1).max(256).describe('Only items of this category');
+
+export const RecommendationQuery = z.strictObject({
+  k: K(100, 10).describe('How many items (1–100)'),
+  exclude: ExcludeSchema,
+  category: Category.optional(),
+  includeItems: QueryItemList(1_000).optional().describe('Comma-separated item ids: recommend only among these'),
+  excludeItems: QueryItemList(1_000).optional().describe('Comma-separated item ids never to recommend'),
+});
+
+export const NextSequenceQuery = z.strictObject({
+  k: K(20, 3).describe('Length of the continuation (1–20)'),
+  beam: z.coerce.number().int().min(1).max(20).default(5).describe('Beam width; 1 is greedy search'),
+  exclude: ExcludeSchema,
+  category: Category.optional(),
+  includeItems: QueryItemList(1_000).optional(),
+  excludeItems: QueryItemList(1_000).optional(),
+});
+
+export const SimilarQuery = z.strictObject({
+  k: K(100, 10),
+  category: Category.optional(),
+  includeItems: QueryItemList(1_000).optional(),
+  excludeItems: QueryItemList(1_000).optional(),
+});
+
+export const EmptyQuery = z.strictObject({});
+
+export const EventInput = z.strictObject({
+  userId: IdInput.optional().describe('The shopper, when known (a user id, a session id, or both)'),
+  sessionId: IdInput.optional().describe('The visit; anonymous events have only this'),
+  itemId: IdInput,
+  type: z.string().min(1).max(64).describe('view, cart, purchase (aliases such as add_to_cart accepted) or a custom type'),
+  timestamp: z.union([z.string().max(64), z.number()]).optional().describe('ISO 8601 or epoch seconds/milliseconds; default: now'),
+  eventId: IdInput.optional().describe('Idempotency key: an event id already stored is not stored again'),
+  value: z.number().finite().optional(),
+  quantity: z.number().int().positive().max(2_147_483_647).optional(),
+});
+export type EventInput = z.output<typeof EventInput>;
+
+export const EventsBody = z.strictObject({ events: z.array(EventInput).min(1).max(1_000) });
+
+export const InlineEventInput = z.strictObject({
+  item: IdInput,
+  type: z.string().min(1).max(64).default('view'),
+});
+
+export const SessionRecommendationBody = z.strictObject({
+  events: z.array(InlineEventInput).min(1).max(1_000).describe('The session, oldest event first'),
+  k: z.number().int().min(1).max(100).default(10),
+  exclude: ExcludeSchema,
+  category: Category.optional(),
+  includeItems: ItemList(1_000).optional(),
+  excludeItems: ItemList(1_000).optional(),
+});
+
+export const RankBody = z
+  .strictObject({
+    user: IdInput.optional().describe('Rank for this stored user…'),
+    session: z.array(InlineEventInput).min(1).max(1_000).optional().describe('…or for this inline session'),
+    candidates: z.array(IdInput).min(1).max(500),
+    exclude: ExcludeSchema,
+    category: Category.optional(),
+    excludeItems: ItemList(1_000).optional(),
+  })
+  .refine((b) => (b.user === undefined) !== (b.session === undefined), { message: 'give exactly one of user and session', path: ['user'] });
+
+export const ItemInput = z.strictObject({
+  id: IdInput,
+  title: z.string().max(1_000).nullable().optional(),
+  category: z.string().max(256).nullable().optional(),
+  price: z.number().finite().min(0).nullable().optional(),
+  active: z.boolean().optional(),
+});
+export const ItemsBody = z.strictObject({ items: z.array(ItemInput).min(1).max(1_000) });
+
+export const IdParam = z.strictObject({ id: ExternalId });
+export const VersionParam = z.strictObject({ version: z.coerce.number().int().min(1).max(2 ** 31 - 1) });
+
+/** Parses or throws VALIDATION_FAILED listing every problem with a JSON-pointer path. */
+export function parse<S extends z.ZodType>(schema: S, value: unknown, where: 'body' | 'query' | 'path'): z.output<S> {
+  if (where === 'body' && (value === undefined || value === null || typeof value !== 'object' || Array.isArray(value))) {
+    throw new ProblemError('VALIDATION_FAILED', 'the body must be a JSON object', { errors: [{ in: 'body', pointer: '', message: 'expected an object' }] });
+  }
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const errors = result.error.issues.slice(0, 50).map((issue) => ({
+    in: where,
+    pointer: issue.path.length ? `/${issue.path.map((p) => String(p).replace(/~/g, '~0').replace(/\//g, '~1')).join('/')}` : '',
+    message: issue.code === 'unrecognized_keys' ? `unknown field(s): ${(issue as { keys: string[] }).keys.join(', ')}` : issue.message,
+  }));
+  const first = errors[0]!;
+  throw new ProblemError('VALIDATION_FAILED', `${where}${first.pointer}: ${first.message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}`, { errors });
+}

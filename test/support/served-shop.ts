@@ -1,0 +1,117 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { importEvents } from '../../src/data/import/import-events.js';
+import { DEFAULT_SASREC } from '../../src/data/import/sources.js';
+import type { Store } from '../../src/data/store.js';
+import { Random } from '../../src/random.js';
+import { SERVE_DEFAULTS, parseApiKeys, validateServeConfig, type ServeConfig } from '../../src/serve/config.js';
+import { startServer, type RunningServer } from '../../src/serve/server.js';
+import { trainRun } from '../../src/train/train-run.js';
+import { scratchStore, type Provider } from './test-stores.js';
+
+/**
+ * A small shop with a trained model behind a real server on port 0: 12
+ * items (sku-0..sku-11; even ones in category "even", odd ones in "odd"),
+ * 120 users whose views follow the cycle sku-k → sku-(k+1), each history
+ * ending in a purchase. Tiny model (dim 16, one block) trained in seconds.
+ */
+export const KEYS = { read: 'read-key-0123456789', write: 'write-key-0123456789', admin: 'admin-key-0123456789' } as const;
+
+export interface ServedShop {
+  readonly store: Store;
+  readonly server: RunningServer;
+  readonly url: string;
+  readonly dir: string;
+  /** Trains one more version (not activated); returns its id. */
+  trainAnother(seed: number): Promise<number>;
+  /** Authenticated fetch: role picks the key; `none` sends no key. */
+  call(path: string, init?: { method?: string; body?: unknown; role?: keyof typeof KEYS | 'none'; headers?: Record<string, string> }): Promise<{ status: number; body: any; headers: Headers }>; // eslint-disable-line @typescript-eslint/no-explicit-any -- response bodies are whatever the route returns; tests assert on them
+  dispose(): Promise<void>;
+}
+
+export function shopLog(users: number, seed: number): string {
+  const random = new Random(seed);
+  const lines = ['user_id,item_id,event_type,timestamp'];
+  for (let u = 0; u < users; u++) {
+    let item = random.int(12);
+    const length = 6 + random.int(5);
+    for (let k = 0; k < length; k++) {
+      lines.push(`user-${u},sku-${item},${k === length - 1 ? 'purchase' : 'view'},${1_700_000_000 + u * 100 + k}`);
+      item = (item + 1) % 12;
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export async function servedShop(provider: Provider, config: Partial<ServeConfig> = {}): Promise<ServedShop> {
+  const store = await scratchStore(provider);
+  const dir = mkdtempSync(join(tmpdir(), 'attnrec-serve-'));
+  writeFileSync(join(dir, 'events.csv'), shopLog(120, 5));
+  writeFileSync(
+    join(dir, 'items.csv'),
+    `item_id,title,category,price\n${Array.from({ length: 12 }, (_, k) => `sku-${k},Item ${k},${k % 2 === 0 ? 'even' : 'odd'},${10 + k}`).join('\n')}\n`,
+  );
+  await importEvents(store, {
+    events: { path: join(dir, 'events.csv'), format: 'csv', timeUnit: 'auto', sasrec: DEFAULT_SASREC },
+    catalogPath: join(dir, 'items.csv'),
+    skipBad: false,
+    eventTypes: 'register',
+  });
+  const train = async (seed: number, activate: 'auto' | 'never'): Promise<number> =>
+    (
+      await trainRun(store, {
+        model: { maxLength: 10, dim: 16, heads: 2, blocks: 1, dropout: 0.1 },
+        training: { loss: 'sampled', negatives: 8, negativeAlpha: 0, learningRate: 0.02, batchSize: 32, seed },
+        epochs: 8,
+        patience: 8,
+        backend: 'wasm',
+        artifactsRoot: join(dir, 'models'),
+        sampledNegatives: 5,
+        activate,
+      })
+    ).versionId;
+  await train(1, 'auto');
+  const server = await startServer(
+    validateServeConfig({
+      ...SERVE_DEFAULTS,
+      port: 0,
+      databaseUrl: store.target.url,
+      apiKeys: parseApiKeys(`read:${KEYS.read},write:${KEYS.write},admin:${KEYS.admin}`),
+      backend: 'wasm',
+      modelPollSeconds: 0,
+      ...config,
+    }),
+    () => {},
+  );
+  return {
+    store,
+    server,
+    url: server.url,
+    dir,
+    trainAnother: (seed) => train(seed, 'never'),
+    async call(path, init = {}) {
+      const role = init.role ?? 'admin';
+      const headers: Record<string, string> = { ...(role !== 'none' && { authorization: `Bearer ${KEYS[role]}` }), ...init.headers };
+      let body: string | undefined;
+      if (init.body !== undefined) {
+        body = typeof init.body === 'string' ? init.body : JSON.stringify(init.body);
+        headers['content-type'] ??= 'application/json';
+      }
+      const response = await fetch(`${server.url}${path}`, { method: init.method ?? (body === undefined ? 'GET' : 'POST'), headers, ...(body !== undefined && { body }) });
+      const text = await response.text();
+      let parsed: unknown = text;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        // not JSON (metrics): keep the text
+      }
+      return { status: response.status, body: parsed, headers: response.headers };
+    },
+    async dispose() {
+      await server.close();
+      await store.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
