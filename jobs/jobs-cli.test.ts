@@ -185,3 +185,54 @@ describe('jobs/train', () => {
     expect(stderr).toBe("error [USAGE]: --dropout must be a number from 0 to 0.9; got '2'\n");
   });
 });
+
+describe('npm start (jobs/serve)', () => {
+  it('documents every flag in --help', async () => {
+    const { code, stdout } = await runJobProcess('serve', ['--help']);
+    expect(code).toBe(0);
+    for (const flag of ['--host', '--port', '--database-url', '--api-keys', '--dev-keys', '--rate-limit', '--body-limit', '--strict-catalog', '--event-types', '--fallback', '--popular-window', '--user-cache', '--user-cache-ttl', '--model-poll', '--backend', '--shutdown-timeout', '--help']) {
+      expect(stdout).toContain(flag);
+    }
+  });
+
+  it('validates its configuration at start-up and exits 2 with the reason', async () => {
+    const database = `file:${join(dir, 'serve-config.db')}`;
+    const noKeys = await runJobProcess('serve', ['--database-url', database, '--port', '0'], { ATTNREC_API_KEYS: '' });
+    expect(noKeys.code).toBe(2);
+    expect(noKeys.stderr).toMatch(/error \[CONFIG_INVALID\]: apiKeys: at least one API key is needed/);
+    const badKey = await runJobProcess('serve', ['--database-url', database, '--api-keys', 'owner:abcdefghijklmnop']);
+    expect(badKey.code).toBe(2);
+    expect(badKey.stderr).toContain('role:key with role one of read, write, admin');
+    const badPort = await runJobProcess('serve', ['--port', '70000', '--dev-keys']);
+    expect(badPort.code).toBe(2);
+    expect(badPort.stderr).toContain('--port must be an integer from 0 to 65535');
+    const unmigrated = await runJobProcess('serve', ['--database-url', database, '--dev-keys', '--port', '0']);
+    expect(unmigrated.code).toBe(2);
+    expect(unmigrated.stderr).toContain('error [DATABASE_NOT_READY]');
+    expect(unmigrated.stderr).toContain('npm run db:migrate');
+  });
+
+  it('serves, then exits cleanly on SIGTERM', async () => {
+    const database = `file:${join(dir, 'serve-sigterm.db')}`;
+    expect((await runJobProcess('migrate', ['--database-url', database])).code).toBe(0);
+    let url = '';
+    const result = await runJobProcess('serve', ['--database-url', database, '--port', '0', '--api-keys', 'read:a-read-key-for-tests'], {}, (child) => {
+      child.stdout!.on('data', (chunk: Buffer) => {
+        const match = /listening on (\S+)/.exec(chunk.toString());
+        if (!match) return;
+        url = match[1]!;
+        void (async () => {
+          const ready = await fetch(`${url}/health/ready`);
+          const recs = await fetch(`${url}/v1/users/anyone/recommendations`, { headers: { authorization: 'Bearer a-read-key-for-tests' } });
+          expect(ready.status).toBe(200);
+          expect(((await recs.json()) as { strategy: string }).strategy).toBe('popular');
+          child.kill('SIGTERM');
+        })();
+      });
+    });
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(result.signal).toBeNull();
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain('SIGTERM: finishing in-flight requests');
+  });
+});

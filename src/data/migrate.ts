@@ -134,3 +134,17 @@ async function migratePostgres(pool: Extract<Store, { provider: 'postgresql' }>[
     client.release();
   }
 }
+
+/** Names of the migrations the database still lacks (all of them when it was never migrated); applies nothing. */
+export async function unappliedMigrations(store: Store, folder = migrationsFolder(store.provider)): Promise<string[]> {
+  const migrations = readMigrations(folder);
+  let rows: { name: string; checksum: string }[];
+  if (store.provider === 'sqlite') {
+    const ledger = store.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_attnrec_migrations'").get();
+    rows = ledger ? (store.db.prepare('SELECT name, checksum FROM _attnrec_migrations').all() as { name: string; checksum: string }[]) : [];
+  } else {
+    const ledger = await store.pool.query("SELECT to_regclass('_attnrec_migrations') IS NOT NULL AS present");
+    rows = ledger.rows[0]?.present ? (await store.pool.query<{ name: string; checksum: string }>('SELECT name, checksum FROM _attnrec_migrations')).rows : [];
+  }
+  return pendingMigrations(migrations, new Map(rows.map((r) => [r.name, r.checksum]))).map((m) => m.name);
+}

@@ -53,7 +53,7 @@ export function createApp(ctx: ServeContext): Express {
   });
 
   const v1 = express.Router({ strict: true });
-  v1.use(ctx.auth.authenticate(ctx.limiter), requireJsonBody, express.json({ limit: ctx.config.bodyLimitBytes, strict: true, type: () => true }));
+  v1.use(ctx.auth.authenticate(ctx.limiter), requireJsonBody, express.json({ limit: ctx.config.bodyLimitBytes, strict: false, type: () => true }));
   eventRoutes(v1, ctx);
   itemRoutes(v1, ctx);
   recommendationRoutes(v1, ctx);

@@ -106,6 +106,7 @@ export class ServedModel {
 
   /** States of several non-empty histories in one forward pass. */
   states(histories: readonly ModelHistory[]): UserState[] {
+    if (this.disposed) throw new Error(`model version ${this.version} was retired and freed; acquire the current model`);
     if (histories.length === 0) return [];
     const { maxLength, dim } = this.config;
     const T = Math.min(maxLength, Math.max(...histories.map((h) => h.items.length)));

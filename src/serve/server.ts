@@ -2,7 +2,8 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { servingReader } from '../data/serving-reader.js';
 import { openStore } from '../data/store.js';
-import { AppError } from '../errors.js';
+import { unappliedMigrations } from '../data/migrate.js';
+import { AppError, isAppError } from '../errors.js';
 import { describeBackend, selectBackend } from '../model/backend.js';
 import { createApp } from './app.js';
 import { Authenticator } from './auth.js';
@@ -34,15 +35,21 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
   const backend = await selectBackend(config.backend);
   log(describeBackend(backend));
   const store = openStore(config.databaseUrl);
+  let pending: string[];
+  try {
+    pending = await unappliedMigrations(store);
+  } catch (error) {
+    await store.close();
+    if (isAppError(error)) throw error;
+    throw new AppError('DATABASE_UNAVAILABLE', `cannot reach the database: ${(error as Error).message.split('\n')[0]}`, {}, { cause: error });
+  }
+  if (pending.length > 0) {
+    await store.close();
+    throw new AppError('DATABASE_NOT_READY', `the database lacks ${pending.length} migration(s) (${pending.join(', ')}); run npm run db:migrate first`);
+  }
   const reader = servingReader(store);
   const catalog = new CatalogCache(reader);
-  try {
-    await catalog.reload();
-  } catch (error) {
-    reader.close();
-    await store.close();
-    throw new AppError('DATABASE_NOT_READY', `cannot read the catalogue (${(error as Error).message.split('\n')[0]}); run npm run db:migrate first`, {}, { cause: error });
-  }
+  await catalog.reload();
   const metrics = new ServeMetrics();
   let recommender: Recommender | undefined;
   const models = new ModelRegistry(

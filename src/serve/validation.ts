@@ -70,6 +70,8 @@ export const EventInput = z.strictObject({
 export type EventInput = z.output<typeof EventInput>;
 
 export const EventsBody = z.strictObject({ events: z.array(EventInput).min(1).max(1_000) });
+/** The envelope alone: the route checks each event separately to report all bad ones. */
+export const EventsEnvelope = z.strictObject({ events: z.array(z.unknown()).min(1).max(1_000) });
 
 export const InlineEventInput = z.strictObject({
   item: IdInput,
@@ -115,11 +117,16 @@ export function parse<S extends z.ZodType>(schema: S, value: unknown, where: 'bo
   }
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  const errors = result.error.issues.slice(0, 50).map((issue) => ({
-    in: where,
-    pointer: issue.path.length ? `/${issue.path.map((p) => String(p).replace(/~/g, '~0').replace(/\//g, '~1')).join('/')}` : '',
-    message: issue.code === 'unrecognized_keys' ? `unknown field(s): ${(issue as { keys: string[] }).keys.join(', ')}` : issue.message,
-  }));
+  const errors = issuesOf(result.error, '', where);
   const first = errors[0]!;
   throw new ProblemError('VALIDATION_FAILED', `${where}${first.pointer}: ${first.message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}`, { errors });
+}
+
+/** zod issues as { in, pointer (JSON Pointer, RFC 6901), message }, at most 50. */
+export function issuesOf(error: z.ZodError, prefix: string, where: 'body' | 'query' | 'path' = 'body'): { in: string; pointer: string; message: string }[] {
+  return error.issues.slice(0, 50).map((issue) => ({
+    in: where,
+    pointer: `${prefix}${issue.path.map((p) => `/${String(p).replace(/~/g, '~0').replace(/\//g, '~1')}`).join('')}`,
+    message: issue.code === 'unrecognized_keys' ? `unknown field(s): ${(issue as { keys: string[] }).keys.join(', ')}` : issue.message,
+  }));
 }

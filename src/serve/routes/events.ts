@@ -3,7 +3,7 @@ import { buildEventRow, isBadLine, type EventField, type EventRow } from '../../
 import { ingestEvents } from '../../data/ingest-events.js';
 import type { ServeContext } from '../context.js';
 import { ProblemError } from '../problem.js';
-import { EventsBody, parse, type EventInput } from '../validation.js';
+import { EventInput, EventsEnvelope, issuesOf, parse } from '../validation.js';
 
 const FIELD_NAMES: Record<EventField, keyof EventInput> = {
   user_id: 'userId',
@@ -19,17 +19,30 @@ const FIELD_NAMES: Record<EventField, keyof EventInput> = {
 /** POST /v1/events: 1–1,000 events, stored all together or not at all. */
 export function eventRoutes(router: Router, ctx: ServeContext): void {
   router.post('/events', ctx.auth.require('write'), async (req, res) => {
-    const { events } = parse(EventsBody, req.body, 'body');
+    // Each event is checked on its own, shape then meaning, so one response lists every bad event.
+    const { events } = parse(EventsEnvelope, req.body, 'body');
     const now = Date.now();
     const rows: EventRow[] = [];
-    const errors: { in: string; pointer: string; code: string; message: string }[] = [];
-    events.forEach((event, i) => {
+    const errors: { in: string; pointer: string; code?: string; message: string }[] = [];
+    events.forEach((raw, i) => {
+      const shaped = EventInput.safeParse(raw);
+      if (!shaped.success) {
+        errors.push(...issuesOf(shaped.error, `/events/${i}`));
+        return;
+      }
+      const event = shaped.data;
       const row = buildEventRow((field) => (field === 'timestamp' ? (event.timestamp ?? now) : event[FIELD_NAMES[field]]), i + 1, 'auto');
-      if (isBadLine(row)) errors.push({ in: 'body', pointer: `/events/${i}`, code: row.code, message: row.message });
-      else rows.push(row);
+      if (!isBadLine(row)) {
+        rows.push(row);
+        return;
+      }
+      // Field-level messages start with the log column's name (event_type …); say the API's name (type …).
+      const column = /^[a-z_]+/.exec(row.message)?.[0] as EventField | undefined;
+      const field = column && column in FIELD_NAMES ? FIELD_NAMES[column] : undefined;
+      errors.push({ in: 'body', pointer: `/events/${i}${field ? `/${field}` : ''}`, code: row.code, message: field ? row.message.replace(column!, field) : row.message });
     });
     if (errors.length > 0) {
-      throw new ProblemError('VALIDATION_FAILED', `${errors.length} of ${events.length} events are invalid (first: /events${errors[0]!.pointer.slice(7)}: ${errors[0]!.message}); none were stored`, {
+      throw new ProblemError('VALIDATION_FAILED', `${errors[0]!.pointer}: ${errors[0]!.message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}; no event was stored`, {
         errors: errors.slice(0, 100),
       });
     }

@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { Authenticator } from './auth.js';
+import { SERVE_DEFAULTS, devKeys, hashKey, parseApiKeys, validateServeConfig } from './config.js';
+import { LruCache } from './lru-cache.js';
+import { RateLimiter } from './rate-limit.js';
+
+describe('API keys', () => {
+  it('parses role:key lists, hashes plain keys and accepts pre-hashed ones', () => {
+    const hashed = hashKey('a-secret-admin-key');
+    const keys = parseApiKeys(`read:a-secret-read-key, write:a-secret-write-key\nadmin:sha256:${hashed.toUpperCase()}`);
+    expect(keys.map((k) => k.role)).toEqual(['read', 'write', 'admin']);
+    expect(keys[2]!.hash).toBe(hashed);
+    expect(JSON.stringify(keys)).not.toContain('a-secret-read-key');
+    const auth = new Authenticator(keys);
+    expect(auth.identify('a-secret-admin-key')?.role).toBe('admin');
+    expect(auth.identify('a-secret-read-key')?.role).toBe('read');
+    expect(auth.identify('a-secret-read-kez')).toBeUndefined();
+  });
+
+  it('rejects unknown roles and short keys', () => {
+    expect(() => parseApiKeys('root:a-long-enough-key')).toThrow(/role one of read, write, admin/);
+    expect(() => parseApiKeys('read:short')).toThrow(/shorter than 12/);
+    expect(() => parseApiKeys('a-key-without-role')).toThrow(/role:key/);
+  });
+
+  it('validates the whole configuration at once', () => {
+    expect(validateServeConfig({ ...SERVE_DEFAULTS, apiKeys: devKeys() }).port).toBe(8080);
+    expect(() => validateServeConfig({ ...SERVE_DEFAULTS, apiKeys: [] })).toThrow(/at least one API key/);
+    expect(() => validateServeConfig({ ...SERVE_DEFAULTS, apiKeys: devKeys(), port: -1, fallback: 'random' })).toThrow(/port.*fallback/);
+    expect(() => validateServeConfig({ ...SERVE_DEFAULTS, apiKeys: devKeys(), colour: 'red' })).toThrow(/colour/);
+  });
+});
+
+describe('RateLimiter', () => {
+  it('allows a burst up to the limit, then refills continuously', () => {
+    let now = 0;
+    const limiter = new RateLimiter(3, 60, () => now);
+    expect([1, 2, 3].map(() => limiter.take('k').allowed)).toEqual([true, true, true]);
+    const refused = limiter.take('k');
+    expect(refused).toMatchObject({ allowed: false, remaining: 0, retryAfterSeconds: 20 });
+    expect(limiter.take('other').allowed).toBe(true);
+    now += 20_000; // one token per 20 s
+    expect(limiter.take('k')).toMatchObject({ allowed: true, remaining: 0 });
+    expect(limiter.take('k').allowed).toBe(false);
+    now += 600_000;
+    expect(limiter.take('k')).toMatchObject({ allowed: true, remaining: 2 });
+  });
+});
+
+describe('LruCache', () => {
+  it('forgets the least recently used entry and expired ones', () => {
+    let now = 0;
+    const cache = new LruCache<string, number>(2, 1_000, () => now);
+    cache.set('a', 1);
+    cache.set('b', 2);
+    expect(cache.get('a')).toBe(1); // a is now the most recent
+    cache.set('c', 3);
+    expect(cache.get('b')).toBeUndefined();
+    expect(cache.get('a')).toBe(1);
+    now = 1_001;
+    expect(cache.get('c')).toBeUndefined();
+    expect(new LruCache<string, number>(0).get('x')).toBeUndefined();
+  });
+});

@@ -1,0 +1,79 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { saveModel } from '../model/artifact.js';
+import { selectBackend } from '../model/backend.js';
+import { SasRec } from '../model/sasrec.js';
+import { ServedModel } from './served-model.js';
+
+describe('ServedModel', () => {
+  beforeAll(async () => {
+    await selectBackend('wasm');
+  });
+
+  it.each([false, true])('scores every item exactly as the network does (item bias %s), with a normaliser that makes probabilities sum to 1', (itemBias) => {
+    const network = new SasRec({ numItems: 30, numEventTypes: 3, maxLength: 6, dim: 8, heads: 2, blocks: 2, ffnDim: 8, dropout: 0.2, itemBias, seed: 9 });
+    if (itemBias) network.itemBias!.assign(tf.randomNormal([31, 1], 0, 1, 'float32', 4));
+    const dir = mkdtempSync(join(tmpdir(), 'attnrec-served-'));
+    const vocabulary = Array.from({ length: 30 }, (_, k) => 100 + k); // internal ids 100..129
+    saveModel(network, dir, { vocabulary });
+    const served = ServedModel.load(7, new Date(), dir);
+
+    // Internal ids with an unknown one (999) and more events than maxLength: encode drops and trims.
+    const encoded = served.encode([105, 999, 101, 102, 103, 104, 110, 111], [1, 1, 2, 3, 1, 1, 3, 9]);
+    expect(encoded.items).toEqual([2, 3, 4, 5, 11, 12]);
+    expect(encoded.types).toEqual([2, 3, 1, 1, 3, 0]); // type 9 is unknown to the model: padding
+
+    const state = served.state(encoded);
+    const expected = tf.tidy(() => {
+      const { hidden } = network.forward(tf.tensor2d([[...encoded.items]], [1, 6], 'int32'), tf.tensor2d([[...encoded.types]], [1, 6], 'int32'));
+      return network.scores(tf.reshape(tf.slice(hidden, [0, 5, 0], [1, 1, 8]), [1, 8]) as tf.Tensor2D).dataSync() as Float32Array;
+    });
+    const scores = served.scores(state);
+    for (let i = 1; i <= 30; i++) expect(scores[i]).toBeCloseTo(expected[i]!, 4);
+    let total = 0;
+    for (let i = 1; i <= 30; i++) total += Math.exp(scores[i]! - state.logNormaliser);
+    expect(total).toBeCloseTo(1, 5);
+
+    // A batch of histories of different lengths gives each one's own state.
+    const short = served.encode([120], [1]);
+    const [a, b] = served.states([encoded, short]);
+    expect(Array.from(a!.query)).toEqual(Array.from(state.query).map((x) => expect.closeTo(x, 5)));
+    expect(Array.from(b!.query)).toEqual(Array.from(served.state(short).query).map((x) => expect.closeTo(x, 5)));
+    served.retire();
+  });
+
+  it('gives cosine similarities, 1 for the item itself, 0 for padding', () => {
+    const network = new SasRec({ numItems: 5, numEventTypes: 0, maxLength: 4, dim: 4, heads: 1, blocks: 1, ffnDim: 4, dropout: 0, itemBias: false, seed: 1 });
+    network.itemEmbedding.assign(tf.tensor2d([[0, 0, 0, 0], [1, 0, 0, 0], [2, 0, 0, 0], [0, 3, 0, 0], [1, 1, 0, 0], [-1, 0, 0, 0]]));
+    const dir = mkdtempSync(join(tmpdir(), 'attnrec-served-'));
+    saveModel(network, dir, { vocabulary: [1, 2, 3, 4, 5] });
+    const served = ServedModel.load(1, new Date(), dir);
+    const sims = Array.from(served.similarities(1));
+    expect(sims.map((x) => Number(x.toFixed(4)))).toEqual([0, 1, 1, 0, Number(Math.SQRT1_2.toFixed(4)), -1]);
+    served.retire();
+  });
+
+  it('refuses an artifact without a usable vocabulary', () => {
+    const network = new SasRec({ numItems: 5, numEventTypes: 0, maxLength: 4, dim: 4, heads: 1, blocks: 1, ffnDim: 4, dropout: 0, itemBias: false, seed: 1 });
+    const dir = mkdtempSync(join(tmpdir(), 'attnrec-served-'));
+    saveModel(network, dir, { vocabulary: [1, 2] });
+    expect(() => ServedModel.load(1, new Date(), dir)).toThrow(/no usable item vocabulary/);
+  });
+
+  it('stays usable while a request holds it after retirement, and is freed after', () => {
+    const network = new SasRec({ numItems: 5, numEventTypes: 0, maxLength: 4, dim: 4, heads: 1, blocks: 1, ffnDim: 4, dropout: 0, itemBias: false, seed: 1 });
+    const dir = mkdtempSync(join(tmpdir(), 'attnrec-served-'));
+    saveModel(network, dir, { vocabulary: [1, 2, 3, 4, 5] });
+    const served = ServedModel.load(1, new Date(), dir);
+    const before = tf.memory().numTensors;
+    served.acquire();
+    served.retire();
+    expect(() => served.state(served.encode([1, 2], [0, 0]))).not.toThrow();
+    served.release();
+    expect(tf.memory().numTensors).toBeLessThan(before);
+    expect(() => served.state(served.encode([1, 2], [0, 0]))).toThrow(/retired/);
+  });
+});
