@@ -3,10 +3,11 @@ import { join } from 'node:path';
 import { integerFlag, runJob, type FlagSpec, type JobSpec } from '../src/cli/job.js';
 import { AppError } from '../src/errors.js';
 import { runImportBench } from './import-bench.js';
+import { runServeBench } from './serve-bench.js';
 import { runTrainBench } from './train-bench.js';
 import { machineFacts, timestampForFile } from './machine.js';
 
-const BENCHMARKS = ['import', 'train'] as const;
+const BENCHMARKS = ['import', 'train', 'serve'] as const;
 type Benchmark = (typeof BENCHMARKS)[number];
 
 const spec = {
@@ -20,7 +21,8 @@ const spec = {
     events: { type: 'string', value: 'n', description: 'import: events in the generated log (default 1000000, 100000 with --quick)' },
     epochs: { type: 'string', value: 'n', description: 'train: epochs on amazon-games (default 20, 2 with --quick)' },
     'long-steps': { type: 'string', value: 'n', description: 'train: timed 128 × 200 steps on generated long histories (default 5, 2 with --quick; 0 skips)' },
-    'no-write': { type: 'boolean', default: false, description: 'Print the result without writing bench/results/<name>-<timestamp>.json' },
+    seconds: { type: 'string', value: 'n', description: 'serve: seconds per load run (default 15, 5 with --quick)' },
+    write: { type: 'boolean', default: true, description: 'Print the result without writing bench/results/<name>-<timestamp>.json' },
   },
   details: `
 With no benchmark named, every benchmark runs. Each prints one JSON document on stdout (progress on stderr)
@@ -46,16 +48,23 @@ await runJob(spec, async ({ flags, positionals }) => {
             scratch,
             log,
           })
-        : await runTrainBench({
-            epochs: flags.epochs ? integerFlag('epochs', flags.epochs, 1, 1000) : flags.quick ? 2 : 20,
-            longSteps: flags['long-steps'] ? integerFlag('long-steps', flags['long-steps'], 0, 100) : flags.quick ? 2 : 5,
-            scratch,
-            log,
-          });
+        : benchmark === 'train'
+          ? await runTrainBench({
+              epochs: flags.epochs ? integerFlag('epochs', flags.epochs, 1, 1000) : flags.quick ? 2 : 20,
+              longSteps: flags['long-steps'] ? integerFlag('long-steps', flags['long-steps'], 0, 100) : flags.quick ? 2 : 5,
+              scratch,
+              log,
+            })
+          : await runServeBench({
+              seconds: flags.seconds ? integerFlag('seconds', flags.seconds, 1, 600) : flags.quick ? 5 : 15,
+              trainEpochs: 1,
+              scratch,
+              log,
+            });
     const result = { benchmark, started: started.toISOString(), quick: flags.quick, machine: machineFacts(), ...body };
     const json = JSON.stringify(result, null, 2);
     process.stdout.write(`${json}\n`);
-    if (!flags['no-write']) {
+    if (flags.write) {
       mkdirSync(join(root, 'results'), { recursive: true });
       const file = join(root, 'results', `${benchmark}-${timestampForFile(started)}.json`);
       writeFileSync(file, `${json}\n`);

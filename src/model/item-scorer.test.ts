@@ -23,6 +23,21 @@ describe('ItemScorer', () => {
     expect(Array.from(scorer.row(rows - 1))).toEqual(Array.from(table.subarray((rows - 1) * cols)));
   });
 
+  it('computes the softmax normaliser of the last scores, padding row left out', () => {
+    const random = new Random(3);
+    for (const [rows, spread] of [[23_716, 8], [9, 1], [2, 30], [1_001, 60]] as const) {
+      const table = Float32Array.from({ length: rows * 4 }, () => (random.next() * 2 - 1) * spread);
+      const scorer = new ItemScorer(table, rows, 4);
+      const scores = scorer.scores([1, -0.5, 0.25, 2]);
+      let max = -Infinity;
+      for (let i = 1; i < rows; i++) max = Math.max(max, scores[i]!);
+      let sum = 0;
+      for (let i = 1; i < rows; i++) sum += Math.exp(scores[i]! - max);
+      const expected = max + Math.log(sum);
+      expect(Math.abs(scorer.logSumExpOfLast() - expected)).toBeLessThan(1e-5 * Math.max(1, Math.abs(expected)));
+    }
+  });
+
   it('keeps each table in its own memory', () => {
     const a = new ItemScorer(Float32Array.from([1, 0, 0, 1]), 2, 2);
     const b = new ItemScorer(Float32Array.from([2, 0, 0, 2]), 2, 2);

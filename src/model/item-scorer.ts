@@ -61,6 +61,19 @@ export class ItemScorer {
     return out;
   }
 
+  /**
+   * log Σ exp over rows 1.. of the scores the last call to scores() returned
+   * (row 0 is the padding item): the softmax normaliser.
+   */
+  logSumExpOfLast(): number {
+    if (this.wasm) return this.wasm.logSumExp(this.out.byteOffset, this.rows);
+    let max = -Infinity;
+    for (let i = 1; i < this.rows; i++) if (this.out[i]! > max) max = this.out[i]!;
+    let sum = 0;
+    for (let i = 1; i < this.rows; i++) sum += Math.exp(this.out[i]! - max);
+    return max + Math.log(sum);
+  }
+
   /** A copy of row r (without padding). */
   row(r: number): Float32Array {
     return this.table.slice(r * this.stride, r * this.stride + this.cols);
@@ -76,6 +89,7 @@ declare const WebAssembly: {
 interface Exports {
   readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
   matvec(table: number, rows: number, stride: number, x: number, out: number): void;
+  logSumExp(scores: number, n: number): number;
 }
 
 const WASM_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'generated', 'kernels', 'scoring.wasm');

@@ -41,7 +41,7 @@ export function createApp(ctx: ServeContext): Express {
       sendProblem(res, problemBody('MODEL_NOT_LOADED', 'no model version is loaded and the popular fallback is off', '/health/ready'));
       return;
     }
-    res.json({ status: 'ready', modelVersion: model?.version ?? null, fallback: ctx.config.fallback, items: ctx.catalog.size });
+    res.json({ status: 'ready', modelVersion: model?.version ?? null, fallback: ctx.config.fallback, items: ctx.catalog.size, userCache: { size: ctx.recommender.cachedUsers, warmUp: ctx.warmer.progress } });
   });
   app.get('/metrics', async (_req, res) => {
     ctx.metrics.modelVersion.set(ctx.models.current?.version ?? 0);

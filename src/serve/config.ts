@@ -35,7 +35,11 @@ export const ServeConfigSchema = z
     /** Popular items are counted over this many days before the newest stored event. */
     popularWindowDays: z.number().positive().max(36_500),
     userCacheSize: z.number().int().min(0),
-    /** A cached user representation is recomputed after this long even without new events (other replicas' writes). */
+    /**
+     * A cached user representation is recomputed after this long even without new events; 0 = only when
+     * this server stores new events for the user. Set it when several replicas share a database: one
+     * replica does not see the events another stores.
+     */
     userCacheTtlSeconds: z.number().min(0),
     /** How often to look for a newly activated model version (another replica, a training job); 0 = never. */
     modelPollSeconds: z.number().min(0),
@@ -57,7 +61,7 @@ export const SERVE_DEFAULTS = {
   fallback: 'popular',
   popularWindowDays: 30,
   userCacheSize: 100_000,
-  userCacheTtlSeconds: 60,
+  userCacheTtlSeconds: 0,
   modelPollSeconds: 10,
   backend: 'auto',
   shutdownTimeoutSeconds: 10,

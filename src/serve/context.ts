@@ -1,6 +1,7 @@
 import type { ServingReader } from '../data/serving-reader.js';
 import type { Store } from '../data/store.js';
 import type { Authenticator } from './auth.js';
+import type { CacheWarmer } from './cache-warmer.js';
 import type { CatalogCache } from './catalog-cache.js';
 import type { ServeConfig } from './config.js';
 import type { ServeMetrics } from './metrics.js';
@@ -16,6 +17,7 @@ export interface ServeContext {
   readonly catalog: CatalogCache;
   readonly models: ModelRegistry;
   readonly recommender: Recommender;
+  readonly warmer: CacheWarmer;
   readonly metrics: ServeMetrics;
   readonly auth: Authenticator;
   readonly limiter: RateLimiter | undefined;

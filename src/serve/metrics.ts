@@ -25,6 +25,13 @@ export class ServeMetrics {
     registers: [this.registry],
   });
 
+  readonly userCache = new Counter({
+    name: 'attnrec_user_cache_total',
+    help: 'User representation lookups: hit (cached) or miss (history read and network run)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

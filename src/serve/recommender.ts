@@ -93,7 +93,21 @@ interface CachedUser {
   readonly version: number | null;
   readonly encoded: ModelHistory | undefined;
   readonly state: UserState | undefined;
+  /** The SHORTLIST best items (model indices, best first) and their scores, before any filter. */
+  readonly shortlist: Shortlist | undefined;
 }
+
+interface Shortlist {
+  readonly indices: Int32Array;
+  readonly scores: Float32Array;
+}
+
+/**
+ * Items kept per cached user. A request whose filters leave k of them is
+ * answered from the list (the top k that pass among the best 100 are the top
+ * k that pass among all); otherwise the whole catalogue is scored again.
+ */
+const SHORTLIST = 100;
 
 /** Per model and catalogue generation: each model index's catalogue entry. */
 interface ModelCatalogView {
@@ -121,17 +135,59 @@ export class Recommender {
     private readonly catalog: CatalogCache,
     private readonly models: ModelRegistry,
     private readonly options: RecommenderOptions,
+    private readonly onCacheLookup: (hit: boolean) => void = () => {},
   ) {
-    this.users = new LruCache(options.userCacheSize, options.userCacheTtlSeconds * 1000);
+    this.users = new LruCache(options.userCacheSize, options.userCacheTtlSeconds > 0 ? options.userCacheTtlSeconds * 1000 : Infinity);
   }
 
   async start(): Promise<void> {
     this.eventTypes = await this.reader.eventTypes();
   }
 
+  /**
+   * Computes and caches the representations of these users under `model`
+   * (one forward pass for the lot), skipping users already cached. The
+   * histories come from the caller, read in bulk: this is how the server
+   * warms its cache after a model loads. Returns how many were added.
+   */
+  prime(model: ServedModel, users: readonly { externalId: string; items: Int32Array; types: Int32Array }[]): number {
+    if (this.models.current !== model) return 0;
+    // Users with events newer than the bulk read are left to their next request.
+    const fresh = users.filter((u) => this.users.get(u.externalId)?.version !== model.version && !this.changedDuringWarm?.has(u.externalId));
+    const owners = fresh.map((u) => toOwner([u.items, u.types]));
+    const encoded = owners.map((o) => model.encode(o.items, o.types));
+    const usable = encoded.map((e, i) => [e, i] as const).filter(([e]) => e.items.length > 0);
+    const states = model.states(usable.map(([e]) => e));
+    const stateOf = new Map(usable.map(([, i], k) => [i, states[k]!]));
+    fresh.forEach((u, i) => {
+      const state = stateOf.get(i);
+      this.users.set(u.externalId, { owner: owners[i]!, version: model.version, encoded: encoded[i], state, shortlist: state ? shortlistOf(model, state) : undefined });
+    });
+    return fresh.length;
+  }
+
+  /** Users invalidated while a warm-up runs: its bulk read predates their events. */
+  private changedDuringWarm: Set<string> | undefined;
+
+  beginWarm(): void {
+    this.changedDuringWarm = new Set();
+  }
+
+  endWarm(): void {
+    this.changedDuringWarm = undefined;
+  }
+
+  /** How many user representations are cached. */
+  get cachedUsers(): number {
+    return this.users.size;
+  }
+
   /** New events for these users: their cached representations are stale. */
   invalidateUsers(externalIds: Iterable<string>): void {
-    for (const id of externalIds) this.users.delete(id);
+    for (const id of externalIds) {
+      this.users.delete(id);
+      this.changedDuringWarm?.add(id);
+    }
   }
 
   /** A new model or catalogue: every cached representation is stale. */
@@ -144,7 +200,7 @@ export class Recommender {
     const model = this.models.current?.acquire();
     try {
       const user = await this.user(userId, model);
-      return this.recommend(model, user.owner, user.encoded, user.state, k, filters);
+      return this.recommend(model, user.owner, user.encoded, user.state, k, filters, user.shortlist);
     } finally {
       model?.release();
     }
@@ -155,7 +211,7 @@ export class Recommender {
     try {
       const owner = await this.inlineOwner(events);
       const encoded = model?.encode(owner.items, owner.types);
-      const state = model && encoded && encoded.items.length > 0 ? model.state(encoded) : undefined;
+      const state = model && encoded && encoded.items.length > 0 ? await model.stateSoon(encoded) : undefined;
       return this.recommend(model, owner, encoded, state, k, filters);
     } finally {
       model?.release();
@@ -214,7 +270,7 @@ export class Recommender {
       } else {
         person = await this.inlineOwner(owner.session);
         encoded = model?.encode(person.items, person.types);
-        state = model && encoded && encoded.items.length > 0 ? model.state(encoded) : undefined;
+        state = model && encoded && encoded.items.length > 0 ? await model.stateSoon(encoded) : undefined;
       }
       const history = { events: person.events, used: encoded?.items.length ?? 0 };
       const blocked = this.blockedInternal(person, filters);
@@ -276,15 +332,32 @@ export class Recommender {
     }
   }
 
-  private async recommend(model: ServedModel | undefined, owner: Owner, encoded: ModelHistory | undefined, state: UserState | undefined, k: number, filters: Filters): Promise<Recommendations> {
+  private async recommend(
+    model: ServedModel | undefined,
+    owner: Owner,
+    encoded: ModelHistory | undefined,
+    state: UserState | undefined,
+    k: number,
+    filters: Filters,
+    shortlist?: Shortlist,
+  ): Promise<Recommendations> {
     const history = { events: owner.events, used: encoded?.items.length ?? 0 };
     if (!model || !state) {
       const items = await this.popularFor(owner, k, filters, model);
       return { strategy: 'popular', modelVersion: model?.version ?? null, items, history };
     }
-    const scores = model.scores(state);
     const view = this.view(model);
-    const best = topIndices(scores, k, this.keeper(model, owner, filters));
+    const keep = this.keeper(model, owner, filters);
+    if (shortlist && k <= shortlist.indices.length) {
+      const chosen: RecommendedItem[] = [];
+      for (let j = 0; j < shortlist.indices.length && chosen.length < k; j++) {
+        const index = shortlist.indices[j]!;
+        if (keep(index)) chosen.push(toItem(view.entries[index]!, Math.exp(shortlist.scores[j]! - state.logNormaliser), shortlist.scores[j]!));
+      }
+      if (chosen.length === k) return { strategy: 'model', modelVersion: model.version, items: chosen, history };
+    }
+    const scores = model.scores(state);
+    const best = topIndices(scores, k, keep);
     const items = best.map((i) => toItem(view.entries[i]!, Math.exp(scores[i]! - state.logNormaliser), scores[i]!));
     return { strategy: 'model', modelVersion: model.version, items, history };
   }
@@ -324,15 +397,19 @@ export class Recommender {
   private async user(externalId: string, model: ServedModel | undefined): Promise<CachedUser> {
     const cached = this.users.get(externalId);
     const version = model?.version ?? null;
-    if (cached && cached.version === version) return cached;
+    if (cached && cached.version === version) {
+      this.onCacheLookup(true);
+      return cached;
+    }
+    this.onCacheLookup(false);
     let owner = cached?.owner;
     if (!owner) {
       const id = await this.reader.userId(externalId);
       owner = id === undefined ? EMPTY_OWNER : toOwner(await this.reader.userHistory(id).then((h) => [h.items, h.types] as const));
     }
     const encoded = model?.encode(owner.items, owner.types);
-    const state = model && encoded && encoded.items.length > 0 ? model.state(encoded) : undefined;
-    const entry: CachedUser = { owner, version, encoded, state };
+    const state = model && encoded && encoded.items.length > 0 ? await model.stateSoon(encoded) : undefined;
+    const entry: CachedUser = { owner, version, encoded, state, shortlist: model && state ? shortlistOf(model, state) : undefined };
     this.users.set(externalId, entry);
     return entry;
   }
@@ -399,6 +476,13 @@ function toOwner([items, types]: readonly [Int32Array, Int32Array]): Owner {
   const purchased = new Set<number>();
   for (let i = 0; i < items.length; i++) if (types[i] === PURCHASE) purchased.add(items[i]!);
   return { events: items.length, items, types, purchased, seen: new Set(items) };
+}
+
+/** The best SHORTLIST items of a state (scoring it also fills in its normaliser). */
+function shortlistOf(model: ServedModel, state: UserState): Shortlist {
+  const scores = model.scores(state);
+  const indices = Int32Array.from(topIndices(scores, SHORTLIST, (i) => i !== 0));
+  return { indices, scores: Float32Array.from(indices, (i) => scores[i]!) };
 }
 
 function toItem(entry: CatalogItem, probability: number, score: number): RecommendedItem {

@@ -16,8 +16,8 @@ export interface ModelHistory {
 export interface UserState {
   /** [dim] or [dim + 1] (item-bias models): the query the output table is multiplied by. */
   readonly query: Float32Array;
-  /** log Σ exp(score) over items 1..numItems. */
-  readonly logNormaliser: number;
+  /** log Σ exp(score) over items 1..numItems; NaN until the state is first scored (see ServedModel.scores). */
+  logNormaliser: number;
 }
 
 /**
@@ -130,8 +130,7 @@ export class ServedModel {
     const width = last.shape[1];
     last.dispose();
     return histories.map((_, b) => {
-      const query = values.slice(b * width, (b + 1) * width);
-      return { query, logNormaliser: logSumExp(this.output.scores(query)) };
+      return { query: values.slice(b * width, (b + 1) * width), logNormaliser: NaN };
     });
   }
 
@@ -139,9 +138,45 @@ export class ServedModel {
     return this.states([history])[0]!;
   }
 
-  /** Scores (logits) of every item for a state: index = model item index, 0 is padding. A view, valid until the next call. */
+  /**
+   * The state of one history, computed together with every other history
+   * asked for in the same turn of the event loop: under load, concurrent
+   * requests share one forward pass (TensorFlow.js's per-op cost dominates
+   * a single short history, so a batch of 32 costs little more than one).
+   */
+  stateSoon(history: ModelHistory): Promise<UserState> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ history, resolve, reject });
+      if (this.pending.length === 1) setImmediate(() => this.flushPending());
+    });
+  }
+
+  private pending: { history: ModelHistory; resolve: (state: UserState) => void; reject: (error: unknown) => void }[] = [];
+
+  private flushPending(): void {
+    const waiting = this.pending.splice(0);
+    // Similar lengths together: a batch is as long as its longest history.
+    waiting.sort((a, b) => a.history.items.length - b.history.items.length);
+    for (let from = 0; from < waiting.length; from += MAX_BATCH) {
+      const chunk = waiting.slice(from, from + MAX_BATCH);
+      try {
+        const states = this.states(chunk.map((w) => w.history));
+        chunk.forEach((w, i) => w.resolve(states[i]!));
+      } catch (error) {
+        for (const w of chunk) w.reject(error);
+      }
+    }
+  }
+
+  /**
+   * Scores (logits) of every item for a state: index = model item index, 0 is
+   * padding. A view, valid until the next call. Fills in the state's
+   * normaliser the first time (the scores are at hand then).
+   */
   scores(state: UserState): Float32Array {
-    return this.output.scores(state.query);
+    const scores = this.output.scores(state.query);
+    if (Number.isNaN(state.logNormaliser)) state.logNormaliser = this.output.logSumExpOfLast();
+    return scores;
   }
 
   /** Cosine similarity of every item to model item `index` (a view, valid until the next call). */
@@ -161,14 +196,7 @@ export class ServedModel {
   }
 }
 
-/** log Σ exp over indices 1.. (index 0 is the padding item). */
-export function logSumExp(scores: Float32Array): number {
-  let max = -Infinity;
-  for (let i = 1; i < scores.length; i++) if (scores[i]! > max) max = scores[i]!;
-  let sum = 0;
-  for (let i = 1; i < scores.length; i++) sum += Math.exp(scores[i]! - max);
-  return max + Math.log(sum);
-}
+const MAX_BATCH = 64;
 
 /** Rows scaled to unit length (zero rows stay zero). */
 function unitRows(values: Float32Array, dim: number): Float32Array {

@@ -62,6 +62,18 @@ describeEachProvider('recommendation API', (provider) => {
     expect(await shop.store.prisma.event.count()).toBe(before);
   });
 
+  it('gives a stored user and the same history sent inline the same answer (cached shortlist or full scan)', async () => {
+    const history = await shop.store.prisma.event.findMany({ where: { user: { externalId: 'user-4' } }, orderBy: [{ ts: 'asc' }, { itemId: 'asc' }], include: { item: true, type: true } });
+    const events = history.map((e) => ({ item: e.item.externalId, type: e.type.name }));
+    for (const query of [{ k: 3, exclude: 'none' }, { k: 5, exclude: 'purchased', category: 'odd' }, { k: 12, exclude: 'seen' }] as const) {
+      const qs = new URLSearchParams(Object.entries(query).map(([key, v]) => [key, String(v)])).toString();
+      const stored = (await shop.call(`/v1/users/user-4/recommendations?${qs}`, { role: 'read' })).body.items;
+      const inline = (await shop.call('/v1/sessions/recommendations', { role: 'read', body: { events, ...query } })).body.items;
+      expect(stored.map((x: { item: string }) => x.item)).toEqual(inline.map((x: { item: string }) => x.item));
+      stored.forEach((x: { probability: number }, i: number) => expect(x.probability).toBeCloseTo(inline[i].probability, 6));
+    }
+  });
+
   it('extends a history by beam search; beam=1 is greedy and starts with the top recommendation', async () => {
     const top = (await shop.call('/v1/users/user-5/recommendations?k=1&exclude=seen', { role: 'read' })).body.items[0].item;
     const greedy = await shop.call('/v1/users/user-5/next-sequence?k=3&beam=1&exclude=seen', { role: 'read' });
@@ -174,6 +186,16 @@ describeEachProvider('recommendation API', (provider) => {
     expect((await shop.call('/v1/models/999/activate', { method: 'POST' })).body.code).toBe('MODEL_VERSION_NOT_FOUND');
     const back = await shop.call('/v1/models/1/activate', { method: 'POST' });
     expect(back.body.serving).toBe(1);
+  });
+
+  it('warms the user cache when a model loads, so returning shoppers are answered from memory', async () => {
+    for (let i = 0; i < 100 && !(await shop.call('/health/ready', { role: 'none' })).body.userCache.warmUp.finished; i++) await new Promise((r) => setTimeout(r, 50));
+    const ready = (await shop.call('/health/ready', { role: 'none' })).body;
+    expect(ready.userCache.warmUp).toMatchObject({ finished: true, total: 120, done: 120 });
+    const hits = async (): Promise<number> => Number(/attnrec_user_cache_total\{result="hit"\} (\d+)/.exec((await shop.call('/metrics', { role: 'none' })).body)?.[1] ?? 0);
+    const before = await hits();
+    expect((await shop.call('/v1/users/user-77/recommendations', { role: 'read' })).body.strategy).toBe('model');
+    expect(await hits()).toBe(before + 1);
   });
 
   it('answers health, metrics and the OpenAPI document without a key', async () => {

@@ -7,6 +7,7 @@ import { AppError, isAppError } from '../errors.js';
 import { describeBackend, selectBackend } from '../model/backend.js';
 import { createApp } from './app.js';
 import { Authenticator } from './auth.js';
+import { CacheWarmer } from './cache-warmer.js';
 import { CatalogCache } from './catalog-cache.js';
 import type { ServeConfig } from './config.js';
 import type { ServeContext } from './context.js';
@@ -52,12 +53,14 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
   await catalog.reload();
   const metrics = new ServeMetrics();
   let recommender: Recommender | undefined;
+  let warmer: CacheWarmer | undefined;
   const models = new ModelRegistry(
     store,
     (message) => log(message),
     (model) => {
       metrics.modelVersion.set(model?.version ?? 0);
       recommender?.invalidateAll();
+      if (model) void warmer?.warm(model);
       void catalog.reload().catch((error: unknown) => log('catalogue reload failed', error));
     },
   );
@@ -66,14 +69,15 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
     popularWindowDays: config.popularWindowDays,
     userCacheSize: config.userCacheSize,
     userCacheTtlSeconds: config.userCacheTtlSeconds,
-  });
+  }, (hit) => metrics.userCache.inc({ result: hit ? 'hit' : 'miss' }));
   await recommender.start();
+  warmer = new CacheWarmer(store, recommender, config.userCacheSize, log);
   await models.sync();
   if (!models.current) log(`no model version is active; ${config.fallback === 'popular' ? 'serving popular items' : 'recommendation routes answer 503'} until one is activated`);
 
   const limiter = config.rateLimitPerMinute > 0 ? new RateLimiter(config.rateLimitPerMinute, 60) : undefined;
   const lifecycle = { shuttingDown: false };
-  const context: ServeContext = { config, store, reader, catalog, models, recommender, metrics, auth: new Authenticator(config.apiKeys), limiter, log, lifecycle };
+  const context: ServeContext = { config, store, reader, catalog, models, recommender, warmer, metrics, auth: new Authenticator(config.apiKeys), limiter, log, lifecycle };
   const app = createApp(context);
 
   const server = await new Promise<Server>((resolve, reject) => {
