@@ -66,7 +66,7 @@ describeEachProvider('recommendation API', (provider) => {
     const history = await shop.store.prisma.event.findMany({ where: { user: { externalId: 'user-4' } }, orderBy: [{ ts: 'asc' }, { itemId: 'asc' }], include: { item: true, type: true } });
     const events = history.map((e) => ({ item: e.item.externalId, type: e.type.name }));
     for (const query of [{ k: 3, exclude: 'none' }, { k: 5, exclude: 'purchased', category: 'odd' }, { k: 12, exclude: 'seen' }] as const) {
-      const qs = new URLSearchParams(Object.entries(query).map(([key, v]) => [key, String(v)])).toString();
+      const qs = new URLSearchParams(Object.entries(query).map(([key, v]): [string, string] => [key, String(v)])).toString();
       const stored = (await shop.call(`/v1/users/user-4/recommendations?${qs}`, { role: 'read' })).body.items;
       const inline = (await shop.call('/v1/sessions/recommendations', { role: 'read', body: { events, ...query } })).body.items;
       expect(stored.map((x: { item: string }) => x.item)).toEqual(inline.map((x: { item: string }) => x.item));
