@@ -165,3 +165,45 @@ describe('rate limits [sqlite]', () => {
     expect((await shop.call('/v1/models', { role: 'write' })).status).toBe(200);
   });
 });
+
+describe('catalogue and model policies [sqlite]', () => {
+  it('--strict-catalog refuses events on unknown items and stores none of the batch', async () => {
+    const shop = await servedShop('sqlite', { strictCatalog: true }, { train: false });
+    try {
+      const before = await shop.store.prisma.event.count();
+      const r = await shop.call('/v1/events', { role: 'write', body: { events: [{ userId: 'user-1', itemId: 'sku-1', type: 'view' }, { userId: 'user-1', itemId: 'sku-unknown', type: 'view' }] } });
+      expect(r.status).toBe(422);
+      expect(r.body).toMatchObject({ code: 'UNKNOWN_ITEMS', items: ['sku-unknown'] });
+      expect(await shop.store.prisma.event.count()).toBe(before);
+      expect(await shop.store.prisma.item.count({ where: { externalId: 'sku-unknown' } })).toBe(0);
+      const ok = await shop.call('/v1/events', { role: 'write', body: { events: [{ userId: 'user-1', itemId: 'sku-1', type: 'view' }] } });
+      expect(ok.body).toMatchObject({ stored: 1 });
+    } finally {
+      await shop.dispose();
+    }
+  });
+
+  it('without a model: popular items and ready with the fallback on; 503 and not ready with it off', async () => {
+    const popular = await servedShop('sqlite', {}, { train: false });
+    try {
+      expect((await popular.call('/health/ready', { role: 'none' })).body).toMatchObject({ status: 'ready', modelVersion: null, fallback: 'popular' });
+      const recs = await popular.call('/v1/users/user-1/recommendations?k=2', { role: 'read' });
+      expect(recs.body).toMatchObject({ strategy: 'popular', modelVersion: null });
+      expect(recs.body.items).toHaveLength(2);
+      expect((await popular.call('/v1/items/sku-1/similar', { role: 'read' })).status).toBe(503);
+    } finally {
+      await popular.dispose();
+    }
+    const strict = await servedShop('sqlite', { fallback: 'none' }, { train: false });
+    try {
+      const ready = await strict.call('/health/ready', { role: 'none' });
+      expect(ready.status).toBe(503);
+      expect(ready.body.code).toBe('MODEL_NOT_LOADED');
+      const recs = await strict.call('/v1/users/user-1/recommendations', { role: 'read' });
+      expect(recs.status).toBe(503);
+      expect(recs.body.code).toBe('MODEL_NOT_LOADED');
+    } finally {
+      await strict.dispose();
+    }
+  });
+});

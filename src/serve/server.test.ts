@@ -4,6 +4,30 @@ import { describeEachProvider } from '../../test/support/test-stores.js';
 
 const PROBLEM = 'application/problem+json';
 
+/** "METHOD /path/{param}" for every route the running app registered. */
+function routesOf(shop: ServedShop): string[] {
+  interface Layer {
+    route?: { path: string; methods: Record<string, boolean> };
+    handle?: { stack?: Layer[] };
+    matchers?: unknown;
+  }
+  const app = shop.server.app as unknown as { router: { stack: Layer[] } };
+  const out: string[] = [];
+  const walk = (stack: Layer[], prefix: string): void => {
+    for (const layer of stack) {
+      // app.all (the 405 answers) registers every method: not a documented route.
+      if (layer.route && Object.keys(layer.route.methods).length < 10) {
+        for (const method of Object.keys(layer.route.methods)) {
+          if (method === '_all') continue;
+          out.push(`${method.toUpperCase()} ${prefix}${layer.route.path.replace(/:(\w+)/g, '{$1}')}`);
+        }
+      } else if (layer.handle?.stack) walk(layer.handle.stack, '/v1');
+    }
+  };
+  walk(app.router.stack, '');
+  return [...new Set(out)];
+}
+
 describeEachProvider('recommendation API', (provider) => {
   let shop: ServedShop;
   beforeAll(async () => {
@@ -199,6 +223,8 @@ describeEachProvider('recommendation API', (provider) => {
   });
 
   it('answers health, metrics and the OpenAPI document without a key', async () => {
+    await shop.call('/v1/users/user-1/recommendations', { role: 'read' });
+    await shop.call('/v1/events', { role: 'write', body: { events: [{ userId: 'user-1', itemId: 'sku-2', type: 'view', eventId: 'metrics-check' }] } });
     expect((await shop.call('/health/live', { role: 'none' })).status).toBe(200);
     expect((await shop.call('/health/ready', { role: 'none' })).body).toMatchObject({ status: 'ready', modelVersion: expect.any(Number) });
     const metrics = await shop.call('/metrics', { role: 'none' });
@@ -207,6 +233,11 @@ describeEachProvider('recommendation API', (provider) => {
     expect(metrics.body).toMatch(/attnrec_events_ingested_total\{outcome="stored"\} \d/);
     const openapi = await shop.call('/v1/openapi.json', { role: 'none' });
     expect(openapi.body.openapi).toBe('3.1.0');
+    // Every route the server has is documented, with the same methods.
+    const documented = Object.entries(openapi.body.paths as Record<string, Record<string, unknown>>).flatMap(([path, ops]) =>
+      Object.keys(ops).filter((m) => m !== 'parameters').map((m) => `${m.toUpperCase()} ${path}`),
+    );
+    expect(documented.sort()).toEqual(routesOf(shop).sort());
     expect(Object.keys(openapi.body.paths)).toEqual(expect.arrayContaining(['/v1/events', '/v1/users/{id}/recommendations', '/v1/rank', '/v1/models/{version}/activate']));
   });
 

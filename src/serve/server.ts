@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import type { Express } from 'express';
 import type { AddressInfo } from 'node:net';
 import { servingReader } from '../data/serving-reader.js';
 import { openStore } from '../data/store.js';
@@ -20,6 +21,8 @@ export interface RunningServer {
   readonly url: string;
   readonly port: number;
   readonly context: ServeContext;
+  /** The Express application (for introspection; requests go through `url`). */
+  readonly app: Express;
   /** Graceful stop: refuse new requests, let in-flight ones finish (up to the shutdown timeout), close the database. */
   close(): Promise<void>;
 }
@@ -102,6 +105,7 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
     url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
     port,
     context,
+    app,
     close() {
       closing ??= (async () => {
         lifecycle.shuttingDown = true;

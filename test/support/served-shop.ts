@@ -44,7 +44,7 @@ export function shopLog(users: number, seed: number): string {
   return `${lines.join('\n')}\n`;
 }
 
-export async function servedShop(provider: Provider, config: Partial<ServeConfig> = {}): Promise<ServedShop> {
+export async function servedShop(provider: Provider, config: Partial<ServeConfig> = {}, options: { train?: boolean } = {}): Promise<ServedShop> {
   const store = await scratchStore(provider);
   const dir = mkdtempSync(join(tmpdir(), 'attnrec-serve-'));
   writeFileSync(join(dir, 'events.csv'), shopLog(120, 5));
@@ -71,7 +71,7 @@ export async function servedShop(provider: Provider, config: Partial<ServeConfig
         activate,
       })
     ).versionId;
-  await train(1, 'auto');
+  if (options.train ?? true) await train(1, 'auto');
   const server = await startServer(
     validateServeConfig({
       ...SERVE_DEFAULTS,
