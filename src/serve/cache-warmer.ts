@@ -44,6 +44,7 @@ export class CacheWarmer {
   private async run(model: ServedModel, generation: number): Promise<void> {
     if (this.limit <= 0) return;
     const started = performance.now();
+    const readAt = this.recommender.currentEpoch;
     // Whole histories: the filters (never re-recommend a purchase) read all of them, not only the model's window.
     const sequences = await loadSequences(this.store, { by: 'user' });
     const count = sequences.owners.length;
@@ -54,7 +55,6 @@ export class CacheWarmer {
     this.progress_ = { version: model.version, done: 0, total: chosen.length, finished: false };
     const BATCH = 64;
     model.acquire();
-    this.recommender.beginWarm();
     try {
       for (let from = 0; from < chosen.length; from += BATCH) {
         if (generation !== this.generation) return;
@@ -64,14 +64,13 @@ export class CacheWarmer {
           const [a, b] = [sequences.offsets[s]!, sequences.offsets[s + 1]!];
           return [{ externalId, items: sequences.items.slice(a, b), types: Int32Array.from(sequences.types.subarray(a, b)) }];
         });
-        this.recommender.prime(model, batch);
+        this.recommender.prime(model, batch, readAt);
         this.progress_ = { ...this.progress_, done: Math.min(chosen.length, from + BATCH) };
         await nextTurn();
       }
       this.progress_ = { ...this.progress_, finished: true };
       this.log(`user cache warmed for model version ${model.version}: ${chosen.length} users in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     } finally {
-      this.recommender.endWarm();
       model.release();
     }
   }

@@ -138,6 +138,7 @@ export class Recommender {
     private readonly onCacheLookup: (hit: boolean) => void = () => {},
   ) {
     this.users = new LruCache(options.userCacheSize, options.userCacheTtlSeconds > 0 ? options.userCacheTtlSeconds * 1000 : Infinity);
+    this.invalidatedAt = new LruCache(Math.max(100_000, options.userCacheSize));
   }
 
   async start(): Promise<void> {
@@ -150,10 +151,10 @@ export class Recommender {
    * histories come from the caller, read in bulk: this is how the server
    * warms its cache after a model loads. Returns how many were added.
    */
-  prime(model: ServedModel, users: readonly { externalId: string; items: Int32Array; types: Int32Array }[]): number {
+  prime(model: ServedModel, users: readonly { externalId: string; items: Int32Array; types: Int32Array }[], readAt: number): number {
     if (this.models.current !== model) return 0;
-    // Users with events newer than the bulk read are left to their next request.
-    const fresh = users.filter((u) => this.users.get(u.externalId)?.version !== model.version && !this.changedDuringWarm?.has(u.externalId));
+    // Users with events newer than the bulk read (epoch readAt) are left to their next request.
+    const fresh = users.filter((u) => this.users.get(u.externalId)?.version !== model.version && !this.changedSince(u.externalId, readAt));
     const owners = fresh.map((u) => toOwner([u.items, u.types]));
     const encoded = owners.map((o) => model.encode(o.items, o.types));
     const usable = encoded.map((e, i) => [e, i] as const).filter(([e]) => e.items.length > 0);
@@ -166,15 +167,21 @@ export class Recommender {
     return fresh.length;
   }
 
-  /** Users invalidated while a warm-up runs: its bulk read predates their events. */
-  private changedDuringWarm: Set<string> | undefined;
+  /**
+   * Invalidation epochs: a history read before a user's latest invalidation
+   * must not enter the cache, or a purchase stored while the representation
+   * was being computed would be recommended again until the next event.
+   */
+  private epoch = 0;
+  private readonly invalidatedAt: LruCache<string, number>;
 
-  beginWarm(): void {
-    this.changedDuringWarm = new Set();
+  /** The current invalidation epoch: take it before reading histories, pass it to prime(). */
+  get currentEpoch(): number {
+    return this.epoch;
   }
 
-  endWarm(): void {
-    this.changedDuringWarm = undefined;
+  private changedSince(externalId: string, epoch: number): boolean {
+    return (this.invalidatedAt.get(externalId) ?? 0) > epoch;
   }
 
   /** How many user representations are cached. */
@@ -184,9 +191,10 @@ export class Recommender {
 
   /** New events for these users: their cached representations are stale. */
   invalidateUsers(externalIds: Iterable<string>): void {
+    this.epoch++;
     for (const id of externalIds) {
       this.users.delete(id);
-      this.changedDuringWarm?.add(id);
+      this.invalidatedAt.set(id, this.epoch);
     }
   }
 
@@ -402,6 +410,7 @@ export class Recommender {
       return cached;
     }
     this.onCacheLookup(false);
+    const readAt = this.epoch;
     let owner = cached?.owner;
     if (!owner) {
       const id = await this.reader.userId(externalId);
@@ -410,7 +419,8 @@ export class Recommender {
     const encoded = model?.encode(owner.items, owner.types);
     const state = model && encoded && encoded.items.length > 0 ? await model.stateSoon(encoded) : undefined;
     const entry: CachedUser = { owner, version, encoded, state, shortlist: model && state ? shortlistOf(model, state) : undefined };
-    this.users.set(externalId, entry);
+    // Answer with what was read either way; cache it only if no event arrived for the user meanwhile.
+    if (!this.changedSince(externalId, readAt)) this.users.set(externalId, entry);
     return entry;
   }
 

@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import type { History, ServingReader } from '../data/serving-reader.js';
+import { CatalogCache } from './catalog-cache.js';
+import type { ModelRegistry } from './model-registry.js';
+import { Recommender } from './recommender.js';
+
+/** A reader over two items whose history reads wait until the test releases them. */
+function slowReader(): { reader: ServingReader; reads: number; release(history: History): void } {
+  const waiting: ((history: History) => void)[] = [];
+  const state = {
+    reads: 0,
+    release(history: History): void {
+      waiting.shift()?.(history);
+    },
+    reader: {
+      userId: async () => 1,
+      userHistory: () => {
+        state.reads++;
+        return new Promise<History>((resolve) => waiting.push(resolve));
+      },
+      popularItems: async () => ({ items: [{ itemId: 1, count: 5 }, { itemId: 2, count: 3 }], windowEvents: 8 }),
+      catalog: async () => [1, 2].map((id) => ({ id, externalId: `sku-${id}`, title: null, category: null, price: null, active: true })),
+      eventTypes: async () => new Map([['view', 1], ['cart', 2], ['purchase', 3]]),
+      ping: async () => {},
+      close: () => {},
+    } satisfies ServingReader,
+  };
+  return state;
+}
+
+describe('Recommender user cache', () => {
+  it('does not cache a history read before an event that arrived while it was being computed', async () => {
+    const slow = slowReader();
+    const catalog = new CatalogCache(slow.reader);
+    await catalog.reload();
+    const models = { current: undefined } as unknown as ModelRegistry;
+    const recommender = new Recommender(slow.reader, catalog, models, { popularFallback: true, popularWindowDays: 30, userCacheSize: 10, userCacheTtlSeconds: 0 });
+    await recommender.start();
+
+    const first = recommender.forUser('u', 2, { exclude: 'purchased' });
+    await new Promise((r) => setImmediate(r));
+    recommender.invalidateUsers(['u']); // a purchase of sku-1 is stored meanwhile
+    slow.release({ items: Int32Array.from([2]), types: Int32Array.from([1]) });
+    expect((await first).items.map((i) => i.item)).toEqual(['sku-1', 'sku-2']); // answered from what it read
+
+    const second = recommender.forUser('u', 2, { exclude: 'purchased' });
+    await new Promise((r) => setImmediate(r));
+    expect(slow.reads).toBe(2); // read again, not served from a stale cache entry
+    slow.release({ items: Int32Array.from([2, 1]), types: Int32Array.from([1, 3]) });
+    expect((await second).items.map((i) => i.item)).toEqual(['sku-2']);
+
+    const third = await recommender.forUser('u', 2, { exclude: 'purchased' }); // now cached
+    expect(slow.reads).toBe(2);
+    expect(third.items.map((i) => i.item)).toEqual(['sku-2']);
+  });
+});
