@@ -139,6 +139,27 @@ export class ServedModel {
   }
 
   /**
+   * One history's state and its attention weights: per layer a [heads, T, T]
+   * array (row = the position attending, T = the history's length, no
+   * padding), each row a distribution over the positions at or before it.
+   */
+  attention(history: ModelHistory): { state: UserState; layers: Float32Array[] } {
+    if (this.disposed) throw new Error(`model version ${this.version} was retired and freed; acquire the current model`);
+    const T = history.items.length;
+    if (T === 0 || T > this.config.maxLength) throw new RangeError(`history length ${T} is outside 1..${this.config.maxLength}`);
+    const { dim } = this.config;
+    const [query, ...layers] = tf.tidy(() => {
+      const { hidden, attention } = this.network.forward(tf.tensor2d([[...history.items]], [1, T], 'int32'), tf.tensor2d([[...history.types]], [1, T], 'int32'), { returnAttention: true });
+      const last = this.network.outputStates(tf.reshape(tf.slice(hidden, [0, T - 1, 0], [1, 1, dim]), [1, dim]) as tf.Tensor2D);
+      return [last, ...attention!];
+    });
+    const values = query!.dataSync() as Float32Array;
+    const weights = layers.map((layer) => layer.dataSync() as Float32Array);
+    for (const t of [query!, ...layers]) t.dispose();
+    return { state: { query: values.slice(), logNormaliser: NaN }, layers: weights.map((w) => w.slice()) };
+  }
+
+  /**
    * The state of one history, computed together with every other history
    * asked for in the same turn of the event loop: under load, concurrent
    * requests share one forward pass (TensorFlow.js's per-op cost dominates
