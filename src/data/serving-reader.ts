@@ -21,6 +21,8 @@ export interface PopularItems {
 export interface History {
   readonly items: Int32Array;
   readonly types: Int32Array;
+  /** Milliseconds since the epoch. */
+  readonly timestamps: Float64Array;
 }
 
 /**
@@ -41,7 +43,8 @@ export interface ServingReader {
   close(): void;
 }
 
-const HISTORY_SQL = 'SELECT item_id, type_id FROM events WHERE user_id = $1 ORDER BY ts, item_id, type_id';
+const HISTORY_SQL = 'SELECT item_id, type_id, ts FROM events WHERE user_id = $1 ORDER BY ts, item_id, type_id';
+const HISTORY_SQL_PG = 'SELECT item_id, type_id, (EXTRACT(EPOCH FROM ts) * 1000)::float8 FROM events WHERE user_id = $1 ORDER BY ts, item_id, type_id';
 const CATALOG_SQL = 'SELECT id, external_id, title, category, price, active FROM items ORDER BY id';
 const DAY_MS = 86_400_000;
 
@@ -63,8 +66,8 @@ function sqliteReader(db: Database.Database, writer: Database.Database): Serving
       return user.get(externalId) as number | undefined;
     },
     async userHistory(userId) {
-      const rows = history.all(userId) as [number, number][];
-      return { items: Int32Array.from(rows, (r) => r[0]), types: Int32Array.from(rows, (r) => r[1]) };
+      const rows = history.all(userId) as [number, number, number][];
+      return { items: Int32Array.from(rows, (r) => r[0]), types: Int32Array.from(rows, (r) => r[1]), timestamps: Float64Array.from(rows, (r) => r[2]) };
     },
     async popularItems(days, limit) {
       const max = newest.get() as number | null;
@@ -105,8 +108,8 @@ function postgresReader(store: Extract<Store, { provider: 'postgresql' }>): Serv
       return rows[0]?.id;
     },
     async userHistory(userId) {
-      const { rows } = await pool.query<[number, number]>({ name: 'attnrec_history', text: HISTORY_SQL, values: [userId], rowMode: 'array' });
-      return { items: Int32Array.from(rows, (r) => r[0]), types: Int32Array.from(rows, (r) => r[1]) };
+      const { rows } = await pool.query<[number, number, number]>({ name: 'attnrec_history', text: HISTORY_SQL_PG, values: [userId], rowMode: 'array' });
+      return { items: Int32Array.from(rows, (r) => r[0]), types: Int32Array.from(rows, (r) => r[1]), timestamps: Float64Array.from(rows, (r) => r[2]) };
     },
     async popularItems(days, limit) {
       const window = `(SELECT MAX(ts) FROM events) - $1 * INTERVAL '1 day'`;

@@ -2,6 +2,7 @@ import express, { type Express, type RequestHandler } from 'express';
 import type { ServeContext } from './context.js';
 import { openApiDocument } from './openapi.js';
 import { ProblemError, problemBody, problemHandler, sendProblem } from './problem.js';
+import { attentionRoutes } from './routes/attention.js';
 import { eventRoutes } from './routes/events.js';
 import { itemRoutes } from './routes/items.js';
 import { modelRoutes } from './routes/models.js';
@@ -58,6 +59,7 @@ export function createApp(ctx: ServeContext): Express {
   itemRoutes(v1, ctx);
   recommendationRoutes(v1, ctx);
   modelRoutes(v1, ctx);
+  attentionRoutes(v1, ctx);
   app.use('/v1', v1);
 
   methodNotAllowed(app, v1);

@@ -95,10 +95,41 @@ export class ModelRegistry {
     });
   }
 
+  /**
+   * A model for one request: the serving one, or (for inspection and
+   * comparison) any ready version, loaded on demand and kept among the two
+   * most recently asked for. Release it when done.
+   */
+  async acquire(version?: number): Promise<ServedModel | undefined> {
+    const current = this.current_;
+    if (version === undefined || version === current?.version) return current?.acquire();
+    const cached = this.others.get(version);
+    if (cached) {
+      this.others.delete(version);
+      this.others.set(version, cached);
+      return cached.acquire();
+    }
+    const row = await this.store.prisma.modelVersion.findUnique({ where: { id: version }, select: { id: true, status: true, createdAt: true, artifactPath: true } });
+    if (!row) throw new AppError('MODEL_VERSION_NOT_FOUND', `model version ${version} does not exist`);
+    if (row.status !== 'ready') throw new AppError('MODEL_VERSION_NOT_READY', `model version ${version} is '${row.status}', not 'ready'`, { status: row.status });
+    const model = this.others.get(version) ?? ServedModel.load(row.id, row.createdAt, row.artifactPath);
+    this.others.set(version, model);
+    while (this.others.size > 2) {
+      const [oldest, evicted] = this.others.entries().next().value as [number, ServedModel];
+      this.others.delete(oldest);
+      evicted.retire();
+    }
+    return model.acquire();
+  }
+
+  private readonly others = new Map<number, ServedModel>();
+
   /** Stops serving: the current model is freed once its requests finish. */
   close(): void {
     this.current_?.retire();
     this.current_ = undefined;
+    for (const model of this.others.values()) model.retire();
+    this.others.clear();
   }
 
   private async markActive(version: number): Promise<void> {

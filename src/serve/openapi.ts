@@ -8,6 +8,8 @@ import {
   RecommendationQuery,
   SessionRecommendationBody,
   SimilarQuery,
+  AttentionQuery,
+  SessionAttentionBody,
 } from './validation.js';
 
 /**
@@ -209,6 +211,22 @@ export function openApiDocument(): Json {
           },
         },
       },
+      '/v1/users/{id}/attention': {
+        get: {
+          summary: 'Which past events the prediction attended to: weights per layer and head, rollout, leave-one-out attribution',
+          'x-required-role': 'read',
+          parameters: [idParameter('id', 'The shop\'s user id'), ...queryParameters(AttentionQuery)],
+          responses: { '200': ok('Attention report', ref('AttentionReport')), ...problems('USER_NOT_FOUND', 'ITEM_NOT_FOUND', 'ITEM_NOT_IN_MODEL', 'NO_USABLE_HISTORY', 'MODEL_VERSION_NOT_FOUND', ...READ_ERRORS) },
+        },
+      },
+      '/v1/sessions/attention': {
+        post: {
+          summary: 'The same for an inline session (nothing stored)',
+          'x-required-role': 'read',
+          requestBody: { required: true, content: json(jsonSchema(SessionAttentionBody)) },
+          responses: { '200': ok('Attention report', ref('AttentionReport')), ...problems('ITEM_NOT_FOUND', 'ITEM_NOT_IN_MODEL', 'NO_USABLE_HISTORY', 'MODEL_VERSION_NOT_FOUND', ...READ_ERRORS, ...BODY_ERRORS) },
+        },
+      },
       '/health/live': { get: { summary: 'The process is up', security: [], responses: { '200': ok('Alive', { type: 'object' }) } } },
       '/health/ready': {
         get: {
@@ -242,6 +260,24 @@ export function openApiDocument(): Json {
             dataHash: { type: 'string' },
             backend: { type: ['string', 'null'] },
             test: { type: ['object', 'null'], description: 'test metrics recorded by the training job' },
+          },
+        },
+        AttentionReport: {
+          type: 'object',
+          properties: {
+            modelVersion: { type: 'integer' },
+            user: { type: 'string' },
+            history: { type: 'array', description: 'the events the model read, oldest first; positions index the matrices', items: { type: 'object', properties: { position: { type: 'integer' }, item: { type: 'string' }, title: { type: ['string', 'null'] }, category: { type: ['string', 'null'] }, type: { type: 'string' }, timestamp: { type: ['string', 'null'], format: 'date-time' } } } },
+            ignored: { type: 'object', properties: { unknownItems: { type: 'integer' }, beyondWindow: { type: 'integer' } } },
+            predictions: { type: 'array', items: ref('RecommendedItem') },
+            target: { type: 'object', properties: { item: { type: 'string' }, probability: { type: 'number' } } },
+            attention: {
+              type: 'object',
+              description: 'weights: per layer [1, heads, T, T] (the shape BertViz reads); row = the position attending, each row sums to 1 over positions at or before it',
+              properties: { layers: { type: 'integer' }, heads: { type: 'integer' }, length: { type: 'integer' }, weights: { type: 'array' } },
+            },
+            rollout: { type: 'array', items: { type: 'number' }, description: 'attention rollout (Abnar & Zuidema 2020) from the last position to each position; sums to 1' },
+            leaveOneOut: { type: 'array', items: { type: ['object', 'null'], properties: { position: { type: 'integer' }, without: { type: 'number' }, drop: { type: 'number' } } }, description: "the target's probability without each event, and the drop; null when removing it leaves nothing" },
           },
         },
         Problem: {

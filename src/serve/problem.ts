@@ -26,6 +26,7 @@ export const PROBLEM_CODES: Readonly<Record<string, { status: number; title: str
   ITEM_NOT_FOUND: { status: 404, title: 'Item not found' },
   USER_NOT_FOUND: { status: 404, title: 'User not found' },
   MODEL_VERSION_NOT_FOUND: { status: 404, title: 'Model version not found' },
+  NO_USABLE_HISTORY: { status: 422, title: 'No event of the history is on an item the model knows' },
   METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed on this route' },
   MODEL_VERSION_NOT_READY: { status: 409, title: 'Model version cannot be activated' },
   ARTIFACT_CORRUPT: { status: 409, title: 'Model artifact is unusable' },

@@ -40,13 +40,13 @@ describe('Recommender user cache', () => {
     const first = recommender.forUser('u', 2, { exclude: 'purchased' });
     await new Promise((r) => setImmediate(r));
     recommender.invalidateUsers(['u']); // a purchase of sku-1 is stored meanwhile
-    slow.release({ items: Int32Array.from([2]), types: Int32Array.from([1]) });
+    slow.release({ items: Int32Array.from([2]), types: Int32Array.from([1]), timestamps: Float64Array.from([1]) });
     expect((await first).items.map((i) => i.item)).toEqual(['sku-1', 'sku-2']); // answered from what it read
 
     const second = recommender.forUser('u', 2, { exclude: 'purchased' });
     await new Promise((r) => setImmediate(r));
     expect(slow.reads).toBe(2); // read again, not served from a stale cache entry
-    slow.release({ items: Int32Array.from([2, 1]), types: Int32Array.from([1, 3]) });
+    slow.release({ items: Int32Array.from([2, 1]), types: Int32Array.from([1, 3]), timestamps: Float64Array.from([1, 2]) });
     expect((await second).items.map((i) => i.item)).toEqual(['sku-2']);
 
     const third = await recommender.forUser('u', 2, { exclude: 'purchased' }); // now cached

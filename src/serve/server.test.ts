@@ -135,6 +135,42 @@ describeEachProvider('recommendation API', (provider) => {
     expect(forUser.body.items).toHaveLength(2);
   });
 
+  it('explains a prediction: attention per layer and head (BertViz shape), rollout, leave-one-out', async () => {
+    const { status, body } = await shop.call('/v1/users/user-0/attention?k=3', { role: 'read' });
+    expect(status).toBe(200);
+    const events = await shop.store.prisma.event.count({ where: { user: { externalId: 'user-0' } } });
+    const T = Math.min(10, events);
+    expect(body).toMatchObject({ user: 'user-0', modelVersion: expect.any(Number), attention: { layers: 1, heads: 2, length: T } });
+    expect(body.history).toHaveLength(T);
+    expect(body.history[0]).toMatchObject({ position: 0, item: expect.stringMatching(/^sku-/), title: expect.stringMatching(/^Item/), type: 'view', timestamp: expect.stringMatching(/^20\d\d-/) });
+    expect(body.history.at(-1).type).toBe('purchase');
+    const weights = body.attention.weights as number[][][][][];
+    expect(weights).toHaveLength(1);
+    expect(weights[0]).toHaveLength(1);
+    expect(weights[0]![0]).toHaveLength(2);
+    for (const head of weights[0]![0]!) {
+      expect(head).toHaveLength(T);
+      head.forEach((row, t) => {
+        expect(row.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 4);
+        row.forEach((w, s) => s > t && expect(w).toBe(0));
+      });
+    }
+    expect(body.rollout.reduce((a: number, b: number) => a + b, 0)).toBeCloseTo(1, 4);
+    expect(body.leaveOneOut).toHaveLength(T);
+    expect(body.predictions).toHaveLength(3);
+    expect(body.target.item).toBe(body.predictions[0].item);
+
+    const targeted = await shop.call(`/v1/users/user-0/attention?target=sku-3&version=${body.modelVersion}`, { role: 'read' });
+    expect(targeted.body.target.item).toBe('sku-3');
+    const session = await shop.call('/v1/sessions/attention', { role: 'read', body: { events: [{ item: 'sku-1', timestamp: '2024-05-01T10:00:00Z' }, { item: 'sku-2', type: 'cart' }, { item: 'nope' }], k: 2 } });
+    expect(session.status).toBe(200);
+    expect(session.body.history.map((e: { item: string; type: string }) => `${e.item}:${e.type}`)).toEqual(['sku-1:view', 'sku-2:cart']);
+    expect(session.body.history[0].timestamp).toBe('2024-05-01T10:00:00.000Z');
+    expect(session.body.ignored.unknownItems).toBe(1);
+    expect((await shop.call('/v1/users/nobody/attention', { role: 'read' })).body.code).toBe('USER_NOT_FOUND');
+    expect((await shop.call('/v1/users/user-0/attention?version=999', { role: 'read' })).body.code).toBe('MODEL_VERSION_NOT_FOUND');
+  });
+
   it('falls back to popular items for a shopper without usable history', async () => {
     const unknown = await shop.call('/v1/users/somebody-new/recommendations?k=3', { role: 'read' });
     expect(unknown.status).toBe(200);

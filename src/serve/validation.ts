@@ -130,3 +130,24 @@ export function issuesOf(error: z.ZodError, prefix: string, where: 'body' | 'que
     message: issue.code === 'unrecognized_keys' ? `unknown field(s): ${(issue as { keys: string[] }).keys.join(', ')}` : issue.message,
   }));
 }
+
+const Version = z.coerce.number().int().min(1).max(2 ** 31 - 1);
+
+export const AttentionQuery = z.strictObject({
+  k: K(100, 10).describe('How many predictions (1–100)'),
+  target: ExternalId.optional().describe('Item whose probability leave-one-out explains (default: the top prediction)'),
+  version: Version.optional().describe('Model version to inspect (default: the serving one); any ready version'),
+  exclude: z.enum(['purchased', 'seen', 'none']).default('none').describe('History items left out of the predictions (default none: the model as it is)'),
+});
+
+export const SessionAttentionBody = z.strictObject({
+  events: z
+    .array(z.strictObject({ item: IdInput, type: z.string().min(1).max(64).default('view'), timestamp: z.union([z.string().max(64), z.number()]).optional() }))
+    .min(1)
+    .max(1_000)
+    .describe('The session, oldest event first'),
+  k: z.number().int().min(1).max(100).default(10),
+  target: ExternalId.optional(),
+  version: z.number().int().min(1).max(2 ** 31 - 1).optional(),
+  exclude: z.enum(['purchased', 'seen', 'none']).default('none'),
+});

@@ -1,0 +1,83 @@
+import type { Explanation } from './explain.js';
+
+/** An input event as the report shows it. */
+export interface ReportEvent {
+  readonly item: string;
+  readonly title: string | null;
+  readonly category: string | null;
+  readonly type: string;
+  /** ISO 8601, or null when the caller gave no time. */
+  readonly timestamp: string | null;
+}
+
+export interface ReportItem {
+  readonly item: string;
+  readonly title: string | null;
+  readonly category: string | null;
+}
+
+/**
+ * What the attention API returns, `jobs/inspect` exports and the /inspect
+ * page draws. `attention.weights` has BertViz's shape: per layer
+ * [1, heads, T, T], row = the position attending; positions index `history`.
+ */
+export interface AttentionReport {
+  readonly modelVersion: number;
+  readonly history: (ReportEvent & { readonly position: number })[];
+  readonly ignored: { readonly unknownItems: number; readonly beyondWindow: number };
+  readonly predictions: (ReportItem & { readonly probability: number; readonly score: number })[];
+  readonly target: ReportItem & { readonly probability: number };
+  readonly attention: { readonly layers: number; readonly heads: number; readonly length: number; readonly weights: number[][][][][] };
+  readonly rollout: number[];
+  readonly leaveOneOut: ({ readonly position: number; readonly without: number; readonly drop: number } | null)[];
+}
+
+/** Six significant decimals are plenty for weights and halve the JSON. */
+const r6 = (x: number): number => Math.round(x * 1e6) / 1e6;
+
+export function attentionReport(explanation: Explanation, events: readonly ReportEvent[], describe: (index: number) => ReportItem, modelVersion: number): AttentionReport {
+  const T = explanation.positions.length;
+  const { heads } = explanation;
+  return {
+    modelVersion,
+    history: explanation.positions.map((i, position) => ({ position, ...events[i]! })),
+    ignored: explanation.ignored,
+    predictions: explanation.predictions.map((p) => ({ ...describe(p.index), probability: p.probability, score: r6(p.score) })),
+    target: { ...describe(explanation.target.index), probability: explanation.target.probability },
+    attention: {
+      layers: explanation.layers.length,
+      heads,
+      length: T,
+      weights: explanation.layers.map((layer) => [
+        Array.from({ length: heads }, (_, h) => Array.from({ length: T }, (_, t) => Array.from(layer.subarray(h * T * T + t * T, h * T * T + (t + 1) * T), r6))),
+      ]),
+    },
+    rollout: Array.from(explanation.rollout, r6),
+    leaveOneOut: explanation.leaveOneOut.map((x, position) => (x ? { position, without: x.without, drop: x.drop } : null)),
+  };
+}
+
+/**
+ * The report as one tidy CSV table (pandas/R friendly): a `kind` column says
+ * what a row is — attention (layer, head, query, key, weight), rollout and
+ * leave_one_out (key = history position, value), prediction (item, value =
+ * probability) — and item columns name the events.
+ */
+export function reportCsv(report: AttentionReport): string {
+  const lines = ['kind,layer,head,query_position,key_position,query_item,key_item,value'];
+  const item = (p: number): string => csvField(report.history[p]!.item);
+  report.attention.weights.forEach((layer, l) =>
+    layer[0]!.forEach((head, h) =>
+      head.forEach((row, q) => row.forEach((w, k) => k <= q && lines.push(`attention,${l},${h},${q},${k},${item(q)},${item(k)},${w}`))),
+    ),
+  );
+  const last = report.history.length - 1;
+  report.rollout.forEach((w, k) => lines.push(`rollout,,,${last},${k},${item(last)},${item(k)},${w}`));
+  report.leaveOneOut.forEach((x, k) => lines.push(`leave_one_out,,,,${k},,${item(k)},${x ? x.drop : ''}`));
+  for (const p of report.predictions) lines.push(`prediction,,,,,,${csvField(p.item)},${p.probability}`);
+  return `${lines.join('\n')}\n`;
+}
+
+function csvField(value: string): string {
+  return /[",\n\r]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
+}
