@@ -1,3 +1,5 @@
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import express, { type Express, type RequestHandler } from 'express';
 import type { ServeContext } from './context.js';
 import { openApiDocument } from './openapi.js';
@@ -53,6 +55,16 @@ export function createApp(ctx: ServeContext): Express {
     res.type('application/json').send(spec);
   });
 
+  // The inspection page: static files, no secrets (its data comes from /v1 with the analyst's key).
+  app.use(
+    '/inspect',
+    (_req, res, next) => {
+      res.set('Content-Security-Policy', "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'");
+      next();
+    },
+    express.static(INSPECT_WEB, { index: 'index.html', redirect: true, fallthrough: true }),
+  );
+
   const v1 = express.Router({ strict: true });
   v1.use(ctx.auth.authenticate(ctx.limiter), requireJsonBody, express.json({ limit: ctx.config.bodyLimitBytes, strict: false, type: () => true }));
   eventRoutes(v1, ctx);
@@ -69,6 +81,8 @@ export function createApp(ctx: ServeContext): Express {
   app.use(problemHandler(ctx.log));
   return app;
 }
+
+export const INSPECT_WEB = join(dirname(fileURLToPath(import.meta.url)), '..', 'inspect', 'web');
 
 const securityHeaders: RequestHandler = (_req, res, next) => {
   res.set({

@@ -24,7 +24,7 @@ export interface ServedShop {
   readonly url: string;
   readonly dir: string;
   /** Trains one more version (not activated); returns its id. */
-  trainAnother(seed: number): Promise<number>;
+  trainAnother(seed: number, model?: { maxLength?: number }): Promise<number>;
   /** Authenticated fetch: role picks the key; `none` sends no key. */
   call(path: string, init?: { method?: string; body?: unknown; role?: keyof typeof KEYS | 'none'; headers?: Record<string, string> }): Promise<{ status: number; body: any; headers: Headers }>; // eslint-disable-line @typescript-eslint/no-explicit-any -- response bodies are whatever the route returns; tests assert on them
   dispose(): Promise<void>;
@@ -58,10 +58,10 @@ export async function servedShop(provider: Provider, config: Partial<ServeConfig
     skipBad: false,
     eventTypes: 'register',
   });
-  const train = async (seed: number, activate: 'auto' | 'never'): Promise<number> =>
+  const train = async (seed: number, activate: 'auto' | 'never', overrides: { maxLength?: number } = {}): Promise<number> =>
     (
       await trainRun(store, {
-        model: { maxLength: 10, dim: 16, heads: 2, blocks: 1, dropout: 0.1 },
+        model: { maxLength: 10, dim: 16, heads: 2, blocks: 1, dropout: 0.1, ...overrides },
         training: { loss: 'sampled', negatives: 8, negativeAlpha: 0, learningRate: 0.02, batchSize: 32, seed },
         epochs: 8,
         patience: 8,
@@ -89,7 +89,7 @@ export async function servedShop(provider: Provider, config: Partial<ServeConfig
     server,
     url: server.url,
     dir,
-    trainAnother: (seed) => train(seed, 'never'),
+    trainAnother: (seed, model) => train(seed, 'never', model),
     async call(path, init = {}) {
       const role = init.role ?? 'admin';
       const headers: Record<string, string> = { ...(role !== 'none' && { authorization: `Bearer ${KEYS[role]}` }), ...init.headers };
