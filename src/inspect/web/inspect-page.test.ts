@@ -1,9 +1,10 @@
 /// <reference lib="dom" />
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KEYS, servedShop, type ServedShop } from '../../../test/support/served-shop.js';
+import { reportHtml } from '../export-html.js';
 
 /** Debian's Chromium (`apt-get install chromium`; .ci/run installs it). Never a downloaded browser. */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -79,6 +80,19 @@ describe.skipIf(!existsSync(CHROMIUM))('the /inspect page in Chromium', () => {
     await expect.poll(() => page.locator('[data-testid=panel]').count()).toBe(2);
     expect(await page.locator('[data-testid=panel]').evaluateAll((panels) => panels.map((p) => p.getAttribute('data-version')))).toEqual(['1', String(second)]);
     await page.screenshot({ path: join(SHOTS, 'compare.png'), fullPage: true });
+  });
+
+  it('draws an exported HTML report offline, without the API or a key', async () => {
+    const report = (await shop.call('/v1/users/user-3/attention?k=5', { role: 'read' })).body;
+    const file = join(SHOTS, 'export.html');
+    writeFileSync(file, reportHtml([{ ...report, title: 'User user-3 (exported)' }]));
+    const offline = await browser.newPage();
+    await offline.goto(`file://${file}`);
+    await offline.waitForSelector('[data-testid=panel]');
+    expect(await offline.locator('[data-testid=heatmap]').count()).toBe(2);
+    expect(await offline.locator('[data-testid=prediction]').count()).toBe(5);
+    expect(await offline.isVisible('#query')).toBe(false);
+    await offline.close();
   });
 
   it('draws a pasted 200-event session without freezing the page', async () => {

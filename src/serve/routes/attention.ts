@@ -1,13 +1,13 @@
 import type { Router } from 'express';
 import { normaliseEventType } from '../../data/import/event-types.js';
 import { FieldError, parseTimestamp } from '../../data/import/fields.js';
-import { explain, type ExplainedEvent } from '../../inspect/explain.js';
-import { attentionReport, type ReportEvent } from '../../inspect/report.js';
+import type { ExplainedEvent } from '../../inspect/explain.js';
+import { inspectHistory } from '../../inspect/inspect-history.js';
+import type { AttentionReport } from '../../inspect/report.js';
 import type { ServeContext } from '../context.js';
 import { ProblemError } from '../problem.js';
 import { AttentionQuery, IdParam, SessionAttentionBody, parse } from '../validation.js';
 
-const PURCHASE = 3;
 
 /**
  * Attention inspection: which past events a prediction attended to, per
@@ -49,43 +49,12 @@ async function inspect(
   ctx: ServeContext,
   events: ExplainedEvent[],
   options: { k: number; target?: string | undefined; version?: number | undefined; exclude: 'purchased' | 'seen' | 'none' },
-): Promise<ReturnType<typeof attentionReport>> {
+): Promise<AttentionReport> {
   const model = await ctx.models.acquire(options.version);
   if (!model) throw new ProblemError('MODEL_NOT_LOADED', 'attention inspection needs a trained model; none is loaded');
   try {
-    let target: number | undefined;
-    if (options.target !== undefined) {
-      const entry = ctx.catalog.byExternalId(options.target);
-      if (!entry) throw new ProblemError('ITEM_NOT_FOUND', `target item '${options.target}' is not in the catalogue`);
-      target = model.vocabulary.indexOf(entry.id);
-      if (target === 0) throw new ProblemError('ITEM_NOT_IN_MODEL', `target item '${options.target}' is newer than model version ${model.version}`, { modelVersion: model.version });
-    }
-    const excluded = new Set(options.exclude === 'none' ? [] : events.filter((e) => options.exclude === 'seen' || e.type === PURCHASE).map((e) => e.itemId));
-    const explanation = explain(model, events, {
-      k: options.k,
-      ...(target !== undefined && { target }),
-      keep: (index) => {
-        const entry = ctx.catalog.byInternalId(model.vocabulary.itemAt(index));
-        return entry !== undefined && entry.active && !excluded.has(entry.id);
-      },
-    });
-    if (!explanation) throw new ProblemError('NO_USABLE_HISTORY', `none of the ${events.length} events is on an item model version ${model.version} knows`, { modelVersion: model.version });
     const typeNames = new Map([...(await ctx.reader.eventTypes())].map(([name, id]) => [id, name]));
-    const reportEvents: ReportEvent[] = events.map((e) => {
-      const entry = ctx.catalog.byInternalId(e.itemId);
-      return {
-        item: entry?.externalId ?? String(e.itemId),
-        title: entry?.title ?? null,
-        category: entry?.category ?? null,
-        type: typeNames.get(e.type) ?? 'unknown',
-        timestamp: e.ts === null ? null : new Date(e.ts).toISOString(),
-      };
-    });
-    const describe = (index: number): { item: string; title: string | null; category: string | null } => {
-      const entry = ctx.catalog.byInternalId(model.vocabulary.itemAt(index));
-      return { item: entry?.externalId ?? `#${index}`, title: entry?.title ?? null, category: entry?.category ?? null };
-    };
-    return attentionReport(explanation, reportEvents, describe, model.version);
+    return inspectHistory(model, ctx.catalog, typeNames, events, options);
   } finally {
     model.release();
   }
