@@ -37,12 +37,17 @@ export class CacheWarmer {
   /** Starts warming for `model` in the background; resolves when done (or superseded). */
   warm(model: ServedModel): Promise<void> {
     const generation = ++this.generation;
+    // Reported as unfinished from now on: an older warm-up's "finished" must not describe this model.
+    this.progress_ = { version: model.version, done: 0, total: 0, finished: false };
     const run = this.run(model, generation).catch((error: unknown) => this.log(`cache warm-up for model version ${model.version} failed`, error));
     return run;
   }
 
   private async run(model: ServedModel, generation: number): Promise<void> {
-    if (this.limit <= 0) return;
+    if (this.limit <= 0) {
+      this.progress_ = { version: model.version, done: 0, total: 0, finished: true };
+      return;
+    }
     const started = performance.now();
     const readAt = this.recommender.currentEpoch;
     // Whole histories: the filters (never re-recommend a purchase) read all of them, not only the model's window.
@@ -52,6 +57,7 @@ export class CacheWarmer {
     const order = Array.from({ length: count }, (_, s) => s).sort((a, b) => sequences.timestamps[sequences.offsets[b + 1]! - 1]! - sequences.timestamps[sequences.offsets[a + 1]! - 1]!);
     const chosen = order.slice(0, Math.min(this.limit, count));
     const externalIds = await this.externalIds(chosen.map((s) => sequences.owners[s]!));
+    if (generation !== this.generation) return;
     this.progress_ = { version: model.version, done: 0, total: chosen.length, finished: false };
     const BATCH = 64;
     model.acquire();
@@ -65,9 +71,11 @@ export class CacheWarmer {
           return [{ externalId, items: sequences.items.slice(a, b), types: Int32Array.from(sequences.types.subarray(a, b)) }];
         });
         this.recommender.prime(model, batch, readAt);
+        if (generation !== this.generation) return;
         this.progress_ = { ...this.progress_, done: Math.min(chosen.length, from + BATCH) };
         await nextTurn();
       }
+      if (generation !== this.generation) return;
       this.progress_ = { ...this.progress_, finished: true };
       this.log(`user cache warmed for model version ${model.version}: ${chosen.length} users in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     } finally {

@@ -249,9 +249,12 @@ describeEachProvider('recommendation API', (provider) => {
   });
 
   it('warms the user cache when a model loads, so returning shoppers are answered from memory', async () => {
-    for (let i = 0; i < 100 && !(await shop.call('/health/ready', { role: 'none' })).body.userCache.warmUp.finished; i++) await new Promise((r) => setTimeout(r, 50));
-    const ready = (await shop.call('/health/ready', { role: 'none' })).body;
-    expect(ready.userCache.warmUp).toMatchObject({ finished: true, total: 120, done: 120 });
+    let ready = (await shop.call('/health/ready', { role: 'none' })).body;
+    for (let i = 0; i < 200 && !(ready.userCache.warmUp.finished && ready.userCache.warmUp.version === ready.modelVersion); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      ready = (await shop.call('/health/ready', { role: 'none' })).body;
+    }
+    expect(ready.userCache.warmUp).toMatchObject({ finished: true, total: 120, done: 120, version: ready.modelVersion });
     const hits = async (): Promise<number> => Number(/attnrec_user_cache_total\{result="hit"\} (\d+)/.exec((await shop.call('/metrics', { role: 'none' })).body)?.[1] ?? 0);
     const before = await hits();
     expect((await shop.call('/v1/users/user-77/recommendations', { role: 'read' })).body.strategy).toBe('model');
