@@ -8,6 +8,7 @@ import { Random } from '../../src/random.js';
 import { SERVE_DEFAULTS, parseApiKeys, validateServeConfig, type ServeConfig } from '../../src/serve/config.js';
 import { startServer, type RunningServer } from '../../src/serve/server.js';
 import { trainRun } from '../../src/train/train-run.js';
+import { TcpProxy } from './tcp-proxy.js';
 import { scratchStore, type Provider } from './test-stores.js';
 
 /**
@@ -23,6 +24,8 @@ export interface ServedShop {
   readonly server: RunningServer;
   readonly url: string;
   readonly dir: string;
+  /** The proxy between the server and PostgreSQL, with options.viaProxy. */
+  readonly proxy: TcpProxy | undefined;
   /** Trains one more version (not activated); returns its id. */
   trainAnother(seed: number, model?: { maxLength?: number }): Promise<number>;
   /** Authenticated fetch: role picks the key; `none` sends no key. */
@@ -44,7 +47,7 @@ export function shopLog(users: number, seed: number): string {
   return `${lines.join('\n')}\n`;
 }
 
-export async function servedShop(provider: Provider, config: Partial<ServeConfig> = {}, options: { train?: boolean } = {}): Promise<ServedShop> {
+export async function servedShop(provider: Provider, config: Partial<ServeConfig> = {}, options: { train?: boolean; viaProxy?: boolean } = {}): Promise<ServedShop> {
   const store = await scratchStore(provider);
   const dir = mkdtempSync(join(tmpdir(), 'attnrec-serve-'));
   writeFileSync(join(dir, 'events.csv'), shopLog(120, 5));
@@ -72,11 +75,20 @@ export async function servedShop(provider: Provider, config: Partial<ServeConfig
       })
     ).versionId;
   if (options.train ?? true) await train(1, 'auto');
+  // Optionally the server reaches PostgreSQL through a proxy the test can cut (a database outage).
+  let proxy: TcpProxy | undefined;
+  let databaseUrl = store.target.url;
+  if (options.viaProxy) {
+    const url = new URL(store.target.url);
+    proxy = await TcpProxy.start(Number(url.port));
+    url.port = String(proxy.port);
+    databaseUrl = url.toString();
+  }
   const server = await startServer(
     validateServeConfig({
       ...SERVE_DEFAULTS,
       port: 0,
-      databaseUrl: store.target.url,
+      databaseUrl,
       apiKeys: parseApiKeys(`read:${KEYS.read},write:${KEYS.write},admin:${KEYS.admin}`),
       backend: 'wasm',
       modelPollSeconds: 0,
@@ -89,6 +101,7 @@ export async function servedShop(provider: Provider, config: Partial<ServeConfig
     server,
     url: server.url,
     dir,
+    proxy,
     trainAnother: (seed, model) => train(seed, 'never', model),
     async call(path, init = {}) {
       const role = init.role ?? 'admin';
@@ -109,7 +122,9 @@ export async function servedShop(provider: Provider, config: Partial<ServeConfig
       return { status: response.status, body: parsed, headers: response.headers };
     },
     async dispose() {
+      await proxy?.open().catch(() => {});
       await server.close();
+      await proxy?.cut();
       await store.dispose();
       rmSync(dir, { recursive: true, force: true });
     },
