@@ -1,0 +1,73 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { openStore } from '../src/data/store.js';
+import { ROOT, runJobProcess } from '../test/support/run-job.js';
+
+/** Starts `npm start` in a child process and resolves with its URL once it listens. */
+function startServe(database: string, key: string): Promise<{ url: string; kill(signal: NodeJS.Signals): Promise<void> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'jobs', 'serve.ts'), '--database-url', database, '--port', '0', '--api-keys', `write:${key}`, '--rate-limit', '0'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return new Promise((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      const match = /listening on (\S+)/.exec(chunk.toString());
+      if (match) resolve({ url: match[1]!, kill: async (signal) => void (child.kill(signal), await exited) });
+    });
+    child.once('exit', (code) => reject(new Error(`serve exited early with ${code}`)));
+  });
+}
+
+describe('npm start killed under load', () => {
+  it('loses no acknowledged event: SIGKILL mid-stream, restart, every 200 is stored', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'attnrec-crash-'));
+    const database = `file:${join(dir, 'crash.db')}`;
+    expect((await runJobProcess('migrate', ['--database-url', database])).code).toBe(0);
+    const key = 'crash-test-write-key';
+    const first = await startServe(database, key);
+
+    const acknowledged: string[] = [];
+    let sent = 0;
+    let stop = false;
+    const writer = async (w: number): Promise<void> => {
+      for (let batch = 0; !stop; batch++) {
+        const ids = Array.from({ length: 50 }, (_, j) => `w${w}-b${batch}-e${j}`);
+        sent += ids.length;
+        try {
+          const r = await fetch(`${first.url}/v1/events`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ events: ids.map((eventId, j) => ({ userId: `u${w}`, itemId: `i${j}`, type: 'view', timestamp: 1_700_000_000_000 + batch * 100 + j, eventId })) }),
+          });
+          if (r.status === 200) acknowledged.push(...ids);
+        } catch {
+          return; // the server died with this request in flight: not acknowledged
+        }
+      }
+    };
+    const writers = Array.from({ length: 4 }, (_, w) => writer(w));
+    await new Promise((r) => setTimeout(r, 1_500));
+    await first.kill('SIGKILL');
+    stop = true;
+    await Promise.all(writers);
+    expect(acknowledged.length).toBeGreaterThan(0);
+    expect(sent).toBeGreaterThan(acknowledged.length); // some were in flight when it died
+
+    // Restarted on the same database: every acknowledged event is there.
+    const second = await startServe(database, key);
+    const store = openStore(database);
+    try {
+      const stored = new Set((await store.prisma.event.findMany({ select: { eventId: true } })).map((e) => e.eventId));
+      expect(acknowledged.filter((id) => !stored.has(id))).toEqual([]);
+      const health = await fetch(`${second.url}/health/live`);
+      expect(health.status).toBe(200);
+    } finally {
+      await store.close();
+      await second.kill('SIGTERM');
+    }
+  }, 60_000);
+});
