@@ -1,26 +1,9 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openStore } from '../src/data/store.js';
-import { ROOT, runJobProcess } from '../test/support/run-job.js';
-
-/** Starts `npm start` in a child process and resolves with its URL once it listens. */
-function startServe(database: string, key: string): Promise<{ url: string; kill(signal: NodeJS.Signals): Promise<void> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'jobs', 'serve.ts'), '--database-url', database, '--port', '0', '--api-keys', `write:${key}`, '--rate-limit', '0'], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return new Promise((resolve, reject) => {
-    child.stdout.on('data', (chunk: Buffer) => {
-      const match = /listening on (\S+)/.exec(chunk.toString());
-      if (match) resolve({ url: match[1]!, kill: async (signal) => void (child.kill(signal), await exited) });
-    });
-    child.once('exit', (code) => reject(new Error(`serve exited early with ${code}`)));
-  });
-}
+import { runJobProcess, startServeProcess } from '../test/support/run-job.js';
 
 describe('npm start killed under load', () => {
   it('loses no acknowledged event: SIGKILL mid-stream, restart, every 200 is stored', async () => {
@@ -28,7 +11,7 @@ describe('npm start killed under load', () => {
     const database = `file:${join(dir, 'crash.db')}`;
     expect((await runJobProcess('migrate', ['--database-url', database])).code).toBe(0);
     const key = 'crash-test-write-key';
-    const first = await startServe(database, key);
+    const first = await startServeProcess(['--database-url', database, '--api-keys', `write:${key}`, '--rate-limit', '0']);
 
     const acknowledged: string[] = [];
     let sent = 0;
@@ -58,7 +41,7 @@ describe('npm start killed under load', () => {
     expect(sent).toBeGreaterThan(acknowledged.length); // some were in flight when it died
 
     // Restarted on the same database: every acknowledged event is there.
-    const second = await startServe(database, key);
+    const second = await startServeProcess(['--database-url', database, '--api-keys', `write:${key}`, '--rate-limit', '0']);
     const store = openStore(database);
     try {
       const stored = new Set((await store.prisma.event.findMany({ select: { eventId: true } })).map((e) => e.eventId));

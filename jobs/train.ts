@@ -5,6 +5,7 @@ import { DEFAULT_DATABASE_URL } from '../src/config/database-url.js';
 import { migrate } from '../src/data/migrate.js';
 import { openStore } from '../src/data/store.js';
 import { AppError } from '../src/errors.js';
+import { FieldError, parseTimestamp } from '../src/data/import/fields.js';
 import { metricsTable } from '../src/evaluate/metrics-table.js';
 import { BACKEND_PREFERENCES, type BackendPreference } from '../src/model/backend.js';
 import { MODEL_DEFAULTS } from '../src/model/config.js';
@@ -43,6 +44,8 @@ const spec = {
     'sampled-negatives': { type: 'string', value: 'n', default: '100', description: "Negatives of the SASRec paper's sampled test protocol (reported separately)" },
     resume: { type: 'boolean', default: false, description: 'Continue the newest unfinished version (or --version) from its last checkpoint; its saved settings apply' },
     version: { type: 'string', value: 'id', description: 'With --resume: the version to continue' },
+    since: { type: 'string', value: 'when', description: 'Train on events at or after this instant: ISO 8601 (2024-01-01) or a span back from now (90d, 12h)' },
+    'max-events-per-user': { type: 'string', value: 'n', description: "Keep only each user's most recent n events" },
     activate: { type: 'string', value: 'when', default: 'auto', choices: ['auto', 'always', 'never'], description: 'Make the new version the one the API serves (auto: when none is active yet)' },
     artifacts: { type: 'string', value: 'dir', default: 'models', description: 'Folder for model versions (each in v<id>/)' },
     'database-url': { type: 'string', value: 'url', description: `Database (default: $DATABASE_URL, else ${DEFAULT_DATABASE_URL})` },
@@ -100,6 +103,10 @@ await runJob(spec, async ({ flags }) => {
       validUsers: integerFlag('valid-users', flags['valid-users'], 0, 100_000_000),
       artifactsRoot: flags.artifacts,
       activate: flags.activate as 'auto' | 'always' | 'never',
+      window: {
+        ...(flags.since !== undefined && { since: parseSince(flags.since) }),
+        ...(flags['max-events-per-user'] !== undefined && { maxEventsPerUser: integerFlag('max-events-per-user', flags['max-events-per-user'], 1, 1_000_000_000) }),
+      },
       ...(flags.resume && { resume: flags.version === undefined ? ('latest' as const) : integerFlag('version', flags.version, 1, 2 ** 31 - 1) }),
       onStart: ({ versionId, backend, resumedFromEpoch }) => {
         epoch = resumedFromEpoch;
@@ -131,3 +138,12 @@ await runJob(spec, async ({ flags }) => {
     await store.close();
   }
 });
+
+/** --since: an ISO 8601 instant, or a span back from now such as 90d or 12h. */
+function parseSince(raw: string): string {
+  const span = /^(\d+)([dh])$/.exec(raw.trim());
+  if (span) return new Date(Date.now() - Number(span[1]) * (span[2] === 'd' ? 86_400_000 : 3_600_000)).toISOString();
+  const ms = parseTimestamp(raw);
+  if (ms instanceof FieldError) throw new AppError('USAGE', `--since must be an ISO 8601 date or a span such as 90d; got '${raw}'`);
+  return new Date(ms).toISOString();
+}

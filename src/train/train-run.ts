@@ -46,6 +46,8 @@ export interface TrainRunOptions {
    * POST /v1/models/:version/activate after comparing).
    */
   readonly activate?: 'auto' | 'always' | 'never';
+  /** Train on a window of the events (ignored on resume: the run's own window applies). */
+  readonly window?: TrainingWindowOptions;
   /** At the start of each epoch (done = 0, loss NaN) and after every step. */
   readonly onStep?: (done: number, total: number, loss: number) => void;
   readonly onEpoch?: (report: EpochSummary) => void;
@@ -83,6 +85,16 @@ interface RunConfig {
   readonly patience: number;
   readonly sampledNegatives: number;
   readonly validUsers: number;
+  /** Which events were read (absent: all). */
+  readonly window?: TrainingWindowOptions;
+}
+
+/** Incremental training: only recent events, only each user's latest ones. */
+export interface TrainingWindowOptions {
+  /** ISO 8601: events at or after this instant. */
+  readonly since?: string;
+  /** Each user's most recent N events. */
+  readonly maxEventsPerUser?: number;
 }
 
 interface CheckpointState {
@@ -112,7 +124,13 @@ const LOCK_FILE = 'train.lock';
  */
 export async function trainRun(store: Store, options: TrainRunOptions): Promise<TrainRunResult> {
   const backend = await selectBackend(options.backend);
-  const sequences = await loadSequences(store);
+  // A resumed run reads the window it started with.
+  const resumable = options.resume !== undefined ? await findResumable(store, options.resume) : undefined;
+  const window = resumable ? (resumable.checkpoint.state.run.window ?? {}) : (options.window ?? {});
+  const sequences = await loadSequences(store, {
+    ...(window.since !== undefined && { since: new Date(window.since) }),
+    ...(window.maxEventsPerUser !== undefined && { maxPerOwner: window.maxEventsPerUser }),
+  });
   if (sequences.items.length === 0) throw new AppError('NO_TRAINING_DATA', 'the store has no user events to train on; import some first');
   const vocabulary = ItemVocabulary.fromItems(sequences.items);
   const data = { offsets: sequences.offsets, items: vocabulary.encode(sequences.items), types: sequences.types };
@@ -123,8 +141,8 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
   let resumed: Checkpoint<CheckpointState> | undefined;
   let version: { id: number; artifactPath: string; createdAt: Date };
   let run: RunConfig;
-  if (options.resume !== undefined) {
-    ({ version, checkpoint: resumed } = await findResumable(store, options.resume));
+  if (resumable) {
+    ({ version, checkpoint: resumed } = resumable);
     if (resumed.state.dataHash !== dataHash) {
       throw new AppError('RESUME_DATA_CHANGED', `version ${version.id} was trained on data snapshot ${resumed.state.dataHash.slice(0, 12)}; the store now holds ${dataHash.slice(0, 12)}. Start a new run instead.`);
     }
@@ -147,6 +165,7 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
       patience: options.patience,
       sampledNegatives: options.sampledNegatives,
       validUsers: options.validUsers ?? DEFAULT_VALID_USERS,
+      ...((window.since !== undefined || window.maxEventsPerUser !== undefined) && { window }),
     };
     const created = await store.prisma.modelVersion.create({ data: { status: 'training', config: toJsonValue({ ...run, backend: backend.name }), dataHash, artifactPath: '' } });
     const artifactPath = resolve(join(options.artifactsRoot, `v${created.id}`));
