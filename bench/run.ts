@@ -3,11 +3,13 @@ import { join } from 'node:path';
 import { integerFlag, runJob, type FlagSpec, type JobSpec } from '../src/cli/job.js';
 import { AppError } from '../src/errors.js';
 import { runImportBench } from './import-bench.js';
+import { runScaleBench } from './scale-bench.js';
+import { writeSummary } from './summary.js';
 import { runServeBench } from './serve-bench.js';
 import { runTrainBench } from './train-bench.js';
 import { machineFacts, timestampForFile } from './machine.js';
 
-const BENCHMARKS = ['import', 'train', 'serve'] as const;
+const BENCHMARKS = ['import', 'train', 'serve', 'scale'] as const;
 type Benchmark = (typeof BENCHMARKS)[number];
 
 const spec = {
@@ -21,6 +23,7 @@ const spec = {
     events: { type: 'string', value: 'n', description: 'import: events in the generated log (default 1000000, 100000 with --quick)' },
     epochs: { type: 'string', value: 'n', description: 'train: epochs on amazon-games (default 20, 2 with --quick)' },
     'long-steps': { type: 'string', value: 'n', description: 'train: timed 128 × 200 steps on generated long histories (default 5, 2 with --quick; 0 skips)' },
+    sizes: { type: 'string', value: 'list', description: 'scale: events:items pairs (default 1000000:10000,3000000:30000,10000000:100000; --quick 100000:5000,300000:10000)' },
     seconds: { type: 'string', value: 'n', description: 'serve: seconds per load run (default 15, 5 with --quick)' },
     write: { type: 'boolean', default: true, description: 'Print the result without writing bench/results/<name>-<timestamp>.json' },
   },
@@ -55,12 +58,14 @@ await runJob(spec, async ({ flags, positionals }) => {
               scratch,
               log,
             })
-          : await runServeBench({
-              seconds: flags.seconds ? integerFlag('seconds', flags.seconds, 1, 600) : flags.quick ? 5 : 15,
-              trainEpochs: 1,
-              scratch,
-              log,
-            });
+          : benchmark === 'serve'
+            ? await runServeBench({
+                seconds: flags.seconds ? integerFlag('seconds', flags.seconds, 1, 600) : flags.quick ? 5 : 15,
+                trainEpochs: 1,
+                scratch,
+                log,
+              })
+            : await runScaleBench({ sizes: parseSizes(flags.sizes ?? (flags.quick ? '100000:5000,300000:10000' : '1000000:10000,3000000:30000,10000000:100000')), scratch, log });
     const result = { benchmark, started: started.toISOString(), quick: flags.quick, machine: machineFacts(), ...body };
     const json = JSON.stringify(result, null, 2);
     process.stdout.write(`${json}\n`);
@@ -71,4 +76,16 @@ await runJob(spec, async ({ flags, positionals }) => {
       log(`wrote ${file}`);
     }
   }
+  if (flags.write) {
+    writeSummary(join(root, 'results'));
+    log(`wrote ${join(root, 'results', 'SUMMARY.md')}`);
+  }
 });
+
+function parseSizes(text: string): [number, number][] {
+  return text.split(',').map((pair) => {
+    const [events, items] = pair.split(':').map((x) => integerFlag('sizes', x.trim(), 1_000, 1_000_000_000));
+    if (items === undefined) throw new AppError('USAGE', `--sizes wants events:items pairs; got '${pair}'`);
+    return [events!, items];
+  });
+}

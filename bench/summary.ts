@@ -1,0 +1,54 @@
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- benchmark result files are read as loose JSON
+
+/**
+ * bench/results/SUMMARY.md: the latest result of each benchmark as one
+ * Markdown table per benchmark, regenerated after every `npm run bench`.
+ */
+export function writeSummary(resultsDir: string): string {
+  const latest = new Map<string, { file: string; json: Json }>();
+  for (const file of readdirSync(resultsDir).filter((f) => f.endsWith('.json')).sort()) {
+    const json = JSON.parse(readFileSync(join(resultsDir, file), 'utf8')) as Json;
+    if (!json.quick) latest.set(String(json.benchmark), { file, json });
+  }
+  const out: string[] = ['# Benchmark summary', '', 'Latest full run of each benchmark (`npm run bench`); each file has the details.', ''];
+  const machine = (j: Json): string => `${j.machine?.cpu}, ${j.machine?.cores} cores, ${j.machine?.memory_gib} GiB, Node ${j.machine?.node}`;
+  const section = (name: string, rows: [string, string, string][]): void => {
+    const entry = latest.get(name);
+    if (!entry) return;
+    out.push(`## ${name} — \`${entry.file}\``, '', machine(entry.json), '', '| measure | result | target |', '| --- | ---: | --- |', ...rows.map((r) => `| ${r.join(' | ')} |`), '');
+  };
+  const j = (name: string): Json => latest.get(name)?.json ?? {};
+  const n = (x: unknown, digits = 0): string => (typeof x === 'number' ? x.toLocaleString('en-US', { maximumFractionDigits: digits }) : '–');
+  section('import', [
+    ['SQLite, 1M generated events', `${n(j('import').sqlite_events_per_s)} events/s`, '≥ 200,000'],
+    ['PostgreSQL, 1M generated events', `${n(j('import').postgres_events_per_s)} events/s`, '≥ 100,000'],
+    ['1M events into typed arrays (SQLite / PostgreSQL)', `${n(j('import').sequence_load_seconds?.sqlite, 2)} s / ${n(j('import').sequence_load_seconds?.postgres, 2)} s`, '< 5 s'],
+  ]);
+  section('train', [
+    ['seconds per epoch, amazon-games', n(j('train').epoch_seconds, 1), '< 47.7'],
+    ['training time', `${n(j('train').train_seconds)} s`, '≤ 900 s'],
+    ['peak RSS', `${n(j('train').peak_rss_mb)} MB`, '≤ 2,048 MB'],
+    ['test NDCG@10 / HR@10, full ranking', `${n(j('train').test?.ndcg10_full, 4)} / ${n(j('train').test?.hr10_full, 4)}`, '≥ 0.05'],
+    ['test NDCG@10 / HR@10, sampled (100)', `${n(j('train').test?.ndcg10_sampled100, 4)} / ${n(j('train').test?.hr10_sampled100, 4)}`, '≥ 0.55 / ≥ 0.76'],
+  ]);
+  section('serve', [
+    ['recommendations at 1,000 req/s, p99', `${n(j('serve').recs?.p99_ms)} ms (${n(j('serve').recs?.rps)} req/s)`, '≤ 10 ms at ≥ 1,000 req/s'],
+    ['recommendations, most req/s', `${n(j('serve').recs_max?.rps)} req/s, p99 ${n(j('serve').recs_max?.p99_ms)} ms`, ''],
+    ['recommendations, user cache off', `${n(j('serve').recs_uncached?.rps)} req/s, p99 ${n(j('serve').recs_uncached?.p99_ms)} ms`, ''],
+    ['events, batches of 100', `${n(j('serve').events?.events_per_s)} events/s`, '≥ 20,000'],
+  ]);
+  section(
+    'scale',
+    ((j('scale').sizes ?? []) as Json[]).map((s) => [
+      `${n(s.events)} events, ${n(s.items)} items`,
+      `import ${n(s.import_seconds, 1)} s, epoch ${n(s.epoch_seconds, 1)} s, peak ${n(s.peak_rss_mb_after_epoch)} MB, scoring p99 ${n(s.scoring_ms?.p99, 3)} ms`,
+      '',
+    ]),
+  );
+  const text = `${out.join('\n')}\n`;
+  writeFileSync(join(resultsDir, 'SUMMARY.md'), text);
+  return text;
+}
