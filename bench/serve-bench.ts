@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { importEvents } from '../src/data/import/import-events.js';
 import { DEFAULT_SASREC } from '../src/data/import/sources.js';
@@ -8,6 +8,7 @@ import { openStore } from '../src/data/store.js';
 import { Random } from '../src/random.js';
 import { trainRun } from '../src/train/train-run.js';
 import { DEFAULT_TRAINING } from '../src/train/trainer.js';
+import { writeSyntheticCsv } from './synthetic-log.js';
 // autocannon ships no types; the slice of its API used here is declared below.
 // @ts-expect-error -- no declaration file
 import autocannonUntyped from 'autocannon';
@@ -31,6 +32,8 @@ import autocannonUntyped from 'autocannon';
  */
 export interface ServeBenchOptions {
   readonly seconds: number;
+  /** A synthetic catalogue instead of amazon-games (bench/synthetic-log.ts): events, items, users. */
+  readonly synthetic?: { readonly events: number; readonly items: number; readonly users: number };
   readonly trainEpochs: number;
   readonly scratch: string;
   readonly log: (line: string) => void;
@@ -67,8 +70,15 @@ export async function runServeBench(options: ServeBenchOptions): Promise<Record<
   let items: string[];
   try {
     await migrate(store);
-    const sample = join(import.meta.dirname, '..', 'samples', 'amazon-games.txt');
-    await importEvents(store, { events: { path: sample, format: 'sasrec', timeUnit: 'auto', sasrec: DEFAULT_SASREC }, skipBad: false, eventTypes: 'register' });
+    if (options.synthetic) {
+      const { events, items: catalogue, users: shoppers } = options.synthetic;
+      const csv = join(options.scratch, `serve-${events}-${catalogue}-${shoppers}.csv`);
+      if (!existsSync(csv)) await writeSyntheticCsv(csv, { events, items: catalogue, users: shoppers, seed: 11 });
+      await importEvents(store, { events: { path: csv, format: 'csv', timeUnit: 'auto', sasrec: DEFAULT_SASREC }, skipBad: false, eventTypes: 'register' });
+    } else {
+      const sample = join(import.meta.dirname, '..', 'samples', 'amazon-games.txt');
+      await importEvents(store, { events: { path: sample, format: 'sasrec', timeUnit: 'auto', sasrec: DEFAULT_SASREC }, skipBad: false, eventTypes: 'register' });
+    }
     options.log(`training ${options.trainEpochs} epoch(s) for a model of the default shape`);
     await trainRun(store, {
       model: { maxLength: 50, dim: 64, heads: 2, blocks: 2 },
@@ -147,7 +157,7 @@ export async function runServeBench(options: ServeBenchOptions): Promise<Record<
     }
     const failed = (r: AutocannonResult): number => r.non2xx + r.errors + r.timeouts;
     return {
-      dataset: 'amazon-games',
+      dataset: options.synthetic ? `synthetic (${options.synthetic.events} events, ${options.synthetic.users} users, bench/synthetic-log.ts)` : 'amazon-games',
       items: items.length,
       users: users.length,
       seconds_per_run: options.seconds,

@@ -40,6 +40,11 @@ export function writeSummary(resultsDir: string): string {
     ['recommendations, user cache off', `${n(j('serve').recs_uncached?.rps)} req/s, p99 ${n(j('serve').recs_uncached?.p99_ms)} ms`, ''],
     ['events, batches of 100', `${n(j('serve').events?.events_per_s)} events/s`, '≥ 20,000'],
   ]);
+  section('serve-large-catalogue', [
+    [`items in the model`, n(j('serve-large-catalogue').items), ''],
+    ['recommendations at 1,000 req/s, p99 (cache warm)', `${n(j('serve-large-catalogue').recs?.p99_ms)} ms`, ''],
+    ['recommendations, user cache off', `${n(j('serve-large-catalogue').recs_uncached?.rps)} req/s, p99 ${n(j('serve-large-catalogue').recs_uncached?.p99_ms)} ms`, ''],
+  ]);
   section(
     'scale',
     ((j('scale').sizes ?? []) as Json[]).map((s) => [

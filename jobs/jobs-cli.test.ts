@@ -140,10 +140,10 @@ describe('jobs/train', () => {
     for (const flag of ['--model', '--phase', '--sampled-negatives', '--seed', '--[no-]baselines', '--backend', '--database-url', '--json']) expect(help.stdout).toContain(flag);
   });
 
-  it('Ctrl-C loses at most the epoch in progress: --resume continues from the last checkpoint', async () => {
-    const database = `file:${join(dir, 'interrupt.db')}`;
-    const models = join(dir, 'interrupt-models');
-    const log = join(dir, 'interrupt.csv');
+  it.each(['SIGINT', 'SIGKILL'] as const)('%s (Ctrl-C, or a crash) loses at most the epoch in progress: --resume continues from the last checkpoint', async (signal) => {
+    const database = `file:${join(dir, `interrupt-${signal}.db`)}`;
+    const models = join(dir, `interrupt-${signal}-models`);
+    const log = join(dir, `interrupt-${signal}.csv`);
     const lines = ['user_id,item_id,event_type,timestamp'];
     for (let u = 0; u < 60; u++) for (let k = 0; k < 8; k++) lines.push(`u${u},i${(u + k) % 11},view,${1_700_000_000 + u * 10 + k}`);
     writeFileSync(log, `${lines.join('\n')}\n`);
@@ -154,12 +154,12 @@ describe('jobs/train', () => {
       const poll = setInterval(() => {
         if (existsSync(checkpoint)) {
           clearInterval(poll);
-          child.kill('SIGINT');
+          child.kill(signal);
         }
       }, 20);
       child.on('exit', () => clearInterval(poll));
     });
-    expect(interrupted.signal).toBe('SIGINT');
+    expect(interrupted.signal).toBe(signal);
     const resumed = await runJobProcess('train', ['--database-url', database, '--artifacts', models, '--resume', '--epochs', '3', '--json']);
     expect(resumed.code).toBe(0);
     const after = Number(/^resuming model version 1 after epoch (\d+) on the wasm backend/.exec(resumed.stderr)?.[1]);
