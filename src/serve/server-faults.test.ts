@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { renameSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -5,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KEYS, servedShop, type ServedShop } from '../../test/support/served-shop.js';
 import { validateServeConfig } from './config.js';
 import { startServer, type RunningServer } from './server.js';
-import { describeEachProvider, postgresAvailable } from '../../test/support/test-stores.js';
+import { ROOT } from '../../test/support/run-job.js';
+import { describeEachProvider, postgresAvailable, scratchStore } from '../../test/support/test-stores.js';
 
 describe.skipIf(!postgresAvailable())('database outage [postgresql]', () => {
   let shop: ServedShop;
@@ -207,4 +209,31 @@ describeEachProvider('two replicas', (provider) => {
     await new Promise((r) => setTimeout(r, 700));
     expect((await fromReplica('/v1/users/user-1/recommendations?k=12')).body.items.map((x: { item: string }) => x.item)).not.toContain(bought);
   });
+});
+
+describeEachProvider('concurrent writer processes', (provider) => {
+  it('8 processes × 10,000 events, each on its own connection, duplicate ids mixed in: exact counts', async () => {
+    const store = await scratchStore(provider);
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 8 }, (_, w) =>
+          new Promise<{ stored: number; duplicates: number }>((resolve, reject) => {
+            const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test', 'support', 'ingest-writer.ts'), store.target.url, String(w), '10000', '60000'], { cwd: ROOT });
+            let out = '';
+            let err = '';
+            child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+            child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+            child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as { stored: number; duplicates: number }) : reject(new Error(`writer ${w} exited ${code}: ${err}`))));
+          }),
+        ),
+      );
+      expect(results.reduce((s, r) => s + r.stored, 0)).toBe(60_000);
+      expect(results.reduce((s, r) => s + r.duplicates, 0)).toBe(20_000);
+      expect(await store.prisma.event.count()).toBe(60_000);
+      expect(await store.prisma.user.count()).toBe(500);
+      expect(await store.prisma.item.count()).toBe(12);
+    } finally {
+      await store.dispose();
+    }
+  }, 180_000);
 });
