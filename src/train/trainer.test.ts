@@ -65,6 +65,23 @@ describe('Trainer', () => {
     model.dispose();
   });
 
+  it('decays the learning rate linearly over the given epochs; a rate of 0 leaves the weights as they are', () => {
+    const data = cycles(40, NUM_ITEMS, 5);
+    const model = new SasRec({ ...modelConfig, dropout: 0 });
+    const trainer = new Trainer(model, data, leaveOneOutSplit(data.offsets), { ...base, learningRate: 0.01, learningRateDecay: { finalFactor: 0, epochs: 3 } });
+    expect([1, 2, 3, 4].map((e) => trainer.learningRateAt(e))).toEqual([0.01, 0.005, 0, 0]);
+    trainer.trainEpoch();
+    const afterFirst = Array.from(model.itemEmbedding.dataSync());
+    trainer.trainEpoch();
+    const afterSecond = Array.from(model.itemEmbedding.dataSync());
+    expect(afterSecond).not.toEqual(afterFirst); // epoch 2 still learns, at half the rate
+    trainer.trainEpoch(); // epoch 3: rate 0
+    expect(Array.from(model.itemEmbedding.dataSync())).toEqual(afterSecond);
+    const constant = new Trainer(model, data, leaveOneOutSplit(data.offsets), base);
+    expect(constant.learningRateAt(7)).toBe(base.learningRate);
+    for (const t of [trainer, constant, model]) t.dispose();
+  });
+
   it('reports the epoch start (step 0) and then every step', () => {
     const data = cycles(40, NUM_ITEMS, 5);
     const model = new SasRec(modelConfig);
