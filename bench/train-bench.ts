@@ -7,7 +7,7 @@ import { openStore } from '../src/data/store.js';
 import { attentionKernel } from '../src/model/attention-kernel.js';
 import { MODEL_DEFAULTS } from '../src/model/config.js';
 import { DEFAULT_PATIENCE, trainRun } from '../src/train/train-run.js';
-import { DEFAULT_TRAINING } from '../src/train/trainer.js';
+import { DEFAULT_LR_FINAL, DEFAULT_TRAINING } from '../src/train/trainer.js';
 import { runLongStepBench } from './long-step-bench.js';
 
 /**
@@ -34,7 +34,8 @@ export async function runTrainBench(options: TrainBenchOptions): Promise<Record<
     await migrate(store);
     const sample = join(import.meta.dirname, '..', 'samples', 'amazon-games.txt');
     await importEvents(store, { events: { path: sample, format: 'sasrec', timeUnit: 'auto', sasrec: DEFAULT_SASREC }, skipBad: false, eventTypes: 'register' });
-    const training = { ...DEFAULT_TRAINING };
+    // As the training job: the learning rate decays linearly to DEFAULT_LR_FINAL over the epochs.
+    const training = { ...DEFAULT_TRAINING, learningRateDecay: { finalFactor: DEFAULT_LR_FINAL, epochs: options.epochs } };
     const model = { maxLength: 50, dim: 64, heads: 2, blocks: 2, dropout: MODEL_DEFAULTS.dropout };
     const result = await trainRun(store, {
       model,

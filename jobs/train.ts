@@ -10,7 +10,7 @@ import { metricsTable } from '../src/evaluate/metrics-table.js';
 import { BACKEND_PREFERENCES, type BackendPreference } from '../src/model/backend.js';
 import { MODEL_DEFAULTS } from '../src/model/config.js';
 import { DEFAULT_EPOCHS, DEFAULT_PATIENCE, DEFAULT_VALID_USERS, trainRun } from '../src/train/train-run.js';
-import { DEFAULT_GBCE_T, DEFAULT_TRAINING, LOSSES, type LossName } from '../src/train/trainer.js';
+import { DEFAULT_GBCE_T, DEFAULT_LR_FINAL, DEFAULT_TRAINING, LOSSES, type LossName } from '../src/train/trainer.js';
 
 const spec = {
   name: 'jobs/train',
@@ -21,7 +21,7 @@ const spec = {
     patience: { type: 'string', value: 'n', default: String(DEFAULT_PATIENCE), description: 'Stop after this many epochs without a better validation NDCG@10' },
     'batch-size': { type: 'string', value: 'n', default: String(DEFAULT_TRAINING.batchSize), description: 'Sequences per step' },
     lr: { type: 'string', value: 'rate', default: String(DEFAULT_TRAINING.learningRate), description: 'Adam learning rate' },
-    'lr-final': { type: 'string', value: 'factor', default: '1', description: 'Decay the learning rate linearly to lr × factor by the last epoch (1 = constant; 0.1 measured better on amazon-games, see README)' },
+    'lr-final': { type: 'string', value: 'factor', default: String(DEFAULT_LR_FINAL), description: 'Decay the learning rate linearly to lr × factor by the last epoch (1 = constant)' },
     loss: {
       type: 'string',
       value: 'name',

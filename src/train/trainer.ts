@@ -61,6 +61,12 @@ interface AdamInternals {
  * about a sixth of the full softmax's cost per step; lr 0.005 converged
  * where 0.001 had barely started after 2 epochs, and 0.01 peaked lower.
  */
+/**
+ * The training job decays the learning rate linearly to this fraction of --lr
+ * over --epochs (measured on amazon-games, README "Training").
+ */
+export const DEFAULT_LR_FINAL = 0.1;
+
 export const DEFAULT_TRAINING: TrainingOptions = {
   loss: 'sampled',
   negatives: 2048,
