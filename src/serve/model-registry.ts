@@ -57,9 +57,7 @@ export class ModelRegistry {
   }
 
   async activate(version: number): Promise<ServedModel> {
-    const row = await this.store.prisma.modelVersion.findUnique({ where: { id: version }, select: { id: true, status: true, createdAt: true, artifactPath: true } });
-    if (!row) throw new AppError('MODEL_VERSION_NOT_FOUND', `model version ${version} does not exist`);
-    if (row.status !== 'ready') throw new AppError('MODEL_VERSION_NOT_READY', `model version ${version} is '${row.status}', not 'ready'`, { status: row.status });
+    const row = await this.readyRow(version);
     if (this.current_?.version === version) {
       await this.markActive(version);
       return this.current_;
@@ -109,9 +107,7 @@ export class ModelRegistry {
       this.others.set(version, cached);
       return cached.acquire();
     }
-    const row = await this.store.prisma.modelVersion.findUnique({ where: { id: version }, select: { id: true, status: true, createdAt: true, artifactPath: true } });
-    if (!row) throw new AppError('MODEL_VERSION_NOT_FOUND', `model version ${version} does not exist`);
-    if (row.status !== 'ready') throw new AppError('MODEL_VERSION_NOT_READY', `model version ${version} is '${row.status}', not 'ready'`, { status: row.status });
+    const row = await this.readyRow(version);
     const model = this.others.get(version) ?? ServedModel.load(row.id, row.createdAt, row.artifactPath);
     this.others.set(version, model);
     while (this.others.size > 2) {
@@ -130,6 +126,14 @@ export class ModelRegistry {
     this.current_ = undefined;
     for (const model of this.others.values()) model.retire();
     this.others.clear();
+  }
+
+  /** The version's row, which must exist and be ready. */
+  private async readyRow(version: number): Promise<{ id: number; createdAt: Date; artifactPath: string }> {
+    const row = await this.store.prisma.modelVersion.findUnique({ where: { id: version }, select: { id: true, status: true, createdAt: true, artifactPath: true } });
+    if (!row) throw new AppError('MODEL_VERSION_NOT_FOUND', `model version ${version} does not exist`);
+    if (row.status !== 'ready') throw new AppError('MODEL_VERSION_NOT_READY', `model version ${version} is '${row.status}', not 'ready'`, { status: row.status });
+    return row;
   }
 
   private async markActive(version: number): Promise<void> {

@@ -106,8 +106,33 @@ export class ServedModel {
 
   /** States of several non-empty histories in one forward pass. */
   states(histories: readonly ModelHistory[]): UserState[] {
+    return histories.length === 0 ? [] : this.forwardLast(histories, false).states;
+  }
+
+  state(history: ModelHistory): UserState {
+    return this.states([history])[0]!;
+  }
+
+  /**
+   * One history's state and its attention weights: per layer a [heads, T, T]
+   * array (row = the position attending, T = the history's length, no
+   * padding), each row a distribution over the positions at or before it.
+   */
+  attention(history: ModelHistory): { state: UserState; layers: Float32Array[] } {
+    const T = history.items.length;
+    if (T === 0 || T > this.config.maxLength) throw new RangeError(`history length ${T} is outside 1..${this.config.maxLength}`);
+    const { states, layers } = this.forwardLast([history], true);
+    return { state: states[0]!, layers };
+  }
+
+  /**
+   * The forward pass behind states() and attention(): histories left-padded
+   * to the longest (at most maxLength), the last position's output-layer
+   * query per history, and, when asked, each layer's attention weights
+   * ([batch, heads, T, T] flattened; for one unpadded history, [heads, T, T]).
+   */
+  private forwardLast(histories: readonly ModelHistory[], returnAttention: boolean): { states: UserState[]; layers: Float32Array[] } {
     if (this.disposed) throw new Error(`model version ${this.version} was retired and freed; acquire the current model`);
-    if (histories.length === 0) return [];
     const { maxLength, dim } = this.config;
     const T = Math.min(maxLength, Math.max(...histories.map((h) => h.items.length)));
     const n = histories.length;
@@ -121,42 +146,16 @@ export class ServedModel {
         types[b * T + T - length + j] = h.types[from + j]!;
       }
     });
-    const last = tf.tidy(() => {
-      const { hidden } = this.network.forward(tf.tensor2d(items, [n, T], 'int32'), tf.tensor2d(types, [n, T], 'int32'));
+    const [last, ...attention] = tf.tidy(() => {
+      const { hidden, attention: weights } = this.network.forward(tf.tensor2d(items, [n, T], 'int32'), tf.tensor2d(types, [n, T], 'int32'), { returnAttention });
       const states = tf.reshape(tf.slice(hidden, [0, T - 1, 0], [n, 1, dim]), [n, dim]) as tf.Tensor2D;
-      return this.network.outputStates(states);
+      return [this.network.outputStates(states), ...(weights ?? [])];
     });
-    const values = last.dataSync() as Float32Array;
-    const width = last.shape[1];
-    last.dispose();
-    return histories.map((_, b) => {
-      return { query: values.slice(b * width, (b + 1) * width), logNormaliser: NaN };
-    });
-  }
-
-  state(history: ModelHistory): UserState {
-    return this.states([history])[0]!;
-  }
-
-  /**
-   * One history's state and its attention weights: per layer a [heads, T, T]
-   * array (row = the position attending, T = the history's length, no
-   * padding), each row a distribution over the positions at or before it.
-   */
-  attention(history: ModelHistory): { state: UserState; layers: Float32Array[] } {
-    if (this.disposed) throw new Error(`model version ${this.version} was retired and freed; acquire the current model`);
-    const T = history.items.length;
-    if (T === 0 || T > this.config.maxLength) throw new RangeError(`history length ${T} is outside 1..${this.config.maxLength}`);
-    const { dim } = this.config;
-    const [query, ...layers] = tf.tidy(() => {
-      const { hidden, attention } = this.network.forward(tf.tensor2d([[...history.items]], [1, T], 'int32'), tf.tensor2d([[...history.types]], [1, T], 'int32'), { returnAttention: true });
-      const last = this.network.outputStates(tf.reshape(tf.slice(hidden, [0, T - 1, 0], [1, 1, dim]), [1, dim]) as tf.Tensor2D);
-      return [last, ...attention!];
-    });
-    const values = query!.dataSync() as Float32Array;
-    const weights = layers.map((layer) => layer.dataSync() as Float32Array);
-    for (const t of [query!, ...layers]) t.dispose();
-    return { state: { query: values.slice(), logNormaliser: NaN }, layers: weights.map((w) => w.slice()) };
+    const values = last!.dataSync() as Float32Array;
+    const width = last!.shape[1]!;
+    const layers = attention.map((layer) => (layer.dataSync() as Float32Array).slice());
+    for (const t of [last!, ...attention]) t.dispose();
+    return { states: histories.map((_, b) => ({ query: values.slice(b * width, (b + 1) * width), logNormaliser: NaN })), layers };
   }
 
   /**
