@@ -3,8 +3,6 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { integerFlag, runJob, type FlagSpec, type JobSpec } from '../src/cli/job.js';
 import { createProgress } from '../src/cli/progress.js';
 import { DEFAULT_DATABASE_URL } from '../src/config/database-url.js';
-import { normaliseEventType } from '../src/data/import/event-types.js';
-import { FieldError, parseTimestamp } from '../src/data/import/fields.js';
 import { loadSequences } from '../src/data/sequences.js';
 import { servingReader } from '../src/data/serving-reader.js';
 import { openStore } from '../src/data/store.js';
@@ -14,6 +12,7 @@ import type { ExplainedEvent } from '../src/inspect/explain.js';
 import { reportHtml } from '../src/inspect/export-html.js';
 import { inspectHistory } from '../src/inspect/inspect-history.js';
 import { reportCsv } from '../src/inspect/report.js';
+import { sessionEvents } from '../src/inspect/session-events.js';
 import { BACKEND_PREFERENCES, selectBackend, type BackendPreference } from '../src/model/backend.js';
 import { Random } from '../src/random.js';
 import { CatalogCache } from '../src/serve/catalog-cache.js';
@@ -122,14 +121,12 @@ function readSession(path: string, catalog: CatalogCache, typeIds: ReadonlyMap<s
   }
   const list = Array.isArray(parsed) ? parsed : (parsed as { events?: unknown })?.events;
   if (!Array.isArray(list) || list.length === 0) throw new AppError('SESSION_FILE_INVALID', `${path} must hold a non-empty list of {"item", "type"} events`);
-  return list.flatMap((raw: unknown, i) => {
-    const e = raw as { item?: unknown; type?: unknown; timestamp?: unknown };
+  list.forEach((raw: unknown, i) => {
+    const e = raw as { item?: unknown };
     if (typeof e?.item !== 'string' && typeof e?.item !== 'number') throw new AppError('SESSION_FILE_INVALID', `${path}: event ${i} has no item`);
-    const type = normaliseEventType(e.type ?? 'view');
-    if (type instanceof FieldError) throw new AppError('SESSION_FILE_INVALID', `${path}: event ${i}: ${type.message}`);
-    const ts = e.timestamp === undefined ? null : parseTimestamp(e.timestamp);
-    if (ts instanceof FieldError) throw new AppError('SESSION_FILE_INVALID', `${path}: event ${i}: ${ts.message}`);
-    const entry = catalog.byExternalId(String(e.item));
-    return entry ? [{ itemId: entry.id, type: typeIds.get(type) ?? 0, ts }] : [];
   });
+  const { events, errors } = sessionEvents(list as { item: string | number }[], catalog, typeIds);
+  const first = errors[0];
+  if (first) throw new AppError('SESSION_FILE_INVALID', `${path}: event ${first.index}: ${first.message}`);
+  return events;
 }

@@ -1,13 +1,11 @@
 import type { Router } from 'express';
-import { normaliseEventType } from '../../data/import/event-types.js';
-import { FieldError, parseTimestamp } from '../../data/import/fields.js';
 import type { ExplainedEvent } from '../../inspect/explain.js';
 import { inspectHistory } from '../../inspect/inspect-history.js';
+import { sessionEvents } from '../../inspect/session-events.js';
 import type { AttentionReport } from '../../inspect/report.js';
 import type { ServeContext } from '../context.js';
 import { ProblemError } from '../problem.js';
 import { AttentionQuery, IdParam, SessionAttentionBody, parse } from '../validation.js';
-
 
 /**
  * Attention inspection: which past events a prediction attended to, per
@@ -21,27 +19,19 @@ export function attentionRoutes(router: Router, ctx: ServeContext): void {
     if (userId === undefined) throw new ProblemError('USER_NOT_FOUND', `user '${id}' has no stored events`);
     const history = await ctx.reader.userHistory(userId);
     const events = Array.from(history.items, (itemId, i) => ({ itemId, type: history.types[i]!, ts: history.timestamps[i]! }));
-    res.json({ user: id, ...(await inspect(ctx, events, query)) });
+    res.json({ user: id, ...(await inspect(ctx, events, query, await ctx.reader.eventTypes())) });
   });
 
   router.post('/sessions/attention', ctx.auth.require('read'), async (req, res) => {
     const body = parse(SessionAttentionBody, req.body, 'body');
-    const types = await ctx.reader.eventTypes();
-    const events: ExplainedEvent[] = [];
-    const errors: { in: string; pointer: string; message: string }[] = [];
-    let unknown = 0;
-    body.events.forEach((e, i) => {
-      const item = ctx.catalog.byExternalId(e.item);
-      const type = normaliseEventType(e.type);
-      const ts = e.timestamp === undefined ? null : parseTimestamp(e.timestamp);
-      if (type instanceof FieldError) errors.push({ in: 'body', pointer: `/events/${i}/type`, message: type.message });
-      if (ts instanceof FieldError) errors.push({ in: 'body', pointer: `/events/${i}/timestamp`, message: ts.message });
-      if (!item) unknown++;
-      else if (!(type instanceof FieldError) && !(ts instanceof FieldError)) events.push({ itemId: item.id, type: types.get(type) ?? 0, ts });
-    });
-    if (errors.length > 0) throw new ProblemError('VALIDATION_FAILED', `${errors[0]!.pointer}: ${errors[0]!.message}`, { errors });
-    const report = await inspect(ctx, events, body);
-    res.json({ ...report, ignored: { ...report.ignored, unknownItems: report.ignored.unknownItems + unknown } });
+    const typeIds = await ctx.reader.eventTypes();
+    const { events, unknownItems, errors } = sessionEvents(body.events, ctx.catalog, typeIds);
+    if (errors.length > 0) {
+      const problems = errors.map((e) => ({ in: 'body', pointer: `/events/${e.index}/${e.field}`, message: e.message }));
+      throw new ProblemError('VALIDATION_FAILED', `${problems[0]!.pointer}: ${problems[0]!.message}`, { errors: problems });
+    }
+    const report = await inspect(ctx, events, body, typeIds);
+    res.json({ ...report, ignored: { ...report.ignored, unknownItems: report.ignored.unknownItems + unknownItems } });
   });
 }
 
@@ -49,11 +39,12 @@ async function inspect(
   ctx: ServeContext,
   events: ExplainedEvent[],
   options: { k: number; target?: string | undefined; version?: number | undefined; exclude: 'purchased' | 'seen' | 'none' },
+  typeIds: ReadonlyMap<string, number>,
 ): Promise<AttentionReport> {
   const model = await ctx.models.acquire(options.version);
   if (!model) throw new ProblemError('MODEL_NOT_LOADED', 'attention inspection needs a trained model; none is loaded');
   try {
-    const typeNames = new Map([...(await ctx.reader.eventTypes())].map(([name, id]) => [id, name]));
+    const typeNames = new Map([...typeIds].map(([name, id]) => [id, name]));
     return inspectHistory(model, ctx.catalog, typeNames, events, options);
   } finally {
     model.release();
