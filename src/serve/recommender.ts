@@ -218,8 +218,7 @@ export class Recommender {
     const model = this.models.current?.acquire();
     try {
       const owner = await this.inlineOwner(events);
-      const encoded = model?.encode(owner.items, owner.types);
-      const state = model && encoded && encoded.items.length > 0 ? await model.stateSoon(encoded) : undefined;
+      const { encoded, state } = await represent(model, owner);
       return this.recommend(model, owner, encoded, state, k, filters);
     } finally {
       model?.release();
@@ -277,8 +276,7 @@ export class Recommender {
         ({ owner: person, encoded, state } = user);
       } else {
         person = await this.inlineOwner(owner.session);
-        encoded = model?.encode(person.items, person.types);
-        state = model && encoded && encoded.items.length > 0 ? await model.stateSoon(encoded) : undefined;
+        ({ encoded, state } = await represent(model, person));
       }
       const history = { events: person.events, used: encoded?.items.length ?? 0 };
       const blocked = this.blockedInternal(person, filters);
@@ -416,8 +414,7 @@ export class Recommender {
       const id = await this.reader.userId(externalId);
       owner = id === undefined ? EMPTY_OWNER : toOwner(await this.reader.userHistory(id).then((h) => [h.items, h.types] as const));
     }
-    const encoded = model?.encode(owner.items, owner.types);
-    const state = model && encoded && encoded.items.length > 0 ? await model.stateSoon(encoded) : undefined;
+    const { encoded, state } = await represent(model, owner);
     const entry: CachedUser = { owner, version, encoded, state, shortlist: model && state ? shortlistOf(model, state) : undefined };
     // Answer with what was read either way; cache it only if no event arrived for the user meanwhile.
     if (!this.changedSince(externalId, readAt)) this.users.set(externalId, entry);
@@ -486,6 +483,13 @@ function toOwner([items, types]: readonly [Int32Array, Int32Array]): Owner {
   const purchased = new Set<number>();
   for (let i = 0; i < items.length; i++) if (types[i] === PURCHASE) purchased.add(items[i]!);
   return { events: items.length, items, types, purchased, seen: new Set(items) };
+}
+
+/** The owner's history in the model's terms and its state (none without a model or a known item). */
+async function represent(model: ServedModel | undefined, owner: Owner): Promise<{ encoded: ModelHistory | undefined; state: UserState | undefined }> {
+  const encoded = model?.encode(owner.items, owner.types);
+  const state = model && encoded && encoded.items.length > 0 ? await model.stateSoon(encoded) : undefined;
+  return { encoded, state };
 }
 
 /** The best SHORTLIST items of a state (scoring it also fills in its normaliser). */
