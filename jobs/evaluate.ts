@@ -4,7 +4,7 @@ import { DEFAULT_DATABASE_URL } from '../src/config/database-url.js';
 import { openStore } from '../src/data/store.js';
 import { AppError } from '../src/errors.js';
 import { evaluateVersion } from '../src/evaluate/evaluate-version.js';
-import { metricsTable } from '../src/evaluate/metrics-table.js';
+import { bandTable, metricsTable } from '../src/evaluate/metrics-table.js';
 import { BACKEND_PREFERENCES, selectBackend, type BackendPreference } from '../src/model/backend.js';
 
 const spec = {
@@ -19,6 +19,7 @@ const spec = {
     baselines: { type: 'boolean', default: true, description: 'Also evaluate the baselines; --no-baselines to skip them' },
     backend: { type: 'string', value: 'name', default: 'auto', choices: BACKEND_PREFERENCES, description: 'TensorFlow.js backend' },
     'database-url': { type: 'string', value: 'url', description: `Database (default: $DATABASE_URL, else ${DEFAULT_DATABASE_URL})` },
+    'by-popularity': { type: 'boolean', default: false, description: "Also break the model's metrics down by how often the held-out item occurs in training" },
     json: { type: 'boolean', default: false, description: 'Print the result as JSON on stdout' },
   },
   details: `
@@ -39,7 +40,7 @@ await runJob(spec, async ({ flags }) => {
   const backend = await selectBackend(flags.backend as BackendPreference);
   const store = openStore(flags['database-url'] ?? process.env.DATABASE_URL);
   try {
-    const result = await evaluateVersion(store, versionId, { phase: flags.phase as 'test' | 'valid', sampledNegatives, baselines: flags.baselines, ...(seed !== undefined && { seed }) });
+    const result = await evaluateVersion(store, versionId, { phase: flags.phase as 'test' | 'valid', sampledNegatives, baselines: flags.baselines, byTargetPopularity: flags['by-popularity'], ...(seed !== undefined && { seed }) });
     if (flags.json) {
       process.stdout.write(`${JSON.stringify({ ...result, backend: backend.name }, null, 2)}\n`);
       return;
@@ -49,7 +50,8 @@ await runJob(spec, async ({ flags }) => {
     }
     process.stdout.write(
       `model version ${versionId}, ${result.phase} split, ${backend.name} backend\n\n` +
-        metricsTable([[`SASRec v${versionId}`, result.model], ...Object.entries(result.baselines)], [1, 5, 10, 20], sampledNegatives),
+        metricsTable([[`SASRec v${versionId}`, result.model], ...Object.entries(result.baselines)], [1, 5, 10, 20], sampledNegatives) +
+        (result.byTargetPopularity ? `\n${bandTable(result.byTargetPopularity)}` : ''),
     );
   } finally {
     await store.close();

@@ -117,6 +117,12 @@ describe('jobs/train', () => {
     const table = await runJobProcess('evaluate', ['--database-url', database, '--model', '1', '--sampled-negatives', '3']);
     expect(table.stdout).toMatch(/NDCG@1\s+NDCG@5\s+NDCG@10\s+NDCG@20\s+HR@1\s+HR@5\s+HR@10\s+HR@20\s+MRR\n\s+SASRec v1\s+(\d\.\d{4}\s+){8}\d\.\d{4}\n/);
     expect(table.stdout).toContain('sampled protocol of the SASRec paper: 3 random unseen items');
+    const bands = await runJobProcess('evaluate', ['--database-url', database, '--model', '1', '--sampled-negatives', '3', '--no-baselines', '--by-popularity', '--json']);
+    const byBand = JSON.parse(bands.stdout).byTargetPopularity as { band: string; full: { users: number } }[];
+    expect(byBand.map((b) => b.band)).toEqual(['0', '1-2', '3-5', '6-10', '11-20', '21-50', '51-100', '>100']);
+    expect(byBand.reduce((n, b) => n + b.full.users, 0)).toBe(40);
+    const bandText = await runJobProcess('evaluate', ['--database-url', database, '--model', '1', '--sampled-negatives', '3', '--by-popularity']);
+    expect(bandText.stdout).toMatch(/by how often the held-out item occurs in the training events\n\s+seen in training\s+users\s+share\s+NDCG@10\s+HR@10\s+NDCG@10 sampled\s+HR@10 sampled\n\s+0 times\s+\d+/);
 
     const compared = await runJobProcess('compare', ['--database-url', database, '1', '2']);
     expect(compared.code).toBe(0);

@@ -6,6 +6,7 @@ import { loadModel } from '../model/artifact.js';
 import { ItemVocabulary } from '../train/vocabulary.js';
 import { BASELINES, evaluateBaseline, type BaselineName } from './baselines.js';
 import { evaluateModel, type Evaluation } from './evaluate.js';
+import { POPULARITY_BANDS, targetPopularityGroups } from './target-popularity.js';
 
 export interface VersionEvaluation {
   readonly versionId: number;
@@ -17,6 +18,8 @@ export interface VersionEvaluation {
   readonly unknownItemEvents: number;
   readonly model: Evaluation;
   readonly baselines: Partial<Record<BaselineName, Evaluation>>;
+  /** The model's metrics per band of how often the held-out item occurs in training (only when asked for). */
+  readonly byTargetPopularity?: readonly ({ readonly band: string } & Omit<Evaluation, 'groups'>)[];
 }
 
 export interface VersionEvaluationOptions {
@@ -25,6 +28,8 @@ export interface VersionEvaluationOptions {
   /** Seed of the sampled protocol (default: the version's training seed, as the training job used). */
   readonly seed?: number;
   readonly baselines?: boolean;
+  /** Also break the model's metrics down by the held-out item's training occurrences. */
+  readonly byTargetPopularity?: boolean;
 }
 
 /**
@@ -64,14 +69,17 @@ export async function evaluateVersion(store: Store, versionId: number, options: 
     const protocol = { phase, sampled: { count: options.sampledNegatives, seed: options.seed ?? trainingSeed } } as const;
     const baselines: Partial<Record<BaselineName, Evaluation>> = {};
     if (options.baselines ?? true) for (const name of BASELINES) baselines[name] = evaluateBaseline(name, vocabulary.size, data, split, protocol);
+    const evaluation = evaluateModel(model, data, split, options.byTargetPopularity ? { ...protocol, groups: targetPopularityGroups(data, split, vocabulary.size) } : protocol);
+    const { groups, ...overall } = evaluation;
     return {
       versionId,
       phase,
       dataHash: version.dataHash,
       dataChanged: dataHash !== version.dataHash,
       unknownItemEvents: sequences.items.length - items.length,
-      model: evaluateModel(model, data, split, protocol),
+      model: overall,
       baselines,
+      ...(groups && { byTargetPopularity: groups.map((g, i) => ({ band: POPULARITY_BANDS[i]!.label, ...g })) }),
     };
   } finally {
     model.dispose();

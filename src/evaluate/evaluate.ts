@@ -15,6 +15,8 @@ export interface EvaluationOptions {
   readonly batchSize?: number;
   /** Evaluate only these sequences (a subset of split.evaluated); default: all of them. */
   readonly sequences?: Int32Array;
+  /** Also break the metrics down by a group of the held-out item (e.g. its popularity band, see target-popularity.ts). */
+  readonly groups?: { readonly count: number; readonly of: (target: number) => number };
 }
 
 export interface Evaluation {
@@ -22,6 +24,8 @@ export interface Evaluation {
   readonly full: RankingMetrics;
   /** Ranked against sampled negatives only: comparable with the SASRec paper, overstates accuracy. */
   readonly sampled?: RankingMetrics;
+  /** Per group of options.groups, in group order (only when asked for). */
+  readonly groups?: readonly Omit<Evaluation, 'groups'>[];
 }
 
 /**
@@ -72,6 +76,7 @@ export function evaluateScorer(
   const inputLength = (s: number): number => split.trainLength[s]! + (options.phase === 'test' ? 1 : 0);
   const full = new MetricAccumulator();
   const sampled = options.sampled ? new MetricAccumulator() : undefined;
+  const groups = Array.from({ length: options.groups?.count ?? 0 }, () => ({ full: new MetricAccumulator(), sampled: options.sampled ? new MetricAccumulator() : undefined }));
   const random = new Random(options.sampled?.seed ?? 0);
   const order = Array.from(options.sequences ?? split.evaluated).sort((a, b) => batchKey(inputLength(a)) - batchKey(inputLength(b)) || a - b);
   for (let start = 0; start < order.length; start += batchSize) {
@@ -82,15 +87,21 @@ export function evaluateScorer(
       const target = data.items[begin + inputLength(s)]!;
       const rowScores = scores.subarray(row * (numItems + 1), (row + 1) * (numItems + 1));
       const history = new Set(data.items.subarray(begin, begin + inputLength(s)));
-      full.add(rankOfTarget(rowScores, target, excludeHistory ? history : new Set()));
+      const group = options.groups ? groups[options.groups.of(target)] : undefined;
+      const fullRank = rankOfTarget(rowScores, target, excludeHistory ? history : new Set());
+      full.add(fullRank);
+      group?.full.add(fullRank);
       if (sampled && options.sampled) {
         // Negatives: items the user never interacted with in the whole sequence.
         const interacted = new Set(data.items.subarray(begin, data.offsets[s + 1]!));
-        sampled.add(rankAmongCandidates(rowScores, target, sampleNegatives(random, numItems, interacted, options.sampled.count)));
+        const sampledRank = rankAmongCandidates(rowScores, target, sampleNegatives(random, numItems, interacted, options.sampled.count));
+        sampled.add(sampledRank);
+        group?.sampled?.add(sampledRank);
       }
     });
   }
-  return sampled ? { full: full.result(), sampled: sampled.result() } : { full: full.result() };
+  const result = (f: MetricAccumulator, p: MetricAccumulator | undefined): Omit<Evaluation, 'groups'> => (p ? { full: f.result(), sampled: p.result() } : { full: f.result() });
+  return options.groups ? { ...result(full, sampled), groups: groups.map((g) => result(g.full, g.sampled)) } : result(full, sampled);
 }
 
 /**

@@ -23,3 +23,24 @@ export function metricsTable(rows: readonly (readonly [string, Evaluation])[], c
 function fixed(value: number | undefined): string {
   return value === undefined ? '-' : value.toFixed(4);
 }
+
+/**
+ * One row per band of the held-out item's training occurrences: its share of
+ * the evaluated users and NDCG@10 / HR@10, full ranking and sampled.
+ */
+export function bandTable(bands: readonly ({ readonly band: string } & Pick<Evaluation, 'full' | 'sampled'>)[]): string {
+  const total = bands.reduce((sum, b) => sum + b.full.users, 0);
+  const header = ['seen in training', 'users', 'share', 'NDCG@10', 'HR@10', 'NDCG@10 sampled', 'HR@10 sampled'];
+  const rows = bands.map((b) => [
+    `${b.band} times`,
+    String(b.full.users),
+    `${((100 * b.full.users) / Math.max(1, total)).toFixed(1)} %`,
+    fixed(b.full.ndcg[10]),
+    fixed(b.full.hr[10]),
+    fixed(b.sampled?.ndcg[10]),
+    fixed(b.sampled?.hr[10]),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((cells) => cells[i]!.length)));
+  const format = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return `by how often the held-out item occurs in the training events\n  ${format(header)}\n${rows.map((cells) => `  ${format(cells)}`).join('\n')}\n`;
+}

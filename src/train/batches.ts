@@ -24,6 +24,16 @@ export function trainingWindow(split: LeaveOneOutSplit, s: number, maxLength: nu
   return Math.min(maxLength, split.trainLength[s]! - 1);
 }
 
+/** How often each item (1..numItems) occurs in the training events of the split (never held-out ones). */
+export function trainingItemCounts(data: EncodedSequences, split: LeaveOneOutSplit, numItems: number): Float64Array {
+  const counts = new Float64Array(numItems + 1);
+  for (let s = 0; s < split.trainLength.length; s++) {
+    const begin = data.offsets[s]!;
+    for (let k = begin; k < begin + split.trainLength[s]!; k++) counts[data.items[k]!]!++;
+  }
+  return counts;
+}
+
 /**
  * Training batch: for each sequence, its training events e0..e(L-1) become
  * inputs e0..e(L-2) with targets e1..e(L-1) (every position predicts the next

@@ -3,7 +3,7 @@ import type { LeaveOneOutSplit } from '../data/leave-one-out-split.js';
 import { embeddingLookup } from '../model/ops.js';
 import type { SasRec } from '../model/sasrec.js';
 import { Random } from '../random.js';
-import { epochBatches, trainingBatch, type Batch, type EncodedSequences } from './batches.js';
+import { epochBatches, trainingBatch, trainingItemCounts, type Batch, type EncodedSequences } from './batches.js';
 import { bceLoss, fullSoftmaxLoss, gbceBeta, gbceLoss, NegativeSampler, sampledSoftmaxBiases, sampledSoftmaxLoss } from './losses.js';
 
 export const DEFAULT_GBCE_T = 0.75;
@@ -105,10 +105,7 @@ export class Trainer {
     this.random = new Random(options.seed);
     if (options.loss !== 'full') {
       // Popularity over the training events only: held-out targets must not leak into sampling.
-      const counts = new Float64Array(model.config.numItems + 1);
-      for (let s = 0; s < split.trainLength.length; s++) {
-        for (let k = data.offsets[s]!; k < data.offsets[s]! + split.trainLength[s]!; k++) counts[data.items[k]!]!++;
-      }
+      const counts = trainingItemCounts(data, split, model.config.numItems);
       // gSASRec and SASRec sample negatives uniformly; only the softmax corrects for popularity.
       this.sampler = new NegativeSampler(counts, options.loss === 'sampled' ? options.negativeAlpha : 0);
     }
