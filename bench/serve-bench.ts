@@ -1,13 +1,14 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { importEvents } from '../src/data/import/import-events.js';
 import { DEFAULT_SASREC } from '../src/data/import/sources.js';
 import { migrate } from '../src/data/migrate.js';
 import { openStore } from '../src/data/store.js';
+import { MODEL_DEFAULTS } from '../src/model/config.js';
 import { Random } from '../src/random.js';
 import { trainRun } from '../src/train/train-run.js';
 import { DEFAULT_TRAINING } from '../src/train/trainer.js';
+import { startServeProcess } from '../test/support/run-job.js';
 import { writeSyntheticCsv } from './synthetic-log.js';
 // autocannon ships no types; the slice of its API used here is declared below.
 // @ts-expect-error -- no declaration file
@@ -81,7 +82,7 @@ export async function runServeBench(options: ServeBenchOptions): Promise<Record<
     }
     options.log(`training ${options.trainEpochs} epoch(s) for a model of the default shape`);
     await trainRun(store, {
-      model: { maxLength: 50, dim: 64, heads: 2, blocks: 2 },
+      model: { maxLength: MODEL_DEFAULTS.maxLength, dim: MODEL_DEFAULTS.dim, heads: MODEL_DEFAULTS.heads, blocks: MODEL_DEFAULTS.blocks },
       training: DEFAULT_TRAINING,
       epochs: options.trainEpochs,
       patience: options.trainEpochs,
@@ -143,8 +144,8 @@ export async function runServeBench(options: ServeBenchOptions): Promise<Record<
         },
       ],
     });
-    const peakRssMb = serverPeakRssMb(server.child);
-    await server.stop();
+    const peakRssMb = serverPeakRssMb(server.pid);
+    await server.kill('SIGTERM');
 
     options.log('recommendations with the user cache off (every request reads the history and runs the network)');
     const uncachedServer = await startServerProcess(url, ['--user-cache', '0']);
@@ -153,7 +154,7 @@ export async function runServeBench(options: ServeBenchOptions): Promise<Record<
       await autocannon({ url: uncachedServer.url, connections: 8, duration: Math.min(5, options.seconds), requests: [recommendations()] });
       uncached = await autocannon({ url: uncachedServer.url, connections: 8, duration: options.seconds, requests: [recommendations()] });
     } finally {
-      await uncachedServer.stop();
+      await uncachedServer.kill('SIGTERM');
     }
     const failed = (r: AutocannonResult): number => r.non2xx + r.errors + r.timeouts;
     return {
@@ -188,7 +189,7 @@ export async function runServeBench(options: ServeBenchOptions): Promise<Record<
       targets: { recs_p99_ms: 10, recs_rps: 1_000, events_per_s: 20_000 },
     };
   } finally {
-    await server.stop();
+    await server.kill('SIGTERM');
   }
 }
 
@@ -203,31 +204,9 @@ async function waitForWarmUp(url: string): Promise<{ total: number; seconds: num
   }
 }
 
-async function startServerProcess(databaseUrl: string, extra: string[]): Promise<{ url: string; child: ChildProcess; stop(): Promise<void> }> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(import.meta.dirname, '..', 'jobs', 'serve.ts'), '--database-url', databaseUrl, '--port', '0', '--rate-limit', '0', '--model-poll', '0', ...extra],
-    { env: { ...process.env, ATTNREC_API_KEYS: `read:${READ_KEY},write:${WRITE_KEY}` }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (chunk: Buffer) => {
-      const match = /listening on (\S+)/.exec(chunk.toString());
-      if (match) resolve(match[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${stderr}`)));
-  });
-  return {
-    url,
-    child,
-    stop: () =>
-      new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
-  };
+/** The server as `npm start` runs it, without rate limit or model polling, with the benchmark's keys. */
+function startServerProcess(databaseUrl: string, extra: string[]): ReturnType<typeof startServeProcess> {
+  return startServeProcess(['--database-url', databaseUrl, '--rate-limit', '0', '--model-poll', '0', ...extra], { ATTNREC_API_KEYS: `read:${READ_KEY},write:${WRITE_KEY}` });
 }
 
 /** The server's user-cache hit and miss counters, from /metrics. */
@@ -238,9 +217,9 @@ async function cacheCounts(url: string): Promise<{ hit: number; miss: number }> 
 }
 
 /** The server process's peak resident set (VmHWM), Linux only. */
-function serverPeakRssMb(child: ChildProcess): number | null {
+function serverPeakRssMb(pid: number): number | null {
   try {
-    const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
     return kb ? Math.round(Number(kb) / 1024) : null;
   } catch {
