@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { integerFlag, runJob, type FlagSpec, type JobSpec } from '../src/cli/job.js';
 import { AppError } from '../src/errors.js';
+import { DEFAULT_EPOCHS } from '../src/train/train-run.js';
 import { runImportBench } from './import-bench.js';
 import { runScaleBench } from './scale-bench.js';
 import { writeSummary } from './summary.js';
@@ -21,7 +22,7 @@ const spec = {
     quick: { type: 'boolean', default: false, description: 'Small inputs and one run each, for smoke checks' },
     runs: { type: 'string', value: 'n', description: 'import: repetitions per measurement; the median is reported (default 3, 1 with --quick)' },
     events: { type: 'string', value: 'n', description: 'import: events in the generated log (default 1000000, 100000 with --quick)' },
-    epochs: { type: 'string', value: 'n', description: 'train: epochs on amazon-games (default 20, 2 with --quick)' },
+    epochs: { type: 'string', value: 'n', description: `train: epochs on amazon-games (default ${DEFAULT_EPOCHS}, as the training job; 2 with --quick)` },
     'long-steps': { type: 'string', value: 'n', description: 'train: timed 128 × 200 steps on generated long histories (default 5, 2 with --quick; 0 skips)' },
     sizes: { type: 'string', value: 'list', description: 'scale: events:items pairs (default 1000000:10000,3000000:30000,10000000:100000; --quick 100000:5000,300000:10000)' },
     catalogue: { type: 'string', value: 'events:items:users', description: 'serve: a synthetic catalogue instead of amazon-games, e.g. 2000000:100000:10000 (large-catalogue retrieval)' },
@@ -54,7 +55,7 @@ await runJob(spec, async ({ flags, positionals }) => {
           })
         : benchmark === 'train'
           ? await runTrainBench({
-              epochs: flags.epochs ? integerFlag('epochs', flags.epochs, 1, 1000) : flags.quick ? 2 : 20,
+              epochs: flags.epochs ? integerFlag('epochs', flags.epochs, 1, 1000) : flags.quick ? 2 : DEFAULT_EPOCHS,
               longSteps: flags['long-steps'] ? integerFlag('long-steps', flags['long-steps'], 0, 100) : flags.quick ? 2 : 5,
               scratch,
               log,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { leaveOneOutSplit } from '../data/leave-one-out-split.js';
 import { Random } from '../random.js';
-import { epochBatches, historyBatch, trainingBatch, type EncodedSequences } from './batches.js';
+import { epochBatches, historyBatch, replaceInputItems, trainingBatch, type EncodedSequences } from './batches.js';
 
 // Sequence 0: items 1..6 (evaluated: train 1..4, valid 5, test 6); sequence 1: items 7, 8 (train only).
 const data: EncodedSequences = { offsets: Int32Array.from([0, 6, 8]), items: Int32Array.from([1, 2, 3, 4, 5, 6, 7, 8]), types: Uint8Array.from([1, 1, 2, 1, 3, 1, 1, 2]) };
@@ -60,5 +60,37 @@ describe('batches', () => {
     const batches = epochBatches(three, 2, new Random(1));
     expect(batches.flatMap((b) => Array.from(b)).sort()).toEqual([0, 2, 3]); // sequence 1 has one event: nothing to learn
     expect(batches.map((b) => Array.from(b))).toEqual(epochBatches(three, 2, new Random(1)).map((b) => Array.from(b)));
+  });
+});
+
+describe('replaceInputItems', () => {
+  it('replaces about the given share of real input items with items of the catalogue, never padding', () => {
+    const items = new Int32Array(20_000);
+    for (let i = 0; i < items.length; i++) items[i] = i % 4 === 0 ? 0 : 7; // a quarter padding
+    const original = Int32Array.from(items);
+    replaceInputItems(items, 0.1, 50, new Random(5));
+    let changed = 0;
+    for (let i = 0; i < items.length; i++) {
+      if (original[i] === 0) expect(items[i]).toBe(0);
+      else {
+        expect(items[i]).toBeGreaterThanOrEqual(1);
+        expect(items[i]).toBeLessThanOrEqual(50);
+        if (items[i] !== 7) changed++;
+      }
+    }
+    // 15,000 real items × 0.1, less the draws that land on 7 again (1 in 50).
+    expect(changed / 15_000).toBeGreaterThan(0.09);
+    expect(changed / 15_000).toBeLessThan(0.107);
+  });
+
+  it('changes nothing at probability 0 and is reproducible for a seed', () => {
+    const items = Int32Array.from([0, 3, 4, 5]);
+    replaceInputItems(items, 0, 10, new Random(1));
+    expect(Array.from(items)).toEqual([0, 3, 4, 5]);
+    const a = Int32Array.from({ length: 100 }, (_, i) => 1 + (i % 9));
+    const b = Int32Array.from(a);
+    replaceInputItems(a, 0.5, 10, new Random(9));
+    replaceInputItems(b, 0.5, 10, new Random(9));
+    expect(Array.from(a)).toEqual(Array.from(b));
   });
 });

@@ -64,6 +64,18 @@ export function trainingBatch(data: EncodedSequences, split: LeaveOneOutSplit, s
 }
 
 /**
+ * Stochastic shared embeddings (Wu et al., NeurIPS 2019) on a training batch:
+ * each input event's item (never padding) becomes a uniformly drawn item of
+ * 1..numItems with the given probability, in place; targets are untouched.
+ * A regulariser: no item's embedding can rely on always seeing exactly its
+ * neighbours, which on amazon-games helped items seen only a few times.
+ */
+export function replaceInputItems(items: Int32Array, probability: number, numItems: number, random: Random): void {
+  if (probability <= 0) return;
+  for (let i = 0; i < items.length; i++) if (items[i]! > 0 && random.next() < probability) items[i] = 1 + random.int(numItems);
+}
+
+/**
  * Evaluation batch: for each sequence the `inputLength` first events are the
  * history (the training events for validation, plus the validation target for
  * test), most recent `maxLength` kept, right-aligned; the batch is as long as

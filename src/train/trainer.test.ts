@@ -65,6 +65,25 @@ describe('Trainer', () => {
     model.dispose();
   });
 
+  it('learns the rule with 10 % of input items replaced at random, which changes what it trains on', () => {
+    const data = cycles(256, NUM_ITEMS, 7);
+    const split = leaveOneOutSplit(data.offsets);
+    const trained = (itemReplacement: number, epochs: number): SasRec => {
+      const model = new SasRec(modelConfig);
+      const trainer = new Trainer(model, data, split, { ...base, loss: 'sampled', itemReplacement });
+      for (let epoch = 0; epoch < epochs; epoch++) trainer.trainEpoch();
+      trainer.dispose();
+      return model;
+    };
+    const plain = trained(0, 1);
+    const replaced = trained(0.1, 12);
+    expect(evaluateModel(replaced, data, split, { phase: 'test', excludeHistory: false }).full.hr[1]).toBeGreaterThan(0.9);
+    const once = trained(0.1, 1);
+    // Same seed, same batches: only the replaced inputs differ.
+    expect(Array.from(once.itemEmbedding.dataSync())).not.toEqual(Array.from(plain.itemEmbedding.dataSync()));
+    for (const m of [plain, replaced, once]) m.dispose();
+  });
+
   it('decays the learning rate linearly over the given epochs; a rate of 0 leaves the weights as they are', () => {
     const data = cycles(40, NUM_ITEMS, 5);
     const model = new SasRec({ ...modelConfig, dropout: 0 });
