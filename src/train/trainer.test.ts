@@ -6,7 +6,7 @@ import { selectBackend } from '../model/backend.js';
 import { MODEL_DEFAULTS } from '../model/config.js';
 import { SasRec } from '../model/sasrec.js';
 import { Random } from '../random.js';
-import type { EncodedSequences } from './batches.js';
+import { trainingBatch, type EncodedSequences } from './batches.js';
 import { Trainer, type TrainingOptions } from './trainer.js';
 
 /** Histories where the next item is a function of the last one: item k is followed by k mod n + 1. */
@@ -82,6 +82,19 @@ describe('Trainer', () => {
     // Same seed, same batches: only the replaced inputs differ.
     expect(Array.from(once.itemEmbedding.dataSync())).not.toEqual(Array.from(plain.itemEmbedding.dataSync()));
     for (const m of [plain, replaced, once]) m.dispose();
+  });
+
+  it('replaces input items on its own copy: the batch it is given stays as it was', () => {
+    const data = cycles(64, NUM_ITEMS, 3);
+    const split = leaveOneOutSplit(data.offsets);
+    const model = new SasRec(modelConfig);
+    const trainer = new Trainer(model, data, split, { ...base, loss: 'sampled', itemReplacement: 0.5 });
+    const batch = trainingBatch(data, split, Int32Array.from({ length: 32 }, (_, s) => s), modelConfig.maxLength);
+    const before = Array.from(batch.items);
+    for (let k = 0; k < 3; k++) trainer.step(batch);
+    expect(Array.from(batch.items)).toEqual(before);
+    trainer.dispose();
+    model.dispose();
   });
 
   it('decays the learning rate linearly over the given epochs; a rate of 0 leaves the weights as they are', () => {

@@ -132,7 +132,10 @@ export class Trainer {
     });
     if (positions.length === 0) return 0;
     const dropoutSeed = this.random.int(2 ** 31);
-    replaceInputItems(batch.items, this.options.itemReplacement ?? 0, this.model.config.numItems, this.random);
+    // Replaced on a copy: the caller's batch stays as it was (a benchmark steps the same batch repeatedly).
+    const replace = this.options.itemReplacement ?? 0;
+    const inputItems = replace > 0 ? Int32Array.from(batch.items) : batch.items;
+    replaceInputItems(inputItems, replace, this.model.config.numItems, this.random);
     const { loss } = this.options;
     // bce: one negative per position; gbce: k per position; sampled: k shared by the whole batch.
     const perPosition = loss === 'bce' ? 1 : loss === 'gbce' ? this.options.negatives : 0;
@@ -146,7 +149,7 @@ export class Trainer {
     }
     return tf.tidy(() => {
       const { dim, numItems } = this.model.config;
-      const items = tf.tensor2d(batch.items, [batch.batchSize, batch.length], 'int32');
+      const items = tf.tensor2d(inputItems, [batch.batchSize, batch.length], 'int32');
       const types = tf.tensor2d(batch.types, [batch.batchSize, batch.length], 'int32');
       const at = tf.tensor1d(positions, 'int32');
       const targets = tf.tensor1d(targetValues, 'int32');
