@@ -15,9 +15,14 @@ export function metricsTable(rows: readonly (readonly [string, Evaluation])[], c
   if (sampled.length > 0) {
     sections.push([`sampled protocol of the SASRec paper: ${sampledNegatives ?? 100} random unseen items (overstates accuracy)`, sampled.map(([name, e]) => [name, ...line(e.sampled!)])]);
   }
-  const widths = header.map((h, i) => Math.max(h.length, ...sections.flatMap(([, r]) => r.map((cells) => cells[i]!.length))));
-  const format = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const format = columns(header, sections.flatMap(([, r]) => r));
   return sections.map(([title, r]) => `${title}\n  ${format(header)}\n${r.map((cells) => `  ${format(cells)}`).join('\n')}\n`).join('\n');
+}
+
+/** A row formatter whose columns fit the header and every row: the first left-aligned, the rest right-aligned. */
+function columns(header: readonly string[], rows: readonly string[][]): (cells: readonly string[]) => string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((cells) => cells[i]!.length)));
+  return (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
 }
 
 function fixed(value: number | undefined): string {
@@ -40,7 +45,6 @@ export function bandTable(bands: readonly ({ readonly band: string } & Pick<Eval
     fixed(b.sampled?.ndcg[10]),
     fixed(b.sampled?.hr[10]),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((cells) => cells[i]!.length)));
-  const format = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const format = columns(header, rows);
   return `by how often the held-out item occurs in the training events\n  ${format(header)}\n${rows.map((cells) => `  ${format(cells)}`).join('\n')}\n`;
 }
