@@ -13,8 +13,8 @@ import { DEFAULT_TRAINING, Trainer, type LossName } from '../src/train/trainer.j
  * one negative per position, the loss of the reference PyTorch SASRec, which
  * needs ~2.2 s per step of this shape on this CPU.
  */
-/** The issue's reference shape is dim 64 (the PyTorch reference uses 50), whatever the default. */
-const REFERENCE_DIM = 64;
+/** The issue's speed reference shape is dim 64 (the PyTorch reference uses 50), whatever the default. */
+export const REFERENCE_DIM = 64;
 
 export interface LongStepOptions {
   readonly steps: number;

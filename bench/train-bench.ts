@@ -12,7 +12,7 @@ import { SasRec } from '../src/model/sasrec.js';
 import { DEFAULT_PATIENCE, trainRun } from '../src/train/train-run.js';
 import { DEFAULT_LR_FINAL, DEFAULT_TRAINING, Trainer, type TrainingOptions } from '../src/train/trainer.js';
 import { ItemVocabulary } from '../src/train/vocabulary.js';
-import { runLongStepBench } from './long-step-bench.js';
+import { REFERENCE_DIM, runLongStepBench } from './long-step-bench.js';
 
 /**
  * Training on the shipped amazon-games sample with the training job's defaults
@@ -103,12 +103,12 @@ async function referenceShapeEpoch(store: Store, training: TrainingOptions, log:
   const sequences = await loadSequences(store);
   const vocabulary = ItemVocabulary.fromItems(sequences.items);
   const data = { offsets: sequences.offsets, items: vocabulary.encode(sequences.items), types: sequences.types };
-  const model = new SasRec({ ...MODEL_DEFAULTS, maxLength: 50, dim: 64, ffnDim: 64, heads: 2, blocks: 2, numItems: vocabulary.size, numEventTypes: 3 });
+  const model = new SasRec({ ...MODEL_DEFAULTS, maxLength: 50, dim: REFERENCE_DIM, ffnDim: REFERENCE_DIM, heads: 2, blocks: 2, numItems: vocabulary.size, numEventTypes: 3 });
   const trainer = new Trainer(model, data, leaveOneOutSplit(data.offsets), training);
   try {
     const epoch = trainer.trainEpoch();
-    log(`reference shape (dim 64): one epoch in ${epoch.seconds.toFixed(1)} s`);
-    return { dim: 64, seconds: round(epoch.seconds), steps: epoch.steps };
+    log(`reference shape (dim ${REFERENCE_DIM}): one epoch in ${epoch.seconds.toFixed(1)} s`);
+    return { dim: REFERENCE_DIM, seconds: round(epoch.seconds), steps: epoch.steps };
   } finally {
     trainer.dispose();
     model.dispose();
