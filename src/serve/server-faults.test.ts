@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { renameSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -6,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KEYS, servedShop, type ServedShop } from '../../test/support/served-shop.js';
 import { validateServeConfig } from './config.js';
 import { startServer, type RunningServer } from './server.js';
-import { ROOT } from '../../test/support/run-job.js';
+import { ROOT, runScriptProcess } from '../../test/support/run-job.js';
 import { describeEachProvider, postgresAvailable, scratchStore } from '../../test/support/test-stores.js';
 
 describe.skipIf(!postgresAvailable())('database outage [postgresql]', () => {
@@ -215,18 +214,9 @@ describeEachProvider('concurrent writer processes', (provider) => {
   it('8 processes × 10,000 events, each on its own connection, duplicate ids mixed in: exact counts', async () => {
     const store = await scratchStore(provider);
     try {
-      const results = await Promise.all(
-        Array.from({ length: 8 }, (_, w) =>
-          new Promise<{ stored: number; duplicates: number }>((resolve, reject) => {
-            const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test', 'support', 'ingest-writer.ts'), store.target.url, String(w), '10000', '60000'], { cwd: ROOT });
-            let out = '';
-            let err = '';
-            child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-            child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-            child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as { stored: number; duplicates: number }) : reject(new Error(`writer ${w} exited ${code}: ${err}`))));
-          }),
-        ),
-      );
+      const runs = await Promise.all(Array.from({ length: 8 }, (_, w) => runScriptProcess(join(ROOT, 'test', 'support', 'ingest-writer.ts'), [store.target.url, String(w), '10000', '60000'])));
+      for (const run of runs) expect(run.code, run.stderr).toBe(0);
+      const results = runs.map((run) => JSON.parse(run.stdout) as { stored: number; duplicates: number });
       expect(results.reduce((s, r) => s + r.stored, 0)).toBe(60_000);
       expect(results.reduce((s, r) => s + r.duplicates, 0)).toBe(20_000);
       expect(await store.prisma.event.count()).toBe(60_000);

@@ -13,8 +13,13 @@ export interface JobResult {
 
 /** Runs a job the way a user does (`tsx jobs/<name>.ts …`) in a child process. */
 export function runJobProcess(job: string, args: string[], env: Record<string, string> = {}, onStart?: (child: ChildProcess) => void): Promise<JobResult> {
+  return runScriptProcess(join(ROOT, 'jobs', `${job}.ts`), args, env, onStart);
+}
+
+/** Runs a TypeScript file through tsx in a child process from the repository root; resolves when it closes. */
+export function runScriptProcess(script: string, args: string[], env: Record<string, string> = {}, onStart?: (child: ChildProcess) => void): Promise<JobResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'jobs', `${job}.ts`), ...args], {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
       cwd: ROOT,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
