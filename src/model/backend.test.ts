@@ -31,3 +31,20 @@ describe('selectBackend', () => {
     expect(tf.getBackend()).toBe('wasm');
   });
 });
+
+describe('wasm Identity', () => {
+  it('shares the buffer of its input instead of copying it, and frees it with the last reference', async () => {
+    await selectBackend('wasm');
+    const backend = tf.backend() as unknown as { getMemoryOffset(id: object): number; refCount(id: object): number };
+    const a = tf.tensor1d([1, 2, 3]);
+    const b = tf.clone(a);
+    expect(backend.getMemoryOffset(b.dataId)).toBe(backend.getMemoryOffset(a.dataId));
+    a.dispose();
+    expect(Array.from(b.dataSync())).toEqual([1, 2, 3]);
+    b.dispose();
+    expect(backend.refCount(b.dataId)).toBe(0);
+    // Gradients that save their inputs (through Identity) still come out right.
+    const grad = tf.grad((x: tf.Tensor) => tf.sum(tf.mul(x, x)))(tf.tensor1d([1, -2]));
+    expect(Array.from(grad.dataSync())).toEqual([2, -4]);
+  });
+});

@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { AppError } from '../errors.js';
+import { shareIdentityBuffers } from './wasm-kernels.js';
 
 /**
  * Picks the fastest TensorFlow.js backend this machine can run, in order:
@@ -27,6 +28,7 @@ export interface BackendChoice {
 type Candidate = { readonly name: BackendChoice['name']; activate(auto: boolean): Promise<void> };
 
 const require = createRequire(import.meta.url);
+let identityShared = false;
 
 const CANDIDATES: readonly Candidate[] = [
   {
@@ -65,6 +67,10 @@ const CANDIDATES: readonly Candidate[] = [
     name: 'wasm',
     async activate() {
       setWasmPaths(`${dirname(require.resolve('@tensorflow/tfjs-backend-wasm'))}/`);
+      if (!identityShared) {
+        shareIdentityBuffers();
+        identityShared = true;
+      }
       await useBackend('wasm');
     },
   },

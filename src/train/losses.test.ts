@@ -52,10 +52,8 @@ describe('losses', () => {
     const reference = lossAndGrads(referenceLoss);
     await selectBackend('wasm');
     const all = [1, 2, 3, 4, 5, 6];
-    const { targetBias, negativeBias } = sampledSoftmaxBiases(targets, all, new Float32Array(V).fill(Math.log(1 / 6)));
-    const sampled = lossAndGrads((s, t) =>
-      sampledSoftmaxLoss(s, t, tf.tensor1d(targets, 'int32'), tf.tensor1d(all, 'int32'), tf.tensor1d(targetBias), tf.tensor2d(negativeBias, [N, all.length])),
-    );
+    const biases = sampledSoftmaxBiases(targets, all, new Float32Array(V).fill(Math.log(1 / 6)));
+    const sampled = lossAndGrads((s, t) => sampledSoftmaxLoss(s, t, tf.tensor1d(targets, 'int32'), tf.tensor1d(all, 'int32'), biases));
     expect(sampled.loss).toBeCloseTo(reference.loss, 5);
     sampled.grads.forEach((g, k) => g.forEach((v, i) => expect(v).toBeCloseTo(reference.grads[k]![i]!, 5)));
   });
@@ -91,13 +89,26 @@ describe('binary losses', () => {
 });
 
 describe('sampled softmax biases', () => {
-  it('apply -log q to targets and negatives and mask accidental hits', () => {
+  it('apply -log q to each target and each negative', () => {
     const logQ = Float32Array.from([0, Math.log(0.5), Math.log(0.25), Math.log(0.25)]);
     const { targetBias, negativeBias } = sampledSoftmaxBiases([1, 2], [2, 3], logQ);
     expect(Array.from(targetBias)).toEqual([-Math.fround(Math.log(0.5)), -Math.fround(Math.log(0.25))].map(Math.fround));
-    expect(negativeBias[0]).toBeCloseTo(-Math.log(0.25), 6); // row 0 (target 1): negative 2
-    expect(negativeBias[2]).toBeLessThan(-1e8); // row 1 (target 2): negative 2 is its own target
-    expect(negativeBias[3]).toBeCloseTo(-Math.log(0.25), 6);
+    expect(Array.from(negativeBias)).toEqual([-Math.fround(Math.log(0.25)), -Math.fround(Math.log(0.25))].map(Math.fround));
+  });
+
+  it('leave a negative that equals the row\'s target out of that row\'s softmax (accidental hit)', async () => {
+    await selectBackend('wasm');
+    const negatives = [3, 5]; // 3 is the target of rows 0 and 3
+    const logQ = Float32Array.from({ length: V }, (_, i) => Math.log(i / 21)); // distinct biases, so their placement shows
+    const dot = (i: number, item: number): number => [0, 1, 2].reduce((sum, d) => sum + states[i * D + d]! * table[item * D + d]!, 0);
+    const expected =
+      targets.reduce((sum, t, i) => {
+        const logits = [t, ...negatives.filter((n) => n !== t)].map((item) => dot(i, item) - Math.fround(logQ[item]!));
+        const max = Math.max(...logits);
+        return sum + max + Math.log(logits.reduce((z, l) => z + Math.exp(l - max), 0)) - logits[0]!;
+      }, 0) / N;
+    const { loss } = lossAndGrads((s, t) => sampledSoftmaxLoss(s, t, tf.tensor1d(targets, 'int32'), tf.tensor1d(negatives, 'int32'), sampledSoftmaxBiases(targets, negatives, logQ)));
+    expect(loss).toBeCloseTo(expected, 5);
   });
 });
 

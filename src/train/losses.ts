@@ -49,74 +49,79 @@ function paddingMask(v: number): tf.Tensor1D {
  * Yi et al., RecSys 2019): each position's target competes with the same S
  * sampled items. Logits carry additive biases: -log q(item), the sampling
  * probability (the logQ correction, so that popularity-biased sampling still
- * estimates the full softmax), and a large negative where a negative equals
- * the row's target (an accidental hit); see sampledSoftmaxBiases.
+ * estimates the full softmax), given per target [N] and per negative [S]
+ * (sampledSoftmaxBiases); a negative equal to the row's target (an
+ * accidental hit) is masked out, decided on the device from the two index
+ * vectors rather than uploaded as an [N, S] array.
  *
  * One fused op: the table rows of targets and negatives are gathered once,
- * the forward pass keeps the softmax, and the gradient (softmax − one-hot at
- * the target column) goes back through plain 2-D matMuls. Mean over N.
+ * the forward pass keeps only the softmax, freeing each [N, S] intermediate
+ * as soon as the next one exists (a 128 × 50 batch against 2,048 negatives
+ * makes 40 MB tensors), and the gradient (softmax − one-hot at the target
+ * column) goes back through plain 2-D matMuls. Mean over N.
  */
-export function sampledSoftmaxLoss(
-  states: tf.Tensor2D,
-  table: tf.Tensor2D,
-  targets: tf.Tensor1D,
-  negatives: tf.Tensor1D,
-  targetBias: tf.Tensor1D,
-  negativeBias: tf.Tensor2D,
-): tf.Scalar {
+export function sampledSoftmaxLoss(states: tf.Tensor2D, table: tf.Tensor2D, targets: tf.Tensor1D, negatives: tf.Tensor1D, biases: SampledSoftmaxBiases): tf.Scalar {
   const n = states.shape[0];
   const dim = states.shape[1];
   const s = negatives.shape[0];
+  // Constants of the op, not inputs: no gradient is built for them.
+  const targetBias = tf.reshape(tf.tensor1d(biases.targetBias), [n, 1]);
+  const negativeBias = tf.reshape(tf.tensor1d(biases.negativeBias), [1, s]);
+  const hits = tf.equal(tf.reshape(targets, [n, 1]), tf.reshape(negatives, [1, s])); // [N, S] bool
   const loss = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [x, rows, tb, nb, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor2D, tf.GradSaveFunc];
-    const targetRows = tf.slice(rows, [0, 0], [n, dim]);
-    const negativeRows = tf.slice(rows, [n, 0], [s, dim]);
-    const positive = tf.add(tf.sum(tf.mul(x, targetRows), 1, true), tf.expandDims(tb, 1)); // [N, 1]
-    const negativeLogits = tf.add(tf.matMul(x, tf.transpose(negativeRows)), nb); // [N, S]
-    // Softmax over [positive | negatives] without concatenating them: one exp pass over [N, S].
-    const max = tf.maximum(tf.max(negativeLogits, 1, true), positive); // [N, 1]
-    const expNegative = tf.exp(tf.sub(negativeLogits, max));
-    const expPositive = tf.exp(tf.sub(positive, max));
-    const total = tf.add(tf.sum(expNegative, 1, true), expPositive); // [N, 1]
-    const lse = tf.add(tf.log(total), max);
-    save([x, rows, tf.div(expPositive, total), tf.div(expNegative, total)]);
+    const [x, rows, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+    const { value, pPositive, pNegative } = tf.tidy(() => {
+      const positive = tf.add(tf.sum(tf.mul(x, tf.slice(rows, [0, 0], [n, dim])), 1, true), targetBias); // [N, 1]
+      const biased = step(tf.matMul(x, tf.transpose(tf.slice(rows, [n, 0], [s, dim]))), (t) => tf.add(t, negativeBias)); // [N, S]
+      const negativeLogits = step(biased, (t) => step(tf.fill([n, s], MASKED), (masked) => tf.where(hits, masked, t)));
+      // Softmax over [positive | negatives] without concatenating them: one exp pass over [N, S].
+      const max = tf.maximum(tf.max(negativeLogits, 1, true), positive); // [N, 1]
+      const expNegative = step(negativeLogits, (t) => tf.exp(tf.sub(t, max)));
+      const expPositive = tf.exp(tf.sub(positive, max));
+      const total = tf.add(tf.sum(expNegative, 1, true), expPositive); // [N, 1]
+      const lse = tf.add(tf.log(total), max);
+      return { value: tf.mean(tf.sub(lse, positive)), pPositive: tf.div(expPositive, total), pNegative: step(expNegative, (t) => tf.div(t, total)) };
+    });
+    save([x, rows, pPositive, pNegative]);
     return {
-      value: tf.mean(tf.sub(lse, positive)),
+      value,
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-        const [xs, rs, pPositive, pNegative] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
-        const scale = tf.div(dy as tf.Scalar, n);
-        const dPositive = tf.mul(tf.sub(pPositive, 1), scale); // [N, 1]
-        const dNegative = tf.mul(pNegative, scale) as tf.Tensor2D; // [N, S]
-        const dx = tf.add(tf.mul(dPositive, tf.slice(rs, [0, 0], [n, dim])), tf.matMul(dNegative, tf.slice(rs, [n, 0], [s, dim])));
-        // dNegativeRows = dNegativeᵀ · x with an explicit transpose: (xᵀ · dNegative)ᵀ transposes less but
-        // measured slower (XNNPACK with 64 output rows and an N-long inner dimension).
-        const dRows = tf.concat([tf.mul(dPositive, xs), tf.matMul(tf.transpose(dNegative), xs)], 0);
-        return [dx, dRows, tf.zerosLike(tb), tf.zerosLike(nb)];
+        const [xs, rs, pp, pn] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
+        return tf.tidy(() => {
+          const scale = tf.div(dy as tf.Scalar, n);
+          const dPositive = tf.mul(tf.sub(pp, 1), scale); // [N, 1]
+          const dNegative = tf.mul(pn, scale) as tf.Tensor2D; // [N, S]
+          const dx = tf.add(tf.mul(dPositive, tf.slice(rs, [0, 0], [n, dim])), tf.matMul(dNegative, tf.slice(rs, [n, 0], [s, dim])));
+          // dNegativeRows = dNegativeᵀ · x with an explicit transpose: (xᵀ · dNegative)ᵀ transposes less but
+          // measured slower (XNNPACK with 64 output rows and an N-long inner dimension).
+          const dNegativeRows = step(tf.transpose(dNegative), (t) => tf.matMul(t, xs));
+          return [dx, tf.concat([tf.mul(dPositive, xs), dNegativeRows], 0)];
+        });
       },
     };
   });
   const rows = embeddingLookup(table, tf.concat([targets, negatives]) as tf.Tensor1D); // one gather, one scatter
-  return loss(states, rows, targetBias, negativeBias) as tf.Scalar;
+  return loss(states, rows) as tf.Scalar;
 }
 
-/**
- * The additive logit biases of sampledSoftmaxLoss, built on the CPU: -log q
- * of each target [N] and, per row, of each negative [N × S], with accidental
- * hits (negative = the row's target) masked out.
- */
-export function sampledSoftmaxBiases(targets: ArrayLike<number>, negatives: ArrayLike<number>, logQ: ArrayLike<number>): { targetBias: Float32Array; negativeBias: Float32Array } {
-  const n = targets.length;
-  const s = negatives.length;
-  const targetBias = new Float32Array(n);
-  const row = new Float32Array(s);
-  for (let j = 0; j < s; j++) row[j] = -logQ[negatives[j]!]!;
-  const negativeBias = new Float32Array(n * s);
-  for (let i = 0; i < n; i++) {
-    const target = targets[i]!;
-    targetBias[i] = -logQ[target]!;
-    negativeBias.set(row, i * s);
-    for (let j = 0; j < s; j++) if (negatives[j] === target) negativeBias[i * s + j] = MASKED;
-  }
+/** f(t), then t is freed: keeps one [N, S] tensor alive at a time inside the fused loss. */
+function step<T extends tf.Tensor>(t: tf.Tensor, f: (t: tf.Tensor) => T): T {
+  const out = f(t);
+  t.dispose();
+  return out;
+}
+
+export interface SampledSoftmaxBiases {
+  /** -log q of each row's target [N]. */
+  readonly targetBias: Float32Array;
+  /** -log q of each negative [S]. */
+  readonly negativeBias: Float32Array;
+}
+
+/** The logQ biases of sampledSoftmaxLoss: -log q of each target and of each negative. */
+export function sampledSoftmaxBiases(targets: ArrayLike<number>, negatives: ArrayLike<number>, logQ: ArrayLike<number>): SampledSoftmaxBiases {
+  const targetBias = Float32Array.from({ length: targets.length }, (_, i) => -logQ[targets[i]!]!);
+  const negativeBias = Float32Array.from({ length: negatives.length }, (_, j) => -logQ[negatives[j]!]!);
   return { targetBias, negativeBias };
 }
 

@@ -163,8 +163,7 @@ export class Trainer {
           const negativeTensor = tf.tensor1d(negatives, 'int32');
           if (loss === 'bce') return bceLoss(states, table, targets, negativeTensor);
           if (loss === 'gbce') return gbceLoss(states, table, targets, negativeTensor, gbceBeta(this.options.negatives, numItems, this.options.gbceT ?? DEFAULT_GBCE_T));
-          const { targetBias, negativeBias } = sampledSoftmaxBiases(targetValues, negatives, this.sampler.logQ);
-          return sampledSoftmaxLoss(states, table, targets, negativeTensor, tf.tensor1d(targetBias), tf.tensor2d(negativeBias, [positions.length, negatives.length]));
+          return sampledSoftmaxLoss(states, table, targets, negativeTensor, sampledSoftmaxBiases(targetValues, negatives, this.sampler.logQ));
         },
         true,
         this.model.variables,
