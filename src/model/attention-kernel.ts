@@ -1,6 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { instantiateKernel, layoutKernelMemory, type KernelMemory } from './kernel-module.js';
 
 /**
  * The compiled causal-attention kernel (kernels/attention.ts → 
@@ -23,51 +21,26 @@ export interface AttentionKernel {
   backward(shape: AttentionShape, q: Float32Array, k: Float32Array, v: Float32Array, keep: Float32Array, dOut: Float32Array): { dQ: Float32Array; dK: Float32Array; dV: Float32Array };
 }
 
-// Node has WebAssembly, but the ES2023 lib this project compiles against does not describe it (that is in the DOM lib).
-declare const WebAssembly: {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { readonly exports: unknown };
-};
-
 interface Exports {
-  readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
+  readonly memory: KernelMemory;
   forward(pairs: number, heads: number, T: number, d: number, scale: number, q: number, k: number, v: number, keep: number, out: number, weights: number, scratch: number): void;
   backward(pairs: number, heads: number, T: number, d: number, scale: number, q: number, k: number, v: number, keep: number, dOut: number, dQ: number, dK: number, dV: number, scratch: number): void;
 }
-
-const WASM_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'generated', 'kernels', 'attention.wasm');
-/** Our arrays start above the first 64 KiB page, clear of anything the compiler lays out. */
-const HEAP_START = 65_536;
-const PAGE = 65_536;
 
 let loaded: AttentionKernel | null | undefined;
 
 /** The kernel, or null when it is not built (then callers use TensorFlow.js ops). */
 export function attentionKernel(): AttentionKernel | null {
   if (loaded === undefined) {
-    try {
-      const instance = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(WASM_PATH)), {});
-      loaded = wrap(instance.exports as unknown as Exports);
-    } catch {
-      loaded = null;
-    }
+    const wasm = instantiateKernel<Exports>('attention');
+    loaded = wasm ? wrap(wasm) : null;
   }
   return loaded;
 }
 
 function wrap(wasm: Exports): AttentionKernel {
-  /** Lays out arrays of the given float counts from HEAP_START (16-byte aligned), growing memory as needed. */
-  const layout = (counts: number[]): number[] => {
-    let at = HEAP_START;
-    const offsets = counts.map((n) => {
-      const here = at;
-      at += Math.ceil((n * 4) / 16) * 16;
-      return here;
-    });
-    const pages = Math.ceil(at / PAGE) - wasm.memory.buffer.byteLength / PAGE;
-    if (pages > 0) wasm.memory.grow(pages);
-    return offsets;
-  };
+  /** Lays out arrays of the given float counts (16-byte aligned), growing memory as needed. */
+  const layout = (counts: number[]): number[] => layoutKernelMemory(wasm.memory, counts.map((n) => n * 4));
   const put = (offset: number, values: Float32Array): void => new Float32Array(wasm.memory.buffer, offset, values.length).set(values);
   const take = (offset: number, n: number): Float32Array => new Float32Array(wasm.memory.buffer, offset, n).slice();
   const check = ({ pairs, heads, length, depth }: AttentionShape, arrays: Float32Array[], keep: Float32Array): number => {

@@ -1,6 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { instantiateKernel, layoutKernelMemory, type KernelMemory } from './kernel-module.js';
 
 /**
  * Dot products of one query vector with every row of a fixed table (the
@@ -26,15 +24,12 @@ export class ItemScorer {
     this.cols = cols;
     this.stride = Math.ceil(cols / 4) * 4;
     this.wasm = instantiate();
-    const bytes = 4 * (rows * this.stride + this.stride + rows + 4);
-    if (this.wasm) {
-      const pages = Math.ceil((HEAP_START + bytes) / PAGE) - this.wasm.memory.buffer.byteLength / PAGE;
-      if (pages > 0) this.wasm.memory.grow(pages);
-    }
-    const buffer = this.wasm ? this.wasm.memory.buffer : new ArrayBuffer(HEAP_START + bytes);
-    this.table = new Float32Array(buffer, HEAP_START, rows * this.stride);
-    this.query = new Float32Array(buffer, HEAP_START + 4 * rows * this.stride, this.stride);
-    this.out = new Float32Array(buffer, HEAP_START + 4 * (rows * this.stride + this.stride), rows);
+    const sizes = [4 * rows * this.stride, 4 * this.stride, 4 * rows];
+    const [tableAt, queryAt, outAt] = (this.wasm ? layoutKernelMemory(this.wasm.memory, sizes) : [0, 4 * rows * this.stride, 4 * (rows * this.stride + this.stride)]) as [number, number, number];
+    const buffer = this.wasm ? this.wasm.memory.buffer : new ArrayBuffer(sizes.reduce((a, b) => a + b, 0));
+    this.table = new Float32Array(buffer, tableAt, rows * this.stride);
+    this.query = new Float32Array(buffer, queryAt, this.stride);
+    this.out = new Float32Array(buffer, outAt, rows);
     for (let r = 0; r < rows; r++) this.table.set(table.subarray(r * cols, (r + 1) * cols), r * this.stride);
   }
 
@@ -80,31 +75,13 @@ export class ItemScorer {
   }
 }
 
-// Node has WebAssembly, but the ES2023 lib this project compiles against does not describe it (that is in the DOM lib).
-declare const WebAssembly: {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { readonly exports: unknown };
-};
-
 interface Exports {
-  readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
+  readonly memory: KernelMemory;
   matvec(table: number, rows: number, stride: number, x: number, out: number): void;
   logSumExp(scores: number, n: number): number;
 }
 
-const WASM_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'generated', 'kernels', 'scoring.wasm');
-const HEAP_START = 65_536;
-const PAGE = 65_536;
-let compiled: object | null | undefined;
-
 /** A fresh instance (own memory) per table, or undefined when the kernel is not built. */
 function instantiate(): Exports | undefined {
-  if (compiled === undefined) {
-    try {
-      compiled = new WebAssembly.Module(readFileSync(WASM_PATH));
-    } catch {
-      compiled = null;
-    }
-  }
-  return compiled ? (new WebAssembly.Instance(compiled, {}).exports as Exports) : undefined;
+  return instantiateKernel<Exports>('scoring');
 }

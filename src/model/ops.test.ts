@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Random } from '../random.js';
 import { selectBackend } from './backend.js';
 import { normal } from './init.js';
-import { dense, embeddingLookup, layerNorm } from './ops.js';
+import { dense, dropout, embeddingLookup, layerNorm } from './ops.js';
 
 const random = new Random(7);
 const table = Array.from(normal(random, 6 * 3, 1));
@@ -71,5 +71,45 @@ describe('custom-gradient ops', () => {
     const values = Array.from(normed.dataSync());
     expect(values.reduce((a, v) => a + v, 0)).toBeCloseTo(0, 5);
     expect(values.reduce((a, v) => a + v * v, 0) / 3).toBeCloseTo(1, 4);
+  });
+
+  for (const backend of ['cpu', 'wasm'] as const) {
+    it(`layerNorm's gradients for x, gamma and beta equal autodiff through the plain ops on a 3-D input (${backend})`, async () => {
+      await selectBackend(backend);
+      const r = new Random(3);
+      const [xs, g, bt, up] = [normal(r, 2 * 3 * 4, 1), normal(r, 4, 1), normal(r, 4, 1), normal(r, 2 * 3 * 4, 1)];
+      const plain = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor): tf.Tensor => {
+        const { mean, variance } = tf.moments(xx, -1, true);
+        return tf.add(tf.mul(tf.mul(tf.sub(xx, mean), tf.rsqrt(tf.add(variance, 1e-8))), gg), bb);
+      };
+      const grads = (f: (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => tf.Tensor): number[][] =>
+        tf.tidy(() =>
+          tf
+            .grads((xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(f(xx, gg, bb), tf.tensor3d(up, [2, 3, 4]))))([tf.tensor3d(xs, [2, 3, 4]), tf.tensor1d(g), tf.tensor1d(bt)])
+            .map((t) => Array.from(t.dataSync())),
+        );
+      const fused = grads((xx, gg, bb) => layerNorm(xx, gg as tf.Tensor1D, bb as tf.Tensor1D));
+      const reference = grads(plain);
+      fused.forEach((values, k) => values.forEach((v, i) => expect(v).toBeCloseTo(reference[k]![i]!, 4)));
+    });
+  }
+
+  it('dropout keeps each element with probability 1 - rate, scales it by 1 / (1 - rate), passes the gradient through the same mask, and repeats with the seed', async () => {
+    await selectBackend('wasm');
+    const x = tf.ones([200, 50]);
+    const run = (seed: number): { out: number[]; grad: number[] } =>
+      tf.tidy(() => {
+        const out = Array.from(dropout(x, 0.3, new Random(seed)).dataSync());
+        const grad = Array.from(tf.grad((t: tf.Tensor) => tf.sum(tf.mul(dropout(t, 0.3, new Random(seed)), 2)))(x).dataSync());
+        return { out, grad };
+      });
+    const { out, grad } = run(9);
+    const kept = out.filter((v) => v !== 0);
+    expect(kept.length / out.length).toBeCloseTo(0.7, 1);
+    kept.forEach((v) => expect(v).toBeCloseTo(1 / 0.7, 5));
+    // d/dx of sum(2 · x · mask) = 2 · mask: the same positions, the same scale.
+    grad.forEach((g, i) => expect(g).toBeCloseTo(2 * out[i]!, 5));
+    expect(run(9).out).toEqual(out);
+    expect(run(10).out).not.toEqual(out);
   });
 });

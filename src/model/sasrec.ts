@@ -3,7 +3,7 @@ import { Random } from '../random.js';
 import { ModelConfigSchema, type ModelConfig } from './config.js';
 import { glorotUniform, normal } from './init.js';
 import { attention } from './attention.js';
-import { dense, embeddingLookup, layerNorm } from './ops.js';
+import { dense, dropout as dropoutOp, embeddingLookup, layerNorm } from './ops.js';
 
 /**
  * SASRec (Kang & McAuley, ICDM 2018): a causal self-attention decoder over a
@@ -128,7 +128,7 @@ export class SasRec {
     if (T > maxLength) throw new RangeError(`sequence length ${T} exceeds maxLength ${maxLength}`);
     const training = options.training === true && dropout > 0;
     const dropoutRandom = new Random(options.dropoutSeed ?? 0);
-    const drop = (x: tf.Tensor): tf.Tensor => (training ? tf.dropout(x, dropout, undefined, dropoutRandom.int(2 ** 31)) : x);
+    const drop = (x: tf.Tensor): tf.Tensor => (training ? dropoutOp(x, dropout, dropoutRandom) : x);
     const dk = dim / heads;
     const attention4d: tf.Tensor4D[] = [];
 

@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../model/backend.js';
 import { normal } from '../model/init.js';
 import { Random } from '../random.js';
-import { bceLoss, fullSoftmaxLoss, gbceBeta, gbceLoss, NegativeSampler, sampledSoftmaxBiases, sampledSoftmaxLoss } from './losses.js';
+import { bceLoss, fullSoftmaxLoss, gbceBeta, gbceLoss, NegativeSampler, sampledSoftmaxBatch, sampledSoftmaxLoss } from './losses.js';
 
 const random = new Random(11);
 const N = 4;
@@ -47,15 +47,39 @@ describe('losses', () => {
     });
   }
 
-  it('sampled softmax with every item as a negative and uniform q is the full softmax (wasm)', async () => {
-    await selectBackend('cpu');
-    const reference = lossAndGrads(referenceLoss);
+  for (const implementation of ['kernel', 'ops'] as const) {
+    it(`sampled softmax with every item as a negative and uniform q is the full softmax (wasm, ${implementation})`, async () => {
+      await selectBackend('cpu');
+      const reference = lossAndGrads(referenceLoss);
+      await selectBackend('wasm');
+      const all = [1, 2, 3, 4, 5, 6];
+      const batch = sampledSoftmaxBatch(targets, all, new Float32Array(V).fill(Math.log(1 / 6)));
+      const sampled = lossAndGrads((s, t) => sampledSoftmaxLoss(s, t, batch, { implementation }));
+      expect(sampled.loss).toBeCloseTo(reference.loss, 5);
+      sampled.grads.forEach((g, k) => g.forEach((v, i) => expect(v).toBeCloseTo(reference.grads[k]![i]!, 5)));
+    });
+  }
+
+  it('the sampled softmax kernel gives the ops\' loss and gradients, lengths not multiples of 4 included', async () => {
     await selectBackend('wasm');
-    const all = [1, 2, 3, 4, 5, 6];
-    const biases = sampledSoftmaxBiases(targets, all, new Float32Array(V).fill(Math.log(1 / 6)));
-    const sampled = lossAndGrads((s, t) => sampledSoftmaxLoss(s, t, tf.tensor1d(targets, 'int32'), tf.tensor1d(all, 'int32'), biases));
-    expect(sampled.loss).toBeCloseTo(reference.loss, 5);
-    sampled.grads.forEach((g, k) => g.forEach((v, i) => expect(v).toBeCloseTo(reference.grads[k]![i]!, 5)));
+    const r = new Random(5);
+    const [n, s, d, v] = [37, 51, 8, 300];
+    const st = normal(r, n * d, 1);
+    const tb = normal(r, v * d, 0.5);
+    const batch = sampledSoftmaxBatch(
+      Array.from({ length: n }, () => 1 + r.int(v - 1)),
+      Array.from({ length: s }, (_, j) => (j % 7 === 0 ? 1 + (j % 40) : 1 + r.int(v - 1))), // some hits
+      Float32Array.from({ length: v }, () => Math.log(0.5 + r.next()) - 6),
+    );
+    const run = (implementation: 'kernel' | 'ops') =>
+      tf.tidy(() => {
+        const { value, grads } = tf.valueAndGrads((a: tf.Tensor, b: tf.Tensor) => sampledSoftmaxLoss(a as tf.Tensor2D, b as tf.Tensor2D, batch, { implementation }))([tf.tensor2d(st, [n, d]), tf.tensor2d(tb, [v, d])]);
+        return { loss: value.dataSync()[0]!, grads: grads.map((g) => Array.from(g.dataSync())) };
+      });
+    const kernel = run('kernel');
+    const ops = run('ops');
+    expect(kernel.loss).toBeCloseTo(ops.loss, 5);
+    kernel.grads.forEach((g, k) => g.forEach((value, i) => expect(value).toBeCloseTo(ops.grads[k]![i]!, 6)));
   });
 });
 
@@ -88,28 +112,30 @@ describe('binary losses', () => {
   });
 });
 
-describe('sampled softmax biases', () => {
-  it('apply -log q to each target and each negative', () => {
+describe('sampled softmax batch', () => {
+  it('applies -log q to each target and each negative', () => {
     const logQ = Float32Array.from([0, Math.log(0.5), Math.log(0.25), Math.log(0.25)]);
-    const { targetBias, negativeBias } = sampledSoftmaxBiases([1, 2], [2, 3], logQ);
+    const { targetBias, negativeBias } = sampledSoftmaxBatch([1, 2], [2, 3], logQ);
     expect(Array.from(targetBias)).toEqual([-Math.fround(Math.log(0.5)), -Math.fround(Math.log(0.25))].map(Math.fround));
     expect(Array.from(negativeBias)).toEqual([-Math.fround(Math.log(0.25)), -Math.fround(Math.log(0.25))].map(Math.fround));
   });
 
-  it('leave a negative that equals the row\'s target out of that row\'s softmax (accidental hit)', async () => {
-    await selectBackend('wasm');
-    const negatives = [3, 5]; // 3 is the target of rows 0 and 3
-    const logQ = Float32Array.from({ length: V }, (_, i) => Math.log(i / 21)); // distinct biases, so their placement shows
-    const dot = (i: number, item: number): number => [0, 1, 2].reduce((sum, d) => sum + states[i * D + d]! * table[item * D + d]!, 0);
-    const expected =
-      targets.reduce((sum, t, i) => {
-        const logits = [t, ...negatives.filter((n) => n !== t)].map((item) => dot(i, item) - Math.fround(logQ[item]!));
-        const max = Math.max(...logits);
-        return sum + max + Math.log(logits.reduce((z, l) => z + Math.exp(l - max), 0)) - logits[0]!;
-      }, 0) / N;
-    const { loss } = lossAndGrads((s, t) => sampledSoftmaxLoss(s, t, tf.tensor1d(targets, 'int32'), tf.tensor1d(negatives, 'int32'), sampledSoftmaxBiases(targets, negatives, logQ)));
-    expect(loss).toBeCloseTo(expected, 5);
-  });
+  for (const implementation of ['kernel', 'ops'] as const) {
+    it(`leaves a negative that equals the row's target out of that row's softmax (accidental hit, ${implementation})`, async () => {
+      await selectBackend('wasm');
+      const negatives = [3, 5]; // 3 is the target of rows 0 and 3
+      const logQ = Float32Array.from({ length: V }, (_, i) => Math.log(i / 21)); // distinct biases, so their placement shows
+      const dot = (i: number, item: number): number => [0, 1, 2].reduce((sum, d) => sum + states[i * D + d]! * table[item * D + d]!, 0);
+      const expected =
+        targets.reduce((sum, t, i) => {
+          const logits = [t, ...negatives.filter((n) => n !== t)].map((item) => dot(i, item) - Math.fround(logQ[item]!));
+          const max = Math.max(...logits);
+          return sum + max + Math.log(logits.reduce((z, l) => z + Math.exp(l - max), 0)) - logits[0]!;
+        }, 0) / N;
+      const { loss } = lossAndGrads((s, t) => sampledSoftmaxLoss(s, t, sampledSoftmaxBatch(targets, negatives, logQ), { implementation }));
+      expect(loss).toBeCloseTo(expected, 5);
+    });
+  }
 });
 
 describe('NegativeSampler', () => {

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { embeddingLookup } from '../model/ops.js';
+import { sampledSoftmaxKernel } from '../model/sampled-softmax-kernel.js';
 
 /**
  * Next-item losses over the item table, which doubles as the output layer.
@@ -44,85 +45,106 @@ function paddingMask(v: number): tf.Tensor1D {
   return tf.concat([tf.tensor1d([MASKED]), tf.zeros([v - 1])]) as tf.Tensor1D;
 }
 
-/**
- * Sampled softmax with negatives shared across the batch (Jean et al. 2015;
- * Yi et al., RecSys 2019): each position's target competes with the same S
- * sampled items. Logits carry additive biases: -log q(item), the sampling
- * probability (the logQ correction, so that popularity-biased sampling still
- * estimates the full softmax), given per target [N] and per negative [S]
- * (sampledSoftmaxBiases); a negative equal to the row's target (an
- * accidental hit) is masked out, decided on the device from the two index
- * vectors rather than uploaded as an [N, S] array.
- *
- * One fused op: the table rows of targets and negatives are gathered once,
- * the forward pass keeps only the softmax, freeing each [N, S] intermediate
- * as soon as the next one exists (a 128 × 50 batch against 2,048 negatives
- * makes 40 MB tensors), and the gradient (softmax − one-hot at the target
- * column) goes back through plain 2-D matMuls. Mean over N.
- */
-export function sampledSoftmaxLoss(states: tf.Tensor2D, table: tf.Tensor2D, targets: tf.Tensor1D, negatives: tf.Tensor1D, biases: SampledSoftmaxBiases): tf.Scalar {
-  const n = states.shape[0];
-  const dim = states.shape[1];
-  const s = negatives.shape[0];
-  // Constants of the op, not inputs: no gradient is built for them.
-  const targetBias = tf.reshape(tf.tensor1d(biases.targetBias), [n, 1]);
-  const negativeBias = tf.reshape(tf.tensor1d(biases.negativeBias), [1, s]);
-  const hits = tf.equal(tf.reshape(targets, [n, 1]), tf.reshape(negatives, [1, s])); // [N, S] bool
-  const loss = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [x, rows, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
-    const { value, pPositive, pNegative } = tf.tidy(() => {
-      const positive = tf.add(tf.sum(tf.mul(x, tf.slice(rows, [0, 0], [n, dim])), 1, true), targetBias); // [N, 1]
-      const biased = step(tf.matMul(x, tf.transpose(tf.slice(rows, [n, 0], [s, dim]))), (t) => tf.add(t, negativeBias)); // [N, S]
-      const negativeLogits = step(biased, (t) => step(tf.fill([n, s], MASKED), (masked) => tf.where(hits, masked, t)));
-      // Softmax over [positive | negatives] without concatenating them: one exp pass over [N, S].
-      const max = tf.maximum(tf.max(negativeLogits, 1, true), positive); // [N, 1]
-      const expNegative = step(negativeLogits, (t) => tf.exp(tf.sub(t, max)));
-      const expPositive = tf.exp(tf.sub(positive, max));
-      const total = tf.add(tf.sum(expNegative, 1, true), expPositive); // [N, 1]
-      const lse = tf.add(tf.log(total), max);
-      return { value: tf.mean(tf.sub(lse, positive)), pPositive: tf.div(expPositive, total), pNegative: step(expNegative, (t) => tf.div(t, total)) };
-    });
-    save([x, rows, pPositive, pNegative]);
-    return {
-      value,
-      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-        const [xs, rs, pp, pn] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
-        return tf.tidy(() => {
-          const scale = tf.div(dy as tf.Scalar, n);
-          const dPositive = tf.mul(tf.sub(pp, 1), scale); // [N, 1]
-          const dNegative = tf.mul(pn, scale) as tf.Tensor2D; // [N, S]
-          const dx = tf.add(tf.mul(dPositive, tf.slice(rs, [0, 0], [n, dim])), tf.matMul(dNegative, tf.slice(rs, [n, 0], [s, dim])));
-          // dNegativeRows = dNegativeᵀ · x with an explicit transpose: (xᵀ · dNegative)ᵀ transposes less but
-          // measured slower (XNNPACK with 64 output rows and an N-long inner dimension).
-          const dNegativeRows = step(tf.transpose(dNegative), (t) => tf.matMul(t, xs));
-          return [dx, tf.concat([tf.mul(dPositive, xs), dNegativeRows], 0)];
-        });
-      },
-    };
-  });
-  const rows = embeddingLookup(table, tf.concat([targets, negatives]) as tf.Tensor1D); // one gather, one scatter
-  return loss(states, rows) as tf.Scalar;
+/** The wasm backend's view of a tensor's memory (a public method of its backend class). */
+interface WasmHeap {
+  typedArrayFromHeap(tensor: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
 }
 
-/** f(t), then t is freed: keeps one [N, S] tensor alive at a time inside the fused loss. */
-function step<T extends tf.Tensor>(t: tf.Tensor, f: (t: tf.Tensor) => T): T {
-  const out = f(t);
-  t.dispose();
-  return out;
-}
-
-export interface SampledSoftmaxBiases {
-  /** -log q of each row's target [N]. */
+/** One step's sample for sampledSoftmaxLoss: targets, shared negatives and their logQ biases. */
+export interface SampledSoftmaxBatch {
+  /** The target item of each of the N positions. */
+  readonly targets: Int32Array;
+  /** The S negatives every position is ranked against. */
+  readonly negatives: Int32Array;
+  /** -log q of each target [N]. */
   readonly targetBias: Float32Array;
   /** -log q of each negative [S]. */
   readonly negativeBias: Float32Array;
 }
 
-/** The logQ biases of sampledSoftmaxLoss: -log q of each target and of each negative. */
-export function sampledSoftmaxBiases(targets: ArrayLike<number>, negatives: ArrayLike<number>, logQ: ArrayLike<number>): SampledSoftmaxBiases {
-  const targetBias = Float32Array.from({ length: targets.length }, (_, i) => -logQ[targets[i]!]!);
-  const negativeBias = Float32Array.from({ length: negatives.length }, (_, j) => -logQ[negatives[j]!]!);
-  return { targetBias, negativeBias };
+/** A step's sample with the logQ biases of each target and negative looked up in logQ. */
+export function sampledSoftmaxBatch(targets: ArrayLike<number>, negatives: ArrayLike<number>, logQ: ArrayLike<number>): SampledSoftmaxBatch {
+  return {
+    targets: Int32Array.from(targets),
+    negatives: Int32Array.from(negatives),
+    targetBias: Float32Array.from({ length: targets.length }, (_, i) => -logQ[targets[i]!]!),
+    negativeBias: Float32Array.from({ length: negatives.length }, (_, j) => -logQ[negatives[j]!]!),
+  };
+}
+
+/**
+ * Sampled softmax with negatives shared across the batch (Jean et al. 2015;
+ * Yi et al., RecSys 2019): each position's target competes with the same S
+ * sampled items. Logits carry additive biases: -log q(item), the sampling
+ * probability (the logQ correction, so that popularity-biased sampling still
+ * estimates the full softmax); a negative equal to the position's target (an
+ * accidental hit) is left out of that position's softmax.
+ *
+ * One fused op: the table rows of targets and negatives are gathered once
+ * (one scatter in the gradient); the logits are one plain 2-D matMul; the
+ * gradient (softmax − one-hot at the target column) goes back through plain
+ * 2-D matMuls, scaled after them on [N, dim] and [S, dim] rather than on the
+ * [N, S] probabilities. On the wasm and cpu backends the softmax itself runs
+ * in the SIMD kernel (sampled-softmax-kernel.ts): TensorFlow.js's element-wise
+ * ops took seven passes over the [N, S] logits. Mean over the N positions.
+ */
+export function sampledSoftmaxLoss(states: tf.Tensor2D, table: tf.Tensor2D, batch: SampledSoftmaxBatch, options: { readonly implementation?: 'auto' | 'kernel' | 'ops' } = {}): tf.Scalar {
+  const n = batch.targets.length;
+  const s = batch.negatives.length;
+  const dim = states.shape[1];
+  const kernel = sampledSoftmaxKernel();
+  const wanted = options.implementation ?? 'auto';
+  // Only on wasm: it reads tensors in place from the wasm heap (and the cpu backend would keep the kernel's views).
+  const useKernel = kernel !== null && tf.getBackend() === 'wasm' && wanted !== 'ops';
+  if (wanted === 'kernel' && !useKernel) throw new Error('the sampled softmax kernel runs on the wasm backend only, once built (`npm run build:kernels`)');
+  const targetBias = tf.tensor2d(batch.targetBias, [n, 1]);
+  const loss = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [x, rows, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+    const [value, pPositive, probabilities, transposed] = tf.tidy(() => {
+      const positive = tf.add(tf.sum(tf.mul(x, tf.slice(rows, [0, 0], [n, dim])), 1, true), targetBias); // [N, 1]
+      const logits = tf.matMul(x, tf.transpose(tf.slice(rows, [n, 0], [s, dim]))); // [N, S]
+      if (useKernel) {
+        // Read in place from the backend's heap, and uploaded from the kernel's memory: no JavaScript copies.
+        const heap = tf.backend() as unknown as WasmHeap;
+        const result = kernel!.forward(heap.typedArrayFromHeap(logits) as Float32Array, heap.typedArrayFromHeap(positive) as Float32Array, batch.negativeBias, batch.targets, batch.negatives);
+        return [tf.scalar(result.lossSum / n), tf.tensor2d(result.pPositive, [n, 1]), tf.tensor2d(result.probabilities, [n, s]), tf.tensor2d(result.transposed, [s, n])];
+      }
+      return softmaxWithOps(positive as tf.Tensor2D, logits as tf.Tensor2D, batch);
+    });
+    save([x, rows, pPositive!, probabilities!, transposed!]);
+    return {
+      value: value!,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) =>
+        tf.tidy(() => {
+          const [xs, rs, pp, pn, pnT] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
+          const scale = tf.div(dy as tf.Scalar, n);
+          const dPositive = tf.mul(tf.sub(pp, 1), scale); // [N, 1]
+          const dx = tf.add(tf.mul(dPositive, tf.slice(rs, [0, 0], [n, dim])), tf.mul(tf.matMul(pn, tf.slice(rs, [n, 0], [s, dim])), scale));
+          const dNegativeRows = tf.mul(tf.matMul(pnT, xs), scale); // [S, dim]
+          return [dx, tf.concat([tf.mul(dPositive, xs), dNegativeRows], 0)];
+        }),
+    };
+  });
+  const rows = embeddingLookup(table, tf.tensor1d(Int32Array.from([...batch.targets, ...batch.negatives]), 'int32')); // one gather, one scatter
+  return loss(states, rows) as tf.Scalar;
+}
+
+/**
+ * The softmax step with TensorFlow.js ops (GPU backends, and the reference in
+ * tests): returns the mean loss, the targets' probabilities [N, 1], the
+ * negatives' [N, S] and those transposed [S, N].
+ */
+function softmaxWithOps(positive: tf.Tensor2D, logits: tf.Tensor2D, batch: SampledSoftmaxBatch): tf.Tensor[] {
+  const [n, s] = logits.shape;
+  const hits = tf.equal(tf.tensor2d(batch.targets, [n, 1], 'int32'), tf.tensor2d(batch.negatives, [1, s], 'int32')); // [N, S]
+  const negativeLogits = tf.where(hits, tf.fill([n, s], MASKED), tf.add(logits, tf.tensor2d(batch.negativeBias, [1, s])));
+  // Softmax over [positive | negatives] without concatenating them.
+  const max = tf.maximum(tf.max(negativeLogits, 1, true), positive); // [N, 1]
+  const expNegative = tf.exp(tf.sub(negativeLogits, max));
+  const expPositive = tf.exp(tf.sub(positive, max));
+  const total = tf.add(tf.sum(expNegative, 1, true), expPositive); // [N, 1]
+  const probabilities = tf.div(expNegative, total);
+  return [tf.mean(tf.sub(tf.add(tf.log(total), max), positive)), tf.div(expPositive, total), probabilities, tf.transpose(probabilities)];
 }
 
 /**

@@ -4,7 +4,7 @@ import { embeddingLookup } from '../model/ops.js';
 import type { SasRec } from '../model/sasrec.js';
 import { Random } from '../random.js';
 import { epochBatches, replaceInputItems, trainingBatch, trainingItemCounts, type Batch, type EncodedSequences } from './batches.js';
-import { bceLoss, fullSoftmaxLoss, gbceBeta, gbceLoss, NegativeSampler, sampledSoftmaxBiases, sampledSoftmaxLoss } from './losses.js';
+import { bceLoss, fullSoftmaxLoss, gbceBeta, gbceLoss, NegativeSampler, sampledSoftmaxBatch, sampledSoftmaxLoss } from './losses.js';
 
 export const DEFAULT_GBCE_T = 0.75;
 
@@ -163,7 +163,7 @@ export class Trainer {
           const negativeTensor = tf.tensor1d(negatives, 'int32');
           if (loss === 'bce') return bceLoss(states, table, targets, negativeTensor);
           if (loss === 'gbce') return gbceLoss(states, table, targets, negativeTensor, gbceBeta(this.options.negatives, numItems, this.options.gbceT ?? DEFAULT_GBCE_T));
-          return sampledSoftmaxLoss(states, table, targets, negativeTensor, sampledSoftmaxBiases(targetValues, negatives, this.sampler.logQ));
+          return sampledSoftmaxLoss(states, table, sampledSoftmaxBatch(targetValues, negatives, this.sampler.logQ));
         },
         true,
         this.model.variables,
