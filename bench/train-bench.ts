@@ -9,7 +9,7 @@ import { openStore, type Store } from '../src/data/store.js';
 import { attentionKernel } from '../src/model/attention-kernel.js';
 import { MODEL_DEFAULTS } from '../src/model/config.js';
 import { SasRec } from '../src/model/sasrec.js';
-import { DEFAULT_PATIENCE, trainRun } from '../src/train/train-run.js';
+import { DEFAULT_MEMBERS, DEFAULT_PATIENCE, trainRun } from '../src/train/train-run.js';
 import { DEFAULT_LR_FINAL, DEFAULT_TRAINING, Trainer, type TrainingOptions } from '../src/train/trainer.js';
 import { ItemVocabulary } from '../src/train/vocabulary.js';
 import { REFERENCE_DIM, runLongStepBench } from './long-step-bench.js';
@@ -46,30 +46,36 @@ export async function runTrainBench(options: TrainBenchOptions): Promise<Record<
       model,
       training,
       epochs: options.epochs,
-      patience: DEFAULT_PATIENCE, // as the job: stop after 3 epochs without a better validation NDCG@10
+      members: DEFAULT_MEMBERS, // as the job: an ensemble, its members side by side (one per core)
+      patience: DEFAULT_PATIENCE, // as the job: stop a member after 3 epochs without a better validation NDCG@10
       backend: 'auto',
       artifactsRoot: join(options.scratch, 'models'),
       sampledNegatives: 100,
-      onStart: ({ backend }) => options.log(`training on ${backend}`),
-      onEpoch: (e) => options.log(`epoch ${e.epoch}: ${e.seconds.toFixed(1)} s, loss ${e.loss.toFixed(4)}, valid NDCG@10 ${e.validNdcg10.toFixed(4)}`),
+      onStart: ({ backend, members, threads }) => options.log(`training ${members} member(s), ${threads} at once, on ${backend}`),
+      onEpoch: (e) => options.log(`member ${e.member + 1} epoch ${e.epoch}: ${e.seconds.toFixed(1)} s, loss ${e.loss.toFixed(4)}, valid NDCG@10 ${e.validNdcg10.toFixed(4)}`),
     });
     const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024); // before the speed runs, which are separate measurements
     const referenceEpoch = await referenceShapeEpoch(store, training, options.log);
     const long = options.longSteps > 0 ? await runLongStepBench({ steps: options.longSteps, log: options.log }) : undefined;
-    const epochSeconds = result.epochs.reduce((s, e) => s + e.seconds, 0) / result.epochs.length;
-    const steps = result.epochs.reduce((s, e) => s + e.steps, 0);
+    const epochs = result.members.flatMap((m) => m.epochs);
+    const epochSeconds = epochs.reduce((s, e) => s + e.seconds, 0) / epochs.length;
+    const steps = epochs.reduce((s, e) => s + e.steps, 0);
     const t = result.test;
     return {
       dataset: 'amazon-games',
       backend: result.backend,
-      epochs: result.epochs.length,
-      best_epoch: result.bestEpoch,
+      epochs: Math.max(...result.members.map((m) => m.epochs.length)),
+      members: result.members.length,
+      threads: result.threads,
+      best_epochs: result.members.map((m) => m.bestEpoch),
       train_seconds: round(result.trainSeconds),
       epoch_seconds: round(epochSeconds),
-      steps_per_s: round(steps / result.epochs.reduce((s, e) => s + e.seconds, 0)),
+      // Steps of all members per wall-clock second of their epochs: members side by side add up.
+      steps_per_s: round((steps / epochs.reduce((s, e) => s + e.seconds, 0)) * result.threads),
       peak_rss_mb: peakRssMb,
       reference_shape_epoch: referenceEpoch,
       attention: attentionKernel() ? 'simd-wasm-kernel' : 'tfjs-ops',
+      members_alone: result.members.map((m) => (m.test ? { seed: m.seed, ndcg10_full: round(m.test.full.ndcg[10]!, 4), hr10_full: round(m.test.full.hr[10]!, 4), ndcg10_sampled100: round(m.test.sampled!.ndcg[10]!, 4), hr10_sampled100: round(m.test.sampled!.hr[10]!, 4) } : { seed: m.seed })),
       test: {
         ndcg10_full: round(t.full.ndcg[10]!, 4),
         hr10_full: round(t.full.hr[10]!, 4),
@@ -85,10 +91,10 @@ export async function runTrainBench(options: TrainBenchOptions): Promise<Record<
         ]),
       ),
       long_history_steps: long ?? null,
-      config: { ...training, ...model, validUsers: 10_000 },
-      per_epoch: result.epochs.map((e) => ({ epoch: e.epoch, seconds: round(e.seconds), loss: round(e.loss, 4), valid_ndcg10: round(e.validNdcg10, 4), valid_hr10: round(e.validHr10, 4) })),
+      config: { ...training, ...model, members: DEFAULT_MEMBERS, validUsers: 10_000 },
+      per_epoch: epochs.map((e) => ({ member: e.member, epoch: e.epoch, seconds: round(e.seconds), loss: round(e.loss, 4), valid_ndcg10: round(e.validNdcg10, 4), valid_hr10: round(e.validHr10, 4) })),
       targets: { ndcg10_sampled100: 0.55, hr10_sampled100: 0.76, ndcg10_full: 0.05, train_seconds: 900, reference_shape_epoch_seconds_pytorch: 47.7, peak_rss_mb: 2048, long_step_seconds_reference_pytorch: 2.2 },
-      notes: 'epoch_seconds excludes the per-epoch validation; train_seconds includes it. Sampled metrics rank the test item among 100 random unseen items (SASRec paper protocol) and overstate accuracy.',
+      notes: 'train_seconds is wall-clock, members trained side by side (threads) and per-epoch validation included; epoch_seconds is one member\'s epoch without validation. members_alone: each member\'s own test metrics. Sampled metrics rank the test item among 100 random unseen items (SASRec paper protocol) and overstate accuracy.',
     };
   } finally {
     await store.close();

@@ -1,5 +1,5 @@
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openStore } from '../src/data/store.js';
@@ -83,7 +83,7 @@ describe('jobs/train', () => {
   it('documents every flag in --help', async () => {
     const { code, stdout } = await runJobProcess('train', ['--help']);
     expect(code).toBe(0);
-    for (const flag of ['--epochs', '--patience', '--batch-size', '--lr', '--loss', '--negatives', '--negative-alpha', '--gbce-t', '--item-bias', '--[no-]event-types', '--max-length', '--dim', '--heads', '--blocks', '--dropout', '--seed', '--backend', '--sampled-negatives', '--valid-users', '--resume', '--version', '--artifacts', '--database-url', '--json', '--quiet']) {
+    for (const flag of ['--epochs', '--patience', '--members', '--threads', '--ffn-dim', '--batch-size', '--lr', '--loss', '--negatives', '--negative-alpha', '--gbce-t', '--item-bias', '--[no-]event-types', '--max-length', '--dim', '--heads', '--blocks', '--dropout', '--seed', '--backend', '--sampled-negatives', '--valid-users', '--resume', '--version', '--artifacts', '--database-url', '--json', '--quiet']) {
       expect(stdout).toContain(flag);
     }
   });
@@ -99,14 +99,16 @@ describe('jobs/train', () => {
     expect(stderr).toBe('');
     expect(code).toBe(0);
     const result = JSON.parse(stdout);
-    expect(result).toMatchObject({ versionId: 1, backend: 'wasm', epochs: [{ epoch: 1 }, { epoch: 2 }], test: { full: { users: 40 } } });
+    // The default: an ensemble of two members, trained side by side in worker threads.
+    expect(result).toMatchObject({ versionId: 1, backend: 'wasm', members: [{ member: 0, epochs: [{ epoch: 1 }, { epoch: 2 }] }, { member: 1, epochs: [{ epoch: 1 }, { epoch: 2 }] }], test: { full: { users: 40 } } });
+    expect(result.threads).toBe(Math.min(2, availableParallelism()));
     expect(result.reportPath).toBe(join(dir, 'models', 'v1', 'report.html'));
 
     // A second version with another loss, then evaluate and compare them.
     const second = await runJobProcess('train', ['--database-url', database, '--artifacts', join(dir, 'models'), '--epochs', '1', '--dim', '8', '--batch-size', '16', '--loss', 'gbce', '--negatives', '4', '--sampled-negatives', '3', '-q']);
     expect(second.code).toBe(0);
     expect(second.stdout).toMatch(/model version 2 \(wasm\)/);
-    expect(second.stdout).toMatch(/full ranking, all items, history excluded \(40 users\)\n.*NDCG@10.*\n\s+SASRec v2 .*\n\s+popularity .*\n\s+most-recent-item /);
+    expect(second.stdout).toMatch(/full ranking, all items, history excluded \(40 users\)\n.*NDCG@10.*\n\s+SASRec v2 .*\n\s+member 1 .*\n\s+member 2 .*\n\s+popularity .*\n\s+most-recent-item /);
 
     const evaluated = await runJobProcess('evaluate', ['--database-url', database, '--model', '1', '--sampled-negatives', '3', '--json']);
     expect(evaluated.code).toBe(0);
@@ -155,7 +157,7 @@ describe('jobs/train', () => {
     writeFileSync(log, `${lines.join('\n')}\n`);
     expect((await runJobProcess('import', ['--database-url', database, '-q', log])).code).toBe(0);
     const args = ['--database-url', database, '--artifacts', models, '--epochs', '60', '--patience', '60', '--dim', '8', '--batch-size', '8', '--negatives', '4', '--sampled-negatives', '3'];
-    const checkpoint = join(models, 'v1', 'checkpoint.bin');
+    const checkpoint = join(models, 'v1', 'checkpoint-0.bin');
     const interrupted = await runJobProcess('train', [...args, '-q'], {}, (child) => {
       const poll = setInterval(() => {
         if (existsSync(checkpoint)) {
@@ -168,14 +170,13 @@ describe('jobs/train', () => {
     expect(interrupted.signal).toBe(signal);
     const resumed = await runJobProcess('train', ['--database-url', database, '--artifacts', models, '--resume', '--epochs', '3', '--json']);
     expect(resumed.code).toBe(0);
-    const after = Number(/^resuming model version 1 after epoch (\d+) on the wasm backend/.exec(resumed.stderr)?.[1]);
-    expect(after).toBeGreaterThanOrEqual(1);
-    expect(after).toBeLessThan(60);
+    const after = /^resuming model version 1 \(2 members, \d at once\) after epochs (\d+), (\d+) on the wasm backend/.exec(resumed.stderr);
+    expect(Number(after?.[1])).toBeGreaterThanOrEqual(1); // member 1 had checkpointed when the job was stopped
+    expect(Number(after?.[1])).toBeLessThan(60);
     const result = JSON.parse(resumed.stdout);
     expect(result.versionId).toBe(1);
-    // It went on from where the checkpoint stood (at least one epoch done), under the saved settings (60 epochs, not 3).
-    expect(result.epochs.length).toBe(60);
-    expect(result.epochs.map((e: { epoch: number }) => e.epoch)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+    // Each member went on from where its checkpoint stood, under the saved settings (60 epochs, not 3).
+    for (const member of result.members) expect(member.epochs.map((e: { epoch: number }) => e.epoch)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
     expect(existsSync(checkpoint)).toBe(false);
   }, 120_000);
 

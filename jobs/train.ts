@@ -6,10 +6,11 @@ import { migrate } from '../src/data/migrate.js';
 import { openStore } from '../src/data/store.js';
 import { AppError } from '../src/errors.js';
 import { FieldError, parseTimestamp } from '../src/data/import/fields.js';
+import type { Evaluation } from '../src/evaluate/evaluate.js';
 import { metricsTable } from '../src/evaluate/metrics-table.js';
 import { BACKEND_PREFERENCES, type BackendPreference } from '../src/model/backend.js';
 import { MODEL_DEFAULTS } from '../src/model/config.js';
-import { DEFAULT_EPOCHS, DEFAULT_PATIENCE, DEFAULT_VALID_USERS, trainRun } from '../src/train/train-run.js';
+import { DEFAULT_EPOCHS, DEFAULT_MEMBERS, DEFAULT_PATIENCE, DEFAULT_VALID_USERS, trainRun } from '../src/train/train-run.js';
 import { DEFAULT_GBCE_T, DEFAULT_LR_FINAL, DEFAULT_TRAINING, LOSSES, type LossName } from '../src/train/trainer.js';
 
 const spec = {
@@ -18,7 +19,9 @@ const spec = {
   usage: 'npm run train -- [options]',
   flags: {
     epochs: { type: 'string', value: 'n', default: String(DEFAULT_EPOCHS), description: 'Maximum epochs' },
-    patience: { type: 'string', value: 'n', default: String(DEFAULT_PATIENCE), description: 'Stop after this many epochs without a better validation NDCG@10' },
+    patience: { type: 'string', value: 'n', default: String(DEFAULT_PATIENCE), description: 'Stop a member after this many epochs without a better validation NDCG@10' },
+    members: { type: 'string', value: 'n', default: String(DEFAULT_MEMBERS), description: 'Ensemble members, trained from seeds seed, seed+1, …; predictions average their logits (1 = a single model)' },
+    threads: { type: 'string', value: 'n', description: 'Members trained at once, each in a worker thread (default: one per core on the wasm/cpu backends, 1 on GPU)' },
     'batch-size': { type: 'string', value: 'n', default: String(DEFAULT_TRAINING.batchSize), description: 'Sequences per step' },
     lr: { type: 'string', value: 'rate', default: String(DEFAULT_TRAINING.learningRate), description: 'Adam learning rate' },
     'lr-final': { type: 'string', value: 'factor', default: String(DEFAULT_LR_FINAL), description: 'Decay the learning rate linearly to lr × factor by the last epoch (1 = constant)' },
@@ -77,7 +80,11 @@ await runJob(spec, async ({ flags }) => {
   if (flags.version !== undefined && !flags.resume) throw new AppError('USAGE', '--version only goes with --resume (see --help)');
   const store = openStore(flags['database-url'] ?? process.env.DATABASE_URL);
   let progress: Progress | undefined;
-  let epoch = 0;
+  // Steps done per member across the whole run, for one progress bar with an ETA.
+  let tracker: { members: number; epochs: number; done: number[]; resumed: readonly number[]; steps: number; epochOf: number[] } | undefined;
+  const say = (line: string): void => {
+    if (!flags.quiet && !flags.json) (progress ? progress.log(line) : process.stderr.write(`${line}\n`));
+  };
   try {
     await migrate(store);
     const result = await trainRun(store, {
@@ -103,6 +110,8 @@ await runJob(spec, async ({ flags }) => {
         seed: integerFlag('seed', flags.seed, 0, 2 ** 31 - 1),
       },
       epochs: integerFlag('epochs', flags.epochs, 1, 10_000),
+      members: integerFlag('members', flags.members, 1, 64),
+      ...(flags.threads !== undefined && { threads: integerFlag('threads', flags.threads, 1, 256) }),
       patience: integerFlag('patience', flags.patience, 1, 10_000),
       backend: flags.backend as BackendPreference,
       sampledNegatives: integerFlag('sampled-negatives', flags['sampled-negatives'], 1, 10_000),
@@ -114,30 +123,51 @@ await runJob(spec, async ({ flags }) => {
         ...(flags['max-events-per-user'] !== undefined && { maxEventsPerUser: integerFlag('max-events-per-user', flags['max-events-per-user'], 1, 1_000_000_000) }),
       },
       ...(flags.resume && { resume: flags.version === undefined ? ('latest' as const) : integerFlag('version', flags.version, 1, 2 ** 31 - 1) }),
-      onStart: ({ versionId, backend, resumedFromEpoch }) => {
-        epoch = resumedFromEpoch;
+      onStart: (start) => {
+        const { versionId, backend, members, threads, resumedFromEpochs } = start;
+        const resumed = resumedFromEpochs.some((e) => e > 0);
+        const shape = members > 1 ? `${members} members, ${threads} at once` : 'one model';
         // A resume is announced even with --json (on stderr): what was continued matters.
-        if (resumedFromEpoch > 0 && !flags.quiet) process.stderr.write(`resuming model version ${versionId} after epoch ${resumedFromEpoch} on the ${backend} backend (settings from its checkpoint)\n`);
-        else if (!flags.quiet && !flags.json) process.stderr.write(`training model version ${versionId} on the ${backend} backend\n`);
+        if (resumed && !flags.quiet) process.stderr.write(`resuming model version ${versionId} (${shape}) after epochs ${resumedFromEpochs.join(', ')} on the ${backend} backend (settings from its checkpoints)\n`);
+        else say(`training model version ${versionId} (${shape}) on the ${backend} backend`);
+        tracker = { members, epochs: start.epochs, done: resumedFromEpochs.map(() => 0), resumed: resumedFromEpochs, steps: 0, epochOf: resumedFromEpochs.map((e) => e + 1) };
       },
-      onStep: (done, total, loss) => {
-        if (done === 0) progress = createProgress({ label: `epoch ${++epoch}`, total, unit: 'steps', quiet: flags.quiet || flags.json });
-        else progress?.update(done, `loss ${loss.toFixed(4)}`);
+      onStep: (member, epoch, done, total, loss) => {
+        if (!tracker) return;
+        if (tracker.steps === 0) {
+          tracker.steps = total;
+          progress = createProgress({ label: 'training', total: tracker.members * tracker.epochs * total, unit: 'steps', quiet: flags.quiet || flags.json });
+        }
+        tracker.done[member] = (epoch - 1) * total + done;
+        tracker.epochOf[member] = epoch;
+        const where = tracker.members > 1 ? tracker.epochOf.map((e, k) => `m${k + 1} epoch ${e}/${tracker!.epochs}`).join(', ') : `epoch ${epoch}/${tracker.epochs}`;
+        progress?.update(
+          tracker.done.reduce((a, b) => a + b, 0),
+          `${where}${Number.isNaN(loss) ? '' : `, loss ${loss.toFixed(4)}`}`,
+        );
       },
       onEpoch: (e) => {
-        progress?.finish();
-        if (!flags.quiet && !flags.json) {
-          process.stderr.write(`epoch ${e.epoch}: loss ${e.loss.toFixed(4)}, valid NDCG@10 ${e.validNdcg10.toFixed(4)} HR@10 ${e.validHr10.toFixed(4)}${e.best ? ' (best)' : ''}, ${formatDuration(e.seconds)}\n`);
-        }
+        say(`${tracker && tracker.members > 1 ? `member ${e.member + 1} ` : ''}epoch ${e.epoch}: loss ${e.loss.toFixed(4)}, valid NDCG@10 ${e.validNdcg10.toFixed(4)} HR@10 ${e.validHr10.toFixed(4)}${e.best ? ' (best)' : ''}, ${formatDuration(e.seconds)}`);
       },
     });
+    progress?.finish();
     if (flags.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     else {
       process.stdout.write(
         `model version ${result.versionId} (${result.backend}) in ${result.artifactPath}${result.activated ? ' — now active' : ''}\n` +
           `report: ${result.reportPath}\n` +
-          `best epoch ${result.bestEpoch} of ${result.epochs.length}, trained in ${formatDuration(result.trainSeconds)}\n\n` +
-          metricsTable([[`SASRec v${result.versionId}`, result.test], ...Object.entries(result.baselines)], [10], Number(flags['sampled-negatives'])),
+          (result.members.length > 1
+            ? `${result.members.length} members (best epochs ${result.members.map((m) => m.bestEpoch).join(', ')}), trained in ${formatDuration(result.trainSeconds)}\n\n`
+            : `best epoch ${result.members[0]!.bestEpoch} of ${result.members[0]!.epochs.length}, trained in ${formatDuration(result.trainSeconds)}\n\n`) +
+          metricsTable(
+            [
+              [`SASRec v${result.versionId}`, result.test],
+              ...result.members.flatMap((m): [string, Evaluation][] => (m.test ? [[`member ${m.member + 1}`, m.test]] : [])),
+              ...Object.entries(result.baselines),
+            ],
+            [10],
+            Number(flags['sampled-negatives']),
+          ),
       );
     }
   } finally {

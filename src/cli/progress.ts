@@ -42,6 +42,8 @@ export function formatProgressLine(p: ProgressLine, barWidth = 24): string {
 
 export interface Progress {
   update(done: number, note?: string): void;
+  /** A line of its own above the bar (on a terminal the bar is redrawn below it). */
+  log(line: string): void;
   finish(): void;
 }
 
@@ -74,6 +76,11 @@ export function createProgress(options: {
       if (now - last < interval) return;
       last = now;
       draw();
+    },
+    log(line) {
+      if (options.quiet) return;
+      stream.write(tty && shown ? `\r\x1b[K${line}\n` : `${line}\n`);
+      if (tty && shown) draw();
     },
     finish() {
       if (options.quiet) return;

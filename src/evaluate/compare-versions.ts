@@ -30,7 +30,6 @@ const METRICS: readonly [string, string][] = [
   ['test sampled HR@10', 'test.sampled.hr.10'],
   ['popularity full NDCG@10', 'baselines.popularity.full.ndcg.10'],
   ['most-recent-item full NDCG@10', 'baselines.most-recent-item.full.ndcg.10'],
-  ['best epoch', 'bestEpoch'],
   ['training seconds', 'trainSeconds'],
 ];
 

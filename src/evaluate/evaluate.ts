@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LeaveOneOutSplit } from '../data/leave-one-out-split.js';
-import type { SasRec } from '../model/sasrec.js';
+import type { SasRecEnsemble } from '../model/ensemble.js';
 import { Random } from '../random.js';
 import { historyBatch, type EncodedSequences } from '../train/batches.js';
 import { MetricAccumulator, rankAmongCandidates, rankOfTarget, sampleNegatives, type RankingMetrics } from './metrics.js';
@@ -36,19 +36,15 @@ export interface Evaluation {
 export type BatchScorer = (sequences: readonly number[], inputLength: (s: number) => number) => Float32Array;
 
 /** Scores each evaluated sequence's history with the model and ranks its held-out item. */
-export function evaluateModel(model: SasRec, data: EncodedSequences, split: LeaveOneOutSplit, options: EvaluationOptions): Evaluation {
-  const { maxLength, dim } = model.config;
+export function evaluateModel(model: SasRecEnsemble, data: EncodedSequences, split: LeaveOneOutSplit, options: EvaluationOptions): Evaluation {
+  const { maxLength } = model.config;
   const scorer: BatchScorer = (sequences, inputLength) => {
     const batch = historyBatch(data, sequences, inputLength, maxLength);
     const T = batch.length;
     // tf.tidy walks whatever its callback returns looking for tensors: handing it a
     // [batch, items] Float32Array (6M values on amazon-games) cost 5 s per batch. The
     // tensor leaves the scope instead, is read here and disposed.
-    const scoreTensor = tf.tidy(() => {
-      const { hidden } = model.forward(tf.tensor2d(batch.items, [batch.batchSize, T], 'int32'), tf.tensor2d(batch.types, [batch.batchSize, T], 'int32'));
-      const last = tf.reshape(tf.slice(hidden, [0, T - 1, 0], [batch.batchSize, 1, dim]), [batch.batchSize, dim]) as tf.Tensor2D;
-      return model.scores(last);
-    });
+    const scoreTensor = tf.tidy(() => model.scores(model.lastQueries(tf.tensor2d(batch.items, [batch.batchSize, T], 'int32'), tf.tensor2d(batch.types, [batch.batchSize, T], 'int32')).queries));
     const scores = scoreTensor.dataSync() as Float32Array;
     scoreTensor.dispose();
     return scores;

@@ -9,18 +9,20 @@ export interface AggregateHistory {
 export interface AttentionAggregate {
   readonly modelVersion: number;
   readonly users: number;
+  /** Ensemble members (1 for a single model); each has `layers` blocks. */
+  readonly members: number;
   readonly layers: number;
   readonly heads: number;
-  /** Mean attention from the last position to the event `distance` steps back (0 = itself), per layer and head. */
-  readonly byDistance: { readonly layer: number; readonly head: number; readonly distance: number; readonly mean: number; readonly users: number }[];
+  /** Mean attention from the last position to the event `distance` steps back (0 = itself), per member, layer and head. */
+  readonly byDistance: { readonly member: number; readonly layer: number; readonly head: number; readonly distance: number; readonly mean: number; readonly users: number }[];
   /** Mean attention from the last position to one event of each type, and the type's share of all attention. */
-  readonly byEventType: { readonly layer: number; readonly head: number; readonly type: string; readonly mean: number; readonly share: number; readonly events: number }[];
+  readonly byEventType: { readonly member: number; readonly layer: number; readonly head: number; readonly type: string; readonly mean: number; readonly share: number; readonly events: number }[];
 }
 
 /**
  * Where the prediction's attention goes on average over many shoppers: by
- * recency (distance from the last position) and by event type, per layer
- * and head. A head whose weight sits at distance 0–1 is a recency head; one
+ * recency (distance from the last position) and by event type, per member,
+ * layer and head. A head whose weight sits at distance 0–1 is a recency head; one
  * spread evenly reads the whole history.
  */
 export function aggregateAttention(
@@ -29,7 +31,9 @@ export function aggregateAttention(
   typeNames: ReadonlyMap<number, string>,
   onProgress?: (done: number, total: number) => void,
 ): AttentionAggregate {
-  const { blocks: layers, heads, maxLength } = model.config;
+  const { blocks, heads, maxLength } = model.config;
+  const { members } = model;
+  const layers = members * blocks; // every member's blocks, member by member
   const distanceSum = new Float64Array(layers * heads * maxLength);
   const distanceCount = new Float64Array(maxLength);
   const typeSum = new Map<string, Float64Array>();
@@ -66,20 +70,21 @@ export function aggregateAttention(
   const byEventType: AttentionAggregate['byEventType'][number][] = [];
   for (let l = 0; l < layers; l++)
     for (let h = 0; h < heads; h++) {
+      const where = { member: Math.floor(l / blocks), layer: l % blocks, head: h };
       for (let d = 0; d < maxLength; d++) {
         if (distanceCount[d]! === 0) continue;
-        byDistance.push({ layer: l, head: h, distance: d, mean: distanceSum[(l * heads + h) * maxLength + d]! / distanceCount[d]!, users: distanceCount[d]! });
+        byDistance.push({ ...where, distance: d, mean: distanceSum[(l * heads + h) * maxLength + d]! / distanceCount[d]!, users: distanceCount[d]! });
       }
       for (const [type, sums] of [...typeSum].sort(([a], [b]) => (a < b ? -1 : 1))) {
-        byEventType.push({ layer: l, head: h, type, mean: sums[l * heads + h]! / typeCount.get(type)!, share: sums[l * heads + h]! / Math.max(1, users), events: typeCount.get(type)! });
+        byEventType.push({ ...where, type, mean: sums[l * heads + h]! / typeCount.get(type)!, share: sums[l * heads + h]! / Math.max(1, users), events: typeCount.get(type)! });
       }
     }
-  return { modelVersion: model.version, users, layers, heads, byDistance, byEventType };
+  return { modelVersion: model.version, users, members, layers: blocks, heads, byDistance, byEventType };
 }
 
 export function aggregateCsv(aggregate: AttentionAggregate): string {
-  const lines = ['kind,layer,head,key,mean,share,count'];
-  for (const d of aggregate.byDistance) lines.push(`distance,${d.layer},${d.head},${d.distance},${d.mean},,${d.users}`);
-  for (const t of aggregate.byEventType) lines.push(`event_type,${t.layer},${t.head},${t.type},${t.mean},${t.share},${t.events}`);
+  const lines = ['kind,member,layer,head,key,mean,share,count'];
+  for (const d of aggregate.byDistance) lines.push(`distance,${d.member},${d.layer},${d.head},${d.distance},${d.mean},,${d.users}`);
+  for (const t of aggregate.byEventType) lines.push(`event_type,${t.member},${t.layer},${t.head},${t.type},${t.mean},${t.share},${t.events}`);
   return `${lines.join('\n')}\n`;
 }

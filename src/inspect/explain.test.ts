@@ -7,11 +7,13 @@ import { selectBackend } from '../model/backend.js';
 import { SasRec } from '../model/sasrec.js';
 import { ServedModel } from '../serve/served-model.js';
 import { explain } from './explain.js';
+import { SasRecEnsemble } from '../model/ensemble.js';
 
-function servedModel(): ServedModel {
-  const network = new SasRec({ numItems: 20, numEventTypes: 3, maxLength: 6, dim: 8, heads: 2, blocks: 2, ffnDim: 8, dropout: 0.3, itemBias: false, seed: 11 });
+const CONFIG = { numItems: 20, numEventTypes: 3, maxLength: 6, dim: 8, heads: 2, blocks: 2, ffnDim: 8, dropout: 0.3, itemBias: false, seed: 11 };
+
+function servedModel(members = 1): ServedModel {
   const dir = mkdtempSync(join(tmpdir(), 'attnrec-explain-'));
-  saveModel(network, dir, { vocabulary: Array.from({ length: 20 }, (_, k) => 100 + k) });
+  saveModel(members === 1 ? new SasRecEnsemble([new SasRec(CONFIG)]) : SasRecEnsemble.fresh(CONFIG, members), dir, { vocabulary: Array.from({ length: 20 }, (_, k) => 100 + k) });
   return ServedModel.load(1, new Date(), dir);
 }
 
@@ -46,6 +48,25 @@ describe('explain', () => {
     expect(result.predictions).toHaveLength(3);
     expect(result.target.index).toBe(result.predictions[0]!.index);
     expect(result.target.probability).toBeCloseTo(result.predictions[0]!.probability, 10);
+  });
+
+  it('explains an ensemble: every member\'s layers in turn, the rollout the mean of the members\' rollouts, the scores the mean of their logits', () => {
+    const ensemble = servedModel(2);
+    const events = [101, 105, 103, 110].map((itemId) => ({ itemId, type: 1, ts: null }));
+    const result = explain(ensemble, events, { k: 3 })!;
+    expect(result).toMatchObject({ members: 2, blocks: 2, heads: 2 });
+    expect(result.layers).toHaveLength(4);
+    const T = 4;
+    // Member 2 on its own (seed 12), its layers and rollout as a one-member model.
+    const dir = mkdtempSync(join(tmpdir(), 'attnrec-explain-'));
+    saveModel(new SasRecEnsemble([new SasRec({ ...CONFIG, seed: 12 })]), dir, { vocabulary: Array.from({ length: 20 }, (_, k) => 100 + k) });
+    const second = explain(ServedModel.load(2, new Date(), dir), events, { k: 3 })!;
+    const first = explain(servedModel(1), events, { k: 3 })!;
+    [...first.layers, ...second.layers].forEach((layer, l) => Array.from(layer).forEach((w, i) => expect(result.layers[l]![i]).toBeCloseTo(w, 6)));
+    for (let s = 0; s < T; s++) expect(result.rollout[s]).toBeCloseTo((first.rollout[s]! + second.rollout[s]!) / 2, 6);
+    const logits = (m: ServedModel): Float32Array => m.scores(m.state(m.encode([101, 105, 103, 110], [1, 1, 1, 1]))).slice();
+    const [both, one, two] = [logits(ensemble), logits(servedModel(1)), logits(ServedModel.load(3, new Date(), dir))];
+    for (let i = 1; i <= 20; i++) expect(both[i]).toBeCloseTo((one[i]! + two[i]!) / 2, 5);
   });
 
   it('leave-one-out equals scoring each shortened history on its own', () => {

@@ -20,10 +20,13 @@ export interface Explanation {
   readonly predictions: { readonly index: number; readonly probability: number; readonly score: number }[];
   /** The item the leave-one-out attribution explains (model index) and its probability. */
   readonly target: { readonly index: number; readonly probability: number };
-  /** Per layer [heads, T, T] (row = the position attending). */
+  /** Per layer [heads, T, T] (row = the position attending); an ensemble's members one after another. */
   readonly layers: Float32Array[];
+  /** Ensemble members (1 for a single model) and attention blocks per member: layers = members × blocks. */
+  readonly members: number;
+  readonly blocks: number;
   readonly heads: number;
-  /** Rollout from the last position to every position, summing to 1. */
+  /** Rollout from the last position to every position, summing to 1 (an ensemble's: the members' mean). */
   readonly rollout: Float64Array;
   /**
    * Per position: the target's probability with that event removed, and the
@@ -81,8 +84,20 @@ export function explain(model: ServedModel, events: readonly ExplainedEvent[], o
     predictions: best.map((index) => ({ index, probability: Math.exp(scores[index]! - z), score: scores[index]! })),
     target: { index: target, probability },
     layers,
+    members: model.members,
+    blocks: model.config.blocks,
     heads: model.config.heads,
-    rollout: attentionRollout(layers, model.config.heads, T),
+    rollout: ensembleRollout(layers, model.members, model.config.blocks, model.config.heads, T),
     leaveOneOut,
   };
+}
+
+/** Each member's rollout through its own blocks, averaged over the members (their predictions are averaged too). */
+function ensembleRollout(layers: readonly Float32Array[], members: number, blocks: number, heads: number, T: number): Float64Array {
+  const mean = new Float64Array(T);
+  for (let m = 0; m < members; m++) {
+    const rollout = attentionRollout(layers.slice(m * blocks, (m + 1) * blocks), heads, T);
+    for (let s = 0; s < T; s++) mean[s] = mean[s]! + rollout[s]! / members;
+  }
+  return mean;
 }

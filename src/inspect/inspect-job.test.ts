@@ -34,7 +34,7 @@ describe('jobs/inspect', () => {
     expect(fromJob).toEqual(fromApi);
     const csv = await runJobProcess('inspect', ['--database-url', url, '--user', 'user-0', '--format', 'csv']);
     const lines = csv.stdout.trim().split('\n');
-    expect(lines[0]).toBe('kind,layer,head,query_position,key_position,query_item,key_item,value');
+    expect(lines[0]).toBe('kind,member,layer,head,query_position,key_position,query_item,key_item,value');
     const T = fromApi.attention.length;
     expect(lines.filter((l) => l.startsWith('attention,')).length).toBe(2 * ((T * (T + 1)) / 2)); // 2 heads, causal half
     expect(lines.filter((l) => l.startsWith('rollout,')).length).toBe(T);
@@ -61,7 +61,7 @@ describe('jobs/inspect', () => {
     const result = await runJobProcess('inspect', ['--database-url', url, '--sample', '50', '--quiet']);
     expect(result.code).toBe(0);
     const aggregate = JSON.parse(result.stdout);
-    expect(aggregate).toMatchObject({ modelVersion: 1, users: 50, layers: 1, heads: 2 });
+    expect(aggregate).toMatchObject({ modelVersion: 1, users: 50, members: 1, layers: 1, heads: 2 });
     // From the last position, each user's attention sums to 1 over distances: the means, weighted by users, sum to 50.
     for (const head of [0, 1]) {
       const rows = aggregate.byDistance.filter((d: { head: number }) => d.head === head);

@@ -20,6 +20,8 @@ export interface ReportItem {
  * What the attention API returns, `jobs/inspect` exports and the /inspect
  * page draws. `attention.weights` has BertViz's shape: per layer
  * [1, heads, T, T], row = the position attending; positions index `history`.
+ * An ensemble's layers come member by member: layers = members × blocks,
+ * member m's block b at m · blocks + b.
  */
 export interface AttentionReport {
   readonly modelVersion: number;
@@ -27,7 +29,7 @@ export interface AttentionReport {
   readonly ignored: { readonly unknownItems: number; readonly beyondWindow: number };
   readonly predictions: (ReportItem & { readonly probability: number; readonly score: number })[];
   readonly target: ReportItem & { readonly probability: number };
-  readonly attention: { readonly layers: number; readonly heads: number; readonly length: number; readonly weights: number[][][][][] };
+  readonly attention: { readonly members: number; readonly blocks: number; readonly layers: number; readonly heads: number; readonly length: number; readonly weights: number[][][][][] };
   readonly rollout: number[];
   readonly leaveOneOut: ({ readonly position: number; readonly without: number; readonly drop: number } | null)[];
 }
@@ -45,6 +47,8 @@ export function attentionReport(explanation: Explanation, events: readonly Repor
     predictions: explanation.predictions.map((p) => ({ ...describe(p.index), probability: p.probability, score: r6(p.score) })),
     target: { ...describe(explanation.target.index), probability: explanation.target.probability },
     attention: {
+      members: explanation.members,
+      blocks: explanation.blocks,
       layers: explanation.layers.length,
       heads,
       length: T,
@@ -59,22 +63,23 @@ export function attentionReport(explanation: Explanation, events: readonly Repor
 
 /**
  * The report as one tidy CSV table (pandas/R friendly): a `kind` column says
- * what a row is — attention (layer, head, query, key, weight), rollout and
+ * what a row is — attention (member, layer within it, head, query, key, weight), rollout and
  * leave_one_out (key = history position, value), prediction (item, value =
  * probability) — and item columns name the events.
  */
 export function reportCsv(report: AttentionReport): string {
-  const lines = ['kind,layer,head,query_position,key_position,query_item,key_item,value'];
+  const lines = ['kind,member,layer,head,query_position,key_position,query_item,key_item,value'];
   const item = (p: number): string => csvField(report.history[p]!.item);
+  const { blocks } = report.attention;
   report.attention.weights.forEach((layer, l) =>
     layer[0]!.forEach((head, h) =>
-      head.forEach((row, q) => row.forEach((w, k) => k <= q && lines.push(`attention,${l},${h},${q},${k},${item(q)},${item(k)},${w}`))),
+      head.forEach((row, q) => row.forEach((w, k) => k <= q && lines.push(`attention,${Math.floor(l / blocks)},${l % blocks},${h},${q},${k},${item(q)},${item(k)},${w}`))),
     ),
   );
   const last = report.history.length - 1;
-  report.rollout.forEach((w, k) => lines.push(`rollout,,,${last},${k},${item(last)},${item(k)},${w}`));
-  report.leaveOneOut.forEach((x, k) => lines.push(`leave_one_out,,,,${k},,${item(k)},${x ? x.drop : ''}`));
-  for (const p of report.predictions) lines.push(`prediction,,,,,,${csvField(p.item)},${p.probability}`);
+  report.rollout.forEach((w, k) => lines.push(`rollout,,,,${last},${k},${item(last)},${item(k)},${w}`));
+  report.leaveOneOut.forEach((x, k) => lines.push(`leave_one_out,,,,,${k},,${item(k)},${x ? x.drop : ''}`));
+  for (const p of report.predictions) lines.push(`prediction,,,,,,,${csvField(p.item)},${p.probability}`);
   return `${lines.join('\n')}\n`;
 }
 

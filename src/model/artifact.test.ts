@@ -7,6 +7,7 @@ import { loadModel, saveModel } from './artifact.js';
 import { selectBackend } from './backend.js';
 import { MODEL_DEFAULTS } from './config.js';
 import { SasRec } from './sasrec.js';
+import { SasRecEnsemble } from './ensemble.js';
 
 const config = { ...MODEL_DEFAULTS, numItems: 12, numEventTypes: 3, maxLength: 6, dim: 8, heads: 2, blocks: 2, ffnDim: 8, dropout: 0.1, seed: 5 };
 const history = [[0, 0, 3, 1, 7, 2]];
@@ -25,32 +26,32 @@ describe('model artifacts', () => {
     const original = new SasRec(config);
     // Make the weights differ from a fresh init with the same seed, so loading must really read them.
     original.itemEmbedding.assign(tf.mul(original.itemEmbedding, 3));
-    saveModel(original, dir, { vocabulary: [10, 11, 12] });
+    saveModel(new SasRecEnsemble([original]), dir, { vocabulary: [10, 11, 12] });
     const { model, extra } = loadModel(dir);
     expect(model.config).toEqual(original.config);
     expect(extra).toEqual({ vocabulary: [10, 11, 12] });
-    expect(lastState(model)).toEqual(lastState(original));
+    expect(lastState(model.members[0]!)).toEqual(lastState(original));
     const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'));
-    expect(json.weightsManifest[0].weights.map((w: { name: string }) => w.name)).toContain('blocks/1/wq');
+    expect(json.weightsManifest[0].weights.map((w: { name: string }) => w.name)).toContain('members/0/blocks/1/wq');
   });
 
   it('round-trips a model with an item bias, and the bias moves the scores', () => {
     const dir = mkdtempSync(join(tmpdir(), 'attnrec-artifact-'));
     const original = new SasRec({ ...config, itemBias: true });
     original.itemBias!.assign(tf.tensor2d(Array.from({ length: 13 }, (_, i) => [i / 10]), [13, 1]));
-    saveModel(original, dir);
+    saveModel(new SasRecEnsemble([original]), dir);
     const { model } = loadModel(dir);
     expect(model.config.itemBias).toBe(true);
-    expect(Array.from(model.itemBias!.dataSync())).toEqual(Array.from(original.itemBias!.dataSync()));
+    expect(Array.from(model.members[0]!.itemBias!.dataSync())).toEqual(Array.from(original.itemBias!.dataSync()));
     const state = tf.tensor2d([new Array(8).fill(0)]);
     // With a zero state, the scores are the bias itself (column 0 stays masked).
-    expect(Array.from(model.scores(state).dataSync()).slice(1)).toEqual(Array.from({ length: 12 }, (_, i) => Math.fround((i + 1) / 10)));
+    expect(Array.from(model.members[0]!.scores(state).dataSync()).slice(1)).toEqual(Array.from({ length: 12 }, (_, i) => Math.fround((i + 1) / 10)));
   });
 
   it('refuses truncated weights, a foreign format and mismatched shapes with ARTIFACT_CORRUPT', () => {
     const make = (): string => {
       const dir = mkdtempSync(join(tmpdir(), 'attnrec-artifact-'));
-      saveModel(new SasRec(config), dir);
+      saveModel(new SasRecEnsemble([new SasRec(config)]), dir);
       return dir;
     };
     const truncated = make();
@@ -63,9 +64,36 @@ describe('model artifacts', () => {
     expect(() => loadModel(foreign)).toThrow(expect.objectContaining({ code: 'ARTIFACT_CORRUPT' }));
 
     const reshaped = make();
-    writeFileSync(join(reshaped, 'model.json'), JSON.stringify({ ...json, config: { ...json.config, dim: 4, ffnDim: 4 } }));
+    writeFileSync(join(reshaped, 'model.json'), JSON.stringify({ ...json, members: [{ ...json.members[0], dim: 4, ffnDim: 4 }] }));
     expect(() => loadModel(reshaped)).toThrow(expect.objectContaining({ code: 'ARTIFACT_CORRUPT' }));
 
     expect(() => loadModel(join(tmpdir(), 'attnrec-no-such-model'))).toThrow(expect.objectContaining({ code: 'ARTIFACT_CORRUPT' }));
+  });
+
+  it('round-trips an ensemble: every member with its own seed and weights, averaged in the scores', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'attnrec-artifact-'));
+    const original = SasRecEnsemble.fresh(config, 2);
+    expect(original.members.map((m) => m.config.seed)).toEqual([5, 6]);
+    saveModel(original, dir, { vocabulary: [1] });
+    const { model } = loadModel(dir);
+    expect(model.size).toBe(2);
+    model.members.forEach((m, k) => expect(lastState(m)).toEqual(lastState(original.members[k]!)));
+    // The ensemble's logits are the mean of its members' logits.
+    const items = tf.tensor2d(history, undefined, 'int32');
+    const perMember = model.members.map((m) => tf.tidy(() => Array.from(m.scores(tf.reshape(tf.slice(m.forward(items, undefined).hidden, [0, 5, 0], [1, 1, 8]), [1, 8]) as tf.Tensor2D).dataSync())));
+    const joint = tf.tidy(() => Array.from(model.scores(model.lastQueries(items, undefined).queries).dataSync()));
+    joint.slice(1).forEach((v, i) => expect(v).toBeCloseTo((perMember[0]![i + 1]! + perMember[1]![i + 1]!) / 2, 5));
+  });
+
+  it('still loads a format 1 artifact (one model, unprefixed weight names) as a one-member ensemble', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'attnrec-artifact-'));
+    const original = new SasRec(config);
+    saveModel(new SasRecEnsemble([original]), dir);
+    const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'));
+    const v1 = { ...json, formatVersion: 1, members: undefined, weightsManifest: [{ ...json.weightsManifest[0], weights: json.weightsManifest[0].weights.map((w: { name: string }) => ({ ...w, name: w.name.replace(/^members\/0\//, '') })) }] };
+    writeFileSync(join(dir, 'model.json'), JSON.stringify(v1));
+    const { model } = loadModel(dir);
+    expect(model.size).toBe(1);
+    expect(lastState(model.members[0]!)).toEqual(lastState(original));
   });
 });

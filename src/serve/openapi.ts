@@ -273,8 +273,9 @@ export function openApiDocument(): Json {
             target: { type: 'object', properties: { item: { type: 'string' }, probability: { type: 'number' } } },
             attention: {
               type: 'object',
-              description: 'weights: per layer [1, heads, T, T] (the shape BertViz reads); row = the position attending, each row sums to 1 over positions at or before it',
-              properties: { layers: { type: 'integer' }, heads: { type: 'integer' }, length: { type: 'integer' }, weights: { type: 'array' } },
+              description:
+                'weights: per layer [1, heads, T, T] (the shape BertViz reads); row = the position attending, each row sums to 1 over positions at or before it. An ensemble model lists its members\' layers one member after another: layers = members × blocks, member m\'s block b at index m · blocks + b.',
+              properties: { members: { type: 'integer' }, blocks: { type: 'integer' }, layers: { type: 'integer' }, heads: { type: 'integer' }, length: { type: 'integer' }, weights: { type: 'array' } },
             },
             rollout: { type: 'array', items: { type: 'number' }, description: 'attention rollout (Abnar & Zuidema 2020) from the last position to each position; sums to 1' },
             leaveOneOut: { type: 'array', items: { type: ['object', 'null'], properties: { position: { type: 'integer' }, without: { type: 'number' }, drop: { type: 'number' } } }, description: "the target's probability without each event, and the drop; null when removing it leaves nothing" },

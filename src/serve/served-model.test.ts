@@ -7,6 +7,7 @@ import { saveModel } from '../model/artifact.js';
 import { selectBackend } from '../model/backend.js';
 import { SasRec } from '../model/sasrec.js';
 import { ServedModel } from './served-model.js';
+import { SasRecEnsemble } from '../model/ensemble.js';
 
 describe('ServedModel', () => {
   beforeAll(async () => {
@@ -18,7 +19,7 @@ describe('ServedModel', () => {
     if (itemBias) network.itemBias!.assign(tf.randomNormal([31, 1], 0, 1, 'float32', 4));
     const dir = mkdtempSync(join(tmpdir(), 'attnrec-served-'));
     const vocabulary = Array.from({ length: 30 }, (_, k) => 100 + k); // internal ids 100..129
-    saveModel(network, dir, { vocabulary });
+    saveModel(new SasRecEnsemble([network]), dir, { vocabulary });
     const served = ServedModel.load(7, new Date(), dir);
 
     // Internal ids with an unknown one (999) and more events than maxLength: encode drops and trims.
@@ -49,24 +50,37 @@ describe('ServedModel', () => {
     const network = new SasRec({ numItems: 5, numEventTypes: 0, maxLength: 4, dim: 4, heads: 1, blocks: 1, ffnDim: 4, dropout: 0, itemBias: false, seed: 1 });
     network.itemEmbedding.assign(tf.tensor2d([[0, 0, 0, 0], [1, 0, 0, 0], [2, 0, 0, 0], [0, 3, 0, 0], [1, 1, 0, 0], [-1, 0, 0, 0]]));
     const dir = mkdtempSync(join(tmpdir(), 'attnrec-served-'));
-    saveModel(network, dir, { vocabulary: [1, 2, 3, 4, 5] });
+    saveModel(new SasRecEnsemble([network]), dir, { vocabulary: [1, 2, 3, 4, 5] });
     const served = ServedModel.load(1, new Date(), dir);
     const sims = Array.from(served.similarities(1));
     expect(sims.map((x) => Number(x.toFixed(4)))).toEqual([0, 1, 1, 0, Number(Math.SQRT1_2.toFixed(4)), -1]);
     served.retire();
   });
 
+  it("gives an ensemble's similarity as the mean of its members' cosines", () => {
+    const config = { numItems: 3, numEventTypes: 0, maxLength: 4, dim: 2, heads: 1, blocks: 1, ffnDim: 2, dropout: 0, itemBias: false, seed: 1 };
+    const [a, b] = [new SasRec(config), new SasRec({ ...config, seed: 2 })];
+    a.itemEmbedding.assign(tf.tensor2d([[0, 0], [1, 0], [0, 2], [3, 3]])); // item 1 vs 2: cos 0, vs 3: cos 0.7071
+    b.itemEmbedding.assign(tf.tensor2d([[0, 0], [1, 1], [2, 2], [-1, 0]])); // item 1 vs 2: cos 1, vs 3: cos -0.7071
+    const dir = mkdtempSync(join(tmpdir(), 'attnrec-served-'));
+    saveModel(new SasRecEnsemble([a, b]), dir, { vocabulary: [1, 2, 3] });
+    const served = ServedModel.load(1, new Date(), dir);
+    expect(served.members).toBe(2);
+    expect(Array.from(served.similarities(1)).map((x) => Number(x.toFixed(4)))).toEqual([0, 1, 0.5, 0]);
+    served.retire();
+  });
+
   it('refuses an artifact without a usable vocabulary', () => {
     const network = new SasRec({ numItems: 5, numEventTypes: 0, maxLength: 4, dim: 4, heads: 1, blocks: 1, ffnDim: 4, dropout: 0, itemBias: false, seed: 1 });
     const dir = mkdtempSync(join(tmpdir(), 'attnrec-served-'));
-    saveModel(network, dir, { vocabulary: [1, 2] });
+    saveModel(new SasRecEnsemble([network]), dir, { vocabulary: [1, 2] });
     expect(() => ServedModel.load(1, new Date(), dir)).toThrow(/no usable item vocabulary/);
   });
 
   it('stays usable while a request holds it after retirement, and is freed after', () => {
     const network = new SasRec({ numItems: 5, numEventTypes: 0, maxLength: 4, dim: 4, heads: 1, blocks: 1, ffnDim: 4, dropout: 0, itemBias: false, seed: 1 });
     const dir = mkdtempSync(join(tmpdir(), 'attnrec-served-'));
-    saveModel(network, dir, { vocabulary: [1, 2, 3, 4, 5] });
+    saveModel(new SasRecEnsemble([network]), dir, { vocabulary: [1, 2, 3, 4, 5] });
     const served = ServedModel.load(1, new Date(), dir);
     const before = tf.memory().numTensors;
     served.acquire();

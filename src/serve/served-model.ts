@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { loadModel } from '../model/artifact.js';
 import type { ModelConfig } from '../model/config.js';
 import { ItemScorer } from '../model/item-scorer.js';
-import type { SasRec } from '../model/sasrec.js';
+import type { SasRecEnsemble } from '../model/ensemble.js';
 import { ItemVocabulary } from '../train/vocabulary.js';
 import { AppError } from '../errors.js';
 
@@ -14,17 +14,20 @@ export interface ModelHistory {
 
 /** The representation of a history: the last position's state and the softmax normaliser over the catalogue. */
 export interface UserState {
-  /** [dim] or [dim + 1] (item-bias models): the query the output table is multiplied by. */
+  /** The query the output table is multiplied by: each member's last state (and a 1 for an item bias), divided by the member count. */
   readonly query: Float32Array;
   /** log Σ exp(score) over items 1..numItems; NaN until the state is first scored (see ServedModel.scores). */
   logNormaliser: number;
 }
 
 /**
- * A trained model version loaded for serving: the network (TensorFlow.js) for
- * the history's representation, and the output layer and unit-length item
- * embeddings copied into SIMD scorers, so scoring the whole catalogue is one
- * kernel call rather than one tensor op per item.
+ * A trained model version loaded for serving: the network (TensorFlow.js, one
+ * or more SASRec members) for the history's representation, and the output
+ * layer and unit-length item embeddings copied into SIMD scorers, so scoring
+ * the whole catalogue is one kernel call rather than one tensor op per item.
+ * An ensemble's members are side by side in both tables (see
+ * SasRecEnsemble), so its logits are the members' average and its
+ * similarities the average of the members' cosines.
  *
  * In-flight requests hold a reference (acquire/release); a model swapped out
  * by activation is disposed only when the last of them lets go.
@@ -41,16 +44,16 @@ export class ServedModel {
   private constructor(
     readonly version: number,
     readonly createdAt: Date,
-    private readonly network: SasRec,
+    private readonly network: SasRecEnsemble,
     vocabulary: ItemVocabulary,
   ) {
     this.config = network.config;
     this.vocabulary = vocabulary;
-    const table = network.outputTable(); // the embedding variable itself unless the model has an item bias
-    this.output = new ItemScorer(table.dataSync() as Float32Array, table.shape[0], table.shape[1]);
-    if (table !== network.itemEmbedding) table.dispose();
-    const embeddings = network.itemEmbedding.dataSync() as Float32Array;
-    this.unit = new ItemScorer(unitRows(embeddings, this.config.dim), this.config.numItems + 1, this.config.dim);
+    const [table, unit] = tf.tidy(() => [network.outputTable(), unitEmbeddings(network)]);
+    this.output = new ItemScorer(table!.dataSync() as Float32Array, table!.shape[0], table!.shape[1]!);
+    this.unit = new ItemScorer(unit!.dataSync() as Float32Array, unit!.shape[0], unit!.shape[1]!);
+    table!.dispose();
+    unit!.dispose();
   }
 
   static load(version: number, createdAt: Date, artifactPath: string): ServedModel {
@@ -65,6 +68,11 @@ export class ServedModel {
 
   get numItems(): number {
     return this.config.numItems;
+  }
+
+  /** Ensemble members (1: a single SASRec); attention() returns members × blocks layers, member by member. */
+  get members(): number {
+    return this.network.size;
   }
 
   /** Keeps the model alive for the duration of a request. */
@@ -116,7 +124,9 @@ export class ServedModel {
   /**
    * One history's state and its attention weights: per layer a [heads, T, T]
    * array (row = the position attending, T = the history's length, no
-   * padding), each row a distribution over the positions at or before it.
+   * padding), each row a distribution over the positions at or before it;
+   * an ensemble's members one after another (member m's block b at
+   * m · blocks + b).
    */
   attention(history: ModelHistory): { state: UserState; layers: Float32Array[] } {
     const T = history.items.length;
@@ -133,7 +143,7 @@ export class ServedModel {
    */
   private forwardLast(histories: readonly ModelHistory[], returnAttention: boolean): { states: UserState[]; layers: Float32Array[] } {
     if (this.disposed) throw new Error(`model version ${this.version} was retired and freed; acquire the current model`);
-    const { maxLength, dim } = this.config;
+    const { maxLength } = this.config;
     const T = Math.min(maxLength, Math.max(...histories.map((h) => h.items.length)));
     const n = histories.length;
     const items = new Int32Array(n * T);
@@ -147,9 +157,8 @@ export class ServedModel {
       }
     });
     const [last, ...attention] = tf.tidy(() => {
-      const { hidden, attention: weights } = this.network.forward(tf.tensor2d(items, [n, T], 'int32'), tf.tensor2d(types, [n, T], 'int32'), { returnAttention });
-      const states = tf.reshape(tf.slice(hidden, [0, T - 1, 0], [n, 1, dim]), [n, dim]) as tf.Tensor2D;
-      return [this.network.outputStates(states), ...(weights ?? [])];
+      const { queries, attention: weights } = this.network.lastQueries(tf.tensor2d(items, [n, T], 'int32'), tf.tensor2d(types, [n, T], 'int32'), { returnAttention });
+      return [queries, ...(weights ?? [])];
     });
     const values = last!.dataSync() as Float32Array;
     const width = last!.shape[1]!;
@@ -218,15 +227,15 @@ export class ServedModel {
 
 const MAX_BATCH = 64;
 
-/** Rows scaled to unit length (zero rows stay zero). */
-function unitRows(values: Float32Array, dim: number): Float32Array {
-  const out = new Float32Array(values.length);
-  for (let r = 0; r < values.length / dim; r++) {
-    let norm = 0;
-    for (let c = 0; c < dim; c++) norm += values[r * dim + c]! ** 2;
-    const scale = norm > 0 ? 1 / Math.sqrt(norm) : 0;
-    for (let c = 0; c < dim; c++) out[r * dim + c] = values[r * dim + c]! * scale;
-  }
-  out.fill(0, 0, dim); // the padding row never matches anything
-  return out;
+/**
+ * Each member's item embeddings scaled to unit length, side by side and
+ * divided by √K, so that the dot product of two rows is the average of the
+ * members' cosine similarities; the padding row is zero and matches nothing.
+ */
+function unitEmbeddings(network: SasRecEnsemble): tf.Tensor2D {
+  const k = network.size;
+  const parts = network.members.map((m) => tf.div(m.itemEmbedding, tf.maximum(tf.norm(m.itemEmbedding, 'euclidean', 1, true), 1e-12)));
+  const joined = parts.length === 1 ? parts[0]! : tf.div(tf.concat(parts, 1), Math.sqrt(k));
+  const rows = joined.shape[0]!;
+  return tf.concat([tf.zeros([1, joined.shape[1]!]), tf.slice(joined, [1, 0], [rows - 1, -1])], 0) as tf.Tensor2D;
 }

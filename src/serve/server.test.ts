@@ -140,7 +140,7 @@ describeEachProvider('recommendation API', (provider) => {
     expect(status).toBe(200);
     const events = await shop.store.prisma.event.count({ where: { user: { externalId: 'user-0' } } });
     const T = Math.min(10, events);
-    expect(body).toMatchObject({ user: 'user-0', modelVersion: expect.any(Number), attention: { layers: 1, heads: 2, length: T } });
+    expect(body).toMatchObject({ user: 'user-0', modelVersion: expect.any(Number), attention: { members: 1, blocks: 1, layers: 1, heads: 2, length: T } });
     expect(body.history).toHaveLength(T);
     expect(body.history[0]).toMatchObject({ position: 0, item: expect.stringMatching(/^sku-/), title: expect.stringMatching(/^Item/), type: 'view', timestamp: expect.stringMatching(/^20\d\d-/) });
     expect(body.history.at(-1).type).toBe('purchase');

@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { AppError } from '../errors.js';
@@ -85,6 +85,28 @@ export function readCheckpoint<State>(path: string): Checkpoint<State> {
     tensors.set(spec.name, { shape: spec.shape, values });
   }
   return { state: header.state as State, tensors };
+}
+
+/** Only the caller state of a checkpoint, without reading its tensors. */
+export function readCheckpointState<State>(path: string): State {
+  const corrupt = (why: string): AppError => new AppError('CHECKPOINT_CORRUPT', `checkpoint ${path} is unusable: ${why}`, { path });
+  const fd = openSync(path, 'r');
+  try {
+    const prefix = Buffer.alloc(8);
+    if (readSync(fd, prefix, 0, 8, 0) < 8 || prefix.toString('latin1', 0, 4) !== MAGIC) throw corrupt('not an attnrec checkpoint');
+    const json = Buffer.alloc(prefix.readUInt32LE(4));
+    if (readSync(fd, json, 0, json.length, 8) < json.length) throw corrupt('truncated header');
+    let header: Header;
+    try {
+      header = JSON.parse(json.toString('utf8')) as Header;
+    } catch {
+      throw corrupt('unreadable header');
+    }
+    if (header.formatVersion !== FORMAT_VERSION) throw corrupt(`format version ${header.formatVersion}, expected ${FORMAT_VERSION}`);
+    return header.state as State;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export function removeCheckpoint(path: string): void {

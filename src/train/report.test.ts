@@ -15,11 +15,18 @@ describe('training report', () => {
       backend: 'wasm',
       dataHash: 'abc123',
       config: { note: '<script>alert(1)</script>' },
-      epochs: [
-        { epoch: 1, loss: 5, validNdcg10: 0.01, validHr10: 0.02, seconds: 3, best: true },
-        { epoch: 2, loss: 4, validNdcg10: 0.03, validHr10: 0.05, seconds: 3, best: true },
+      members: [
+        {
+          member: 0,
+          seed: 1,
+          bestEpoch: 2,
+          epochs: [
+            { epoch: 1, loss: 5, validNdcg10: 0.01, validHr10: 0.02, seconds: 3, best: true },
+            { epoch: 2, loss: 4, validNdcg10: 0.03, validHr10: 0.05, seconds: 3, best: true },
+          ],
+        },
       ],
-      bestEpoch: 2,
+      threads: 1,
       trainSeconds: 6.5,
       test: metrics(0.1),
       baselines: { popularity: metrics(0.05), 'most-recent-item': metrics(0.07) },
@@ -35,11 +42,29 @@ describe('training report', () => {
   it('draws a single epoch and a flat curve without dividing by zero', () => {
     const html = renderTrainingReport({
       versionId: 1, createdAt: new Date(0), backend: 'cpu', dataHash: 'x', config: {},
-      epochs: [{ epoch: 1, loss: 2, validNdcg10: 0, validHr10: 0, seconds: 1, best: true }],
-      bestEpoch: 1, trainSeconds: 1, test: metrics(0), baselines: {},
+      members: [{ member: 0, seed: 1, bestEpoch: 1, epochs: [{ epoch: 1, loss: 2, validNdcg10: 0, validHr10: 0, seconds: 1, best: true }] }],
+      threads: 1, trainSeconds: 1, test: metrics(0), baselines: {},
     });
     expect(html).not.toContain('NaN');
     expect(html).not.toContain('Infinity');
+  });
+
+  it('draws one line per ensemble member with a legend and lists each member alone beside the ensemble', () => {
+    const epochs = (base: number) => [1, 2, 3].map((epoch) => ({ epoch, loss: base - epoch, validNdcg10: epoch / (10 * base), validHr10: 0, seconds: 1, best: epoch < 3 }));
+    const html = renderTrainingReport({
+      versionId: 3, createdAt: new Date(0), backend: 'wasm', dataHash: 'x', config: {},
+      members: [
+        { member: 0, seed: 42, bestEpoch: 2, epochs: epochs(5), test: metrics(0.2) },
+        { member: 1, seed: 43, bestEpoch: 2, epochs: epochs(6), test: metrics(0.3) },
+      ],
+      threads: 2, trainSeconds: 9, test: metrics(0.4), baselines: {},
+    });
+    expect(html.match(/<polyline/g)).toHaveLength(4); // two charts × two members
+    expect(html).toContain('— member 2');
+    expect(html).toContain('an ensemble of 2 members (2 trained at once), best epochs 2, 2');
+    expect(html).toMatch(/<th scope="row">SASRec v3 \(ensemble of 2\)<\/th><td>0\.4000<\/td>/);
+    expect(html).toMatch(/<th scope="row">member 2 alone \(seed 43\)<\/th><td>0\.3000<\/td>/);
+    expect(html).toContain('<title>member 2, epoch 3: 0.0500</title>');
   });
 
   it('escapes the five HTML specials', () => {

@@ -16,22 +16,49 @@ export interface ReportEpoch {
   readonly best: boolean;
 }
 
+export interface ReportMember {
+  readonly member: number;
+  readonly seed: number;
+  readonly bestEpoch: number;
+  readonly epochs: readonly ReportEpoch[];
+  /** The member alone on the test split (ensembles only). */
+  readonly test?: Evaluation;
+}
+
 export interface TrainingReport {
   readonly versionId: number;
   readonly createdAt: Date;
   readonly backend: string;
   readonly dataHash: string;
   readonly config: unknown;
-  readonly epochs: readonly ReportEpoch[];
-  readonly bestEpoch: number;
+  /** One for a single model; an ensemble's members otherwise. */
+  readonly members: readonly ReportMember[];
+  /** Members trained at once. */
+  readonly threads: number;
   readonly trainSeconds: number;
   readonly test: Evaluation;
   readonly baselines: Readonly<Record<string, Evaluation>>;
 }
 
+/** One colour per member's curve (colour-blind-safe, after Okabe & Ito). */
+const MEMBER_COLOURS = ['#0072b2', '#e69f00', '#009e73', '#cc79a7', '#56b4e9', '#d55e00', '#f0e442', '#000000'];
+
 export function renderTrainingReport(report: TrainingReport): string {
-  const epochs = report.epochs.map((e) => e.epoch);
-  const rows: [string, Evaluation][] = [[`SASRec v${report.versionId}`, report.test], ...Object.entries(report.baselines)];
+  const ensemble = report.members.length > 1;
+  const rows: [string, Evaluation][] = [
+    [ensemble ? `SASRec v${report.versionId} (ensemble of ${report.members.length})` : `SASRec v${report.versionId}`, report.test],
+    ...report.members.flatMap((m): [string, Evaluation][] => (m.test ? [[`member ${m.member + 1} alone (seed ${m.seed})`, m.test]] : [])),
+    ...Object.entries(report.baselines),
+  ];
+  const curves = (pick: (e: ReportEpoch) => number): Curve[] =>
+    report.members.map((m) => ({ label: `member ${m.member + 1}`, colour: MEMBER_COLOURS[m.member % MEMBER_COLOURS.length]!, xs: m.epochs.map((e) => e.epoch), ys: m.epochs.map(pick), markX: m.bestEpoch }));
+  const epochRows = report.members.flatMap((m) =>
+    m.epochs.map(
+      (e) =>
+        `    <tr${e.epoch === m.bestEpoch ? ' class="model"' : ''}>${ensemble ? `<td>${m.member + 1}</td>` : ''}<td>${e.epoch}</td><td>${e.loss.toFixed(4)}</td><td>${e.validNdcg10.toFixed(4)}</td><td>${e.validHr10.toFixed(4)}</td><td>${e.seconds.toFixed(1)}</td></tr>`,
+    ),
+  );
+  const epochCount = report.members.reduce((n, m) => n + m.epochs.length, 0);
   const cutoffs = [1, 5, 10, 20];
   const metricTable = (pick: (e: Evaluation) => RankingMetrics | undefined, caption: string): string => `
 <table>
@@ -72,18 +99,22 @@ ${rows
 <body>
 <h1>Model version ${report.versionId}</h1>
 <p class="meta">Trained ${escapeHtml(report.createdAt.toISOString())} on <b>${escapeHtml(report.backend)}</b> in ${report.trainSeconds.toFixed(1)} s ·
-best epoch ${report.bestEpoch} of ${report.epochs.length} · data snapshot <code>${escapeHtml(report.dataHash.slice(0, 16))}</code></p>
+${
+  ensemble
+    ? `an ensemble of ${report.members.length} members (${report.threads} trained at once), best epochs ${report.members.map((m) => m.bestEpoch).join(', ')}`
+    : `best epoch ${report.members[0]?.bestEpoch ?? '–'} of ${epochCount}`
+} · data snapshot <code>${escapeHtml(report.dataHash.slice(0, 16))}</code></p>
 
 <h2>Training</h2>
 <div class="charts">
-${lineChart('Training loss per epoch', epochs, report.epochs.map((e) => e.loss), report.bestEpoch)}
-${lineChart('Validation NDCG@10 per epoch (full ranking)', epochs, report.epochs.map((e) => e.validNdcg10), report.bestEpoch)}
+${lineChart('Training loss per epoch', curves((e) => e.loss))}
+${lineChart('Validation NDCG@10 per epoch (full ranking)', curves((e) => e.validNdcg10))}
 </div>
 <table>
-  <caption>Epochs</caption>
-  <thead><tr><th>epoch</th><th>loss</th><th>valid NDCG@10</th><th>valid HR@10</th><th>seconds</th></tr></thead>
+  <caption>Epochs${ensemble ? ' of each member (validated alone)' : ''}</caption>
+  <thead><tr>${ensemble ? '<th>member</th>' : ''}<th>epoch</th><th>loss</th><th>valid NDCG@10</th><th>valid HR@10</th><th>seconds</th></tr></thead>
   <tbody>
-${report.epochs.map((e) => `    <tr${e.epoch === report.bestEpoch ? ' class="model"' : ''}><td>${e.epoch}</td><td>${e.loss.toFixed(4)}</td><td>${e.validNdcg10.toFixed(4)}</td><td>${e.validHr10.toFixed(4)}</td><td>${e.seconds.toFixed(1)}</td></tr>`).join('\n')}
+${epochRows.join('\n')}
   </tbody>
 </table>
 
@@ -100,15 +131,25 @@ ${metricTable((e) => e.sampled, 'Sampled protocol of the SASRec paper: against 1
 `;
 }
 
-/** An SVG line chart with y-axis ticks, one point per epoch, the best epoch marked. */
-function lineChart(title: string, xs: readonly number[], ys: readonly number[], markX: number): string {
+/** One member's values per epoch, its best epoch marked. */
+interface Curve {
+  readonly label: string;
+  readonly colour: string;
+  readonly xs: readonly number[];
+  readonly ys: readonly number[];
+  readonly markX: number;
+}
+
+/** An SVG line chart with y-axis ticks, one line per member (a legend when there are several), each best epoch marked. */
+function lineChart(title: string, curves: readonly Curve[]): string {
   const width = 420;
   const height = 220;
   const left = 56;
   const right = 12;
   const top = 12;
   const bottom = 32;
-  const finite = ys.filter((y) => Number.isFinite(y));
+  const allX = curves.flatMap((c) => c.xs);
+  const finite = curves.flatMap((c) => c.ys).filter((y) => Number.isFinite(y));
   let low = Math.min(...finite);
   let high = Math.max(...finite);
   if (!Number.isFinite(low)) [low, high] = [0, 1];
@@ -116,22 +157,29 @@ function lineChart(title: string, xs: readonly number[], ys: readonly number[], 
   const pad = (high - low) * 0.08;
   low -= pad;
   high += pad;
-  const firstX = xs[0] ?? 1;
-  const lastX = xs[xs.length - 1] ?? 1;
+  const firstX = allX.length > 0 ? Math.min(...allX) : 1;
+  const lastX = allX.length > 0 ? Math.max(...allX) : 1;
   const x = (v: number): number => left + (lastX === firstX ? (width - left - right) / 2 : ((v - firstX) / (lastX - firstX)) * (width - left - right));
   const y = (v: number): number => top + (1 - (v - low) / (high - low)) * (height - top - bottom);
   const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => low + f * (high - low));
-  const points = xs.map((v, i) => `${x(v).toFixed(1)},${y(ys[i]!).toFixed(1)}`).join(' ');
-  const markIndex = xs.indexOf(markX);
+  const epochs = [...new Set(allX)].sort((a, b) => a - b);
+  const lines = curves.map((c) => {
+    const points = c.xs.map((v, i) => `${x(v).toFixed(1)},${y(c.ys[i]!).toFixed(1)}`).join(' ');
+    const markIndex = c.xs.indexOf(c.markX);
+    const prefix = curves.length > 1 ? `${c.label}, ` : '';
+    return `<polyline fill="none" stroke="${c.colour}" stroke-width="2" points="${points}"/>
+    ${c.xs.map((v, i) => `<circle cx="${x(v).toFixed(1)}" cy="${y(c.ys[i]!).toFixed(1)}" r="3" fill="${c.colour}"><title>${escapeHtml(prefix)}epoch ${v}: ${c.ys[i]!.toFixed(4)}</title></circle>`).join('')}
+    ${markIndex >= 0 ? `<circle cx="${x(c.markX).toFixed(1)}" cy="${y(c.ys[markIndex]!).toFixed(1)}" r="6" fill="none" stroke="#d9480f" stroke-width="2"><title>${escapeHtml(prefix)}best epoch ${c.markX}</title></circle>` : ''}`;
+  });
+  const legend = curves.length > 1 ? curves.map((c, i) => `<text x="${left + 8 + i * 80}" y="${top + 10}" fill="${c.colour}">— ${escapeHtml(c.label)}</text>`).join('') : '';
   return `<figure>
   <figcaption>${escapeHtml(title)}</figcaption>
   <svg width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${escapeHtml(title)}">
     ${ticks.map((t) => `<line x1="${left}" x2="${width - right}" y1="${y(t).toFixed(1)}" y2="${y(t).toFixed(1)}" stroke="#e3e6ec"/><text x="${left - 6}" y="${(y(t) + 4).toFixed(1)}" text-anchor="end">${formatTick(t)}</text>`).join('\n    ')}
-    ${xs.map((v) => `<text x="${x(v).toFixed(1)}" y="${height - bottom + 16}" text-anchor="middle">${v}</text>`).join('')}
+    ${epochs.map((v) => `<text x="${x(v).toFixed(1)}" y="${height - bottom + 16}" text-anchor="middle">${v}</text>`).join('')}
     <text x="${(left + width - right) / 2}" y="${height - 2}" text-anchor="middle">epoch</text>
-    <polyline fill="none" stroke="#2f6fde" stroke-width="2" points="${points}"/>
-    ${xs.map((v, i) => `<circle cx="${x(v).toFixed(1)}" cy="${y(ys[i]!).toFixed(1)}" r="3" fill="#2f6fde"><title>epoch ${v}: ${ys[i]!.toFixed(4)}</title></circle>`).join('')}
-    ${markIndex >= 0 ? `<circle cx="${x(markX).toFixed(1)}" cy="${y(ys[markIndex]!).toFixed(1)}" r="6" fill="none" stroke="#d9480f" stroke-width="2"><title>best epoch ${markX}</title></circle>` : ''}
+    ${lines.join('\n    ')}
+    ${legend}
   </svg>
 </figure>`;
 }

@@ -47,8 +47,10 @@ describeEachProvider('trainRun', (provider) => {
       // Cycles repeat items, so the standard protocol (history excluded) is the hard case: the
       // next item of a cycle longer than the window is still learnable.
       expect(result.test.full.users).toBe(200);
-      expect(result.epochs.length).toBe(12);
-      expect(result.epochs[result.bestEpoch - 1]!.best).toBe(true);
+      expect(result.members).toHaveLength(1);
+      const [member] = result.members;
+      expect(member!.epochs.length).toBe(12);
+      expect(member!.epochs[member!.bestEpoch - 1]!.best).toBe(true);
       expect(result.test.full.hr[10]).toBeGreaterThan(0.5);
       expect(result.test.sampled?.users).toBe(200);
 
@@ -56,10 +58,10 @@ describeEachProvider('trainRun', (provider) => {
       expect(version.status).toBe('ready');
       expect(version.dataHash).toBe(result.dataHash);
       expect(version.artifactPath).toBe(result.artifactPath);
-      expect(version.config).toMatchObject({ backend: 'wasm', training: { seed: 3 }, model: { numItems: 12, dim: 32 } });
-      expect(version.metrics).toMatchObject({ bestEpoch: result.bestEpoch });
+      expect(version.config).toMatchObject({ backend: 'wasm', training: { seed: 3 }, model: { numItems: 12, dim: 32 }, members: 1 });
+      expect(version.metrics).toMatchObject({ members: [{ member: 0, seed: 3, bestEpoch: member!.bestEpoch }] });
       expect(existsSync(join(result.artifactPath, 'weights.bin'))).toBe(true);
-      expect(existsSync(join(result.artifactPath, 'checkpoint.bin'))).toBe(false); // a finished run removes it
+      expect(existsSync(join(result.artifactPath, 'checkpoint-0.bin'))).toBe(false); // a finished run removes it
       // The baselines ran on the same protocol, and the model beats them on this learnable rule.
       expect(result.baselines.popularity.full.users).toBe(200);
       expect(result.test.full.ndcg[10]).toBeGreaterThan(result.baselines.popularity.full.ndcg[10]!);
@@ -76,7 +78,7 @@ describeEachProvider('trainRun', (provider) => {
       const again = await trainRun(store, options(join(dir, 'models')));
       expect(again.versionId).not.toBe(result.versionId);
       expect(again.test).toEqual(result.test);
-      expect(again.epochs.map((e) => e.loss)).toEqual(result.epochs.map((e) => e.loss));
+      expect(again.members[0]!.epochs.map((e) => e.loss)).toEqual(member!.epochs.map((e) => e.loss));
     } finally {
       await store.dispose();
     }
@@ -96,21 +98,59 @@ it('resumes a run that died after an epoch from its checkpoint, ending exactly w
     const crash = new Error('simulated crash after epoch 2');
     await expect(trainRun(store, { ...short, onEpoch: (e) => { if (e.epoch === 2) throw crash; } })).rejects.toBe(crash);
     const failed = await store.prisma.modelVersion.findFirstOrThrow({ where: { status: 'failed' } });
-    expect(existsSync(join(failed.artifactPath, 'checkpoint.bin'))).toBe(true);
+    expect(existsSync(join(failed.artifactPath, 'checkpoint-0.bin'))).toBe(true);
 
-    const starts: number[] = [];
+    const starts: (readonly number[])[] = [];
     // Settings given on resume are ignored: the checkpoint's apply.
-    const resumed = await trainRun(store, { ...short, epochs: 1, resume: 'latest', onStart: (info) => starts.push(info.resumedFromEpoch) });
-    expect(starts).toEqual([2]);
+    const resumed = await trainRun(store, { ...short, epochs: 1, resume: 'latest', onStart: (info) => starts.push(info.resumedFromEpochs) });
+    expect(starts).toEqual([[2]]);
     expect(resumed.versionId).toBe(failed.id);
-    expect(resumed.epochs.map((e) => e.epoch)).toEqual([1, 2, 3, 4]);
-    expect(resumed.epochs.map((e) => e.loss)).toEqual(straight.epochs.map((e) => e.loss));
+    expect(resumed.members[0]!.epochs.map((e) => e.epoch)).toEqual([1, 2, 3, 4]);
+    expect(resumed.members[0]!.epochs.map((e) => e.loss)).toEqual(straight.members[0]!.epochs.map((e) => e.loss));
     expect(resumed.test).toEqual(straight.test);
     expect((await store.prisma.modelVersion.findUniqueOrThrow({ where: { id: failed.id } })).status).toBe('ready');
 
     await expect(trainRun(store, { ...short, resume: failed.id })).rejects.toMatchObject({ code: 'RESUME_FINISHED' });
     await expect(trainRun(store, { ...short, resume: 'latest' })).rejects.toMatchObject({ code: 'CHECKPOINT_NOT_FOUND' });
     await expect(trainRun(store, { ...short, resume: 999 })).rejects.toMatchObject({ code: 'MODEL_VERSION_NOT_FOUND' });
+  } finally {
+    await store.dispose();
+  }
+});
+
+it('trains an ensemble the same in worker threads as in this thread, and resumes it member by member', async () => {
+  const store = await scratchStore('sqlite');
+  try {
+    const dir = mkdtempSync(join(tmpdir(), 'attnrec-ensemble-'));
+    const log = join(dir, 'cycles.csv');
+    writeFileSync(log, cycleLog(120, 4));
+    await importEvents(store, { events: { path: log, format: 'csv', timeUnit: 'auto', sasrec: DEFAULT_SASREC }, skipBad: false, eventTypes: 'register' });
+    const ensemble = { ...options(join(dir, 'models')), epochs: 3, patience: 3, members: 2 };
+    const here = await trainRun(store, { ...ensemble, threads: 1 });
+    const starts: { threads: number; members: number }[] = [];
+    const threaded = await trainRun(store, { ...ensemble, threads: 2, onStart: (s) => starts.push({ threads: s.threads, members: s.members }) });
+    expect(starts).toEqual([{ threads: 2, members: 2 }]);
+    expect(threaded.threads).toBe(2);
+    // Member k is seeded with seed + k: two different models, each the same wherever it trained.
+    expect(here.members.map((m) => m.seed)).toEqual([3, 4]);
+    expect(here.members[0]!.epochs.map((e) => e.loss)).not.toEqual(here.members[1]!.epochs.map((e) => e.loss));
+    threaded.members.forEach((m, k) => expect(m.epochs.map((e) => e.loss)).toEqual(here.members[k]!.epochs.map((e) => e.loss)));
+    expect(threaded.test).toEqual(here.test);
+    // Each member is also measured alone; the version is measured as the ensemble.
+    expect(here.members.every((m) => m.test?.full.users === 120)).toBe(true);
+    const { model } = loadModel(threaded.artifactPath);
+    expect(model.size).toBe(2);
+    model.dispose();
+
+    // A crash after member 2's first epoch: both members' checkpoints stay, and --resume finishes both.
+    const crash = new Error('simulated crash');
+    await expect(trainRun(store, { ...ensemble, threads: 1, onEpoch: (e) => { if (e.member === 1 && e.epoch === 1) throw crash; } })).rejects.toBe(crash);
+    const failed = await store.prisma.modelVersion.findFirstOrThrow({ where: { status: 'failed' }, orderBy: { id: 'desc' } });
+    const resumedFrom: (readonly number[])[] = [];
+    const resumed = await trainRun(store, { ...ensemble, threads: 2, resume: failed.id, onStart: (s) => resumedFrom.push(s.resumedFromEpochs) });
+    expect(resumedFrom).toEqual([[3, 1]]); // member 1 had finished, member 2 had one epoch
+    expect(resumed.test).toEqual(here.test);
+    expect(existsSync(join(failed.artifactPath, 'checkpoint-1.bin'))).toBe(false);
   } finally {
     await store.dispose();
   }

@@ -8,6 +8,7 @@ import { SasRec } from '../model/sasrec.js';
 import { Random } from '../random.js';
 import { trainingBatch, type EncodedSequences } from './batches.js';
 import { Trainer, type TrainingOptions } from './trainer.js';
+import { SasRecEnsemble } from '../model/ensemble.js';
 
 /** Histories where the next item is a function of the last one: item k is followed by k mod n + 1. */
 function cycles(users: number, items: number, seed: number): EncodedSequences {
@@ -41,10 +42,10 @@ describe('Trainer', () => {
       const split = leaveOneOutSplit(data.offsets);
       const model = new SasRec(modelConfig);
       const trainer = new Trainer(model, data, split, { ...base, loss });
-      const before = evaluateModel(model, data, split, { phase: 'test', excludeHistory: false });
+      const before = evaluateModel(new SasRecEnsemble([model]), data, split, { phase: 'test', excludeHistory: false });
       const losses: number[] = [];
       for (let epoch = 0; epoch < 12; epoch++) losses.push(trainer.trainEpoch().loss);
-      const after = evaluateModel(model, data, split, { phase: 'test', excludeHistory: false });
+      const after = evaluateModel(new SasRecEnsemble([model]), data, split, { phase: 'test', excludeHistory: false });
       expect(before.full.hr[1]).toBeLessThan(0.3);
       expect(after.full.hr[1]).toBeGreaterThan(0.9);
       expect(losses[losses.length - 1]).toBeLessThan(losses[0]! / 2);
@@ -59,7 +60,7 @@ describe('Trainer', () => {
     const model = new SasRec({ ...modelConfig, itemBias: true });
     const trainer = new Trainer(model, data, split, { ...base, loss: 'sampled' });
     for (let epoch = 0; epoch < 12; epoch++) trainer.trainEpoch();
-    expect(evaluateModel(model, data, split, { phase: 'test', excludeHistory: false }).full.hr[1]).toBeGreaterThan(0.9);
+    expect(evaluateModel(new SasRecEnsemble([model]), data, split, { phase: 'test', excludeHistory: false }).full.hr[1]).toBeGreaterThan(0.9);
     expect(Array.from(model.itemBias!.dataSync()).some((b) => b !== 0)).toBe(true); // it was trained
     trainer.dispose();
     model.dispose();
@@ -77,7 +78,7 @@ describe('Trainer', () => {
     };
     const plain = trained(0, 1);
     const replaced = trained(0.1, 12);
-    expect(evaluateModel(replaced, data, split, { phase: 'test', excludeHistory: false }).full.hr[1]).toBeGreaterThan(0.9);
+    expect(evaluateModel(new SasRecEnsemble([replaced]), data, split, { phase: 'test', excludeHistory: false }).full.hr[1]).toBeGreaterThan(0.9);
     const once = trained(0.1, 1);
     // Same seed, same batches: only the replaced inputs differ.
     expect(Array.from(once.itemEmbedding.dataSync())).not.toEqual(Array.from(plain.itemEmbedding.dataSync()));
@@ -132,7 +133,7 @@ describe('Trainer', () => {
       const model = new SasRec(modelConfig);
       const trainer = new Trainer(model, data, split, { ...base, loss: 'sampled' });
       const losses = [trainer.trainEpoch().loss, trainer.trainEpoch().loss];
-      const ndcg = evaluateModel(model, data, split, { phase: 'valid', excludeHistory: false }).full.ndcg[10]!;
+      const ndcg = evaluateModel(new SasRecEnsemble([model]), data, split, { phase: 'valid', excludeHistory: false }).full.ndcg[10]!;
       trainer.dispose();
       model.dispose();
       return { losses, ndcg };

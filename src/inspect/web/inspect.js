@@ -89,6 +89,10 @@ function barRow(values, label, testid, signed) {
 /** One report as a panel: timeline, rollout and leave-one-out bars, predictions, heatmaps. */
 function renderReport(report, title) {
   const { layers, heads, length: T, weights } = report.attention;
+  const members = report.attention.members ?? 1;
+  const blocks = report.attention.blocks ?? layers;
+  // An ensemble's layers come member by member; name both when there is more than one member.
+  const layerName = (l) => (members > 1 ? `member ${Math.floor(l / blocks) + 1} · layer ${(l % blocks) + 1}` : `layer ${l + 1}`);
   let hover = null;
   const matrices = weights.flatMap((layer, l) => layer[0].map((matrix, h) => ({ l, h, matrix, max: Math.max(1e-9, ...matrix.flat()) })));
   const globalMax = Math.max(...matrices.map((m) => m.max));
@@ -132,7 +136,7 @@ function renderReport(report, title) {
       const rect = canvas.getBoundingClientRect();
       setHover(Math.min(T - 1, Math.floor(((event.clientX - rect.left) / rect.width) * T)));
     });
-    return { m, canvas, figure: el('figure', {}, canvas, el('figcaption', {}, `layer ${m.l + 1} · head ${m.h + 1}`)) };
+    return { m, canvas, figure: el('figure', {}, canvas, el('figcaption', {}, `${layerName(m.l)} · head ${m.h + 1}`)) };
   });
   const grid = el('div', { class: 'heatmaps', style: `--heads:${heads}` }, ...figures.map((f) => f.figure));
 
@@ -156,7 +160,7 @@ function renderReport(report, title) {
     'section',
     { class: 'panel', 'data-testid': 'panel', 'data-version': String(report.modelVersion) },
     el('h2', {}, title),
-    el('p', { class: 'muted' }, `${T} events read${ignored ? ` (${report.ignored.unknownItems} on unknown items and ${report.ignored.beyondWindow} older than the model's window left out)` : ''}; ${layers} layers × ${heads} heads. Hover an event to follow it everywhere.`),
+    el('p', { class: 'muted' }, `${T} events read${ignored ? ` (${report.ignored.unknownItems} on unknown items and ${report.ignored.beyondWindow} older than the model's window left out)` : ''}; ${members > 1 ? `${members} ensemble members × ${blocks} layers` : `${layers} layers`} × ${heads} heads. Hover an event to follow it everywhere.`),
     el('h3', {}, 'History, oldest first'),
     track,
     el('h3', {}, 'Predicted next items'),
@@ -172,7 +176,7 @@ function renderReport(report, title) {
 function zoom(m, max, hover) {
   const dialog = $('#zoom');
   drawMatrix($('canvas', dialog), m.matrix, max, hover);
-  $('.caption', dialog).textContent = `layer ${m.l + 1} · head ${m.h + 1} — row: the event attending, column: the event attended to`;
+  $('.caption', dialog).textContent = `${layerName(m.l)} · head ${m.h + 1} — row: the event attending, column: the event attended to`;
   dialog.showModal();
 }
 
