@@ -6,7 +6,7 @@ import { migrate } from '../src/data/migrate.js';
 import { openStore } from '../src/data/store.js';
 import { MODEL_DEFAULTS } from '../src/model/config.js';
 import { Random } from '../src/random.js';
-import { trainRun } from '../src/train/train-run.js';
+import { DEFAULT_MEMBERS, trainRun } from '../src/train/train-run.js';
 import { DEFAULT_TRAINING } from '../src/train/trainer.js';
 import { startServeProcess } from '../test/support/run-job.js';
 import { writeSyntheticCsv } from './synthetic-log.js';
@@ -80,11 +80,12 @@ export async function runServeBench(options: ServeBenchOptions): Promise<Record<
       const sample = join(import.meta.dirname, '..', 'samples', 'amazon-games.txt');
       await importEvents(store, { events: { path: sample, format: 'sasrec', timeUnit: 'auto', sasrec: DEFAULT_SASREC }, skipBad: false, eventTypes: 'register' });
     }
-    options.log(`training ${options.trainEpochs} epoch(s) for a model of the default shape`);
+    options.log(`training ${options.trainEpochs} epoch(s) for a model of the default shape (${DEFAULT_MEMBERS} members)`);
     await trainRun(store, {
       model: { maxLength: MODEL_DEFAULTS.maxLength, dim: MODEL_DEFAULTS.dim, heads: MODEL_DEFAULTS.heads, blocks: MODEL_DEFAULTS.blocks },
       training: DEFAULT_TRAINING,
       epochs: options.trainEpochs,
+      members: DEFAULT_MEMBERS, // as the training job: serving an ensemble costs a forward pass per member
       patience: options.trainEpochs,
       backend: 'auto',
       artifactsRoot: join(options.scratch, 'serve-models'),
@@ -161,6 +162,7 @@ export async function runServeBench(options: ServeBenchOptions): Promise<Record<
       dataset: options.synthetic ? `synthetic (${options.synthetic.events} events, ${options.synthetic.users} users, bench/synthetic-log.ts)` : 'amazon-games',
       items: items.length,
       users: users.length,
+      model: { dim: MODEL_DEFAULTS.dim, blocks: MODEL_DEFAULTS.blocks, members: DEFAULT_MEMBERS },
       seconds_per_run: options.seconds,
       recs: {
         route: 'GET /v1/users/:id/recommendations?k=10',
