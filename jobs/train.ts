@@ -11,7 +11,7 @@ import { metricsTable } from '../src/evaluate/metrics-table.js';
 import { BACKEND_PREFERENCES, type BackendPreference } from '../src/model/backend.js';
 import { MODEL_DEFAULTS } from '../src/model/config.js';
 import { DEFAULT_EPOCHS, DEFAULT_MEMBERS, DEFAULT_PATIENCE, DEFAULT_VALID_USERS, trainRun } from '../src/train/train-run.js';
-import { DEFAULT_GBCE_T, DEFAULT_LR_FINAL, DEFAULT_TRAINING, LOSSES, type LossName } from '../src/train/trainer.js';
+import { DEFAULT_GBCE_T, DEFAULT_LR_FINAL, DEFAULT_TRAINING, ITEM_INITS, LOSSES, type ItemInit, type LossName } from '../src/train/trainer.js';
 
 const spec = {
   name: 'jobs/train',
@@ -44,6 +44,9 @@ const spec = {
     blocks: { type: 'string', value: 'n', default: String(MODEL_DEFAULTS.blocks), description: 'Attention blocks' },
     dropout: { type: 'string', value: 'p', default: String(MODEL_DEFAULTS.dropout), description: 'Dropout rate' },
     'item-replacement': { type: 'string', value: 'p', default: String(DEFAULT_TRAINING.itemReplacement), description: 'Replace each input item by a random one with probability p per step (stochastic shared embeddings; 0 = off)' },
+    'target-window': { type: 'string', value: 'k', default: String(DEFAULT_TRAINING.targetWindow?.size ?? 1), description: 'Sampled loss only (the others ignore it): each position predicts its next k events (1 = the next one only), each in a softmax of its own against the negatives' },
+    'target-decay': { type: 'string', value: 'g', default: String(DEFAULT_TRAINING.targetWindow?.decay ?? 0.3), description: 'With --target-window: the j-th event after the next one weighs g^j' },
+    'item-init': { type: 'string', value: 'how', default: DEFAULT_TRAINING.itemInit ?? 'random', choices: ITEM_INITS, description: 'Item table start: cooccurrence (spectral embedding of the items bought together in training) or random' },
     seed: { type: 'string', value: 'n', default: String(MODEL_DEFAULTS.seed), description: 'Seed for initialisation, batch order, dropout and sampling' },
     backend: { type: 'string', value: 'name', default: 'auto', choices: BACKEND_PREFERENCES, description: 'TensorFlow.js backend (auto: tensorflow-gpu, tensorflow, wasm, cpu — the first that starts)' },
     'valid-users': { type: 'string', value: 'n', default: String(DEFAULT_VALID_USERS), description: 'Users in the fixed per-epoch validation sample (0 = all); test metrics always use every user' },
@@ -107,6 +110,8 @@ await runJob(spec, async ({ flags }) => {
         ...(Number(flags['lr-final']) !== 1 && { learningRateDecay: { finalFactor: number('lr-final', flags['lr-final'], 0, 1), epochs: integerFlag('epochs', flags.epochs, 1, 10_000) } }),
         batchSize: integerFlag('batch-size', flags['batch-size'], 1, 100_000),
         itemReplacement: number('item-replacement', flags['item-replacement'], 0, 0.9),
+        itemInit: flags['item-init'] as ItemInit,
+        ...(flags.loss === 'sampled' && Number(flags['target-window']) !== 1 && { targetWindow: { size: integerFlag('target-window', flags['target-window'], 1, 50), decay: number('target-decay', flags['target-decay'], 0, 1) } }),
         seed: integerFlag('seed', flags.seed, 0, 2 ** 31 - 1),
       },
       epochs: integerFlag('epochs', flags.epochs, 1, 10_000),

@@ -1,4 +1,4 @@
-import { instantiateKernel, layoutKernelMemory, type KernelMemory } from './kernel-module.js';
+import { layoutKernelMemory, sharedKernel, type KernelMemory } from './kernel-module.js';
 
 /**
  * The compiled causal-attention kernel (kernels/attention.ts → 
@@ -27,16 +27,8 @@ interface Exports {
   backward(pairs: number, heads: number, T: number, d: number, scale: number, q: number, k: number, v: number, keep: number, dOut: number, dQ: number, dK: number, dV: number, scratch: number): void;
 }
 
-let loaded: AttentionKernel | null | undefined;
-
 /** The kernel, or null when it is not built (then callers use TensorFlow.js ops). */
-export function attentionKernel(): AttentionKernel | null {
-  if (loaded === undefined) {
-    const wasm = instantiateKernel<Exports>('attention');
-    loaded = wasm ? wrap(wasm) : null;
-  }
-  return loaded;
-}
+export const attentionKernel = sharedKernel<Exports, AttentionKernel>('attention', wrap);
 
 function wrap(wasm: Exports): AttentionKernel {
   /** Lays out arrays of the given float counts (16-byte aligned), growing memory as needed. */

@@ -40,6 +40,22 @@ export function instantiateKernel<Exports extends { readonly memory: KernelMemor
 }
 
 /**
+ * A process-wide kernel: the first call instantiates kernel `name` and wraps
+ * its exports; every call returns that wrapper, or null when the kernel is
+ * not built (callers then use TensorFlow.js ops).
+ */
+export function sharedKernel<Exports extends { readonly memory: KernelMemory }, Kernel>(name: string, wrap: (exports: Exports) => Kernel): () => Kernel | null {
+  let loaded: Kernel | null | undefined;
+  return () => {
+    if (loaded === undefined) {
+      const wasm = instantiateKernel<Exports>(name);
+      loaded = wasm ? wrap(wasm) : null;
+    }
+    return loaded;
+  };
+}
+
+/**
  * Byte offsets for arrays of the given byte sizes, laid out from
  * KERNEL_HEAP_START, each 16-byte aligned for SIMD loads; the memory grows
  * to hold them.

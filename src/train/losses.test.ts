@@ -138,6 +138,92 @@ describe('sampled softmax batch', () => {
   }
 });
 
+describe('sampled softmax with a target window', () => {
+  const dot = (i: number, item: number): number => [0, 1, 2].reduce((sum, d) => sum + states[i * D + d]! * table[item * D + d]!, 0);
+  // Two targets per position (0: an empty slot), the second weighted 0.5.
+  const windowTargets = [3, 2, /**/ 1, 0, /**/ 6, 5, /**/ 3, 4];
+  const windowWeights = [1, 0.5, /**/ 1, 0, /**/ 1, 0.5, /**/ 1, 0.5];
+  const negatives = [3, 5, 2, 4]; // hits: row 0 (3, 2), row 2 (5), row 3 (3, 4)
+  const logQ = Float32Array.from({ length: V }, (_, i) => Math.log((i + 1) / 28));
+
+  for (const implementation of ['kernel', 'ops'] as const) {
+    it(`is the weighted mean of one softmax per target, a negative equal to any of the row's targets left out (${implementation})`, async () => {
+      await selectBackend('wasm');
+      let weighted = 0;
+      let totalWeight = 0;
+      for (let i = 0; i < N; i++) {
+        const row = windowTargets.slice(2 * i, 2 * i + 2);
+        const kept = negatives.filter((n) => !row.some((t, j) => t === n && windowWeights[2 * i + j]! > 0));
+        row.forEach((t, j) => {
+          const w = windowWeights[2 * i + j]!;
+          if (w === 0) return;
+          const logits = [t, ...kept].map((item) => dot(i, item) - Math.fround(logQ[item]!));
+          const max = Math.max(...logits);
+          weighted += w * (max + Math.log(logits.reduce((z, l) => z + Math.exp(l - max), 0)) - logits[0]!);
+          totalWeight += w;
+        });
+      }
+      const batch = sampledSoftmaxBatch(windowTargets, negatives, logQ, { width: 2, weights: windowWeights });
+      const { loss } = lossAndGrads((s, t) => sampledSoftmaxLoss(s, t, batch, { implementation }));
+      expect(loss).toBeCloseTo(weighted / totalWeight, 5);
+    });
+  }
+
+  it('gives the same gradients in the kernel and with ops, and those of autodiff through the plain formula', async () => {
+    await selectBackend('wasm');
+    const r = new Random(9);
+    const [n, k, s, d, v] = [23, 3, 41, 8, 200];
+    const st = normal(r, n * d, 1);
+    const tb = normal(r, v * d, 0.5);
+    const rowTargets = Array.from({ length: n * k }, (_, i) => (i % k === 2 && i % 5 === 0 ? 0 : 1 + r.int(v - 1)));
+    const rowWeights = rowTargets.map((t, i) => (t === 0 ? 0 : 0.6 ** (i % k)));
+    const negs = Array.from({ length: s }, (_, j) => (j % 6 === 0 ? rowTargets[j]! || 7 : 1 + r.int(v - 1))); // some hits
+    const bias = Float32Array.from({ length: v }, () => Math.log(0.5 + r.next()) - 5);
+    const batch = sampledSoftmaxBatch(rowTargets, negs, bias, { width: k, weights: rowWeights });
+    // Autodiff reference: per target a softmax over [target | the row's kept negatives], built from plain ops.
+    const reference = (x: tf.Tensor2D, t: tf.Tensor2D): tf.Scalar => {
+      const terms: tf.Scalar[] = [];
+      let total = 0;
+      for (let i = 0; i < n; i++) {
+        const row = rowTargets.slice(i * k, i * k + k);
+        const kept = negs.filter((m) => !row.some((t2, j) => t2 === m && rowWeights[i * k + j]! > 0));
+        row.forEach((target, j) => {
+          const w = rowWeights[i * k + j]!;
+          if (w === 0) return;
+          const items = [target, ...kept];
+          const rows = tf.gather(t, tf.tensor1d(items, 'int32'));
+          const logits = tf.sub(tf.squeeze(tf.matMul(tf.slice(x, [i, 0], [1, d]), rows, false, true)), tf.tensor1d(items.map((m) => bias[m]!)));
+          terms.push(tf.mul(tf.sub(tf.logSumExp(logits), tf.slice(logits, [0], [1]).squeeze()), w) as tf.Scalar);
+          total += w;
+        });
+      }
+      return tf.div(tf.addN(terms), total) as tf.Scalar;
+    };
+    const run = (f: (x: tf.Tensor2D, t: tf.Tensor2D) => tf.Scalar) =>
+      tf.tidy(() => {
+        const { value, grads } = tf.valueAndGrads((a: tf.Tensor, b: tf.Tensor) => f(a as tf.Tensor2D, b as tf.Tensor2D))([tf.tensor2d(st, [n, d]), tf.tensor2d(tb, [v, d])]);
+        return { loss: value.dataSync()[0]!, grads: grads.map((g) => Array.from(g.dataSync())) };
+      });
+    await selectBackend('cpu');
+    const expected = run(reference);
+    await selectBackend('wasm');
+    for (const implementation of ['kernel', 'ops'] as const) {
+      const got = run((x, t) => sampledSoftmaxLoss(x, t, batch, { implementation }));
+      expect(got.loss).toBeCloseTo(expected.loss, 5);
+      got.grads.forEach((g, gi) => g.forEach((value, i) => expect(value).toBeCloseTo(expected.grads[gi]![i]!, 5)));
+    }
+  });
+
+  it('with one target of weight 1 per position is the plain sampled softmax, bit for bit', async () => {
+    await selectBackend('wasm');
+    const negs = [2, 5, 4];
+    const logQ = Float32Array.from({ length: V }, (_, i) => Math.log((i + 1) / 28));
+    const plain = lossAndGrads((s, t) => sampledSoftmaxLoss(s, t, sampledSoftmaxBatch(targets, negs, logQ)));
+    const windowed = lossAndGrads((s, t) => sampledSoftmaxLoss(s, t, sampledSoftmaxBatch(targets, negs, logQ, { width: 1, weights: [1, 1, 1, 1] })));
+    expect(windowed).toEqual(plain);
+  });
+});
+
 describe('NegativeSampler', () => {
   it('draws items in proportion to popularity^alpha and reports log q', () => {
     const counts = [0, 99, 0, 9, 0]; // items 1..4 → weights (c+1)^1 = 100, 1, 10, 1

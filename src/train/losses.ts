@@ -52,22 +52,36 @@ interface WasmHeap {
 
 /** One step's sample for sampledSoftmaxLoss: targets, shared negatives and their logQ biases. */
 export interface SampledSoftmaxBatch {
-  /** The target item of each of the N positions. */
+  /** Targets per position (K ≥ 1): [N, K] row-major, item 0 in an empty slot. */
   readonly targets: Int32Array;
+  /** K: targets per position. */
+  readonly width: number;
+  /** [N, K]: each target's weight in the loss (0 for an empty slot). */
+  readonly weights: Float32Array;
   /** The S negatives every position is ranked against. */
   readonly negatives: Int32Array;
-  /** -log q of each target [N]. */
+  /** -log q of each target [N, K]. */
   readonly targetBias: Float32Array;
   /** -log q of each negative [S]. */
   readonly negativeBias: Float32Array;
 }
 
-/** A step's sample with the logQ biases of each target and negative looked up in logQ. */
-export function sampledSoftmaxBatch(targets: ArrayLike<number>, negatives: ArrayLike<number>, logQ: ArrayLike<number>): SampledSoftmaxBatch {
+/**
+ * A step's sample with the logQ biases of each target and negative looked up
+ * in logQ. `targets` holds one target per position, or with `window` K per
+ * position ([N, K] row-major, 0 = an empty slot) weighted by window.weights.
+ */
+export function sampledSoftmaxBatch(targets: ArrayLike<number>, negatives: ArrayLike<number>, logQ: ArrayLike<number>, window?: { readonly width: number; readonly weights: ArrayLike<number> }): SampledSoftmaxBatch {
+  const width = window?.width ?? 1;
+  if (!Number.isInteger(width) || width < 1 || targets.length % width !== 0) throw new RangeError(`sampled softmax: ${targets.length} targets do not make rows of ${width}`);
+  const weights = window ? Float32Array.from(window.weights) : new Float32Array(targets.length).fill(1);
+  if (weights.length !== targets.length) throw new RangeError(`sampled softmax: ${weights.length} weights for ${targets.length} targets`);
   return {
     targets: Int32Array.from(targets),
+    width,
+    weights,
     negatives: Int32Array.from(negatives),
-    targetBias: Float32Array.from({ length: targets.length }, (_, i) => -logQ[targets[i]!]!),
+    targetBias: Float32Array.from({ length: targets.length }, (_, i) => (targets[i]! > 0 ? -logQ[targets[i]!]! : 0)),
     negativeBias: Float32Array.from({ length: negatives.length }, (_, j) => -logQ[negatives[j]!]!),
   };
 }
@@ -80,16 +94,25 @@ export function sampledSoftmaxBatch(targets: ArrayLike<number>, negatives: Array
  * estimates the full softmax); a negative equal to the position's target (an
  * accidental hit) is left out of that position's softmax.
  *
+ * With K targets per position (a target window: the next event and the ones
+ * after it), each target has a softmax of its own against the same
+ * negatives, and the loss is the weighted mean of their cross-entropies; a
+ * negative equal to any of the position's targets is left out. The [N, S]
+ * logits are computed once for all K, so a window costs about what one
+ * target does.
+ *
  * One fused op: the table rows of targets and negatives are gathered once
  * (one scatter in the gradient); the logits are one plain 2-D matMul; the
  * gradient (softmax − one-hot at the target column) goes back through plain
  * 2-D matMuls, scaled after them on [N, dim] and [S, dim] rather than on the
- * [N, S] probabilities. On the wasm and cpu backends the softmax itself runs
+ * [N, S] probabilities. On the wasm backend the softmax itself runs
  * in the SIMD kernel (sampled-softmax-kernel.ts): TensorFlow.js's element-wise
- * ops took seven passes over the [N, S] logits. Mean over the N positions.
+ * ops took seven passes over the [N, S] logits. Mean over the targets' weights.
  */
 export function sampledSoftmaxLoss(states: tf.Tensor2D, table: tf.Tensor2D, batch: SampledSoftmaxBatch, options: { readonly implementation?: 'auto' | 'kernel' | 'ops' } = {}): tf.Scalar {
-  const n = batch.targets.length;
+  const k = batch.width;
+  const n = batch.targets.length / k;
+  const nk = batch.targets.length;
   const s = batch.negatives.length;
   const dim = states.shape[1];
   const kernel = sampledSoftmaxKernel();
@@ -97,19 +120,24 @@ export function sampledSoftmaxLoss(states: tf.Tensor2D, table: tf.Tensor2D, batc
   // Only on wasm: it reads tensors in place from the wasm heap (and the cpu backend would keep the kernel's views).
   const useKernel = kernel !== null && tf.getBackend() === 'wasm' && wanted !== 'ops';
   if (wanted === 'kernel' && !useKernel) throw new Error('the sampled softmax kernel runs on the wasm backend only, once built (`npm run build:kernels`)');
-  const targetBias = tf.tensor2d(batch.targetBias, [n, 1]);
+  let totalWeight = 0;
+  for (const w of batch.weights) totalWeight += w;
+  const targetBias = tf.tensor2d(batch.targetBias, [n, k]);
   const loss = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [x, rows, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
     const [value, pPositive, probabilities, transposed] = tf.tidy(() => {
-      const positive = tf.add(tf.sum(tf.mul(x, tf.slice(rows, [0, 0], [n, dim])), 1, true), targetBias); // [N, 1]
-      const logits = tf.matMul(x, tf.transpose(tf.slice(rows, [n, 0], [s, dim]))); // [N, S]
+      const positiveRows = tf.slice(rows, [0, 0], [nk, dim]);
+      // [N, K]: each target's logit (one target: a row-wise dot product).
+      const dots = k === 1 ? tf.sum(tf.mul(x, positiveRows), 1, true) : tf.sum(tf.mul(tf.expandDims(x, 1), tf.reshape(positiveRows, [n, k, dim])), 2);
+      const positive = tf.add(dots, targetBias);
+      const logits = tf.matMul(x, tf.transpose(tf.slice(rows, [nk, 0], [s, dim]))); // [N, S]
       if (useKernel) {
         // Read in place from the backend's heap, and uploaded from the kernel's memory: no JavaScript copies.
         const heap = tf.backend() as unknown as WasmHeap;
-        const result = kernel!.forward(heap.typedArrayFromHeap(logits) as Float32Array, heap.typedArrayFromHeap(positive) as Float32Array, batch.negativeBias, batch.targets, batch.negatives);
-        return [tf.scalar(result.lossSum / n), tf.tensor2d(result.pPositive, [n, 1]), tf.tensor2d(result.probabilities, [n, s]), tf.tensor2d(result.transposed, [s, n])];
+        const result = kernel!.forward(heap.typedArrayFromHeap(logits) as Float32Array, heap.typedArrayFromHeap(positive) as Float32Array, batch.weights, batch.negativeBias, batch.targets, batch.negatives);
+        return [tf.scalar(result.lossSum / totalWeight), tf.tensor2d(result.pPositive, [n, k]), tf.tensor2d(result.probabilities, [n, s]), tf.tensor2d(result.transposed, [s, n])];
       }
-      return softmaxWithOps(positive as tf.Tensor2D, logits as tf.Tensor2D, batch);
+      return softmaxWithOps(positive as tf.Tensor2D, logits as tf.Tensor2D, batch, totalWeight);
     });
     save([x, rows, pPositive!, probabilities!, transposed!]);
     return {
@@ -117,11 +145,18 @@ export function sampledSoftmaxLoss(states: tf.Tensor2D, table: tf.Tensor2D, batc
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) =>
         tf.tidy(() => {
           const [xs, rs, pp, pn, pnT] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
-          const scale = tf.div(dy as tf.Scalar, n);
-          const dPositive = tf.mul(tf.sub(pp, 1), scale); // [N, 1]
-          const dx = tf.add(tf.mul(dPositive, tf.slice(rs, [0, 0], [n, dim])), tf.mul(tf.matMul(pn, tf.slice(rs, [n, 0], [s, dim])), scale));
+          const scale = tf.div(dy as tf.Scalar, totalWeight);
+          const weights = tf.tensor2d(batch.weights, [n, k]); // made here: tensors of the forward pass that are not saved are gone by now
+          const negativesPart = tf.mul(tf.matMul(pn, tf.slice(rs, [nk, 0], [s, dim])), scale);
           const dNegativeRows = tf.mul(tf.matMul(pnT, xs), scale); // [S, dim]
-          return [dx, tf.concat([tf.mul(dPositive, xs), dNegativeRows], 0)];
+          if (k === 1) {
+            const dPositive = tf.mul(tf.mul(tf.sub(pp, 1), weights), scale); // [N, 1]
+            return [tf.add(tf.mul(dPositive, tf.slice(rs, [0, 0], [n, dim])), negativesPart), tf.concat([tf.mul(dPositive, xs), dNegativeRows], 0)];
+          }
+          const dPositive = tf.expandDims(tf.mul(tf.mul(tf.sub(pp, 1), weights), scale), 2); // [N, K, 1]
+          const dx = tf.add(tf.sum(tf.mul(dPositive, tf.reshape(tf.slice(rs, [0, 0], [nk, dim]), [n, k, dim])), 1), negativesPart);
+          const dPositiveRows = tf.reshape(tf.mul(dPositive, tf.expandDims(xs, 1)), [nk, dim]);
+          return [dx, tf.concat([dPositiveRows, dNegativeRows], 0)];
         }),
     };
   });
@@ -131,20 +166,28 @@ export function sampledSoftmaxLoss(states: tf.Tensor2D, table: tf.Tensor2D, batc
 
 /**
  * The softmax step with TensorFlow.js ops (GPU backends, and the reference in
- * tests): returns the mean loss, the targets' probabilities [N, 1], the
- * negatives' [N, S] and those transposed [S, N].
+ * tests): returns the weighted mean loss, the targets' probabilities [N, K],
+ * the gradient with respect to the negatives' logits [N, S] (see the kernel)
+ * and that transposed [S, N].
  */
-function softmaxWithOps(positive: tf.Tensor2D, logits: tf.Tensor2D, batch: SampledSoftmaxBatch): tf.Tensor[] {
+function softmaxWithOps(positive: tf.Tensor2D, logits: tf.Tensor2D, batch: SampledSoftmaxBatch, totalWeight: number): tf.Tensor[] {
   const [n, s] = logits.shape;
-  const hits = tf.equal(tf.tensor2d(batch.targets, [n, 1], 'int32'), tf.tensor2d(batch.negatives, [1, s], 'int32')); // [N, S]
+  const k = batch.width;
+  const present = tf.greater(tf.tensor2d(batch.weights, [n, k]), 0); // [N, K]
+  const sameItem = tf.equal(tf.tensor3d(batch.targets, [n, k, 1], 'int32'), tf.tensor3d(batch.negatives, [1, 1, s], 'int32')); // [N, K, S]
+  const hits = tf.greater(tf.max(tf.cast(tf.logicalAnd(sameItem, tf.expandDims(present, 2)), 'float32'), 1), 0); // [N, S]
   const negativeLogits = tf.where(hits, tf.fill([n, s], MASKED), tf.add(logits, tf.tensor2d(batch.negativeBias, [1, s])));
-  // Softmax over [positive | negatives] without concatenating them.
-  const max = tf.maximum(tf.max(negativeLogits, 1, true), positive); // [N, 1]
-  const expNegative = tf.exp(tf.sub(negativeLogits, max));
-  const expPositive = tf.exp(tf.sub(positive, max));
-  const total = tf.add(tf.sum(expNegative, 1, true), expPositive); // [N, 1]
-  const probabilities = tf.div(expNegative, total);
-  return [tf.mean(tf.sub(tf.add(tf.log(total), max), positive)), tf.div(expPositive, total), probabilities, tf.transpose(probabilities)];
+  const positiveLogits = tf.where(present, positive, tf.fill([n, k], MASKED));
+  // One softmax per target over [target | negatives], without concatenating them.
+  const max = tf.maximum(tf.max(negativeLogits, 1, true), tf.max(positiveLogits, 1, true)); // [N, 1]
+  const expNegative = tf.exp(tf.sub(negativeLogits, max)); // [N, S]
+  const expPositive = tf.exp(tf.sub(positiveLogits, max)); // [N, K]
+  const total = tf.add(tf.sum(expNegative, 1, true), expPositive); // [N, K]
+  const weights = tf.tensor2d(batch.weights, [n, k]);
+  const crossEntropy = tf.sub(tf.add(tf.log(total), max), tf.where(present, positive, tf.zerosLike(positive)));
+  const coefficient = tf.sum(tf.div(weights, total), 1, true); // [N, 1]
+  const gradient = tf.mul(expNegative, coefficient);
+  return [tf.div(tf.sum(tf.mul(weights, crossEntropy)), totalWeight), tf.div(expPositive, total), gradient, tf.transpose(gradient)];
 }
 
 /**

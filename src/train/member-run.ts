@@ -78,6 +78,8 @@ export interface MemberRunInput {
   readonly validSample: Int32Array;
   /** Continue from this member's checkpoint, if it has one. */
   readonly resume: boolean;
+  /** The item table to start from ([numItems + 1, dim] row-major; training.itemInit 'cooccurrence'), unless resumed. */
+  readonly initialItems?: Float32Array;
 }
 
 export interface MemberRunCallbacks {
@@ -117,6 +119,7 @@ export async function trainMember(input: MemberRunInput, callbacks: MemberRunCal
     throw new AppError('CHECKPOINT_CORRUPT', `${checkpointPath} belongs to another version, member or data snapshot`);
   }
   const model = new SasRec(memberConfig(run, member));
+  if (input.initialItems && !resumed) model.itemEmbedding.assign(tf.tensor2d(input.initialItems, model.itemEmbedding.shape as [number, number]));
   const trainer = new Trainer(model, data, split, { ...run.training, seed: run.training.seed + member });
   const network = new SasRecEnsemble([model]);
   let best: { epoch: number; ndcg: number; weights: tf.Tensor[] } | undefined;

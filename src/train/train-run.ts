@@ -17,6 +17,8 @@ import { memberCheckpointPath, memberFromWeights, trainMember, type EpochSummary
 import { trainMemberInThread } from './member-thread.js';
 import { renderTrainingReport } from './report.js';
 import type { TrainingOptions } from './trainer.js';
+import { itemCooccurrence } from './cooccurrence.js';
+import { spectralItemEmbedding } from './spectral-embedding.js';
 import { ItemVocabulary } from './vocabulary.js';
 
 export type { EpochSummary, RunConfig, TrainingWindowOptions } from './member-run.js';
@@ -198,6 +200,9 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
   try {
     options.onStart?.({ versionId: version.id, backend: backend.name, members: memberCount, threads, resumedFromEpochs, epochs: run.epochs });
     const started = performance.now();
+    const validSample = sampleEvaluated(split, run.validUsers, run.training.seed); // the same users for every member
+    // Computed once for every member, inside the timed part; a member resumed from a checkpoint ignores it.
+    const initialItems = run.training.itemInit === 'cooccurrence' ? spectralItemEmbedding(itemCooccurrence(data, split, vocabulary.size), { dim: run.model.dim, seed: run.training.seed }) : undefined;
     const input = (member: number): Omit<MemberRunInput, 'split'> => ({
       member,
       run,
@@ -205,8 +210,9 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
       dataHash,
       artifactPath,
       data,
-      validSample: sampleEvaluated(split, run.validUsers, run.training.seed),
+      validSample,
       resume: resumable !== undefined,
+      ...(initialItems && { initialItems }),
     });
     const callbacks: MemberRunCallbacks = { ...(options.onStep && { onStep: options.onStep }), ...(options.onEpoch && { onEpoch: options.onEpoch }) };
     const results = threads > 1 ? await trainInThreads(memberCount, threads, input, options.backend, callbacks) : await trainHere(memberCount, (k) => ({ ...input(k), split }), callbacks);

@@ -7,7 +7,7 @@ import { MODEL_DEFAULTS } from '../model/config.js';
 import { SasRec } from '../model/sasrec.js';
 import { Random } from '../random.js';
 import { trainingBatch, type EncodedSequences } from './batches.js';
-import { microBatches, Trainer, type TrainingOptions } from './trainer.js';
+import { microBatches, Trainer, windowTargets, type TrainingOptions } from './trainer.js';
 import { SasRecEnsemble } from '../model/ensemble.js';
 
 /** Histories where the next item is a function of the last one: item k is followed by k mod n + 1. */
@@ -106,14 +106,53 @@ describe('Trainer', () => {
     expect(microBatches(batch(10, 50), 20)).toEqual(Array.from({ length: 10 }, (_, k) => [k, k + 1]));
   });
 
-  for (const loss of ['full', 'sampled', 'gbce'] as const) {
-    it(`takes the same step when a batch runs as micro-batches: gradients add up to the whole batch's (${loss} loss)`, () => {
+  it('builds each position\'s target window from the later targets of its own row only', () => {
+    // Two rows of length 4: row 0 has targets at columns 1..3 (left padding at column 0), row 1 at all four.
+    const batch = { batchSize: 2, length: 4, items: new Int32Array(8), types: new Int32Array(8), targets: Int32Array.from([0, 5, 6, 7, /**/ 1, 2, 3, 4]) };
+    const { width, targets, weights } = windowTargets(batch, [1, 2, 3, 4, 5, 6, 7], 3, 0.5);
+    expect(width).toBe(3);
+    expect(Array.from(targets)).toEqual([5, 6, 7, /**/ 6, 7, 0, /**/ 7, 0, 0, /**/ 1, 2, 3, /**/ 2, 3, 4, /**/ 3, 4, 0, /**/ 4, 0, 0]);
+    expect(Array.from(weights)).toEqual([1, 0.5, 0.25, /**/ 1, 0.5, 0, /**/ 1, 0, 0, /**/ 1, 0.5, 0.25, /**/ 1, 0.5, 0.25, /**/ 1, 0.5, 0, /**/ 1, 0, 0]);
+  });
+
+  it('learns the rule with a target window (sampled loss), and the window changes the step', () => {
+    const data = cycles(256, NUM_ITEMS, 7);
+    const split = leaveOneOutSplit(data.offsets);
+    const model = new SasRec(modelConfig);
+    const trainer = new Trainer(model, data, split, { ...base, loss: 'sampled', targetWindow: { size: 3, decay: 0.3 } });
+    for (let epoch = 0; epoch < 12; epoch++) trainer.trainEpoch();
+    expect(evaluateModel(new SasRecEnsemble([model]), data, split, { phase: 'test', excludeHistory: false }).full.hr[1]).toBeGreaterThan(0.9);
+    trainer.dispose();
+    model.dispose();
+    const batch = trainingBatch(data, split, Int32Array.from({ length: 32 }, (_, s) => s), modelConfig.maxLength);
+    const firstLoss = (targetWindow?: { size: number; decay: number }): number => {
+      const m = new SasRec({ ...modelConfig, dropout: 0 });
+      const t = new Trainer(m, data, split, { ...base, loss: 'sampled', ...(targetWindow && { targetWindow }) });
+      const loss = t.step(batch);
+      t.dispose();
+      m.dispose();
+      return loss;
+    };
+    // Decay 0 weighs only the next event: the plain loss. A real window adds the later events' terms.
+    expect(firstLoss({ size: 3, decay: 0 })).toBeCloseTo(firstLoss(), 5);
+    expect(Math.abs(firstLoss({ size: 3, decay: 0.5 }) - firstLoss())).toBeGreaterThan(1e-3);
+  });
+
+  it('refuses a target window with a loss other than the sampled softmax', () => {
+    const data = cycles(16, NUM_ITEMS, 7);
+    const model = new SasRec(modelConfig);
+    expect(() => new Trainer(model, data, leaveOneOutSplit(data.offsets), { ...base, loss: 'bce', targetWindow: { size: 2, decay: 0.5 } })).toThrow(/sampled loss/);
+    model.dispose();
+  });
+
+  for (const [loss, targetWindow] of [['full', undefined], ['sampled', undefined], ['sampled', { size: 3, decay: 0.5 }], ['gbce', undefined]] as const) {
+    it(`takes the same step when a batch runs as micro-batches: gradients add up to the whole batch's (${loss} loss${targetWindow ? ', target window' : ''})`, () => {
       const data = cycles(64, NUM_ITEMS, 4);
       const split = leaveOneOutSplit(data.offsets);
       const batch = trainingBatch(data, split, Int32Array.from({ length: 32 }, (_, s) => s), modelConfig.maxLength);
       const stepped = (maxStepPositions: number): { loss: number; weights: Float32Array[] } => {
         const model = new SasRec({ ...modelConfig, dropout: 0 });
-        const trainer = new Trainer(model, data, split, { ...base, loss, maxStepPositions });
+        const trainer = new Trainer(model, data, split, { ...base, loss, maxStepPositions, ...(targetWindow && { targetWindow }) });
         const first = trainer.step(batch);
         trainer.step(batch); // a second step: Adam's moments carry the accumulated gradient too
         const weights = model.variables.map((v) => v.dataSync() as Float32Array);

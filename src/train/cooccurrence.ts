@@ -1,0 +1,84 @@
+import type { LeaveOneOutSplit } from '../data/leave-one-out-split.js';
+import type { EncodedSequences } from './batches.js';
+
+/**
+ * Item co-occurrence over the training events: how many histories hold both
+ * items (each history counted once per pair, whatever the order or the
+ * repeats), as a symmetric sparse matrix in CSR form without its diagonal.
+ * Rows and columns are model item indices 0..numItems (row 0, padding, is
+ * empty). Held-out events never count: only each sequence's first
+ * split.trainLength[s] events.
+ */
+export interface ItemCooccurrence {
+  readonly numItems: number;
+  /** [numItems + 2]: row i's entries are offsets[i] .. offsets[i + 1] - 1. */
+  readonly offsets: Int32Array;
+  /** Column (the other item) of each entry, ascending within a row. */
+  readonly columns: Int32Array;
+  /** Histories holding both items. */
+  readonly counts: Float32Array;
+}
+
+export function itemCooccurrence(data: EncodedSequences, split: LeaveOneOutSplit, numItems: number): ItemCooccurrence {
+  // Each history's distinct training items, as CSR.
+  const historyOffsets = new Int32Array(split.trainLength.length + 1);
+  const historyItems: number[] = [];
+  const seen = new Int32Array(numItems + 1).fill(-1);
+  for (let s = 0; s < split.trainLength.length; s++) {
+    const begin = data.offsets[s]!;
+    for (let k = begin; k < begin + split.trainLength[s]!; k++) {
+      const item = data.items[k]!;
+      if (seen[item] !== s) {
+        seen[item] = s;
+        historyItems.push(item);
+      }
+    }
+    historyOffsets[s + 1] = historyItems.length;
+  }
+  // The histories of each item (item → history CSR).
+  const itemOffsets = new Int32Array(numItems + 2);
+  for (const item of historyItems) itemOffsets[item + 1]!++;
+  for (let i = 0; i <= numItems; i++) itemOffsets[i + 1]! += itemOffsets[i]!;
+  const fill = itemOffsets.slice(0, numItems + 1);
+  const itemHistories = new Int32Array(historyItems.length);
+  for (let s = 0; s + 1 < historyOffsets.length; s++) {
+    for (let k = historyOffsets[s]!; k < historyOffsets[s + 1]!; k++) itemHistories[fill[historyItems[k]!]!++] = s;
+  }
+  // Row by row: a dense accumulator and the list of columns it touched.
+  const offsets = new Int32Array(numItems + 2);
+  let columns = new Int32Array(1 << 16);
+  let counts = new Float32Array(1 << 16);
+  let size = 0;
+  const accumulator = new Float64Array(numItems + 1);
+  const touched: number[] = [];
+  for (let i = 0; i <= numItems; i++) {
+    for (let h = itemOffsets[i]!; h < itemOffsets[i + 1]!; h++) {
+      const s = itemHistories[h]!;
+      for (let k = historyOffsets[s]!; k < historyOffsets[s + 1]!; k++) {
+        const j = historyItems[k]!;
+        if (j === i) continue;
+        if (accumulator[j] === 0) touched.push(j);
+        accumulator[j]!++;
+      }
+    }
+    if (size + touched.length > columns.length) {
+      const capacity = Math.max(2 * columns.length, size + touched.length);
+      columns = grow(columns, new Int32Array(capacity));
+      counts = grow(counts, new Float32Array(capacity));
+    }
+    touched.sort((a, b) => a - b);
+    for (const j of touched) {
+      columns[size] = j;
+      counts[size++] = accumulator[j]!;
+      accumulator[j] = 0;
+    }
+    touched.length = 0;
+    offsets[i + 1] = size;
+  }
+  return { numItems, offsets, columns: columns.slice(0, size), counts: counts.slice(0, size) };
+}
+
+function grow<T extends Int32Array | Float32Array>(from: T, to: T): T {
+  to.set(from);
+  return to;
+}
