@@ -28,8 +28,9 @@ model knows, the history's items excluded: NDCG@k, HR@k for k = 1, 5, 10, 20 and
 protocol ranks it against N items drawn uniformly from those the user never touched (Kang & McAuley
 2018); it overstates accuracy and can reorder models, so it is printed apart and labelled.
 Baselines on the same split: popularity (most frequent items) and most-recent-item (items that most
-often followed the history's most recent item). On the data the version was trained on, this repeats
-the training job's test metrics exactly.`,
+often followed the history's most recent item). A version with a co-occurrence term is measured as
+served (network + term) and, on the next line, as the attention network alone. On the data the
+version was trained on, this repeats the training job's test metrics exactly.`,
 } satisfies JobSpec<Record<string, FlagSpec>>;
 
 await runJob(spec, async ({ flags }) => {
@@ -50,7 +51,7 @@ await runJob(spec, async ({ flags }) => {
     }
     process.stdout.write(
       `model version ${versionId}, ${result.phase} split, ${backend.name} backend\n\n` +
-        metricsTable([[`SASRec v${versionId}`, result.model], ...Object.entries(result.baselines)], [1, 5, 10, 20], sampledNegatives) +
+        metricsTable([[`SASRec v${versionId}`, result.model], ...(result.network ? [['… network alone', result.network] as [string, typeof result.model]] : []), ...Object.entries(result.baselines)], [1, 5, 10, 20], sampledNegatives) +
         (result.byTargetPopularity ? `\n${bandTable(result.byTargetPopularity)}` : ''),
     );
   } finally {

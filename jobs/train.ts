@@ -10,7 +10,7 @@ import type { Evaluation } from '../src/evaluate/evaluate.js';
 import { metricsTable } from '../src/evaluate/metrics-table.js';
 import { BACKEND_PREFERENCES, type BackendPreference } from '../src/model/backend.js';
 import { MODEL_DEFAULTS } from '../src/model/config.js';
-import { DEFAULT_EPOCHS, DEFAULT_MEMBERS, DEFAULT_PATIENCE, DEFAULT_VALID_USERS, trainRun } from '../src/train/train-run.js';
+import { DEFAULT_EPOCHS, DEFAULT_MEMBERS, DEFAULT_PATIENCE, DEFAULT_VALID_USERS, trainRun, type CooccurrenceSummary } from '../src/train/train-run.js';
 import { DEFAULT_GBCE_T, DEFAULT_LR_FINAL, DEFAULT_TRAINING, ITEM_INITS, LOSSES, type ItemInit, type LossName } from '../src/train/trainer.js';
 
 const spec = {
@@ -46,7 +46,9 @@ const spec = {
     'item-replacement': { type: 'string', value: 'p', default: String(DEFAULT_TRAINING.itemReplacement), description: 'Replace each input item by a random one with probability p per step (stochastic shared embeddings; 0 = off)' },
     'target-window': { type: 'string', value: 'k', default: String(DEFAULT_TRAINING.targetWindow?.size ?? 1), description: 'Sampled loss only (the others ignore it): each position predicts its next k events (1 = the next one only), each in a softmax of its own against the negatives' },
     'target-decay': { type: 'string', value: 'g', default: String(DEFAULT_TRAINING.targetWindow?.decay ?? 0.3), description: 'With --target-window: the j-th event after the next one weighs g^j' },
+    cooccurrence: { type: 'boolean', default: DEFAULT_TRAINING.cooccurrenceTerm ?? false, description: "Blend an item-to-item co-occurrence term into the version's scores, weighted by a fit on validation (kept only if it helps); --no-cooccurrence for the network alone" },
     'item-init': { type: 'string', value: 'how', default: DEFAULT_TRAINING.itemInit ?? 'random', choices: ITEM_INITS, description: 'Item table start: cooccurrence (spectral embedding of the items bought together in training) or random' },
+    'item-init-spread': { type: 'string', value: 's', default: String(DEFAULT_TRAINING.itemInitSpread ?? 1), description: 'With --item-init cooccurrence: the table entries\' spread in units of the random start\'s 1/√dim' },
     seed: { type: 'string', value: 'n', default: String(MODEL_DEFAULTS.seed), description: 'Seed for initialisation, batch order, dropout and sampling' },
     backend: { type: 'string', value: 'name', default: 'auto', choices: BACKEND_PREFERENCES, description: 'TensorFlow.js backend (auto: tensorflow-gpu, tensorflow, wasm, cpu — the first that starts)' },
     'valid-users': { type: 'string', value: 'n', default: String(DEFAULT_VALID_USERS), description: 'Users in the fixed per-epoch validation sample (0 = all); test metrics always use every user' },
@@ -111,6 +113,8 @@ await runJob(spec, async ({ flags }) => {
         batchSize: integerFlag('batch-size', flags['batch-size'], 1, 100_000),
         itemReplacement: number('item-replacement', flags['item-replacement'], 0, 0.9),
         itemInit: flags['item-init'] as ItemInit,
+        itemInitSpread: number('item-init-spread', flags['item-init-spread'], 0.01, 100),
+        cooccurrenceTerm: flags.cooccurrence,
         ...(flags.loss === 'sampled' && Number(flags['target-window']) !== 1 && { targetWindow: { size: integerFlag('target-window', flags['target-window'], 1, 50), decay: number('target-decay', flags['target-decay'], 0, 1) } }),
         seed: integerFlag('seed', flags.seed, 0, 2 ** 31 - 1),
       },
@@ -164,9 +168,11 @@ await runJob(spec, async ({ flags }) => {
           (result.members.length > 1
             ? `${result.members.length} members (best epochs ${result.members.map((m) => m.bestEpoch).join(', ')}), trained in ${formatDuration(result.trainSeconds)}\n\n`
             : `best epoch ${result.members[0]!.bestEpoch} of ${result.members[0]!.epochs.length}, trained in ${formatDuration(result.trainSeconds)}\n\n`) +
+          (result.cooccurrence ? `${describeCooccurrence(result.cooccurrence)}\n\n` : '') +
           metricsTable(
             [
               [`SASRec v${result.versionId}`, result.test],
+              ...(result.cooccurrence?.kept ? [['… network alone', result.cooccurrence.networkTest] as [string, Evaluation]] : []),
               ...result.members.flatMap((m): [string, Evaluation][] => (m.test ? [[`member ${m.member + 1}`, m.test]] : [])),
               ...Object.entries(result.baselines),
             ],
@@ -179,6 +185,13 @@ await runJob(spec, async ({ flags }) => {
     await store.close();
   }
 });
+
+function describeCooccurrence(c: CooccurrenceSummary): string {
+  const fit = `validation NDCG@10 ${c.networkValidNdcg10.toFixed(4)} → ${c.validNdcg10.toFixed(4)} on ${c.users} users`;
+  return c.kept
+    ? `co-occurrence term: weight ${c.params.weight}, scale ${c.params.scale}, decay ${c.params.decay} (${fit})`
+    : `co-occurrence term: left out, the network alone was best on validation (NDCG@10 ${c.networkValidNdcg10.toFixed(4)} on ${c.users} users)`;
+}
 
 /** --since: an ISO 8601 instant, or a span back from now such as 90d or 12h. */
 function parseSince(raw: string): string {

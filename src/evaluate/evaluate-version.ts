@@ -16,7 +16,10 @@ export interface VersionEvaluation {
   readonly dataChanged: boolean;
   /** Events of items the model never saw (only when the data changed): left out of the histories. */
   readonly unknownItemEvents: number;
+  /** The version as served: the network, plus its co-occurrence term when it has one. */
   readonly model: Evaluation;
+  /** The attention network alone (only for versions with a co-occurrence term). */
+  readonly network?: Evaluation;
   readonly baselines: Partial<Record<BaselineName, Evaluation>>;
   /** The model's metrics per band of how often the held-out item occurs in training (only when asked for). */
   readonly byTargetPopularity?: readonly ({ readonly band: string } & Omit<Evaluation, 'groups'>)[];
@@ -42,7 +45,7 @@ export async function evaluateVersion(store: Store, versionId: number, options: 
   const version = await store.prisma.modelVersion.findUnique({ where: { id: versionId } });
   if (!version) throw new AppError('MODEL_VERSION_NOT_FOUND', `there is no model version ${versionId}`);
   if (version.status !== 'ready') throw new AppError('MODEL_VERSION_NOT_READY', `model version ${versionId} is ${version.status}, not ready`);
-  const { model, extra } = loadModel(version.artifactPath);
+  const { model, blend, extra } = loadModel(version.artifactPath);
   try {
     const vocabulary = new ItemVocabulary(Int32Array.from((extra as { vocabulary?: number[] } | undefined)?.vocabulary ?? []));
     if (vocabulary.size !== model.config.numItems) throw new AppError('ARTIFACT_CORRUPT', `model version ${versionId}: the vocabulary has ${vocabulary.size} items, the model ${model.config.numItems}`);
@@ -69,7 +72,7 @@ export async function evaluateVersion(store: Store, versionId: number, options: 
     const protocol = { phase, sampled: { count: options.sampledNegatives, seed: options.seed ?? trainingSeed } } as const;
     const baselines: Partial<Record<BaselineName, Evaluation>> = {};
     if (options.baselines ?? true) for (const name of BASELINES) baselines[name] = evaluateBaseline(name, vocabulary.size, data, split, protocol);
-    const evaluation = evaluateModel(model, data, split, options.byTargetPopularity ? { ...protocol, groups: targetPopularityGroups(data, split, vocabulary.size) } : protocol);
+    const evaluation = evaluateModel(model, data, split, options.byTargetPopularity ? { ...protocol, groups: targetPopularityGroups(data, split, vocabulary.size) } : protocol, blend);
     const { groups, ...overall } = evaluation;
     return {
       versionId,
@@ -78,6 +81,7 @@ export async function evaluateVersion(store: Store, versionId: number, options: 
       dataChanged: dataHash !== version.dataHash,
       unknownItemEvents: sequences.items.length - items.length,
       model: overall,
+      ...(blend && { network: evaluateModel(model, data, split, protocol) }),
       baselines,
       ...(groups && { byTargetPopularity: groups.map((g, i) => ({ band: POPULARITY_BANDS[i]!.label, ...g })) }),
     };

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LeaveOneOutSplit } from '../data/leave-one-out-split.js';
+import { addTerm, type CooccurrenceBlend } from '../model/cooccurrence-blend.js';
 import type { SasRecEnsemble } from '../model/ensemble.js';
 import { Random } from '../random.js';
 import { historyBatch, type EncodedSequences } from '../train/batches.js';
@@ -35,10 +36,19 @@ export interface Evaluation {
  */
 export type BatchScorer = (sequences: readonly number[], inputLength: (s: number) => number) => Float32Array;
 
-/** Scores each evaluated sequence's history with the model and ranks its held-out item. */
-export function evaluateModel(model: SasRecEnsemble, data: EncodedSequences, split: LeaveOneOutSplit, options: EvaluationOptions): Evaluation {
+/** Scores each evaluated sequence's history with the model (and its co-occurrence term, if given) and ranks its held-out item. */
+export function evaluateModel(model: SasRecEnsemble, data: EncodedSequences, split: LeaveOneOutSplit, options: EvaluationOptions, blend?: CooccurrenceBlend): Evaluation {
+  // Scored in order of history length, so each batch is only as long as its longest history.
+  return evaluateScorer(modelScorer(model, data, blend), model.config.numItems, data, split, options, (s) => Math.min(model.config.maxLength, s));
+}
+
+/**
+ * The model's scores of a batch of histories, with the co-occurrence term of
+ * each history (its last maxLength events, as served) added when given.
+ */
+export function modelScorer(model: SasRecEnsemble, data: EncodedSequences, blend?: CooccurrenceBlend): BatchScorer {
   const { maxLength } = model.config;
-  const scorer: BatchScorer = (sequences, inputLength) => {
+  return (sequences, inputLength) => {
     const batch = historyBatch(data, sequences, inputLength, maxLength);
     const T = batch.length;
     // tf.tidy walks whatever its callback returns looking for tensors: handing it a
@@ -47,10 +57,15 @@ export function evaluateModel(model: SasRecEnsemble, data: EncodedSequences, spl
     const scoreTensor = tf.tidy(() => model.scores(model.lastQueries(tf.tensor2d(batch.items, [batch.batchSize, T], 'int32'), tf.tensor2d(batch.types, [batch.batchSize, T], 'int32')).queries));
     const scores = scoreTensor.dataSync() as Float32Array;
     scoreTensor.dispose();
+    if (blend) {
+      const width = model.config.numItems + 1;
+      sequences.forEach((s, row) => {
+        const end = data.offsets[s]! + inputLength(s);
+        addTerm(scores.subarray(row * width, (row + 1) * width), blend.term(data.items.subarray(Math.max(data.offsets[s]!, end - maxLength), end)));
+      });
+    }
     return scores;
   };
-  // Scored in order of history length, so each batch is only as long as its longest history.
-  return evaluateScorer(scorer, model.config.numItems, data, split, options, (s) => Math.min(maxLength, s));
 }
 
 /**

@@ -8,6 +8,7 @@ import { selectBackend } from './backend.js';
 import { MODEL_DEFAULTS } from './config.js';
 import { SasRec } from './sasrec.js';
 import { SasRecEnsemble } from './ensemble.js';
+import { CooccurrenceBlend } from './cooccurrence-blend.js';
 
 const config = { ...MODEL_DEFAULTS, numItems: 12, numEventTypes: 3, maxLength: 6, dim: 8, heads: 2, blocks: 2, ffnDim: 8, dropout: 0.1, seed: 5 };
 const history = [[0, 0, 3, 1, 7, 2]];
@@ -95,5 +96,25 @@ describe('model artifacts', () => {
     const { model } = loadModel(dir);
     expect(model.size).toBe(1);
     expect(lastState(model.members[0]!)).toEqual(lastState(original));
+  });
+
+  it('round-trips the co-occurrence term (neighbours and parameters) and refuses a damaged one with ARTIFACT_CORRUPT', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'attnrec-artifact-'));
+    const neighbours = { numItems: 12, offsets: Int32Array.from([0, 0, 2, 3, ...new Array(10).fill(3)]), items: Int32Array.from([2, 12, 1]), weights: Float32Array.from([0.5, 0.125, 0.5]) };
+    saveModel(new SasRecEnsemble([new SasRec(config)]), dir, undefined, new CooccurrenceBlend(neighbours, { weight: 2, scale: 10, decay: 0.9 }));
+    const { blend } = loadModel(dir);
+    expect(blend!.params).toEqual({ weight: 2, scale: 10, decay: 0.9 });
+    expect(blend!.neighbours).toEqual(neighbours);
+    const plain = mkdtempSync(join(tmpdir(), 'attnrec-artifact-'));
+    saveModel(new SasRecEnsemble([new SasRec(config)]), plain);
+    expect(loadModel(plain).blend).toBeUndefined();
+
+    truncateSync(join(dir, 'cooccurrence.bin'), 20);
+    expect(() => loadModel(dir)).toThrow(expect.objectContaining({ code: 'ARTIFACT_CORRUPT', message: expect.stringContaining('cooccurrence.bin has 20 bytes') }));
+    const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'));
+    saveModel(new SasRecEnsemble([new SasRec(config)]), dir, undefined, new CooccurrenceBlend({ ...neighbours, items: Int32Array.from([2, 13, 1]) }, json.cooccurrence.params));
+    expect(() => loadModel(dir)).toThrow(expect.objectContaining({ code: 'ARTIFACT_CORRUPT', message: expect.stringContaining('neighbour 13 is outside 1..12') }));
+    writeFileSync(join(dir, 'model.json'), JSON.stringify({ ...json, cooccurrence: { ...json.cooccurrence, params: { weight: -1, scale: 1, decay: 1 } } }));
+    expect(() => loadModel(dir)).toThrow(expect.objectContaining({ code: 'ARTIFACT_CORRUPT', message: expect.stringContaining('bad parameters') }));
   });
 });

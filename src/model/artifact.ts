@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { AppError } from '../errors.js';
 import { ModelConfigSchema, type ModelConfig } from './config.js';
+import { CooccurrenceBlend, type CooccurrenceBlendParams } from './cooccurrence-blend.js';
 import { SasRecEnsemble } from './ensemble.js';
 import { SasRec } from './sasrec.js';
 
@@ -12,9 +13,12 @@ import { SasRec } from './sasrec.js';
  * little-endian, in manifest order), readable with tf.io.decodeWeights by
  * other tools. Format version 2 holds an ensemble: member k's weights are
  * named members/k/<name>; version 1 (one model, unprefixed names) still
- * loads, as a one-member ensemble. Files are written to temporary names and
- * renamed, so a crash never leaves a half-written artifact under the final
- * name.
+ * loads, as a one-member ensemble. A version with a co-occurrence term
+ * (CooccurrenceBlend) also has cooccurrence.bin, described in model.json:
+ * each item's neighbours as CSR, int32 offsets [numItems + 2], int32 items
+ * and float32 weights [entries], little-endian. Files are written to
+ * temporary names and renamed, model.json last, so a crash never leaves a
+ * half-written artifact under the final name.
  */
 export const ARTIFACT_FORMAT = 'attnrec-sasrec';
 export const ARTIFACT_VERSION = 2;
@@ -33,11 +37,15 @@ interface ModelJson {
   /** Version 2: every member's. */
   readonly members?: unknown[];
   readonly weightsManifest: { readonly paths: string[]; readonly weights: WeightSpec[] }[];
+  /** The co-occurrence term: its parameters and the shape of cooccurrence.bin. */
+  readonly cooccurrence?: { readonly path: string; readonly params: CooccurrenceBlendParams; readonly numItems: number; readonly entries: number };
   /** Anything the writer wants to keep beside the weights (vocabulary, training metadata). */
   readonly extra?: unknown;
 }
 
-export function saveModel(model: SasRecEnsemble, directory: string, extra?: unknown): void {
+const COOCCURRENCE_FILE = 'cooccurrence.bin';
+
+export function saveModel(model: SasRecEnsemble, directory: string, extra?: unknown, blend?: CooccurrenceBlend): void {
   mkdirSync(directory, { recursive: true });
   const named = model.members.flatMap((member, k) => member.namedVariables().map(([name, v]): [string, tf.Variable] => [`members/${k}/${name}`, v]));
   const specs: WeightSpec[] = named.map(([name, v]) => ({ name, shape: [...v.shape], dtype: 'float32' }));
@@ -54,13 +62,15 @@ export function saveModel(model: SasRecEnsemble, directory: string, extra?: unkn
     config: model.config,
     members: model.members.map((m) => m.config),
     weightsManifest: [{ paths: ['weights.bin'], weights: specs }],
+    ...(blend && { cooccurrence: { path: COOCCURRENCE_FILE, params: blend.params, numItems: blend.neighbours.numItems, entries: blend.neighbours.items.length } }),
     ...(extra !== undefined && { extra }),
   };
   writeAtomically(join(directory, 'weights.bin'), bytes);
+  if (blend) writeAtomically(join(directory, COOCCURRENCE_FILE), neighbourBytes(blend));
   writeAtomically(join(directory, 'model.json'), `${JSON.stringify(json, null, 2)}\n`);
 }
 
-export function loadModel(directory: string): { model: SasRecEnsemble; extra: unknown } {
+export function loadModel(directory: string): { model: SasRecEnsemble; blend?: CooccurrenceBlend; extra: unknown } {
   const corrupt = (why: string): AppError => new AppError('ARTIFACT_CORRUPT', `model artifact in ${directory} is unusable: ${why}`, { directory });
   let json: ModelJson;
   let bytes: Buffer;
@@ -105,7 +115,44 @@ export function loadModel(directory: string): { model: SasRecEnsemble; extra: un
     for (let i = 0; i < size; i++, at += 4) values[i] = bytes.readFloatLE(at);
     variable!.assign(tf.tensor(values, spec.shape));
   }
-  return { model, extra: json.extra };
+  if (!json.cooccurrence) return { model, extra: json.extra };
+  let blend: CooccurrenceBlend | undefined;
+  try {
+    blend = readBlend(directory, json.cooccurrence, model.config.numItems);
+  } catch (error) {
+    fail((error as Error).message);
+  }
+  return { model, blend: blend!, extra: json.extra };
+}
+
+function neighbourBytes(blend: CooccurrenceBlend): Buffer {
+  const { offsets, items, weights } = blend.neighbours;
+  const bytes = Buffer.alloc(4 * (offsets.length + items.length + weights.length));
+  let at = 0;
+  for (const v of offsets) at = bytes.writeInt32LE(v, at);
+  for (const v of items) at = bytes.writeInt32LE(v, at);
+  for (const v of weights) at = bytes.writeFloatLE(v, at);
+  return bytes;
+}
+
+function readBlend(directory: string, spec: NonNullable<ModelJson['cooccurrence']>, numItems: number): CooccurrenceBlend {
+  const { params, entries } = spec;
+  if (spec.numItems !== numItems) throw new Error(`the co-occurrence term covers ${spec.numItems} items, the model ${numItems}`);
+  if (![params?.weight, params?.scale, params?.decay].every((v) => typeof v === 'number' && Number.isFinite(v) && v >= 0)) throw new Error('the co-occurrence term has bad parameters');
+  const bytes = readFileSync(join(directory, COOCCURRENCE_FILE)); // always this name: model.json cannot point elsewhere
+  const rows = numItems + 2;
+  if (!Number.isInteger(entries) || entries < 0 || bytes.length !== 4 * (rows + 2 * entries)) throw new Error(`${spec.path} has ${bytes.length} bytes, model.json describes ${4 * (rows + 2 * entries)}`);
+  const offsets = new Int32Array(rows);
+  const items = new Int32Array(entries);
+  const weights = new Float32Array(entries);
+  let at = 0;
+  for (let i = 0; i < rows; i++, at += 4) offsets[i] = bytes.readInt32LE(at);
+  for (let i = 0; i < entries; i++, at += 4) items[i] = bytes.readInt32LE(at);
+  for (let i = 0; i < entries; i++, at += 4) weights[i] = bytes.readFloatLE(at);
+  for (let i = 0; i + 1 < rows; i++) if (offsets[i]! > offsets[i + 1]!) throw new Error(`${spec.path}: offsets decrease at item ${i}`);
+  if (offsets[0] !== 0 || offsets[rows - 1] !== entries) throw new Error(`${spec.path}: offsets do not span the entries`);
+  for (const item of items) if (item < 1 || item > numItems) throw new Error(`${spec.path}: neighbour ${item} is outside 1..${numItems}`);
+  return new CooccurrenceBlend({ numItems, offsets, items, weights }, params);
 }
 
 function writeAtomically(path: string, data: string | Buffer): void {

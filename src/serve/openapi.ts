@@ -56,8 +56,8 @@ const recommendedItem: Json = {
     title: { type: ['string', 'null'] },
     category: { type: ['string', 'null'] },
     price: { type: ['number', 'null'] },
-    probability: { type: 'number', description: 'strategy model: softmax over the whole catalogue of the model; popular: share of the window\'s events' },
-    score: { type: 'number', description: 'model: the logit (next-sequence: the step\'s log-probability); popular: event count in the window' },
+    probability: { type: 'number', description: 'strategy model: softmax of the scores over the whole catalogue of the model; popular: share of the window\'s events' },
+    score: { type: 'number', description: 'model: the logit — the attention network\'s, plus the version\'s co-occurrence term when it has one (next-sequence: the step\'s log-probability); popular: event count in the window' },
   },
 };
 const strategy: Json = { type: 'string', enum: ['model', 'popular'], description: 'popular when no model serves or the history has no item the model knows (cold start)' };

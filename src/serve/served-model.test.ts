@@ -8,6 +8,7 @@ import { selectBackend } from '../model/backend.js';
 import { SasRec } from '../model/sasrec.js';
 import { ServedModel } from './served-model.js';
 import { SasRecEnsemble } from '../model/ensemble.js';
+import { CooccurrenceBlend } from '../model/cooccurrence-blend.js';
 
 describe('ServedModel', () => {
   beforeAll(async () => {
@@ -43,6 +44,44 @@ describe('ServedModel', () => {
     const [a, b] = served.states([encoded, short]);
     expect(Array.from(a!.query)).toEqual(Array.from(state.query).map((x) => expect.closeTo(x, 5)));
     expect(Array.from(b!.query)).toEqual(Array.from(served.state(short).query).map((x) => expect.closeTo(x, 5)));
+    served.retire();
+  });
+
+  it('adds the version\'s co-occurrence term to the network\'s scores, probabilities still summing to 1', () => {
+    const network = new SasRec({ numItems: 30, numEventTypes: 3, maxLength: 6, dim: 8, heads: 2, blocks: 2, ffnDim: 8, dropout: 0, itemBias: false, seed: 4 });
+    const dir = mkdtempSync(join(tmpdir(), 'attnrec-served-'));
+    // Item k's neighbours: k + 1 and k + 2 (where they exist), cosines 0.5 and 0.25.
+    const offsets = [0, 0];
+    const items: number[] = [];
+    const weights: number[] = [];
+    for (let k = 1; k <= 30; k++) {
+      for (const [step, w] of [[1, 0.5], [2, 0.25]] as const) {
+        if (k + step <= 30) {
+          items.push(k + step);
+          weights.push(w);
+        }
+      }
+      offsets.push(items.length);
+    }
+    const blend = new CooccurrenceBlend({ numItems: 30, offsets: Int32Array.from(offsets), items: Int32Array.from(items), weights: Float32Array.from(weights) }, { weight: 1.5, scale: 10, decay: 0.8 });
+    saveModel(new SasRecEnsemble([network]), dir, { vocabulary: Array.from({ length: 30 }, (_, k) => k + 1) }, blend);
+    const served = ServedModel.load(3, new Date(), dir);
+    const history = served.encode([4, 9, 17], [1, 1, 3]);
+    const state = served.state(history);
+    const expected = tf.tidy(() => {
+      const { hidden } = network.forward(tf.tensor2d([[...history.items]], [1, 3], 'int32'), tf.tensor2d([[...history.types]], [1, 3], 'int32'));
+      return Array.from(network.scores(tf.reshape(tf.slice(hidden, [0, 2, 0], [1, 1, 8]), [1, 8]) as tf.Tensor2D).dataSync());
+    });
+    const term = blend.term(history.items);
+    term.items.forEach((item, i) => (expected[item]! += term.values[i]!));
+    const scores = Array.from(served.scores(state));
+    for (let i = 1; i <= 30; i++) expect(scores[i]).toBeCloseTo(expected[i]!, 4);
+    expect(term.values[Array.from(term.items).indexOf(18)]).toBeCloseTo(1.5 * Math.log1p(10 * 0.5), 5); // 18 is 17's neighbour; 17 is the newest event
+    let total = 0;
+    for (let i = 1; i <= 30; i++) total += Math.exp(scores[i]! - state.logNormaliser);
+    expect(total).toBeCloseTo(1, 5);
+    // Scored again (a cached state), the term is applied once, not twice.
+    expect(Array.from(served.scores(state))).toEqual(scores);
     served.retire();
   });
 

@@ -4,6 +4,7 @@ import type { ModelConfig } from '../model/config.js';
 import { ItemScorer } from '../model/item-scorer.js';
 import type { SasRecEnsemble } from '../model/ensemble.js';
 import { ItemVocabulary } from '../train/vocabulary.js';
+import { addTerm, blendedLogNormaliser, EMPTY_TERM, type CooccurrenceBlend } from '../model/cooccurrence-blend.js';
 import { AppError } from '../errors.js';
 
 /** A history in the model's own terms: item indices 1..numItems and event-type ids, oldest first. */
@@ -18,6 +19,8 @@ export interface UserState {
   readonly query: Float32Array;
   /** log Σ exp(score) over items 1..numItems; NaN until the state is first scored (see ServedModel.scores). */
   logNormaliser: number;
+  /** The history's items (model indices, oldest first): the co-occurrence term is computed from them when scored. */
+  readonly items: readonly number[];
 }
 
 /**
@@ -46,6 +49,8 @@ export class ServedModel {
     readonly createdAt: Date,
     private readonly network: SasRecEnsemble,
     vocabulary: ItemVocabulary,
+    /** The version's item-to-item term, when it has one (see CooccurrenceBlend). */
+    readonly blend: CooccurrenceBlend | undefined,
   ) {
     this.config = network.config;
     this.vocabulary = vocabulary;
@@ -57,13 +62,13 @@ export class ServedModel {
   }
 
   static load(version: number, createdAt: Date, artifactPath: string): ServedModel {
-    const { model, extra } = loadModel(artifactPath);
+    const { model, blend, extra } = loadModel(artifactPath);
     const ids = (extra as { vocabulary?: unknown } | undefined)?.vocabulary;
     if (!Array.isArray(ids) || ids.length !== model.config.numItems || !ids.every((id) => Number.isInteger(id))) {
       model.dispose();
       throw new AppError('ARTIFACT_CORRUPT', `model artifact in ${artifactPath} has no usable item vocabulary`, { version });
     }
-    return new ServedModel(version, createdAt, model, new ItemVocabulary(Int32Array.from(ids as number[])));
+    return new ServedModel(version, createdAt, model, new ItemVocabulary(Int32Array.from(ids as number[])), blend);
   }
 
   get numItems(): number {
@@ -164,7 +169,7 @@ export class ServedModel {
     const width = last!.shape[1]!;
     const layers = attention.map((layer) => (layer.dataSync() as Float32Array).slice());
     for (const t of [last!, ...attention]) t.dispose();
-    return { states: histories.map((_, b) => ({ query: values.slice(b * width, (b + 1) * width), logNormaliser: NaN })), layers };
+    return { states: histories.map((h, b) => ({ query: values.slice(b * width, (b + 1) * width), logNormaliser: NaN, items: h.items })), layers };
   }
 
   /**
@@ -198,13 +203,18 @@ export class ServedModel {
   }
 
   /**
-   * Scores (logits) of every item for a state: index = model item index, 0 is
-   * padding. A view, valid until the next call. Fills in the state's
-   * normaliser the first time (the scores are at hand then).
+   * Scores (logits) of every item for a state: the network's, plus the
+   * co-occurrence term of the state's history when the version has one;
+   * index = model item index, 0 is padding. A view, valid until the next
+   * call. Fills in the state's normaliser the first time (the scores are at
+   * hand then).
    */
   scores(state: UserState): Float32Array {
     const scores = this.output.scores(state.query);
-    if (Number.isNaN(state.logNormaliser)) state.logNormaliser = this.output.logSumExpOfLast();
+    // Recomputed from the history at each call (~5,000 additions) rather than kept: cached users keep only their state.
+    const term = this.blend ? this.blend.term(state.items) : EMPTY_TERM;
+    if (Number.isNaN(state.logNormaliser)) state.logNormaliser = blendedLogNormaliser(this.output.logSumExpOfLast(), scores, term);
+    addTerm(scores, term);
     return scores;
   }
 

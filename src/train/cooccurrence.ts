@@ -17,6 +17,8 @@ export interface ItemCooccurrence {
   readonly columns: Int32Array;
   /** Histories holding both items. */
   readonly counts: Float32Array;
+  /** [numItems + 1]: histories holding each item. */
+  readonly histories: Int32Array;
 }
 
 export function itemCooccurrence(data: EncodedSequences, split: LeaveOneOutSplit, numItems: number): ItemCooccurrence {
@@ -75,7 +77,9 @@ export function itemCooccurrence(data: EncodedSequences, split: LeaveOneOutSplit
     touched.length = 0;
     offsets[i + 1] = size;
   }
-  return { numItems, offsets, columns: columns.slice(0, size), counts: counts.slice(0, size) };
+  const histories = new Int32Array(numItems + 1);
+  for (let i = 0; i <= numItems; i++) histories[i] = itemOffsets[i + 1]! - itemOffsets[i]!;
+  return { numItems, offsets, columns: columns.slice(0, size), counts: counts.slice(0, size), histories };
 }
 
 function grow<T extends Int32Array | Float32Array>(from: T, to: T): T {

@@ -38,6 +38,15 @@ export interface TrainingReport {
   readonly trainSeconds: number;
   readonly test: Evaluation;
   readonly baselines: Readonly<Record<string, Evaluation>>;
+  /** The co-occurrence term's fit on validation, and the network alone on the test split. */
+  readonly cooccurrence?: {
+    readonly kept: boolean;
+    readonly params: { readonly weight: number; readonly scale: number; readonly decay: number };
+    readonly validNdcg10: number;
+    readonly networkValidNdcg10: number;
+    readonly users: number;
+    readonly networkTest: Evaluation;
+  };
 }
 
 /** One colour per member's curve (colour-blind-safe, after Okabe & Ito). */
@@ -47,6 +56,7 @@ export function renderTrainingReport(report: TrainingReport): string {
   const ensemble = report.members.length > 1;
   const rows: [string, Evaluation][] = [
     [ensemble ? `SASRec v${report.versionId} (ensemble of ${report.members.length})` : `SASRec v${report.versionId}`, report.test],
+    ...(report.cooccurrence?.kept ? [['… its attention network alone (no co-occurrence term)', report.cooccurrence.networkTest] as [string, Evaluation]] : []),
     ...report.members.flatMap((m): [string, Evaluation][] => (m.test ? [[`member ${m.member + 1} alone (seed ${m.seed})`, m.test]] : [])),
     ...Object.entries(report.baselines),
   ];
@@ -123,6 +133,7 @@ ${metricTable((e) => e.full, 'Full ranking: the held-out item against every item
 ${metricTable((e) => e.sampled, 'Sampled protocol of the SASRec paper: against 100 random items the user never touched (overstates accuracy)')}
 <p class="note">Baselines see exactly what the model sees. <b>popularity</b> ranks items by how often they occur in the visible events;
 <b>most-recent-item</b> by how often they followed the history's most recent item (ties by popularity).</p>
+${report.cooccurrence ? `<p class="note">${cooccurrenceNote(report.cooccurrence)}</p>` : ''}
 
 <h2>Configuration</h2>
 <pre>${escapeHtml(JSON.stringify(report.config, null, 2))}</pre>
@@ -132,6 +143,13 @@ ${metricTable((e) => e.sampled, 'Sampled protocol of the SASRec paper: against 1
 }
 
 /** One member's values per epoch, its best epoch marked. */
+function cooccurrenceNote(c: NonNullable<TrainingReport['cooccurrence']>): string {
+  const fit = `validation NDCG@10 ${c.networkValidNdcg10.toFixed(4)} for the network alone, ${c.validNdcg10.toFixed(4)} with the term, on ${c.users} users`;
+  return c.kept
+    ? `<b>Co-occurrence term</b>: the scores add weight ${c.params.weight} × log(1 + ${c.params.scale} × Σ ${c.params.decay}<sup>age</sup> cos(history item, item)), fitted on validation (${fit}).`
+    : `<b>Co-occurrence term</b>: left out: the network alone was best on validation (${fit}).`;
+}
+
 interface Curve {
   readonly label: string;
   readonly colour: string;

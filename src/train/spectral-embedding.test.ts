@@ -5,7 +5,7 @@ import { spectralItemEmbedding, symmetricEigen } from './spectral-embedding.js';
 import { spectralKernel } from './spectral-kernel.js';
 
 /** A symmetric co-occurrence matrix from dense counts [rows × rows]. */
-function sparse(dense: number[][]): ItemCooccurrence {
+function sparse(dense: number[][]): Omit<ItemCooccurrence, 'histories'> {
   const offsets = [0];
   const columns: number[] = [];
   const counts: number[] = [];
@@ -107,6 +107,9 @@ describe('spectralItemEmbedding', () => {
     const mean = informative.reduce((a, b) => a + b, 0) / informative.length;
     const std = Math.sqrt(informative.reduce((a, b) => a + (b - mean) ** 2, 0) / informative.length);
     expect(std).toBeCloseTo(1 / Math.sqrt(dim), 5);
+    // A wider spread scales the whole table.
+    const wide = spectralItemEmbedding(sparse(dense), { dim, seed: 2, spread: 1.5 });
+    wide.forEach((v, i) => expect(v).toBeCloseTo(1.5 * embedding[i]!, 5));
     // Rows without co-occurrence (padding, 21, 22): nonzero random starts, not copies of each other.
     for (const i of [0, 21, 22]) expect(embedding.subarray(i * dim, (i + 1) * dim).some((v) => v !== 0)).toBe(true);
     expect(Array.from(embedding.subarray(21 * dim, 22 * dim))).not.toEqual(Array.from(embedding.subarray(22 * dim, 23 * dim)));

@@ -28,8 +28,9 @@ export const DEFAULT_ITERATIONS = 16;
  * runs the 16 in ~11 s on amazon-games; JavaScript took ~70 s.
  *
  * Items with no co-occurrence (never in a training history beside another
- * item, padding included) get the model's usual N(0, 1/dim) start; the
- * others are scaled to the same standard deviation. Returns
+ * item, padding included) get a random N(0, spread²/dim) start; the others
+ * are scaled to the same standard deviation (spread 1: the model's own
+ * random start). Returns
  * [(numItems + 1) × dim] row-major, the layout of SasRec.itemEmbedding.
  */
 export interface SpectralEmbeddingOptions {
@@ -39,9 +40,11 @@ export interface SpectralEmbeddingOptions {
   readonly iterations?: number;
   /** Extra directions carried through the iterations (default 32). */
   readonly oversampling?: number;
+  /** Standard deviation of the table's entries, in units of the model's random start 1/√dim (default 1). */
+  readonly spread?: number;
 }
 
-export function spectralItemEmbedding(cooccurrence: ItemCooccurrence, options: SpectralEmbeddingOptions & { readonly implementation?: 'auto' | 'kernel' | 'javascript' }): Float32Array {
+export function spectralItemEmbedding(cooccurrence: Omit<ItemCooccurrence, 'histories'>, options: SpectralEmbeddingOptions & { readonly implementation?: 'auto' | 'kernel' | 'javascript' }): Float32Array {
   const { dim } = options;
   const rows = cooccurrence.numItems + 1;
   // A catalogue smaller than the basis: every direction there is (the rest of the table stays 0 before scaling).
@@ -87,7 +90,7 @@ export function spectralItemEmbedding(cooccurrence: ItemCooccurrence, options: S
       embedding[i * dim + d] = value * Math.sqrt(Math.max(0, values[e]! - 1)); // eigenvalue of S: the shift taken off
     });
   }
-  // The same spread as the model's random start, N(0, 1/dim) per entry.
+  // Entries spread as N(0, spread²/dim): spread 1 is the model's own random start.
   let sum = 0;
   let squares = 0;
   let count = 0;
@@ -101,7 +104,7 @@ export function spectralItemEmbedding(cooccurrence: ItemCooccurrence, options: S
     }
   }
   const std = count > 0 ? Math.sqrt(Math.max(squares / count - (sum / count) ** 2, 0)) : 0;
-  const target = 1 / Math.sqrt(dim);
+  const target = (options.spread ?? 1) / Math.sqrt(dim);
   const fallback = normal(random, rows * dim, target);
   for (let i = 0; i < rows; i++) {
     for (let d = 0; d < dim; d++) {
@@ -113,7 +116,7 @@ export function spectralItemEmbedding(cooccurrence: ItemCooccurrence, options: S
 }
 
 /** c_ij / sqrt(deg_i deg_j) for every stored entry. */
-function normalisedWeights(c: ItemCooccurrence): Float32Array {
+function normalisedWeights(c: Omit<ItemCooccurrence, 'histories'>): Float32Array {
   const rows = c.numItems + 1;
   const inverseRoot = new Float64Array(rows);
   for (let i = 0; i < rows; i++) {

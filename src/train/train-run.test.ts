@@ -5,6 +5,7 @@ import { expect, it } from 'vitest';
 import { describeEachProvider, scratchStore } from '../../test/support/test-stores.js';
 import { importEvents } from '../data/import/import-events.js';
 import { DEFAULT_SASREC } from '../data/import/sources.js';
+import { evaluateVersion } from '../evaluate/evaluate-version.js';
 import { loadModel } from '../model/artifact.js';
 import { Random } from '../random.js';
 import { largest, trainRun, type TrainRunOptions } from './train-run.js';
@@ -83,6 +84,55 @@ describeEachProvider('trainRun', (provider) => {
       await store.dispose();
     }
   });
+});
+
+/** A shop log where each user buys, in random order, within one of four groups of 10 items. */
+function groupLog(users: number, seed: number): string {
+  const random = new Random(seed);
+  const lines = ['user_id,item_id,event_type,timestamp'];
+  for (let u = 0; u < users; u++) {
+    const group = random.int(4);
+    const length = 5 + random.int(6);
+    for (let k = 0; k < length; k++) lines.push(`user-${u},sku-${group * 10 + random.int(10)},purchase,${1_700_000_000 + u * 100 + k}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+it('starts the item table from co-occurrence and keeps a co-occurrence term fitted on validation, which the evaluation job reproduces', async () => {
+  const store = await scratchStore('sqlite');
+  try {
+    const dir = mkdtempSync(join(tmpdir(), 'attnrec-train-'));
+    const log = join(dir, 'groups.csv');
+    writeFileSync(log, groupLog(300, 2));
+    await importEvents(store, { events: { path: log, format: 'csv', timeUnit: 'auto', sasrec: DEFAULT_SASREC }, skipBad: false, eventTypes: 'register' });
+    const run = (itemInit: 'random' | 'cooccurrence'): TrainRunOptions => ({ ...options(join(dir, 'models')), model: { maxLength: 10, dim: 8, heads: 2, blocks: 1, dropout: 0.1 }, epochs: 1, training: { ...options('').training, itemInit, cooccurrenceTerm: true } });
+    // From a random start, one epoch teaches the network little; bought-together items say a lot.
+    const result = await trainRun(store, run('random'));
+    const c = result.cooccurrence!;
+    expect(c.kept).toBe(true);
+    expect(c.validNdcg10).toBeGreaterThan(c.networkValidNdcg10);
+    expect(result.test.full.ndcg[10]).toBeGreaterThan(c.networkTest.full.ndcg[10]!);
+    const { model, blend } = loadModel(result.artifactPath);
+    expect(blend!.params).toEqual(c.params);
+    model.dispose();
+    expect(readFileSync(result.reportPath, 'utf8')).toContain('Co-occurrence term');
+    const version = await store.prisma.modelVersion.findUniqueOrThrow({ where: { id: result.versionId } });
+    expect(version.metrics).toMatchObject({ cooccurrence: { kept: true, params: c.params } });
+    // The co-occurrence start: after the same epoch the network alone is already better.
+    const started = await trainRun(store, run('cooccurrence'));
+    expect(started.cooccurrence!.networkValidNdcg10).toBeGreaterThan(c.networkValidNdcg10 + 0.05);
+    expect((await trainRun(store, run('cooccurrence'))).test).toEqual(started.test); // reproducible, the start included
+    // Re-evaluated from the artifact: the same metrics, as served and for the network alone.
+    const evaluated = await evaluateVersion(store, result.versionId, { sampledNegatives: 5, baselines: false });
+    expect(evaluated.model).toEqual(result.test);
+    expect(evaluated.network).toEqual(c.networkTest);
+    // Without the term: no fit, the network's own scores.
+    const plain = await trainRun(store, { ...run('random'), training: options('').training });
+    expect(plain.cooccurrence).toBeUndefined();
+    expect(plain.test).toEqual(c.networkTest);
+  } finally {
+    await store.dispose();
+  }
 });
 
 it('resumes a run that died after an epoch from its checkpoint, ending exactly where an uninterrupted run ends', async () => {

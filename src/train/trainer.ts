@@ -63,6 +63,15 @@ export interface TrainingOptions {
    * the training job uses DEFAULT_TRAINING's 'cooccurrence'.
    */
   readonly itemInit?: ItemInit;
+  /** With itemInit 'cooccurrence': the table's spread in units of the random start's 1/√dim (default 1). */
+  readonly itemInitSpread?: number;
+  /**
+   * Blend an item-to-item co-occurrence term into the version's scores
+   * (CooccurrenceBlend), its weights fitted on validation after training;
+   * kept only where it raises validation NDCG@10. Used by the training run,
+   * not the trainer. Default false; the training job uses DEFAULT_TRAINING's true.
+   */
+  readonly cooccurrenceTerm?: boolean;
 }
 
 export const ITEM_INITS = ['random', 'cooccurrence'] as const;
@@ -165,6 +174,8 @@ export const DEFAULT_TRAINING: TrainingOptions = {
   // NDCG@10 (0.0589); the co-occurrence start on top of it to 0.5560 / 0.7459 (README, Training).
   targetWindow: { size: 3, decay: 0.3 },
   itemInit: 'cooccurrence',
+  itemInitSpread: 1.5,
+  cooccurrenceTerm: true,
 };
 
 export interface EpochReport {

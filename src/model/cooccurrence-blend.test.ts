@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { addTerm, blendedLogNormaliser, CooccurrenceBlend, strongestNeighbours, type ItemNeighbours } from './cooccurrence-blend.js';
+
+// Items 1..5. Neighbours: 1 → {2: 0.5, 3: 0.25}; 2 → {1: 0.5}; 4 → {3: 0.8}; 3 and 5 none.
+const neighbours: ItemNeighbours = {
+  numItems: 5,
+  offsets: Int32Array.from([0, 0, 2, 3, 3, 4, 4]),
+  items: Int32Array.from([2, 3, 1, 3]),
+  weights: Float32Array.from([0.5, 0.25, 0.5, 0.8]),
+};
+
+describe('CooccurrenceBlend', () => {
+  it('sums each neighbour\'s cosine over the history, the newest event weighing 1 and each older one decay times less', () => {
+    const blend = new CooccurrenceBlend(neighbours, { weight: 2, scale: 10, decay: 0.5 });
+    // History oldest first: 4 (age 2), 1 (age 1), 2 (age 0).
+    const sums = blend.similaritySums([4, 1, 2]);
+    const byItem = Object.fromEntries(Array.from(sums.items, (item, i) => [item, sums.values[i]]));
+    expect(byItem[1]).toBeCloseTo(0.5, 6); // from 2, age 0
+    expect(byItem[2]).toBeCloseTo(0.5 * 0.5, 6); // from 1, age 1
+    expect(byItem[3]).toBeCloseTo(0.25 * 0.5 + 0.8 * 0.25, 6); // from 1 (age 1) and 4 (age 2)
+    expect(Object.keys(byItem)).toHaveLength(3);
+    const term = blend.term([4, 1, 2]);
+    const termOf = Object.fromEntries(Array.from(term.items, (item, i) => [item, term.values[i]]));
+    expect(termOf[3]).toBeCloseTo(2 * Math.log1p(10 * 0.325), 5);
+    // Sums are reset between calls: the same history gives the same term.
+    expect(Array.from(blend.term([4, 1, 2]).values)).toEqual(Array.from(term.values));
+    expect(new CooccurrenceBlend(neighbours, { weight: 0, scale: 10, decay: 0.5 }).term([4, 1, 2]).items).toHaveLength(0);
+  });
+
+  it('moves the softmax normaliser exactly as adding the term to the scores does', () => {
+    const raw = Float32Array.from([-1e9, 0.3, -1.2, 2.0, 0.7, -0.4]);
+    const logNormaliser = Math.log(Array.from(raw.subarray(1)).reduce((z, s) => z + Math.exp(s), 0));
+    const term = new CooccurrenceBlend(neighbours, { weight: 1.5, scale: 3, decay: 0.9 }).term([1, 4]);
+    const blended = Float32Array.from(raw);
+    addTerm(blended, term);
+    const direct = Math.log(Array.from(blended.subarray(1)).reduce((z, s) => z + Math.exp(s), 0));
+    expect(blendedLogNormaliser(logNormaliser, raw, term)).toBeCloseTo(direct, 6);
+    expect(blended[3]).toBeGreaterThan(raw[3]!);
+    expect(blended[5]).toBe(raw[5]); // no neighbour of the history
+  });
+});
+
+describe('strongestNeighbours', () => {
+  it('keeps each item\'s strongest neighbours by cosine (ties to the lower item), stored by item', () => {
+    // Items 1..4; counts of histories holding both, and histories per item.
+    const cooccurrence = {
+      numItems: 4,
+      offsets: Int32Array.from([0, 0, 3, 4, 5, 6]),
+      columns: Int32Array.from([2, 3, 4, /**/ 1, /**/ 1, /**/ 1]),
+      counts: Float32Array.from([2, 2, 1, /**/ 2, /**/ 2, /**/ 1]),
+      histories: Int32Array.from([0, 4, 1, 4, 1]),
+    };
+    const kept = strongestNeighbours(cooccurrence, 2);
+    const row = (i: number): [number, number][] => Array.from(kept.items.subarray(kept.offsets[i]!, kept.offsets[i + 1]!), (item, k) => [item, kept.weights[kept.offsets[i]! + k]!]);
+    // Item 1: cos(1,2) = 2/√4 = 1, cos(1,3) = 2/√16 = 0.5, cos(1,4) = 1/√4 = 0.5 → 2 and 3 (3 beats 4 on the tie).
+    expect(row(1)).toEqual([[2, 1], [3, 0.5]]);
+    expect(row(2)).toEqual([[1, 1]]);
+    expect(row(4)).toEqual([[1, 0.5]]);
+    expect(row(0)).toEqual([]);
+  });
+});

@@ -1,0 +1,130 @@
+/**
+ * The item-to-item part of a model version: for every item, its strongest
+ * co-occurring items (cosine of the histories that hold both, training events
+ * only), and the blend that adds them to the network's logits:
+ *
+ *   score(j) = logit(j) + weight · log(1 + scale · Σ_h decay^age(h) · cos(h, j))
+ *
+ * over the history's items h, age 0 for the newest. The attention network
+ * compresses a history into one vector, which blurs the exact items a
+ * shopper bought; this term keeps them. Weight, scale and decay are fitted on
+ * the validation split when the version is trained (fitCooccurrenceBlend);
+ * weight 0 leaves the network's scores alone. Scores stay logits, so the
+ * probabilities are the softmax of the blended scores.
+ */
+export interface CooccurrenceBlendParams {
+  readonly weight: number;
+  readonly scale: number;
+  readonly decay: number;
+}
+
+/** Each item's strongest neighbours, CSR over model item indices 0..numItems. */
+export interface ItemNeighbours {
+  readonly numItems: number;
+  /** [numItems + 2]. */
+  readonly offsets: Int32Array;
+  readonly items: Int32Array;
+  /** Cosine similarity of the pair. */
+  readonly weights: Float32Array;
+}
+
+/** The blend's term for one history: the items it raises and by how much (every other item: 0). */
+export interface CooccurrenceTerm {
+  readonly items: Int32Array;
+  readonly values: Float32Array;
+}
+
+export const EMPTY_TERM: CooccurrenceTerm = { items: new Int32Array(0), values: new Float32Array(0) };
+
+export class CooccurrenceBlend {
+  private readonly sums: Float64Array;
+  private readonly touched: Int32Array;
+
+  constructor(
+    readonly neighbours: ItemNeighbours,
+    readonly params: CooccurrenceBlendParams,
+  ) {
+    this.sums = new Float64Array(neighbours.numItems + 1);
+    this.touched = new Int32Array(neighbours.numItems + 1);
+  }
+
+  /** Σ_h decay^age(h) · cos(h, j) for the items j next to the history's (model indices, oldest first). */
+  similaritySums(history: ArrayLike<number>, decay = this.params.decay): CooccurrenceTerm {
+    const { offsets, items, weights } = this.neighbours;
+    let count = 0;
+    let w = 1;
+    for (let k = history.length - 1; k >= 0; k--, w *= decay) {
+      const h = history[k]!;
+      if (h <= 0 || h > this.neighbours.numItems) continue;
+      for (let e = offsets[h]!; e < offsets[h + 1]!; e++) {
+        const j = items[e]!;
+        if (this.sums[j] === 0) this.touched[count++] = j;
+        this.sums[j]! += w * weights[e]!;
+      }
+    }
+    const out = { items: this.touched.slice(0, count), values: new Float32Array(count) };
+    for (let i = 0; i < count; i++) {
+      out.values[i] = this.sums[out.items[i]!]!;
+      this.sums[out.items[i]!] = 0;
+    }
+    return out;
+  }
+
+  /** The term added to the logits for a history. */
+  term(history: ArrayLike<number>): CooccurrenceTerm {
+    const { weight, scale } = this.params;
+    if (weight === 0) return EMPTY_TERM;
+    const sums = this.similaritySums(history);
+    for (let i = 0; i < sums.values.length; i++) sums.values[i] = weight * Math.log1p(scale * sums.values[i]!);
+    return sums;
+  }
+}
+
+/** Adds a term to a row of scores (index = model item index) in place. */
+export function addTerm(scores: Float32Array, term: CooccurrenceTerm): void {
+  for (let i = 0; i < term.items.length; i++) scores[term.items[i]!]! += term.values[i]!;
+}
+
+/**
+ * log Σ exp(score + term) from log Σ exp(score) and the raw scores: only the
+ * term's items change, so the normaliser moves by
+ * log(1 + Σ_j exp(score_j − L) (exp(term_j) − 1)).
+ */
+export function blendedLogNormaliser(logNormaliser: number, rawScores: ArrayLike<number>, term: CooccurrenceTerm): number {
+  let change = 0;
+  for (let i = 0; i < term.items.length; i++) change += Math.exp(rawScores[term.items[i]!]! - logNormaliser) * Math.expm1(term.values[i]!);
+  return logNormaliser + Math.log1p(change);
+}
+
+/**
+ * Each item's `count` strongest neighbours by cosine, c_ij / sqrt(n_i n_j),
+ * from co-occurrence counts c (histories holding both) and item counts n
+ * (histories holding the item), ties to the lower index.
+ */
+export function strongestNeighbours(cooccurrence: { readonly numItems: number; readonly offsets: Int32Array; readonly columns: Int32Array; readonly counts: Float32Array; readonly histories: ArrayLike<number> }, count: number): ItemNeighbours {
+  const itemHistories = cooccurrence.histories;
+  const rows = cooccurrence.numItems + 1;
+  const offsets = new Int32Array(rows + 1);
+  const kept: { items: number[]; weights: number[] } = { items: [], weights: [] };
+  const order: number[] = [];
+  const cosine: number[] = [];
+  for (let i = 0; i < rows; i++) {
+    const from = cooccurrence.offsets[i]!;
+    const to = cooccurrence.offsets[i + 1]!;
+    order.length = 0;
+    cosine.length = 0;
+    for (let k = from; k < to; k++) {
+      order.push(k - from);
+      const j = cooccurrence.columns[k]!;
+      cosine.push(cooccurrence.counts[k]! / Math.sqrt(Math.max(1, itemHistories[i]!) * Math.max(1, itemHistories[j]!)));
+    }
+    if (order.length > count) order.sort((a, b) => cosine[b]! - cosine[a]! || a - b).length = count;
+    order.sort((a, b) => a - b); // stored by item, as the matrix was
+    for (const k of order) {
+      kept.items.push(cooccurrence.columns[from + k]!);
+      kept.weights.push(cosine[k]!);
+    }
+    offsets[i + 1] = kept.items.length;
+  }
+  return { numItems: cooccurrence.numItems, offsets, items: Int32Array.from(kept.items), weights: Float32Array.from(kept.weights) };
+}
