@@ -1,6 +1,6 @@
 import type { LeaveOneOutSplit } from '../data/leave-one-out-split.js';
 import { modelScorer } from '../evaluate/evaluate.js';
-import { CooccurrenceBlend, type CooccurrenceBlendParams, type ItemNeighbours } from '../model/cooccurrence-blend.js';
+import { CooccurrenceBlend, type CooccurrenceBlendParams, type CooccurrenceTerm, type ItemNeighbours } from '../model/cooccurrence-blend.js';
 import type { SasRecEnsemble } from '../model/ensemble.js';
 import type { EncodedSequences } from './batches.js';
 
@@ -17,8 +17,11 @@ export interface BlendGrid {
   readonly decays: readonly number[];
 }
 
-/** Around what worked on amazon-games (weight 2–4, scale 10, decay 0.9; README, Training). */
-export const DEFAULT_BLEND_GRID: BlendGrid = { weights: [0.5, 1, 2, 3, 4, 6], scales: [1, 10, 100], decays: [0.7, 0.9] };
+/**
+ * Around what worked on amazon-games: weights up to 6 and scales 1–100 chose the edge (weight 6, scale 1);
+ * this grid chose weight 4, scale 3, decay 0.7 there (README, Training).
+ */
+export const DEFAULT_BLEND_GRID: BlendGrid = { weights: [1, 2, 4, 6, 8, 12, 16], scales: [0.1, 0.3, 1, 3, 10], decays: [0.7, 0.9] };
 
 export interface BlendFit {
   /** The best combination (weight 0: the network alone was best). */
@@ -35,11 +38,13 @@ export function fitCooccurrenceBlend(model: SasRecEnsemble, neighbours: ItemNeig
   const combos: CooccurrenceBlendParams[] = [{ weight: 0, scale: 0, decay: 0 }];
   for (const decay of grid.decays) for (const scale of grid.scales) for (const weight of grid.weights) combos.push({ weight, scale, decay });
   const gains = new Float64Array(combos.length);
+  const gain = (rank: number): number => (rank < 10 ? 1 / Math.log2(rank + 2) : 0);
   const scorer = modelScorer(model, data);
   const inputLength = (s: number): number => split.trainLength[s]!;
   const width = numItems + 1;
   // 0: an item to rank; 1: in the history (left out); 2: raised by the term (counted on its own).
   const mark = new Uint8Array(width);
+  const plain = new Float32Array(width);
   const order = Array.from(sequences).sort((a, b) => Math.min(maxLength, inputLength(a)) - Math.min(maxLength, inputLength(b)) || a - b);
   for (let start = 0; start < order.length; start += 256) {
     const batch = order.slice(start, start + 256);
@@ -52,29 +57,29 @@ export function fitCooccurrenceBlend(model: SasRecEnsemble, neighbours: ItemNeig
       const history = data.items.subarray(begin, end);
       const window = data.items.subarray(Math.max(begin, end - maxLength), end);
       for (const h of history) mark[h] = 1;
-      let combo = 0;
-      for (const decay of [0, ...grid.decays]) {
-        const term = decay === 0 ? undefined : sums.similaritySums(window, decay);
-        if (term) for (const j of term.items) if (mark[j] === 0) mark[j] = 2;
+      // The term's items are the same whatever the decay (its values are not).
+      const terms = grid.decays.map((decay) => sums.similaritySums(window, decay));
+      for (const j of terms[0]?.items ?? []) if (mark[j] === 0) mark[j] = 2;
+      // Every other item keeps its network score: sorted once, each combination's count is a binary search.
+      let count = 0;
+      for (let j = 1; j < width; j++) if (mark[j] === 0 && j !== target) plain[count++] = raw[j]!;
+      const sorted = plain.subarray(0, count).sort();
+      const atLeast = (threshold: number): number => count - lowerBound(sorted, threshold);
+      // As evaluateModel adds it: float32 scores plus float32 terms.
+      gains[0]! += gain(atLeast(raw[target]!) + countRaised(raw, terms[0], mark, target, raw[target]!, 0, 0));
+      let combo = 1;
+      grid.decays.forEach((_, d) => {
+        const term = terms[d]!;
         let targetSum = 0;
-        if (term) for (let i = 0; i < term.items.length; i++) if (term.items[i] === target) targetSum = term.values[i]!;
-        for (const scale of decay === 0 ? [0] : grid.scales) {
-          for (const weight of decay === 0 ? [0] : grid.weights) {
-            const threshold = raw[target]! + weight * Math.log1p(scale * targetSum);
-            let rank = 0;
-            for (let j = 1; j < width; j++) if (mark[j] === 0 && j !== target && raw[j]! >= threshold) rank++;
-            if (term) {
-              for (let i = 0; i < term.items.length; i++) {
-                const j = term.items[i]!;
-                if (mark[j] === 2 && j !== target && raw[j]! + weight * Math.log1p(scale * term.values[i]!) >= threshold) rank++;
-              }
-            }
-            if (rank < 10) gains[combo]! += 1 / Math.log2(rank + 2);
-            combo++;
+        for (let i = 0; i < term.items.length; i++) if (term.items[i] === target) targetSum = term.values[i]!;
+        for (const scale of grid.scales) {
+          for (const weight of grid.weights) {
+            const threshold = Math.fround(raw[target]! + Math.fround(weight * Math.log1p(scale * targetSum)));
+            gains[combo++]! += gain(atLeast(threshold) + countRaised(raw, term, mark, target, threshold, weight, scale));
           }
         }
-        if (term) for (const j of term.items) if (mark[j] === 2) mark[j] = 0;
-      }
+      });
+      for (const j of terms[0]?.items ?? []) if (mark[j] === 2) mark[j] = 0;
       for (const h of history) mark[h] = 0;
     });
   }
@@ -82,4 +87,27 @@ export function fitCooccurrenceBlend(model: SasRecEnsemble, neighbours: ItemNeig
   for (let c = 1; c < combos.length; c++) if (gains[c]! > gains[best]!) best = c;
   const users = Math.max(1, sequences.length);
   return { params: combos[best]!, validNdcg10: gains[best]! / users, networkValidNdcg10: gains[0]! / users, users: sequences.length };
+}
+
+/** The term's items (those marked 2) scoring at least `threshold` with the term added. */
+function countRaised(raw: Float32Array, term: CooccurrenceTerm | undefined, mark: Uint8Array, target: number, threshold: number, weight: number, scale: number): number {
+  if (!term) return 0;
+  let rank = 0;
+  for (let i = 0; i < term.items.length; i++) {
+    const j = term.items[i]!;
+    if (mark[j] === 2 && j !== target && Math.fround(raw[j]! + Math.fround(weight * Math.log1p(scale * term.values[i]!))) >= threshold) rank++;
+  }
+  return rank;
+}
+
+/** The first index of an ascending array whose value is at least `value`. */
+function lowerBound(sorted: Float32Array, value: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid]! < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
