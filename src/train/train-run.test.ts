@@ -5,6 +5,7 @@ import { expect, it } from 'vitest';
 import { describeEachProvider, scratchStore } from '../../test/support/test-stores.js';
 import { importEvents } from '../data/import/import-events.js';
 import { DEFAULT_SASREC } from '../data/import/sources.js';
+import type { Store } from '../data/store.js';
 import { evaluateVersion } from '../evaluate/evaluate-version.js';
 import { loadModel } from '../model/artifact.js';
 import { Random } from '../random.js';
@@ -35,14 +36,20 @@ const options = (artifactsRoot: string): TrainRunOptions => ({
   sampledNegatives: 5,
 });
 
+/** Writes a CSV log into a fresh temporary folder and imports it; returns the folder. */
+async function importLog(store: Store, prefix: string, name: string, csv: string): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const log = join(dir, name);
+  writeFileSync(log, csv);
+  await importEvents(store, { events: { path: log, format: 'csv', timeUnit: 'auto', sasrec: DEFAULT_SASREC }, skipBad: false, eventTypes: 'register' });
+  return dir;
+}
+
 describeEachProvider('trainRun', (provider) => {
   it('trains from the store and writes a ready, reproducible model version', async () => {
     const store = await scratchStore(provider);
     try {
-      const dir = mkdtempSync(join(tmpdir(), 'attnrec-train-'));
-      const log = join(dir, 'cycles.csv');
-      writeFileSync(log, cycleLog(200, 1));
-      await importEvents(store, { events: { path: log, format: 'csv', timeUnit: 'auto', sasrec: DEFAULT_SASREC }, skipBad: false, eventTypes: 'register' });
+      const dir = await importLog(store, 'attnrec-train-', 'cycles.csv', cycleLog(200, 1));
 
       const result = await trainRun(store, options(join(dir, 'models')));
       // Cycles repeat items, so the standard protocol (history excluded) is the hard case: the
@@ -101,10 +108,7 @@ function groupLog(users: number, seed: number): string {
 it('starts the item table from co-occurrence and keeps a co-occurrence term fitted on validation, which the evaluation job reproduces', async () => {
   const store = await scratchStore('sqlite');
   try {
-    const dir = mkdtempSync(join(tmpdir(), 'attnrec-train-'));
-    const log = join(dir, 'groups.csv');
-    writeFileSync(log, groupLog(300, 2));
-    await importEvents(store, { events: { path: log, format: 'csv', timeUnit: 'auto', sasrec: DEFAULT_SASREC }, skipBad: false, eventTypes: 'register' });
+    const dir = await importLog(store, 'attnrec-train-', 'groups.csv', groupLog(300, 2));
     const run = (itemInit: 'random' | 'cooccurrence'): TrainRunOptions => ({ ...options(join(dir, 'models')), model: { maxLength: 10, dim: 8, heads: 2, blocks: 1, dropout: 0.1 }, epochs: 1, training: { ...options('').training, itemInit, cooccurrenceTerm: true } });
     // From a random start, one epoch teaches the network little; bought-together items say a lot.
     const result = await trainRun(store, run('random'));
@@ -138,10 +142,7 @@ it('starts the item table from co-occurrence and keeps a co-occurrence term fitt
 it('resumes a run that died after an epoch from its checkpoint, ending exactly where an uninterrupted run ends', async () => {
   const store = await scratchStore('sqlite');
   try {
-    const dir = mkdtempSync(join(tmpdir(), 'attnrec-resume-'));
-    const log = join(dir, 'cycles.csv');
-    writeFileSync(log, cycleLog(120, 2));
-    await importEvents(store, { events: { path: log, format: 'csv', timeUnit: 'auto', sasrec: DEFAULT_SASREC }, skipBad: false, eventTypes: 'register' });
+    const dir = await importLog(store, 'attnrec-resume-', 'cycles.csv', cycleLog(120, 2));
     const short = { ...options(join(dir, 'models')), epochs: 4, patience: 4 };
     const straight = await trainRun(store, short);
 
@@ -171,10 +172,7 @@ it('resumes a run that died after an epoch from its checkpoint, ending exactly w
 it('trains an ensemble the same in worker threads as in this thread, and resumes it member by member', async () => {
   const store = await scratchStore('sqlite');
   try {
-    const dir = mkdtempSync(join(tmpdir(), 'attnrec-ensemble-'));
-    const log = join(dir, 'cycles.csv');
-    writeFileSync(log, cycleLog(120, 4));
-    await importEvents(store, { events: { path: log, format: 'csv', timeUnit: 'auto', sasrec: DEFAULT_SASREC }, skipBad: false, eventTypes: 'register' });
+    const dir = await importLog(store, 'attnrec-ensemble-', 'cycles.csv', cycleLog(120, 4));
     const ensemble = { ...options(join(dir, 'models')), epochs: 3, patience: 3, members: 2 };
     const here = await trainRun(store, { ...ensemble, threads: 1 });
     const starts: { threads: number; members: number }[] = [];
