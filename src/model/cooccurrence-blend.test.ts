@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addTerm, blendedLogNormaliser, CooccurrenceBlend, strongestNeighbours, type ItemNeighbours } from './cooccurrence-blend.js';
+import { addTerm, blendedLogNormaliser, CooccurrenceBlend, type ItemNeighbours } from './cooccurrence-blend.js';
 
 // Items 1..5. Neighbours: 1 → {2: 0.5, 3: 0.25}; 2 → {1: 0.5}; 4 → {3: 0.8}; 3 and 5 none.
 const neighbours: ItemNeighbours = {
@@ -37,25 +37,5 @@ describe('CooccurrenceBlend', () => {
     expect(blendedLogNormaliser(logNormaliser, raw, term)).toBeCloseTo(direct, 6);
     expect(blended[3]).toBeGreaterThan(raw[3]!);
     expect(blended[5]).toBe(raw[5]); // no neighbour of the history
-  });
-});
-
-describe('strongestNeighbours', () => {
-  it('keeps each item\'s strongest neighbours by cosine (ties to the lower item), stored by item', () => {
-    // Items 1..4; counts of histories holding both, and histories per item.
-    const cooccurrence = {
-      numItems: 4,
-      offsets: Int32Array.from([0, 0, 3, 4, 5, 6]),
-      columns: Int32Array.from([2, 3, 4, /**/ 1, /**/ 1, /**/ 1]),
-      counts: Float32Array.from([2, 2, 1, /**/ 2, /**/ 2, /**/ 1]),
-      histories: Int32Array.from([0, 4, 1, 4, 1]),
-    };
-    const kept = strongestNeighbours(cooccurrence, 2);
-    const row = (i: number): [number, number][] => Array.from(kept.items.subarray(kept.offsets[i]!, kept.offsets[i + 1]!), (item, k) => [item, kept.weights[kept.offsets[i]! + k]!]);
-    // Item 1: cos(1,2) = 2/√4 = 1, cos(1,3) = 2/√16 = 0.5, cos(1,4) = 1/√4 = 0.5 → 2 and 3 (3 beats 4 on the tie).
-    expect(row(1)).toEqual([[2, 1], [3, 0.5]]);
-    expect(row(2)).toEqual([[1, 1]]);
-    expect(row(4)).toEqual([[1, 0.5]]);
-    expect(row(0)).toEqual([]);
   });
 });

@@ -1,7 +1,8 @@
 /**
  * The item-to-item part of a model version: for every item, its strongest
  * co-occurring items (cosine of the histories that hold both, training events
- * only), and the blend that adds them to the network's logits:
+ * only; strongestNeighbours in train/cooccurrence.ts), and the blend that adds
+ * them to the network's logits:
  *
  *   score(j) = logit(j) + weight · log(1 + scale · Σ_h decay^age(h) · cos(h, j))
  *
@@ -72,12 +73,16 @@ export class CooccurrenceBlend {
 
   /** The term added to the logits for a history. */
   term(history: ArrayLike<number>): CooccurrenceTerm {
-    const { weight, scale } = this.params;
-    if (weight === 0) return EMPTY_TERM;
+    if (this.params.weight === 0) return EMPTY_TERM;
     const sums = this.similaritySums(history);
-    for (let i = 0; i < sums.values.length; i++) sums.values[i] = weight * Math.log1p(scale * sums.values[i]!);
+    for (let i = 0; i < sums.values.length; i++) sums.values[i] = termValue(this.params.weight, this.params.scale, sums.values[i]!);
     return sums;
   }
+}
+
+/** The term's value for an item from its similarity sum: weight · log(1 + scale · sum), in float32 as stored. */
+export function termValue(weight: number, scale: number, sum: number): number {
+  return Math.fround(weight * Math.log1p(scale * sum));
 }
 
 /** Adds a term to a row of scores (index = model item index) in place. */
@@ -94,37 +99,4 @@ export function blendedLogNormaliser(logNormaliser: number, rawScores: ArrayLike
   let change = 0;
   for (let i = 0; i < term.items.length; i++) change += Math.exp(rawScores[term.items[i]!]! - logNormaliser) * Math.expm1(term.values[i]!);
   return logNormaliser + Math.log1p(change);
-}
-
-/**
- * Each item's `count` strongest neighbours by cosine, c_ij / sqrt(n_i n_j),
- * from co-occurrence counts c (histories holding both) and item counts n
- * (histories holding the item), ties to the lower index.
- */
-export function strongestNeighbours(cooccurrence: { readonly numItems: number; readonly offsets: Int32Array; readonly columns: Int32Array; readonly counts: Float32Array; readonly histories: ArrayLike<number> }, count: number): ItemNeighbours {
-  const itemHistories = cooccurrence.histories;
-  const rows = cooccurrence.numItems + 1;
-  const offsets = new Int32Array(rows + 1);
-  const kept: { items: number[]; weights: number[] } = { items: [], weights: [] };
-  const order: number[] = [];
-  const cosine: number[] = [];
-  for (let i = 0; i < rows; i++) {
-    const from = cooccurrence.offsets[i]!;
-    const to = cooccurrence.offsets[i + 1]!;
-    order.length = 0;
-    cosine.length = 0;
-    for (let k = from; k < to; k++) {
-      order.push(k - from);
-      const j = cooccurrence.columns[k]!;
-      cosine.push(cooccurrence.counts[k]! / Math.sqrt(Math.max(1, itemHistories[i]!) * Math.max(1, itemHistories[j]!)));
-    }
-    if (order.length > count) order.sort((a, b) => cosine[b]! - cosine[a]! || a - b).length = count;
-    order.sort((a, b) => a - b); // stored by item, as the matrix was
-    for (const k of order) {
-      kept.items.push(cooccurrence.columns[from + k]!);
-      kept.weights.push(cosine[k]!);
-    }
-    offsets[i + 1] = kept.items.length;
-  }
-  return { numItems: cooccurrence.numItems, offsets, items: Int32Array.from(kept.items), weights: Float32Array.from(kept.weights) };
 }

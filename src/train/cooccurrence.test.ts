@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { leaveOneOutSplit } from '../data/leave-one-out-split.js';
-import { itemCooccurrence } from './cooccurrence.js';
+import { itemCooccurrence, strongestNeighbours } from './cooccurrence.js';
 
 /** Sequences as CSR (types all 1). */
 function sequences(lists: number[][]) {
@@ -36,5 +36,25 @@ describe('itemCooccurrence', () => {
       expect(columns).toEqual([...columns].sort((a, b) => a - b));
       expect(r[i]).toBeUndefined();
     }
+  });
+});
+
+describe('strongestNeighbours', () => {
+  it('keeps each item\'s strongest neighbours by cosine (ties to the lower item), stored by item', () => {
+    // Items 1..4; counts of histories holding both, and histories per item.
+    const cooccurrence = {
+      numItems: 4,
+      offsets: Int32Array.from([0, 0, 3, 4, 5, 6]),
+      columns: Int32Array.from([2, 3, 4, /**/ 1, /**/ 1, /**/ 1]),
+      counts: Float32Array.from([2, 2, 1, /**/ 2, /**/ 2, /**/ 1]),
+      histories: Int32Array.from([0, 4, 1, 4, 1]),
+    };
+    const kept = strongestNeighbours(cooccurrence, 2);
+    const row = (i: number): [number, number][] => Array.from(kept.items.subarray(kept.offsets[i]!, kept.offsets[i + 1]!), (item, k) => [item, kept.weights[kept.offsets[i]! + k]!]);
+    // Item 1: cos(1,2) = 2/√4 = 1, cos(1,3) = 2/√16 = 0.5, cos(1,4) = 1/√4 = 0.5 → 2 and 3 (3 beats 4 on the tie).
+    expect(row(1)).toEqual([[2, 1], [3, 0.5]]);
+    expect(row(2)).toEqual([[1, 1]]);
+    expect(row(4)).toEqual([[1, 0.5]]);
+    expect(row(0)).toEqual([]);
   });
 });

@@ -1,4 +1,5 @@
 import type { LeaveOneOutSplit } from '../data/leave-one-out-split.js';
+import type { ItemNeighbours } from '../model/cooccurrence-blend.js';
 import type { EncodedSequences } from './batches.js';
 
 /**
@@ -80,6 +81,39 @@ export function itemCooccurrence(data: EncodedSequences, split: LeaveOneOutSplit
   const histories = new Int32Array(numItems + 1);
   for (let i = 0; i <= numItems; i++) histories[i] = itemOffsets[i + 1]! - itemOffsets[i]!;
   return { numItems, offsets, columns: columns.slice(0, size), counts: counts.slice(0, size), histories };
+}
+
+/**
+ * Each item's `count` strongest neighbours by cosine, c_ij / sqrt(n_i n_j),
+ * from co-occurrence counts c (histories holding both) and item counts n
+ * (histories holding the item), ties to the lower index.
+ */
+export function strongestNeighbours(cooccurrence: ItemCooccurrence, count: number): ItemNeighbours {
+  const itemHistories = cooccurrence.histories;
+  const rows = cooccurrence.numItems + 1;
+  const offsets = new Int32Array(rows + 1);
+  const kept: { items: number[]; weights: number[] } = { items: [], weights: [] };
+  const order: number[] = [];
+  const cosine: number[] = [];
+  for (let i = 0; i < rows; i++) {
+    const from = cooccurrence.offsets[i]!;
+    const to = cooccurrence.offsets[i + 1]!;
+    order.length = 0;
+    cosine.length = 0;
+    for (let k = from; k < to; k++) {
+      order.push(k - from);
+      const j = cooccurrence.columns[k]!;
+      cosine.push(cooccurrence.counts[k]! / Math.sqrt(Math.max(1, itemHistories[i]!) * Math.max(1, itemHistories[j]!)));
+    }
+    if (order.length > count) order.sort((a, b) => cosine[b]! - cosine[a]! || a - b).length = count;
+    order.sort((a, b) => a - b); // stored by item, as the matrix was
+    for (const k of order) {
+      kept.items.push(cooccurrence.columns[from + k]!);
+      kept.weights.push(cosine[k]!);
+    }
+    offsets[i + 1] = kept.items.length;
+  }
+  return { numItems: cooccurrence.numItems, offsets, items: Int32Array.from(kept.items), weights: Float32Array.from(kept.weights) };
 }
 
 function grow<T extends Int32Array | Float32Array>(from: T, to: T): T {

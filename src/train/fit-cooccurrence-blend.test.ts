@@ -3,12 +3,12 @@ import { leaveOneOutSplit } from '../data/leave-one-out-split.js';
 import { evaluateModel } from '../evaluate/evaluate.js';
 import { selectBackend } from '../model/backend.js';
 import { MODEL_DEFAULTS } from '../model/config.js';
-import { CooccurrenceBlend, strongestNeighbours, type ItemNeighbours } from '../model/cooccurrence-blend.js';
+import { CooccurrenceBlend, type ItemNeighbours } from '../model/cooccurrence-blend.js';
 import { SasRecEnsemble } from '../model/ensemble.js';
 import { SasRec } from '../model/sasrec.js';
 import { Random } from '../random.js';
 import type { EncodedSequences } from './batches.js';
-import { itemCooccurrence } from './cooccurrence.js';
+import { itemCooccurrence, strongestNeighbours } from './cooccurrence.js';
 import { fitCooccurrenceBlend } from './fit-cooccurrence-blend.js';
 
 /** Shoppers who each buy within one of four groups of 10 items, in random order. */

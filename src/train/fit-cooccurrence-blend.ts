@@ -1,6 +1,6 @@
 import type { LeaveOneOutSplit } from '../data/leave-one-out-split.js';
 import { modelScorer } from '../evaluate/evaluate.js';
-import { CooccurrenceBlend, type CooccurrenceBlendParams, type CooccurrenceTerm, type ItemNeighbours } from '../model/cooccurrence-blend.js';
+import { CooccurrenceBlend, termValue, type CooccurrenceBlendParams, type CooccurrenceTerm, type ItemNeighbours } from '../model/cooccurrence-blend.js';
 import type { SasRecEnsemble } from '../model/ensemble.js';
 import type { EncodedSequences } from './batches.js';
 
@@ -74,7 +74,7 @@ export function fitCooccurrenceBlend(model: SasRecEnsemble, neighbours: ItemNeig
         for (let i = 0; i < term.items.length; i++) if (term.items[i] === target) targetSum = term.values[i]!;
         for (const scale of grid.scales) {
           for (const weight of grid.weights) {
-            const threshold = Math.fround(raw[target]! + Math.fround(weight * Math.log1p(scale * targetSum)));
+            const threshold = Math.fround(raw[target]! + termValue(weight, scale, targetSum));
             gains[combo++]! += gain(atLeast(threshold) + countRaised(raw, term, mark, target, threshold, weight, scale));
           }
         }
@@ -95,7 +95,7 @@ function countRaised(raw: Float32Array, term: CooccurrenceTerm | undefined, mark
   let rank = 0;
   for (let i = 0; i < term.items.length; i++) {
     const j = term.items[i]!;
-    if (mark[j] === 2 && j !== target && Math.fround(raw[j]! + Math.fround(weight * Math.log1p(scale * term.values[i]!))) >= threshold) rank++;
+    if (mark[j] === 2 && j !== target && Math.fround(raw[j]! + termValue(weight, scale, term.values[i]!)) >= threshold) rank++;
   }
   return rank;
 }

@@ -11,7 +11,7 @@ import { evaluateModel, sampleEvaluated, type Evaluation } from '../evaluate/eva
 import { saveModel } from '../model/artifact.js';
 import { selectBackend, type BackendPreference } from '../model/backend.js';
 import { MODEL_DEFAULTS, type ModelConfig } from '../model/config.js';
-import { CooccurrenceBlend, strongestNeighbours, type ItemNeighbours } from '../model/cooccurrence-blend.js';
+import { CooccurrenceBlend, type ItemNeighbours } from '../model/cooccurrence-blend.js';
 import { SasRecEnsemble } from '../model/ensemble.js';
 import type { EncodedSequences } from './batches.js';
 import { readCheckpointState, removeCheckpoint } from './checkpoint.js';
@@ -19,7 +19,7 @@ import { memberCheckpointPath, memberFromWeights, trainMember, type EpochSummary
 import { trainMemberInThread } from './member-thread.js';
 import { renderTrainingReport } from './report.js';
 import type { TrainingOptions } from './trainer.js';
-import { itemCooccurrence } from './cooccurrence.js';
+import { itemCooccurrence, strongestNeighbours } from './cooccurrence.js';
 import { fitCooccurrenceBlend, type BlendFit } from './fit-cooccurrence-blend.js';
 import { spectralItemEmbedding } from './spectral-embedding.js';
 import { ItemVocabulary } from './vocabulary.js';
