@@ -5,7 +5,7 @@ import { AppError } from '../errors.js';
 import { loadModel } from '../model/artifact.js';
 import { ItemVocabulary } from '../train/vocabulary.js';
 import { BASELINES, evaluateBaseline, type BaselineName } from './baselines.js';
-import { evaluateModel, type Evaluation } from './evaluate.js';
+import { evaluateModel, evaluateModelAndNetwork, type Evaluation } from './evaluate.js';
 import { POPULARITY_BANDS, targetPopularityGroups } from './target-popularity.js';
 
 export interface VersionEvaluation {
@@ -72,8 +72,11 @@ export async function evaluateVersion(store: Store, versionId: number, options: 
     const protocol = { phase, sampled: { count: options.sampledNegatives, seed: options.seed ?? trainingSeed } } as const;
     const baselines: Partial<Record<BaselineName, Evaluation>> = {};
     if (options.baselines ?? true) for (const name of BASELINES) baselines[name] = evaluateBaseline(name, vocabulary.size, data, split, protocol);
-    const evaluation = evaluateModel(model, data, split, options.byTargetPopularity ? { ...protocol, groups: targetPopularityGroups(data, split, vocabulary.size) } : protocol, blend);
-    const { groups, ...overall } = evaluation;
+    const modelOptions = options.byTargetPopularity ? { ...protocol, groups: targetPopularityGroups(data, split, vocabulary.size) } : protocol;
+    // A version with a term: as served and the network alone, from one pass of the network.
+    const both = blend ? evaluateModelAndNetwork(model, data, split, modelOptions, blend) : { model: evaluateModel(model, data, split, modelOptions), network: undefined };
+    const { groups, ...overall } = both.model;
+    const network = both.network && { full: both.network.full, ...(both.network.sampled && { sampled: both.network.sampled }) };
     return {
       versionId,
       phase,
@@ -81,7 +84,7 @@ export async function evaluateVersion(store: Store, versionId: number, options: 
       dataChanged: dataHash !== version.dataHash,
       unknownItemEvents: sequences.items.length - items.length,
       model: overall,
-      ...(blend && { network: evaluateModel(model, data, split, protocol) }),
+      ...(network && { network }),
       baselines,
       ...(groups && { byTargetPopularity: groups.map((g, i) => ({ band: POPULARITY_BANDS[i]!.label, ...g })) }),
     };

@@ -36,10 +36,35 @@ export interface Evaluation {
  */
 export type BatchScorer = (sequences: readonly number[], inputLength: (s: number) => number) => Float32Array;
 
+/** Several scorings of the same batch (variant v: [sequences.length, numItems + 1], as BatchScorer). */
+export type BatchScorers = (sequences: readonly number[], inputLength: (s: number) => number) => readonly Float32Array[];
+
 /** Scores each evaluated sequence's history with the model (and its co-occurrence term, if given) and ranks its held-out item. */
 export function evaluateModel(model: SasRecEnsemble, data: EncodedSequences, split: LeaveOneOutSplit, options: EvaluationOptions, blend?: CooccurrenceBlend): Evaluation {
-  // Scored in order of history length, so each batch is only as long as its longest history.
-  return evaluateScorer(modelScorer(model, data, blend), model.config.numItems, data, split, options, (s) => Math.min(model.config.maxLength, s));
+  return evaluateScorer(modelScorer(model, data, blend), model.config.numItems, data, split, options, byModelLength(model));
+}
+
+/**
+ * A version with a co-occurrence term evaluated as served (network + term)
+ * and as the network alone, from one pass of the network: the same metrics
+ * as two evaluateModel calls (each user's sampled negatives are drawn once
+ * and serve both), for about half the cost.
+ */
+export function evaluateModelAndNetwork(model: SasRecEnsemble, data: EncodedSequences, split: LeaveOneOutSplit, options: EvaluationOptions, blend: CooccurrenceBlend): { readonly model: Evaluation; readonly network: Evaluation } {
+  const network = modelScorer(model, data);
+  const both: BatchScorers = (sequences, inputLength) => {
+    const scores = network(sequences, inputLength);
+    const served = Float32Array.from(scores);
+    addHistoryTerms(served, model.config, data, sequences, inputLength, blend);
+    return [served, scores];
+  };
+  const [served, alone] = evaluateScorers(both, 2, model.config.numItems, data, split, options, byModelLength(model));
+  return { model: served!, network: alone! };
+}
+
+/** Scored in order of history length, so each batch is only as long as its longest history. */
+function byModelLength(model: SasRecEnsemble): (historyLength: number) => number {
+  return (s) => Math.min(model.config.maxLength, s);
 }
 
 /**
@@ -57,15 +82,18 @@ export function modelScorer(model: SasRecEnsemble, data: EncodedSequences, blend
     const scoreTensor = tf.tidy(() => model.scores(model.lastQueries(tf.tensor2d(batch.items, [batch.batchSize, T], 'int32'), tf.tensor2d(batch.types, [batch.batchSize, T], 'int32')).queries));
     const scores = scoreTensor.dataSync() as Float32Array;
     scoreTensor.dispose();
-    if (blend) {
-      const width = model.config.numItems + 1;
-      sequences.forEach((s, row) => {
-        const end = data.offsets[s]! + inputLength(s);
-        addTerm(scores.subarray(row * width, (row + 1) * width), blend.term(data.items.subarray(Math.max(data.offsets[s]!, end - maxLength), end)));
-      });
-    }
+    if (blend) addHistoryTerms(scores, model.config, data, sequences, inputLength, blend);
     return scores;
   };
+}
+
+/** Adds to each row of a batch's scores the co-occurrence term of its history's last maxLength events. */
+function addHistoryTerms(scores: Float32Array, config: { readonly numItems: number; readonly maxLength: number }, data: EncodedSequences, sequences: readonly number[], inputLength: (s: number) => number, blend: CooccurrenceBlend): void {
+  const width = config.numItems + 1;
+  sequences.forEach((s, row) => {
+    const end = data.offsets[s]! + inputLength(s);
+    addTerm(scores.subarray(row * width, (row + 1) * width), blend.term(data.items.subarray(Math.max(data.offsets[s]!, end - config.maxLength), end)));
+  });
 }
 
 /**
@@ -82,37 +110,56 @@ export function evaluateScorer(
   options: EvaluationOptions,
   batchKey: (historyLength: number) => number = () => 0,
 ): Evaluation {
+  return evaluateScorers((sequences, inputLength) => [scorer(sequences, inputLength)], 1, numItems, data, split, options, batchKey)[0]!;
+}
+
+/**
+ * evaluateScorer for `count` scorings of each batch at once: one evaluation
+ * per variant, each ranking against the same sampled negatives per user.
+ */
+export function evaluateScorers(
+  scorers: BatchScorers,
+  count: number,
+  numItems: number,
+  data: EncodedSequences,
+  split: LeaveOneOutSplit,
+  options: EvaluationOptions,
+  batchKey: (historyLength: number) => number = () => 0,
+): Evaluation[] {
   const batchSize = options.batchSize ?? 256;
   const excludeHistory = options.excludeHistory ?? true;
   const inputLength = (s: number): number => split.trainLength[s]! + (options.phase === 'test' ? 1 : 0);
-  const full = new MetricAccumulator();
-  const sampled = options.sampled ? new MetricAccumulator() : undefined;
-  const groups = Array.from({ length: options.groups?.count ?? 0 }, () => ({ full: new MetricAccumulator(), sampled: options.sampled ? new MetricAccumulator() : undefined }));
+  const accumulators = () => ({ full: new MetricAccumulator(), sampled: options.sampled ? new MetricAccumulator() : undefined });
+  const variants = Array.from({ length: count }, () => ({ ...accumulators(), groups: Array.from({ length: options.groups?.count ?? 0 }, accumulators) }));
   const random = new Random(options.sampled?.seed ?? 0);
   const order = Array.from(options.sequences ?? split.evaluated).sort((a, b) => batchKey(inputLength(a)) - batchKey(inputLength(b)) || a - b);
   for (let start = 0; start < order.length; start += batchSize) {
     const sequences = order.slice(start, start + batchSize);
-    const scores = scorer(sequences, inputLength);
+    const scores = scorers(sequences, inputLength);
+    if (scores.length !== count) throw new RangeError(`expected ${count} scorings of the batch, got ${scores.length}`);
     sequences.forEach((s, row) => {
       const begin = data.offsets[s]!;
       const target = data.items[begin + inputLength(s)]!;
-      const rowScores = scores.subarray(row * (numItems + 1), (row + 1) * (numItems + 1));
-      const history = new Set(data.items.subarray(begin, begin + inputLength(s)));
-      const group = options.groups ? groups[options.groups.of(target)] : undefined;
-      const fullRank = rankOfTarget(rowScores, target, excludeHistory ? history : new Set());
-      full.add(fullRank);
-      group?.full.add(fullRank);
-      if (sampled && options.sampled) {
-        // Negatives: items the user never interacted with in the whole sequence.
-        const interacted = new Set(data.items.subarray(begin, data.offsets[s + 1]!));
-        const sampledRank = rankAmongCandidates(rowScores, target, sampleNegatives(random, numItems, interacted, options.sampled.count));
-        sampled.add(sampledRank);
-        group?.sampled?.add(sampledRank);
-      }
+      const history = excludeHistory ? new Set(data.items.subarray(begin, begin + inputLength(s))) : new Set<number>();
+      const group = options.groups ? options.groups.of(target) : undefined;
+      // Negatives: items the user never interacted with in the whole sequence.
+      const negatives = options.sampled ? sampleNegatives(random, numItems, new Set(data.items.subarray(begin, data.offsets[s + 1]!)), options.sampled.count) : undefined;
+      variants.forEach((variant, v) => {
+        const rowScores = scores[v]!.subarray(row * (numItems + 1), (row + 1) * (numItems + 1));
+        const fullRank = rankOfTarget(rowScores, target, history);
+        variant.full.add(fullRank);
+        const inGroup = group === undefined ? undefined : variant.groups[group];
+        inGroup?.full.add(fullRank);
+        if (negatives) {
+          const sampledRank = rankAmongCandidates(rowScores, target, negatives);
+          variant.sampled!.add(sampledRank);
+          inGroup?.sampled?.add(sampledRank);
+        }
+      });
     });
   }
   const result = (f: MetricAccumulator, p: MetricAccumulator | undefined): Omit<Evaluation, 'groups'> => (p ? { full: f.result(), sampled: p.result() } : { full: f.result() });
-  return options.groups ? { ...result(full, sampled), groups: groups.map((g) => result(g.full, g.sampled)) } : result(full, sampled);
+  return variants.map((variant) => (options.groups ? { ...result(variant.full, variant.sampled), groups: variant.groups.map((g) => result(g.full, g.sampled)) } : result(variant.full, variant.sampled)));
 }
 
 /**

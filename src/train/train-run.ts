@@ -7,7 +7,7 @@ import { leaveOneOutSplit, type LeaveOneOutSplit } from '../data/leave-one-out-s
 import { hashSequences, loadSequences } from '../data/sequences.js';
 import type { Store } from '../data/store.js';
 import { BASELINES, evaluateBaseline, type BaselineName } from '../evaluate/baselines.js';
-import { evaluateModel, sampleEvaluated, type Evaluation } from '../evaluate/evaluate.js';
+import { evaluateModel, evaluateModelAndNetwork, sampleEvaluated, type Evaluation } from '../evaluate/evaluate.js';
 import { saveModel } from '../model/artifact.js';
 import { selectBackend, type BackendPreference } from '../model/backend.js';
 import { MODEL_DEFAULTS, type ModelConfig } from '../model/config.js';
@@ -253,9 +253,8 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
     const trainSeconds = previousSeconds + (performance.now() - started) / 1000;
 
     const testOptions = { phase: 'test', sampled: { count: run.sampledNegatives, seed: run.training.seed } } as const;
-    const test = evaluateModel(ensemble, data, split, testOptions, blend);
-    // The attention network alone, for comparison (the same as `test` when the version has no term).
-    const network = blend ? evaluateModel(ensemble, data, split, testOptions) : test;
+    // As served, and the attention network alone for comparison (the same as `test` when the version has no term).
+    const { model: test, network } = blend ? evaluateModelAndNetwork(ensemble, data, split, testOptions, blend) : { model: evaluateModel(ensemble, data, split, testOptions), network: undefined };
     const members: MemberSummary[] = results.map((r) => ({
       member: r.member,
       seed: run.training.seed + r.member,
@@ -265,7 +264,7 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
       ...(memberCount > 1 && { test: evaluateModel(new SasRecEnsemble([ensemble!.members[r.member]!]), data, split, testOptions) }),
     }));
     const baselines = Object.fromEntries(BASELINES.map((name) => [name, evaluateBaseline(name, vocabulary.size, data, split, testOptions)])) as Record<BaselineName, Evaluation>;
-    const cooccurrence: CooccurrenceSummary | undefined = fit && { ...fit, kept: blend !== undefined, neighboursPerItem: COOCCURRENCE_NEIGHBOURS, networkTest: network };
+    const cooccurrence: CooccurrenceSummary | undefined = fit && { ...fit, kept: blend !== undefined, neighboursPerItem: COOCCURRENCE_NEIGHBOURS, networkTest: network ?? test };
     const metrics = { trainSeconds, threads, test, baselines, members, ...(cooccurrence && { cooccurrence }) };
     saveModel(ensemble, artifactPath, { vocabulary: Array.from(vocabulary.itemIds), dataHash, metrics }, blend);
     const reportPath = join(artifactPath, REPORT_FILE);
