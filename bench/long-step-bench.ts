@@ -39,7 +39,7 @@ export async function runLongStepBench(options: LongStepOptions): Promise<Record
     const model = new SasRec({ ...MODEL_DEFAULTS, dim: REFERENCE_DIM, ffnDim: REFERENCE_DIM, maxLength, numItems, numEventTypes: 3, seed: 1 });
     // The target window belongs to the sampled loss; the reference's BCE step predicts the next event only.
     const { targetWindow, ...others } = DEFAULT_TRAINING;
-    const trainer = new Trainer(model, data, split, options_.loss === 'sampled' ? { ...DEFAULT_TRAINING } : { ...others, loss: options_.loss });
+    const trainer = new Trainer(model, data, split, options_.loss === 'sampled' ? DEFAULT_TRAINING : { ...others, loss: options_.loss });
     const batch = trainingBatch(data, split, Int32Array.from({ length: batchSize }, (_, s) => s), maxLength);
     if (batch.length !== maxLength) throw new Error(`expected full windows, got ${batch.length}`);
     trainer.step(batch); // warm-up: first-use allocations

@@ -1,5 +1,6 @@
 import type { Evaluation } from '../evaluate/evaluate.js';
 import type { RankingMetrics } from '../evaluate/metrics.js';
+import type { BlendFit } from './fit-cooccurrence-blend.js';
 
 /**
  * The self-contained HTML report written beside each model version's
@@ -39,14 +40,7 @@ export interface TrainingReport {
   readonly test: Evaluation;
   readonly baselines: Readonly<Record<string, Evaluation>>;
   /** The co-occurrence term's fit on validation, and the network alone on the test split. */
-  readonly cooccurrence?: {
-    readonly kept: boolean;
-    readonly params: { readonly weight: number; readonly scale: number; readonly decay: number };
-    readonly validNdcg10: number;
-    readonly networkValidNdcg10: number;
-    readonly users: number;
-    readonly networkTest: Evaluation;
-  };
+  readonly cooccurrence?: BlendFit & { readonly kept: boolean; readonly networkTest: Evaluation };
 }
 
 /** One colour per member's curve (colour-blind-safe, after Okabe & Ito). */
@@ -142,7 +136,7 @@ ${report.cooccurrence ? `<p class="note">${cooccurrenceNote(report.cooccurrence)
 `;
 }
 
-/** One member's values per epoch, its best epoch marked. */
+/** The report's sentence on the co-occurrence term: its fit, or why it was left out. */
 function cooccurrenceNote(c: NonNullable<TrainingReport['cooccurrence']>): string {
   const fit = `validation NDCG@10 ${c.networkValidNdcg10.toFixed(4)} for the network alone, ${c.validNdcg10.toFixed(4)} with the term, on ${c.users} users`;
   return c.kept
@@ -150,6 +144,7 @@ function cooccurrenceNote(c: NonNullable<TrainingReport['cooccurrence']>): strin
     : `<b>Co-occurrence term</b>: left out: the network alone was best on validation (${fit}).`;
 }
 
+/** One member's values per epoch, its best epoch marked. */
 interface Curve {
   readonly label: string;
   readonly colour: string;
