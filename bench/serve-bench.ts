@@ -8,7 +8,7 @@ import { MODEL_DEFAULTS } from '../src/model/config.js';
 import { Random } from '../src/random.js';
 import { DEFAULT_MEMBERS, trainRun } from '../src/train/train-run.js';
 import { DEFAULT_TRAINING } from '../src/train/trainer.js';
-import { startServeProcess } from '../test/support/run-job.js';
+import { startServeProcess } from '../src/cli/processes.js';
 import { writeSyntheticCsv } from './synthetic-log.js';
 // autocannon ships no types; the slice of its API used here is declared below.
 // @ts-expect-error -- no declaration file

@@ -1,7 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { ROOT } from '../../src/cli/processes.js';
 
-export const ROOT = join(import.meta.dirname, '..', '..');
+// Started servers live in src/ so the benchmarks can start them too (nothing imports test/).
+export { ROOT, startServeProcess, type ServeProcess } from '../../src/cli/processes.js';
 
 export interface JobResult {
   readonly code: number | null;
@@ -31,24 +33,5 @@ export function runScriptProcess(script: string, args: string[], env: Record<str
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code, stdout, stderr, signal }));
     onStart?.(child);
-  });
-}
-
-/**
- * Starts `npm start` (jobs/serve.ts) on port 0 in a child process, with extra
- * environment variables; resolves with its URL once it listens. `kill` sends
- * the signal and waits for the exit. Used by tests and by the serve benchmark.
- */
-export function startServeProcess(args: string[], env: Record<string, string> = {}): Promise<{ url: string; pid: number; kill(signal: NodeJS.Signals): Promise<void> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'jobs', 'serve.ts'), '--port', '0', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (chunk: Buffer) => {
-      const match = /listening on (\S+)/.exec(chunk.toString());
-      if (match) resolve({ url: match[1]!, pid: child.pid!, kill: async (signal) => void (child.exitCode === null && child.kill(signal), await exited) });
-    });
-    child.once('exit', (code) => reject(new Error(`serve exited early with ${code}: ${stderr}`)));
   });
 }

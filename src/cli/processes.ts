@@ -1,0 +1,49 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+
+/** The repository root (this file is src/cli/processes.ts). */
+export const ROOT = join(import.meta.dirname, '..', '..');
+
+/** A server started by startServeProcess. */
+export interface ServeProcess {
+  readonly url: string;
+  readonly pid: number;
+  /** Sends the signal (unless the process has already exited) and resolves once it has exited. */
+  kill(signal: NodeJS.Signals): Promise<void>;
+  /** Everything the process has written to stderr so far (its JSON log lines). */
+  stderr(): string;
+  /** Whether the process is still running. */
+  running(): boolean;
+}
+
+/**
+ * Starts `npm start` (jobs/serve.ts) on port 0 in a child process, with extra
+ * environment variables; resolves with its URL once it listens (its stdout
+ * says `listening on <url>`), rejects if it exits before that. Used by the
+ * tests (through test/support/run-job.ts) and by the serve benchmark.
+ */
+export function startServeProcess(args: string[], env: Record<string, string> = {}): Promise<ServeProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'jobs', 'serve.ts'), '--port', '0', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return new Promise((resolve, reject) => {
+    let stdout = '';
+    let listening = false;
+    child.stdout!.on('data', (chunk: Buffer) => {
+      if (listening) return;
+      stdout += chunk.toString();
+      const match = /listening on (\S+)/.exec(stdout);
+      if (!match) return;
+      listening = true;
+      resolve({
+        url: match[1]!,
+        pid: child.pid!,
+        kill: async (signal) => void (child.exitCode === null && child.signalCode === null && child.kill(signal), await exited),
+        stderr: () => stderr,
+        running: () => child.exitCode === null && child.signalCode === null,
+      });
+    });
+    child.once('exit', (code) => reject(new Error(`serve exited early with ${code}: ${stderr}`)));
+  });
+}
