@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import asc from 'assemblyscript/asc';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-export const KERNELS = ['attention', 'scoring', 'sampled-softmax', 'spectral'] as const;
+export const KERNELS = ['attention', 'scoring', 'sampled-softmax', 'spectral', 'inference'] as const;
 
 export async function buildKernels(): Promise<void> {
   mkdirSync(join(root, 'generated', 'kernels'), { recursive: true });

@@ -1,4 +1,5 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { endianness } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { AppError } from '../errors.js';
@@ -70,7 +71,26 @@ export function saveModel(model: SasRecEnsemble, directory: string, extra?: unkn
   writeAtomically(join(directory, 'model.json'), `${JSON.stringify(json, null, 2)}\n`);
 }
 
-export function loadModel(directory: string): { model: SasRecEnsemble; blend?: CooccurrenceBlend; extra: unknown } {
+/** One member's weights as stored: logical name ("blocks/0/wq") → shape and values. */
+export type MemberWeights = ReadonlyMap<string, { readonly shape: readonly number[]; readonly values: Float32Array }>;
+
+/** A model version's artifact as plain arrays: what both TensorFlow.js (loadModel) and the serving kernels (InferenceEngine) build from. */
+export interface ArtifactData {
+  /** Every member's configuration (one: a plain SASRec). */
+  readonly configs: readonly ModelConfig[];
+  /** Every member's weights, in the same order. */
+  readonly members: readonly MemberWeights[];
+  readonly blend?: CooccurrenceBlend;
+  readonly extra: unknown;
+}
+
+/**
+ * Reads and checks an artifact without building a model: formats 1 and 2,
+ * the configurations, the weights' byte count against the manifest, and the
+ * co-occurrence term. Whether each weight's shape fits its configuration is
+ * checked by whoever builds from it (loadModel, InferenceEngine).
+ */
+export function readArtifact(directory: string): ArtifactData {
   const corrupt = (why: string): AppError => new AppError('ARTIFACT_CORRUPT', `model artifact in ${directory} is unusable: ${why}`, { directory });
   let json: ModelJson;
   let bytes: Buffer;
@@ -89,7 +109,41 @@ export function loadModel(directory: string): { model: SasRecEnsemble; blend?: C
     configs.push(parsed.data);
   }
   if (configs.length === 0) throw corrupt('no members');
-  const members = configs.map((config) => new SasRec(config));
+  const specs = json.weightsManifest?.[0]?.weights ?? [];
+  const expectedBytes = specs.reduce((n, s) => n + 4 * s.shape.reduce((a, b) => a * b, 1), 0);
+  if (bytes.length !== expectedBytes) throw corrupt(`weights.bin has ${bytes.length} bytes, the manifest describes ${expectedBytes}`);
+  const floats = littleEndianFloats(bytes);
+  const members = configs.map(() => new Map<string, { shape: number[]; values: Float32Array }>());
+  let at = 0;
+  for (const spec of specs) {
+    const size = spec.shape.reduce((a, b) => a * b, 1);
+    const match = json.formatVersion === 1 ? { k: 0, name: spec.name } : /^members\/(\d+)\/(.+)$/.exec(spec.name)?.slice(1);
+    const [k, name] = Array.isArray(match) ? [Number(match[0]), match[1]!] : match ? [match.k, match.name] : [-1, spec.name];
+    const member = members[k];
+    if (!member || member.has(name)) throw corrupt(`weight ${spec.name} names no member or is given twice`);
+    member.set(name, { shape: [...spec.shape], values: floats.subarray(at, at + size) });
+    at += size;
+  }
+  if (!json.cooccurrence) return { configs, members, extra: json.extra };
+  try {
+    return { configs, members, blend: readBlend(directory, json.cooccurrence, configs[0]!.numItems), extra: json.extra };
+  } catch (error) {
+    throw corrupt((error as Error).message);
+  }
+}
+
+/** weights.bin as float32 values: little-endian on disk, read directly where the host is little-endian too. */
+function littleEndianFloats(bytes: Buffer): Float32Array {
+  const out = new Float32Array(bytes.length / 4);
+  if (endianness() === 'LE') new Uint8Array(out.buffer).set(bytes);
+  else for (let i = 0; i < out.length; i++) out[i] = bytes.readFloatLE(4 * i);
+  return out;
+}
+
+export function loadModel(directory: string): { model: SasRecEnsemble; blend?: CooccurrenceBlend; extra: unknown } {
+  const data = readArtifact(directory);
+  const corrupt = (why: string): AppError => new AppError('ARTIFACT_CORRUPT', `model artifact in ${directory} is unusable: ${why}`, { directory });
+  const members = data.configs.map((config) => new SasRec(config));
   let model: SasRecEnsemble;
   try {
     model = new SasRecEnsemble(members);
@@ -97,32 +151,23 @@ export function loadModel(directory: string): { model: SasRecEnsemble; blend?: C
     for (const m of members) m.dispose();
     throw corrupt((error as Error).message);
   }
-  const specs = json.weightsManifest?.[0]?.weights ?? [];
-  const byName = new Map(members.flatMap((member, k) => member.namedVariables().map(([name, v]): [string, tf.Variable] => [json.formatVersion === 1 ? name : `members/${k}/${name}`, v])));
-  const fail = (why: string): never => {
+  const stored = data.members.reduce((n, m) => n + m.size, 0);
+  const expected = members.reduce((n, m) => n + m.namedVariables().length, 0);
+  if (stored !== expected) {
     model.dispose();
-    throw corrupt(why);
-  };
-  const expectedBytes = specs.reduce((n, s) => n + 4 * s.shape.reduce((a, b) => a * b, 1), 0);
-  if (bytes.length !== expectedBytes) fail(`weights.bin has ${bytes.length} bytes, the manifest describes ${expectedBytes}`);
-  if (specs.length !== byName.size) fail(`${specs.length} weights in the manifest, the model has ${byName.size}`);
-  let at = 0;
-  for (const spec of specs) {
-    const variable = byName.get(spec.name);
-    const size = spec.shape.reduce((a, b) => a * b, 1);
-    if (!variable || variable.shape.join('x') !== spec.shape.join('x')) fail(`weight ${spec.name} [${spec.shape}] does not fit the model`);
-    const values = new Float32Array(size);
-    for (let i = 0; i < size; i++, at += 4) values[i] = bytes.readFloatLE(at);
-    variable!.assign(tf.tensor(values, spec.shape));
+    throw corrupt(`${stored} weights in the manifest, the model has ${expected}`);
   }
-  if (!json.cooccurrence) return { model, extra: json.extra };
-  let blend: CooccurrenceBlend | undefined;
-  try {
-    blend = readBlend(directory, json.cooccurrence, model.config.numItems);
-  } catch (error) {
-    fail((error as Error).message);
-  }
-  return { model, blend: blend!, extra: json.extra };
+  members.forEach((member, k) => {
+    for (const [name, variable] of member.namedVariables()) {
+      const weight = data.members[k]!.get(name);
+      if (!weight || variable.shape.join('x') !== weight.shape.join('x')) {
+        model.dispose();
+        throw corrupt(`weight ${data.configs.length > 1 || k > 0 ? `members/${k}/` : ''}${name} [${weight?.shape ?? 'missing'}] does not fit the model`);
+      }
+      variable.assign(tf.tensor(weight.values, [...weight.shape]));
+    }
+  });
+  return data.blend ? { model, blend: data.blend, extra: data.extra } : { model, extra: data.extra };
 }
 
 function neighbourBytes(blend: CooccurrenceBlend): Buffer {
