@@ -20,7 +20,7 @@ import { topIndices } from '../src/model/beam-search.js';
 import { SasRec } from '../src/model/sasrec.js';
 import { Random } from '../src/random.js';
 import { DEFAULT_TRAINING, Trainer } from '../src/train/trainer.js';
-import { ItemVocabulary } from '../src/train/vocabulary.js';
+import { ItemVocabulary } from '../src/model/vocabulary.js';
 import { writeSyntheticCsv } from './synthetic-log.js';
 
 const { values } = parseArgs({ options: { events: { type: 'string' }, items: { type: 'string' }, scratch: { type: 'string', default: 'bench/scratch' }, 'max-events-per-user': { type: 'string', default: '200' } } });

@@ -12,7 +12,7 @@ import { MODEL_DEFAULTS } from '../src/model/config.js';
 import { SasRec } from '../src/model/sasrec.js';
 import { DEFAULT_MEMBERS, DEFAULT_PATIENCE, trainRun } from '../src/train/train-run.js';
 import { DEFAULT_LR_FINAL, DEFAULT_TRAINING, Trainer, type TrainingOptions } from '../src/train/trainer.js';
-import { ItemVocabulary } from '../src/train/vocabulary.js';
+import { ItemVocabulary } from '../src/model/vocabulary.js';
 import { REFERENCE_DIM, runLongStepBench } from './long-step-bench.js';
 
 /**

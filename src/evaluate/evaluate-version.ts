@@ -3,7 +3,7 @@ import { hashSequences, loadSequences } from '../data/sequences.js';
 import type { Store } from '../data/store.js';
 import { AppError } from '../errors.js';
 import { loadModel } from '../model/artifact.js';
-import { ItemVocabulary } from '../train/vocabulary.js';
+import { ItemVocabulary } from '../model/vocabulary.js';
 import { BASELINES, evaluateBaseline, type BaselineName } from './baselines.js';
 import { evaluateModel, evaluateModelAndNetwork, type Evaluation } from './evaluate.js';
 import { POPULARITY_BANDS, targetPopularityGroups } from './target-popularity.js';

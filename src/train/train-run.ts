@@ -22,7 +22,7 @@ import type { TrainingOptions } from './trainer.js';
 import { itemCooccurrence, strongestNeighbours } from './cooccurrence.js';
 import { fitCooccurrenceBlend, type BlendFit } from './fit-cooccurrence-blend.js';
 import { spectralItemEmbedding } from './spectral-embedding.js';
-import { ItemVocabulary } from './vocabulary.js';
+import { ItemVocabulary } from '../model/vocabulary.js';
 
 export type { EpochSummary, RunConfig, TrainingWindowOptions } from './member-run.js';
 
