@@ -26,7 +26,9 @@ const spec = {
     'long-steps': { type: 'string', value: 'n', description: 'train: timed 128 × 200 steps on generated long histories (default 5, 2 with --quick; 0 skips)' },
     sizes: { type: 'string', value: 'list', description: 'scale: events:items pairs (default 1000000:10000,3000000:30000,10000000:100000; --quick 100000:5000,300000:10000)' },
     catalogue: { type: 'string', value: 'events:items:users', description: 'serve: a synthetic catalogue instead of amazon-games, e.g. 2000000:100000:10000 (large-catalogue retrieval)' },
-    seconds: { type: 'string', value: 'n', description: 'serve: seconds per load run (default 15, 5 with --quick)' },
+    seconds: { type: 'string', value: 'n', description: 'serve: seconds per load run (default 15, 3 with --quick, which also shortens the transients to 30 s in windows of 5 s and runs 250 req/s only)' },
+    workers: { type: 'string', value: 'list', description: 'serve: run everything once per value with the server\'s --workers N, e.g. 1,2 (default: the server\'s default, no --workers flag)' },
+    'reuse-store': { type: 'boolean', default: false, description: 'serve: reuse bench/scratch/serve-bench.db and its two trained versions from an earlier run instead of importing and training again (development; events added by earlier runs stay)' },
     write: { type: 'boolean', default: true, description: 'Print the result without writing bench/results/<name>-<timestamp>.json' },
   },
   details: `
@@ -62,7 +64,10 @@ await runJob(spec, async ({ flags, positionals }) => {
             })
           : benchmark === 'serve'
             ? await runServeBench({
-                seconds: flags.seconds ? integerFlag('seconds', flags.seconds, 1, 600) : flags.quick ? 5 : 15,
+                seconds: flags.seconds ? integerFlag('seconds', flags.seconds, 1, 600) : flags.quick ? 3 : 15,
+                quick: flags.quick,
+                serverArgs: flags.workers ? flags.workers.split(',').map((n) => ['--workers', String(integerFlag('workers', n.trim(), 1, 256))]) : [[]],
+                reuseStore: flags['reuse-store'],
                 trainEpochs: 1,
                 scratch,
                 log,

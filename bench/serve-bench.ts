@@ -1,38 +1,65 @@
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
+import { startServeProcess, type ServeProcess } from '../src/cli/processes.js';
 import { importEvents } from '../src/data/import/import-events.js';
 import { DEFAULT_SASREC } from '../src/data/import/sources.js';
 import { migrate } from '../src/data/migrate.js';
-import { openStore } from '../src/data/store.js';
+import { openStore, type Store } from '../src/data/store.js';
 import { MODEL_DEFAULTS } from '../src/model/config.js';
-import { Random } from '../src/random.js';
 import { DEFAULT_MEMBERS, trainRun } from '../src/train/train-run.js';
 import { DEFAULT_TRAINING } from '../src/train/trainer.js';
-import { startServeProcess } from '../src/cli/processes.js';
+import { runLoad, type LoadOptions, type LoadRequest, type LoadResult, type WindowStats } from './load-generator.js';
+import { measureMatMulPeak, type MatMulPeak } from './matmul-peak.js';
+import { historyLength, meanServingFlops, readHistories, Workloads, type FlopsConfig, type Histories } from './serve-workloads.js';
 import { writeSyntheticCsv } from './synthetic-log.js';
-// autocannon ships no types; the slice of its API used here is declared below.
-// @ts-expect-error -- no declaration file
-import autocannonUntyped from 'autocannon';
 
 /**
- * The API under load on loopback: the amazon-games catalogue (23,715 items)
- * and a model of the default shape, the server in its own process (as
- * `npm start` runs it), autocannon in this one. Measures
- *  - recommendations for users drawn uniformly from all 31,013 (a mix of
- *    first requests, which read the history and run the network, and cached
- *    users) at a fixed 1,000 requests/s: latency percentiles with
- *    coordinated omission corrected;
- *    The server first warms its user cache (as it does whenever a model
- *    loads); the hit ratio of each run is reported;
- *  - the same at full speed: the most requests/s one server process gives;
- *  - POST /v1/events with batches of 100 new events: events/s stored;
- *  - recommendations from a second server with the user cache off, where
- *    every request reads the history and runs the network (the worst case:
- *    every shopper new to the server).
- * Accuracy is not the point here: the model is trained for one epoch.
+ * The API under real traffic on loopback: the amazon-games catalogue (23,715
+ * items, 31,013 users) and two versions of the default model shape trained
+ * for one epoch (accuracy is not the point), the server in its own process as
+ * `npm start` runs it (optionally with extra flags, e.g. --workers N), the
+ * load generator (bench/load-generator.ts: raw keep-alive sockets, open and
+ * closed loop) in this one, both on this machine's cores. Per server
+ * configuration, in this order:
+ *  (d) after a start: the server is started and, as soon as it listens
+ *      (its user cache still warming), a steady STEADY_RATE req/s mix of
+ *      active-shopper requests (share ACTIVE_SHARE) and idle cached-user
+ *      requests runs for TRANSIENT_SECONDS: p50/p99 and failures per
+ *      WINDOW_SECONDS window. Then, with the cache warm, the same mix for
+ *      `seconds`: the steady state. Then under the same load, after one
+ *      window, a second trained version is activated (POST
+ *      /v1/models/:id/activate, admin key): TRANSIENT_SECONDS of windows
+ *      after it.
+ *  (c) idle cached users: GET recommendations for users drawn uniformly,
+ *      cache warm, no events arriving;
+ *  (b) anonymous inline sessions (lengths as the users' histories; windows
+ *      of real histories), and the same with sessions of 30 events;
+ *  (a) active shoppers: POST one event, then GET recommendations for the
+ *      same user on the same connection (the GET reads the new history and
+ *      runs the network: no cache can answer it);
+ *      each of (c), (b), (a): a JIT warm-up, requests/s at saturation (closed
+ *      loop, SATURATION_CONNECTIONS), then p50/p99 at each fixed rate (open
+ *      loop, OPEN_LOOP_CONNECTIONS, latency from the due time);
+ *  (e) POST /v1/events, batches of 100, INGEST_CONNECTIONS connections:
+ *      events/s; then one connection of back-to-back batches beside (a) at
+ *      MIXED_ACTIVE_RATE req/s.
+ * Every run records the server process's CPU seconds per request (utime +
+ * stime of /proc/<pid>/stat, worker threads included) and its user-cache hit
+ * ratio (/metrics); each configuration its peak RSS (VmHWM) at the end.
+ * Beside the results: the model's FLOPs per uncached request
+ * (src/model/serving-flops.ts), the GFLOP/s achieved at saturation, and a
+ * SIMD matrix-product peak of one core measured in the same run
+ * (bench/matmul-peak.ts); and the issue's targets, each with met: true/false.
  */
 export interface ServeBenchOptions {
   readonly seconds: number;
+  readonly quick: boolean;
+  /** Extra server flags per configuration; [[]] runs the server's defaults once. */
+  readonly serverArgs: readonly (readonly string[])[];
+  /** Reuse the scratch store and its two versions from an earlier run (development only). */
+  readonly reuseStore: boolean;
   /** A synthetic catalogue instead of amazon-games (bench/synthetic-log.ts): events, items, users. */
   readonly synthetic?: { readonly events: number; readonly items: number; readonly users: number };
   readonly trainEpochs: number;
@@ -40,175 +67,480 @@ export interface ServeBenchOptions {
   readonly log: (line: string) => void;
 }
 
-interface AutocannonResult {
-  latency: { p50: number; p90: number; p99: number; p99_9?: number; average: number; max: number };
-  requests: { average: number; total: number };
-  duration: number;
-  non2xx: number;
-  errors: number;
-  timeouts: number;
+/** The steady load of (d), requests/s. */
+export const STEADY_RATE = 250;
+/** Share of (d)'s requests that are active shoppers (event + recommendations); the rest are idle cached users. */
+export const ACTIVE_SHARE = 0.5;
+/** Fixed offered rates of the open-loop runs (--quick: the first only). */
+export const FIXED_RATES = [250, 500, 1_000] as const;
+/** Connections of the closed-loop saturation runs. */
+export const SATURATION_CONNECTIONS = 16;
+/** The open loop's bounded pool (requests queue when all are busy). */
+export const OPEN_LOOP_CONNECTIONS = 16;
+export const INGEST_CONNECTIONS = 4;
+export const INGEST_BATCH = 100;
+/** (e) mixed: the active-shopper rate beside one connection of back-to-back event batches. */
+export const MIXED_ACTIVE_RATE = 500;
+/** (d): how long after a start or an activation, and the window. */
+const TRANSIENT_SECONDS = { full: 180, quick: 30 };
+const WINDOW_SECONDS = { full: 10, quick: 5 };
+/** Sessions of this many events: the length the issue states its session target for. */
+const FIXED_SESSION = 30;
+/** A closed-loop warm-up before each scenario (JIT, caches), seconds. */
+const WARM_UP_SECONDS = { full: 5, quick: 2 };
+/** Each version's cache warm-up must finish within this long. */
+const WARM_UP_LIMIT_SECONDS = 900;
+/** Pause between runs, ms. */
+const SETTLE_MS = 1_000;
+
+const KEYS = { read: 'bench-read-key-0000', write: 'bench-write-key-0000', admin: 'bench-admin-key-0000' };
+
+interface PreparedStore {
+  readonly url: string;
+  readonly first: number;
+  readonly second: number;
+  readonly model: FlopsConfig;
+  readonly members: number;
+  readonly reused: boolean;
 }
-type Autocannon = (options: Record<string, unknown>) => Promise<AutocannonResult>;
-const autocannon = autocannonUntyped as Autocannon;
 
-const READ_KEY = 'bench-read-key-0000';
-/**
- * A shop backend's keep-alive pool. autocannon paces each connection with its
- * own timer, so at a fixed rate n connections arrive as bursts of n: with 16
- * the last of each burst waited for 15 others (p99 14 ms at a server p99 of
- * 1 ms with one connection). Four is a common pool size.
- */
-const FIXED_RATE_CONNECTIONS = 4;
-const WRITE_KEY = 'bench-write-key-0000';
-
-export async function runServeBench(options: ServeBenchOptions): Promise<Record<string, unknown>> {
+export async function runServeBench(given: ServeBenchOptions): Promise<Record<string, unknown>> {
+  const began = performance.now();
+  const elapsed = (): number => (performance.now() - began) / 1000;
+  // Every progress line says when it happened: how long a full run takes is read off a quick one.
+  const options = { ...given, log: (line: string) => given.log(`[${clock(elapsed())}] ${line}`) };
   mkdirSync(options.scratch, { recursive: true });
-  const file = join(options.scratch, 'serve-bench.db');
-  for (const suffix of ['', '-wal', '-shm']) rmSync(file + suffix, { force: true });
+  const prepared = await prepareStore(options);
+  const preparedAt = elapsed();
+  const store = openStore(prepared.url);
+  let histories: Histories;
+  try {
+    histories = await readHistories(store);
+  } finally {
+    await store.close();
+  }
+  const lengths = Array.from(histories.users.keys(), (s) => historyLength(histories, s));
+  const flops = {
+    note: 'src/model/serving-flops.ts: a multiply-add counts 2; every member, last-position inference, the whole catalogue scored; layer norms, biases, softmax and the co-occurrence term left out. Each history is capped at maxLength (the model reads the last maxLength events); the mean is over the lengths a scenario draws.',
+    model: { ...prepared.model, members: prepared.members },
+    per_uncached_request: {
+      active_shoppers: { lengths: 'each user\'s stored history plus the event just posted', ...meanServingFlops(prepared.model, prepared.members, lengths.map((n) => n + 1)) },
+      sessions: { lengths: 'the users\' history lengths', ...meanServingFlops(prepared.model, prepared.members, lengths.map((n) => Math.min(n, 1_000))) },
+      sessions_30: { lengths: `${FIXED_SESSION} events`, ...meanServingFlops(prepared.model, prepared.members, [FIXED_SESSION]) },
+    },
+  };
+  options.log('SIMD matrix-product peak (tfjs-backend-wasm matMul, one thread, own process)');
+  const peak = await measureMatMulPeak();
+  const peakGflops = peak.shapes[0]!.gflops_median;
+  options.log(`  ${peak.shapes.map((s) => `${s.shape}: ${s.gflops_median} GFLOP/s`).join('; ')}`);
+
+  const configurations: Record<string, unknown>[] = [];
+  for (const extra of options.serverArgs) {
+    options.log(`--- server configuration: ${extra.length > 0 ? extra.join(' ') : '(defaults)'}`);
+    const started = elapsed();
+    const result = await runConfiguration(options, prepared, histories, flops.per_uncached_request, peakGflops, extra);
+    configurations.push({ ...result, wall_seconds: Math.round(elapsed() - started) });
+  }
+  return {
+    dataset: options.synthetic ? `synthetic (${options.synthetic.events} events, ${options.synthetic.users} users, bench/synthetic-log.ts)` : 'amazon-games',
+    items: prepared.model.numItems,
+    users: histories.users.length,
+    events: histories.items.length,
+    store_reused: prepared.reused,
+    wall_seconds: { import_and_training: Math.round(preparedAt), total: Math.round(elapsed()) },
+    model: { ...prepared.model, members: prepared.members, epochs: options.trainEpochs, versions: { first: prepared.first, second: prepared.second } },
+    seconds_per_run: options.seconds,
+    load: {
+      generator: 'bench/load-generator.ts: raw keep-alive HTTP/1.1 sockets in the benchmark process, sharing the cores with the server',
+      open_loop: `requests due evenly 1/rate apart, ${OPEN_LOOP_CONNECTIONS} connections, FIFO queue when all are busy, latency from the due time (coordinated omission corrected); requests still unanswered 5 s after the last one is due are abandoned`,
+      closed_loop: `${SATURATION_CONNECTIONS} connections for saturation runs, each sending its next request when the previous is answered`,
+      fixed_rates: options.quick ? [FIXED_RATES[0]] : [...FIXED_RATES],
+      steady_rate: STEADY_RATE,
+      steady_mix: `${ACTIVE_SHARE * 100} % active shoppers (event + recommendations), ${100 - ACTIVE_SHARE * 100} % idle cached users`,
+      transient_seconds: options.quick ? TRANSIENT_SECONDS.quick : TRANSIENT_SECONDS.full,
+      window_seconds: options.quick ? WINDOW_SECONDS.quick : WINDOW_SECONDS.full,
+      latency: 'percentiles by nearest rank of every answered request (2xx or not); failed = non-2xx or socket error; a request\'s first step counts from its due time (open loop) or write (closed), later steps from their own write',
+    },
+    flops,
+    matmul_peak: {
+      ...peak,
+      note: `one core's peak: tfjs-backend-wasm runs single-threaded under Node; this machine has ${cpus().length} cores, shared by the server and the load generator`,
+      cores: cpus().length,
+    },
+    configurations,
+  };
+}
+
+/** The store: the catalogue imported, a first version (active) and a second (never activated) trained. */
+async function prepareStore(options: ServeBenchOptions): Promise<PreparedStore> {
+  const name = options.synthetic ? `serve-bench-${options.synthetic.events}-${options.synthetic.items}-${options.synthetic.users}` : 'serve-bench';
+  const file = join(options.scratch, `${name}.db`);
+  const facts = join(options.scratch, `${name}.json`);
   const url = `file:${file}`;
+  if (options.reuseStore && existsSync(file) && existsSync(facts)) {
+    options.log(`reusing ${file} (--reuse-store: events added by earlier runs stay)`);
+    return { ...(JSON.parse(readFileSync(facts, 'utf8')) as Omit<PreparedStore, 'reused' | 'url'>), url, reused: true };
+  }
+  for (const suffix of ['', '-wal', '-shm']) rmSync(file + suffix, { force: true });
+  rmSync(facts, { force: true });
+  const artifactsRoot = join(options.scratch, `${name}-models`);
+  rmSync(artifactsRoot, { recursive: true, force: true });
   const store = openStore(url);
-  let users: string[];
-  let items: string[];
   try {
     await migrate(store);
     if (options.synthetic) {
-      const { events, items: catalogue, users: shoppers } = options.synthetic;
-      const csv = join(options.scratch, `serve-${events}-${catalogue}-${shoppers}.csv`);
-      if (!existsSync(csv)) await writeSyntheticCsv(csv, { events, items: catalogue, users: shoppers, seed: 11 });
+      const { events, items, users } = options.synthetic;
+      const csv = join(options.scratch, `serve-${events}-${items}-${users}.csv`);
+      if (!existsSync(csv)) await writeSyntheticCsv(csv, { events, items, users, seed: 11 });
       await importEvents(store, { events: { path: csv, format: 'csv', timeUnit: 'auto', sasrec: DEFAULT_SASREC }, skipBad: false, eventTypes: 'register' });
     } else {
       const sample = join(import.meta.dirname, '..', 'samples', 'amazon-games.txt');
       await importEvents(store, { events: { path: sample, format: 'sasrec', timeUnit: 'auto', sasrec: DEFAULT_SASREC }, skipBad: false, eventTypes: 'register' });
     }
-    options.log(`training ${options.trainEpochs} epoch(s) for a model of the default shape (${DEFAULT_MEMBERS} members)`);
-    await trainRun(store, {
-      model: { maxLength: MODEL_DEFAULTS.maxLength, dim: MODEL_DEFAULTS.dim, heads: MODEL_DEFAULTS.heads, blocks: MODEL_DEFAULTS.blocks },
-      training: DEFAULT_TRAINING,
-      epochs: options.trainEpochs,
-      members: DEFAULT_MEMBERS, // as the training job: serving an ensemble costs a forward pass per member
-      patience: options.trainEpochs,
-      backend: 'auto',
-      artifactsRoot: join(options.scratch, 'serve-models'),
-      sampledNegatives: 100,
-      validUsers: 1_000,
-      activate: 'always',
-    });
-    users = (await store.prisma.user.findMany({ select: { externalId: true } })).map((u) => u.externalId);
-    items = (await store.prisma.item.findMany({ select: { externalId: true } })).map((i) => i.externalId);
+    const train = (seed: number, activate: 'always' | 'never') =>
+      trainRun(store, {
+        model: { maxLength: MODEL_DEFAULTS.maxLength, dim: MODEL_DEFAULTS.dim, heads: MODEL_DEFAULTS.heads, blocks: MODEL_DEFAULTS.blocks },
+        training: { ...DEFAULT_TRAINING, seed },
+        epochs: options.trainEpochs,
+        members: DEFAULT_MEMBERS, // as the training job: serving an ensemble costs a forward pass per member
+        patience: options.trainEpochs,
+        backend: 'auto',
+        artifactsRoot,
+        sampledNegatives: 100,
+        validUsers: 1_000,
+        activate,
+      });
+    options.log(`training ${options.trainEpochs} epoch(s) for the first version of the default shape (${DEFAULT_MEMBERS} members)`);
+    const first = await train(DEFAULT_TRAINING.seed, 'always');
+    options.log(`training the second version (another seed, not activated: (d) activates it under load)`);
+    const second = await train(DEFAULT_TRAINING.seed + 1_000, 'never');
+    const row = await store.prisma.modelVersion.findUniqueOrThrow({ where: { id: first.versionId }, select: { config: true } });
+    const config = (row.config as { model: FlopsConfig & Record<string, unknown>; members: number });
+    const model: FlopsConfig = { dim: config.model.dim, ffnDim: config.model.ffnDim, blocks: config.model.blocks, itemBias: config.model.itemBias, maxLength: config.model.maxLength, numItems: config.model.numItems };
+    const result = { first: first.versionId, second: second.versionId, model, members: config.members };
+    writeFileSync(facts, `${JSON.stringify(result, null, 2)}\n`);
+    return { ...result, url, reused: false };
   } finally {
     await store.close();
   }
+}
 
-  const server = await startServerProcess(url, []);
+/** Makes `version` the active one in the store (the server is not running). */
+async function activateInStore(url: string, version: number): Promise<void> {
+  const store: Store = openStore(url);
   try {
-    options.log('waiting for the user-cache warm-up');
-    const warmed = await waitForWarmUp(server.url);
-    options.log(`user cache warmed: ${warmed.total} users in ${warmed.seconds.toFixed(1)} s`);
-    const random = new Random(1);
-    const auth = { authorization: `Bearer ${READ_KEY}` };
-    const recommendations = (): Record<string, unknown> => ({
-      method: 'GET',
-      headers: auth,
-      setupRequest: (request: Record<string, unknown>) => ({ ...request, path: `/v1/users/${users[random.int(users.length)]}/recommendations?k=10` }),
-    });
-    options.log(`JIT warm-up: ${Math.min(5, options.seconds)} s at full speed`);
-    await autocannon({ url: server.url, connections: 8, duration: Math.min(5, options.seconds), requests: [recommendations()] });
-    const before = await cacheCounts(server.url);
-    options.log('recommendations at a fixed 1,000 requests/s');
-    const fixed = await autocannon({ url: server.url, connections: FIXED_RATE_CONNECTIONS, duration: options.seconds, overallRate: 1_000, requests: [recommendations()] });
-    const mid = await cacheCounts(server.url);
-    options.log('recommendations at full speed');
-    const full = await autocannon({ url: server.url, connections: 8, duration: options.seconds, requests: [recommendations()] });
-    const after = await cacheCounts(server.url);
-    const hitRatio = (a: { hit: number; miss: number }, b: { hit: number; miss: number }): number => round((b.hit - a.hit) / Math.max(1, b.hit - a.hit + b.miss - a.miss), 3);
+    await store.prisma.$transaction([
+      store.prisma.modelVersion.updateMany({ where: { active: true, NOT: { id: version } }, data: { active: false } }),
+      store.prisma.modelVersion.update({ where: { id: version }, data: { active: true } }),
+    ]);
+  } finally {
+    await store.close();
+  }
+}
 
-    options.log('events: batches of 100 new events');
-    let sequence = 0;
-    const events = await autocannon({
-      url: server.url,
-      connections: 4,
-      duration: options.seconds,
-      requests: [
-        {
-          method: 'POST',
-          path: '/v1/events',
-          headers: { authorization: `Bearer ${WRITE_KEY}`, 'content-type': 'application/json' },
-          setupRequest: (request: Record<string, unknown>) => {
-            const batch = Array.from({ length: 100 }, () => ({
-              userId: users[random.int(users.length)],
-              itemId: items[random.int(items.length)],
-              type: 'view',
-              eventId: `bench-${++sequence}`,
-            }));
-            return { ...request, body: JSON.stringify({ events: batch }) };
-          },
-        },
-      ],
-    });
-    const peakRssMb = serverPeakRssMb(server.pid);
-    await server.kill('SIGTERM');
+type PerRequestFlops = Record<'active_shoppers' | 'sessions' | 'sessions_30', { total: number }>;
 
-    options.log('recommendations with the user cache off (every request reads the history and runs the network)');
-    const uncachedServer = await startServerProcess(url, ['--user-cache', '0']);
-    let uncached: AutocannonResult;
-    try {
-      await autocannon({ url: uncachedServer.url, connections: 8, duration: Math.min(5, options.seconds), requests: [recommendations()] });
-      uncached = await autocannon({ url: uncachedServer.url, connections: 8, duration: options.seconds, requests: [recommendations()] });
-    } finally {
-      await uncachedServer.kill('SIGTERM');
-    }
-    const failed = (r: AutocannonResult): number => r.non2xx + r.errors + r.timeouts;
-    return {
-      dataset: options.synthetic ? `synthetic (${options.synthetic.events} events, ${options.synthetic.users} users, bench/synthetic-log.ts)` : 'amazon-games',
-      items: items.length,
-      users: users.length,
-      model: { dim: MODEL_DEFAULTS.dim, blocks: MODEL_DEFAULTS.blocks, members: DEFAULT_MEMBERS },
-      seconds_per_run: options.seconds,
-      recs: {
-        route: 'GET /v1/users/:id/recommendations?k=10',
-        offered_rps: 1_000,
-        connections: FIXED_RATE_CONNECTIONS,
-        rps: round(fixed.requests.average),
-        p50_ms: fixed.latency.p50,
-        p90_ms: fixed.latency.p90,
-        p99_ms: fixed.latency.p99,
-        max_ms: fixed.latency.max,
-        failed: failed(fixed),
-        user_cache_hit_ratio: hitRatio(before, mid),
+async function runConfiguration(
+  options: ServeBenchOptions,
+  prepared: PreparedStore,
+  histories: Histories,
+  flops: PerRequestFlops,
+  peakGflops: number,
+  extra: readonly string[],
+): Promise<Record<string, unknown>> {
+  const { log, quick, seconds } = options;
+  const transient = quick ? TRANSIENT_SECONDS.quick : TRANSIENT_SECONDS.full;
+  const window = quick ? WINDOW_SECONDS.quick : WINDOW_SECONDS.full;
+  const warmUp = quick ? WARM_UP_SECONDS.quick : WARM_UP_SECONDS.full;
+  const rates = quick ? [FIXED_RATES[0]] : [...FIXED_RATES];
+  await activateInStore(prepared.url, prepared.first);
+  const server = await startServeProcess(['--database-url', prepared.url, '--rate-limit', '0', '--model-poll', '0', ...extra], {
+    ATTNREC_API_KEYS: `read:${KEYS.read},write:${KEYS.write},admin:${KEYS.admin}`,
+  });
+  try {
+    const { hostname: host, port } = new URL(server.url);
+    const work = new Workloads(histories, server.url, KEYS, 1);
+    const measure = new Measure(server, host, Number(port), log);
+
+    // (d) after a start: the load begins as soon as the server listens.
+    log(`(d) after a start: ${STEADY_RATE} req/s mix for ${transient} s from the moment the server listens`);
+    const startWatch = watchWarmUp(server.url, prepared.first, WARM_UP_LIMIT_SECONDS);
+    const afterStart = await measure.run('after a start', { mode: 'open', rate: STEADY_RATE, connections: OPEN_LOOP_CONNECTIONS, seconds: transient, windowSeconds: window, next: () => work.mix(ACTIVE_SHARE), onStart: (t0) => startWatch.from(t0) });
+    const startWarmUp = await startWatch.finished();
+    log(`  user cache warmed ${startWarmUp.toFixed(1)} s after the load began`);
+    await measure.run('JIT warm-up (mix)', { mode: 'closed', connections: SATURATION_CONNECTIONS, seconds: warmUp, next: () => work.mix(ACTIVE_SHARE) });
+    const steady = await measure.run('steady state', { mode: 'open', rate: STEADY_RATE, connections: OPEN_LOOP_CONNECTIONS, seconds, next: () => work.mix(ACTIVE_SHARE) });
+
+    log(`(d) after activation: the same mix; version ${prepared.second} activated after ${window} s, then ${transient} s`);
+    const activationWatch = watchWarmUp(server.url, prepared.second, WARM_UP_LIMIT_SECONDS);
+    let activation: Promise<{ status: number; seconds: number; body: unknown }> | undefined;
+    const afterActivation = await measure.run('after activation', {
+      mode: 'open',
+      rate: STEADY_RATE,
+      connections: OPEN_LOOP_CONNECTIONS,
+      seconds: window + transient,
+      windowSeconds: window,
+      next: () => work.mix(ACTIVE_SHARE),
+      onStart: (t0) => {
+        activationWatch.from(t0 + window * 1000);
+        setTimeout(() => (activation = activate(server.url, prepared.second)), Math.max(0, t0 + window * 1000 - performance.now()));
       },
-      recs_max: { connections: 8, rps: round(full.requests.average), p50_ms: full.latency.p50, p99_ms: full.latency.p99, failed: failed(full), user_cache_hit_ratio: hitRatio(mid, after) },
-      recs_uncached: { connections: 8, rps: round(uncached.requests.average), p50_ms: uncached.latency.p50, p99_ms: uncached.latency.p99, failed: failed(uncached) },
-      user_cache_warm_up: { users: warmed.total, seconds: round(warmed.seconds) },
-      events: {
-        route: 'POST /v1/events (100 per request)',
-        requests_per_s: round(events.requests.average),
-        events_per_s: round(events.requests.average * 100),
-        p50_ms: events.latency.p50,
-        p99_ms: events.latency.p99,
-        failed: failed(events),
+    });
+    const activated = await activation!;
+    const activationWarmUp = await activationWatch.finished();
+    log(`  activation answered ${activated.status} in ${(activated.seconds * 1000).toFixed(0)} ms; user cache warmed ${activationWarmUp.toFixed(1)} s after it`);
+
+    const scenario = async (name: string, next: () => LoadRequest, perRequestFlops?: number): Promise<ScenarioResult> => {
+      await measure.run(`${name}: JIT warm-up`, { mode: 'closed', connections: SATURATION_CONNECTIONS, seconds: warmUp, next });
+      const saturation = await measure.run(`${name}: saturation`, { mode: 'closed', connections: SATURATION_CONNECTIONS, seconds, next });
+      const fixed: Record<string, Run> = {};
+      for (const rate of rates) fixed[String(rate)] = await measure.run(`${name}: ${rate} req/s`, { mode: 'open', rate, connections: OPEN_LOOP_CONNECTIONS, seconds, next });
+      const achieved =
+        perRequestFlops === undefined
+          ? undefined
+          : { flops_per_request: perRequestFlops, gflops: round((perRequestFlops * saturation.rps) / 1e9, 2), share_of_one_core_peak: round((perRequestFlops * saturation.rps) / 1e9 / peakGflops, 3) };
+      return { saturation: { ...saturation, ...(achieved && { achieved }) }, fixed_rate: fixed };
+    };
+    log('(c) idle cached users');
+    const idle = await scenario('idle cached users', () => work.idle());
+    log('(b) anonymous inline sessions');
+    const sessions = await scenario('sessions', () => work.session(), flops.sessions.total);
+    log(`(b) anonymous inline sessions of ${FIXED_SESSION} events`);
+    const sessions30 = await scenario(`sessions of ${FIXED_SESSION}`, () => work.session(FIXED_SESSION), flops.sessions_30.total);
+    log('(a) active shoppers');
+    const active = await scenario('active shoppers', () => work.active(), flops.active_shoppers.total);
+
+    log(`(e) ingestion: batches of ${INGEST_BATCH}, ${INGEST_CONNECTIONS} connections`);
+    const ingestion = await measure.run('ingestion', { mode: 'closed', connections: INGEST_CONNECTIONS, seconds, next: () => work.ingestBatch(INGEST_BATCH) });
+    log(`(e) ingestion (1 connection) beside active shoppers at ${MIXED_ACTIVE_RATE} req/s`);
+    const mixed = await measure.together(
+      'ingestion + active shoppers',
+      { mode: 'closed', connections: 1, seconds, next: () => work.ingestBatch(INGEST_BATCH) },
+      { mode: 'open', rate: MIXED_ACTIVE_RATE, connections: OPEN_LOOP_CONNECTIONS, seconds, next: () => work.active() },
+    );
+    const peakRssMb = serverPeakRssMb(server.pid);
+
+    const steadyP99 = steady.request.p99_ms;
+    const startWindows = compactWindows(afterStart.windows!, 0);
+    const activationWindows = compactWindows(afterActivation.windows!, window);
+    const results = {
+      server_args: extra,
+      after_start: {
+        description: `${STEADY_RATE} req/s mix from the moment the server listened (user cache cold, warming in the background)`,
+        user_cache_warm_s: round(startWarmUp),
+        run: withoutWindows(afterStart),
+        windows: startWindows,
+      },
+      steady_state: { description: `the same mix after the cache warmed (and a ${warmUp} s closed-loop warm-up)`, run: steady },
+      after_activation: {
+        description: `the same mix; version ${prepared.second} activated ${window} s into the run (window offsets are from the activation)`,
+        activation: { status: activated.status, seconds: round(activated.seconds, 3), answer: activated.body },
+        user_cache_warm_s: round(activationWarmUp),
+        run: withoutWindows(afterActivation),
+        windows: activationWindows,
+      },
+      idle_cached_users: { description: 'GET /v1/users/:id/recommendations?k=10, users drawn uniformly, cache warm, no events arriving', ...idle },
+      sessions: { description: "POST /v1/sessions/recommendations, k=10, 'view' events: lengths as the users' histories, windows of real histories", ...sessions },
+      sessions_30: { description: `the same with sessions of ${FIXED_SESSION} events`, ...sessions30 },
+      active_shoppers: {
+        description: "POST /v1/events (one 'view' of the user), then GET /v1/users/:id/recommendations?k=10 for the same user on the same connection; users drawn uniformly. Requests/s counts pairs; the GET's latency is step 'recommendations'",
+        ...active,
+      },
+      ingestion: {
+        description: `POST /v1/events, ${INGEST_BATCH} new events per request, ${INGEST_CONNECTIONS} connections back to back`,
+        events_per_s: round(ingestion.rps * INGEST_BATCH),
+        run: ingestion,
+      },
+      ingestion_with_active_shoppers: {
+        description: `one connection of back-to-back batches of ${INGEST_BATCH} events beside active shoppers at ${MIXED_ACTIVE_RATE} req/s (open loop)`,
+        events_per_s: round(mixed.first.rps * INGEST_BATCH),
+        ingestion: mixed.first,
+        active_shoppers: mixed.second,
+        server_cpu_s: mixed.server_cpu_s,
       },
       peak_rss_mb: peakRssMb,
-      targets: { recs_p99_ms: 10, recs_rps: 1_000, events_per_s: 20_000 },
     };
+    const targets = evaluateTargets(results, steadyP99, quick, window);
+    log(targetTable(extra, targets));
+    return { ...results, targets };
   } finally {
     await server.kill('SIGTERM');
   }
 }
 
-/** Polls /health/ready until the server says its user cache is warm. */
-async function waitForWarmUp(url: string): Promise<{ total: number; seconds: number }> {
-  const started = performance.now();
-  for (;;) {
-    const ready = (await (await fetch(`${url}/health/ready`)).json()) as { userCache?: { warmUp?: { finished: boolean; total: number } } };
-    const warmUp = ready.userCache?.warmUp;
-    if (warmUp?.finished && warmUp.total > 0) return { total: warmUp.total, seconds: (performance.now() - started) / 1000 };
-    await new Promise((r) => setTimeout(r, 250));
+type Run = Omit<LoadResult, 'windows'> & { server_cpu_s: number; server_cpu_ms_per_request: number | null; user_cache_hit_ratio: number | null; windows?: WindowStats[] };
+
+interface ScenarioResult {
+  readonly saturation: Run & { achieved?: { flops_per_request: number; gflops: number; share_of_one_core_peak: number } };
+  /** By offered rate. */
+  readonly fixed_rate: Record<string, Run>;
+}
+
+interface CompactWindow {
+  readonly from_s: number;
+  readonly to_s: number;
+  readonly requests: number;
+  readonly failed: number;
+  readonly abandoned: number;
+  readonly p50_ms: number | null;
+  readonly p99_ms: number | null;
+  readonly max_ms: number | null;
+  readonly steps: Record<string, { count: number; p50_ms: number | null; p99_ms: number | null; non2xx: number; errors: number }>;
+}
+
+interface TargetInputs {
+  readonly active_shoppers: ScenarioResult;
+  readonly sessions: ScenarioResult;
+  readonly sessions_30: ScenarioResult;
+  readonly idle_cached_users: ScenarioResult;
+  readonly after_start: { readonly run: Run; readonly windows: CompactWindow[] };
+  readonly after_activation: { readonly run: Run; readonly windows: CompactWindow[] };
+  readonly ingestion: { readonly run: Run; readonly events_per_s: number };
+}
+
+/** Runs loads against one server, with its CPU time and cache hit ratio around each. */
+class Measure {
+  private readonly clockTicks = clockTicksPerSecond();
+  private runs = 0;
+
+  constructor(
+    private readonly server: ServeProcess,
+    private readonly host: string,
+    private readonly port: number,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  async run(label: string, load: Omit<LoadOptions, 'host' | 'port'>): Promise<Run> {
+    await this.settle();
+    const cpu = this.cpu();
+    const cache = await cacheCounts(this.server.url);
+    const result = await runLoad({ ...load, host: this.host, port: this.port });
+    const run = await this.finish(result, cpu, cache);
+    this.log(`  ${label}: ${describe(run)}`);
+    return run;
+  }
+
+  /** Two loads at once (e.g. ingestion beside active shoppers); the server's CPU is for both. */
+  async together(label: string, a: Omit<LoadOptions, 'host' | 'port'>, b: Omit<LoadOptions, 'host' | 'port'>): Promise<{ first: Run; second: Run; server_cpu_s: number }> {
+    await this.settle();
+    const cpu = this.cpu();
+    const [first, second] = await Promise.all([runLoad({ ...a, host: this.host, port: this.port }), runLoad({ ...b, host: this.host, port: this.port })]);
+    const serverCpu = round(this.cpu() - cpu, 2);
+    this.assertRunning();
+    const strip = (r: LoadResult): Run => ({ ...r, server_cpu_s: serverCpu, server_cpu_ms_per_request: null, user_cache_hit_ratio: null });
+    this.log(`  ${label}: ${describe(strip(first))} | ${describe(strip(second))}`);
+    return { first: strip(first), second: strip(second), server_cpu_s: serverCpu };
+  }
+
+  private async finish(result: LoadResult, cpuBefore: number, cacheBefore: { hit: number; miss: number }): Promise<Run> {
+    const cpu = this.cpu() - cpuBefore;
+    this.assertRunning();
+    const cache = await cacheCounts(this.server.url);
+    const hits = cache.hit - cacheBefore.hit;
+    const lookups = hits + cache.miss - cacheBefore.miss;
+    return {
+      ...result,
+      server_cpu_s: round(cpu, 2),
+      server_cpu_ms_per_request: result.completed > 0 ? round((cpu * 1000) / result.completed, 3) : null,
+      user_cache_hit_ratio: lookups > 0 ? round(hits / lookups, 3) : null,
+    };
+  }
+
+  /**
+   * A pause before each run but the first (which, after a start, must begin as soon as the server
+   * listens): what an overloaded run left in the server (answers to abandoned requests) finishes
+   * before the next run counts.
+   */
+  private async settle(): Promise<void> {
+    if (this.runs++ > 0) await new Promise((r) => setTimeout(r, SETTLE_MS));
+  }
+
+  private assertRunning(): void {
+    if (!this.server.running()) throw new Error(`the server exited during the benchmark: ${this.server.stderr().slice(-2_000)}`);
+  }
+
+  /** utime + stime of the server process (all its threads), seconds. */
+  private cpu(): number {
+    const stat = readFileSync(`/proc/${this.server.pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) start at state: utime and stime are the 12th and 13th of those.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / this.clockTicks;
   }
 }
 
-/** The server as `npm start` runs it, without rate limit or model polling, with the benchmark's keys. */
-function startServerProcess(databaseUrl: string, extra: string[]): ReturnType<typeof startServeProcess> {
-  return startServeProcess(['--database-url', databaseUrl, '--rate-limit', '0', '--model-poll', '0', ...extra], { ATTNREC_API_KEYS: `read:${READ_KEY},write:${WRITE_KEY}` });
+function clockTicksPerSecond(): number {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+}
+
+function describe(run: Run): string {
+  const steps = Object.entries(run.steps)
+    .map(([name, s]) => `${name} p50 ${s.p50_ms} p99 ${s.p99_ms} ms`)
+    .join(', ');
+  const failures = run.failed + run.abandoned > 0 ? `, FAILED ${run.failed}, abandoned ${run.abandoned}` : '';
+  return `${run.rps} req/s (${run.mode}${run.offered_rps ? ` ${run.offered_rps}` : ''}, ${run.connections} conn), ${steps}${failures}, server ${run.server_cpu_ms_per_request ?? '–'} ms CPU/request`;
+}
+
+function withoutWindows(run: Run): Run {
+  const { windows: _windows, ...rest } = run;
+  return rest;
+}
+
+/** Windows as the JSON keeps them: offsets in seconds from `zero` (the start of the load, or the activation). */
+function compactWindows(windows: WindowStats[], zero: number): CompactWindow[] {
+  return windows.map((w) => ({
+    from_s: round(w.from_s - zero, 2),
+    to_s: round(w.to_s - zero, 2),
+    requests: w.requests,
+    failed: w.failed,
+    abandoned: w.abandoned,
+    p50_ms: w.request.p50_ms,
+    p99_ms: w.request.p99_ms,
+    max_ms: w.request.max_ms,
+    steps: Object.fromEntries(Object.entries(w.steps).map(([name, s]) => [name, { count: s.count, p50_ms: s.p50_ms, p99_ms: s.p99_ms, non2xx: s.non2xx, errors: s.errors }])),
+  }));
+}
+
+/** POST /v1/models/:version/activate with the admin key; how long it took and what it answered. */
+async function activate(url: string, version: number): Promise<{ status: number; seconds: number; body: unknown }> {
+  const started = performance.now();
+  try {
+    const response = await fetch(`${url}/v1/models/${version}/activate`, { method: 'POST', headers: { authorization: `Bearer ${KEYS.admin}` } });
+    const body: unknown = await response.json().catch(() => null);
+    return { status: response.status, seconds: (performance.now() - started) / 1000, body };
+  } catch (error) {
+    return { status: 0, seconds: (performance.now() - started) / 1000, body: (error as Error).message };
+  }
+}
+
+/**
+ * Polls /health/ready once a second, from now on, until the user-cache
+ * warm-up of `version` has finished; finished() gives the seconds from the
+ * reference instant (`from`, by default the watch's start) to the first poll
+ * that saw it finished (so to within a second).
+ */
+function watchWarmUp(url: string, version: number, limitSeconds: number): { from(t0: number): void; finished(): Promise<number> } {
+  let t0 = performance.now();
+  const deadline = t0 + limitSeconds * 1000;
+  const done = (async (): Promise<number> => {
+    for (;;) {
+      const ready = (await (await fetch(`${url}/health/ready`)).json()) as { userCache?: { warmUp?: { version: number | null; finished: boolean } } };
+      const warmUp = ready.userCache?.warmUp;
+      if (warmUp?.version === version && warmUp.finished) return performance.now();
+      if (performance.now() > deadline) throw new Error(`the user cache of version ${version} did not warm within ${limitSeconds} s`);
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+  })();
+  done.catch(() => {}); // handled by finished()
+  return {
+    from(at) {
+      t0 = at;
+    },
+    finished: async () => ((await done) - t0) / 1000,
+  };
 }
 
 /** The server's user-cache hit and miss counters, from /metrics. */
@@ -221,12 +553,74 @@ async function cacheCounts(url: string): Promise<{ hit: number; miss: number }> 
 /** The server process's peak resident set (VmHWM), Linux only. */
 function serverPeakRssMb(pid: number): number | null {
   try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
+    const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
     return kb ? Math.round(Number(kb) / 1024) : null;
   } catch {
     return null;
   }
+}
+
+export interface TargetResult {
+  readonly target: string;
+  readonly measure: string;
+  readonly result: number | null;
+  readonly unit: string;
+  readonly met: boolean | null;
+  readonly note?: string;
+}
+
+/**
+ * The issue's targets against this configuration's results. A latency or
+ * throughput target is met only if the run also had no failed and no
+ * abandoned request. met is null for what --quick does not measure.
+ */
+function evaluateTargets(r: TargetInputs, steadyP99: number | null, quick: boolean, window: number): TargetResult[] {
+  const clean = (run: Run | undefined): boolean => run !== undefined && run.failed === 0 && run.abandoned === 0;
+  const atLeast = (target: string, measure: string, run: Run | undefined, value: number | null | undefined, bound: number, unit: string): TargetResult =>
+    run === undefined || value === null || value === undefined
+      ? { target, measure, result: null, unit, met: null, note: quick ? 'not measured with --quick' : 'not measured' }
+      : { target, measure, result: value, unit, met: value >= bound && clean(run) };
+  const atMost = (target: string, measure: string, run: Run | undefined, value: number | null | undefined, bound: number): TargetResult =>
+    run === undefined || value === null || value === undefined
+      ? { target, measure, result: null, unit: 'ms', met: null, note: quick ? 'not measured with --quick' : 'not measured' }
+      : { target, measure, result: value, unit: 'ms', met: value <= bound && clean(run) };
+  const fixed = (scenario: 'active_shoppers' | 'sessions' | 'sessions_30' | 'idle_cached_users', rate: number): Run | undefined => r[scenario].fixed_rate[String(rate)];
+  const transient = (name: string, windows: CompactWindow[], run: Run): TargetResult => {
+    const after = windows.filter((w) => w.from_s >= 0);
+    const worst = after.reduce<number | null>((m, w) => (w.p99_ms === null ? m : Math.max(m ?? 0, w.p99_ms)), null);
+    const failed = after.reduce((n, w) => n + w.failed + w.abandoned, 0);
+    const bound = steadyP99 === null ? null : 2 * steadyP99;
+    return {
+      target: `≤ 2 × steady-state p99 (${bound ?? '–'} ms) in every ${window}-s window`,
+      measure: `${name}: worst window p99 of the ${STEADY_RATE} req/s mix (whole request, from its due time)`,
+      result: worst,
+      unit: 'ms',
+      met: worst !== null && bound !== null && worst <= bound && failed === 0 && run.failed + run.abandoned === 0 ? true : worst === null || bound === null ? null : false,
+      ...(failed > 0 && { note: `${failed} failed or abandoned requests in these windows` }),
+    };
+  };
+  return [
+    atLeast('≥ 1,000 req/s', 'active shoppers: event + recommendations pairs/s at saturation', r.active_shoppers.saturation, r.active_shoppers.saturation.rps, 1_000, 'req/s'),
+    atLeast('≥ 1,000 req/s', `sessions of ${FIXED_SESSION} events: requests/s at saturation`, r.sessions_30.saturation, r.sessions_30.saturation.rps, 1_000, 'req/s'),
+    atMost('p99 ≤ 20 ms', 'active shoppers at 500 req/s: the GET recommendations p99', fixed('active_shoppers', 500), fixed('active_shoppers', 500)?.steps.recommendations?.p99_ms, 20),
+    atMost('p99 ≤ 20 ms', `sessions of ${FIXED_SESSION} events at 500 req/s: p99`, fixed('sessions_30', 500), fixed('sessions_30', 500)?.steps.session?.p99_ms, 20),
+    atMost('p99 ≤ 20 ms', "sessions of the histories' lengths at 500 req/s: p99 (the issue states the target for 30 events)", fixed('sessions', 500), fixed('sessions', 500)?.steps.session?.p99_ms, 20),
+    atMost('p99 ≤ 10 ms', 'idle cached users at 1,000 req/s: p99', fixed('idle_cached_users', 1_000), fixed('idle_cached_users', 1_000)?.steps.recommendations?.p99_ms, 10),
+    transient('after a start', r.after_start.windows, r.after_start.run),
+    transient('after activation', r.after_activation.windows, r.after_activation.run),
+    atLeast('≥ 20,000 events/s', `ingestion alone: batches of ${INGEST_BATCH}, ${INGEST_CONNECTIONS} connections`, r.ingestion.run, r.ingestion.events_per_s, 20_000, 'events/s'),
+  ];
+}
+
+function targetTable(extra: readonly string[], targets: TargetResult[]): string {
+  const lines = [`targets, server ${extra.length > 0 ? extra.join(' ') : '(defaults)'}:`];
+  for (const t of targets) lines.push(`  ${t.met === null ? '  -  ' : t.met ? ' met ' : ' MISS'}  ${t.measure}: ${t.result ?? '–'} ${t.unit} (target ${t.target})${t.note ? ` — ${t.note}` : ''}`);
+  return lines.join('\n');
+}
+
+function clock(seconds: number): string {
+  const s = Math.floor(seconds);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
 }
 
 function round(x: number, digits = 1): number {

@@ -35,17 +35,24 @@ export function writeSummary(resultsDir: string): string {
     ['test NDCG@10 / HR@10, full ranking', `${n(j('train').test?.ndcg10_full, 4)} / ${n(j('train').test?.hr10_full, 4)}`, '≥ 0.05'],
     ['test NDCG@10 / HR@10, sampled (100)', `${n(j('train').test?.ndcg10_sampled100, 4)} / ${n(j('train').test?.hr10_sampled100, 4)}`, '≥ 0.55 / ≥ 0.76'],
   ]);
-  section('serve', [
-    ['recommendations at 1,000 req/s, p99', `${n(j('serve').recs?.p99_ms)} ms (${n(j('serve').recs?.rps)} req/s)`, '≤ 10 ms at ≥ 1,000 req/s'],
-    ['recommendations, most req/s', `${n(j('serve').recs_max?.rps)} req/s, p99 ${n(j('serve').recs_max?.p99_ms)} ms`, ''],
-    ['recommendations, user cache off', `${n(j('serve').recs_uncached?.rps)} req/s, p99 ${n(j('serve').recs_uncached?.p99_ms)} ms`, ''],
-    ['events, batches of 100', `${n(j('serve').events?.events_per_s)} events/s`, '≥ 20,000'],
-  ]);
-  section('serve-large-catalogue', [
-    [`items in the model`, n(j('serve-large-catalogue').items), ''],
-    ['recommendations at 1,000 req/s, p99 (cache warm)', `${n(j('serve-large-catalogue').recs?.p99_ms)} ms`, ''],
-    ['recommendations, user cache off', `${n(j('serve-large-catalogue').recs_uncached?.rps)} req/s, p99 ${n(j('serve-large-catalogue').recs_uncached?.p99_ms)} ms`, ''],
-  ]);
+  for (const name of ['serve', 'serve-large-catalogue']) {
+    const serve = j(name);
+    if (Array.isArray(serve.configurations)) section(name, serveRows(serve, n));
+    else if (name === 'serve')
+      // Files written before the load generator (autocannon, one configuration).
+      section(name, [
+        ['recommendations at 1,000 req/s, p99', `${n(serve.recs?.p99_ms)} ms (${n(serve.recs?.rps)} req/s)`, '≤ 10 ms at ≥ 1,000 req/s'],
+        ['recommendations, most req/s', `${n(serve.recs_max?.rps)} req/s, p99 ${n(serve.recs_max?.p99_ms)} ms`, ''],
+        ['recommendations, user cache off', `${n(serve.recs_uncached?.rps)} req/s, p99 ${n(serve.recs_uncached?.p99_ms)} ms`, ''],
+        ['events, batches of 100', `${n(serve.events?.events_per_s)} events/s`, '≥ 20,000'],
+      ]);
+    else
+      section(name, [
+        [`items in the model`, n(serve.items), ''],
+        ['recommendations at 1,000 req/s, p99 (cache warm)', `${n(serve.recs?.p99_ms)} ms`, ''],
+        ['recommendations, user cache off', `${n(serve.recs_uncached?.rps)} req/s, p99 ${n(serve.recs_uncached?.p99_ms)} ms`, ''],
+      ]);
+  }
   section(
     'scale',
     ((j('scale').sizes ?? []) as Json[]).map((s) => [
@@ -57,4 +64,16 @@ export function writeSummary(resultsDir: string): string {
   const text = `${out.join('\n')}\n`;
   writeFileSync(join(resultsDir, 'SUMMARY.md'), text);
   return text;
+}
+
+/** Rows of a serve result (bench/serve-bench.ts): per server configuration, saturation rates and every target. */
+function serveRows(serve: Json, n: (x: unknown, digits?: number) => string): [string, string, string][] {
+  const rows: [string, string, string][] = [];
+  for (const c of serve.configurations as Json[]) {
+    const label = (c.server_args as string[]).length > 0 ? `[${(c.server_args as string[]).join(' ')}] ` : '';
+    rows.push([`${label}requests/s at saturation: idle cached / sessions / sessions of 30 / active shoppers`, [c.idle_cached_users, c.sessions, c.sessions_30, c.active_shoppers].map((x: Json) => n(x?.saturation?.rps)).join(' / '), '']);
+    for (const t of c.targets as Json[]) rows.push([`${label}${t.measure}`, `${n(t.result, 1)} ${t.unit}${t.met === false ? ' — not met' : ''}`, String(t.target)]);
+    rows.push([`${label}server peak RSS`, `${n(c.peak_rss_mb)} MB`, '']);
+  }
+  return rows;
 }
