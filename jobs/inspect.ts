@@ -16,7 +16,7 @@ import { sessionEvents } from '../src/inspect/session-events.js';
 import { BACKEND_PREFERENCES, selectBackend, type BackendPreference } from '../src/model/backend.js';
 import { Random } from '../src/random.js';
 import { CatalogCache } from '../src/serve/catalog-cache.js';
-import { ServedModel } from '../src/serve/served-model.js';
+import { ServedModel } from '../src/model/served-model.js';
 
 const spec = {
   name: 'jobs/inspect',

@@ -2,7 +2,6 @@
 import { integerFlag, runJob, type FlagSpec, type JobSpec } from '../src/cli/job.js';
 import { DEFAULT_DATABASE_URL } from '../src/config/database-url.js';
 import { AppError } from '../src/errors.js';
-import { BACKEND_PREFERENCES } from '../src/model/backend.js';
 import { DEV_KEYS, SERVE_DEFAULTS, devKeys, parseApiKeys, validateServeConfig } from '../src/serve/config.js';
 import { consoleLogger, startServer } from '../src/serve/server.js';
 
@@ -26,7 +25,7 @@ const spec = {
     'user-cache': { type: 'string', value: 'n', default: String(d.userCacheSize), description: 'User representations kept in memory, warmed (most recently active first) when a model loads (0 = none)' },
     'user-cache-ttl': { type: 'string', value: 'seconds', default: String(d.userCacheTtlSeconds), description: "Recompute a cached user after this long; 0 = only on this server's new events for the user (set it with several replicas)" },
     'model-poll': { type: 'string', value: 'seconds', default: String(d.modelPollSeconds), description: 'Look for a newly activated model version this often (0 = never)' },
-    backend: { type: 'string', value: 'name', default: d.backend, choices: BACKEND_PREFERENCES, description: 'TensorFlow.js backend for the history encoder' },
+    workers: { type: 'string', value: 'n', default: String(d.workers), description: 'Inference worker threads: forward passes and scoring run there, never on the event loop (default: the number of cores)' },
     'shutdown-timeout': { type: 'string', value: 'seconds', default: String(d.shutdownTimeoutSeconds), description: 'On SIGTERM/SIGINT, time given to in-flight requests' },
   },
   details: `
@@ -60,7 +59,7 @@ await runJob(spec, async ({ flags }) => {
     userCacheSize: integerFlag('user-cache', flags['user-cache'], 0, 100_000_000),
     userCacheTtlSeconds: number('user-cache-ttl', flags['user-cache-ttl'], 0, 86_400 * 365),
     modelPollSeconds: number('model-poll', flags['model-poll'], 0, 86_400),
-    backend: flags.backend,
+    workers: integerFlag('workers', flags.workers, 1, 256),
     shutdownTimeoutSeconds: number('shutdown-timeout', flags['shutdown-timeout'], 0.001, 3_600),
   });
   if (flags['dev-keys']) consoleLogger(`development keys accepted (${Object.values(DEV_KEYS).join(', ')}): never use --dev-keys in production`);

@@ -135,3 +135,20 @@ function postgresReader(store: Extract<Store, { provider: 'postgresql' }>): Serv
     close() {},
   };
 }
+
+/** External ids of these internal user ids (bulk, in chunks: the user-cache warm-up's lookup). */
+export async function externalUserIds(store: Store, ids: readonly number[]): Promise<Map<number, string>> {
+  const out = new Map<number, string>();
+  const CHUNK = 10_000;
+  for (let from = 0; from < ids.length; from += CHUNK) {
+    const chunk = ids.slice(from, from + CHUNK);
+    if (store.provider === 'sqlite') {
+      const rows = store.db.prepare(`SELECT id, external_id FROM users WHERE id IN (${chunk.map(() => '?').join(',')})`).raw(true).all(...chunk) as [number, string][];
+      for (const [id, externalId] of rows) out.set(id, externalId);
+    } else {
+      const { rows } = await store.pool.query<[number, string]>({ text: 'SELECT id, external_id FROM users WHERE id = ANY($1::int[])', values: [chunk], rowMode: 'array' });
+      for (const [id, externalId] of rows) out.set(id, externalId);
+    }
+  }
+  return out;
+}

@@ -1,4 +1,4 @@
-import type { ServedModel } from '../serve/served-model.js';
+import type { ServedModel } from '../model/served-model.js';
 
 /** One shopper's history in the model's terms, with event-type names. */
 export interface AggregateHistory {

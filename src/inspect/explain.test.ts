@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { saveModel } from '../model/artifact.js';
 import { selectBackend } from '../model/backend.js';
 import { SasRec } from '../model/sasrec.js';
-import { ServedModel } from '../serve/served-model.js';
+import { ServedModel } from '../model/served-model.js';
 import { explain } from './explain.js';
 import { SasRecEnsemble } from '../model/ensemble.js';
 

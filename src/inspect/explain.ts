@@ -1,5 +1,5 @@
 import { topIndices } from '../model/beam-search.js';
-import type { ModelHistory, ServedModel } from '../serve/served-model.js';
+import type { ModelHistory, ServedModel } from '../model/served-model.js';
 import { attentionRollout } from './rollout.js';
 
 /** One event of the history being explained, as the shop knows it. */

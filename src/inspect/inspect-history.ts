@@ -1,7 +1,7 @@
 import { BUILTIN_EVENT_TYPES } from '../data/import/event-types.js';
 import { AppError } from '../errors.js';
 import type { CatalogItem } from '../data/serving-reader.js';
-import type { ServedModel } from '../serve/served-model.js';
+import type { ServedModel } from '../model/served-model.js';
 import { explain, type ExplainedEvent } from './explain.js';
 import { attentionReport, type AttentionReport, type ReportEvent } from './report.js';
 

@@ -92,23 +92,13 @@ export interface ArtifactData {
  */
 export function readArtifact(directory: string): ArtifactData {
   const corrupt = (why: string): AppError => new AppError('ARTIFACT_CORRUPT', `model artifact in ${directory} is unusable: ${why}`, { directory });
-  let json: ModelJson;
+  const { json, configs } = readModelJson(directory);
   let bytes: Buffer;
   try {
-    json = JSON.parse(readFileSync(join(directory, 'model.json'), 'utf8')) as ModelJson;
     bytes = readFileSync(join(directory, 'weights.bin'));
   } catch (error) {
     throw corrupt((error as Error).message);
   }
-  if (json.format !== ARTIFACT_FORMAT || (json.formatVersion !== 1 && json.formatVersion !== ARTIFACT_VERSION)) throw corrupt(`unknown format ${json.format} v${json.formatVersion}`);
-  const rawConfigs = json.formatVersion === 1 ? [json.config] : (json.members ?? []);
-  const configs: ModelConfig[] = [];
-  for (const raw of rawConfigs) {
-    const parsed = ModelConfigSchema.safeParse(raw);
-    if (!parsed.success) throw corrupt(`bad config: ${parsed.error.issues[0]?.message}`);
-    configs.push(parsed.data);
-  }
-  if (configs.length === 0) throw corrupt('no members');
   const specs = json.weightsManifest?.[0]?.weights ?? [];
   const expectedBytes = specs.reduce((n, s) => n + 4 * s.shape.reduce((a, b) => a * b, 1), 0);
   if (bytes.length !== expectedBytes) throw corrupt(`weights.bin has ${bytes.length} bytes, the manifest describes ${expectedBytes}`);
@@ -130,6 +120,32 @@ export function readArtifact(directory: string): ArtifactData {
   } catch (error) {
     throw corrupt((error as Error).message);
   }
+}
+
+/** An artifact's configurations and extra data from model.json alone (no weights read): what a process that only routes requests needs. */
+export function readArtifactInfo(directory: string): { configs: readonly ModelConfig[]; extra: unknown } {
+  const { json, configs } = readModelJson(directory);
+  return { configs, extra: json.extra };
+}
+
+function readModelJson(directory: string): { json: ModelJson; configs: ModelConfig[] } {
+  const corrupt = (why: string): AppError => new AppError('ARTIFACT_CORRUPT', `model artifact in ${directory} is unusable: ${why}`, { directory });
+  let json: ModelJson;
+  try {
+    json = JSON.parse(readFileSync(join(directory, 'model.json'), 'utf8')) as ModelJson;
+  } catch (error) {
+    throw corrupt((error as Error).message);
+  }
+  if (json.format !== ARTIFACT_FORMAT || (json.formatVersion !== 1 && json.formatVersion !== ARTIFACT_VERSION)) throw corrupt(`unknown format ${json.format} v${json.formatVersion}`);
+  const rawConfigs = json.formatVersion === 1 ? [json.config] : (json.members ?? []);
+  const configs: ModelConfig[] = [];
+  for (const raw of rawConfigs) {
+    const parsed = ModelConfigSchema.safeParse(raw);
+    if (!parsed.success) throw corrupt(`bad config: ${parsed.error.issues[0]?.message}`);
+    configs.push(parsed.data);
+  }
+  if (configs.length === 0) throw corrupt('no members');
+  return { json, configs };
 }
 
 /** weights.bin as float32 values: little-endian on disk, read directly where the host is little-endian too. */

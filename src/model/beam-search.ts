@@ -4,7 +4,7 @@
  * model is a function from histories to next-item log-probabilities, so the
  * search is independent of how scores are computed and is tested on tables.
  */
-export type NextItemLogProbs = (histories: readonly (readonly number[])[]) => Float32Array[];
+export type NextItemLogProbs = (histories: readonly (readonly number[])[]) => Float32Array[] | Promise<Float32Array[]>;
 
 export interface BeamSearchOptions {
   readonly steps: number;
@@ -25,12 +25,12 @@ export interface Continuation {
   readonly stepLogProbs: number[];
 }
 
-export function beamSearch(history: readonly number[], logProbs: NextItemLogProbs, options: BeamSearchOptions): Continuation[] {
+export async function beamSearch(history: readonly number[], logProbs: NextItemLogProbs, options: BeamSearchOptions): Promise<Continuation[]> {
   if (!Number.isInteger(options.steps) || options.steps < 1) throw new RangeError('steps must be a positive integer');
   if (!Number.isInteger(options.beamWidth) || options.beamWidth < 1) throw new RangeError('beamWidth must be a positive integer');
   let beams: Continuation[] = [{ items: [], logProb: 0, stepLogProbs: [] }];
   for (let step = 0; step < options.steps; step++) {
-    const scores = logProbs(beams.map((b) => [...history, ...b.items]));
+    const scores = await logProbs(beams.map((b) => [...history, ...b.items]));
     const candidates: Continuation[] = [];
     beams.forEach((beam, b) => {
       const row = scores[b]!;

@@ -105,12 +105,15 @@ describe('InferenceEngine', () => {
     ensemble.dispose();
   });
 
-  it('refuses histories outside 1..maxLength, unknown items, and weights that do not fit', () => {
+  it('reads the last maxLength events of a longer history; refuses empty histories, unknown items, and weights that do not fit', () => {
     const config = { ...base, dim: 8, heads: 2, blocks: 1, ffnDim: 8 };
     const ensemble = randomEnsemble([config]);
     const engine = engineOf(ensemble);
+    const [long] = randomHistories(config, 1, 4, [12]);
+    const longer = { items: [5, 6, ...long!.items], types: [1, 2, ...long!.types] };
+    expect(Array.from(engine.queries([longer]))).toEqual(Array.from(engine.queries([long!])));
     expect(() => engine.queries([{ items: [], types: [] }])).toThrow(RangeError);
-    expect(() => engine.queries([{ items: Array(13).fill(1), types: Array(13).fill(0) }])).toThrow(RangeError);
+    expect(() => engine.queries([{ items: [1, 2], types: [0] }])).toThrow(RangeError);
     expect(() => engine.queries([{ items: [41], types: [0] }])).toThrow(/outside 1..40/);
     const dir = mkdtempSync(join(tmpdir(), 'attnrec-engine-'));
     saveModel(ensemble, dir, {});

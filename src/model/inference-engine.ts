@@ -24,7 +24,7 @@ import { instantiateKernel, layoutKernelMemory, type KernelMemory } from './kern
  * returns the attention weights, for inspection.
  */
 export interface EngineHistory {
-  /** Model item indices 1..numItems, oldest first, 1..maxLength of them. */
+  /** Model item indices 1..numItems, oldest first, at least one; only the last maxLength are read. */
   readonly items: readonly number[];
   /** Event-type ids, one per item (0 where unknown). */
   readonly types: readonly number[];
@@ -234,18 +234,21 @@ export class InferenceEngine {
     const items = new Int32Array(memory, work.items, n * this.maxLength);
     const positions = new Int32Array(memory, work.positions, n * this.maxLength);
     const types = new Int32Array(memory, work.types, n * this.maxLength);
+    const lengths: number[] = [];
     for (const history of histories) {
-      const T = history.items.length;
-      if (T < 1 || T > this.maxLength || history.types.length !== T) throw new RangeError(`a history must hold 1..${this.maxLength} items, one type each; got ${T} items, ${history.types.length} types`);
+      if (history.items.length < 1 || history.types.length !== history.items.length) throw new RangeError(`a history must hold at least one item and one type per item; got ${history.items.length} items, ${history.types.length} types`);
+      // The last maxLength events, as the training windows and the left-padded batches read them.
+      const T = Math.min(history.items.length, this.maxLength);
+      const skip = history.items.length - T;
       starts.push(rows);
+      lengths.push(T);
       for (let j = 0; j < T; j++) {
-        items[rows + j] = history.items[j]!;
-        types[rows + j] = history.types[j]!;
+        items[rows + j] = history.items[skip + j]!;
+        types[rows + j] = history.types[skip + j]!;
         positions[rows + j] = this.maxLength - T + j;
       }
       rows += T;
     }
-    const lengths = histories.map((h) => h.items.length);
     const K = this.members.length;
     const float = 4;
     for (const member of this.members) {

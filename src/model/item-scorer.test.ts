@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Random } from '../random.js';
+import { topIndices } from './beam-search.js';
 import { ItemScorer } from './item-scorer.js';
 
 describe('ItemScorer', () => {
@@ -43,6 +44,31 @@ describe('ItemScorer', () => {
     const b = new ItemScorer(Float32Array.from([2, 0, 0, 2]), 2, 2);
     expect(Array.from(a.scores([1, 1]))).toEqual([1, 1]);
     expect(Array.from(b.scores([1, 1]))).toEqual([2, 2]);
+  });
+
+  it.each([1, 2, 3, 5])('scores %i queries in one pass as it scores each alone, with each row\'s normaliser and shortlist', (count) => {
+    const random = new Random(11);
+    const rows = 1_003;
+    const cols = 10;
+    const table = Float32Array.from({ length: rows * cols }, () => random.next() * 2 - 1);
+    // Ties: rows 7 and 8 equal, so the shortlist must put the lower one first.
+    table.copyWithin(8 * cols, 7 * cols, 8 * cols);
+    const queries = Float32Array.from({ length: count * cols }, () => random.next() * 2 - 1);
+    const scorer = new ItemScorer(table, rows, cols, 8);
+    const alone = Array.from({ length: count }, (_, b) => {
+      const scores = scorer.scores(queries.subarray(b * cols, (b + 1) * cols)).slice();
+      return { scores, normaliser: scorer.logSumExpOfLast(), top: topIndices(scores, 20, (i) => i !== 0) };
+    });
+    const together = scorer.scoresOf(queries, count);
+    expect(together.length).toBe(count * rows);
+    alone.forEach(({ scores, normaliser, top }, b) => {
+      for (let r = 0; r < rows; r++) expect(together[b * rows + r]).toBeCloseTo(scores[r]!, 5);
+      expect(scorer.logSumExpOfLast(b)).toBeCloseTo(normaliser, 5);
+      const best = scorer.topOfLast(20, b);
+      expect(Array.from(best.indices)).toEqual(top);
+      expect(Array.from(best.scores)).toEqual(top.map((i) => together[b * rows + i]));
+    });
+    expect(() => scorer.scoresOf(new Float32Array(9 * cols), 9)).toThrow(RangeError);
   });
 
   it('rejects a query of the wrong width', () => {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { AppError } from '../errors.js';
-import { BACKEND_PREFERENCES } from '../model/backend.js';
+import { availableParallelism } from 'node:os';
 
 /** What an API key may do; each role includes the ones before it. */
 export const ROLES = ['read', 'write', 'admin'] as const;
@@ -43,7 +43,8 @@ export const ServeConfigSchema = z
     userCacheTtlSeconds: z.number().min(0),
     /** How often to look for a newly activated model version (another replica, a training job); 0 = never. */
     modelPollSeconds: z.number().min(0),
-    backend: z.enum(BACKEND_PREFERENCES),
+    /** Inference worker threads (forward passes and scoring run there, never on the event loop). */
+    workers: z.number().int().min(1).max(256),
     /** On SIGTERM, in-flight requests get this long to finish. */
     shutdownTimeoutSeconds: z.number().positive(),
   })
@@ -63,7 +64,7 @@ export const SERVE_DEFAULTS = {
   userCacheSize: 100_000,
   userCacheTtlSeconds: 0,
   modelPollSeconds: 10,
-  backend: 'auto',
+  workers: availableParallelism(),
   shutdownTimeoutSeconds: 10,
 } as const satisfies Partial<ServeConfig>;
 

@@ -1,6 +1,8 @@
 import type { Store } from '../data/store.js';
 import { AppError } from '../errors.js';
-import { ServedModel } from './served-model.js';
+import { ServedModel } from '../model/served-model.js';
+import type { InferencePool } from './inference-pool.js';
+import { PooledModel } from './pooled-model.js';
 
 export interface ModelVersionSummary {
   readonly version: number;
@@ -15,26 +17,28 @@ export interface ModelVersionSummary {
 
 /**
  * Which trained version serves. Activation loads the new artifact completely
- * before anything changes, then flips the `active` row in one transaction
- * and swaps the in-memory pointer: requests already running finish on the
- * model they started with (see ServedModel.acquire), new ones get the new
- * model, none fails. A version whose artifact does not load is refused and
- * the current one keeps serving. `sync()` follows activations made elsewhere
- * (another replica, a training job) and is run on a timer by the server.
+ * (in every inference worker) before anything changes, then flips the
+ * `active` row in one transaction and swaps the in-memory pointer: requests
+ * already running finish on the model they started with (see
+ * PooledModel.acquire), new ones get the new model, none fails. A version
+ * whose artifact does not load is refused and the current one keeps
+ * serving. `sync()` follows activations made elsewhere (another replica, a
+ * training job) and is run on a timer by the server.
  */
 export class ModelRegistry {
-  private current_: ServedModel | undefined;
+  private current_: PooledModel | undefined;
   private syncing: Promise<void> | undefined;
   /** Last load failure per version, so a broken active version is not reloaded on every poll. */
   private readonly failed = new Map<number, string>();
 
   constructor(
     private readonly store: Store,
+    private readonly pool: InferencePool,
     private readonly log: (message: string) => void,
-    private readonly onSwap: (model: ServedModel | undefined) => void = () => {},
+    private readonly onSwap: (model: PooledModel | undefined) => void = () => {},
   ) {}
 
-  get current(): ServedModel | undefined {
+  get current(): PooledModel | undefined {
     return this.current_;
   }
 
@@ -48,7 +52,7 @@ export class ModelRegistry {
     const row = await this.store.prisma.modelVersion.findFirst({ where: { active: true }, select: { id: true, createdAt: true, artifactPath: true } });
     if (!row || row.id === this.current_?.version || this.failed.has(row.id)) return;
     try {
-      this.swap(ServedModel.load(row.id, row.createdAt, row.artifactPath));
+      this.swap(await PooledModel.load(this.pool, row.id, row.createdAt, row.artifactPath));
       this.log(`model version ${row.id} loaded (active in the database)`);
     } catch (error) {
       this.failed.set(row.id, (error as Error).message);
@@ -56,13 +60,13 @@ export class ModelRegistry {
     }
   }
 
-  async activate(version: number): Promise<ServedModel> {
+  async activate(version: number): Promise<PooledModel> {
     const row = await this.readyRow(version);
     if (this.current_?.version === version) {
       await this.markActive(version);
       return this.current_;
     }
-    const model = ServedModel.load(row.id, row.createdAt, row.artifactPath); // throws ARTIFACT_CORRUPT before anything changed
+    const model = await PooledModel.load(this.pool, row.id, row.createdAt, row.artifactPath); // throws ARTIFACT_CORRUPT before anything changed
     try {
       await this.markActive(version);
     } catch (error) {
@@ -94,13 +98,16 @@ export class ModelRegistry {
   }
 
   /**
-   * A model for one request: the serving one, or (for inspection and
-   * comparison) any ready version, loaded on demand and kept among the two
-   * most recently asked for. Release it when done.
+   * A version loaded in this thread, for attention inspection (which runs
+   * here, not on the workers): the serving one by default, or any ready
+   * version; loaded on demand and kept among the two most recently asked
+   * for. Release it when done.
    */
-  async acquire(version?: number): Promise<ServedModel | undefined> {
-    const current = this.current_;
-    if (version === undefined || version === current?.version) return current?.acquire();
+  async acquireInspectable(version?: number): Promise<ServedModel | undefined> {
+    if (version === undefined) {
+      if (!this.current_) return undefined;
+      version = this.current_.version;
+    }
     const cached = this.others.get(version);
     if (cached) {
       this.others.delete(version);
@@ -144,7 +151,7 @@ export class ModelRegistry {
     ]);
   }
 
-  private swap(model: ServedModel): void {
+  private swap(model: PooledModel): void {
     const previous = this.current_;
     this.current_ = model;
     this.onSwap(model);

@@ -38,6 +38,7 @@ export const PROBLEM_CODES: Readonly<Record<string, { status: number; title: str
   INTERNAL: { status: 500, title: 'Internal error' },
   MODEL_NOT_LOADED: { status: 503, title: 'No model is loaded' },
   DATABASE_UNAVAILABLE: { status: 503, title: 'Database unavailable' },
+  INFERENCE_UNAVAILABLE: { status: 503, title: 'Inference worker unavailable' },
   SHUTTING_DOWN: { status: 503, title: 'Server is shutting down' },
 };
 
@@ -82,7 +83,9 @@ export function problemHandler(log: (message: string, error: unknown) => void): 
       return;
     }
     if (isAppError(error) && PROBLEM_CODES[error.code]) {
-      sendProblem(res, problemBody(error.code, error.message, instance, error.details as Record<string, unknown>));
+      // A worker that failed mid-request is being replaced: the same request succeeds in a moment.
+      const retry = error.code === 'INFERENCE_UNAVAILABLE' ? { 'Retry-After': '1' } : undefined;
+      sendProblem(res, problemBody(error.code, error.message, instance, error.details as Record<string, unknown>), retry);
       return;
     }
     const parserType = (error as { type?: unknown }).type;

@@ -2,10 +2,12 @@ import type { CatalogItem, PopularItems, ServingReader } from '../data/serving-r
 import { BUILTIN_EVENT_TYPES } from '../data/import/event-types.js';
 import { beamSearch, topIndices } from '../model/beam-search.js';
 import type { CatalogCache } from './catalog-cache.js';
+import type { ModelHistory, Shortlist, UserState } from '../model/served-model.js';
+import type { WarmedUser } from './inference-protocol.js';
 import { LruCache } from './lru-cache.js';
 import type { ModelRegistry } from './model-registry.js';
+import type { PooledModel } from './pooled-model.js';
 import { ProblemError } from './problem.js';
-import type { ModelHistory, ServedModel, UserState } from './served-model.js';
 
 export type ExcludePolicy = 'purchased' | 'seen' | 'none';
 
@@ -93,21 +95,13 @@ interface CachedUser {
   readonly version: number | null;
   readonly encoded: ModelHistory | undefined;
   readonly state: UserState | undefined;
-  /** The SHORTLIST best items (model indices, best first) and their scores, before any filter. */
+  /**
+   * The best items (model indices, best first; SHORTLIST of them) and their scores, before any filter.
+   * A request whose filters leave k of them is answered from the list (the top k that pass among the
+   * best 100 are the top k that pass among all); otherwise the whole catalogue is scored again.
+   */
   readonly shortlist: Shortlist | undefined;
 }
-
-interface Shortlist {
-  readonly indices: Int32Array;
-  readonly scores: Float32Array;
-}
-
-/**
- * Items kept per cached user. A request whose filters leave k of them is
- * answered from the list (the top k that pass among the best 100 are the top
- * k that pass among all); otherwise the whole catalogue is scored again.
- */
-const SHORTLIST = 100;
 
 /** Per model and catalogue generation: each model index's catalogue entry. */
 interface ModelCatalogView {
@@ -126,7 +120,7 @@ const PURCHASE = BUILTIN_EVENT_TYPES.purchase!;
  */
 export class Recommender {
   private readonly users: LruCache<string, CachedUser>;
-  private readonly views = new WeakMap<ServedModel, ModelCatalogView>();
+  private readonly views = new WeakMap<PooledModel, ModelCatalogView>();
   private popular: { at: number; value: PopularItems } | undefined;
   private eventTypes: Map<string, number> = new Map();
 
@@ -146,25 +140,21 @@ export class Recommender {
   }
 
   /**
-   * Computes and caches the representations of these users under `model`
-   * (one forward pass for the lot), skipping users already cached. The
-   * histories come from the caller, read in bulk: this is how the server
-   * warms its cache after a model loads. Returns how many were added.
+   * Caches users represented under `model` elsewhere (the warm-up's
+   * background worker, from histories it read in bulk), skipping users
+   * already cached and users with events newer than the read (epoch
+   * readAt: they are left to their next request). Returns how many were added.
    */
-  prime(model: ServedModel, users: readonly { externalId: string; items: Int32Array; types: Int32Array }[], readAt: number): number {
+  primeWarmed(model: PooledModel, users: readonly WarmedUser[], readAt: number): number {
     if (this.models.current !== model) return 0;
-    // Users with events newer than the bulk read (epoch readAt) are left to their next request.
-    const fresh = users.filter((u) => this.users.get(u.externalId)?.version !== model.version && !this.changedSince(u.externalId, readAt));
-    const owners = fresh.map((u) => toOwner([u.items, u.types]));
-    const encoded = owners.map((o) => model.encode(o.items, o.types));
-    const usable = encoded.map((e, i) => [e, i] as const).filter(([e]) => e.items.length > 0);
-    const states = model.states(usable.map(([e]) => e));
-    const stateOf = new Map(usable.map(([, i], k) => [i, states[k]!]));
-    fresh.forEach((u, i) => {
-      const state = stateOf.get(i);
-      this.users.set(u.externalId, { owner: owners[i]!, version: model.version, encoded: encoded[i], state, shortlist: state ? shortlistOf(model, state) : undefined });
-    });
-    return fresh.length;
+    let added = 0;
+    for (const u of users) {
+      if (this.users.get(u.externalId)?.version === model.version || this.changedSince(u.externalId, readAt)) continue;
+      const { state, shortlist } = u.representation ?? {};
+      this.users.set(u.externalId, { owner: toOwner([u.items, u.types]), version: model.version, encoded: u.encoded, state, shortlist });
+      added++;
+    }
+    return added;
   }
 
   /**
@@ -218,8 +208,8 @@ export class Recommender {
     const model = this.models.current?.acquire();
     try {
       const owner = await this.inlineOwner(events);
-      const { encoded, state } = await represent(model, owner);
-      return this.recommend(model, owner, encoded, state, k, filters);
+      const { encoded, state, shortlist } = await represent(model, owner);
+      return this.recommend(model, owner, encoded, state, k, filters, shortlist);
     } finally {
       model?.release();
     }
@@ -237,15 +227,9 @@ export class Recommender {
       const encoded = user.encoded;
       const lastType = encoded.types.at(-1) ?? 0;
       const keep = this.keeper(model, user.owner, filters);
-      const continuations = beamSearch(
+      const continuations = await beamSearch(
         encoded.items,
-        (histories) =>
-          model.states(histories.map((items) => ({ items, types: items.map((_, i) => encoded.types[i] ?? lastType) }))).map((state) => {
-            const scores = model.scores(state);
-            const logProbs = new Float32Array(scores.length);
-            for (let i = 0; i < scores.length; i++) logProbs[i] = scores[i]! - state.logNormaliser;
-            return logProbs;
-          }),
+        (histories) => model.logProbs(histories.map((items) => ({ items, types: items.map((_, i) => encoded.types[i] ?? lastType) }))),
         { steps, beamWidth, allow: keep },
       );
       const best = continuations[0];
@@ -299,7 +283,7 @@ export class Recommender {
           .sort((a, b) => b.score - a.score || (a.item < b.item ? -1 : 1));
         return { strategy: 'popular', modelVersion: model?.version ?? null, items, dropped, history };
       }
-      const scores = model.scores(state);
+      const scores = await model.scores(state);
       const items: RecommendedItem[] = [];
       for (const entry of kept) {
         const index = model.vocabulary.indexOf(entry.id);
@@ -313,7 +297,7 @@ export class Recommender {
     }
   }
 
-  similar(itemId: string, k: number, filters: Omit<Filters, 'exclude'>): SimilarItems {
+  async similar(itemId: string, k: number, filters: Omit<Filters, 'exclude'>): Promise<SimilarItems> {
     const model = this.models.current?.acquire();
     try {
       if (!model) throw new ProblemError('MODEL_NOT_LOADED', 'similar items need a trained model; none is loaded');
@@ -322,7 +306,7 @@ export class Recommender {
       const index = model.vocabulary.indexOf(entry.id);
       if (index === 0) throw new ProblemError('ITEM_NOT_IN_MODEL', `item '${itemId}' is newer than model version ${model.version}: it has no embedding yet`, { modelVersion: model.version });
       const keep = this.keeper(model, EMPTY_OWNER, { ...filters, exclude: 'none' });
-      const similarities = model.similarities(index);
+      const similarities = await model.similarities(index);
       const view = this.view(model);
       const best = topIndices(similarities, k, (i) => i !== 0 && i !== index && keep(i));
       return {
@@ -339,7 +323,7 @@ export class Recommender {
   }
 
   private async recommend(
-    model: ServedModel | undefined,
+    model: PooledModel | undefined,
     owner: Owner,
     encoded: ModelHistory | undefined,
     state: UserState | undefined,
@@ -362,13 +346,13 @@ export class Recommender {
       }
       if (chosen.length === k) return { strategy: 'model', modelVersion: model.version, items: chosen, history };
     }
-    const scores = model.scores(state);
+    const scores = await model.scores(state);
     const best = topIndices(scores, k, keep);
     const items = best.map((i) => toItem(view.entries[i]!, Math.exp(scores[i]! - state.logNormaliser), scores[i]!));
     return { strategy: 'model', modelVersion: model.version, items, history };
   }
 
-  private async popularFor(owner: Owner, k: number, filters: Filters, model: ServedModel | undefined): Promise<RecommendedItem[]> {
+  private async popularFor(owner: Owner, k: number, filters: Filters, model: PooledModel | undefined): Promise<RecommendedItem[]> {
     this.requireFallback(model);
     const popular = await this.popularCounts();
     const blocked = this.blockedInternal(owner, filters);
@@ -387,7 +371,7 @@ export class Recommender {
   }
 
   /** Without a model, only the popular fallback can answer; it may be switched off. */
-  private requireFallback(model: ServedModel | undefined): void {
+  private requireFallback(model: PooledModel | undefined): void {
     if (!model && !this.options.popularFallback) throw new ProblemError('MODEL_NOT_LOADED', 'no model version is active and the popular fallback is off');
   }
 
@@ -400,7 +384,7 @@ export class Recommender {
   }
 
   /** The user's history and, when a model serves, its state: from the cache, else from the database. */
-  private async user(externalId: string, model: ServedModel | undefined): Promise<CachedUser> {
+  private async user(externalId: string, model: PooledModel | undefined): Promise<CachedUser> {
     const cached = this.users.get(externalId);
     const version = model?.version ?? null;
     if (cached && cached.version === version) {
@@ -414,8 +398,8 @@ export class Recommender {
       const id = await this.reader.userId(externalId);
       owner = id === undefined ? EMPTY_OWNER : toOwner(await this.reader.userHistory(id).then((h) => [h.items, h.types] as const));
     }
-    const { encoded, state } = await represent(model, owner);
-    const entry: CachedUser = { owner, version, encoded, state, shortlist: model && state ? shortlistOf(model, state) : undefined };
+    const { encoded, state, shortlist } = await represent(model, owner);
+    const entry: CachedUser = { owner, version, encoded, state, shortlist };
     // Answer with what was read either way; cache it only if no event arrived for the user meanwhile.
     if (!this.changedSince(externalId, readAt)) this.users.set(externalId, entry);
     return entry;
@@ -449,7 +433,7 @@ export class Recommender {
   }
 
   /** Predicate over model indices: active, not blocked, in the category, in includeItems when given. */
-  private keeper(model: ServedModel, owner: Owner, filters: Filters): (index: number) => boolean {
+  private keeper(model: PooledModel, owner: Owner, filters: Filters): (index: number) => boolean {
     const view = this.view(model);
     const blocked = this.blockedInternal(owner, filters);
     const include = filters.includeItems ? new Set(filters.includeItems) : undefined;
@@ -466,7 +450,7 @@ export class Recommender {
     };
   }
 
-  private view(model: ServedModel): ModelCatalogView {
+  private view(model: PooledModel): ModelCatalogView {
     const current = this.views.get(model);
     if (current && current.generation === this.catalog.generation) return current;
     const entries = new Array<CatalogItem | undefined>(model.numItems + 1);
@@ -485,18 +469,12 @@ function toOwner([items, types]: readonly [Int32Array, Int32Array]): Owner {
   return { events: items.length, items, types, purchased, seen: new Set(items) };
 }
 
-/** The owner's history in the model's terms and its state (none without a model or a known item). */
-async function represent(model: ServedModel | undefined, owner: Owner): Promise<{ encoded: ModelHistory | undefined; state: UserState | undefined }> {
+/** The owner's history in the model's terms, its state and shortlist (none without a model or a known item). */
+async function represent(model: PooledModel | undefined, owner: Owner): Promise<{ encoded: ModelHistory | undefined; state: UserState | undefined; shortlist: Shortlist | undefined }> {
   const encoded = model?.encode(owner.items, owner.types);
-  const state = model && encoded && encoded.items.length > 0 ? await model.stateSoon(encoded) : undefined;
-  return { encoded, state };
-}
-
-/** The best SHORTLIST items of a state (scoring it also fills in its normaliser). */
-function shortlistOf(model: ServedModel, state: UserState): Shortlist {
-  const scores = model.scores(state);
-  const indices = Int32Array.from(topIndices(scores, SHORTLIST, (i) => i !== 0));
-  return { indices, scores: Float32Array.from(indices, (i) => scores[i]!) };
+  if (!model || !encoded || encoded.items.length === 0) return { encoded, state: undefined, shortlist: undefined };
+  const { state, shortlist } = await model.represent(encoded);
+  return { encoded, state, shortlist };
 }
 
 function toItem(entry: CatalogItem, probability: number, score: number): RecommendedItem {

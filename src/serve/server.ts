@@ -5,11 +5,11 @@ import { servingReader } from '../data/serving-reader.js';
 import { openStore } from '../data/store.js';
 import { unappliedMigrations } from '../data/migrate.js';
 import { AppError, isAppError } from '../errors.js';
-import { describeBackend, selectBackend } from '../model/backend.js';
 import { createApp } from './app.js';
 import { Authenticator } from './auth.js';
 import { CacheWarmer } from './cache-warmer.js';
 import { CatalogCache } from './catalog-cache.js';
+import { InferencePool } from './inference-pool.js';
 import type { ServeConfig } from './config.js';
 import type { ServeContext } from './context.js';
 import { ServeMetrics } from './metrics.js';
@@ -36,8 +36,6 @@ export const consoleLogger: Logger = (message, error) => {
 
 /** Opens the store, loads the catalogue and the active model, and listens. Fails fast with a clear error. */
 export async function startServer(config: ServeConfig, log: Logger = consoleLogger): Promise<RunningServer> {
-  const backend = await selectBackend(config.backend);
-  log(describeBackend(backend));
   const store = openStore(config.databaseUrl);
   let pending: string[];
   try {
@@ -55,10 +53,13 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
   const catalog = new CatalogCache(reader);
   await catalog.reload();
   const metrics = new ServeMetrics();
+  const pool = await InferencePool.start({ workers: config.workers, background: config.userCacheSize > 0, log });
+  log(`inference: ${config.workers} worker thread(s)${config.userCacheSize > 0 ? ' and a background one for the user-cache warm-up' : ''}`);
   let recommender: Recommender | undefined;
   let warmer: CacheWarmer | undefined;
   const models = new ModelRegistry(
     store,
+    pool,
     (message) => log(message),
     (model) => {
       metrics.modelVersion.set(model?.version ?? 0);
@@ -74,7 +75,7 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
     userCacheTtlSeconds: config.userCacheTtlSeconds,
   }, (hit) => metrics.userCache.inc({ result: hit ? 'hit' : 'miss' }));
   await recommender.start();
-  warmer = new CacheWarmer(store, recommender, config.userCacheSize, log);
+  warmer = new CacheWarmer(pool, config.databaseUrl, recommender, config.userCacheSize, log);
   await models.sync();
   if (!models.current) log(`no model version is active; ${config.fallback === 'popular' ? 'serving popular items' : 'recommendation routes answer 503'} until one is activated`);
 
@@ -88,6 +89,7 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
     s.once('error', reject);
   }).catch(async (error: unknown) => {
     models.close();
+    await pool.close();
     reader.close();
     await store.close();
     throw new AppError('LISTEN_FAILED', `cannot listen on ${config.host}:${config.port}: ${(error as Error).message}`);
@@ -118,7 +120,9 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
           });
           server.closeIdleConnections();
         });
+        warmer.stop();
         models.close();
+        await pool.close();
         reader.close();
         await store.close();
       })();

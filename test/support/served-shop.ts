@@ -90,11 +90,11 @@ export async function servedShop(provider: Provider, config: Partial<ServeConfig
       port: 0,
       databaseUrl,
       apiKeys: parseApiKeys(`read:${KEYS.read},write:${KEYS.write},admin:${KEYS.admin}`),
-      backend: 'wasm',
+      workers: 1,
       modelPollSeconds: 0,
       ...config,
     }),
-    () => {},
+    (m, e) => { if (process.env.SHOP_LOG) process.stderr.write(`${m} ${e instanceof Error ? e.stack : ''}\n`); },
   );
   return {
     store,

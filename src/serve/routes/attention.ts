@@ -41,7 +41,7 @@ async function inspect(
   options: { k: number; target?: string | undefined; version?: number | undefined; exclude: 'purchased' | 'seen' | 'none' },
   typeIds: ReadonlyMap<string, number>,
 ): Promise<AttentionReport> {
-  const model = await ctx.models.acquire(options.version);
+  const model = await ctx.models.acquireInspectable(options.version);
   if (!model) throw new ProblemError('MODEL_NOT_LOADED', 'attention inspection needs a trained model; none is loaded');
   try {
     const typeNames = new Map([...typeIds].map(([name, id]) => [id, name]));

@@ -42,10 +42,10 @@ export function itemRoutes(router: Router, ctx: ServeContext): void {
     res.json(describe(ctx, findItem(ctx, id)));
   });
 
-  router.get('/items/:id/similar', ctx.auth.require('read'), (req, res) => {
+  router.get('/items/:id/similar', ctx.auth.require('read'), async (req, res) => {
     const { id } = parse(IdParam, req.params, 'path');
     const query = parse(SimilarQuery, req.query, 'query');
-    res.json(ctx.recommender.similar(id, query.k, query));
+    res.json(await ctx.recommender.similar(id, query.k, query));
   });
 }
 

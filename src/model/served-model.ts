@@ -1,0 +1,282 @@
+import { AppError } from '../errors.js';
+import { readArtifact, type ArtifactData } from './artifact.js';
+import type { ModelConfig } from './config.js';
+import { addTerm, blendedLogNormaliser, EMPTY_TERM, type CooccurrenceBlend } from './cooccurrence-blend.js';
+import { ENGINE_MAX_BATCH, InferenceEngine } from './inference-engine.js';
+import { ItemScorer } from './item-scorer.js';
+import { ItemVocabulary } from './vocabulary.js';
+
+/** A history in the model's own terms: item indices 1..numItems and event-type ids, oldest first. */
+export interface ModelHistory {
+  readonly items: readonly number[];
+  readonly types: readonly number[];
+}
+
+/** The representation of a history: the last position's state and the softmax normaliser over the catalogue. */
+export interface UserState {
+  /** The query the output table is multiplied by: each member's last state (and a 1 for an item bias), divided by the member count. */
+  readonly query: Float32Array;
+  /** log Σ exp(score) over items 1..numItems; NaN until the state is first scored (see ServedModel.scores). */
+  logNormaliser: number;
+  /** The history's items (model indices, oldest first): the co-occurrence term is computed from them when scored. */
+  readonly items: readonly number[];
+}
+
+/** A history's best items (model indices, best first) and their scores, before any filter. */
+export interface Shortlist {
+  readonly indices: Int32Array;
+  readonly scores: Float32Array;
+}
+
+/** What serving keeps of a history: its state (normaliser filled in) and its shortlist. */
+export interface Representation {
+  readonly state: UserState;
+  readonly shortlist: Shortlist;
+}
+
+/** Items kept per shortlist by default (see Recommender). */
+export const SHORTLIST = 100;
+
+/**
+ * A trained model version loaded for serving, on the CPU without
+ * TensorFlow.js: the network runs in the SIMD inference kernel
+ * (InferenceEngine, last position only), and the output layer and the
+ * unit-length item embeddings sit in SIMD scorers, so scoring the catalogue
+ * is one kernel call (several histories' scores one pass over the table).
+ * An ensemble's members are side by side in both tables (see
+ * SasRecEnsemble), so its logits are the members' average and its
+ * similarities the average of the members' cosines. The version's
+ * co-occurrence term, when it has one, is added to every score.
+ *
+ * Synchronous and single-threaded: the API runs one per worker thread (see
+ * src/serve/inference-pool.ts); jobs and inspection use it directly.
+ * In-flight users hold a reference (acquire/release); a model retired by
+ * activation is dropped only when the last of them lets go.
+ */
+export class ServedModel {
+  readonly config: ModelConfig;
+  readonly vocabulary: ItemVocabulary;
+  /** Ensemble members (1: a single SASRec); attention() returns members × blocks layers, member by member. */
+  readonly members: number;
+  /** The version's item-to-item term, when it has one (see CooccurrenceBlend). */
+  readonly blend: CooccurrenceBlend | undefined;
+  private parts: { engine: InferenceEngine; output: ItemScorer; unit: ItemScorer } | undefined;
+  private references = 0;
+  private retired = false;
+
+  private constructor(
+    readonly version: number,
+    readonly createdAt: Date,
+    data: ArtifactData,
+    vocabulary: ItemVocabulary,
+  ) {
+    this.config = data.configs[0]!;
+    this.members = data.configs.length;
+    this.vocabulary = vocabulary;
+    this.blend = data.blend;
+    const engine = new InferenceEngine(data.configs, data.members);
+    const rows = this.config.numItems + 1;
+    this.parts = {
+      engine,
+      output: new ItemScorer(outputTable(data, rows, engine.width), rows, engine.width, ENGINE_MAX_BATCH),
+      unit: new ItemScorer(unitTable(data, rows), rows, data.configs.reduce((n, c) => n + c.dim, 0)),
+    };
+  }
+
+  static load(version: number, createdAt: Date, artifactPath: string): ServedModel {
+    const data = readArtifact(artifactPath);
+    const vocabulary = artifactVocabulary(data.extra, data.configs[0]!.numItems, artifactPath, version);
+    try {
+      return new ServedModel(version, createdAt, data, vocabulary);
+    } catch (error) {
+      if (error instanceof RangeError) throw new AppError('ARTIFACT_CORRUPT', `model artifact in ${artifactPath} is unusable: ${error.message}`, { version });
+      throw error;
+    }
+  }
+
+  get numItems(): number {
+    return this.config.numItems;
+  }
+
+  /** Keeps the model alive for the duration of a request. */
+  acquire(): this {
+    this.references++;
+    return this;
+  }
+
+  release(): void {
+    this.references--;
+    if (this.retired && this.references === 0) this.parts = undefined;
+  }
+
+  /** No new requests will use this model: drop it once the current ones finish. */
+  retire(): void {
+    this.retired = true;
+    if (this.references === 0) this.parts = undefined;
+  }
+
+  /**
+   * Internal ids → the model's history: items the model does not know (added
+   * after training) are left out, event types it never saw become padding,
+   * and only the last maxLength events are kept.
+   */
+  encode(items: ArrayLike<number>, types: ArrayLike<number>): ModelHistory {
+    return encodeHistory(this.vocabulary, this.config, items, types);
+  }
+
+  /** States of several non-empty histories (normalisers not yet computed). */
+  states(histories: readonly ModelHistory[]): UserState[] {
+    const { engine } = this.live();
+    const width = engine.width;
+    const queries = engine.queries(histories);
+    return histories.map((h, b) => ({ query: queries.slice(b * width, (b + 1) * width), logNormaliser: NaN, items: h.items }));
+  }
+
+  state(history: ModelHistory): UserState {
+    return this.states([history])[0]!;
+  }
+
+  /**
+   * States, normalisers and shortlists of several non-empty histories: the
+   * network for the whole batch, then the catalogue scored for the batch in
+   * one pass over the output table, each row with its co-occurrence term.
+   */
+  represent(histories: readonly ModelHistory[], shortlist = SHORTLIST): Representation[] {
+    const { output } = this.live();
+    const states = this.states(histories);
+    const out: Representation[] = [];
+    const rows = output.rows;
+    for (let from = 0; from < states.length; from += output.batch) {
+      const chunk = states.slice(from, from + output.batch);
+      const queries = new Float32Array(chunk.length * output.cols);
+      chunk.forEach((s, b) => queries.set(s.query, b * output.cols));
+      const scores = output.scoresOf(queries, chunk.length);
+      chunk.forEach((state, b) => {
+        const row = scores.subarray(b * rows, (b + 1) * rows);
+        const term = this.blend ? this.blend.term(state.items) : EMPTY_TERM;
+        state.logNormaliser = blendedLogNormaliser(output.logSumExpOfLast(b), row, term);
+        addTerm(row, term);
+        out.push({ state, shortlist: output.topOfLast(Math.min(shortlist, this.numItems), b) });
+      });
+    }
+    return out;
+  }
+
+  /**
+   * One history's state and its attention weights: per layer a [heads, T, T]
+   * array (row = the position attending, T = the history's length, no
+   * padding), each row a distribution over the positions at or before it;
+   * an ensemble's members one after another (member m's block b at
+   * m · blocks + b).
+   */
+  attention(history: ModelHistory): { state: UserState; layers: Float32Array[] } {
+    const T = history.items.length;
+    if (T === 0 || T > this.config.maxLength) throw new RangeError(`history length ${T} is outside 1..${this.config.maxLength}`);
+    const { query, layers } = this.live().engine.forward(history);
+    return { state: { query, logNormaliser: NaN, items: history.items }, layers };
+  }
+
+  /**
+   * Scores (logits) of every item for a state: the network's, plus the
+   * co-occurrence term of the state's history when the version has one;
+   * index = model item index, 0 is padding. A view, valid until the next
+   * call. Fills in the state's normaliser the first time (the scores are at
+   * hand then).
+   */
+  scores(state: UserState): Float32Array {
+    const { output } = this.live();
+    const scores = output.scores(state.query);
+    // Recomputed from the history at each call (~5,000 additions) rather than kept: cached users keep only their state.
+    const term = this.blend ? this.blend.term(state.items) : EMPTY_TERM;
+    if (Number.isNaN(state.logNormaliser)) state.logNormaliser = blendedLogNormaliser(output.logSumExpOfLast(), scores, term);
+    addTerm(scores, term);
+    return scores;
+  }
+
+  /** Cosine similarity of every item to model item `index` (a view, valid until the next call). */
+  similarities(index: number): Float32Array {
+    const { unit } = this.live();
+    return unit.scores(unit.row(index));
+  }
+
+  /** Whether scoring runs in the SIMD kernel (false: a JavaScript loop). */
+  get accelerated(): boolean {
+    return this.live().output.accelerated;
+  }
+
+  private live(): NonNullable<ServedModel['parts']> {
+    if (!this.parts) throw new Error(`model version ${this.version} was retired and freed; acquire the current model`);
+    return this.parts;
+  }
+}
+
+/**
+ * Internal ids → a model's history: items the model does not know (added
+ * after training) are left out, event types it never saw become padding,
+ * and only the last maxLength events are kept.
+ */
+export function encodeHistory(vocabulary: ItemVocabulary, config: Pick<ModelConfig, 'numEventTypes' | 'maxLength'>, items: ArrayLike<number>, types: ArrayLike<number>): ModelHistory {
+  const outItems: number[] = [];
+  const outTypes: number[] = [];
+  const maxType = config.numEventTypes;
+  for (let i = 0; i < items.length; i++) {
+    const index = vocabulary.indexOf(items[i]!);
+    if (index === 0) continue;
+    outItems.push(index);
+    const type = types[i]!;
+    outTypes.push(type >= 1 && type <= maxType ? type : 0);
+  }
+  const from = Math.max(0, outItems.length - config.maxLength);
+  return { items: outItems.slice(from), types: outTypes.slice(from) };
+}
+
+/** The vocabulary an artifact's extra data holds (internal item id of each model index), or an ARTIFACT_CORRUPT error. */
+export function artifactVocabulary(extra: unknown, numItems: number, artifactPath: string, version: number): ItemVocabulary {
+  const ids = (extra as { vocabulary?: unknown } | undefined)?.vocabulary;
+  if (!Array.isArray(ids) || ids.length !== numItems || !ids.every((id) => Number.isInteger(id))) {
+    throw new AppError('ARTIFACT_CORRUPT', `model artifact in ${artifactPath} has no usable item vocabulary`, { version });
+  }
+  return new ItemVocabulary(Int32Array.from(ids as number[]));
+}
+
+/** The members' output tables side by side [rows, width]: item embeddings, and the item bias as a column where a member has one. */
+function outputTable(data: ArtifactData, rows: number, width: number): Float32Array {
+  const table = new Float32Array(rows * width);
+  let column = 0;
+  data.configs.forEach((config, k) => {
+    const embedding = data.members[k]!.get('item_embedding')!.values;
+    const bias = config.itemBias ? data.members[k]!.get('item_bias')?.values : undefined;
+    if (config.itemBias && bias?.length !== rows) throw new RangeError(`member ${k}: item_bias does not hold ${rows} values`);
+    const d = config.dim;
+    for (let r = 0; r < rows; r++) {
+      table.set(embedding.subarray(r * d, (r + 1) * d), r * width + column);
+      if (bias) table[r * width + column + d] = bias[r]!;
+    }
+    column += d + (bias ? 1 : 0);
+  });
+  return table;
+}
+
+/**
+ * Each member's item embeddings scaled to unit length, side by side and
+ * divided by √K, so that the dot product of two rows is the average of the
+ * members' cosine similarities; the padding row is zero and matches nothing.
+ */
+function unitTable(data: ArtifactData, rows: number): Float32Array {
+  const width = data.configs.reduce((n, c) => n + c.dim, 0);
+  const table = new Float32Array(rows * width);
+  const share = 1 / Math.sqrt(data.configs.length);
+  let column = 0;
+  data.configs.forEach((config, k) => {
+    const embedding = data.members[k]!.get('item_embedding')!.values;
+    const d = config.dim;
+    for (let r = 1; r < rows; r++) {
+      let norm = 0;
+      for (let j = 0; j < d; j++) norm += embedding[r * d + j]! ** 2;
+      const scale = share / Math.max(Math.sqrt(norm), 1e-12);
+      for (let j = 0; j < d; j++) table[r * width + column + j] = embedding[r * d + j]! * scale;
+    }
+    column += d;
+  });
+  return table;
+}

@@ -1,0 +1,325 @@
+import { Worker } from 'node:worker_threads';
+import { AppError } from '../errors.js';
+import { ENGINE_MAX_BATCH } from '../model/inference-engine.js';
+import type { ModelHistory, Representation } from '../model/served-model.js';
+import type { WarmedUser, WorkerCommand, WorkerReply, WorkerRequest } from './inference-protocol.js';
+
+/**
+ * The API's inference, off the event loop: `workers` threads each hold every
+ * loaded model version and run forward passes and catalogue scoring (see
+ * ServedModel), so the Express event loop only routes, reads the store and
+ * filters. Scheduling:
+ *  - A worker has at most one batch in flight. Histories asked for while
+ *    every worker is busy wait here and go out together as the next batch
+ *    (up to ENGINE_MAX_BATCH): one request alone goes at once, under load
+ *    batches grow by themselves, and one pass serves many requests.
+ *  - Live requests only go to the live workers. The user-cache warm-up runs
+ *    on a background worker of its own, at the lowest OS priority (nice 19):
+ *    the kernel's scheduler gives it the CPU that live requests leave idle.
+ *  - A worker that dies fails only the requests it was running, with
+ *    INFERENCE_UNAVAILABLE (503, Retry-After); it is replaced, the
+ *    replacement loads the same versions, and queued requests wait for it.
+ *  - A request that waits longer than `queueTimeoutMs` for a worker fails
+ *    the same way rather than hang.
+ * Loading a version is rolling: one live worker at a time, so the others
+ * keep answering.
+ */
+export interface InferencePoolOptions {
+  /** Live workers (≥ 1). */
+  readonly workers: number;
+  /** Also start the background worker for warm-ups. */
+  readonly background: boolean;
+  readonly queueTimeoutMs?: number;
+  readonly log: (message: string, error?: unknown) => void;
+}
+
+const WORKER_ENTRY = new URL('./inference-worker.mjs', import.meta.url);
+const DEFAULT_QUEUE_TIMEOUT_MS = 10_000;
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+interface Slot {
+  readonly index: number;
+  readonly background: boolean;
+  worker: Worker;
+  /** Loaded and accepting work. */
+  ready: boolean;
+  /** A compute message is in flight (live workers take one batch at a time). */
+  busy: boolean;
+  readonly inflight: Map<number, Pending>;
+  /** Called with each 'warmed' message of the warm-up in progress there. */
+  onWarmed?: ((message: Extract<WorkerReply, { type: 'warmed' }>) => void) | undefined;
+}
+
+type Task =
+  | { readonly kind: 'represent'; readonly version: number; readonly history: ModelHistory; readonly shortlist: number; readonly pending: Pending; readonly queuedAt: number }
+  | { readonly kind: 'single'; readonly version: number; readonly message: WorkerCommand; readonly pending: Pending; readonly queuedAt: number };
+
+export class InferencePool {
+  private readonly slots: Slot[] = [];
+  private readonly queue: Task[] = [];
+  /** Versions the workers hold, and how many loads (PooledModels) hold each: unloaded when the last lets go. */
+  private readonly loaded = new Map<number, { createdAt: number; artifactPath: string; holders: number; ready: Promise<void> }>();
+  private nextId = 1;
+  private closed = false;
+  private readonly timer: NodeJS.Timeout;
+
+  private constructor(private readonly options: InferencePoolOptions) {
+    this.timer = setInterval(() => this.expire(), 250);
+    this.timer.unref();
+  }
+
+  /** Starts the workers; resolves when every one is up. */
+  static async start(options: InferencePoolOptions): Promise<InferencePool> {
+    if (!Number.isInteger(options.workers) || options.workers < 1) throw new AppError('CONFIG_INVALID', `workers must be a positive integer; got ${options.workers}`);
+    const pool = new InferencePool(options);
+    const count = options.workers + (options.background ? 1 : 0);
+    await Promise.all(Array.from({ length: count }, (_, i) => pool.spawn(i, i === options.workers)));
+    return pool;
+  }
+
+  /** Live workers. */
+  get size(): number {
+    return this.options.workers;
+  }
+
+  /**
+   * Loads a version in every worker, one live worker at a time; resolves
+   * when all have it. On failure (a broken artifact: ARTIFACT_CORRUPT) it
+   * is unloaded again wherever it got and the error is thrown.
+   */
+  async load(version: number, createdAt: Date, artifactPath: string): Promise<void> {
+    const held = this.loaded.get(version);
+    if (held) {
+      // Loading or loaded already (a re-activation before its last requests let go, or a poll racing an activation): one more holder.
+      held.holders++;
+      return held.ready;
+    }
+    const message = { type: 'load' as const, version, createdAt: createdAt.getTime(), artifactPath };
+    const entry = { createdAt: message.createdAt, artifactPath, holders: 1, ready: Promise.resolve() };
+    this.loaded.set(version, entry);
+    entry.ready = (async () => {
+      try {
+        for (const slot of this.slots) {
+          if (!slot.ready || slot.background) continue;
+          // Out of the rotation while it loads: requests go to the others (or wait, with one worker).
+          slot.ready = false;
+          try {
+            await this.sendControl(slot, message);
+          } finally {
+            slot.ready = true;
+            this.dispatch();
+          }
+        }
+        const backgroundSlot = this.slots.find((s) => s.background && s.ready);
+        if (backgroundSlot) await this.sendControl(backgroundSlot, message);
+      } catch (error) {
+        this.loaded.delete(version);
+        this.sendUnload(version);
+        throw error;
+      }
+    })();
+    return entry.ready;
+  }
+
+  /** One holder of a version lets go; the last one frees it in every worker (after the requests already sent to them). */
+  unload(version: number): void {
+    const held = this.loaded.get(version);
+    if (held && --held.holders > 0) return;
+    this.loaded.delete(version);
+    this.sendUnload(version);
+  }
+
+  private sendUnload(version: number): void {
+    for (const slot of this.slots) if (slot.ready || slot.background) void this.sendControl(slot, { type: 'unload', version }).catch(() => {});
+  }
+
+  /** States, normalisers and shortlists of histories, batched with whatever else is waiting. */
+  represent(version: number, histories: readonly ModelHistory[], shortlist: number): Promise<Representation[]> {
+    return Promise.all(
+      histories.map(
+        (history) =>
+          new Promise<Representation>((resolve, reject) => {
+            this.enqueue({ kind: 'represent', version, history, shortlist, pending: { resolve: resolve as (v: unknown) => void, reject }, queuedAt: performance.now() });
+          }),
+      ),
+    );
+  }
+
+  /** Log-probabilities of every item after each history: [histories, numItems + 1] row-major. */
+  logProbs(version: number, histories: readonly ModelHistory[]): Promise<Float32Array> {
+    return this.single(version, { type: 'log-probs', version, histories }) as Promise<Float32Array>;
+  }
+
+  /** Every item's score (network + the version's term) for a state already computed. */
+  scores(version: number, query: Float32Array, items: readonly number[]): Promise<Float32Array> {
+    return this.single(version, { type: 'scores', version, query, items }) as Promise<Float32Array>;
+  }
+
+  similarities(version: number, index: number): Promise<Float32Array> {
+    return this.single(version, { type: 'similarities', version, index }) as Promise<Float32Array>;
+  }
+
+  /**
+   * Warms the user cache for a version on the background worker: `onUsers`
+   * receives represented users chunk by chunk (and how many in all).
+   * Resolves with how many were sent; a newer warm-up or stop() ends it.
+   */
+  warm(version: number, databaseUrl: string | undefined, limit: number, onUsers: (users: readonly WarmedUser[], total: number) => void): { done: Promise<number>; stop(): void } {
+    const slot = this.slots.find((s) => s.background);
+    if (!slot) return { done: Promise.resolve(0), stop: () => {} };
+    const id = this.nextId++;
+    slot.onWarmed = (message) => {
+      if (message.id === id) onUsers(message.users, message.total);
+    };
+    const done = new Promise<unknown>((resolve, reject) => {
+      slot.inflight.set(id, { resolve, reject });
+      slot.worker.postMessage({ type: 'warm', id, version, databaseUrl, limit, chunk: WARM_CHUNK } satisfies WorkerRequest);
+    }).then((result) => (result as { users: number }).users);
+    return {
+      done,
+      stop: () => {
+        if (slot.ready) slot.worker.postMessage({ type: 'stop-warm', id: this.nextId++ } satisfies WorkerRequest);
+      },
+    };
+  }
+
+  /** Thread ids of the live workers (tests kill one to check the replacement). */
+  get workerThreadIds(): number[] {
+    return this.slots.filter((s) => !s.background).map((s) => s.worker.threadId);
+  }
+
+  /** Stops a live worker as a crash would (tests). */
+  async crash(index: number): Promise<void> {
+    await this.slots.filter((s) => !s.background)[index]?.worker.terminate();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.timer);
+    for (const task of this.queue.splice(0)) task.pending.reject(unavailable('the server is shutting down'));
+    await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
+  }
+
+  private single(version: number, message: WorkerCommand): Promise<unknown> {
+    return new Promise((resolve, reject) => this.enqueue({ kind: 'single', version, message, pending: { resolve, reject }, queuedAt: performance.now() }));
+  }
+
+  private enqueue(task: Task): void {
+    if (this.closed) {
+      task.pending.reject(unavailable('the server is shutting down'));
+      return;
+    }
+    this.queue.push(task);
+    this.dispatch();
+  }
+
+  /** Sends queued work to idle live workers: the first task's kind and version decide the batch. */
+  private dispatch(): void {
+    for (const slot of this.slots) {
+      if (this.queue.length === 0) return;
+      if (slot.background || !slot.ready || slot.busy) continue;
+      const first = this.queue[0]!;
+      const id = this.nextId++;
+      if (first.kind === 'single') {
+        this.queue.shift();
+        this.send(slot, id, { ...first.message, id } as WorkerRequest, first.pending);
+        continue;
+      }
+      const batch: Extract<Task, { kind: 'represent' }>[] = [];
+      for (let i = 0; i < this.queue.length && batch.length < ENGINE_MAX_BATCH; ) {
+        const task = this.queue[i]!;
+        if (task.kind === 'represent' && task.version === first.version && task.shortlist === first.shortlist) {
+          batch.push(task);
+          this.queue.splice(i, 1);
+        } else i++;
+      }
+      this.send(slot, id, { type: 'represent', id, version: first.version, histories: batch.map((t) => t.history), shortlist: first.shortlist }, {
+        resolve: (value) => (value as Representation[]).forEach((r, i) => batch[i]!.pending.resolve(r)),
+        reject: (error) => batch.forEach((t) => t.pending.reject(error)),
+      });
+    }
+  }
+
+  private send(slot: Slot, id: number, message: WorkerRequest, pending: Pending): void {
+    slot.busy = true;
+    slot.inflight.set(id, pending);
+    slot.worker.postMessage(message);
+  }
+
+  /** Control messages (load, unload) go out regardless of busy: the worker takes them in order. */
+  private sendControl(slot: Slot, message: WorkerCommand): Promise<unknown> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      slot.inflight.set(id, { resolve, reject });
+      slot.worker.postMessage({ ...message, id } as WorkerRequest);
+    });
+  }
+
+  private async spawn(index: number, background: boolean): Promise<void> {
+    const worker = new Worker(WORKER_ENTRY, { workerData: { background } });
+    const slot: Slot = { index, background, worker, ready: false, busy: false, inflight: new Map() };
+    this.slots[index] = slot;
+    worker.on('message', (message: WorkerReply) => this.receive(slot, message));
+    worker.on('error', (error) => this.options.log(`inference worker ${index} failed`, error));
+    worker.once('exit', (code) => this.replace(slot, code));
+    await new Promise<void>((resolve, reject) => {
+      worker.once('online', resolve);
+      worker.once('error', reject);
+    });
+    // A replacement loads what the pool serves before it takes work.
+    for (const [version, { createdAt, artifactPath }] of this.loaded) await this.sendControl(slot, { type: 'load', version, createdAt, artifactPath });
+    slot.ready = true;
+    this.dispatch();
+  }
+
+  private receive(slot: Slot, message: WorkerReply): void {
+    if (message.type === 'warmed') {
+      slot.onWarmed?.(message);
+      return;
+    }
+    const pending = slot.inflight.get(message.id);
+    slot.inflight.delete(message.id);
+    if (!slot.background && slot.inflight.size === 0) slot.busy = false;
+    if (pending) {
+      if (message.ok) pending.resolve(message.result);
+      // A worker's own failure without a code is a bug: a plain Error, which the API logs and answers 500.
+      else pending.reject(message.code ? new AppError(message.code, message.message) : new Error(`inference worker: ${message.message}`));
+    }
+    this.dispatch();
+  }
+
+  /** A worker exited: fail what it was running, start another in its place. */
+  private replace(slot: Slot, code: number): void {
+    slot.ready = false;
+    const why = this.closed ? 'the server is shutting down' : `an inference worker stopped (exit code ${code}); retry`;
+    for (const pending of slot.inflight.values()) pending.reject(unavailable(why));
+    slot.inflight.clear();
+    if (this.closed) return;
+    this.options.log(`inference worker ${slot.index} exited with code ${code}; starting a replacement`);
+    this.spawn(slot.index, slot.background).catch((error: unknown) => this.options.log(`inference worker ${slot.index} could not be replaced`, error));
+  }
+
+  /** Requests that waited too long for a worker fail instead of hanging. */
+  private expire(): void {
+    const limit = this.options.queueTimeoutMs ?? DEFAULT_QUEUE_TIMEOUT_MS;
+    const now = performance.now();
+    for (let i = 0; i < this.queue.length; ) {
+      const task = this.queue[i]!;
+      if (now - task.queuedAt > limit) {
+        this.queue.splice(i, 1);
+        task.pending.reject(unavailable(`no inference worker answered within ${Math.round(limit / 1000)} s; retry`));
+      } else i++;
+    }
+  }
+}
+
+/** Users per warm-up message: small, so a chunk costs the background worker a few milliseconds. */
+const WARM_CHUNK = 16;
+
+function unavailable(message: string): AppError {
+  return new AppError('INFERENCE_UNAVAILABLE', message);
+}

@@ -1,0 +1,38 @@
+import type { ModelHistory, Representation } from '../model/served-model.js';
+
+/**
+ * Messages between the API's event loop (InferencePool) and its inference
+ * worker threads (inference-worker.ts). Every request carries an id; the
+ * worker answers each with a reply of the same id, in order. Histories,
+ * states and scores travel as plain arrays and typed arrays (structured
+ * clone; a full row of scores is transferred, not copied).
+ */
+export type WorkerRequest =
+  | { readonly type: 'load'; readonly id: number; readonly version: number; readonly createdAt: number; readonly artifactPath: string }
+  | { readonly type: 'unload'; readonly id: number; readonly version: number }
+  | { readonly type: 'represent'; readonly id: number; readonly version: number; readonly histories: readonly ModelHistory[]; readonly shortlist: number }
+  /** Every item's score (network + term) for each history, minus its normaliser: log-probabilities. */
+  | { readonly type: 'log-probs'; readonly id: number; readonly version: number; readonly histories: readonly ModelHistory[] }
+  /** Every item's score for a state already computed (query and history items). */
+  | { readonly type: 'scores'; readonly id: number; readonly version: number; readonly query: Float32Array; readonly items: readonly number[] }
+  | { readonly type: 'similarities'; readonly id: number; readonly version: number; readonly index: number }
+  /** Background worker only: read the most recently active users' histories and represent them, sending 'warmed' messages. */
+  | { readonly type: 'warm'; readonly id: number; readonly version: number; readonly databaseUrl: string | undefined; readonly limit: number; readonly chunk: number }
+  | { readonly type: 'stop-warm'; readonly id: number };
+
+/** A request before the pool gives it an id. */
+export type WorkerCommand = WorkerRequest extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never;
+
+/** One warmed user: the whole history (the filters read all of it), the model's view of it, and its representation. */
+export interface WarmedUser {
+  readonly externalId: string;
+  readonly items: Int32Array;
+  readonly types: Int32Array;
+  readonly encoded: ModelHistory;
+  readonly representation: Representation | undefined;
+}
+
+export type WorkerReply =
+  | { readonly type: 'reply'; readonly id: number; readonly ok: true; readonly result: unknown }
+  | { readonly type: 'reply'; readonly id: number; readonly ok: false; readonly code?: string; readonly message: string }
+  | { readonly type: 'warmed'; readonly id: number; readonly version: number; readonly total: number; readonly users: readonly WarmedUser[] };

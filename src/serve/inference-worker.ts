@@ -1,0 +1,130 @@
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { parentPort, workerData } from 'node:worker_threads';
+import { loadSequences } from '../data/sequences.js';
+import { externalUserIds } from '../data/serving-reader.js';
+import { openStore, type Store } from '../data/store.js';
+import { isAppError } from '../errors.js';
+import { ServedModel } from '../model/served-model.js';
+import type { WarmedUser, WorkerReply, WorkerRequest } from './inference-protocol.js';
+
+/**
+ * An inference worker thread of the API (see InferencePool): it holds the
+ * loaded model versions and answers requests one at a time, in order. A
+ * background worker (workerData.background) also warms the user cache, at
+ * the lowest scheduling priority the OS gives a thread, so warm-up runs on
+ * capacity that live requests leave idle.
+ */
+const port = parentPort!;
+const background = (workerData as { background?: boolean } | undefined)?.background === true;
+const models = new Map<number, ServedModel>();
+let store: Store | undefined;
+let warming: number | undefined;
+
+if (background) lowerPriority();
+
+port.on('message', (request: WorkerRequest) => {
+  void handle(request);
+});
+
+async function handle(request: WorkerRequest): Promise<void> {
+  try {
+    const result = await answer(request);
+    if (result instanceof Float32Array) reply({ type: 'reply', id: request.id, ok: true, result }, [result.buffer as ArrayBuffer]);
+    else reply({ type: 'reply', id: request.id, ok: true, result });
+  } catch (error) {
+    reply({ type: 'reply', id: request.id, ok: false, ...(isAppError(error) && { code: error.code }), message: (error as Error).message ?? String(error) });
+  }
+}
+
+function reply(message: WorkerReply, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(message, transfer);
+}
+
+async function answer(request: WorkerRequest): Promise<unknown> {
+  switch (request.type) {
+    case 'load': {
+      if (!models.has(request.version)) models.set(request.version, ServedModel.load(request.version, new Date(request.createdAt), request.artifactPath));
+      return null;
+    }
+    case 'unload':
+      models.get(request.version)?.retire();
+      models.delete(request.version);
+      return null;
+    case 'represent':
+      return model(request.version).represent(request.histories, request.shortlist);
+    case 'log-probs': {
+      const served = model(request.version);
+      const rows = served.numItems + 1;
+      const out = new Float32Array(request.histories.length * rows);
+      served.represent(request.histories, 1).forEach(({ state }, b) => {
+        const scores = served.scores(state);
+        for (let i = 0; i < rows; i++) out[b * rows + i] = scores[i]! - state.logNormaliser;
+      });
+      return out;
+    }
+    case 'scores':
+      return model(request.version).scores({ query: request.query, items: request.items, logNormaliser: 0 }).slice();
+    case 'similarities':
+      return model(request.version).similarities(request.index).slice();
+    case 'warm':
+      return warm(request);
+    case 'stop-warm':
+      warming = undefined;
+      return null;
+  }
+}
+
+function model(version: number): ServedModel {
+  const served = models.get(version);
+  if (!served) throw new Error(`model version ${version} is not loaded in this worker`);
+  return served;
+}
+
+/**
+ * Reads every user's history (whole: the filters read all of it), most
+ * recently active first, up to `limit`, and sends their representations in
+ * chunks. A newer warm or stop-warm ends it between chunks.
+ */
+async function warm(request: Extract<WorkerRequest, { type: 'warm' }>): Promise<{ users: number }> {
+  warming = request.id;
+  store ??= openStore(request.databaseUrl);
+  const sequences = await loadSequences(store, { by: 'user' });
+  const count = sequences.owners.length;
+  const last = (s: number): number => sequences.timestamps[sequences.offsets[s + 1]! - 1]!;
+  const order = Array.from({ length: count }, (_, s) => s).sort((a, b) => last(b) - last(a)).slice(0, Math.min(request.limit, count));
+  const externalIds = await externalUserIds(store, order.map((s) => sequences.owners[s]!));
+  let sent = 0;
+  for (let from = 0; from < order.length; from += request.chunk) {
+    const served = models.get(request.version);
+    if (warming !== request.id || !served) return { users: sent };
+    const users = order.slice(from, from + request.chunk).flatMap((s): Omit<WarmedUser, 'representation'>[] => {
+      const externalId = externalIds.get(sequences.owners[s]!);
+      if (externalId === undefined) return [];
+      const [a, b] = [sequences.offsets[s]!, sequences.offsets[s + 1]!];
+      const items = sequences.items.slice(a, b);
+      const types = Int32Array.from(sequences.types.subarray(a, b));
+      return [{ externalId, items, types, encoded: served.encode(items, types) }];
+    });
+    const usable = users.filter((u) => u.encoded.items.length > 0);
+    const represented = served.represent(usable.map((u) => u.encoded));
+    const byUser = new Map(usable.map((u, i) => [u, represented[i]!]));
+    reply({ type: 'warmed', id: request.id, version: request.version, total: order.length, users: users.map((u) => ({ ...u, representation: byUser.get(u) })) });
+    sent += users.length;
+    // Let a stop-warm or an unload in between.
+    await nextTurn();
+  }
+  if (warming === request.id) warming = undefined;
+  return { users: sent };
+}
+
+/** This thread at nice 19 (Linux: a thread id is a valid target of setpriority); elsewhere it keeps the process's priority. */
+function lowerPriority(): void {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid)) setPriority(tid, 19);
+  } catch {
+    // Not Linux, or not allowed: warm-up still yields between chunks.
+  }
+}
