@@ -213,6 +213,11 @@ describe('npm start (jobs/serve)', () => {
     const badPort = await runJobProcess('serve', ['--port', '70000', '--dev-keys']);
     expect(badPort.code).toBe(2);
     expect(badPort.stderr).toContain('--port must be an integer from 0 to 65535');
+    for (const workers of ['0', 'many', '1.5']) {
+      const badWorkers = await runJobProcess('serve', ['--workers', workers, '--dev-keys']);
+      expect(badWorkers.code).toBe(2);
+      expect(badWorkers.stderr).toContain(`--workers must be an integer from 1 to 256; got '${workers}'`);
+    }
     const unmigrated = await runJobProcess('serve', ['--database-url', database, '--dev-keys', '--port', '0']);
     expect(unmigrated.code).toBe(2);
     expect(unmigrated.stderr).toContain('error [DATABASE_NOT_READY]');

@@ -5,7 +5,10 @@ import { AppError } from '../errors.js';
 import { loadModel } from '../model/artifact.js';
 import { ItemVocabulary } from '../model/vocabulary.js';
 import { BASELINES, evaluateBaseline, type BaselineName } from './baselines.js';
-import { evaluateModel, evaluateModelAndNetwork, type Evaluation } from './evaluate.js';
+import { evaluateModel, evaluateModelAndNetwork, evaluateScorer, type BatchScorer, type Evaluation, type EvaluationOptions } from './evaluate.js';
+import type { LeaveOneOutSplit } from '../data/leave-one-out-split.js';
+import type { EncodedSequences } from '../train/batches.js';
+import { ServedModel } from '../model/served-model.js';
 import { POPULARITY_BANDS, targetPopularityGroups } from './target-popularity.js';
 
 export interface VersionEvaluation {
@@ -33,6 +36,11 @@ export interface VersionEvaluationOptions {
   readonly baselines?: boolean;
   /** Also break the model's metrics down by the held-out item's training occurrences. */
   readonly byTargetPopularity?: boolean;
+  /**
+   * Score through the served path (ServedModel: the inference kernel and the SIMD scorers, as the API
+   * runs them) instead of TensorFlow.js; the metrics must agree (tested). No network-alone evaluation then.
+   */
+  readonly served?: boolean;
 }
 
 /**
@@ -74,7 +82,11 @@ export async function evaluateVersion(store: Store, versionId: number, options: 
     if (options.baselines ?? true) for (const name of BASELINES) baselines[name] = evaluateBaseline(name, vocabulary.size, data, split, protocol);
     const modelOptions = options.byTargetPopularity ? { ...protocol, groups: targetPopularityGroups(data, split, vocabulary.size) } : protocol;
     // A version with a term: as served and the network alone, from one pass of the network.
-    const both = blend ? evaluateModelAndNetwork(model, data, split, modelOptions, blend) : { model: evaluateModel(model, data, split, modelOptions), network: undefined };
+    const both = options.served
+      ? { model: evaluateServed(version, data, split, modelOptions), network: undefined }
+      : blend
+        ? evaluateModelAndNetwork(model, data, split, modelOptions, blend)
+        : { model: evaluateModel(model, data, split, modelOptions), network: undefined };
     const { groups, ...overall } = both.model;
     const network = both.network && { full: both.network.full, ...(both.network.sampled && { sampled: both.network.sampled }) };
     return {
@@ -91,4 +103,30 @@ export async function evaluateVersion(store: Store, versionId: number, options: 
   } finally {
     model.dispose();
   }
+}
+
+/** The version as the API scores it (ServedModel), through the same protocol as evaluateModel. */
+function evaluateServed(version: { id: number; createdAt: Date; artifactPath: string }, data: EncodedSequences, split: LeaveOneOutSplit, options: EvaluationOptions): Evaluation {
+  const served = ServedModel.load(version.id, version.createdAt, version.artifactPath);
+  try {
+    const { maxLength, numItems } = served.config;
+    return evaluateScorer(servedScorer(served, data), numItems, data, split, options, (s) => Math.min(maxLength, s));
+  } finally {
+    served.retire();
+  }
+}
+
+/** Each history's scores from the served model: its last maxLength events, network plus the version's term. */
+function servedScorer(served: ServedModel, data: EncodedSequences): BatchScorer {
+  return (sequences, inputLength) => {
+    const rows = served.numItems + 1;
+    const histories = sequences.map((s) => {
+      const end = data.offsets[s]! + inputLength(s);
+      const from = Math.max(data.offsets[s]!, end - served.config.maxLength);
+      return { items: Array.from(data.items.subarray(from, end)), types: Array.from(data.types.subarray(from, end)) };
+    });
+    const out = new Float32Array(sequences.length * rows);
+    served.states(histories).forEach((state, b) => out.set(served.scores(state), b * rows));
+    return out;
+  };
 }

@@ -3,6 +3,7 @@ import type { Store } from '../data/store.js';
 import type { Authenticator } from './auth.js';
 import type { CacheWarmer } from './cache-warmer.js';
 import type { CatalogCache } from './catalog-cache.js';
+import type { InferencePool } from './inference-pool.js';
 import type { ServeConfig } from './config.js';
 import type { ServeMetrics } from './metrics.js';
 import type { ModelRegistry } from './model-registry.js';
@@ -16,6 +17,7 @@ export interface ServeContext {
   readonly reader: ServingReader;
   readonly catalog: CatalogCache;
   readonly models: ModelRegistry;
+  readonly pool: InferencePool;
   readonly recommender: Recommender;
   readonly warmer: CacheWarmer;
   readonly metrics: ServeMetrics;

@@ -31,6 +31,8 @@ export interface InferencePoolOptions {
   readonly background: boolean;
   readonly queueTimeoutMs?: number;
   readonly log: (message: string, error?: unknown) => void;
+  /** Called for each batch of histories a worker is given (metrics). */
+  readonly onBatch?: (worker: string, histories: number) => void;
 }
 
 const WORKER_ENTRY = new URL('./inference-worker.mjs', import.meta.url);
@@ -173,7 +175,9 @@ export class InferencePool {
     if (!slot) return { done: Promise.resolve(0), stop: () => {} };
     const id = this.nextId++;
     slot.onWarmed = (message) => {
-      if (message.id === id) onUsers(message.users, message.total);
+      if (message.id !== id) return;
+      this.options.onBatch?.('background', message.users.length);
+      onUsers(message.users, message.total);
     };
     const done = new Promise<unknown>((resolve, reject) => {
       slot.inflight.set(id, { resolve, reject });
@@ -195,6 +199,11 @@ export class InferencePool {
   /** Stops a live worker as a crash would (tests). */
   async crash(index: number): Promise<void> {
     await this.slots.filter((s) => !s.background)[index]?.worker.terminate();
+  }
+
+  /** Indices of the live workers with work in flight. */
+  get busyWorkers(): number[] {
+    return this.slots.filter((s) => !s.background && s.busy).map((s) => s.index);
   }
 
   async close(): Promise<void> {
@@ -237,6 +246,7 @@ export class InferencePool {
           this.queue.splice(i, 1);
         } else i++;
       }
+      this.options.onBatch?.(String(slot.index), batch.length);
       this.send(slot, id, { type: 'represent', id, version: first.version, histories: batch.map((t) => t.history), shortlist: first.shortlist }, {
         resolve: (value) => (value as Representation[]).forEach((r, i) => batch[i]!.pending.resolve(r)),
         reject: (error) => batch.forEach((t) => t.pending.reject(error)),

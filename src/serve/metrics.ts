@@ -32,6 +32,20 @@ export class ServeMetrics {
     registers: [this.registry],
   });
 
+  readonly inferenceHistories = new Counter({
+    name: 'attnrec_inference_histories_total',
+    help: 'Histories run through the network by the inference workers, by worker (live: 0.., background: the warm-up worker)',
+    labelNames: ['worker'] as const,
+    registers: [this.registry],
+  });
+
+  readonly inferenceBatches = new Counter({
+    name: 'attnrec_inference_batches_total',
+    help: 'Batches of histories sent to the live inference workers, by worker (histories_total / batches_total is the mean batch)',
+    labelNames: ['worker'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

@@ -53,7 +53,15 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
   const catalog = new CatalogCache(reader);
   await catalog.reload();
   const metrics = new ServeMetrics();
-  const pool = await InferencePool.start({ workers: config.workers, background: config.userCacheSize > 0, log });
+  const pool = await InferencePool.start({
+    workers: config.workers,
+    background: config.userCacheSize > 0,
+    log,
+    onBatch: (worker, histories) => {
+      metrics.inferenceHistories.inc({ worker }, histories);
+      if (worker !== 'background') metrics.inferenceBatches.inc({ worker });
+    },
+  });
   log(`inference: ${config.workers} worker thread(s)${config.userCacheSize > 0 ? ' and a background one for the user-cache warm-up' : ''}`);
   let recommender: Recommender | undefined;
   let warmer: CacheWarmer | undefined;
@@ -81,7 +89,7 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
 
   const limiter = config.rateLimitPerMinute > 0 ? new RateLimiter(config.rateLimitPerMinute, 60) : undefined;
   const lifecycle = { shuttingDown: false };
-  const context: ServeContext = { config, store, reader, catalog, models, recommender, warmer, metrics, auth: new Authenticator(config.apiKeys), limiter, log, lifecycle };
+  const context: ServeContext = { config, store, reader, catalog, models, pool, recommender, warmer, metrics, auth: new Authenticator(config.apiKeys), limiter, log, lifecycle };
   const app = createApp(context);
 
   const server = await new Promise<Server>((resolve, reject) => {

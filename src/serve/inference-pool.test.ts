@@ -1,0 +1,156 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { servingReader } from '../data/serving-reader.js';
+import { evaluateVersion } from '../evaluate/evaluate-version.js';
+import { modelScorer } from '../evaluate/evaluate.js';
+import type { RankingMetrics } from '../evaluate/metrics.js';
+import { loadModel } from '../model/artifact.js';
+import { selectBackend } from '../model/backend.js';
+import { ItemVocabulary } from '../model/vocabulary.js';
+import { servedShop, type ServedShop } from '../../test/support/served-shop.js';
+
+/**
+ * The API's inference on its worker threads against the evaluation job's
+ * (TensorFlow.js, modelScorer): the same scores for stored users and inline
+ * sessions, one request at a time and in concurrent batches, on every
+ * worker; the same test metrics through the served path; and what a
+ * crashed worker does to the requests it held.
+ */
+describe('inference on worker threads', () => {
+  let shop: ServedShop;
+
+  beforeAll(async () => {
+    await selectBackend('wasm');
+    shop = await servedShop('sqlite', { workers: 2, userCacheSize: 0 });
+  });
+
+  afterAll(async () => {
+    await shop?.dispose();
+  });
+
+  it('answers users and sessions with the evaluation job\'s scores (1e-4), batched, on every worker', async () => {
+    const version = await shop.store.prisma.modelVersion.findFirstOrThrow({ where: { active: true } });
+    const { model, blend, extra } = loadModel(version.artifactPath);
+    const vocabulary = new ItemVocabulary(Int32Array.from((extra as { vocabulary: number[] }).vocabulary));
+    const reader = servingReader(shop.store);
+    const users = Array.from({ length: 40 }, (_, u) => `user-${u}`);
+    // Each user's whole history, encoded as the evaluation encodes it, and the evaluation's scores of it.
+    const histories = await Promise.all(users.map(async (u) => reader.userHistory((await reader.userId(u))!)));
+    const offsets = [0];
+    const items: number[] = [];
+    const types: number[] = [];
+    for (const h of histories) {
+      h.items.forEach((item, i) => {
+        items.push(vocabulary.indexOf(item));
+        types.push(h.types[i]!);
+      });
+      offsets.push(items.length);
+    }
+    const data = { offsets: Int32Array.from(offsets), items: Int32Array.from(items), types: Uint8Array.from(types) };
+    const rows = model.config.numItems + 1;
+    const expected = modelScorer(model, data, blend)(users.map((_, s) => s), (s) => offsets[s + 1]! - offsets[s]!);
+    model.dispose();
+    const catalog = new Map((await reader.catalog()).map((c) => [c.externalId, c.id]));
+    const check = (s: number, body: { items: { item: string; score: number; probability: number }[] }): void => {
+      expect(body.items).toHaveLength(12);
+      let total = 0;
+      for (const { item, score, probability } of body.items) {
+        expect(Math.abs(score - expected[s * rows + vocabulary.indexOf(catalog.get(item)!)]!)).toBeLessThan(1e-4);
+        total += probability;
+      }
+      expect(total).toBeCloseTo(1, 4); // all 12 items: the softmax over the catalogue
+    };
+    const before = await workerBatches(shop);
+    // Concurrent: they queue behind busy workers and go out in batches, to both workers.
+    const [stored, inline] = await Promise.all([
+      Promise.all(users.map((u) => shop.call(`/v1/users/${u}/recommendations?k=12&exclude=none`, { role: 'read' }))),
+      Promise.all(histories.map((h) => shop.call('/v1/sessions/recommendations', { role: 'read', body: { k: 12, exclude: 'none', events: Array.from(h.items, (item, i) => ({ item: [...catalog].find(([, id]) => id === item)![0], type: ['view', 'cart', 'purchase'][h.types[i]! - 1] })) } }))),
+    ]);
+    stored.forEach((r, s) => check(s, r.body));
+    inline.forEach((r, s) => check(s, r.body));
+    // One at a time, too.
+    check(3, (await shop.call(`/v1/sessions/recommendations`, { role: 'read', body: { k: 12, exclude: 'none', events: Array.from(histories[3]!.items, (item, i) => ({ item: [...catalog].find(([, id]) => id === item)![0], type: ['view', 'cart', 'purchase'][histories[3]!.types[i]! - 1] })) } })).body);
+    const after = await workerBatches(shop);
+    for (const worker of ['0', '1']) expect(after.histories[worker]! - (before.histories[worker] ?? 0)).toBeGreaterThan(0);
+    expect(sum(after.histories) - sum(before.histories)).toBe(81);
+    // Histories that arrive while the workers are busy share a pass (over HTTP that depends on timing; here it does not).
+    const encoded = histories.map((_, s) => ({ items: items.slice(offsets[s], offsets[s + 1]).slice(-10), types: types.slice(offsets[s], offsets[s + 1]).slice(-10) }));
+    const together = await shop.server.context.pool.represent(version.id, encoded, 12);
+    const batched = await workerBatches(shop);
+    expect(sum(batched.histories) - sum(after.histories)).toBe(40);
+    expect(sum(batched.batches) - sum(after.batches)).toBeLessThan(40);
+    together.forEach(({ shortlist }, s) => shortlist.indices.forEach((index, j) => expect(Math.abs(shortlist.scores[j]! - expected[s * rows + index]!)).toBeLessThan(1e-4)));
+    reader.close();
+  });
+
+  it('gives the training job\'s test metrics through the served path', async () => {
+    const version = await shop.store.prisma.modelVersion.findFirstOrThrow({ where: { active: true } });
+    const trained = (version.metrics as { test: { full: RankingMetrics } }).test.full;
+    // The shop's training run ranked against 5 sampled negatives; the full ranking is what must agree.
+    const served = await evaluateVersion(shop.store, version.id, { sampledNegatives: 5, baselines: false, served: true });
+    expect(served.model.full.users).toBe(trained.users);
+    expect(served.model.full.users).toBeGreaterThan(100);
+    for (const k of [1, 5, 10, 20]) {
+      expect(served.model.full.ndcg[k]).toBeCloseTo(trained.ndcg[k]!, 6);
+      expect(served.model.full.hr[k]).toBeCloseTo(trained.hr[k]!, 6);
+    }
+    expect(served.model.full.mrr).toBeCloseTo(trained.mrr, 6);
+  });
+
+  it('fails only the requests a crashed worker held, with 503 and Retry-After, replaces it, and loses no acknowledged event', async () => {
+    const sessions = Array.from({ length: 60 }, (_, i) => ({ k: 3, events: Array.from({ length: 8 }, (__, j) => ({ item: `sku-${(i + j) % 12}`, type: 'view' })) }));
+    const events = Array.from({ length: 20 }, (_, i) => ({ userId: `crash-user-${i}`, itemId: `sku-${i % 12}`, type: 'view', eventId: `crash-${i}` }));
+    const requests = sessions.map((body) => shop.call('/v1/sessions/recommendations', { role: 'read', body }));
+    const writes = events.map((event) => shop.call('/v1/events', { role: 'write', body: { events: [event] } }));
+    // Wait until a worker has work in flight, then kill it.
+    const { pool } = shop.server.context;
+    for (let i = 0; i < 2_000 && pool.busyWorkers.length === 0; i++) await new Promise((r) => setImmediate(r));
+    await pool.crash(pool.busyWorkers[0] ?? 0);
+    const answers = await Promise.all(requests);
+    for (const a of answers) {
+      if (a.status === 200) continue;
+      expect(a.status).toBe(503);
+      expect(a.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(a.headers.get('retry-after')).toBe('1');
+      expect(a.body.code).toBe('INFERENCE_UNAVAILABLE');
+    }
+    expect(answers.filter((a) => a.status === 200).length).toBeGreaterThan(0);
+    expect(answers.filter((a) => a.status === 503).length).toBeGreaterThan(0);
+    const acknowledged = (await Promise.all(writes)).filter((w) => w.status === 200).length;
+    expect(acknowledged).toBe(events.length);
+    expect(await shop.store.prisma.event.count({ where: { eventId: { startsWith: 'crash-' } } })).toBe(events.length);
+    // The replacement serves.
+    for (let i = 0; i < 100; i++) {
+      const again = await shop.call('/v1/sessions/recommendations', { role: 'read', body: sessions[0] });
+      if (again.status === 200) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error('no inference worker answered after the crash');
+  });
+
+  it('answers bad sessions with 4xx problem+json, never 5xx', async () => {
+    const oversized = await shop.call('/v1/sessions/recommendations', { role: 'read', body: { events: Array.from({ length: 1_001 }, () => ({ item: 'sku-1' })) } });
+    expect(oversized.status).toBe(400);
+    expect(oversized.body.code).toBe('VALIDATION_FAILED');
+    // Items the catalogue does not know cannot inform the model: left out, and the answer says so.
+    const unknown = await shop.call('/v1/sessions/recommendations', { role: 'read', body: { events: [{ item: 'no-such-item' }, { item: 'sku-3' }] } });
+    expect(unknown.status).toBe(200);
+    expect(unknown.body.history).toEqual({ events: 2, used: 1 });
+    const onlyUnknown = await shop.call('/v1/sessions/recommendations', { role: 'read', body: { events: [{ item: 'no-such-item' }] } });
+    expect(onlyUnknown.status).toBe(200);
+    expect(onlyUnknown.body.strategy).toBe('popular');
+    const badType = await shop.call('/v1/sessions/recommendations', { role: 'read', body: { events: [{ item: 'sku-1', type: '' }] } });
+    expect(badType.status).toBe(400);
+  });
+});
+
+function sum(counts: Record<string, number>): number {
+  return Object.values(counts).reduce((a, b) => a + b, 0);
+}
+
+/** Histories and batches per worker so far, from /metrics. */
+async function workerBatches(shop: ServedShop): Promise<{ histories: Record<string, number>; batches: Record<string, number> }> {
+  const text = (await shop.call('/metrics', { role: 'none' })).body as string;
+  const read = (name: string): Record<string, number> =>
+    Object.fromEntries([...text.matchAll(new RegExp(`${name}\\{worker="([^"]+)"\\} (\\d+)`, 'g'))].map((m) => [m[1]!, Number(m[2])]));
+  return { histories: read('attnrec_inference_histories_total'), batches: read('attnrec_inference_batches_total') };
+}
