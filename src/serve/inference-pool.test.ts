@@ -84,7 +84,7 @@ describe('inference on worker threads', () => {
 
   it('gives the training job\'s test metrics through the served path', async () => {
     const version = await shop.store.prisma.modelVersion.findFirstOrThrow({ where: { active: true } });
-    const trained = (version.metrics as { test: { full: RankingMetrics } }).test.full;
+    const trained = (version.metrics as unknown as { test: { full: RankingMetrics } }).test.full;
     // The shop's training run ranked against 5 sampled negatives; the full ranking is what must agree.
     const served = await evaluateVersion(shop.store, version.id, { sampledNegatives: 5, baselines: false, served: true });
     expect(served.model.full.users).toBe(trained.users);
