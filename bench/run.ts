@@ -28,7 +28,7 @@ const spec = {
     catalogue: { type: 'string', value: 'events:items:users', description: 'serve: a synthetic catalogue instead of amazon-games, e.g. 2000000:100000:10000 (large-catalogue retrieval)' },
     seconds: { type: 'string', value: 'n', description: 'serve: seconds per load run (default 15, 3 with --quick, which also shortens the transients to 30 s in windows of 5 s and runs 250 req/s only)' },
     workers: { type: 'string', value: 'list', description: 'serve: run everything once per value with the server\'s --workers N, e.g. 1,2 (default: the server\'s default, no --workers flag)' },
-    'reuse-store': { type: 'boolean', default: false, description: 'serve: reuse bench/scratch/serve-bench.db and its two trained versions from an earlier run instead of importing and training again (development; events added by earlier runs stay)' },
+    'reuse-store': { type: 'boolean', default: false, description: 'serve: reuse bench/scratch/serve-bench.db and its two trained versions from an earlier run instead of importing and training again (runs serve a copy of it, so it holds the imported events only)' },
     write: { type: 'boolean', default: true, description: 'Print the result without writing bench/results/<name>-<timestamp>.json' },
   },
   details: `

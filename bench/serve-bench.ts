@@ -1,12 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { startServeProcess, type ServeProcess } from '../src/cli/processes.js';
 import { importEvents } from '../src/data/import/import-events.js';
 import { DEFAULT_SASREC } from '../src/data/import/sources.js';
 import { migrate } from '../src/data/migrate.js';
-import { openStore, type Store } from '../src/data/store.js';
+import { openStore } from '../src/data/store.js';
 import { MODEL_DEFAULTS } from '../src/model/config.js';
 import { DEFAULT_MEMBERS, trainRun } from '../src/train/train-run.js';
 import { DEFAULT_TRAINING } from '../src/train/trainer.js';
@@ -21,8 +21,9 @@ import { writeSyntheticCsv } from './synthetic-log.js';
  * for one epoch (accuracy is not the point), the server in its own process as
  * `npm start` runs it (optionally with extra flags, e.g. --workers N), the
  * load generator (bench/load-generator.ts: raw keep-alive sockets, open and
- * closed loop) in this one, both on this machine's cores. Per server
- * configuration, in this order:
+ * closed loop) in this one, both on this machine's cores. Each server
+ * configuration serves a fresh copy of the prepared store (the first version
+ * active), so configurations see the same events; in this order:
  *  (d) after a start: the server is started and, as soon as it listens
  *      (its user cache still warming), a steady STEADY_RATE req/s mix of
  *      active-shopper requests (share ACTIVE_SHARE) and idle cached-user
@@ -58,7 +59,7 @@ export interface ServeBenchOptions {
   readonly quick: boolean;
   /** Extra server flags per configuration; [[]] runs the server's defaults once. */
   readonly serverArgs: readonly (readonly string[])[];
-  /** Reuse the scratch store and its two versions from an earlier run (development only). */
+  /** Reuse the prepared store and its two versions from an earlier run instead of importing and training again. */
   readonly reuseStore: boolean;
   /** A synthetic catalogue instead of amazon-games (bench/synthetic-log.ts): events, items, users. */
   readonly synthetic?: { readonly events: number; readonly items: number; readonly users: number };
@@ -96,7 +97,8 @@ const SETTLE_MS = 1_000;
 const KEYS = { read: 'bench-read-key-0000', write: 'bench-write-key-0000', admin: 'bench-admin-key-0000' };
 
 interface PreparedStore {
-  readonly url: string;
+  /** The SQLite file, never served itself: each configuration serves a copy. */
+  readonly file: string;
   readonly first: number;
   readonly second: number;
   readonly model: FlopsConfig;
@@ -112,7 +114,7 @@ export async function runServeBench(given: ServeBenchOptions): Promise<Record<st
   mkdirSync(options.scratch, { recursive: true });
   const prepared = await prepareStore(options);
   const preparedAt = elapsed();
-  const store = openStore(prepared.url);
+  const store = openStore(`file:${prepared.file}`);
   let histories: Histories;
   try {
     histories = await readHistories(store);
@@ -124,21 +126,23 @@ export async function runServeBench(given: ServeBenchOptions): Promise<Record<st
     note: 'src/model/serving-flops.ts: a multiply-add counts 2; every member, last-position inference, the whole catalogue scored; layer norms, biases, softmax and the co-occurrence term left out. Each history is capped at maxLength (the model reads the last maxLength events); the mean is over the lengths a scenario draws.',
     model: { ...prepared.model, members: prepared.members },
     per_uncached_request: {
-      active_shoppers: { lengths: 'each user\'s stored history plus the event just posted', ...meanServingFlops(prepared.model, prepared.members, lengths.map((n) => n + 1)) },
+      active_shoppers: {
+        lengths: "each user's stored history plus the event just posted, before any run; each configuration's saturation run reports the figure for the histories as they had grown by then (achieved)",
+        ...meanServingFlops(prepared.model, prepared.members, lengths.map((n) => n + 1)),
+      },
       sessions: { lengths: 'the users\' history lengths', ...meanServingFlops(prepared.model, prepared.members, lengths.map((n) => Math.min(n, 1_000))) },
       sessions_30: { lengths: `${FIXED_SESSION} events`, ...meanServingFlops(prepared.model, prepared.members, [FIXED_SESSION]) },
     },
   };
   options.log('SIMD matrix-product peak (tfjs-backend-wasm matMul, one thread, own process)');
   const peak = await measureMatMulPeak();
-  const peakGflops = peak.shapes[0]!.gflops_median;
   options.log(`  ${peak.shapes.map((s) => `${s.shape}: ${s.gflops_median} GFLOP/s`).join('; ')}`);
 
   const configurations: Record<string, unknown>[] = [];
   for (const extra of options.serverArgs) {
     options.log(`--- server configuration: ${extra.length > 0 ? extra.join(' ') : '(defaults)'}`);
     const started = elapsed();
-    const result = await runConfiguration(options, prepared, histories, flops.per_uncached_request, peakGflops, extra);
+    const result = await runConfiguration(options, prepared, histories, flops.per_uncached_request, { large: peak.shapes[0]!.gflops_median, servingShape: peak.shapes[1]!.gflops_median }, extra);
     configurations.push({ ...result, wall_seconds: Math.round(elapsed() - started) });
   }
   return {
@@ -178,8 +182,8 @@ async function prepareStore(options: ServeBenchOptions): Promise<PreparedStore> 
   const facts = join(options.scratch, `${name}.json`);
   const url = `file:${file}`;
   if (options.reuseStore && existsSync(file) && existsSync(facts)) {
-    options.log(`reusing ${file} (--reuse-store: events added by earlier runs stay)`);
-    return { ...(JSON.parse(readFileSync(facts, 'utf8')) as Omit<PreparedStore, 'reused' | 'url'>), url, reused: true };
+    options.log(`reusing ${file} and its two versions (--reuse-store)`);
+    return { ...(JSON.parse(readFileSync(facts, 'utf8')) as Omit<PreparedStore, 'reused' | 'file'>), file, reused: true };
   }
   for (const suffix of ['', '-wal', '-shm']) rmSync(file + suffix, { force: true });
   rmSync(facts, { force: true });
@@ -219,15 +223,15 @@ async function prepareStore(options: ServeBenchOptions): Promise<PreparedStore> 
     const model: FlopsConfig = { dim: config.model.dim, ffnDim: config.model.ffnDim, blocks: config.model.blocks, itemBias: config.model.itemBias, maxLength: config.model.maxLength, numItems: config.model.numItems };
     const result = { first: first.versionId, second: second.versionId, model, members: config.members };
     writeFileSync(facts, `${JSON.stringify(result, null, 2)}\n`);
-    return { ...result, url, reused: false };
+    return { ...result, file, reused: false };
   } finally {
     await store.close();
   }
 }
 
-/** Makes `version` the active one in the store (the server is not running). */
+/** Makes `version` the active one in the store (no server is using it). */
 async function activateInStore(url: string, version: number): Promise<void> {
-  const store: Store = openStore(url);
+  const store = openStore(url);
   try {
     await store.prisma.$transaction([
       store.prisma.modelVersion.updateMany({ where: { active: true, NOT: { id: version } }, data: { active: false } }),
@@ -238,14 +242,22 @@ async function activateInStore(url: string, version: number): Promise<void> {
   }
 }
 
-type PerRequestFlops = Record<'active_shoppers' | 'sessions' | 'sessions_30', { total: number }>;
+/** Copies a closed SQLite store (with its WAL, if any) to `target`; returns the copy's database URL. */
+function copyStore(source: string, target: string): string {
+  for (const suffix of ['', '-wal', '-shm']) rmSync(target + suffix, { force: true });
+  copyFileSync(source, target);
+  if (existsSync(`${source}-wal`)) copyFileSync(`${source}-wal`, `${target}-wal`);
+  return `file:${target}`;
+}
+
+type PerRequestFlops = Record<'sessions' | 'sessions_30', { total: number; mean_length: number }>;
 
 async function runConfiguration(
   options: ServeBenchOptions,
   prepared: PreparedStore,
   histories: Histories,
   flops: PerRequestFlops,
-  peakGflops: number,
+  peak: { large: number; servingShape: number },
   extra: readonly string[],
 ): Promise<Record<string, unknown>> {
   const { log, quick, seconds } = options;
@@ -253,8 +265,10 @@ async function runConfiguration(
   const window = quick ? WINDOW_SECONDS.quick : WINDOW_SECONDS.full;
   const warmUp = quick ? WARM_UP_SECONDS.quick : WARM_UP_SECONDS.full;
   const rates = quick ? [FIXED_RATES[0]] : [...FIXED_RATES];
-  await activateInStore(prepared.url, prepared.first);
-  const server = await startServeProcess(['--database-url', prepared.url, '--rate-limit', '0', '--model-poll', '0', ...extra], {
+  // Every configuration serves its own copy of the prepared store: the same events, the first version active.
+  const url = copyStore(prepared.file, join(options.scratch, 'serve-bench-run.db'));
+  await activateInStore(url, prepared.first);
+  const server = await startServeProcess(['--database-url', url, '--rate-limit', '0', '--model-poll', '0', ...extra], {
     ATTNREC_API_KEYS: `read:${KEYS.read},write:${KEYS.write},admin:${KEYS.admin}`,
   });
   try {
@@ -290,25 +304,32 @@ async function runConfiguration(
     const activationWarmUp = await activationWatch.finished();
     log(`  activation answered ${activated.status} in ${(activated.seconds * 1000).toFixed(0)} ms; user cache warmed ${activationWarmUp.toFixed(1)} s after it`);
 
-    const scenario = async (name: string, next: () => LoadRequest, perRequestFlops?: number): Promise<ScenarioResult> => {
+    /** perRequestFlops: FLOPs of one uncached request, asked for once the saturation run is over. */
+    const scenario = async (name: string, next: () => LoadRequest, perRequestFlops?: () => { total: number; mean_length: number }): Promise<ScenarioResult> => {
       await measure.run(`${name}: JIT warm-up`, { mode: 'closed', connections: SATURATION_CONNECTIONS, seconds: warmUp, next });
       const saturation = await measure.run(`${name}: saturation`, { mode: 'closed', connections: SATURATION_CONNECTIONS, seconds, next });
+      const f = perRequestFlops?.();
       const fixed: Record<string, Run> = {};
       for (const rate of rates) fixed[String(rate)] = await measure.run(`${name}: ${rate} req/s`, { mode: 'open', rate, connections: OPEN_LOOP_CONNECTIONS, seconds, next });
-      const achieved =
-        perRequestFlops === undefined
-          ? undefined
-          : { flops_per_request: perRequestFlops, gflops: round((perRequestFlops * saturation.rps) / 1e9, 2), share_of_one_core_peak: round((perRequestFlops * saturation.rps) / 1e9 / peakGflops, 3) };
+      const gflops = f && (f.total * saturation.rps) / 1e9;
+      const achieved = f && {
+        mean_length: f.mean_length,
+        flops_per_request: f.total,
+        gflops: round(gflops!, 2),
+        share_of_one_core_peak: round(gflops! / peak.large, 3),
+        share_of_one_core_serving_shape_peak: round(gflops! / peak.servingShape, 3),
+      };
       return { saturation: { ...saturation, ...(achieved && { achieved }) }, fixed_rate: fixed };
     };
     log('(c) idle cached users');
     const idle = await scenario('idle cached users', () => work.idle());
     log('(b) anonymous inline sessions');
-    const sessions = await scenario('sessions', () => work.session(), flops.sessions.total);
+    const sessions = await scenario('sessions', () => work.session(), () => flops.sessions);
     log(`(b) anonymous inline sessions of ${FIXED_SESSION} events`);
-    const sessions30 = await scenario(`sessions of ${FIXED_SESSION}`, () => work.session(FIXED_SESSION), flops.sessions_30.total);
+    const sessions30 = await scenario(`sessions of ${FIXED_SESSION}`, () => work.session(FIXED_SESSION), () => flops.sessions_30);
     log('(a) active shoppers');
-    const active = await scenario('active shoppers', () => work.active(), flops.active_shoppers.total);
+    // The histories the GETs read: as stored, plus every event this configuration has posted (from (d) on).
+    const active = await scenario('active shoppers', () => work.active(), () => meanServingFlops(prepared.model, prepared.members, work.currentLengths()));
 
     log(`(e) ingestion: batches of ${INGEST_BATCH}, ${INGEST_CONNECTIONS} connections`);
     const ingestion = await measure.run('ingestion', { mode: 'closed', connections: INGEST_CONNECTIONS, seconds, next: () => work.ingestBatch(INGEST_BATCH) });
@@ -371,7 +392,9 @@ async function runConfiguration(
 type Run = Omit<LoadResult, 'windows'> & { server_cpu_s: number; server_cpu_ms_per_request: number | null; user_cache_hit_ratio: number | null; windows?: WindowStats[] };
 
 interface ScenarioResult {
-  readonly saturation: Run & { achieved?: { flops_per_request: number; gflops: number; share_of_one_core_peak: number } };
+  readonly saturation: Run & {
+    achieved?: { mean_length: number; flops_per_request: number; gflops: number; share_of_one_core_peak: number; share_of_one_core_serving_shape_peak: number };
+  };
   /** By offered rate. */
   readonly fixed_rate: Record<string, Run>;
 }

@@ -66,6 +66,8 @@ export class Workloads {
   private sequence = 0;
   private readonly host: string;
   private readonly tag = Date.now().toString(36);
+  /** Events this builder has sent per history (user): the stored histories grow by these. */
+  private readonly added: Int32Array;
 
   constructor(
     private readonly h: Histories,
@@ -75,32 +77,43 @@ export class Workloads {
   ) {
     this.host = new URL(url).host;
     this.random = new Random(seed);
+    this.added = new Int32Array(h.users.length);
   }
 
-  private user(): string {
-    return this.h.users[this.random.int(this.h.users.length)]!;
+  private user(): number {
+    return this.random.int(this.h.users.length);
   }
 
   private item(): string {
     return this.h.items[this.random.int(this.h.items.length)]!;
   }
 
-  private recommendations(name: string, user: string): LoadRequest[number] {
-    return httpRequest(name, 'GET', `/v1/users/${encodeURIComponent(user)}/recommendations?k=10`, { host: this.host, headers: { authorization: `Bearer ${this.keys.read}` } });
+  private recommendations(name: string, externalId: string): LoadRequest[number] {
+    return httpRequest(name, 'GET', `/v1/users/${encodeURIComponent(externalId)}/recommendations?k=10`, { host: this.host, headers: { authorization: `Bearer ${this.keys.read}` } });
   }
 
-  private events(name: string, events: { userId: string; itemId: string }[]): LoadRequest[number] {
-    const body = JSON.stringify({ events: events.map((e) => ({ ...e, type: 'view', eventId: `bench-${this.tag}-${++this.sequence}` })) });
+  /** Events for these users (history indices), each of an item drawn from the stored events. */
+  private events(name: string, users: number[]): LoadRequest[number] {
+    const events = users.map((u) => {
+      this.added[u]!++;
+      return { userId: this.h.users[u]!, itemId: this.item(), type: 'view', eventId: `bench-${this.tag}-${++this.sequence}` };
+    });
+    const body = JSON.stringify({ events });
     return httpRequest(name, 'POST', '/v1/events', { host: this.host, headers: { authorization: `Bearer ${this.keys.write}` }, body });
   }
 
   active(names = { event: 'event', recommendations: 'recommendations' }): LoadRequest {
     const user = this.user();
-    return [this.events(names.event, [{ userId: user, itemId: this.item() }]), this.recommendations(names.recommendations, user)];
+    return [this.events(names.event, [user]), this.recommendations(names.recommendations, this.h.users[user]!)];
   }
 
   idle(name = 'recommendations'): LoadRequest {
-    return [this.recommendations(name, this.user())];
+    return [this.recommendations(name, this.h.users[this.user()]!)];
+  }
+
+  /** Each user's history length now: as stored when the benchmark began, plus the events sent since (answered or not). */
+  currentLengths(): number[] {
+    return Array.from(this.added, (added, s) => historyLength(this.h, s) + added);
   }
 
   /** A session's length: a uniform user's history length (at most 1,000), or `fixed`. */
@@ -126,7 +139,7 @@ export class Workloads {
   }
 
   ingestBatch(size = 100): LoadRequest {
-    return [this.events('events', Array.from({ length: size }, () => ({ userId: this.user(), itemId: this.item() })))];
+    return [this.events('events', Array.from({ length: size }, () => this.user()))];
   }
 
   mix(activeShare: number): LoadRequest {
