@@ -29,6 +29,11 @@ export class CatalogCache {
     return this.byId.size;
   }
 
+  /** Every item (in id order). */
+  items(): CatalogItem[] {
+    return [...this.byId.values()];
+  }
+
   byInternalId(id: number): CatalogItem | undefined {
     return this.byId.get(id);
   }

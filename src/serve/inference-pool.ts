@@ -1,5 +1,9 @@
 import { Worker } from 'node:worker_threads';
+import type { CatalogItem } from '../data/serving-reader.js';
 import { AppError } from '../errors.js';
+import type { ExplainedEvent } from '../inspect/explain.js';
+import type { InspectOptions } from '../inspect/inspect-history.js';
+import type { AttentionReport } from '../inspect/report.js';
 import { ENGINE_MAX_BATCH } from '../model/inference-engine.js';
 import type { ModelHistory, Representation } from '../model/served-model.js';
 import type { WarmedUser, WorkerCommand, WorkerReply, WorkerRequest } from './inference-protocol.js';
@@ -52,13 +56,15 @@ interface Slot {
   /** A compute message is in flight (live workers take one batch at a time). */
   busy: boolean;
   readonly inflight: Map<number, Pending>;
+  /** The catalogue generation this worker holds (see inspect). */
+  catalogGeneration: number;
   /** Called with each 'warmed' message of the warm-up in progress there. */
   onWarmed?: ((message: Extract<WorkerReply, { type: 'warmed' }>) => void) | undefined;
 }
 
 type Task =
   | { readonly kind: 'represent'; readonly version: number; readonly history: ModelHistory; readonly shortlist: number; readonly pending: Pending; readonly queuedAt: number }
-  | { readonly kind: 'single'; readonly version: number; readonly message: WorkerCommand; readonly pending: Pending; readonly queuedAt: number };
+  | { readonly kind: 'single'; readonly version: number; readonly message: WorkerCommand; readonly prepare: ((slot: Slot) => void) | undefined; readonly pending: Pending; readonly queuedAt: number };
 
 export class InferencePool {
   private readonly slots: Slot[] = [];
@@ -166,6 +172,20 @@ export class InferencePool {
   }
 
   /**
+   * Attention inspection of one history on a worker (forward pass at every
+   * position, leave-one-out passes): the report. The worker describes items
+   * from its copy of the catalogue, sent to it first when older than
+   * `catalog.generation` (a catalogue only crosses when it changed).
+   */
+  inspect(version: number, catalog: { readonly generation: number; items(): readonly CatalogItem[] }, events: readonly ExplainedEvent[], typeNames: ReadonlyMap<number, string>, options: InspectOptions): Promise<AttentionReport> {
+    return this.single(version, { type: 'inspect', version, events, typeNames: [...typeNames], options }, (slot) => {
+      if (slot.catalogGeneration === catalog.generation) return;
+      slot.catalogGeneration = catalog.generation;
+      void this.sendControl(slot, { type: 'catalog', generation: catalog.generation, items: catalog.items() }).catch(() => {});
+    }) as Promise<AttentionReport>;
+  }
+
+  /**
    * Warms the user cache for a version on the background worker: `onUsers`
    * receives represented users chunk by chunk (and how many in all).
    * Resolves with how many were sent; a newer warm-up or stop() ends it.
@@ -213,8 +233,9 @@ export class InferencePool {
     await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
   }
 
-  private single(version: number, message: WorkerCommand): Promise<unknown> {
-    return new Promise((resolve, reject) => this.enqueue({ kind: 'single', version, message, pending: { resolve, reject }, queuedAt: performance.now() }));
+  /** One message for one live worker; `prepare` may send that worker what the message needs first. */
+  private single(version: number, message: WorkerCommand, prepare?: (slot: Slot) => void): Promise<unknown> {
+    return new Promise((resolve, reject) => this.enqueue({ kind: 'single', version, message, prepare, pending: { resolve, reject }, queuedAt: performance.now() }));
   }
 
   private enqueue(task: Task): void {
@@ -235,6 +256,7 @@ export class InferencePool {
       const id = this.nextId++;
       if (first.kind === 'single') {
         this.queue.shift();
+        first.prepare?.(slot);
         this.send(slot, id, { ...first.message, id } as WorkerRequest, first.pending);
         continue;
       }
@@ -271,7 +293,7 @@ export class InferencePool {
 
   private async spawn(index: number, background: boolean): Promise<void> {
     const worker = new Worker(WORKER_ENTRY, { workerData: { background } });
-    const slot: Slot = { index, background, worker, ready: false, busy: false, inflight: new Map() };
+    const slot: Slot = { index, background, worker, ready: false, busy: false, inflight: new Map(), catalogGeneration: -1 };
     this.slots[index] = slot;
     worker.on('message', (message: WorkerReply) => this.receive(slot, message));
     worker.on('error', (error) => this.options.log(`inference worker ${index} failed`, error));
@@ -297,7 +319,7 @@ export class InferencePool {
     if (pending) {
       if (message.ok) pending.resolve(message.result);
       // A worker's own failure without a code is a bug: a plain Error, which the API logs and answers 500.
-      else pending.reject(message.code ? new AppError(message.code, message.message) : new Error(`inference worker: ${message.message}`));
+      else pending.reject(message.code ? new AppError(message.code, message.message, { ...message.details }) : new Error(`inference worker: ${message.message}`));
     }
     this.dispatch();
   }

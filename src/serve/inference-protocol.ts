@@ -1,3 +1,6 @@
+import type { CatalogItem } from '../data/serving-reader.js';
+import type { ExplainedEvent } from '../inspect/explain.js';
+import type { InspectOptions } from '../inspect/inspect-history.js';
 import type { ModelHistory, Representation } from '../model/served-model.js';
 
 /**
@@ -16,6 +19,10 @@ export type WorkerRequest =
   /** Every item's score for a state already computed (query and history items). */
   | { readonly type: 'scores'; readonly id: number; readonly version: number; readonly query: Float32Array; readonly items: readonly number[] }
   | { readonly type: 'similarities'; readonly id: number; readonly version: number; readonly index: number }
+  /** The catalogue (the attention report describes items with it); sent to a worker when its copy is older than `generation`. */
+  | { readonly type: 'catalog'; readonly id: number; readonly generation: number; readonly items: readonly CatalogItem[] }
+  /** Attention inspection of one history (inspectHistory): the report, as the API returns it. */
+  | { readonly type: 'inspect'; readonly id: number; readonly version: number; readonly events: readonly ExplainedEvent[]; readonly typeNames: readonly (readonly [number, string])[]; readonly options: InspectOptions }
   /** Background worker only: read the most recently active users' histories and represent them, sending 'warmed' messages. */
   | { readonly type: 'warm'; readonly id: number; readonly version: number; readonly databaseUrl: string | undefined; readonly limit: number; readonly chunk: number }
   | { readonly type: 'stop-warm'; readonly id: number };
@@ -34,5 +41,5 @@ export interface WarmedUser {
 
 export type WorkerReply =
   | { readonly type: 'reply'; readonly id: number; readonly ok: true; readonly result: unknown }
-  | { readonly type: 'reply'; readonly id: number; readonly ok: false; readonly code?: string; readonly message: string }
+  | { readonly type: 'reply'; readonly id: number; readonly ok: false; readonly code?: string; readonly details?: Readonly<Record<string, unknown>>; readonly message: string }
   | { readonly type: 'warmed'; readonly id: number; readonly version: number; readonly total: number; readonly users: readonly WarmedUser[] };

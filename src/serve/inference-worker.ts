@@ -5,7 +5,9 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { loadSequences } from '../data/sequences.js';
 import { externalUserIds } from '../data/serving-reader.js';
 import { openStore, type Store } from '../data/store.js';
+import type { CatalogItem } from '../data/serving-reader.js';
 import { isAppError } from '../errors.js';
+import { inspectHistory } from '../inspect/inspect-history.js';
 import { ServedModel } from '../model/served-model.js';
 import type { WarmedUser, WorkerReply, WorkerRequest } from './inference-protocol.js';
 
@@ -21,6 +23,7 @@ const background = (workerData as { background?: boolean } | undefined)?.backgro
 const models = new Map<number, ServedModel>();
 let store: Store | undefined;
 let warming: number | undefined;
+let catalog = { byInternalId: (_id: number): CatalogItem | undefined => undefined, byExternalId: (_id: string): CatalogItem | undefined => undefined };
 
 if (background) lowerPriority();
 
@@ -34,7 +37,7 @@ async function handle(request: WorkerRequest): Promise<void> {
     if (result instanceof Float32Array) reply({ type: 'reply', id: request.id, ok: true, result }, [result.buffer as ArrayBuffer]);
     else reply({ type: 'reply', id: request.id, ok: true, result });
   } catch (error) {
-    reply({ type: 'reply', id: request.id, ok: false, ...(isAppError(error) && { code: error.code }), message: (error as Error).message ?? String(error) });
+    reply({ type: 'reply', id: request.id, ok: false, ...(isAppError(error) && { code: error.code, details: error.details }), message: (error as Error).message ?? String(error) });
   }
 }
 
@@ -68,6 +71,14 @@ async function answer(request: WorkerRequest): Promise<unknown> {
       return model(request.version).scores({ query: request.query, items: request.items, logNormaliser: 0 }).slice();
     case 'similarities':
       return model(request.version).similarities(request.index).slice();
+    case 'catalog': {
+      const byId = new Map(request.items.map((item) => [item.id, item]));
+      const byExternal = new Map(request.items.map((item) => [item.externalId, item]));
+      catalog = { byInternalId: (id) => byId.get(id), byExternalId: (id) => byExternal.get(id) };
+      return null;
+    }
+    case 'inspect':
+      return inspectHistory(model(request.version), catalog, new Map(request.typeNames), request.events, request.options);
     case 'warm':
       return warm(request);
     case 'stop-warm':

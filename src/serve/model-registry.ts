@@ -1,6 +1,5 @@
 import type { Store } from '../data/store.js';
 import { AppError } from '../errors.js';
-import { ServedModel } from '../model/served-model.js';
 import type { InferencePool } from './inference-pool.js';
 import { PooledModel } from './pooled-model.js';
 
@@ -98,16 +97,13 @@ export class ModelRegistry {
   }
 
   /**
-   * A version loaded in this thread, for attention inspection (which runs
-   * here, not on the workers): the serving one by default, or any ready
-   * version; loaded on demand and kept among the two most recently asked
-   * for. Release it when done.
+   * A version for attention inspection and comparison: the serving one by
+   * default, or any ready version, loaded in the workers on demand and kept
+   * among the two most recently asked for. Release it when done.
    */
-  async acquireInspectable(version?: number): Promise<ServedModel | undefined> {
-    if (version === undefined) {
-      if (!this.current_) return undefined;
-      version = this.current_.version;
-    }
+  async acquireInspectable(version?: number): Promise<PooledModel | undefined> {
+    const current = this.current_;
+    if (version === undefined || version === current?.version) return current?.acquire();
     const cached = this.others.get(version);
     if (cached) {
       this.others.delete(version);
@@ -115,17 +111,17 @@ export class ModelRegistry {
       return cached.acquire();
     }
     const row = await this.readyRow(version);
-    const model = this.others.get(version) ?? ServedModel.load(row.id, row.createdAt, row.artifactPath);
+    const model = this.others.get(version) ?? (await PooledModel.load(this.pool, row.id, row.createdAt, row.artifactPath));
     this.others.set(version, model);
     while (this.others.size > 2) {
-      const [oldest, evicted] = this.others.entries().next().value as [number, ServedModel];
+      const [oldest, evicted] = this.others.entries().next().value as [number, PooledModel];
       this.others.delete(oldest);
       evicted.retire();
     }
     return model.acquire();
   }
 
-  private readonly others = new Map<number, ServedModel>();
+  private readonly others = new Map<number, PooledModel>();
 
   /** Stops serving: the current model is freed once its requests finish. */
   close(): void {

@@ -1,3 +1,7 @@
+import type { CatalogItem } from '../data/serving-reader.js';
+import type { ExplainedEvent } from '../inspect/explain.js';
+import type { InspectOptions } from '../inspect/inspect-history.js';
+import type { AttentionReport } from '../inspect/report.js';
 import { readArtifactInfo } from '../model/artifact.js';
 import type { ModelConfig } from '../model/config.js';
 import { artifactVocabulary, encodeHistory, SHORTLIST, type ModelHistory, type Representation, type UserState } from '../model/served-model.js';
@@ -80,6 +84,11 @@ export class PooledModel {
     const rows = this.numItems + 1;
     const all = await this.pool.logProbs(this.version, histories);
     return histories.map((_, b) => all.subarray(b * rows, (b + 1) * rows));
+  }
+
+  /** Attention inspection of one history, on a worker (see InferencePool.inspect). */
+  inspect(catalog: { readonly generation: number; items(): readonly CatalogItem[] }, events: readonly ExplainedEvent[], typeNames: ReadonlyMap<number, string>, options: InspectOptions): Promise<AttentionReport> {
+    return this.pool.inspect(this.version, catalog, events, typeNames, options);
   }
 
   /** Cosine similarity of every item to model item `index`. */

@@ -1,6 +1,5 @@
 import type { Router } from 'express';
 import type { ExplainedEvent } from '../../inspect/explain.js';
-import { inspectHistory } from '../../inspect/inspect-history.js';
 import { sessionEvents } from '../../inspect/session-events.js';
 import type { AttentionReport } from '../../inspect/report.js';
 import type { ServeContext } from '../context.js';
@@ -45,7 +44,8 @@ async function inspect(
   if (!model) throw new ProblemError('MODEL_NOT_LOADED', 'attention inspection needs a trained model; none is loaded');
   try {
     const typeNames = new Map([...typeIds].map(([name, id]) => [id, name]));
-    return inspectHistory(model, ctx.catalog, typeNames, events, options);
+    // On a worker: the full forward pass and the leave-one-out passes never run on the event loop.
+    return await model.inspect(ctx.catalog, events, typeNames, { k: options.k, target: options.target, exclude: options.exclude });
   } finally {
     model.release();
   }
