@@ -1,8 +1,9 @@
 import { AppError } from '../errors.js';
+import { CommittedIds } from './committed-ids.js';
 import { toColumns } from './import/event-columns.js';
 import type { EventRow } from './import/event-row.js';
 import { EventTypeRegistry, type EventTypePolicy } from './import/event-types.js';
-import { resolveBatch, type IdCaches } from './import/import-events.js';
+import { resolveBatch } from './import/import-events.js';
 import { groupByUser, type ImportTarget } from './import/import-target.js';
 import { postgresImportTarget } from './import/postgres-target.js';
 import { sqliteImportTarget } from './import/sqlite-target.js';
@@ -41,7 +42,7 @@ export async function ingestEvents(store: Store, rows: readonly EventRow[], opti
     await target.begin();
     try {
       const registry = new EventTypeRegistry(await target.eventTypes(), options.eventTypes ?? 'register');
-      const caches: IdCaches = { users: new Map(), items: new Map(), sessions: new Map() };
+      const caches = committedIdsOf(store).transaction();
       const { events, problems } = await resolveBatch(target, registry, caches, toColumns(rows));
       if (problems.length > 0) {
         throw new AppError('VALIDATION_FAILED', `${problems.length} of ${rows.length} events cannot be stored; none were`, {
@@ -51,6 +52,7 @@ export async function ingestEvents(store: Store, rows: readonly EventRow[], opti
       await target.stageEvents(target.prepareEvents(groupByUser(events)));
       const stored = await target.flushStaged();
       await target.commit();
+      caches.commit();
       return {
         received: rows.length,
         stored,
@@ -64,6 +66,14 @@ export async function ingestEvents(store: Store, rows: readonly EventRow[], opti
       throw error;
     }
   });
+}
+
+const committedIds = new WeakMap<Store, CommittedIds>();
+
+function committedIdsOf(store: Store): CommittedIds {
+  let ids = committedIds.get(store);
+  if (!ids) committedIds.set(store, (ids = new CommittedIds()));
+  return ids;
 }
 
 async function requireKnownItems(store: Store, items: string[]): Promise<void> {

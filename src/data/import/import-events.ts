@@ -134,11 +134,16 @@ async function loadEvents(
   return { file, format: source.format, lines, read, inserted, duplicates: read - inserted };
 }
 
-/** External → internal ids already resolved in this transaction. */
+/** External → internal ids already resolved (a Map, or anything that looks up and remembers like one). */
 export interface IdCaches {
-  readonly users: Map<string, number>;
-  readonly items: Map<string, number>;
-  readonly sessions: Map<string, SessionRef>;
+  readonly users: IdCache<number>;
+  readonly items: IdCache<number>;
+  readonly sessions: IdCache<SessionRef>;
+}
+
+export interface IdCache<V> {
+  get(externalId: string): V | undefined;
+  set(externalId: string, value: V): unknown;
 }
 
 /**
@@ -245,7 +250,7 @@ export function buildResolvedEvents(e: EventColumns, ids: BatchIds): { events: R
  * entries used by kept rows are resolved, so a skipped line creates nothing.
  */
 async function resolveDictionary(
-  cache: Map<string, number>,
+  cache: IdCache<number>,
   values: readonly string[],
   codes: Int32Array,
   keep: Uint8Array,
@@ -274,7 +279,7 @@ async function resolveDictionary(
 /** Sessions of a batch; the first user seen with a session is attached to it if it has none yet. */
 async function resolveSessionDictionary(
   target: ImportTarget,
-  cache: Map<string, SessionRef>,
+  cache: IdCache<SessionRef>,
   e: EventColumns,
   keep: Uint8Array,
   userIds: Int32Array,

@@ -7,23 +7,8 @@ export function sqliteImportTarget(db: Database.Database): ImportTarget {
   const created = { users: 0, items: 0, sessions: 0 };
   // SQLite writes synchronously: staging only holds the batch until flushStaged.
   let staged: ResolvedEvents | undefined;
-
-  const selectUser = db.prepare('SELECT id FROM users WHERE external_id = ?').pluck();
-  const selectItem = db.prepare('SELECT id FROM items WHERE external_id = ?').pluck();
-  const selectSession = db.prepare('SELECT id, user_id FROM sessions WHERE external_id = ?');
-  const attachUser = db.prepare('UPDATE sessions SET user_id = ? WHERE id = ? AND user_id IS NULL');
-  const insertUser = db.prepare('INSERT INTO users (external_id) VALUES (?) ON CONFLICT (external_id) DO NOTHING');
-  const insertItem = db.prepare('INSERT INTO items (external_id) VALUES (?) ON CONFLICT (external_id) DO NOTHING');
-  const insertSession = db.prepare('INSERT INTO sessions (external_id, user_id) VALUES (?, ?) ON CONFLICT (external_id) DO NOTHING');
-  // One row per statement, arguments passed positionally: measured 2x faster
-  // than multi-row VALUES lists and 20% faster than an array of parameters.
-  // Most logged events have no value, quantity or event id: a 5-column
-  // statement saves binding three NULLs on each of them.
-  const insertEvent = db.prepare(
-    `INSERT INTO events (user_id, session_id, item_id, type_id, ts, value, quantity, event_id)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-  );
-  const insertBareEvent = db.prepare('INSERT INTO events (user_id, session_id, item_id, type_id, ts) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING');
+  const { selectUser, selectItem, selectSession, attachUser, insertUser, insertItem, insertSession, insertEvent, insertBareEvent, selectEventTypes, insertEventType } =
+    statementsOf(db);
 
   const resolve = (table: 'users' | 'items', insert: Database.Statement, select: Database.Statement, ids: readonly string[]): number[] => {
     const internal = new Map<string, number>();
@@ -43,12 +28,11 @@ export function sqliteImportTarget(db: Database.Database): ImportTarget {
       db.exec('BEGIN IMMEDIATE');
     },
     async eventTypes() {
-      const rows = db.prepare('SELECT id, name FROM event_types').all() as { id: number; name: string }[];
+      const rows = selectEventTypes.all() as { id: number; name: string }[];
       return new Map(rows.map((r) => [r.name, r.id]));
     },
     async addEventTypes(types) {
-      const insert = db.prepare('INSERT INTO event_types (id, name) VALUES (?, ?)');
-      for (const t of types) insert.run(t.id, t.name);
+      for (const t of types) insertEventType.run(t.id, t.name);
     },
     async resolveUsers(ids) {
       return resolve('users', insertUser, selectUser, ids);
@@ -118,3 +102,40 @@ export function sqliteImportTarget(db: Database.Database): ImportTarget {
   };
 }
 
+
+type Statements = ReturnType<typeof prepareStatements>;
+const statements = new WeakMap<Database.Database, Statements>();
+
+/**
+ * The target's statements, prepared once per connection: the API's write
+ * path opens a target per request, and preparing these 11 statements each
+ * time cost ~0.2 ms of a 100-event batch.
+ */
+function statementsOf(db: Database.Database): Statements {
+  let prepared = statements.get(db);
+  if (!prepared) statements.set(db, (prepared = prepareStatements(db)));
+  return prepared;
+}
+
+function prepareStatements(db: Database.Database) {
+  return {
+    selectUser: db.prepare('SELECT id FROM users WHERE external_id = ?').pluck(),
+    selectItem: db.prepare('SELECT id FROM items WHERE external_id = ?').pluck(),
+    selectSession: db.prepare('SELECT id, user_id FROM sessions WHERE external_id = ?'),
+    attachUser: db.prepare('UPDATE sessions SET user_id = ? WHERE id = ? AND user_id IS NULL'),
+    insertUser: db.prepare('INSERT INTO users (external_id) VALUES (?) ON CONFLICT (external_id) DO NOTHING'),
+    insertItem: db.prepare('INSERT INTO items (external_id) VALUES (?) ON CONFLICT (external_id) DO NOTHING'),
+    insertSession: db.prepare('INSERT INTO sessions (external_id, user_id) VALUES (?, ?) ON CONFLICT (external_id) DO NOTHING'),
+    // One row per statement, arguments passed positionally: measured 2x faster
+    // than multi-row VALUES lists and 20% faster than an array of parameters.
+    // Most logged events have no value, quantity or event id: a 5-column
+    // statement saves binding three NULLs on each of them.
+    insertEvent: db.prepare(
+      `INSERT INTO events (user_id, session_id, item_id, type_id, ts, value, quantity, event_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+    ),
+    insertBareEvent: db.prepare('INSERT INTO events (user_id, session_id, item_id, type_id, ts) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING'),
+    selectEventTypes: db.prepare('SELECT id, name FROM event_types'),
+    insertEventType: db.prepare('INSERT INTO event_types (id, name) VALUES (?, ?)'),
+  };
+}
