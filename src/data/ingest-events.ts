@@ -8,6 +8,7 @@ import { groupByUser, type ImportTarget } from './import/import-target.js';
 import { postgresImportTarget } from './import/postgres-target.js';
 import { sqliteImportTarget } from './import/sqlite-target.js';
 import type { Store } from './store.js';
+import { walCheckpointer } from './wal-checkpointer.js';
 import { withWriteLock } from './write-lock.js';
 
 export interface IngestOptions {
@@ -53,6 +54,9 @@ export async function ingestEvents(store: Store, rows: readonly EventRow[], opti
       const stored = await target.flushStaged();
       await target.commit();
       caches.commit();
+      if (store.provider === 'sqlite') {
+        walCheckpointer(store.db, (fn) => withWriteLock(store, fn))?.committed(stored + target.created.users + target.created.items + target.created.sessions);
+      }
       return {
         received: rows.length,
         stored,

@@ -1,0 +1,99 @@
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openSqlite } from './store.js';
+import { WalCheckpointer, walCheckpointer } from './wal-checkpointer.js';
+
+/** A write lock as the API's: one promise chain. */
+function lock(): (fn: () => Promise<void>) => Promise<void> {
+  let tail: Promise<unknown> = Promise.resolve();
+  return (fn) => {
+    const run = tail.then(fn, fn);
+    tail = run.catch(() => {});
+    return run;
+  };
+}
+
+const until = async (condition: () => boolean, ms = 10_000): Promise<void> => {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+describe('WAL checkpoints on a worker thread', () => {
+  let dir: string;
+  let file: string;
+  let db: Database.Database;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'attnrec-wal-'));
+    file = join(dir, 'wal.db');
+    db = openSqlite(file);
+    db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, k INTEGER, body BLOB); CREATE INDEX t_k ON t (k)');
+  });
+  afterEach(() => {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** 800 transactions of 100 rows of 1 kB on random keys (over 80 MB of WAL without checkpoints), never yielding to the event loop between them. */
+  async function write(checkpointer: WalCheckpointer, hold: (fn: () => Promise<void>) => Promise<void>): Promise<number> {
+    const insert = db.prepare('INSERT INTO t (k, body) VALUES (?, randomblob(1000))');
+    let largest = 0;
+    for (let b = 0; b < 800; b++) {
+      await hold(async () => {
+        db.exec('BEGIN IMMEDIATE');
+        for (let i = 0; i < 100; i++) insert.run(Math.floor(Math.random() * 1e9));
+        db.exec('COMMIT');
+        checkpointer.committed(100);
+      });
+      largest = Math.max(largest, statSync(`${file}-wal`).size);
+    }
+    return largest;
+  }
+
+  it('keeps the WAL small under a writer that never yields, and leaves it fully copied once writes stop', async () => {
+    db.pragma('wal_autocheckpoint = 0');
+    const hold = lock();
+    const errors: Error[] = [];
+    const checkpointer = new WalCheckpointer(db, hold, { cycleRows: 1_000, idleMs: 200, onError: (e) => errors.push(e) });
+    try {
+      const largest = await write(checkpointer, hold);
+      // Bounded by what the writer adds while a cycle runs (~20 MB here, as fast as SQLite writes), not by all it wrote.
+      expect(largest).toBeLessThan(40e6);
+      // Writes stopped: the drained WAL gets its last round, then the thread exits.
+      await until(() => !checkpointer.running);
+      const other = openSqlite(file);
+      const [state] = other.pragma('wal_checkpoint(PASSIVE)') as { busy: number; log: number; checkpointed: number }[];
+      other.close();
+      expect(state!.log).toBe(state!.checkpointed);
+      expect(errors).toEqual([]);
+      expect(db.prepare('SELECT COUNT(*) FROM t').pluck().get()).toBe(80_000);
+    } finally {
+      await checkpointer.close();
+    }
+  }, 60_000);
+
+  it('falls back to SQLite’s own checkpoints when the thread cannot work', async () => {
+    const checkpointer = walCheckpointer(db, lock());
+    expect(checkpointer).not.toBeNull();
+    expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
+    const errors: Error[] = [];
+    const broken = new WalCheckpointer(db, lock(), { cycleRows: 10, onError: (e) => errors.push(e) });
+    rmSync(file); // the connection keeps its file open; the thread cannot open it by name
+    broken.committed(10);
+    await until(() => errors.length > 0);
+    expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(1_000);
+    expect(broken.running).toBe(false);
+    await checkpointer!.close();
+  });
+
+  it('is not used where there is no WAL file', () => {
+    const memory = openSqlite(':memory:');
+    expect(walCheckpointer(memory, lock())).toBeNull();
+    memory.close();
+  });
+});
