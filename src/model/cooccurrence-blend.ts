@@ -89,14 +89,3 @@ export function termValue(weight: number, scale: number, sum: number): number {
 export function addTerm(scores: Float32Array, term: CooccurrenceTerm): void {
   for (let i = 0; i < term.items.length; i++) scores[term.items[i]!]! += term.values[i]!;
 }
-
-/**
- * log Σ exp(score + term) from log Σ exp(score) and the raw scores: only the
- * term's items change, so the normaliser moves by
- * log(1 + Σ_j exp(score_j − L) (exp(term_j) − 1)).
- */
-export function blendedLogNormaliser(logNormaliser: number, rawScores: ArrayLike<number>, term: CooccurrenceTerm): number {
-  let change = 0;
-  for (let i = 0; i < term.items.length; i++) change += Math.exp(rawScores[term.items[i]!]! - logNormaliser) * Math.expm1(term.values[i]!);
-  return logNormaliser + Math.log1p(change);
-}

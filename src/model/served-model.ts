@@ -1,7 +1,7 @@
 import { AppError } from '../errors.js';
 import { readArtifact, type ArtifactData } from './artifact.js';
 import type { ModelConfig } from './config.js';
-import { addTerm, blendedLogNormaliser, EMPTY_TERM, type CooccurrenceBlend } from './cooccurrence-blend.js';
+import { addTerm, type CooccurrenceBlend } from './cooccurrence-blend.js';
 import { ENGINE_MAX_BATCH, InferenceEngine } from './inference-engine.js';
 import { ItemScorer } from './item-scorer.js';
 import { ItemVocabulary } from './vocabulary.js';
@@ -153,9 +153,10 @@ export class ServedModel {
       const scores = output.scoresOf(queries, chunk.length);
       chunk.forEach((state, b) => {
         const row = scores.subarray(b * rows, (b + 1) * rows);
-        const term = this.blend ? this.blend.term(state.items) : EMPTY_TERM;
-        state.logNormaliser = blendedLogNormaliser(output.logSumExpOfLast(b), row, term);
-        addTerm(row, term);
+        // The term first, then the normaliser of the blended row in the SIMD kernel (~0.03 ms): cheaper than moving
+        // the network's normaliser by an exp and an expm1 per raised item (~3,000 on a 30-event amazon-games history).
+        if (this.blend) addTerm(row, this.blend.term(state.items));
+        state.logNormaliser = output.logSumExpOfLast(b);
         out.push({ state, shortlist: output.topOfLast(Math.min(shortlist, this.numItems), b) });
       });
     }
@@ -187,9 +188,8 @@ export class ServedModel {
     const { output } = this.live();
     const scores = output.scores(state.query);
     // Recomputed from the history at each call (~5,000 additions) rather than kept: cached users keep only their state.
-    const term = this.blend ? this.blend.term(state.items) : EMPTY_TERM;
-    if (Number.isNaN(state.logNormaliser)) state.logNormaliser = blendedLogNormaliser(output.logSumExpOfLast(), scores, term);
-    addTerm(scores, term);
+    if (this.blend) addTerm(scores, this.blend.term(state.items));
+    if (Number.isNaN(state.logNormaliser)) state.logNormaliser = output.logSumExpOfLast();
     return scores;
   }
 

@@ -122,8 +122,10 @@ export class InferencePool {
             this.dispatch();
           }
         }
+        // The background worker runs at nice 19 and may be starved under load: the activation does not wait for it
+        // (its warm-up of this version queues behind the load there).
         const backgroundSlot = this.slots.find((s) => s.background && s.ready);
-        if (backgroundSlot) await this.sendControl(backgroundSlot, message);
+        if (backgroundSlot) void this.sendControl(backgroundSlot, message).catch((error: unknown) => this.options.log(`the background worker could not load version ${version}`, error));
       } catch (error) {
         this.loaded.delete(version);
         this.sendUnload(version);
