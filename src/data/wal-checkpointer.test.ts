@@ -59,7 +59,7 @@ describe('WAL checkpoints on a worker thread', () => {
     db.pragma('wal_autocheckpoint = 0');
     const hold = lock();
     const errors: Error[] = [];
-    const checkpointer = new WalCheckpointer(db, hold, { cycleRows: 1_000, idleMs: 200, onError: (e) => errors.push(e) });
+    const checkpointer = new WalCheckpointer(db, hold, { cyclePages: 1_000, idleMs: 200, onError: (e) => errors.push(e) });
     try {
       const largest = await write(checkpointer, hold);
       // Bounded by what the writer adds while a cycle runs (~20 MB here, as fast as SQLite writes), not by all it wrote.
@@ -82,7 +82,7 @@ describe('WAL checkpoints on a worker thread', () => {
     expect(checkpointer).not.toBeNull();
     expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
     const errors: Error[] = [];
-    const broken = new WalCheckpointer(db, lock(), { cycleRows: 10, onError: (e) => errors.push(e) });
+    const broken = new WalCheckpointer(db, lock(), { cyclePages: 10, onError: (e) => errors.push(e) });
     rmSync(file); // the connection keeps its file open; the thread cannot open it by name
     broken.committed(10);
     await until(() => errors.length > 0);
