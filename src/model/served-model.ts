@@ -4,6 +4,7 @@ import type { ModelConfig } from './config.js';
 import { addTerm, type CooccurrenceBlend } from './cooccurrence-blend.js';
 import { ENGINE_MAX_BATCH, InferenceEngine } from './inference-engine.js';
 import { ItemScorer } from './item-scorer.js';
+import { Retirable } from './retirable.js';
 import { ItemVocabulary } from './vocabulary.js';
 
 /** A history in the model's own terms: item indices 1..numItems and event-type ids, oldest first. */
@@ -53,7 +54,7 @@ export const SHORTLIST = 100;
  * In-flight users hold a reference (acquire/release); a model retired by
  * activation is dropped only when the last of them lets go.
  */
-export class ServedModel {
+export class ServedModel extends Retirable {
   readonly config: ModelConfig;
   readonly vocabulary: ItemVocabulary;
   /** Ensemble members (1: a single SASRec); attention() returns members × blocks layers, member by member. */
@@ -61,8 +62,6 @@ export class ServedModel {
   /** The version's item-to-item term, when it has one (see CooccurrenceBlend). */
   readonly blend: CooccurrenceBlend | undefined;
   private parts: { engine: InferenceEngine; output: ItemScorer; unit: ItemScorer } | undefined;
-  private references = 0;
-  private retired = false;
 
   private constructor(
     readonly version: number,
@@ -70,6 +69,7 @@ export class ServedModel {
     data: ArtifactData,
     vocabulary: ItemVocabulary,
   ) {
+    super();
     this.config = data.configs[0]!;
     this.members = data.configs.length;
     this.vocabulary = vocabulary;
@@ -98,21 +98,8 @@ export class ServedModel {
     return this.config.numItems;
   }
 
-  /** Keeps the model alive for the duration of a request. */
-  acquire(): this {
-    this.references++;
-    return this;
-  }
-
-  release(): void {
-    this.references--;
-    if (this.retired && this.references === 0) this.parts = undefined;
-  }
-
-  /** No new requests will use this model: drop it once the current ones finish. */
-  retire(): void {
-    this.retired = true;
-    if (this.references === 0) this.parts = undefined;
+  protected free(): void {
+    this.parts = undefined;
   }
 
   /**

@@ -4,6 +4,7 @@ import type { InspectOptions } from '../inspect/inspect-history.js';
 import type { AttentionReport } from '../inspect/report.js';
 import { readArtifactInfo } from '../model/artifact.js';
 import type { ModelConfig } from '../model/config.js';
+import { Retirable } from '../model/retirable.js';
 import { artifactVocabulary, encodeHistory, SHORTLIST, type ModelHistory, type Representation, type UserState } from '../model/served-model.js';
 import type { ItemVocabulary } from '../model/vocabulary.js';
 import type { InferencePool } from './inference-pool.js';
@@ -16,12 +17,10 @@ import type { InferencePool } from './inference-pool.js';
  * once retired by an activation and let go by the last of them, the
  * workers free it.
  */
-export class PooledModel {
+export class PooledModel extends Retirable {
   readonly config: ModelConfig;
   readonly members: number;
   readonly vocabulary: ItemVocabulary;
-  private references = 0;
-  private retired = false;
 
   private constructor(
     private readonly pool: InferencePool,
@@ -31,6 +30,7 @@ export class PooledModel {
     configs: readonly ModelConfig[],
     vocabulary: ItemVocabulary,
   ) {
+    super();
     this.config = configs[0]!;
     this.members = configs.length;
     this.vocabulary = vocabulary;
@@ -48,21 +48,9 @@ export class PooledModel {
     return this.config.numItems;
   }
 
-  acquire(): this {
-    this.references++;
-    return this;
-  }
-
-  release(): void {
-    this.references--;
-    if (this.retired && this.references === 0) this.pool.unload(this.version);
-  }
-
-  /** No new requests will use this version: the workers free it once the current ones finish. */
-  retire(): void {
-    if (this.retired) return;
-    this.retired = true;
-    if (this.references === 0) this.pool.unload(this.version);
+  /** The last holder of a retired version let go: the workers free it. */
+  protected free(): void {
+    this.pool.unload(this.version);
   }
 
   encode(items: ArrayLike<number>, types: ArrayLike<number>): ModelHistory {
