@@ -614,7 +614,7 @@ function evaluateTargets(r: TargetInputs, steadyP99: number | null, quick: boole
     const failed = after.reduce((n, w) => n + w.failed + w.abandoned, 0);
     const bound = steadyP99 === null ? null : 2 * steadyP99;
     return {
-      target: `≤ 2 × steady-state p99 (${bound ?? '–'} ms) in every ${window}-s window`,
+      target: `≤ 2 × the steady-state p99 (${steadyP99 ?? '–'} ms), i.e. ≤ ${bound ?? '–'} ms, in every ${window}-s window`,
       measure: `${name}: worst window p99 of the ${STEADY_RATE} req/s mix (whole request, from its due time)`,
       result: worst,
       unit: 'ms',
