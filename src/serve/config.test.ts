@@ -49,7 +49,7 @@ describe('RateLimiter', () => {
 
 describe('LruCache', () => {
   it('forgets the least recently used entry and expired ones', () => {
-    let now = 0;
+    let now = 1; // lru-cache reads a start time of 0 as "no time to live"
     const cache = new LruCache<string, number>(2, 1_000, () => now);
     cache.set('a', 1);
     cache.set('b', 2);
@@ -57,7 +57,7 @@ describe('LruCache', () => {
     cache.set('c', 3);
     expect(cache.get('b')).toBeUndefined();
     expect(cache.get('a')).toBe(1);
-    now = 1_001;
+    now = 1_002;
     expect(cache.get('c')).toBeUndefined();
     expect(new LruCache<string, number>(0).get('x')).toBeUndefined();
   });

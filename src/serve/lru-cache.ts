@@ -1,42 +1,42 @@
+import { LRUCache } from 'lru-cache';
+
 /**
  * A size-bounded map that forgets the least recently used entry first, with
- * an optional time to live. Map keeps insertion order, so re-inserting on
- * every hit makes the first key the least recently used.
+ * an optional time to live (from the last set); capacity 0 keeps nothing.
+ * A thin face on the `lru-cache` package, which keeps recency in linked
+ * index arrays instead of deleting and re-inserting every hit in a Map, as
+ * the hand-written class it replaces did. Measured with the serve
+ * benchmark's store (31,013 cached users, 250 req/s of cached GETs, 15 s,
+ * node --trace-gc): no gain that stands out of the noise (p99 19.7 ms
+ * before, 27.2 after; the event loop's scavenges took 11-19 ms before and
+ * 4-17 ms after, each promoting ~3 MB); kept as the maintained library.
  */
-export class LruCache<K, V> {
-  private readonly entries = new Map<K, { value: V; expires: number }>();
+export class LruCache<K extends {}, V extends {}> {
+  private readonly entries: LRUCache<K, V> | undefined;
 
-  constructor(
-    private readonly capacity: number,
-    private readonly ttlMs = Infinity,
-    private readonly now: () => number = () => performance.now(),
-  ) {}
+  /** now: the clock of the time to live, milliseconds (tests pass their own). */
+  constructor(capacity: number, ttlMs = Infinity, now: () => number = () => performance.now()) {
+    this.entries =
+      capacity > 0 ? new LRUCache<K, V>({ max: capacity, perf: { now }, ttlResolution: 0, ...(Number.isFinite(ttlMs) && { ttl: Math.max(1, Math.round(ttlMs)) }) }) : undefined;
+  }
 
   get(key: K): V | undefined {
-    const entry = this.entries.get(key);
-    if (!entry) return undefined;
-    this.entries.delete(key);
-    if (entry.expires <= this.now()) return undefined;
-    this.entries.set(key, entry);
-    return entry.value;
+    return this.entries?.get(key);
   }
 
   set(key: K, value: V): void {
-    if (this.capacity <= 0) return;
-    this.entries.delete(key);
-    this.entries.set(key, { value, expires: this.now() + this.ttlMs });
-    if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value as K);
+    this.entries?.set(key, value);
   }
 
   delete(key: K): void {
-    this.entries.delete(key);
+    this.entries?.delete(key);
   }
 
   clear(): void {
-    this.entries.clear();
+    this.entries?.clear();
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.entries?.size ?? 0;
   }
 }
