@@ -94,7 +94,10 @@ export async function servedShop(provider: Provider, config: Partial<ServeConfig
       modelPollSeconds: 0,
       ...config,
     }),
-    (m, e) => { if (process.env.SHOP_LOG) process.stderr.write(`${m} ${e instanceof Error ? e.stack : ''}\n`); },
+    // Quiet by default; SHOP_LOG=1 prints the server's log (with stacks) when a test needs explaining.
+    (message, error) => {
+      if (process.env.SHOP_LOG) process.stderr.write(`${message} ${error instanceof Error ? error.stack : ''}\n`);
+    },
   );
   return {
     store,
