@@ -89,11 +89,6 @@ export class InferencePool {
     return pool;
   }
 
-  /** Live workers. */
-  get size(): number {
-    return this.options.workers;
-  }
-
   /**
    * Loads a version in every worker, one live worker at a time; resolves
    * when all have it. On failure (a broken artifact: ARTIFACT_CORRUPT) it
@@ -211,11 +206,6 @@ export class InferencePool {
         if (slot.ready) slot.worker.postMessage({ type: 'stop-warm', id: this.nextId++ } satisfies WorkerRequest);
       },
     };
-  }
-
-  /** Thread ids of the live workers (tests kill one to check the replacement). */
-  get workerThreadIds(): number[] {
-    return this.slots.filter((s) => !s.background).map((s) => s.worker.threadId);
   }
 
   /** Stops a live worker as a crash would (tests). */
