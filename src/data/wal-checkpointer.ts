@@ -105,10 +105,13 @@ export class WalCheckpointer {
         new Promise<void>((resolve) => {
           this.sealReply = (error) => {
             this.sealReply = undefined;
+            this.worker?.unref();
             if (error) this.fail(error);
             resolve();
           };
           this.post({ op: 'seal' });
+          // Writes wait for this round: the process must not exit before it answers.
+          this.worker?.ref();
         }),
     ).finally(() => {
       this.sealing = false;
@@ -141,7 +144,6 @@ export class WalCheckpointer {
         settledFrames: this.options.settledFrames ?? DEFAULT_SETTLED_FRAMES,
       },
     });
-    worker.unref();
     worker.on('message', (message: { error?: string }) => {
       if (message.error) this.fail(new Error(message.error));
       this.sealReply?.();
@@ -150,6 +152,8 @@ export class WalCheckpointer {
     worker.on('exit', () => {
       if (this.worker === worker) this.fail(new Error('checkpoint thread exited'));
     });
+    // After the listeners: adding a 'message' listener refs the worker again.
+    worker.unref();
     this.worker = worker;
     this.shared = shared;
     return worker;
