@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
@@ -39,10 +39,25 @@ describe('WAL checkpoints on a worker thread', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  /** 800 transactions of 100 rows of 1 kB on random keys (over 80 MB of WAL without checkpoints), never yielding to the event loop between them. */
-  async function write(checkpointer: WalCheckpointer, hold: (fn: () => Promise<void>) => Promise<void>): Promise<number> {
+  /**
+   * 800 transactions of 100 rows of 1 kB on random keys (over 80 MB of WAL
+   * without checkpoints), never yielding to the event loop between them.
+   * Returns the WAL's largest size and how many times it restarted from its
+   * beginning (its header's checkpoint sequence number, bytes 12-15, grows by
+   * one at each restart).
+   */
+  async function write(checkpointer: WalCheckpointer, hold: (fn: () => Promise<void>) => Promise<void>): Promise<{ largest: number; restarts: number }> {
     const insert = db.prepare('INSERT INTO t (k, body) VALUES (?, randomblob(1000))');
+    const header = Buffer.alloc(16);
+    const sequence = (): number => {
+      const fd = openSync(`${file}-wal`, 'r');
+      readSync(fd, header, 0, 16, 0);
+      closeSync(fd);
+      return header.readUInt32BE(12);
+    };
     let largest = 0;
+    let restarts = 0;
+    let last = -1;
     for (let b = 0; b < 800; b++) {
       await hold(async () => {
         db.exec('BEGIN IMMEDIATE');
@@ -51,19 +66,25 @@ describe('WAL checkpoints on a worker thread', () => {
         checkpointer.committed(100);
       });
       largest = Math.max(largest, statSync(`${file}-wal`).size);
+      const now = sequence();
+      if (last >= 0 && now !== last) restarts++;
+      last = now;
     }
-    return largest;
+    return { largest, restarts };
   }
 
-  it('keeps the WAL small under a writer that never yields, and leaves it fully copied once writes stop', async () => {
+  it('restarts the WAL under a writer that never yields, and leaves it fully copied once writes stop', async () => {
     db.pragma('wal_autocheckpoint = 0');
     const hold = lock();
     const errors: Error[] = [];
-    const checkpointer = new WalCheckpointer(db, hold, { cyclePages: 1_000, idleMs: 200, onError: (e) => errors.push(e) });
+    // The writer never checkpoints itself here, so every restart is the thread's doing.
+    const checkpointer = new WalCheckpointer(db, hold, { cyclePages: 1_000, idleMs: 200, fallBehindCycles: Infinity, onError: (e) => errors.push(e) });
     try {
-      const largest = await write(checkpointer, hold);
-      // Bounded by what the writer adds while a cycle runs (~20 MB here, as fast as SQLite writes), not by all it wrote.
-      expect(largest).toBeLessThan(40e6);
+      const { largest, restarts } = await write(checkpointer, hold);
+      // Each held round lets the next write start the WAL over; how large it gets between two
+      // depends on how fast fsync is against this writer (~20 MB here, ~60 MB with the disk busy).
+      expect(restarts).toBeGreaterThanOrEqual(3);
+      expect(largest).toBeLessThan(80e6);
       // Writes stopped: the drained WAL gets its last round, then the thread exits.
       await until(() => !checkpointer.running);
       const other = openSqlite(file);
@@ -76,6 +97,26 @@ describe('WAL checkpoints on a worker thread', () => {
       await checkpointer.close();
     }
   }, 60_000);
+
+  it('checkpoints on the writer when the thread falls behind', async () => {
+    db.pragma('wal_autocheckpoint = 0');
+    const hold = lock();
+    const checkpointer = new WalCheckpointer(db, hold, { cyclePages: 1_000, idleMs: 200, fallBehindCycles: 2 });
+    const insert = db.prepare('INSERT INTO t (k, body) VALUES (?, randomblob(1000))');
+    try {
+      checkpointer.committed(1_000); // starts a cycle, which cannot finish while this writer never yields
+      for (let b = 0; b < 10; b++) {
+        db.exec('BEGIN IMMEDIATE');
+        for (let i = 0; i < 100; i++) insert.run(b * 100 + i);
+        db.exec('COMMIT');
+        checkpointer.committed(100);
+      }
+      // 1,005 + 10 x 105 estimated pages since the last held round (none yet): past 2 cycles of 1,000 at the last commit.
+      expect(checkpointer.writerCheckpoints).toBe(1);
+    } finally {
+      await checkpointer.close();
+    }
+  });
 
   it('falls back to SQLite’s own checkpoints when the thread cannot work', async () => {
     const checkpointer = walCheckpointer(db, lock());

@@ -38,6 +38,7 @@ export class WalCheckpointer {
   private pagesSinceCycle = 0;
   private pagesSinceSeal = 0;
   private sealing = false;
+  private fellBehind = 0;
   private failed: Error | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private sealReply: ((error?: Error) => void) | undefined;
@@ -65,10 +66,11 @@ export class WalCheckpointer {
     this.pagesSinceCycle += pages;
     this.pagesSinceSeal += pages;
     const cyclePages = this.options.cyclePages ?? DEFAULT_CYCLE_PAGES;
-    if (this.pagesSinceSeal >= cyclePages * FALL_BEHIND_CYCLES) {
+    if (this.pagesSinceSeal >= cyclePages * (this.options.fallBehindCycles ?? FALL_BEHIND_CYCLES)) {
       // The worker has fallen far behind (or this writer never lets the event
       // loop run, so a cycle cannot finish): do what SQLite would have done.
       this.db.pragma('wal_checkpoint(PASSIVE)');
+      this.fellBehind++;
       this.pagesSinceSeal = 0;
       this.pagesSinceCycle = 0;
       return;
@@ -81,6 +83,11 @@ export class WalCheckpointer {
       this.pagesSinceCycle = 0;
       this.post({ op: 'drain' });
     }
+  }
+
+  /** Checkpoints the writer ran itself because the thread fell behind. */
+  get writerCheckpoints(): number {
+    return this.fellBehind;
   }
 
   /** Whether the checkpoint thread is up (it exits when idle). */
@@ -194,6 +201,8 @@ export interface CheckpointerOptions {
   readonly maxRounds?: number;
   /** A round that found fewer new WAL pages than this ends the drain (default 300). */
   readonly settledFrames?: number;
+  /** Cycles' worth of pages past the last held round after which the writer checkpoints itself (default 4). */
+  readonly fallBehindCycles?: number;
   /** After this long without a cycle, a drained WAL gets its held round and then the worker exits (default 2 s). */
   readonly idleMs?: number;
   readonly onError?: (error: Error) => void;
