@@ -6,6 +6,7 @@ import { DEFAULT_EPOCHS } from '../src/train/train-run.js';
 import { runImportBench } from './import-bench.js';
 import { runScaleBench } from './scale-bench.js';
 import { writeSummary } from './summary.js';
+import { DEFAULT_MEMBERS } from '../src/train/train-run.js';
 import { runServeBench } from './serve-bench.js';
 import { runTrainBench } from './train-bench.js';
 import { machineFacts, timestampForFile } from './machine.js';
@@ -28,6 +29,7 @@ const spec = {
     catalogue: { type: 'string', value: 'events:items:users', description: 'serve: a synthetic catalogue instead of amazon-games, e.g. 2000000:100000:10000 (large-catalogue retrieval)' },
     seconds: { type: 'string', value: 'n', description: 'serve: seconds per load run (default 15, 3 with --quick, which also shortens the transients to 30 s in windows of 5 s and runs 250 req/s only)' },
     workers: { type: 'string', value: 'list', description: 'serve: run everything once per value with the server\'s --workers N, e.g. 1,2 (default: the server\'s default, no --workers flag)' },
+    members: { type: 'string', value: 'n', description: `serve: the served shape: versions of this many ensemble members (default ${DEFAULT_MEMBERS}, as the training job); results go to serve-<n>-member-<timestamp>.json when it differs` },
     'reuse-store': { type: 'boolean', default: false, description: 'serve: reuse bench/scratch/serve-bench.db and its two trained versions from an earlier run instead of importing and training again (runs serve a copy of it, so it holds the imported events only)' },
     write: { type: 'boolean', default: true, description: 'Print the result without writing bench/results/<name>-<timestamp>.json' },
   },
@@ -69,13 +71,19 @@ await runJob(spec, async ({ flags, positionals }) => {
                 serverArgs: flags.workers ? flags.workers.split(',').map((n) => ['--workers', String(integerFlag('workers', n.trim(), 1, 256))]) : [[]],
                 reuseStore: flags['reuse-store'],
                 trainEpochs: 1,
+                members: servedMembers(flags.members),
                 scratch,
                 log,
                 ...(flags.catalogue && { synthetic: parseCatalogue(flags.catalogue) }),
               })
             : await runScaleBench({ sizes: parseSizes(flags.sizes ?? (flags.quick ? '100000:5000,300000:10000' : '1000000:10000,3000000:30000,10000000:100000')), scratch, log });
     // A synthetic catalogue is a different benchmark from the amazon-games serve run: its own files.
-    const name = benchmark === 'serve' && flags.catalogue ? 'serve-large-catalogue' : benchmark;
+    const name =
+      benchmark === 'serve' && flags.catalogue
+        ? 'serve-large-catalogue'
+        : benchmark === 'serve' && servedMembers(flags.members) !== DEFAULT_MEMBERS
+          ? `serve-${servedMembers(flags.members)}-member`
+          : benchmark;
     const result = { benchmark: name, started: started.toISOString(), quick: flags.quick, machine: machineFacts(), ...body };
     const json = JSON.stringify(result, null, 2);
     process.stdout.write(`${json}\n`);
@@ -104,4 +112,8 @@ function parseCatalogue(text: string): { events: number; items: number; users: n
   const [events, items, users] = text.split(':').map((x) => integerFlag('catalogue', x.trim(), 1, 1_000_000_000));
   if (users === undefined) throw new AppError('USAGE', `--catalogue wants events:items:users; got '${text}'`);
   return { events: events!, items: items!, users };
+}
+
+function servedMembers(raw: string | undefined): number {
+  return raw === undefined ? DEFAULT_MEMBERS : integerFlag('members', raw, 1, 8);
 }

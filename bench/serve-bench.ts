@@ -64,6 +64,8 @@ export interface ServeBenchOptions {
   /** A synthetic catalogue instead of amazon-games (bench/synthetic-log.ts): events, items, users. */
   readonly synthetic?: { readonly events: number; readonly items: number; readonly users: number };
   readonly trainEpochs: number;
+  /** The served shape: ensemble members per version (default DEFAULT_MEMBERS, as the training job). */
+  readonly members?: number;
   readonly scratch: string;
   readonly log: (line: string) => void;
 }
@@ -177,7 +179,9 @@ export async function runServeBench(given: ServeBenchOptions): Promise<Record<st
 
 /** The store: the catalogue imported, a first version (active) and a second (never activated) trained. */
 async function prepareStore(options: ServeBenchOptions): Promise<PreparedStore> {
-  const name = options.synthetic ? `serve-bench-${options.synthetic.events}-${options.synthetic.items}-${options.synthetic.users}` : 'serve-bench';
+  const members = options.members ?? DEFAULT_MEMBERS;
+  const shape = members === DEFAULT_MEMBERS ? '' : `-${members}-member`;
+  const name = (options.synthetic ? `serve-bench-${options.synthetic.events}-${options.synthetic.items}-${options.synthetic.users}` : 'serve-bench') + shape;
   const file = join(options.scratch, `${name}.db`);
   const facts = join(options.scratch, `${name}.json`);
   const url = `file:${file}`;
@@ -206,7 +210,7 @@ async function prepareStore(options: ServeBenchOptions): Promise<PreparedStore> 
         model: { maxLength: MODEL_DEFAULTS.maxLength, dim: MODEL_DEFAULTS.dim, heads: MODEL_DEFAULTS.heads, blocks: MODEL_DEFAULTS.blocks },
         training: { ...DEFAULT_TRAINING, seed },
         epochs: options.trainEpochs,
-        members: DEFAULT_MEMBERS, // as the training job: serving an ensemble costs a forward pass per member
+        members, // the training job's default unless a served shape is asked for: serving an ensemble costs a forward pass per member
         patience: options.trainEpochs,
         backend: 'auto',
         artifactsRoot,
@@ -214,7 +218,7 @@ async function prepareStore(options: ServeBenchOptions): Promise<PreparedStore> 
         validUsers: 1_000,
         activate,
       });
-    options.log(`training ${options.trainEpochs} epoch(s) for the first version of the default shape (${DEFAULT_MEMBERS} members)`);
+    options.log(`training ${options.trainEpochs} epoch(s) for the first version (${members} member${members === 1 ? '' : 's'})`);
     const first = await train(DEFAULT_TRAINING.seed, 'always');
     options.log(`training the second version (another seed, not activated: (d) activates it under load)`);
     const second = await train(DEFAULT_TRAINING.seed + 1_000, 'never');
@@ -304,6 +308,17 @@ async function runConfiguration(
     const activationWarmUp = await activationWatch.finished();
     log(`  activation answered ${activated.status} in ${(activated.seconds * 1000).toFixed(0)} ms; user cache warmed ${activationWarmUp.toFixed(1)} s after it`);
 
+    /**
+     * The most this machine could serve if the inference workers ran at the measured one-core matMul peak
+     * with no overhead at all, while the event loop and the load generator cost what this run measured:
+     * every core busy, cores / (arithmetic at peak + event loop + load generator) per request.
+     */
+    const ceiling = (flopsPerRequest: number, run: Run): Ceiling | Record<string, never> => {
+      if (run.event_loop_cpu_ms_per_request === null || run.load_generator_cpu_ms_per_request === null) return {};
+      const arithmetic = (flopsPerRequest / (peak.large * 1e9)) * 1000;
+      const perRequest = arithmetic + run.event_loop_cpu_ms_per_request + run.load_generator_cpu_ms_per_request;
+      return { arithmetic_ms_at_peak: round(arithmetic, 3), ceiling_rps: Math.round((cpus().length * 1000) / perRequest) };
+    };
     /** perRequestFlops: FLOPs of one uncached request, asked for once the saturation run is over. */
     const scenario = async (name: string, next: () => LoadRequest, perRequestFlops?: () => { total: number; mean_length: number }): Promise<ScenarioResult> => {
       await measure.run(`${name}: JIT warm-up`, { mode: 'closed', connections: SATURATION_CONNECTIONS, seconds: warmUp, next });
@@ -318,6 +333,7 @@ async function runConfiguration(
         gflops: round(gflops!, 2),
         share_of_one_core_peak: round(gflops! / peak.large, 3),
         share_of_one_core_serving_shape_peak: round(gflops! / peak.servingShape, 3),
+        ...ceiling(f.total, saturation),
       };
       return { saturation: { ...saturation, ...(achieved && { achieved }) }, fixed_rate: fixed };
     };
@@ -389,14 +405,30 @@ async function runConfiguration(
   }
 }
 
-type Run = Omit<LoadResult, 'windows'> & { server_cpu_s: number; server_cpu_ms_per_request: number | null; user_cache_hit_ratio: number | null; windows?: WindowStats[] };
+type Run = Omit<LoadResult, 'windows'> & {
+  server_cpu_s: number;
+  server_cpu_ms_per_request: number | null;
+  /** The server's main thread (Express, validation, JSON, filters), a part of server_cpu_ms_per_request. */
+  event_loop_cpu_ms_per_request: number | null;
+  /** The benchmark process (the load generator alone during a run): it shares the cores with the server. */
+  load_generator_cpu_ms_per_request: number | null;
+  user_cache_hit_ratio: number | null;
+  windows?: WindowStats[];
+};
 
 interface ScenarioResult {
   readonly saturation: Run & {
-    achieved?: { mean_length: number; flops_per_request: number; gflops: number; share_of_one_core_peak: number; share_of_one_core_serving_shape_peak: number };
+    achieved?: { mean_length: number; flops_per_request: number; gflops: number; share_of_one_core_peak: number; share_of_one_core_serving_shape_peak: number } & Partial<Ceiling>;
   };
   /** By offered rate. */
   readonly fixed_rate: Record<string, Run>;
+}
+
+interface Ceiling {
+  /** The model's arithmetic for one request at the one-core matMul peak. */
+  readonly arithmetic_ms_at_peak: number;
+  /** cores × 1000 / (arithmetic_ms_at_peak + event loop ms + load generator ms per request): no shape of this size can serve more here. */
+  readonly ceiling_rps: number;
 }
 
 interface CompactWindow {
@@ -435,10 +467,11 @@ class Measure {
 
   async run(label: string, load: Omit<LoadOptions, 'host' | 'port'>): Promise<Run> {
     await this.settle();
-    const cpu = this.cpu();
     const cache = await cacheCounts(this.server.url);
+    const cpu = this.cpu();
+    const generator = process.cpuUsage();
     const result = await runLoad({ ...load, host: this.host, port: this.port });
-    const run = await this.finish(result, cpu, cache);
+    const run = await this.finish(result, cpu, cache, process.cpuUsage(generator));
     this.log(`  ${label}: ${describe(run)}`);
     return run;
   }
@@ -446,17 +479,19 @@ class Measure {
   /** Two loads at once (e.g. ingestion beside active shoppers); the server's CPU is for both. */
   async together(label: string, a: Omit<LoadOptions, 'host' | 'port'>, b: Omit<LoadOptions, 'host' | 'port'>): Promise<{ first: Run; second: Run; server_cpu_s: number }> {
     await this.settle();
-    const cpu = this.cpu();
+    const cpu = this.cpu().total;
     const [first, second] = await Promise.all([runLoad({ ...a, host: this.host, port: this.port }), runLoad({ ...b, host: this.host, port: this.port })]);
-    const serverCpu = round(this.cpu() - cpu, 2);
+    const serverCpu = round(this.cpu().total - cpu, 2);
     this.assertRunning();
-    const strip = (r: LoadResult): Run => ({ ...r, server_cpu_s: serverCpu, server_cpu_ms_per_request: null, user_cache_hit_ratio: null });
+    const strip = (r: LoadResult): Run => ({ ...r, server_cpu_s: serverCpu, server_cpu_ms_per_request: null, event_loop_cpu_ms_per_request: null, load_generator_cpu_ms_per_request: null, user_cache_hit_ratio: null });
     this.log(`  ${label}: ${describe(strip(first))} | ${describe(strip(second))}`);
     return { first: strip(first), second: strip(second), server_cpu_s: serverCpu };
   }
 
-  private async finish(result: LoadResult, cpuBefore: number, cacheBefore: { hit: number; miss: number }): Promise<Run> {
-    const cpu = this.cpu() - cpuBefore;
+  private async finish(result: LoadResult, before: { total: number; eventLoop: number }, cacheBefore: { hit: number; miss: number }, generator: NodeJS.CpuUsage): Promise<Run> {
+    const after = this.cpu();
+    const cpu = after.total - before.total;
+    const perRequest = (seconds: number): number | null => (result.completed > 0 ? round((seconds * 1000) / result.completed, 3) : null);
     this.assertRunning();
     const cache = await cacheCounts(this.server.url);
     const hits = cache.hit - cacheBefore.hit;
@@ -464,7 +499,9 @@ class Measure {
     return {
       ...result,
       server_cpu_s: round(cpu, 2),
-      server_cpu_ms_per_request: result.completed > 0 ? round((cpu * 1000) / result.completed, 3) : null,
+      server_cpu_ms_per_request: perRequest(cpu),
+      event_loop_cpu_ms_per_request: perRequest(after.eventLoop - before.eventLoop),
+      load_generator_cpu_ms_per_request: perRequest((generator.user + generator.system) / 1e6),
       user_cache_hit_ratio: lookups > 0 ? round(hits / lookups, 3) : null,
     };
   }
@@ -482,9 +519,14 @@ class Measure {
     if (!this.server.running()) throw new Error(`the server exited during the benchmark: ${this.server.stderr().slice(-2_000)}`);
   }
 
-  /** utime + stime of the server process (all its threads), seconds. */
-  private cpu(): number {
-    const stat = readFileSync(`/proc/${this.server.pid}/stat`, 'utf8');
+  /** utime + stime of the server process (all its threads) and of its main thread (the event loop), seconds. */
+  private cpu(): { total: number; eventLoop: number } {
+    const pid = this.server.pid;
+    return { total: this.stat(`/proc/${pid}/stat`), eventLoop: this.stat(`/proc/${pid}/task/${pid}/stat`) };
+  }
+
+  private stat(path: string): number {
+    const stat = readFileSync(path, 'utf8');
     // Fields after the command name (which may hold spaces) start at state: utime and stime are the 12th and 13th of those.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) / this.clockTicks;
@@ -504,7 +546,7 @@ function describe(run: Run): string {
     .map(([name, s]) => `${name} p50 ${s.p50_ms} p99 ${s.p99_ms} ms`)
     .join(', ');
   const failures = run.failed + run.abandoned > 0 ? `, FAILED ${run.failed}, abandoned ${run.abandoned}` : '';
-  return `${run.rps} req/s (${run.mode}${run.offered_rps ? ` ${run.offered_rps}` : ''}, ${run.connections} conn), ${steps}${failures}, server ${run.server_cpu_ms_per_request ?? '–'} ms CPU/request`;
+  return `${run.rps} req/s (${run.mode}${run.offered_rps ? ` ${run.offered_rps}` : ''}, ${run.connections} conn), ${steps}${failures}, server ${run.server_cpu_ms_per_request ?? '–'} ms CPU/request (event loop ${run.event_loop_cpu_ms_per_request ?? '–'}), load generator ${run.load_generator_cpu_ms_per_request ?? '–'}`;
 }
 
 function withoutWindows(run: Run): Run {
