@@ -413,8 +413,15 @@ type Run = Omit<LoadResult, 'windows'> & {
   /** The benchmark process (the load generator alone during a run): it shares the cores with the server. */
   load_generator_cpu_ms_per_request: number | null;
   user_cache_hit_ratio: number | null;
+  /** Garbage-collection pauses of the server's event loop during the run (scavenges: minor; mark-compacts: major). */
+  event_loop_gc?: EventLoopGc;
   windows?: WindowStats[];
 };
+
+interface EventLoopGc {
+  readonly minor: { pauses: number; total_ms: number; over_10ms: number };
+  readonly major: { pauses: number; total_ms: number; over_10ms: number };
+}
 
 interface ScenarioResult {
   readonly saturation: Run & {
@@ -488,7 +495,7 @@ class Measure {
     return { first: strip(first), second: strip(second), server_cpu_s: serverCpu };
   }
 
-  private async finish(result: LoadResult, before: { total: number; eventLoop: number }, cacheBefore: { hit: number; miss: number }, generator: NodeJS.CpuUsage): Promise<Run> {
+  private async finish(result: LoadResult, before: { total: number; eventLoop: number }, cacheBefore: ServerCounters, generator: NodeJS.CpuUsage): Promise<Run> {
     const after = this.cpu();
     const cpu = after.total - before.total;
     const perRequest = (seconds: number): number | null => (result.completed > 0 ? round((seconds * 1000) / result.completed, 3) : null);
@@ -503,6 +510,7 @@ class Measure {
       event_loop_cpu_ms_per_request: perRequest(after.eventLoop - before.eventLoop),
       load_generator_cpu_ms_per_request: perRequest((generator.user + generator.system) / 1e6),
       user_cache_hit_ratio: lookups > 0 ? round(hits / lookups, 3) : null,
+      event_loop_gc: gcDuring(cacheBefore, cache),
     };
   }
 
@@ -609,10 +617,33 @@ function watchWarmUp(url: string, version: number, limitSeconds: number): { from
 }
 
 /** The server's user-cache hit and miss counters, from /metrics. */
-async function cacheCounts(url: string): Promise<{ hit: number; miss: number }> {
+interface ServerCounters {
+  readonly hit: number;
+  readonly miss: number;
+  /** The event loop's garbage-collection pauses by kind (prom-client's nodejs_gc_duration_seconds: the main thread's isolate only). */
+  readonly gc: Record<'minor' | 'major', { count: number; seconds: number; atMost10ms: number }>;
+}
+
+async function cacheCounts(url: string): Promise<ServerCounters> {
   const text = await (await fetch(`${url}/metrics`)).text();
-  const count = (result: string): number => Number(new RegExp(`attnrec_user_cache_total\\{result="${result}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
-  return { hit: count('hit'), miss: count('miss') };
+  const value = (pattern: string): number => Number(new RegExp(`^${pattern} ([\\d.e+-]+)$`, 'm').exec(text)?.[1] ?? 0);
+  const count = (result: string): number => value(`attnrec_user_cache_total\\{result="${result}"\\}`);
+  const gc = (kind: string) => ({
+    count: value(`nodejs_gc_duration_seconds_count\\{kind="${kind}"\\}`),
+    seconds: value(`nodejs_gc_duration_seconds_sum\\{kind="${kind}"\\}`),
+    atMost10ms: value(`nodejs_gc_duration_seconds_bucket\\{le="0.01",kind="${kind}"\\}`),
+  });
+  return { hit: count('hit'), miss: count('miss'), gc: { minor: gc('minor'), major: gc('major') } };
+}
+
+/** The event loop's GC pauses during a run: how many, their total, and how many took over 10 ms. */
+function gcDuring(before: ServerCounters, after: ServerCounters): EventLoopGc {
+  const of = (kind: 'minor' | 'major') => ({
+    pauses: after.gc[kind].count - before.gc[kind].count,
+    total_ms: round((after.gc[kind].seconds - before.gc[kind].seconds) * 1000, 1),
+    over_10ms: after.gc[kind].count - before.gc[kind].count - (after.gc[kind].atMost10ms - before.gc[kind].atMost10ms),
+  });
+  return { minor: of('minor'), major: of('major') };
 }
 
 /** The server process's peak resident set (VmHWM), Linux only. */

@@ -35,7 +35,7 @@ export function writeSummary(resultsDir: string): string {
     ['test NDCG@10 / HR@10, full ranking', `${n(j('train').test?.ndcg10_full, 4)} / ${n(j('train').test?.hr10_full, 4)}`, '≥ 0.05'],
     ['test NDCG@10 / HR@10, sampled (100)', `${n(j('train').test?.ndcg10_sampled100, 4)} / ${n(j('train').test?.hr10_sampled100, 4)}`, '≥ 0.55 / ≥ 0.76'],
   ]);
-  for (const name of ['serve', 'serve-large-catalogue']) {
+  for (const name of ['serve', 'serve-1-member', 'serve-large-catalogue']) {
     const serve = j(name);
     if (Array.isArray(serve.configurations)) section(name, serveRows(serve, n));
     else if (name === 'serve')
