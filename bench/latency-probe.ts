@@ -33,6 +33,7 @@ const store = openStore(`file:${database}`);
 const histories = await readHistories(store);
 await store.close();
 
+const cacheOff = positionals.some((flag, i) => flag === '--user-cache' && positionals[i + 1] === '0');
 const keys = { read: 'probe-read-key-0000', write: 'probe-write-key-000' };
 const port = 18_000 + Math.floor(Math.random() * 1_000);
 const log = openSync(join(scratch, 'latency-probe.log'), 'w');
@@ -49,7 +50,8 @@ try {
     const ready = await fetch(`http://127.0.0.1:${port}/health/ready`)
       .then((r) => r.json() as Promise<{ userCache?: { warmUp?: { finished: boolean; total: number } } }>)
       .catch(() => undefined);
-    if (ready?.userCache?.warmUp?.finished && ready.userCache.warmUp.total > 0) break;
+    // --user-cache 0: nothing to warm once the server answers.
+    if (ready && (ready.userCache?.warmUp === undefined || (ready.userCache.warmUp.finished && ready.userCache.warmUp.total > 0) || cacheOff)) break;
     await new Promise((resolve) => setTimeout(resolve, 300));
   }
   const work = new Workloads(histories, `http://127.0.0.1:${port}`, keys, 9);
