@@ -33,7 +33,6 @@ const store = openStore(`file:${database}`);
 const histories = await readHistories(store);
 await store.close();
 
-const cacheOff = positionals.some((flag, i) => flag === '--user-cache' && positionals[i + 1] === '0');
 const keys = { read: 'probe-read-key-0000', write: 'probe-write-key-000' };
 const port = 18_000 + Math.floor(Math.random() * 1_000);
 const log = openSync(join(scratch, 'latency-probe.log'), 'w');
@@ -48,10 +47,11 @@ try {
   for (;;) {
     if (server.exitCode !== null) throw new Error('the server exited; see bench/scratch/latency-probe.log');
     const ready = await fetch(`http://127.0.0.1:${port}/health/ready`)
-      .then((r) => r.json() as Promise<{ userCache?: { warmUp?: { finished: boolean; total: number } } }>)
+      .then((r) => r.json() as Promise<{ userCache?: { warmUp?: { version: number | null; finished: boolean } } }>)
       .catch(() => undefined);
-    // --user-cache 0: nothing to warm once the server answers.
-    if (ready && (ready.userCache?.warmUp === undefined || (ready.userCache.warmUp.finished && ready.userCache.warmUp.total > 0) || cacheOff)) break;
+    // The warm-up of the loaded version (version null: none has started); with --user-cache 0 it finishes at once.
+    const warmUp = ready?.userCache?.warmUp;
+    if (warmUp && warmUp.version !== null && warmUp.finished) break;
     await new Promise((resolve) => setTimeout(resolve, 300));
   }
   const work = new Workloads(histories, `http://127.0.0.1:${port}`, keys, 9);

@@ -2,12 +2,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { integerFlag, runJob, type FlagSpec, type JobSpec } from '../src/cli/job.js';
 import { AppError } from '../src/errors.js';
-import { DEFAULT_EPOCHS } from '../src/train/train-run.js';
+import { DEFAULT_EPOCHS, DEFAULT_MEMBERS } from '../src/train/train-run.js';
 import { runImportBench } from './import-bench.js';
 import { runScaleBench } from './scale-bench.js';
 import { writeSummary } from './summary.js';
-import { DEFAULT_MEMBERS } from '../src/train/train-run.js';
-import { runServeBench } from './serve-bench.js';
+import { runServeBench, servedShapeSuffix } from './serve-bench.js';
 import { runTrainBench } from './train-bench.js';
 import { machineFacts, timestampForFile } from './machine.js';
 
@@ -46,6 +45,8 @@ await runJob(spec, async ({ flags, positionals }) => {
   const selected = (positionals.length > 0 ? positionals : [...BENCHMARKS]) as Benchmark[];
   const root = join(import.meta.dirname);
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
+  // Validated before anything runs, so a bad value fails at once.
+  const members = flags.members === undefined ? DEFAULT_MEMBERS : integerFlag('members', flags.members, 1, 8);
   for (const benchmark of selected) {
     const started = new Date();
     const scratch = join(root, 'scratch');
@@ -71,7 +72,7 @@ await runJob(spec, async ({ flags, positionals }) => {
                 serverArgs: flags.workers ? flags.workers.split(',').map((n) => ['--workers', String(integerFlag('workers', n.trim(), 1, 256))]) : [[]],
                 reuseStore: flags['reuse-store'],
                 trainEpochs: 1,
-                members: servedMembers(flags.members),
+                members,
                 scratch,
                 log,
                 ...(flags.catalogue && { synthetic: parseCatalogue(flags.catalogue) }),
@@ -81,8 +82,8 @@ await runJob(spec, async ({ flags, positionals }) => {
     const name =
       benchmark === 'serve' && flags.catalogue
         ? 'serve-large-catalogue'
-        : benchmark === 'serve' && servedMembers(flags.members) !== DEFAULT_MEMBERS
-          ? `serve-${servedMembers(flags.members)}-member`
+        : benchmark === 'serve'
+          ? `serve${servedShapeSuffix(members)}`
           : benchmark;
     const result = { benchmark: name, started: started.toISOString(), quick: flags.quick, machine: machineFacts(), ...body };
     const json = JSON.stringify(result, null, 2);
@@ -114,6 +115,3 @@ function parseCatalogue(text: string): { events: number; items: number; users: n
   return { events: events!, items: items!, users };
 }
 
-function servedMembers(raw: string | undefined): number {
-  return raw === undefined ? DEFAULT_MEMBERS : integerFlag('members', raw, 1, 8);
-}

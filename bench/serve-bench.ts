@@ -177,11 +177,15 @@ export async function runServeBench(given: ServeBenchOptions): Promise<Record<st
   };
 }
 
+/** What names a served shape's files (its store, its results): nothing for the training job's default, else -<n>-member. */
+export function servedShapeSuffix(members: number): string {
+  return members === DEFAULT_MEMBERS ? '' : `-${members}-member`;
+}
+
 /** The store: the catalogue imported, a first version (active) and a second (never activated) trained. */
 async function prepareStore(options: ServeBenchOptions): Promise<PreparedStore> {
   const members = options.members ?? DEFAULT_MEMBERS;
-  const shape = members === DEFAULT_MEMBERS ? '' : `-${members}-member`;
-  const name = (options.synthetic ? `serve-bench-${options.synthetic.events}-${options.synthetic.items}-${options.synthetic.users}` : 'serve-bench') + shape;
+  const name = (options.synthetic ? `serve-bench-${options.synthetic.events}-${options.synthetic.items}-${options.synthetic.users}` : 'serve-bench') + servedShapeSuffix(members);
   const file = join(options.scratch, `${name}.db`);
   const facts = join(options.scratch, `${name}.json`);
   const url = `file:${file}`;
@@ -474,11 +478,11 @@ class Measure {
 
   async run(label: string, load: Omit<LoadOptions, 'host' | 'port'>): Promise<Run> {
     await this.settle();
-    const cache = await cacheCounts(this.server.url);
+    const counters = await serverCounters(this.server.url);
     const cpu = this.cpu();
     const generator = process.cpuUsage();
     const result = await runLoad({ ...load, host: this.host, port: this.port });
-    const run = await this.finish(result, cpu, cache, process.cpuUsage(generator));
+    const run = await this.finish(result, cpu, counters, process.cpuUsage(generator));
     this.log(`  ${label}: ${describe(run)}`);
     return run;
   }
@@ -495,14 +499,14 @@ class Measure {
     return { first: strip(first), second: strip(second), server_cpu_s: serverCpu };
   }
 
-  private async finish(result: LoadResult, before: { total: number; eventLoop: number }, cacheBefore: ServerCounters, generator: NodeJS.CpuUsage): Promise<Run> {
+  private async finish(result: LoadResult, before: { total: number; eventLoop: number }, countersBefore: ServerCounters, generator: NodeJS.CpuUsage): Promise<Run> {
     const after = this.cpu();
     const cpu = after.total - before.total;
     const perRequest = (seconds: number): number | null => (result.completed > 0 ? round((seconds * 1000) / result.completed, 3) : null);
     this.assertRunning();
-    const cache = await cacheCounts(this.server.url);
-    const hits = cache.hit - cacheBefore.hit;
-    const lookups = hits + cache.miss - cacheBefore.miss;
+    const counters = await serverCounters(this.server.url);
+    const hits = counters.hit - countersBefore.hit;
+    const lookups = hits + counters.miss - countersBefore.miss;
     return {
       ...result,
       server_cpu_s: round(cpu, 2),
@@ -510,7 +514,7 @@ class Measure {
       event_loop_cpu_ms_per_request: perRequest(after.eventLoop - before.eventLoop),
       load_generator_cpu_ms_per_request: perRequest((generator.user + generator.system) / 1e6),
       user_cache_hit_ratio: lookups > 0 ? round(hits / lookups, 3) : null,
-      event_loop_gc: gcDuring(cacheBefore, cache),
+      event_loop_gc: gcDuring(countersBefore, counters),
     };
   }
 
@@ -616,7 +620,7 @@ function watchWarmUp(url: string, version: number, limitSeconds: number): { from
   };
 }
 
-/** The server's user-cache hit and miss counters, from /metrics. */
+/** What each run reads from the server's /metrics before and after: user-cache lookups and the event loop's GC pauses. */
 interface ServerCounters {
   readonly hit: number;
   readonly miss: number;
@@ -624,7 +628,7 @@ interface ServerCounters {
   readonly gc: Record<'minor' | 'major', { count: number; seconds: number; atMost10ms: number }>;
 }
 
-async function cacheCounts(url: string): Promise<ServerCounters> {
+async function serverCounters(url: string): Promise<ServerCounters> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const value = (pattern: string): number => Number(new RegExp(`^${pattern} ([\\d.e+-]+)$`, 'm').exec(text)?.[1] ?? 0);
   const count = (result: string): number => value(`attnrec_user_cache_total\\{result="${result}"\\}`);
