@@ -1,6 +1,7 @@
 import type { MemberWeights } from './artifact.js';
 import type { ModelConfig } from './config.js';
 import { instantiateKernel, layoutKernelMemory, type KernelMemory } from './kernel-module.js';
+import { rowSteps, runSteps, type Steps } from './steps.js';
 
 /**
  * The SASRec forward pass for serving, on the CPU in the SIMD kernel
@@ -106,8 +107,12 @@ export class InferenceEngine {
   private readonly members: MemberAt[];
   private readonly work: Work;
 
-  /** Throws a RangeError naming the weight when one is missing or has the wrong shape for its configuration. */
-  constructor(configs: readonly ModelConfig[], weights: readonly MemberWeights[]) {
+  /**
+   * Throws a RangeError naming the weight when one is missing or has the wrong shape for its
+   * configuration. The weights are copied in before the constructor returns, or, given
+   * `deferCopy`, handed over as steps the caller runs before first use (see InferenceEngine.build).
+   */
+  constructor(configs: readonly ModelConfig[], weights: readonly MemberWeights[], deferCopy?: (copy: Steps<void>) => void) {
     const wasm = instantiateKernel<Exports>('inference');
     if (!wasm) throw new Error('the inference kernel is not built: run `npm run build:kernels`');
     this.wasm = wasm;
@@ -148,28 +153,41 @@ export class InferenceEngine {
       if (!w || w.shape.join('x') !== shape.join('x')) throw new RangeError(`member ${k}: weight ${name} [${w?.shape ?? 'missing'}] does not fit its configuration [${shape}]`);
       return w.values;
     };
+    // Every weight is checked here, before anything is copied: a deferred copy cannot fail on a shape.
     for (const t of tensors) {
-      const target = floats(at.get(`${t.member}/${t.name}`)!, t.shape.reduce((a, b) => a * b, 1));
       const [, block, part] = /^blocks\/(\d+)\/(wqkv|bqkv)$/.exec(t.name) ?? [];
-      if (part === undefined) {
-        target.set(take(t.member, t.name, t.shape));
-        continue;
-      }
-      // The three projections side by side: one product gives Q, K and V (or K and V alone, from column d).
-      const d = t.shape[0]! / (part === 'bqkv' ? 3 : 1);
-      const [q, k, v] = ['q', 'k', 'v'].map((p) => take(t.member, `blocks/${block}/${part[0]}${p}`, part === 'bqkv' ? [d] : [d, d]));
-      if (part === 'bqkv') {
-        target.set(q!, 0);
-        target.set(k!, d);
-        target.set(v!, 2 * d);
-        continue;
-      }
-      for (let r = 0; r < d; r++) {
-        target.set(q!.subarray(r * d, (r + 1) * d), r * 3 * d);
-        target.set(k!.subarray(r * d, (r + 1) * d), r * 3 * d + d);
-        target.set(v!.subarray(r * d, (r + 1) * d), r * 3 * d + 2 * d);
-      }
+      if (part === undefined) take(t.member, t.name, t.shape);
+      else for (const p of ['q', 'k', 'v']) take(t.member, `blocks/${block}/${part[0]}${p}`, part === 'bqkv' ? [t.shape[0]! / 3] : [t.shape[0]!, t.shape[0]!]);
     }
+    const copy = (function* (): Steps<void> {
+      for (const t of tensors) {
+        const target = floats(at.get(`${t.member}/${t.name}`)!, t.shape.reduce((a, b) => a * b, 1));
+        const [, block, part] = /^blocks\/(\d+)\/(wqkv|bqkv)$/.exec(t.name) ?? [];
+        if (part === undefined) {
+          // Row by row in pieces: the item embeddings are most of the model (and of its first page touches).
+          const cols = t.shape.length > 1 ? t.shape[t.shape.length - 1]! : target.length;
+          const source = take(t.member, t.name, t.shape);
+          yield* rowSteps(0, target.length / cols, cols, (r) => target.set(source.subarray(r * cols, (r + 1) * cols), r * cols));
+          continue;
+        }
+        // The three projections side by side: one product gives Q, K and V (or K and V alone, from column d).
+        const d = t.shape[0]! / (part === 'bqkv' ? 3 : 1);
+        const [q, k, v] = ['q', 'k', 'v'].map((p) => take(t.member, `blocks/${block}/${part[0]}${p}`, part === 'bqkv' ? [d] : [d, d]));
+        if (part === 'bqkv') {
+          target.set(q!, 0);
+          target.set(k!, d);
+          target.set(v!, 2 * d);
+          continue;
+        }
+        for (let r = 0; r < d; r++) {
+          target.set(q!.subarray(r * d, (r + 1) * d), r * 3 * d);
+          target.set(k!.subarray(r * d, (r + 1) * d), r * 3 * d + d);
+          target.set(v!.subarray(r * d, (r + 1) * d), r * 3 * d + 2 * d);
+        }
+      }
+    })();
+    if (deferCopy) deferCopy(copy);
+    else runSteps(copy);
 
     let column = 0;
     this.members = configs.map((c, k) => {
@@ -201,6 +219,15 @@ export class InferenceEngine {
       return member;
     });
     this.width = column;
+  }
+
+  /** The constructor as steps: the weights' copy (the item embeddings' first page touches, ~100 ms) in pieces. */
+  static *build(configs: readonly ModelConfig[], weights: readonly MemberWeights[]): Steps<InferenceEngine> {
+    let copy: Steps<void> | undefined;
+    const engine = new InferenceEngine(configs, weights, (steps) => (copy = steps));
+    yield;
+    yield* copy!;
+    return engine;
   }
 
   /** The query of each history's last position, [histories.length, width] row-major. */

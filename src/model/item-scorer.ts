@@ -1,5 +1,6 @@
 import { topIndices } from './beam-search.js';
 import { instantiateKernel, layoutKernelMemory, type KernelMemory } from './kernel-module.js';
+import { rowSteps, runSteps, type Steps } from './steps.js';
 
 /**
  * Dot products of one query vector with every row of a fixed table (the
@@ -24,8 +25,12 @@ export class ItemScorer {
   private readonly topIndices: Int32Array;
   private readonly topValues: Float32Array;
 
-  /** table: [rows, cols] row-major; batch: room for this many queries at once (scoresOf). */
-  constructor(table: Float32Array, rows: number, cols: number, batch = 1) {
+  /**
+   * table: [rows, cols] row-major; batch: room for this many queries at once (scoresOf).
+   * The table is copied in before the constructor returns, or, given `deferCopy`, handed
+   * over as steps the caller runs before first use (see ItemScorer.build).
+   */
+  constructor(table: Float32Array, rows: number, cols: number, batch = 1, deferCopy?: (copy: Steps<void>) => void) {
     if (table.length !== rows * cols) throw new RangeError(`table has ${table.length} values, expected ${rows} x ${cols}`);
     this.rows = rows;
     this.cols = cols;
@@ -42,7 +47,18 @@ export class ItemScorer {
     this.first = this.out.subarray(0, rows);
     this.topIndices = new Int32Array(buffer, indicesAt, TOP_LIMIT);
     this.topValues = new Float32Array(buffer, valuesAt, TOP_LIMIT);
-    for (let r = 0; r < rows; r++) this.table.set(table.subarray(r * cols, (r + 1) * cols), r * this.stride);
+    const copy = rowSteps(0, rows, cols, (r) => this.table.set(table.subarray(r * cols, (r + 1) * cols), r * this.stride));
+    if (deferCopy) deferCopy(copy);
+    else runSteps(copy);
+  }
+
+  /** The constructor as steps: the table's copy (the first touch of its pages, tens of ms) in pieces. */
+  static *build(table: Float32Array, rows: number, cols: number, batch = 1): Steps<ItemScorer> {
+    let copy: Steps<void> | undefined;
+    const scorer = new ItemScorer(table, rows, cols, batch, (steps) => (copy = steps));
+    yield;
+    yield* copy!;
+    return scorer;
   }
 
   /** Whether the SIMD kernel runs (false: the JavaScript fallback). */

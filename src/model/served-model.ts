@@ -1,10 +1,11 @@
 import { AppError } from '../errors.js';
-import { readArtifact, type ArtifactData } from './artifact.js';
+import { readArtifact, readArtifactAsync, type ArtifactData } from './artifact.js';
 import type { ModelConfig } from './config.js';
 import { addTerm, type CooccurrenceBlend } from './cooccurrence-blend.js';
 import { ENGINE_MAX_BATCH, InferenceEngine } from './inference-engine.js';
 import { ItemScorer } from './item-scorer.js';
 import { Retirable } from './retirable.js';
+import { rowSteps, runSteps, runStepsPausing, type Steps } from './steps.js';
 import { ItemVocabulary } from './vocabulary.js';
 
 /** A history in the model's own terms: item indices 1..numItems and event-type ids, oldest first. */
@@ -68,26 +69,39 @@ export class ServedModel extends Retirable {
     readonly createdAt: Date,
     data: ArtifactData,
     vocabulary: ItemVocabulary,
+    parts: { engine: InferenceEngine; output: ItemScorer; unit: ItemScorer },
   ) {
     super();
     this.config = data.configs[0]!;
     this.members = data.configs.length;
     this.vocabulary = vocabulary;
     this.blend = data.blend;
-    const engine = new InferenceEngine(data.configs, data.members);
-    const rows = this.config.numItems + 1;
-    this.parts = {
-      engine,
-      output: new ItemScorer(outputTable(data, rows, engine.width), rows, engine.width, ENGINE_MAX_BATCH),
-      unit: new ItemScorer(unitTable(data, rows), rows, data.configs.reduce((n, c) => n + c.dim, 0)),
-    };
+    this.parts = parts;
   }
 
   static load(version: number, createdAt: Date, artifactPath: string): ServedModel {
-    const data = readArtifact(artifactPath);
+    return runSteps(ServedModel.build(version, createdAt, artifactPath, readArtifact(artifactPath)));
+  }
+
+  /**
+   * load() for a thread that keeps serving meanwhile: the files are read off
+   * the thread, and the tables (~0.4 s of copying for the default model)
+   * are built in pieces of a few milliseconds with `pause()` between them,
+   * so requests for the versions already loaded are answered in the gaps.
+   */
+  static async loadPausing(version: number, createdAt: Date, artifactPath: string, pause: () => Promise<void>): Promise<ServedModel> {
+    const data = await readArtifactAsync(artifactPath);
+    return runStepsPausing(ServedModel.build(version, createdAt, artifactPath, data), pause);
+  }
+
+  private static *build(version: number, createdAt: Date, artifactPath: string, data: ArtifactData): Steps<ServedModel> {
     const vocabulary = artifactVocabulary(data.extra, data.configs[0]!.numItems, artifactPath, version);
     try {
-      return new ServedModel(version, createdAt, data, vocabulary);
+      const engine = yield* InferenceEngine.build(data.configs, data.members);
+      const rows = data.configs[0]!.numItems + 1;
+      const output = yield* ItemScorer.build(yield* outputTable(data, rows, engine.width), rows, engine.width, ENGINE_MAX_BATCH);
+      const unit = yield* ItemScorer.build(yield* unitTable(data, rows), rows, data.configs.reduce((n, c) => n + c.dim, 0));
+      return new ServedModel(version, createdAt, data, vocabulary, { engine, output, unit });
     } catch (error) {
       if (error instanceof RangeError) throw new AppError('ARTIFACT_CORRUPT', `model artifact in ${artifactPath} is unusable: ${error.message}`, { version });
       throw error;
@@ -227,20 +241,21 @@ export function artifactVocabulary(extra: unknown, numItems: number, artifactPat
 }
 
 /** The members' output tables side by side [rows, width]: item embeddings, and the item bias as a column where a member has one. */
-function outputTable(data: ArtifactData, rows: number, width: number): Float32Array {
+function* outputTable(data: ArtifactData, rows: number, width: number): Steps<Float32Array> {
   const table = new Float32Array(rows * width);
   let column = 0;
-  data.configs.forEach((config, k) => {
+  for (const [k, config] of data.configs.entries()) {
     const embedding = data.members[k]!.get('item_embedding')!.values;
     const bias = config.itemBias ? data.members[k]!.get('item_bias')?.values : undefined;
     if (config.itemBias && bias?.length !== rows) throw new RangeError(`member ${k}: item_bias does not hold ${rows} values`);
     const d = config.dim;
-    for (let r = 0; r < rows; r++) {
-      table.set(embedding.subarray(r * d, (r + 1) * d), r * width + column);
-      if (bias) table[r * width + column + d] = bias[r]!;
-    }
+    const at = column;
+    yield* rowSteps(0, rows, d, (r) => {
+      table.set(embedding.subarray(r * d, (r + 1) * d), r * width + at);
+      if (bias) table[r * width + at + d] = bias[r]!;
+    });
     column += d + (bias ? 1 : 0);
-  });
+  }
   return table;
 }
 
@@ -249,21 +264,22 @@ function outputTable(data: ArtifactData, rows: number, width: number): Float32Ar
  * divided by √K, so that the dot product of two rows is the average of the
  * members' cosine similarities; the padding row is zero and matches nothing.
  */
-function unitTable(data: ArtifactData, rows: number): Float32Array {
+function* unitTable(data: ArtifactData, rows: number): Steps<Float32Array> {
   const width = data.configs.reduce((n, c) => n + c.dim, 0);
   const table = new Float32Array(rows * width);
   const share = 1 / Math.sqrt(data.configs.length);
   let column = 0;
-  data.configs.forEach((config, k) => {
+  for (const [k, config] of data.configs.entries()) {
     const embedding = data.members[k]!.get('item_embedding')!.values;
     const d = config.dim;
-    for (let r = 1; r < rows; r++) {
+    const at = column;
+    yield* rowSteps(1, rows, d, (r) => {
       let norm = 0;
       for (let j = 0; j < d; j++) norm += embedding[r * d + j]! ** 2;
       const scale = share / Math.max(Math.sqrt(norm), 1e-12);
-      for (let j = 0; j < d; j++) table[r * width + column + j] = embedding[r * d + j]! * scale;
-    }
+      for (let j = 0; j < d; j++) table[r * width + at + j] = embedding[r * d + j]! * scale;
+    });
     column += d;
-  });
+  }
   return table;
 }

@@ -6,6 +6,7 @@ import type { RankingMetrics } from '../evaluate/metrics.js';
 import { loadModel } from '../model/artifact.js';
 import { selectBackend } from '../model/backend.js';
 import { ItemVocabulary } from '../model/vocabulary.js';
+import { InferencePool } from './inference-pool.js';
 import { servedShop, type ServedShop } from '../../test/support/served-shop.js';
 
 /**
@@ -125,6 +126,32 @@ describe('inference on worker threads', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new Error('no inference worker answered after the crash');
+  });
+
+  it('keeps answering on its only worker while that worker loads another version', async () => {
+    const version = await shop.store.prisma.modelVersion.findFirstOrThrow({ where: { active: true } });
+    const pool = await InferencePool.start({ workers: 1, background: false, log: () => {} });
+    try {
+      await pool.load(version.id, version.createdAt, version.artifactPath);
+      const history = { items: [1, 2, 3], types: [1, 1, 1] };
+      const expected = (await pool.represent(version.id, [history], 5))[0]!;
+      // Another version (the same files under another number) loads while requests for the first keep coming.
+      let loaded = false;
+      const loading = pool.load(version.id + 1_000, version.createdAt, version.artifactPath).then(() => (loaded = true));
+      let answeredDuringLoad = 0;
+      while (!loaded) {
+        const [answer] = await pool.represent(version.id, [history], 5);
+        expect(Array.from(answer!.shortlist.indices)).toEqual(Array.from(expected.shortlist.indices));
+        if (!loaded) answeredDuringLoad++;
+      }
+      await loading;
+      // A worker that loaded in one piece would have answered nothing until the load was done.
+      expect(answeredDuringLoad).toBeGreaterThan(0);
+      const [fromNew] = await pool.represent(version.id + 1_000, [history], 5);
+      expect(Array.from(fromNew!.shortlist.indices)).toEqual(Array.from(expected.shortlist.indices));
+    } finally {
+      await pool.close();
+    }
   });
 
   it('answers bad sessions with 4xx problem+json, never 5xx', async () => {

@@ -13,7 +13,9 @@ import type { WarmedUser, WorkerReply, WorkerRequest } from './inference-protoco
 
 /**
  * An inference worker thread of the API (see InferencePool): it holds the
- * loaded model versions and answers requests one at a time, in order. A
+ * loaded model versions and answers requests one at a time, in order,
+ * except that a version being loaded is built in pieces with requests
+ * answered in between (ServedModel.loadPausing). A
  * background worker (workerData.background) also warms the user cache, at
  * the lowest scheduling priority the OS gives a thread, so warm-up runs on
  * capacity that live requests leave idle.
@@ -21,6 +23,8 @@ import type { WarmedUser, WorkerReply, WorkerRequest } from './inference-protoco
 const port = parentPort!;
 const background = (workerData as { background?: boolean } | undefined)?.background === true;
 const models = new Map<number, ServedModel>();
+/** Versions being loaded (ServedModel.loadPausing): a second load of one waits for the first. */
+const loads = new Map<number, Promise<ServedModel>>();
 let store: Store | undefined;
 let warming: number | undefined;
 let catalog = { byInternalId: (_id: number): CatalogItem | undefined => undefined, byExternalId: (_id: string): CatalogItem | undefined => undefined };
@@ -48,10 +52,20 @@ function reply(message: WorkerReply, transfer: ArrayBuffer[] = []): void {
 async function answer(request: WorkerRequest): Promise<unknown> {
   switch (request.type) {
     case 'load': {
-      if (!models.has(request.version)) models.set(request.version, ServedModel.load(request.version, new Date(request.createdAt), request.artifactPath));
+      if (models.has(request.version)) return null;
+      // Built in pieces: this thread answers requests for the versions it already holds in between.
+      let loading = loads.get(request.version);
+      if (!loading) {
+        loading = ServedModel.loadPausing(request.version, new Date(request.createdAt), request.artifactPath, () => nextTurn()).finally(() => loads.delete(request.version));
+        loads.set(request.version, loading);
+      }
+      const served = await loading;
+      models.set(request.version, served);
       return null;
     }
     case 'unload':
+      // An unload that overtakes its version's load (a failed activation elsewhere) waits for it, or the version would stay.
+      await loads.get(request.version)?.catch(() => undefined);
       models.get(request.version)?.retire();
       models.delete(request.version);
       return null;
@@ -100,6 +114,8 @@ function model(version: number): ServedModel {
  */
 async function warm(request: Extract<WorkerRequest, { type: 'warm' }>): Promise<{ users: number }> {
   warming = request.id;
+  // The pool sends the warm-up right behind the version's load, which may still be in progress here.
+  await loads.get(request.version)?.catch(() => undefined);
   store ??= openStore(request.databaseUrl);
   const sequences = await loadSequences(store, { by: 'user' });
   const count = sequences.owners.length;
