@@ -31,8 +31,9 @@ import { writeSyntheticCsv } from './synthetic-log.js';
  *      WINDOW_SECONDS window. Then, with the cache warm, the same mix for
  *      `seconds`: the steady state. Then under the same load, after one
  *      window, a second trained version is activated (POST
- *      /v1/models/:id/activate, admin key): TRANSIENT_SECONDS of windows
- *      after it.
+ *      /v1/models/:id/activate, admin key; the server warms the user cache
+ *      for it before it switches, up to its --activation-warm-up):
+ *      TRANSIENT_SECONDS of windows after the request.
  *  (c) idle cached users: GET recommendations for users drawn uniformly,
  *      cache warm, no events arriving;
  *  (b) anonymous inline sessions (lengths as the users' histories; windows
@@ -374,7 +375,7 @@ async function runConfiguration(
       },
       steady_state: { description: `the same mix after the cache warmed (and a ${warmUp} s closed-loop warm-up)`, run: steady },
       after_activation: {
-        description: `the same mix; version ${prepared.second} activated ${window} s into the run (window offsets are from the activation)`,
+        description: `the same mix; version ${prepared.second} activated ${window} s into the run (window offsets are from the activation request; the server answers it once the version serves, after warming the user cache for it)`,
         activation: { status: activated.status, seconds: round(activated.seconds, 3), answer: activated.body },
         user_cache_warm_s: round(activationWarmUp),
         run: withoutWindows(afterActivation),

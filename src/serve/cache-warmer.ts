@@ -63,6 +63,42 @@ export class CacheWarmer {
       .finally(() => model.release());
   }
 
+  /**
+   * Warms the cache for a version about to serve (Recommender.prepareNext),
+   * while the current one keeps serving, for up to `seconds`. Resolves true
+   * when every user was filed; false when the time ran out, and then the
+   * warm-up goes on after the swap, filing into the adopted cache.
+   */
+  async prewarm(model: PooledModel, seconds: number): Promise<boolean> {
+    this.beforePrewarm = this.progress_;
+    this.recommender.prepareNext(model);
+    const done = this.warm(model);
+    let timer: NodeJS.Timeout | undefined;
+    const inTime = await Promise.race([
+      done.then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), seconds * 1000);
+      }),
+    ]);
+    clearTimeout(timer);
+    return inTime && this.progress_.version === model.version && this.progress_.finished;
+  }
+
+  /** The version prepared for will not serve (its activation failed): its warm-up stops, the progress shown is the serving version's again. */
+  cancelPrewarm(model: PooledModel): void {
+    this.recommender.dropNext(model);
+    if (this.progress_.version !== model.version) return;
+    this.stop();
+    this.progress_ = this.beforePrewarm ?? { version: null, done: 0, total: 0, finished: true };
+  }
+
+  private beforePrewarm: WarmProgress | undefined;
+
+  /** Whether a warm-up for `version` is running or has finished (so a swap to it needs no other). */
+  warming(version: number): boolean {
+    return this.progress_.version === version;
+  }
+
   stop(): void {
     this.generation++;
     this.stopCurrent?.();

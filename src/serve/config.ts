@@ -41,6 +41,12 @@ export const ServeConfigSchema = z
      * replica does not see the events another stores.
      */
     userCacheTtlSeconds: z.number().min(0),
+    /**
+     * Before a new version serves (an activation, or one found by the poll), the user cache is warmed for it
+     * for up to this long while the current version keeps serving, so shoppers do not meet a cold cache at
+     * the swap; 0 = swap at once and warm afterwards.
+     */
+    activationWarmUpSeconds: z.number().min(0),
     /** How often to look for a newly activated model version (another replica, a training job); 0 = never. */
     modelPollSeconds: z.number().min(0),
     /** Inference worker threads (forward passes and scoring run there, never on the event loop). */
@@ -63,6 +69,7 @@ export const SERVE_DEFAULTS = {
   popularWindowDays: 30,
   userCacheSize: 100_000,
   userCacheTtlSeconds: 0,
+  activationWarmUpSeconds: 60,
   modelPollSeconds: 10,
   workers: availableParallelism(),
   shutdownTimeoutSeconds: 10,

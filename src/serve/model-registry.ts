@@ -16,7 +16,8 @@ export interface ModelVersionSummary {
 
 /**
  * Which trained version serves. Activation loads the new artifact completely
- * (in every inference worker) before anything changes, then flips the
+ * (in every inference worker) and lets `beforeSwap` prepare for it (the
+ * server warms the user cache for it meanwhile) before anything changes, then flips the
  * `active` row in one transaction and swaps the in-memory pointer: requests
  * already running finish on the model they started with (see
  * PooledModel.acquire), new ones get the new model, none fails. A version
@@ -35,6 +36,8 @@ export class ModelRegistry {
     private readonly pool: InferencePool,
     private readonly log: (message: string) => void,
     private readonly onSwap: (model: PooledModel | undefined) => void = () => {},
+    /** Runs between a new version's load and its swap while another version serves (the user cache's pre-warm); `abandon` if it never swaps. */
+    private readonly beforeSwap: { prepare(model: PooledModel): Promise<void>; abandon(model: PooledModel): void } = { prepare: async () => {}, abandon: () => {} },
   ) {}
 
   get current(): PooledModel | undefined {
@@ -51,7 +54,10 @@ export class ModelRegistry {
     const row = await this.store.prisma.modelVersion.findFirst({ where: { active: true }, select: { id: true, createdAt: true, artifactPath: true } });
     if (!row || row.id === this.current_?.version || this.failed.has(row.id)) return;
     try {
-      this.swap(await PooledModel.load(this.pool, row.id, row.createdAt, row.artifactPath));
+      const model = await PooledModel.load(this.pool, row.id, row.createdAt, row.artifactPath);
+      // At start-up nothing serves yet: the version takes over at once.
+      if (this.current_) await this.beforeSwap.prepare(model);
+      this.swap(model);
       this.log(`model version ${row.id} loaded (active in the database)`);
     } catch (error) {
       this.failed.set(row.id, (error as Error).message);
@@ -67,8 +73,10 @@ export class ModelRegistry {
     }
     const model = await PooledModel.load(this.pool, row.id, row.createdAt, row.artifactPath); // throws ARTIFACT_CORRUPT before anything changed
     try {
+      if (this.current_) await this.beforeSwap.prepare(model);
       await this.markActive(version);
     } catch (error) {
+      this.beforeSwap.abandon(model);
       model.retire();
       throw error;
     }

@@ -203,6 +203,8 @@ export function openApiDocument(): Json {
       '/v1/models/{version}/activate': {
         post: {
           summary: 'Serve this version (roll forward or back, no restart, no failed request)',
+          description:
+            'Loads the version in every inference worker, then warms the user cache for it (most recently active shoppers first) while the current version keeps serving, for up to the server\'s --activation-warm-up seconds (default 60), and only then switches: the answer comes when the version serves. Shoppers never meet an empty cache at the switch; a warm-up cut short goes on afterwards.',
           'x-required-role': 'admin',
           parameters: [{ name: 'version', in: 'path', required: true, schema: { type: 'integer', minimum: 1 } }],
           responses: {

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { History, ServingReader } from '../data/serving-reader.js';
 import { CatalogCache } from './catalog-cache.js';
 import type { ModelRegistry } from './model-registry.js';
+import type { WarmedUser } from './inference-protocol.js';
+import type { PooledModel } from './pooled-model.js';
 import { Recommender } from './recommender.js';
 
 /** A reader over two items whose history reads wait until the test releases them. */
@@ -52,5 +54,29 @@ describe('Recommender user cache', () => {
     const third = await recommender.forUser('u', 2, { exclude: 'purchased' }); // now cached
     expect(slow.reads).toBe(2);
     expect(third.items.map((i) => i.item)).toEqual(['sku-2']);
+  });
+
+  it('keeps users prepared for the next version apart until it serves, and drops those with newer events', async () => {
+    const slow = slowReader();
+    const catalog = new CatalogCache(slow.reader);
+    await catalog.reload();
+    const recommender = new Recommender(slow.reader, catalog, { current: undefined } as unknown as ModelRegistry, { popularFallback: true, popularWindowDays: 30, userCacheSize: 10, userCacheTtlSeconds: 0 });
+    await recommender.start();
+    const next = { version: 2 } as unknown as PooledModel;
+    const warmed = (externalId: string): WarmedUser => ({ externalId, items: Int32Array.from([1]), types: Int32Array.from([1]), encoded: { items: [1], types: [1] }, representation: undefined });
+    const readAt = recommender.currentEpoch;
+    expect(recommender.primeWarmed(next, [warmed('a')], readAt)).toBe(0); // nothing is prepared for version 2 yet
+    recommender.prepareNext(next);
+    expect(recommender.primeWarmed(next, [warmed('a'), warmed('b'), warmed('c')], readAt)).toBe(3);
+    expect(recommender.preparedUsers).toBe(3);
+    expect(recommender.cachedUsers).toBe(0); // the serving version's cache is untouched meanwhile
+    recommender.invalidateUsers(['b']); // an event for b before the switch
+    expect(recommender.primeWarmed(next, [warmed('b')], readAt)).toBe(0); // a chunk read before that event does not bring b back
+    recommender.adopt(next);
+    expect(recommender.cachedUsers).toBe(2);
+    expect(recommender.preparedUsers).toBe(0);
+    // Another version taking over finds nothing prepared for it: the cache starts empty.
+    recommender.adopt({ version: 3 } as unknown as PooledModel);
+    expect(recommender.cachedUsers).toBe(0);
   });
 });

@@ -119,7 +119,9 @@ const PURCHASE = BUILTIN_EVENT_TYPES.purchase!;
  * and the popular fallback for shoppers without a usable history.
  */
 export class Recommender {
-  private readonly users: LruCache<string, CachedUser>;
+  private users: LruCache<string, CachedUser>;
+  /** Users represented under a version about to serve (see prepareNext), filed before it does. */
+  private next: { readonly version: number; readonly users: LruCache<string, CachedUser> } | undefined;
   private readonly views = new WeakMap<PooledModel, ModelCatalogView>();
   private popular: { at: number; value: PopularItems } | undefined;
   private eventTypes: Map<string, number> = new Map();
@@ -146,15 +148,47 @@ export class Recommender {
    * readAt: they are left to their next request). Returns how many were added.
    */
   primeWarmed(model: PooledModel, users: readonly WarmedUser[], readAt: number): number {
-    if (this.models.current !== model) return 0;
+    const cache = this.models.current === model ? this.users : this.next?.version === model.version ? this.next.users : undefined;
+    if (!cache) return 0;
     let added = 0;
     for (const u of users) {
-      if (this.users.get(u.externalId)?.version === model.version || this.changedSince(u.externalId, readAt)) continue;
+      if (cache.get(u.externalId)?.version === model.version || this.changedSince(u.externalId, readAt)) continue;
       const { state, shortlist } = u.representation ?? {};
-      this.users.set(u.externalId, { owner: toOwner([u.items, u.types]), version: model.version, encoded: u.encoded, state, shortlist });
+      cache.set(u.externalId, { owner: toOwner([u.items, u.types]), version: model.version, encoded: u.encoded, state, shortlist });
       added++;
     }
     return added;
+  }
+
+  /**
+   * A version is about to serve: from now on primeWarmed files its users
+   * in a cache of their own, which adopt() makes the user cache when the
+   * version takes over, so shoppers never meet an empty cache at the swap.
+   * Events invalidate users there as well. Costs a second cache's memory
+   * while it fills.
+   */
+  prepareNext(model: PooledModel): void {
+    this.next = { version: model.version, users: new LruCache(this.options.userCacheSize, this.options.userCacheTtlSeconds > 0 ? this.options.userCacheTtlSeconds * 1000 : Infinity) };
+  }
+
+  /** Users filed for the version about to serve (0 without one). */
+  get preparedUsers(): number {
+    return this.next?.users.size ?? 0;
+  }
+
+  /** `model` now serves: the users prepared for it become the user cache; anything else cached is stale. */
+  adopt(model: PooledModel | undefined): void {
+    const prepared = model !== undefined && this.next?.version === model.version ? this.next.users : undefined;
+    this.next = undefined;
+    if (prepared) {
+      this.users = prepared;
+      this.popular = undefined;
+    } else this.invalidateAll();
+  }
+
+  /** The version prepared for did not take over (its activation failed). */
+  dropNext(model: PooledModel): void {
+    if (this.next?.version === model.version) this.next = undefined;
   }
 
   /**
@@ -184,6 +218,7 @@ export class Recommender {
     this.epoch++;
     for (const id of externalIds) {
       this.users.delete(id);
+      this.next?.users.delete(id);
       this.invalidatedAt.set(id, this.epoch);
     }
   }

@@ -261,6 +261,20 @@ describeEachProvider('recommendation API', (provider) => {
     expect(await hits()).toBe(before + 1);
   });
 
+  it('switches to an activated version with the user cache already warm for it: no returning shopper meets a cold cache', async () => {
+    const hits = async (): Promise<number> => Number(/attnrec_user_cache_total\{result="hit"\} (\d+)/.exec((await shop.call('/metrics', { role: 'none' })).body)?.[1] ?? 0);
+    const serving = (await shop.call('/v1/models', { role: 'read' })).body.serving as number;
+    const next = await shop.trainAnother(3);
+    const activated = await shop.call(`/v1/models/${next}/activate`, { method: 'POST' });
+    expect(activated).toMatchObject({ status: 200, body: { serving: next } });
+    // The answer comes once the version serves, with every shopper already represented under it.
+    expect((await shop.call('/health/ready', { role: 'none' })).body.userCache).toMatchObject({ size: 120, warmUp: { version: next, finished: true, done: 120 } });
+    const before = await hits();
+    for (const user of ['user-5', 'user-77', 'user-119']) expect((await shop.call(`/v1/users/${user}/recommendations`, { role: 'read' })).body.modelVersion).toBe(next);
+    expect(await hits()).toBe(before + 3);
+    expect((await shop.call(`/v1/models/${serving}/activate`, { method: 'POST' })).status).toBe(200);
+  });
+
   it('answers health, metrics and the OpenAPI document without a key', async () => {
     await shop.call('/v1/users/user-1/recommendations', { role: 'read' });
     await shop.call('/v1/events', { role: 'write', body: { events: [{ userId: 'user-1', itemId: 'sku-2', type: 'view', eventId: 'metrics-check' }] } });

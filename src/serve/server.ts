@@ -71,9 +71,19 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
     (message) => log(message),
     (model) => {
       metrics.modelVersion.set(model?.version ?? 0);
-      recommender?.invalidateAll();
-      if (model) void warmer?.warm(model);
+      recommender?.adopt(model);
+      // A version that was pre-warmed keeps its warm-up (finished, or still filing into the adopted cache).
+      if (model && !warmer?.warming(model.version)) void warmer?.warm(model);
       void catalog.reload().catch((error: unknown) => log('catalogue reload failed', error));
+    },
+    {
+      prepare: async (model) => {
+        if (!warmer || config.activationWarmUpSeconds <= 0 || config.userCacheSize <= 0) return;
+        const started = performance.now();
+        const complete = await warmer.prewarm(model, config.activationWarmUpSeconds);
+        log(`user cache ${complete ? 'warmed' : `partly warmed (${recommender?.preparedUsers ?? 0} users)`} for model version ${model.version} before it serves, in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+      },
+      abandon: (model) => warmer?.cancelPrewarm(model),
     },
   );
   recommender = new Recommender(reader, catalog, models, {
