@@ -103,31 +103,37 @@ export function readArtifact(directory: string): ArtifactData {
  * a thread that serves requests can answer them while the bytes come in.
  */
 export async function readArtifactAsync(directory: string): Promise<ArtifactData> {
-  const { json, configs } = parseModelJson(directory, await readArtifactFile(directory, () => readFile(join(directory, 'model.json'), 'utf8')));
+  const { json, configs } = parseModelJson(directory, await readArtifactFileAsync(directory, () => readFile(join(directory, 'model.json'), 'utf8')));
   const [weights, cooccurrence] = await Promise.all([
-    readArtifactFile(directory, () => readFile(join(directory, 'weights.bin'))),
-    json.cooccurrence ? readArtifactFile(directory, () => readFile(join(directory, COOCCURRENCE_FILE))) : undefined,
+    readArtifactFileAsync(directory, () => readFile(join(directory, 'weights.bin'))),
+    json.cooccurrence ? readArtifactFileAsync(directory, () => readFile(join(directory, COOCCURRENCE_FILE))) : undefined,
   ]);
   return parseArtifact(directory, json, configs, weights, cooccurrence);
 }
 
-/** A file of the artifact, or ARTIFACT_CORRUPT naming the directory when it cannot be read. */
-function readArtifactFile<T>(directory: string, read: () => T): T {
-  const corrupt = (error: unknown): AppError => new AppError('ARTIFACT_CORRUPT', `model artifact in ${directory} is unusable: ${(error as Error).message}`, { directory });
-  let result: T;
+/** ARTIFACT_CORRUPT naming the artifact's directory and why. */
+function corrupt(directory: string, why: string): AppError {
+  return new AppError('ARTIFACT_CORRUPT', `model artifact in ${directory} is unusable: ${why}`, { directory });
+}
+
+/** A file of the artifact read here, or ARTIFACT_CORRUPT when it cannot be. */
+function readArtifactFile<T extends string | Buffer>(directory: string, read: () => T): T {
   try {
-    result = read();
+    return read();
   } catch (error) {
-    throw corrupt(error);
+    throw corrupt(directory, (error as Error).message);
   }
-  return (result instanceof Promise ? result.catch((error: unknown) => Promise.reject(corrupt(error))) : result) as T;
+}
+
+/** A file of the artifact read off this thread, or ARTIFACT_CORRUPT when it cannot be. */
+function readArtifactFileAsync<T extends string | Buffer>(directory: string, read: () => Promise<T>): Promise<T> {
+  return read().catch((error: unknown) => Promise.reject(corrupt(directory, (error as Error).message)));
 }
 
 function parseArtifact(directory: string, json: ModelJson, configs: ModelConfig[], bytes: Buffer, cooccurrence: Buffer | undefined): ArtifactData {
-  const corrupt = (why: string): AppError => new AppError('ARTIFACT_CORRUPT', `model artifact in ${directory} is unusable: ${why}`, { directory });
   const specs = json.weightsManifest?.[0]?.weights ?? [];
   const expectedBytes = specs.reduce((n, s) => n + 4 * s.shape.reduce((a, b) => a * b, 1), 0);
-  if (bytes.length !== expectedBytes) throw corrupt(`weights.bin has ${bytes.length} bytes, the manifest describes ${expectedBytes}`);
+  if (bytes.length !== expectedBytes) throw corrupt(directory, `weights.bin has ${bytes.length} bytes, the manifest describes ${expectedBytes}`);
   const floats = littleEndian(bytes, 0, bytes.length / 4, Float32Array);
   const members = configs.map(() => new Map<string, { shape: number[]; values: Float32Array }>());
   let at = 0;
@@ -136,7 +142,7 @@ function parseArtifact(directory: string, json: ModelJson, configs: ModelConfig[
     const match = json.formatVersion === 1 ? { k: 0, name: spec.name } : /^members\/(\d+)\/(.+)$/.exec(spec.name)?.slice(1);
     const [k, name] = Array.isArray(match) ? [Number(match[0]), match[1]!] : match ? [match.k, match.name] : [-1, spec.name];
     const member = members[k];
-    if (!member || member.has(name)) throw corrupt(`weight ${spec.name} names no member or is given twice`);
+    if (!member || member.has(name)) throw corrupt(directory, `weight ${spec.name} names no member or is given twice`);
     member.set(name, { shape: [...spec.shape], values: floats.subarray(at, at + size) });
     at += size;
   }
@@ -144,7 +150,7 @@ function parseArtifact(directory: string, json: ModelJson, configs: ModelConfig[
   try {
     return { configs, members, blend: readBlend(cooccurrence, json.cooccurrence, configs[0]!.numItems), extra: json.extra };
   } catch (error) {
-    throw corrupt((error as Error).message);
+    throw corrupt(directory, (error as Error).message);
   }
 }
 
@@ -159,22 +165,21 @@ function readModelJson(directory: string): { json: ModelJson; configs: ModelConf
 }
 
 function parseModelJson(directory: string, text: string): { json: ModelJson; configs: ModelConfig[] } {
-  const corrupt = (why: string): AppError => new AppError('ARTIFACT_CORRUPT', `model artifact in ${directory} is unusable: ${why}`, { directory });
   let json: ModelJson;
   try {
     json = JSON.parse(text) as ModelJson;
   } catch (error) {
-    throw corrupt((error as Error).message);
+    throw corrupt(directory, (error as Error).message);
   }
-  if (json.format !== ARTIFACT_FORMAT || (json.formatVersion !== 1 && json.formatVersion !== ARTIFACT_VERSION)) throw corrupt(`unknown format ${json.format} v${json.formatVersion}`);
+  if (json.format !== ARTIFACT_FORMAT || (json.formatVersion !== 1 && json.formatVersion !== ARTIFACT_VERSION)) throw corrupt(directory, `unknown format ${json.format} v${json.formatVersion}`);
   const rawConfigs = json.formatVersion === 1 ? [json.config] : (json.members ?? []);
   const configs: ModelConfig[] = [];
   for (const raw of rawConfigs) {
     const parsed = ModelConfigSchema.safeParse(raw);
-    if (!parsed.success) throw corrupt(`bad config: ${parsed.error.issues[0]?.message}`);
+    if (!parsed.success) throw corrupt(directory, `bad config: ${parsed.error.issues[0]?.message}`);
     configs.push(parsed.data);
   }
-  if (configs.length === 0) throw corrupt('no members');
+  if (configs.length === 0) throw corrupt(directory, 'no members');
   return { json, configs };
 }
 
@@ -195,27 +200,26 @@ function littleEndian<T extends Float32Array | Int32Array>(bytes: Buffer, byteOf
 
 export function loadModel(directory: string): { model: SasRecEnsemble; blend?: CooccurrenceBlend; extra: unknown } {
   const data = readArtifact(directory);
-  const corrupt = (why: string): AppError => new AppError('ARTIFACT_CORRUPT', `model artifact in ${directory} is unusable: ${why}`, { directory });
   const members = data.configs.map((config) => new SasRec(config));
   let model: SasRecEnsemble;
   try {
     model = new SasRecEnsemble(members);
   } catch (error) {
     for (const m of members) m.dispose();
-    throw corrupt((error as Error).message);
+    throw corrupt(directory, (error as Error).message);
   }
   const stored = data.members.reduce((n, m) => n + m.size, 0);
   const expected = members.reduce((n, m) => n + m.namedVariables().length, 0);
   if (stored !== expected) {
     model.dispose();
-    throw corrupt(`${stored} weights in the manifest, the model has ${expected}`);
+    throw corrupt(directory, `${stored} weights in the manifest, the model has ${expected}`);
   }
   members.forEach((member, k) => {
     for (const [name, variable] of member.namedVariables()) {
       const weight = data.members[k]!.get(name);
       if (!weight || variable.shape.join('x') !== weight.shape.join('x')) {
         model.dispose();
-        throw corrupt(`weight ${data.configs.length > 1 || k > 0 ? `members/${k}/` : ''}${name} [${weight?.shape ?? 'missing'}] does not fit the model`);
+        throw corrupt(directory, `weight ${data.configs.length > 1 || k > 0 ? `members/${k}/` : ''}${name} [${weight?.shape ?? 'missing'}] does not fit the model`);
       }
       variable.assign(tf.tensor(weight.values, [...weight.shape]));
     }

@@ -153,36 +153,39 @@ export class InferenceEngine {
       if (!w || w.shape.join('x') !== shape.join('x')) throw new RangeError(`member ${k}: weight ${name} [${w?.shape ?? 'missing'}] does not fit its configuration [${shape}]`);
       return w.values;
     };
-    // Every weight is checked here, before anything is copied: a deferred copy cannot fail on a shape.
-    for (const t of tensors) {
+    // Every weight is found and checked here, before anything is copied: a deferred copy cannot fail on a shape.
+    type CopyStep =
+      | { readonly kind: 'plain'; readonly target: Float32Array; readonly cols: number; readonly source: Float32Array }
+      | { readonly kind: 'wqkv' | 'bqkv'; readonly target: Float32Array; readonly d: number; readonly q: Float32Array; readonly k: Float32Array; readonly v: Float32Array };
+    const plan = tensors.map((t): CopyStep => {
+      const target = floats(at.get(`${t.member}/${t.name}`)!, t.shape.reduce((a, b) => a * b, 1));
       const [, block, part] = /^blocks\/(\d+)\/(wqkv|bqkv)$/.exec(t.name) ?? [];
-      if (part === undefined) take(t.member, t.name, t.shape);
-      else for (const p of ['q', 'k', 'v']) take(t.member, `blocks/${block}/${part[0]}${p}`, part === 'bqkv' ? [t.shape[0]! / 3] : [t.shape[0]!, t.shape[0]!]);
-    }
+      if (part === undefined) return { kind: 'plain', target, cols: t.shape.length > 1 ? t.shape[t.shape.length - 1]! : target.length, source: take(t.member, t.name, t.shape) };
+      const d = t.shape[0]! / (part === 'bqkv' ? 3 : 1);
+      const [q, k, v] = ['q', 'k', 'v'].map((p) => take(t.member, `blocks/${block}/${part[0]}${p}`, part === 'bqkv' ? [d] : [d, d])) as [Float32Array, Float32Array, Float32Array];
+      return { kind: part === 'bqkv' ? 'bqkv' : 'wqkv', target, d, q, k, v };
+    });
     const copy = (function* (): Steps<void> {
-      for (const t of tensors) {
-        const target = floats(at.get(`${t.member}/${t.name}`)!, t.shape.reduce((a, b) => a * b, 1));
-        const [, block, part] = /^blocks\/(\d+)\/(wqkv|bqkv)$/.exec(t.name) ?? [];
-        if (part === undefined) {
+      for (const step of plan) {
+        const { target } = step;
+        if (step.kind === 'plain') {
           // Row by row in pieces: the item embeddings are most of the model (and of its first page touches).
-          const cols = t.shape.length > 1 ? t.shape[t.shape.length - 1]! : target.length;
-          const source = take(t.member, t.name, t.shape);
+          const { cols, source } = step;
           yield* rowSteps(0, target.length / cols, cols, (r) => target.set(source.subarray(r * cols, (r + 1) * cols), r * cols));
           continue;
         }
         // The three projections side by side: one product gives Q, K and V (or K and V alone, from column d).
-        const d = t.shape[0]! / (part === 'bqkv' ? 3 : 1);
-        const [q, k, v] = ['q', 'k', 'v'].map((p) => take(t.member, `blocks/${block}/${part[0]}${p}`, part === 'bqkv' ? [d] : [d, d]));
-        if (part === 'bqkv') {
-          target.set(q!, 0);
-          target.set(k!, d);
-          target.set(v!, 2 * d);
+        const { d, q, k, v } = step;
+        if (step.kind === 'bqkv') {
+          target.set(q, 0);
+          target.set(k, d);
+          target.set(v, 2 * d);
           continue;
         }
         for (let r = 0; r < d; r++) {
-          target.set(q!.subarray(r * d, (r + 1) * d), r * 3 * d);
-          target.set(k!.subarray(r * d, (r + 1) * d), r * 3 * d + d);
-          target.set(v!.subarray(r * d, (r + 1) * d), r * 3 * d + 2 * d);
+          target.set(q.subarray(r * d, (r + 1) * d), r * 3 * d);
+          target.set(k.subarray(r * d, (r + 1) * d), r * 3 * d + d);
+          target.set(v.subarray(r * d, (r + 1) * d), r * 3 * d + 2 * d);
         }
       }
     })();

@@ -136,7 +136,7 @@ export class Recommender {
     private readonly options: RecommenderOptions,
     private readonly onCacheLookup: (hit: boolean) => void = () => {},
   ) {
-    this.users = new LruCache(options.userCacheSize, options.userCacheTtlSeconds > 0 ? options.userCacheTtlSeconds * 1000 : Infinity);
+    this.users = this.userCache();
     this.invalidatedAt = new LruCache(Math.max(100_000, options.userCacheSize));
   }
 
@@ -171,7 +171,7 @@ export class Recommender {
    * while it fills.
    */
   prepareNext(model: PooledModel): void {
-    this.next = { version: model.version, users: new LruCache(this.options.userCacheSize, this.options.userCacheTtlSeconds > 0 ? this.options.userCacheTtlSeconds * 1000 : Infinity) };
+    this.next = { version: model.version, users: this.userCache() };
   }
 
   /** Users filed for the version about to serve (0 without one). */
@@ -192,6 +192,11 @@ export class Recommender {
   /** The version prepared for did not take over (its activation failed). */
   dropNext(model: PooledModel): void {
     if (this.next?.version === model.version) this.next = undefined;
+  }
+
+  /** An empty user cache of the configured size and time to live. */
+  private userCache(): LruCache<string, CachedUser> {
+    return new LruCache(this.options.userCacheSize, this.options.userCacheTtlSeconds > 0 ? this.options.userCacheTtlSeconds * 1000 : Infinity);
   }
 
   /**
@@ -226,8 +231,8 @@ export class Recommender {
     }
   }
 
-  /** A new model or catalogue: every cached representation is stale. */
-  invalidateAll(): void {
+  /** A model nothing was prepared for serves (see adopt): every cached representation is stale. */
+  private invalidateAll(): void {
     this.users.clear();
     this.popular = undefined;
   }
