@@ -3,7 +3,8 @@ import { selectBackend } from '../src/model/backend.js';
 import { MODEL_DEFAULTS } from '../src/model/config.js';
 import { SasRec } from '../src/model/sasrec.js';
 import { Random } from '../src/random.js';
-import { trainingBatch, type EncodedSequences } from '../src/train/batches.js';
+import type { EncodedSequences } from '../src/data/encoded-sequences.js';
+import { trainingBatch } from '../src/train/batches.js';
 import { DEFAULT_TRAINING, Trainer, type LossName } from '../src/train/trainer.js';
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { leaveOneOutSplit } from '../data/leave-one-out-split.js';
-import type { EncodedSequences } from '../train/batches.js';
+import type { EncodedSequences } from '../data/encoded-sequences.js';
 import { evaluateBaseline } from './baselines.js';
 
 // Four users over items 1..6. Item 1 is always followed by 2 in what the baselines may see.

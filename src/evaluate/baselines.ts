@@ -1,5 +1,5 @@
 import type { LeaveOneOutSplit } from '../data/leave-one-out-split.js';
-import type { EncodedSequences } from '../train/batches.js';
+import type { EncodedSequences } from '../data/encoded-sequences.js';
 import { evaluateScorer, type BatchScorer, type Evaluation, type EvaluationOptions } from './evaluate.js';
 
 /**

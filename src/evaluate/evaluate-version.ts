@@ -7,7 +7,7 @@ import { ItemVocabulary } from '../model/vocabulary.js';
 import { BASELINES, evaluateBaseline, type BaselineName } from './baselines.js';
 import { evaluateModel, evaluateModelAndNetwork, evaluateScorer, type BatchScorer, type Evaluation, type EvaluationOptions } from './evaluate.js';
 import type { LeaveOneOutSplit } from '../data/leave-one-out-split.js';
-import type { EncodedSequences } from '../train/batches.js';
+import type { EncodedSequences } from '../data/encoded-sequences.js';
 import { ServedModel } from '../model/served-model.js';
 import { POPULARITY_BANDS, targetPopularityGroups } from './target-popularity.js';
 

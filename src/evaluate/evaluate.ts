@@ -3,7 +3,7 @@ import type { LeaveOneOutSplit } from '../data/leave-one-out-split.js';
 import { addTerm, type CooccurrenceBlend } from '../model/cooccurrence-blend.js';
 import type { SasRecEnsemble } from '../model/ensemble.js';
 import { Random } from '../random.js';
-import { historyBatch, type EncodedSequences } from '../train/batches.js';
+import { historyBatch, type EncodedSequences } from '../data/encoded-sequences.js';
 import { MetricAccumulator, rankAmongCandidates, rankOfTarget, sampleNegatives, type RankingMetrics } from './metrics.js';
 
 export interface EvaluationOptions {

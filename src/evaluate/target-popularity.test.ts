@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { leaveOneOutSplit } from '../data/leave-one-out-split.js';
 import { Random } from '../random.js';
-import { trainingItemCounts, type EncodedSequences } from '../train/batches.js';
+import { trainingItemCounts, type EncodedSequences } from '../data/encoded-sequences.js';
 import { evaluateScorer, type BatchScorer } from './evaluate.js';
 import { POPULARITY_BANDS, popularityBand, targetPopularityGroups } from './target-popularity.js';
 

@@ -1,5 +1,5 @@
 import type { LeaveOneOutSplit } from '../data/leave-one-out-split.js';
-import { trainingItemCounts, type EncodedSequences } from '../train/batches.js';
+import { trainingItemCounts, type EncodedSequences } from '../data/encoded-sequences.js';
 
 /**
  * Bands of how often the held-out item occurs in the training events. Error

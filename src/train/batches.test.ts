@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { leaveOneOutSplit } from '../data/leave-one-out-split.js';
 import { Random } from '../random.js';
-import { epochBatches, historyBatch, replaceInputItems, trainingBatch, type EncodedSequences } from './batches.js';
+import { historyBatch, type EncodedSequences } from '../data/encoded-sequences.js';
+import { epochBatches, replaceInputItems, trainingBatch } from './batches.js';
 
 // Sequence 0: items 1..6 (evaluated: train 1..4, valid 5, test 6); sequence 1: items 7, 8 (train only).
 const data: EncodedSequences = { offsets: Int32Array.from([0, 6, 8]), items: Int32Array.from([1, 2, 3, 4, 5, 6, 7, 8]), types: Uint8Array.from([1, 1, 2, 1, 3, 1, 1, 2]) };

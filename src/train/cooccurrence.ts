@@ -1,6 +1,6 @@
 import type { LeaveOneOutSplit } from '../data/leave-one-out-split.js';
 import type { ItemNeighbours } from '../model/cooccurrence-blend.js';
-import type { EncodedSequences } from './batches.js';
+import type { EncodedSequences } from '../data/encoded-sequences.js';
 
 /**
  * Item co-occurrence over the training events: how many histories hold both

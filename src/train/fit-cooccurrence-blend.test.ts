@@ -7,7 +7,7 @@ import { CooccurrenceBlend, type ItemNeighbours } from '../model/cooccurrence-bl
 import { SasRecEnsemble } from '../model/ensemble.js';
 import { SasRec } from '../model/sasrec.js';
 import { Random } from '../random.js';
-import type { EncodedSequences } from './batches.js';
+import type { EncodedSequences } from '../data/encoded-sequences.js';
 import { itemCooccurrence, strongestNeighbours } from './cooccurrence.js';
 import { fitCooccurrenceBlend } from './fit-cooccurrence-blend.js';
 

@@ -2,7 +2,7 @@ import type { LeaveOneOutSplit } from '../data/leave-one-out-split.js';
 import { modelScorer } from '../evaluate/evaluate.js';
 import { CooccurrenceBlend, termValue, type CooccurrenceBlendParams, type CooccurrenceTerm, type ItemNeighbours } from '../model/cooccurrence-blend.js';
 import type { SasRecEnsemble } from '../model/ensemble.js';
-import type { EncodedSequences } from './batches.js';
+import type { EncodedSequences } from '../data/encoded-sequences.js';
 
 /**
  * Chooses the co-occurrence term's weight, scale and decay for a trained

@@ -7,7 +7,7 @@ import { evaluateModel } from '../evaluate/evaluate.js';
 import type { ModelConfig } from '../model/config.js';
 import { SasRecEnsemble } from '../model/ensemble.js';
 import { SasRec } from '../model/sasrec.js';
-import type { EncodedSequences } from './batches.js';
+import type { EncodedSequences } from '../data/encoded-sequences.js';
 import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import { Trainer, type EpochReport, type TrainerState, type TrainingOptions } from './trainer.js';
 

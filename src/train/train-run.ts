@@ -13,7 +13,7 @@ import { selectBackend, type BackendPreference } from '../model/backend.js';
 import { MODEL_DEFAULTS, type ModelConfig } from '../model/config.js';
 import { CooccurrenceBlend, type ItemNeighbours } from '../model/cooccurrence-blend.js';
 import { SasRecEnsemble } from '../model/ensemble.js';
-import type { EncodedSequences } from './batches.js';
+import type { EncodedSequences } from '../data/encoded-sequences.js';
 import { readCheckpointState, removeCheckpoint } from './checkpoint.js';
 import { memberCheckpointPath, memberFromWeights, trainMember, type EpochSummary, type MemberCheckpointState, type MemberRunCallbacks, type MemberRunInput, type MemberRunResult, type RunConfig, type TrainingWindowOptions } from './member-run.js';
 import { trainMemberInThread } from './member-thread.js';

@@ -6,7 +6,8 @@ import { selectBackend } from '../model/backend.js';
 import { MODEL_DEFAULTS } from '../model/config.js';
 import { SasRec } from '../model/sasrec.js';
 import { Random } from '../random.js';
-import { trainingBatch, type EncodedSequences } from './batches.js';
+import type { EncodedSequences } from '../data/encoded-sequences.js';
+import { trainingBatch } from './batches.js';
 import { microBatches, Trainer, windowTargets, type TrainingOptions } from './trainer.js';
 import { SasRecEnsemble } from '../model/ensemble.js';
 

@@ -3,7 +3,8 @@ import type { LeaveOneOutSplit } from '../data/leave-one-out-split.js';
 import { embeddingLookup } from '../model/ops.js';
 import type { SasRec } from '../model/sasrec.js';
 import { Random } from '../random.js';
-import { epochBatches, replaceInputItems, trainingBatch, trainingItemCounts, type Batch, type EncodedSequences } from './batches.js';
+import { trainingItemCounts, type Batch, type EncodedSequences } from '../data/encoded-sequences.js';
+import { epochBatches, replaceInputItems, trainingBatch } from './batches.js';
 import { bceLoss, fullSoftmaxLoss, gbceBeta, gbceLoss, NegativeSampler, sampledSoftmaxBatch, sampledSoftmaxLoss } from './losses.js';
 
 export const DEFAULT_GBCE_T = 0.75;
