@@ -11,6 +11,7 @@ import { MODEL_DEFAULTS } from '../src/model/config.js';
 import { DEFAULT_MEMBERS, trainRun } from '../src/train/train-run.js';
 import { DEFAULT_TRAINING } from '../src/train/trainer.js';
 import { runLoad, type LoadOptions, type LoadRequest, type LoadResult, type WindowStats } from './load-generator.js';
+import { measureHttpFloor } from './http-floor.js';
 import { measureMatMulPeak, type MatMulPeak } from './matmul-peak.js';
 import { historyLength, meanServingFlops, readHistories, Workloads, type FlopsConfig, type Histories } from './serve-workloads.js';
 import { writeSyntheticCsv } from './synthetic-log.js';
@@ -53,7 +54,10 @@ import { writeSyntheticCsv } from './synthetic-log.js';
  * Beside the results: the model's FLOPs per uncached request
  * (src/model/serving-flops.ts), the GFLOP/s achieved at saturation, and a
  * SIMD matrix-product peak of one core measured in the same run
- * (bench/matmul-peak.ts); and the issue's targets, each with met: true/false.
+ * (bench/matmul-peak.ts); the HTTP latency floor, p99 of servers that do
+ * no work under the same load generator at (c)'s target rate, measured in the
+ * same run (bench/http-floor.ts); and the issue's targets, each with
+ * met: true/false.
  */
 export interface ServeBenchOptions {
   readonly seconds: number;
@@ -77,6 +81,8 @@ export const STEADY_RATE = 250;
 export const ACTIVE_SHARE = 0.5;
 /** Fixed offered rates of the open-loop runs (--quick: the first only). */
 export const FIXED_RATES = [250, 500, 1_000] as const;
+/** The HTTP latency floor is measured at the rate of (c)'s target. */
+const FLOOR_RATE = 1_000;
 /** Connections of the closed-loop saturation runs. */
 export const SATURATION_CONNECTIONS = 16;
 /** The open loop's bounded pool (requests queue when all are busy). */
@@ -140,6 +146,9 @@ export async function runServeBench(given: ServeBenchOptions): Promise<Record<st
   options.log('SIMD matrix-product peak (tfjs-backend-wasm matMul, one thread, own process)');
   const peak = await measureMatMulPeak();
   options.log(`  ${peak.shapes.map((s) => `${s.shape}: ${s.gflops_median} GFLOP/s`).join('; ')}`);
+  options.log('HTTP latency floor: servers that do no work, under the same load generator (bench/http-floor.ts)');
+  const floor = await measureHttpFloor({ rate: FLOOR_RATE, seconds: options.seconds, runs: options.quick ? 1 : 2, log: options.log });
+  options.log(`  p99 at ${FLOOR_RATE} req/s: ${floor.servers.map((s) => `${s.server} ${s.runs.map((r) => r.p99_ms).join(' / ')} ms`).join('; ')}`);
 
   const configurations: Record<string, unknown>[] = [];
   for (const extra of options.serverArgs) {
@@ -173,6 +182,10 @@ export async function runServeBench(given: ServeBenchOptions): Promise<Record<st
       ...peak,
       note: `one core's peak: tfjs-backend-wasm runs single-threaded under Node; this machine has ${cpus().length} cores, shared by the server and the load generator`,
       cores: cpus().length,
+    },
+    http_floor: {
+      ...floor,
+      note: "what scenario (c)'s p99 at 1,000 req/s can reach on this machine: servers answering a fixed body of a 10-item answer's size, each in its own process, under this load generator (open loop, the fixed-rate runs' connections); express_born is Express served as the attnrec server serves it (src/serve/http-server.ts)",
     },
     configurations,
   };

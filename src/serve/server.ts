@@ -6,6 +6,7 @@ import { openStore } from '../data/store.js';
 import { unappliedMigrations } from '../data/migrate.js';
 import { AppError, isAppError } from '../errors.js';
 import { createApp } from './app.js';
+import { createExpressServer } from './http-server.js';
 import { Authenticator } from './auth.js';
 import { CacheWarmer } from './cache-warmer.js';
 import { CatalogCache } from './catalog-cache.js';
@@ -103,8 +104,9 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
   const app = createApp(context);
 
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.port, config.host, (error?: Error) => (error ? reject(error) : resolve(s)));
+    const s = createExpressServer(app);
     s.once('error', reject);
+    s.listen(config.port, config.host, () => resolve(s));
   }).catch(async (error: unknown) => {
     models.close();
     await pool.close();
