@@ -134,7 +134,7 @@ describe('jobs/train', () => {
     expect(compared.stdout).not.toMatch(/^model\.dim/m); // identical settings are listed only with --all
     const all = await runJobProcess('compare', ['--database-url', database, '--all', '1', '2']);
     expect(all.stdout).toMatch(/^model\.dim\s+8\s+8$/m);
-  });
+  }, 180_000); // seven job processes one after another (25 s alone, over 60 s beside the rest of the suite on 2 cores)
 
   it('evaluate and compare refuse unknown versions and bad arguments with exit code 2', async () => {
     const database = `file:${join(dir, 'train.db')}`;

@@ -36,7 +36,8 @@ export interface ServingReader {
   userHistory(userId: number): Promise<History>;
   /** Items by number of events in the `days` before the newest event, most first. */
   popularItems(days: number, limit: number): Promise<PopularItems>;
-  catalog(): Promise<CatalogItem[]>;
+  /** Catalogue items in id order: those with an id above `afterId`, at most `limit` of them (all when no limit). */
+  catalog(afterId?: number, limit?: number): Promise<CatalogItem[]>;
   /** Event-type name → id. */
   eventTypes(): Promise<Map<string, number>>;
   ping(): Promise<void>;
@@ -45,7 +46,7 @@ export interface ServingReader {
 
 const HISTORY_SQL = 'SELECT item_id, type_id, ts FROM events WHERE user_id = $1 ORDER BY ts, item_id, type_id';
 const HISTORY_SQL_PG = 'SELECT item_id, type_id, (EXTRACT(EPOCH FROM ts) * 1000)::float8 FROM events WHERE user_id = $1 ORDER BY ts, item_id, type_id';
-const CATALOG_SQL = 'SELECT id, external_id, title, category, price, active FROM items ORDER BY id';
+const CATALOG_SQL = 'SELECT id, external_id, title, category, price, active FROM items WHERE id > $1 ORDER BY id LIMIT $2';
 const DAY_MS = 86_400_000;
 
 export function servingReader(store: Store): ServingReader {
@@ -59,7 +60,7 @@ function sqliteReader(db: Database.Database, writer: Database.Database): Serving
   const history = db.prepare(HISTORY_SQL.replace('$1', '?')).raw(true);
   const newest = db.prepare('SELECT MAX(ts) FROM events').pluck();
   const popular = db.prepare('SELECT item_id, COUNT(*) AS n FROM events WHERE ts >= ? GROUP BY item_id ORDER BY n DESC, item_id LIMIT ?').raw(true);
-  const catalog = db.prepare(CATALOG_SQL).raw(true);
+  const catalog = db.prepare(CATALOG_SQL.replace('$1', '?').replace('$2', '?')).raw(true);
   const windowCount = db.prepare('SELECT COUNT(*) FROM events WHERE ts >= ?').pluck();
   return {
     async userId(externalId) {
@@ -78,8 +79,8 @@ function sqliteReader(db: Database.Database, writer: Database.Database): Serving
         windowEvents: windowCount.get(since) as number,
       };
     },
-    async catalog() {
-      return (catalog.all() as [number, string, string | null, string | null, number | null, number][]).map(([id, externalId, title, category, price, active]) => ({
+    async catalog(afterId = 0, limit = -1) {
+      return (catalog.all(afterId, limit) as [number, string, string | null, string | null, number | null, number][]).map(([id, externalId, title, category, price, active]) => ({
         id,
         externalId,
         title,
@@ -121,8 +122,8 @@ function postgresReader(store: Extract<Store, { provider: 'postgresql' }>): Serv
       const total = await pool.query<[string]>({ text: `SELECT COUNT(*) FROM events WHERE ts >= ${window}`, values: [days], rowMode: 'array' });
       return { items: rows.map(([itemId, count]) => ({ itemId, count: Number(count) })), windowEvents: Number(total.rows[0]![0]) };
     },
-    async catalog() {
-      const { rows } = await pool.query<{ id: number; external_id: string; title: string | null; category: string | null; price: number | null; active: boolean }>(CATALOG_SQL);
+    async catalog(afterId = 0, limit?: number) {
+      const { rows } = await pool.query<{ id: number; external_id: string; title: string | null; category: string | null; price: number | null; active: boolean }>({ text: CATALOG_SQL, values: [afterId, limit ?? null] });
       return rows.map((r) => ({ id: r.id, externalId: r.external_id, title: r.title, category: r.category, price: r.price, active: r.active }));
     },
     async eventTypes() {

@@ -265,8 +265,12 @@ describeEachProvider('recommendation API', (provider) => {
     const hits = async (): Promise<number> => Number(/attnrec_user_cache_total\{result="hit"\} (\d+)/.exec((await shop.call('/metrics', { role: 'none' })).body)?.[1] ?? 0);
     const serving = (await shop.call('/v1/models', { role: 'read' })).body.serving as number;
     const next = await shop.trainAnother(3);
+    // A catalogue change written outside the API (as an import job does) is read before the swap.
+    await shop.store.prisma.item.update({ where: { externalId: 'sku-3' }, data: { title: 'Item 3, renamed offline' } });
+    expect((await shop.call('/v1/items/sku-3', { role: 'read' })).body.title).toBe('Item 3');
     const activated = await shop.call(`/v1/models/${next}/activate`, { method: 'POST' });
     expect(activated).toMatchObject({ status: 200, body: { serving: next } });
+    expect((await shop.call('/v1/items/sku-3', { role: 'read' })).body.title).toBe('Item 3, renamed offline');
     // The answer comes once the version serves, with every shopper already represented under it.
     expect((await shop.call('/health/ready', { role: 'none' })).body.userCache).toMatchObject({ size: 120, warmUp: { version: next, finished: true, done: 120 } });
     const before = await hits();
