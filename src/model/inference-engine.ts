@@ -1,4 +1,4 @@
-import type { MemberWeights } from './artifact.js';
+import type { MemberWeights } from './artifact-format.js';
 import type { ModelConfig } from './config.js';
 import { instantiateKernel, layoutKernelMemory, type KernelMemory } from './kernel-module.js';
 import { rowSteps, runSteps, type Steps } from './steps.js';

@@ -1,5 +1,5 @@
 import { AppError } from '../errors.js';
-import { readArtifact, readArtifactAsync, type ArtifactData } from './artifact.js';
+import { readArtifact, readArtifactAsync, type ArtifactData } from './artifact-format.js';
 import type { ModelConfig } from './config.js';
 import { addTerm, type CooccurrenceBlend } from './cooccurrence-blend.js';
 import { ENGINE_MAX_BATCH, InferenceEngine } from './inference-engine.js';

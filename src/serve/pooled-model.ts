@@ -2,7 +2,7 @@ import type { CatalogItem } from '../data/serving-reader.js';
 import type { ExplainedEvent } from '../inspect/explain.js';
 import type { InspectOptions } from '../inspect/inspect-history.js';
 import type { AttentionReport } from '../inspect/report.js';
-import { readArtifactInfo } from '../model/artifact.js';
+import { readArtifactInfo } from '../model/artifact-format.js';
 import type { ModelConfig } from '../model/config.js';
 import { Retirable } from '../model/retirable.js';
 import { artifactVocabulary, encodeHistory, SHORTLIST, type ModelHistory, type Representation, type UserState } from '../model/served-model.js';
