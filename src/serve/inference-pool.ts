@@ -20,6 +20,10 @@ import type { WarmedUser, WorkerCommand, WorkerReply, WorkerRequest } from './in
  *  - Live requests only go to the live workers. The user-cache warm-up runs
  *    on a background worker of its own, at the lowest OS priority (nice 19):
  *    the kernel's scheduler gives it the CPU that live requests leave idle.
+ *    It loads a version when a warm-up for it starts and frees it when the
+ *    warm-up ends: a model version held idle is ~120 MB of resident memory,
+ *    and resident memory costs latency on this machine (see
+ *    docs/serving-performance.md, "Resident memory").
  *  - A worker that dies fails only the requests it was running, with
  *    INFERENCE_UNAVAILABLE (503, Retry-After); it is replaced, the
  *    replacement loads the same versions, and queued requests wait for it.
@@ -114,10 +118,6 @@ export class InferencePool {
           // It stays in the rotation: the worker answers between the pieces of the load.
           await this.sendControl(slot, message);
         }
-        // The background worker runs at nice 19 and may be starved under load: the activation does not wait for it
-        // (its warm-up of this version queues behind the load there).
-        const backgroundSlot = this.slots.find((s) => s.background && s.ready);
-        if (backgroundSlot) void this.sendControl(backgroundSlot, message).catch((error: unknown) => this.options.log(`the background worker could not load version ${version}`, error));
       } catch (error) {
         this.loaded.delete(version);
         this.sendUnload(version);
@@ -186,7 +186,8 @@ export class InferencePool {
    */
   warm(version: number, databaseUrl: string | undefined, limit: number, onUsers: (users: readonly WarmedUser[], total: number) => void): { done: Promise<number>; stop(): void } {
     const slot = this.slots.find((s) => s.background);
-    if (!slot) return { done: Promise.resolve(0), stop: () => {} };
+    const held = this.loaded.get(version);
+    if (!slot || !held) return { done: Promise.resolve(0), stop: () => {} };
     const id = this.nextId++;
     slot.onWarmed = (message) => {
       if (message.id !== id) return;
@@ -195,7 +196,7 @@ export class InferencePool {
     };
     const done = new Promise<unknown>((resolve, reject) => {
       slot.inflight.set(id, { resolve, reject });
-      slot.worker.postMessage({ type: 'warm', id, version, databaseUrl, limit, chunk: WARM_CHUNK } satisfies WorkerRequest);
+      slot.worker.postMessage({ type: 'warm', id, version, createdAt: held.createdAt, artifactPath: held.artifactPath, databaseUrl, limit, chunk: WARM_CHUNK } satisfies WorkerRequest);
     }).then((result) => (result as { users: number }).users);
     return {
       done,
@@ -291,8 +292,8 @@ export class InferencePool {
       worker.once('online', resolve);
       worker.once('error', reject);
     });
-    // A replacement loads what the pool serves before it takes work.
-    for (const [version, { createdAt, artifactPath }] of this.loaded) await this.sendControl(slot, { type: 'load', version, createdAt, artifactPath });
+    // A replacement loads what the pool serves before it takes work; the background worker loads a version only to warm for it.
+    if (!background) for (const [version, { createdAt, artifactPath }] of this.loaded) await this.sendControl(slot, { type: 'load', version, createdAt, artifactPath });
     slot.ready = true;
     this.dispatch();
   }

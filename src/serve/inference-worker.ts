@@ -114,8 +114,21 @@ function model(version: number): ServedModel {
  */
 async function warm(request: Extract<WorkerRequest, { type: 'warm' }>): Promise<{ users: number }> {
   warming = request.id;
-  // The pool sends the warm-up right behind the version's load, which may still be in progress here.
-  await loads.get(request.version)?.catch(() => undefined);
+  try {
+    // The background worker holds a version only while it warms for it.
+    await answer({ type: 'load', id: request.id, version: request.version, createdAt: request.createdAt, artifactPath: request.artifactPath });
+    return await warmLoaded(request);
+  } finally {
+    if (warming === request.id) warming = undefined;
+    // No newer warm-up has started: nothing here is needed until the next one.
+    if (warming === undefined) {
+      for (const served of models.values()) served.retire();
+      models.clear();
+    }
+  }
+}
+
+async function warmLoaded(request: Extract<WorkerRequest, { type: 'warm' }>): Promise<{ users: number }> {
   store ??= openStore(request.databaseUrl);
   const sequences = await loadSequences(store, { by: 'user' });
   const count = sequences.owners.length;
@@ -142,7 +155,6 @@ async function warm(request: Extract<WorkerRequest, { type: 'warm' }>): Promise<
     // Let a stop-warm or an unload in between.
     await nextTurn();
   }
-  if (warming === request.id) warming = undefined;
   return { users: sent };
 }
 
