@@ -154,6 +154,28 @@ describe('inference on worker threads', () => {
     }
   });
 
+  it('runs the background worker only while a warm-up does, and warms again after it ended', async () => {
+    const version = await shop.store.prisma.modelVersion.findFirstOrThrow({ where: { active: true } });
+    const pool = await InferencePool.start({ workers: 1, background: true, log: () => {} });
+    try {
+      await pool.load(version.id, version.createdAt, version.artifactPath);
+      expect(pool.backgroundRunning).toBe(false);
+      const users = (await shop.store.prisma.event.findMany({ distinct: ['userId'], select: { userId: true } })).length;
+      for (let round = 0; round < 2; round++) {
+        const warmed: string[] = [];
+        const { done } = pool.warm(version.id, shop.store.target.url, 1_000, (users) => warmed.push(...users.map((u) => u.externalId)));
+        expect(await done).toBe(users);
+        expect(new Set(warmed).size).toBe(users);
+        // Its thread ends with the last warm-up.
+        expect(pool.backgroundRunning).toBe(false);
+      }
+      // Live requests never needed it.
+      expect((await pool.represent(version.id, [{ items: [1, 2, 3], types: [1, 1, 1] }], 5))[0]!.shortlist.indices.length).toBe(5);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('answers bad sessions with 4xx problem+json, never 5xx', async () => {
     const oversized = await shop.call('/v1/sessions/recommendations', { role: 'read', body: { events: Array.from({ length: 1_001 }, () => ({ item: 'sku-1' })) } });
     expect(oversized.status).toBe(400);

@@ -20,9 +20,10 @@ import type { WarmedUser, WorkerCommand, WorkerReply, WorkerRequest } from './in
  *  - Live requests only go to the live workers. The user-cache warm-up runs
  *    on a background worker of its own, at the lowest OS priority (nice 19):
  *    the kernel's scheduler gives it the CPU that live requests leave idle.
- *    It loads a version when a warm-up for it starts and frees it when the
- *    warm-up ends: a model version held idle is ~120 MB of resident memory,
- *    and resident memory costs latency on this machine (see
+ *    Its thread runs only while a warm-up does: it starts with the first,
+ *    loads the version the warm-up is for, and ends when no warm-up is left
+ *    (a model version and an idle thread held for nothing were ~200 MB of
+ *    resident memory, and resident memory costs latency on this machine: see
  *    docs/serving-performance.md, "Resident memory").
  *  - A worker that dies fails only the requests it was running, with
  *    INFERENCE_UNAVAILABLE (503, Retry-After); it is replaced, the
@@ -67,6 +68,8 @@ interface Slot {
   catalogGeneration: number;
   /** Called with each 'warmed' message of the warm-up in progress there. */
   onWarmed?: ((message: Extract<WorkerReply, { type: 'warmed' }>) => void) | undefined;
+  /** Ended on purpose (the background worker between warm-ups): not replaced. */
+  ended?: boolean;
 }
 
 type Task =
@@ -80,6 +83,9 @@ export class InferencePool {
   private readonly loaded = new Map<number, { createdAt: number; artifactPath: string; holders: number; ready: Promise<void> }>();
   private nextId = 1;
   private closed = false;
+  /** Warm-ups running or starting on the background worker. */
+  private warmUps = 0;
+  private backgroundStart: Promise<Slot> | undefined;
   private readonly timer: NodeJS.Timeout;
 
   private constructor(private readonly options: InferencePoolOptions) {
@@ -91,8 +97,8 @@ export class InferencePool {
   static async start(options: InferencePoolOptions): Promise<InferencePool> {
     if (!Number.isInteger(options.workers) || options.workers < 1) throw new AppError('CONFIG_INVALID', `workers must be a positive integer; got ${options.workers}`);
     const pool = new InferencePool(options);
-    const count = options.workers + (options.background ? 1 : 0);
-    await Promise.all(Array.from({ length: count }, (_, i) => pool.spawn(i, i === options.workers)));
+    // The background worker starts with its first warm-up.
+    await Promise.all(Array.from({ length: options.workers }, (_, i) => pool.spawn(i, false)));
     return pool;
   }
 
@@ -136,7 +142,7 @@ export class InferencePool {
   }
 
   private sendUnload(version: number): void {
-    for (const slot of this.slots) if (slot.ready || slot.background) void this.sendControl(slot, { type: 'unload', version }).catch(() => {});
+    for (const slot of this.slots) if (!slot.ended && (slot.ready || slot.background)) void this.sendControl(slot, { type: 'unload', version }).catch(() => {});
   }
 
   /** States, normalisers and shortlists of histories, batched with whatever else is waiting. */
@@ -185,25 +191,67 @@ export class InferencePool {
    * Resolves with how many were sent; a newer warm-up or stop() ends it.
    */
   warm(version: number, databaseUrl: string | undefined, limit: number, onUsers: (users: readonly WarmedUser[], total: number) => void): { done: Promise<number>; stop(): void } {
-    const slot = this.slots.find((s) => s.background);
     const held = this.loaded.get(version);
-    if (!slot || !held) return { done: Promise.resolve(0), stop: () => {} };
+    if (!this.options.background || !held || this.closed) return { done: Promise.resolve(0), stop: () => {} };
     const id = this.nextId++;
-    slot.onWarmed = (message) => {
-      if (message.id !== id) return;
-      this.options.onBatch?.('background', message.users.length);
-      onUsers(message.users, message.total);
-    };
-    const done = new Promise<unknown>((resolve, reject) => {
-      slot.inflight.set(id, { resolve, reject });
-      slot.worker.postMessage({ type: 'warm', id, version, createdAt: held.createdAt, artifactPath: held.artifactPath, databaseUrl, limit, chunk: WARM_CHUNK } satisfies WorkerRequest);
-    }).then((result) => (result as { users: number }).users);
+    let stopped = false;
+    let running: Slot | undefined;
+    this.warmUps++;
+    const done = (async () => {
+      const slot = await this.backgroundWorker();
+      if (stopped) return 0;
+      running = slot;
+      slot.onWarmed = (message) => {
+        if (message.id !== id) return;
+        this.options.onBatch?.('background', message.users.length);
+        onUsers(message.users, message.total);
+      };
+      const result = await new Promise<unknown>((resolve, reject) => {
+        slot.inflight.set(id, { resolve, reject });
+        slot.worker.postMessage({ type: 'warm', id, version, createdAt: held.createdAt, artifactPath: held.artifactPath, databaseUrl, limit, chunk: WARM_CHUNK } satisfies WorkerRequest);
+      });
+      return (result as { users: number }).users;
+    })().finally(() => {
+      if (--this.warmUps === 0) this.endBackgroundWorker();
+    });
     return {
       done,
       stop: () => {
-        if (slot.ready) slot.worker.postMessage({ type: 'stop-warm', id: this.nextId++ } satisfies WorkerRequest);
+        stopped = true;
+        if (running?.ready) running.worker.postMessage({ type: 'stop-warm', id: this.nextId++ } satisfies WorkerRequest);
       },
     };
+  }
+
+  /** Whether the background worker's thread is running (it runs only while a warm-up does). */
+  get backgroundRunning(): boolean {
+    const slot = this.slots[this.options.workers];
+    return slot !== undefined && !slot.ended;
+  }
+
+  /** The background worker, started if it is not running. */
+  private backgroundWorker(): Promise<Slot> {
+    const index = this.options.workers;
+    const slot = this.slots[index];
+    if (slot && !slot.ended && slot.ready) return Promise.resolve(slot);
+    this.backgroundStart ??= this.spawn(index, true)
+      .then(() => this.slots[index]!)
+      .finally(() => (this.backgroundStart = undefined));
+    return this.backgroundStart;
+  }
+
+  /**
+   * Ends the background worker's thread once no warm-up runs: the thread, its
+   * heap and the store it opened are ~100-200 MB of resident memory, and
+   * resident memory costs latency on this machine (docs/serving-performance.md,
+   * "Resident memory"). The next warm-up starts another (~1 s).
+   */
+  private endBackgroundWorker(): void {
+    const slot = this.slots[this.options.workers];
+    if (!slot || slot.ended) return;
+    slot.ended = true;
+    slot.ready = false;
+    void slot.worker.terminate();
   }
 
   /** Stops a live worker as a crash would (tests). */
@@ -320,7 +368,13 @@ export class InferencePool {
     const why = this.closed ? 'the server is shutting down' : `an inference worker stopped (exit code ${code}); retry`;
     for (const pending of slot.inflight.values()) pending.reject(unavailable(why));
     slot.inflight.clear();
-    if (this.closed) return;
+    if (this.closed || slot.ended) return;
+    if (slot.background) {
+      // Its warm-up failed with it; the next warm-up starts another.
+      slot.ended = true;
+      this.options.log(`the background inference worker exited with code ${code}`);
+      return;
+    }
     this.options.log(`inference worker ${slot.index} exited with code ${code}; starting a replacement`);
     this.spawn(slot.index, slot.background).catch((error: unknown) => this.options.log(`inference worker ${slot.index} could not be replaced`, error));
   }

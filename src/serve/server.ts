@@ -63,7 +63,7 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
       if (worker !== 'background') metrics.inferenceBatches.inc({ worker });
     },
   });
-  log(`inference: ${config.workers} worker thread(s)${config.userCacheSize > 0 ? ' and a background one for the user-cache warm-up' : ''}`);
+  log(`inference: ${config.workers} worker thread(s)${config.userCacheSize > 0 ? ' and a background one while the user cache warms' : ''}`);
   let recommender: Recommender | undefined;
   let warmer: CacheWarmer | undefined;
   /** The version the catalogue was last read for, before its swap. */
