@@ -1,9 +1,16 @@
 #!/usr/bin/env -S npx tsx
+import { setFlagsFromString } from 'node:v8';
 import { integerFlag, runJob, type FlagSpec, type JobSpec } from '../src/cli/job.js';
 import { DEFAULT_DATABASE_URL } from '../src/config/database-url.js';
 import { AppError } from '../src/errors.js';
 import { DEV_KEYS, SERVE_DEFAULTS, devKeys, parseApiKeys, validateServeConfig } from '../src/serve/config.js';
 import { consoleLogger, startServer } from '../src/serve/server.js';
+
+// V8's memory reducer, which runs a compacting full collection when allocation slows, paused the event
+// loop for 170 ms when it collected a previous version's user cache after an activation; a regular
+// mark-compact collected the same garbage in a 10-ms pause (docs/serving-performance.md, "Activation").
+// Set before the server allocates anything; worker threads share the process's V8 flags.
+setFlagsFromString('--no-memory-reducer');
 
 const d = SERVE_DEFAULTS;
 const spec = {
