@@ -6,7 +6,7 @@ import { DEFAULT_SASREC, type EventFormat } from '../src/data/import/sources.js'
 import { migrate } from '../src/data/migrate.js';
 import { loadSequences } from '../src/data/sequences.js';
 import { openStore, type Store } from '../src/data/store.js';
-import { createDatabase, dropDatabase, startThrowawayPostgres, throwawaySettings, type ThrowawayOptions } from '../test/support/postgres-server.js';
+import { createDatabase, dropDatabase, startThrowawayPostgres, throwawaySettings, type ThrowawayOptions } from '../src/cli/throwaway-postgres.js';
 import { median } from './machine.js';
 import { writeSyntheticCsv } from './synthetic-log.js';
 

@@ -1,5 +1,5 @@
 import type { TestProject } from 'vitest/node';
-import { findPostgresBin, startThrowawayPostgres, type ThrowawayPostgres } from './postgres-server.js';
+import { findPostgresBin, startThrowawayPostgres, type ThrowawayPostgres } from '../../src/cli/throwaway-postgres.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, inject } from 'vitest';
 import { migrate } from '../../src/data/migrate.js';
 import { openStore, type Store } from '../../src/data/store.js';
-import { createDatabase, dropDatabase } from './postgres-server.js';
+import { createDatabase, dropDatabase } from '../../src/cli/throwaway-postgres.js';
 
 export type Provider = Store['provider'];
 
