@@ -36,7 +36,7 @@ export class ModelRegistry {
     private readonly pool: InferencePool,
     private readonly log: (message: string) => void,
     private readonly onSwap: (model: PooledModel | undefined) => void = () => {},
-    /** Runs between a new version's load and its swap while another version serves (the user cache's pre-warm); `abandon` if it never swaps. */
+    /** Runs between every new version's load and its swap, while the current version (if any) serves: the server reads the catalogue and pre-warms the user cache; `abandon` if it never swaps. */
     private readonly beforeSwap: { prepare(model: PooledModel): Promise<void>; abandon(model: PooledModel): void } = { prepare: async () => {}, abandon: () => {} },
   ) {}
 
@@ -53,13 +53,17 @@ export class ModelRegistry {
   private async syncOnce(): Promise<void> {
     const row = await this.store.prisma.modelVersion.findFirst({ where: { active: true }, select: { id: true, createdAt: true, artifactPath: true } });
     if (!row || row.id === this.current_?.version || this.failed.has(row.id)) return;
+    let model: PooledModel | undefined;
     try {
-      const model = await PooledModel.load(this.pool, row.id, row.createdAt, row.artifactPath);
-      // At start-up nothing serves yet: the version takes over at once.
-      if (this.current_) await this.beforeSwap.prepare(model);
+      model = await PooledModel.load(this.pool, row.id, row.createdAt, row.artifactPath);
+      await this.beforeSwap.prepare(model);
       this.swap(model);
       this.log(`model version ${row.id} loaded (active in the database)`);
     } catch (error) {
+      if (model) {
+        this.beforeSwap.abandon(model);
+        model.retire();
+      }
       this.failed.set(row.id, (error as Error).message);
       this.log(`model version ${row.id} is active in the database but cannot be loaded; ${this.current_ ? `version ${this.current_.version} keeps serving` : 'no model serves'}: ${(error as Error).message}`);
     }
@@ -73,7 +77,7 @@ export class ModelRegistry {
     }
     const model = await PooledModel.load(this.pool, row.id, row.createdAt, row.artifactPath); // throws ARTIFACT_CORRUPT before anything changed
     try {
-      if (this.current_) await this.beforeSwap.prepare(model);
+      await this.beforeSwap.prepare(model);
       await this.markActive(version);
     } catch (error) {
       this.beforeSwap.abandon(model);

@@ -66,8 +66,6 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
   log(`inference: ${config.workers} worker thread(s)${config.userCacheSize > 0 ? ' and a background one while the user cache warms' : ''}`);
   let recommender: Recommender | undefined;
   let warmer: CacheWarmer | undefined;
-  /** The version the catalogue was last read for, before its swap. */
-  let catalogReadFor: number | undefined;
   const models = new ModelRegistry(
     store,
     pool,
@@ -77,25 +75,18 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
       recommender?.adopt(model);
       // A version that was pre-warmed keeps its warm-up (finished, or still filing into the adopted cache).
       if (model && !warmer?.warming(model.version)) void warmer?.warm(model);
-      // A version may know items imported since the catalogue was read: read it again, before the swap when there was one.
-      if (model?.version !== catalogReadFor) void catalog.reload().catch((error: unknown) => log('catalogue reload failed', error));
-      catalogReadFor = undefined;
     },
     {
       prepare: async (model) => {
-        await catalog.reload().then(
-          () => (catalogReadFor = model.version),
-          (error: unknown) => log('catalogue reload failed', error),
-        );
-        if (!warmer || config.activationWarmUpSeconds <= 0 || config.userCacheSize <= 0) return;
+        // A version may know items imported since the catalogue was read: read it again before it serves.
+        await catalog.reload().catch((error: unknown) => log('catalogue reload failed', error));
+        // The pre-warm is for a swap under load; with nothing serving yet the version takes over at once.
+        if (!models.current || !warmer || config.activationWarmUpSeconds <= 0 || config.userCacheSize <= 0) return;
         const started = performance.now();
         const complete = await warmer.prewarm(model, config.activationWarmUpSeconds);
         log(`user cache ${complete ? 'warmed' : `partly warmed (${recommender?.preparedUsers ?? 0} users)`} for model version ${model.version} before it serves, in ${((performance.now() - started) / 1000).toFixed(1)} s`);
       },
-      abandon: (model) => {
-        catalogReadFor = undefined;
-        warmer?.cancelPrewarm(model);
-      },
+      abandon: (model) => warmer?.cancelPrewarm(model),
     },
   );
   recommender = new Recommender(reader, catalog, models, {
