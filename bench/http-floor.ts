@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createInterface } from 'node:readline';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
 import { createExpressServer } from '../src/serve/http-server.js';
-import { httpRequest, runLoad, type LatencyStats } from './load-generator.js';
+import { httpRequest, latencyStats, runLoad, type LatencyStats } from './load-generator.js';
 
 /**
  * The latency floor of this machine for a cached recommendation: what a
@@ -82,14 +83,15 @@ export async function measureHttpFloor(options: { rate: number; seconds: number;
 
 async function measureOne(server: FloorServer, options: { rate: number; seconds: number; runs: number }): Promise<FloorResult> {
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve', server], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const lines = readLines(child.stdout);
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const line = async (): Promise<string> => String((await lines.next()).value);
   try {
-    const port = Number(await lines.next());
+    const port = Number(await line());
     const step = httpRequest('recommendations', 'GET', '/v1/users/12345/recommendations?k=10', { host: '127.0.0.1' });
     const load = (seconds: number) => runLoad({ host: '127.0.0.1', port, mode: 'open', rate: options.rate, connections: CONNECTIONS, seconds, next: () => [step] });
     await load(3);
     child.stdin.write('gc-reset\n');
-    await lines.next();
+    await line();
     const runs: FloorRun[] = [];
     for (let i = 0; i < options.runs; i++) {
       const result = await load(options.seconds);
@@ -98,28 +100,11 @@ async function measureOne(server: FloorServer, options: { rate: number; seconds:
       runs.push({ p50_ms: stats.p50_ms!, p99_ms: stats.p99_ms, max_ms: stats.max_ms! });
     }
     child.stdin.write('gc\n');
-    const gc = JSON.parse(await lines.next()) as GcSummary;
+    const gc = JSON.parse(await line()) as GcSummary;
     return { server, runs, gc };
   } finally {
     child.kill();
   }
-}
-
-function readLines(stream: NodeJS.ReadableStream): { next(): Promise<string> } {
-  const queue: string[] = [];
-  const waiting: ((line: string) => void)[] = [];
-  let buffered = '';
-  stream.on('data', (chunk: Buffer) => {
-    buffered += chunk.toString();
-    for (let newline = buffered.indexOf('\n'); newline >= 0; newline = buffered.indexOf('\n')) {
-      const line = buffered.slice(0, newline);
-      buffered = buffered.slice(newline + 1);
-      const waiter = waiting.shift();
-      if (waiter) waiter(line);
-      else queue.push(line);
-    }
-  });
-  return { next: () => (queue.length > 0 ? Promise.resolve(queue.shift()!) : new Promise((resolve) => waiting.push(resolve))) };
 }
 
 /** The child: serves one floor server on an ephemeral port, prints the port, answers 'gc-reset' and 'gc' on stdin. */
@@ -141,8 +126,7 @@ async function serve(kind: FloorServer): Promise<void> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   process.stdout.write(`${(server.address() as AddressInfo).port}\n`);
 
-  process.stdin.on('data', (chunk: Buffer) => {
-    const command = chunk.toString().trim();
+  createInterface({ input: process.stdin }).on('line', (command) => {
     if (command === 'gc-reset') {
       scavenges.length = 0;
       markCompacts = 0;
@@ -151,9 +135,8 @@ async function serve(kind: FloorServer): Promise<void> {
     } else if (command === 'gc') {
       // Entries are delivered asynchronously: let the last ones arrive.
       setTimeout(() => {
-        const sorted = [...scavenges].sort((a, b) => a - b);
-        const at = (q: number) => round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0);
-        const summary: GcSummary = { scavenges: sorted.length, scavenge_median_ms: at(0.5), scavenge_p90_ms: at(0.9), scavenge_max_ms: round(sorted.at(-1) ?? 0), mark_compacts: markCompacts, paused_ms: round(paused) };
+        const stats = latencyStats(scavenges);
+        const summary: GcSummary = { scavenges: stats.count, scavenge_median_ms: stats.p50_ms ?? 0, scavenge_p90_ms: stats.p90_ms ?? 0, scavenge_max_ms: stats.max_ms ?? 0, mark_compacts: markCompacts, paused_ms: round(paused) };
         process.stdout.write(`${JSON.stringify(summary)}\n`);
       }, 100);
     }
