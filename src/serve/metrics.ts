@@ -32,6 +32,26 @@ export class ServeMetrics {
     registers: [this.registry],
   });
 
+  /** What the user-cache gauges read when scraped (see watchUserCache). */
+  private userCacheSource: { readonly cachedUsers: number; readonly userCacheBytes: number } | undefined;
+  readonly cachedUsers: Gauge = new Gauge({
+    name: 'attnrec_user_cache_users',
+    help: 'Users whose representation is cached for the version serving',
+    registers: [this.registry],
+    collect: (): void => this.cachedUsers.set(this.userCacheSource?.cachedUsers ?? 0),
+  });
+  readonly userCacheBytes: Gauge = new Gauge({
+    name: 'attnrec_user_cache_bytes',
+    help: "Bytes of the user caches' tables: the version serving's and, during an activation, the next version's",
+    registers: [this.registry],
+    collect: (): void => this.userCacheBytes.set(this.userCacheSource?.userCacheBytes ?? 0),
+  });
+
+  /** The user-cache gauges report `source` from now on. */
+  watchUserCache(source: { readonly cachedUsers: number; readonly userCacheBytes: number }): void {
+    this.userCacheSource = source;
+  }
+
   readonly inferenceHistories = new Counter({
     name: 'attnrec_inference_histories_total',
     help: 'Histories run through the network by the inference workers, by worker (live: 0.., background: the warm-up worker)',

@@ -8,6 +8,7 @@ import { LruCache } from './lru-cache.js';
 import type { ModelRegistry } from './model-registry.js';
 import type { PooledModel } from './pooled-model.js';
 import { ProblemError } from './problem.js';
+import { UserCache, type CachedUser, type Owner } from './user-cache.js';
 
 export type ExcludePolicy = 'purchased' | 'seen' | 'none';
 
@@ -81,31 +82,6 @@ export interface RecommenderOptions {
   readonly userCacheTtlSeconds: number;
 }
 
-/** A shopper's history as the filters and the model need it. */
-interface Owner {
-  readonly events: number;
-  readonly items: Int32Array;
-  readonly types: Int32Array;
-  /**
-   * The distinct items purchased. Sets per user cost the event loop's garbage collector (two hash tables
-   * for each of ~31k cached users); the filters build the one set a request needs from these arrays.
-   */
-  readonly purchased: Int32Array;
-}
-
-interface CachedUser {
-  readonly owner: Owner;
-  readonly version: number | null;
-  readonly encoded: ModelHistory | undefined;
-  readonly state: UserState | undefined;
-  /**
-   * The best items (model indices, best first; SHORTLIST of them) and their scores, before any filter.
-   * A request whose filters leave k of them is answered from the list (the top k that pass among the
-   * best 100 are the top k that pass among all); otherwise the whole catalogue is scored again.
-   */
-  readonly shortlist: Shortlist | undefined;
-}
-
 /** Per model and catalogue generation: each model index's catalogue entry. */
 interface ModelCatalogView {
   readonly generation: number;
@@ -122,9 +98,9 @@ const PURCHASE = BUILTIN_EVENT_TYPES.purchase!;
  * and the popular fallback for shoppers without a usable history.
  */
 export class Recommender {
-  private users: LruCache<string, CachedUser>;
+  private users: UserCache;
   /** Users represented under a version about to serve (see prepareNext), filed before it does. */
-  private next: { readonly version: number; readonly users: LruCache<string, CachedUser> } | undefined;
+  private next: { readonly version: number; readonly users: UserCache } | undefined;
   private readonly views = new WeakMap<PooledModel, ModelCatalogView>();
   private popular: { at: number; value: PopularItems } | undefined;
   private eventTypes: Map<string, number> = new Map();
@@ -155,7 +131,7 @@ export class Recommender {
     if (!cache) return 0;
     let added = 0;
     for (const u of users) {
-      if (cache.get(u.externalId)?.version === model.version || this.changedSince(u.externalId, readAt)) continue;
+      if (cache.versionOf(u.externalId) === model.version || this.changedSince(u.externalId, readAt)) continue;
       const { state, shortlist } = u.representation ?? {};
       cache.set(u.externalId, { owner: toOwner([u.items, u.types]), version: model.version, encoded: u.encoded, state, shortlist });
       added++;
@@ -195,8 +171,8 @@ export class Recommender {
   }
 
   /** An empty user cache of the configured size and time to live. */
-  private userCache(): LruCache<string, CachedUser> {
-    return new LruCache(this.options.userCacheSize, this.options.userCacheTtlSeconds > 0 ? this.options.userCacheTtlSeconds * 1000 : Infinity);
+  private userCache(): UserCache {
+    return new UserCache(this.options.userCacheSize, this.options.userCacheTtlSeconds > 0 ? this.options.userCacheTtlSeconds * 1000 : Infinity);
   }
 
   /**
@@ -219,6 +195,11 @@ export class Recommender {
   /** How many user representations are cached. */
   get cachedUsers(): number {
     return this.users.size;
+  }
+
+  /** Bytes the user caches' tables hold (the one serving and, during an activation, the next version's). */
+  get userCacheBytes(): number {
+    return this.users.bytes + (this.next?.users.bytes ?? 0);
   }
 
   /** New events for these users: their cached representations are stale. */

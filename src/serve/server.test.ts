@@ -259,6 +259,9 @@ describeEachProvider('recommendation API', (provider) => {
     const before = await hits();
     expect((await shop.call('/v1/users/user-77/recommendations', { role: 'read' })).body.strategy).toBe('model');
     expect(await hits()).toBe(before + 1);
+    const metrics = (await shop.call('/metrics', { role: 'none' })).body as string;
+    expect(metrics).toMatch(/attnrec_user_cache_users 120\n/);
+    expect(Number(/attnrec_user_cache_bytes (\d+)/.exec(metrics)?.[1])).toBeGreaterThan(120 * 4 * 100);
   });
 
   it('switches to an activated version with the user cache already warm for it: no returning shopper meets a cold cache', async () => {

@@ -96,6 +96,7 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
     userCacheTtlSeconds: config.userCacheTtlSeconds,
   }, (hit) => metrics.userCache.inc({ result: hit ? 'hit' : 'miss' }));
   await recommender.start();
+  metrics.watchUserCache(recommender);
   warmer = new CacheWarmer(pool, config.databaseUrl, recommender, config.userCacheSize, log);
   await models.sync();
   if (!models.current) log(`no model version is active; ${config.fallback === 'popular' ? 'serving popular items' : 'recommendation routes answer 503'} until one is activated`);
