@@ -106,6 +106,34 @@ describe('InferenceEngine', () => {
     ensemble.dispose();
   });
 
+  it('reads its input embeddings from rows it shares (the serving output table) and computes exactly what it computes with its own copy', () => {
+    const configs = [{ ...base, dim: 16, heads: 2, blocks: 2, ffnDim: 16 }, { ...base, dim: 8, heads: 2, blocks: 2, ffnDim: 12, seed: 4, itemBias: true }];
+    const ensemble = randomEnsemble(configs);
+    const dir = mkdtempSync(join(tmpdir(), 'attnrec-engine-'));
+    saveModel(ensemble, dir, { vocabulary: [] });
+    const data = readArtifact(dir);
+    // Members side by side with a bias column between, and two spare columns of NaN: a misread row shows.
+    const rows = base.numItems + 1;
+    const at = [0, 17];
+    const stride = 28;
+    const table = new Float32Array(rows * stride).fill(Number.NaN);
+    configs.forEach((c, k) => {
+      const embedding = data.members[k]!.get('item_embedding')!.values;
+      for (let r = 0; r < rows; r++) table.set(embedding.subarray(r * c.dim, (r + 1) * c.dim), r * stride + at[k]!);
+    });
+    const own = new InferenceEngine(data.configs, data.members);
+    const shared = new InferenceEngine(data.configs, data.members, { itemRows: { table, stride, at } });
+    const histories = randomHistories(configs[0]!, 150, 11);
+    expect(Array.from(shared.queries(histories))).toEqual(Array.from(own.queries(histories)));
+    const { query, layers } = shared.forward(histories[3]!);
+    const reference = own.forward(histories[3]!);
+    expect(Array.from(query)).toEqual(Array.from(reference.query));
+    expect(layers.map((l) => Array.from(l))).toEqual(reference.layers.map((l) => Array.from(l)));
+    expect(() => new InferenceEngine(data.configs, data.members, { itemRows: { table: table.subarray(0, 10 * stride), stride, at } })).toThrow(/item rows/);
+    expect(() => new InferenceEngine(data.configs, data.members, { itemRows: { table, stride: 20, at } })).toThrow(/item rows/);
+    ensemble.dispose();
+  });
+
   it('reads the last maxLength events of a longer history; refuses empty histories, unknown items, and weights that do not fit', () => {
     const config = { ...base, dim: 8, heads: 2, blocks: 1, ffnDim: 8 };
     const ensemble = randomEnsemble([config]);

@@ -31,6 +31,20 @@ export interface EngineHistory {
   readonly types: readonly number[];
 }
 
+/**
+ * Where each member's item embeddings already sit, row by row: the serving
+ * output table (see ServedModel), whose rows are the members' embeddings
+ * side by side. Given them, the engine copies the rows a pass needs into a
+ * work buffer instead of keeping its own copy of the table (the largest of
+ * the weights: 12 MB per member of the default model, per worker).
+ */
+export interface ItemRows {
+  /** Member m's embedding of item r starts at table[r * stride + at[m]]. */
+  readonly table: Float32Array;
+  readonly stride: number;
+  readonly at: readonly number[];
+}
+
 /** Histories per pass: larger batches are run as several passes. */
 export const ENGINE_MAX_BATCH = 64;
 const EPSILON = 1e-8;
@@ -67,6 +81,7 @@ interface BlockAt {
 
 interface MemberAt {
   readonly config: ModelConfig;
+  /** 0 when the rows come from ItemRows. */
   readonly item: number;
   readonly position: number;
   /** 0 when the member has no event-type embedding. */
@@ -95,6 +110,9 @@ interface Work {
   lastFfn: number;
   weights: number;
   scratch: number;
+  /** With ItemRows: the pass's item rows, gathered, and the row numbers 0.. that index them. */
+  gathered: number;
+  rowIds: number;
 }
 
 export class InferenceEngine {
@@ -106,13 +124,17 @@ export class InferenceEngine {
   private readonly wasm: Exports;
   private readonly members: MemberAt[];
   private readonly work: Work;
+  private readonly itemRows: ItemRows | undefined;
 
   /**
    * Throws a RangeError naming the weight when one is missing or has the wrong shape for its
    * configuration. The weights are copied in before the constructor returns, or, given
    * `deferCopy`, handed over as steps the caller runs before first use (see InferenceEngine.build).
+   * Given `itemRows`, the item embeddings are read from there (checked here, not copied).
    */
-  constructor(configs: readonly ModelConfig[], weights: readonly MemberWeights[], deferCopy?: (copy: Steps<void>) => void) {
+  constructor(configs: readonly ModelConfig[], weights: readonly MemberWeights[], options: { readonly deferCopy?: (copy: Steps<void>) => void; readonly itemRows?: ItemRows } = {}) {
+    const { deferCopy, itemRows } = options;
+    this.itemRows = itemRows;
     const wasm = instantiateKernel<Exports>('inference');
     if (!wasm) throw new Error('the inference kernel is not built: run `npm run build:kernels`');
     this.wasm = wasm;
@@ -126,11 +148,17 @@ export class InferenceEngine {
     const B = ENGINE_MAX_BATCH;
     const T = this.maxLength;
 
+    const take = (k: number, name: string, shape: readonly number[]): Float32Array => {
+      const w = weights[k]?.get(name);
+      if (!w || w.shape.join('x') !== shape.join('x')) throw new RangeError(`member ${k}: weight ${name} [${w?.shape ?? 'missing'}] does not fit its configuration [${shape}]`);
+      return w.values;
+    };
     // One layout for everything: the weights, then the work buffers; memory never grows after this.
     const tensors: { member: number; name: string; shape: number[] }[] = [];
     configs.forEach((c, k) => {
       const { numItems, numEventTypes, maxLength, dim: d, ffnDim: f } = c;
-      tensors.push({ member: k, name: 'item_embedding', shape: [numItems + 1, d] }, { member: k, name: 'position_embedding', shape: [maxLength, d] });
+      if (!itemRows) tensors.push({ member: k, name: 'item_embedding', shape: [numItems + 1, d] });
+      tensors.push({ member: k, name: 'position_embedding', shape: [maxLength, d] });
       if (numEventTypes > 0) tensors.push({ member: k, name: 'type_embedding', shape: [numEventTypes + 1, d] });
       for (let b = 0; b < c.blocks; b++) {
         // Stored names, but for the fused projections wqkv and bqkv (made from wq, wk, wv and bq, bk, bv).
@@ -141,18 +169,23 @@ export class InferenceEngine {
       }
       tensors.push({ member: k, name: 'final/gamma', shape: [d] }, { member: k, name: 'final/beta', shape: [d] });
     });
-    const workFloats = [rows, rows, rows, rows * maxDim, rows * maxDim, rows * 3 * maxDim, rows * maxDim, rows * maxFfn, B * maxDim, B * maxDim, B * maxDim, B * maxDim, B * maxFfn, this.heads * T * T, T + 8];
+    const gatheredFloats = itemRows ? rows * maxDim : 0;
+    const workFloats = [rows, rows, rows, rows * maxDim, rows * maxDim, rows * 3 * maxDim, rows * maxDim, rows * maxFfn, B * maxDim, B * maxDim, B * maxDim, B * maxDim, B * maxFfn, this.heads * T * T, T + 8, gatheredFloats, itemRows ? rows : 0];
     const offsets = layoutKernelMemory(wasm.memory, [...tensors.map((t) => 4 * t.shape.reduce((a, b) => a * b, 1)), ...workFloats.map((n) => 4 * n)]);
     const at = new Map(tensors.map((t, i) => [`${t.member}/${t.name}`, offsets[i]!]));
-    const [items, positions, types, x, h, qkv, context, ffn, lastX, lastH, lastQ, lastContext, lastFfn, attention, scratch] = offsets.slice(tensors.length) as number[];
-    this.work = { items: items!, positions: positions!, types: types!, x: x!, h: h!, qkv: qkv!, context: context!, ffn: ffn!, lastX: lastX!, lastH: lastH!, lastQ: lastQ!, lastContext: lastContext!, lastFfn: lastFfn!, weights: attention!, scratch: scratch! };
+    const [items, positions, types, x, h, qkv, context, ffn, lastX, lastH, lastQ, lastContext, lastFfn, attention, scratch, gathered, rowIds] = offsets.slice(tensors.length) as number[];
+    this.work = { items: items!, positions: positions!, types: types!, x: x!, h: h!, qkv: qkv!, context: context!, ffn: ffn!, lastX: lastX!, lastH: lastH!, lastQ: lastQ!, lastContext: lastContext!, lastFfn: lastFfn!, weights: attention!, scratch: scratch!, gathered: gathered!, rowIds: rowIds! };
+    if (itemRows) {
+      new Int32Array(wasm.memory.buffer, rowIds!, rows).forEach((_, r, ids) => (ids[r] = r));
+      configs.forEach((c, k) => {
+        take(k, 'item_embedding', [c.numItems + 1, c.dim]);
+        if (itemRows.at[k] === undefined || itemRows.at[k]! + c.dim > itemRows.stride || itemRows.table.length < (c.numItems + 1) * itemRows.stride) {
+          throw new RangeError(`member ${k}: the item rows given do not hold ${c.numItems + 1} rows of ${c.dim} values`);
+        }
+      });
+    }
 
     const floats = (offset: number, n: number): Float32Array => new Float32Array(wasm.memory.buffer, offset, n);
-    const take = (k: number, name: string, shape: readonly number[]): Float32Array => {
-      const w = weights[k]?.get(name);
-      if (!w || w.shape.join('x') !== shape.join('x')) throw new RangeError(`member ${k}: weight ${name} [${w?.shape ?? 'missing'}] does not fit its configuration [${shape}]`);
-      return w.values;
-    };
     // Every weight is found and checked here, before anything is copied: a deferred copy cannot fail on a shape.
     type CopyStep =
       | { readonly kind: 'plain'; readonly target: Float32Array; readonly cols: number; readonly source: Float32Array }
@@ -197,7 +230,7 @@ export class InferenceEngine {
       const get = (name: string): number => at.get(`${k}/${name}`)!;
       const member: MemberAt = {
         config: c,
-        item: get('item_embedding'),
+        item: itemRows ? 0 : get('item_embedding'),
         position: get('position_embedding'),
         type: c.numEventTypes > 0 ? get('type_embedding') : 0,
         blocks: Array.from({ length: c.blocks }, (_, b) => ({
@@ -225,9 +258,9 @@ export class InferenceEngine {
   }
 
   /** The constructor as steps: the weights' copy (the item embeddings' first page touches, ~100 ms) in pieces. */
-  static *build(configs: readonly ModelConfig[], weights: readonly MemberWeights[]): Steps<InferenceEngine> {
+  static *build(configs: readonly ModelConfig[], weights: readonly MemberWeights[], itemRows?: ItemRows): Steps<InferenceEngine> {
     let copy: Steps<void> | undefined;
-    const engine = new InferenceEngine(configs, weights, (steps) => (copy = steps));
+    const engine = new InferenceEngine(configs, weights, { deferCopy: (steps) => (copy = steps), ...(itemRows && { itemRows }) });
     yield;
     yield* copy!;
     return engine;
@@ -281,7 +314,7 @@ export class InferenceEngine {
     }
     const K = this.members.length;
     const float = 4;
-    for (const member of this.members) {
+    for (const [m, member] of this.members.entries()) {
       const { dim: d, ffnDim: f, heads, numItems, numEventTypes } = member.config;
       for (let r = 0; r < rows; r++) {
         if (items[r]! < 1 || items[r]! > numItems) throw new RangeError(`item index ${items[r]} is outside 1..${numItems}`);
@@ -289,7 +322,20 @@ export class InferenceEngine {
       }
       const dk = d / heads;
       const scale = 1 / Math.sqrt(dk);
-      wasm.embed(rows, d, work.items, work.positions, work.types, member.item, member.position, member.type, Math.sqrt(d), work.x);
+      let itemTable = member.item;
+      let itemIds = work.items;
+      if (this.itemRows) {
+        // The pass's rows from the shared table into row r of the work buffer, read as item r.
+        const { table, stride, at } = this.itemRows;
+        const gathered = new Float32Array(memory, work.gathered, rows * d);
+        for (let r = 0; r < rows; r++) {
+          const from = items[r]! * stride + at[m]!;
+          gathered.set(table.subarray(from, from + d), r * d);
+        }
+        itemTable = work.gathered;
+        itemIds = work.rowIds;
+      }
+      wasm.embed(rows, d, itemIds, work.positions, work.types, itemTable, member.position, member.type, Math.sqrt(d), work.x);
       member.blocks.forEach((block, b) => {
         const last = b === member.blocks.length - 1 && !allPositions;
         wasm.layerNorm(rows, d, work.x, d, work.h, d, block.ln1Gamma, block.ln1Beta, EPSILON);

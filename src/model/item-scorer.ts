@@ -132,6 +132,15 @@ export class ItemScorer {
     return { indices: Int32Array.from(best), scores: Float32Array.from(best, (i) => row[i]!) };
   }
 
+  /**
+   * The table as it sits in the kernel's memory: row r at table[r * stride]
+   * (stride: cols rounded up to 4). A live view: whoever reads it (the
+   * inference engine, for its input embeddings) must not write to it.
+   */
+  tableView(): { readonly table: Float32Array; readonly stride: number } {
+    return { table: this.table, stride: this.stride };
+  }
+
   /** A copy of row r (without padding). */
   row(r: number): Float32Array {
     return this.table.slice(r * this.stride, r * this.stride + this.cols);

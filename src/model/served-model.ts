@@ -39,15 +39,25 @@ export interface Representation {
 /** Items kept per shortlist by default (see Recommender). */
 export const SHORTLIST = 100;
 
+/** What a loaded version computes with (dropped when it is retired and let go). */
+interface Parts {
+  readonly engine: InferenceEngine;
+  /** The members' item embeddings (and biases) side by side: scores, and through `norms`, similarities. */
+  readonly output: ItemScorer;
+  /** Each member's item-embedding lengths, [members, rows]. */
+  readonly norms: Float32Array;
+  readonly columns: readonly { readonly at: number; readonly dim: number }[];
+}
+
 /**
  * A trained model version loaded for serving, on the CPU without
  * TensorFlow.js: the network runs in the SIMD inference kernel
- * (InferenceEngine, last position only), and the output layer and the
- * unit-length item embeddings sit in SIMD scorers, so scoring the catalogue
- * is one kernel call (several histories' scores one pass over the table).
- * An ensemble's members are side by side in both tables (see
- * SasRecEnsemble), so its logits are the members' average and its
- * similarities the average of the members' cosines. The version's
+ * (InferenceEngine, last position only), and the output layer sits in a
+ * SIMD scorer, so scoring the catalogue is one kernel call (several
+ * histories' scores one pass over the table). An ensemble's members are side
+ * by side in that table (see SasRecEnsemble), so its logits are the members'
+ * average; its similarities, the average of the members' cosines, come from
+ * the same table and the embeddings' lengths. The version's
  * co-occurrence term, when it has one, is added to every score.
  *
  * Synchronous and single-threaded: the API runs one per worker thread (see
@@ -62,14 +72,14 @@ export class ServedModel extends Retirable {
   readonly members: number;
   /** The version's item-to-item term, when it has one (see CooccurrenceBlend). */
   readonly blend: CooccurrenceBlend | undefined;
-  private parts: { engine: InferenceEngine; output: ItemScorer; unit: ItemScorer } | undefined;
+  private parts: Parts | undefined;
 
   private constructor(
     readonly version: number,
     readonly createdAt: Date,
     data: ArtifactData,
     vocabulary: ItemVocabulary,
-    parts: { engine: InferenceEngine; output: ItemScorer; unit: ItemScorer },
+    parts: Parts,
   ) {
     super();
     this.config = data.configs[0]!;
@@ -97,11 +107,14 @@ export class ServedModel extends Retirable {
   private static *build(version: number, createdAt: Date, artifactPath: string, data: ArtifactData): Steps<ServedModel> {
     const vocabulary = artifactVocabulary(data.extra, data.configs[0]!.numItems, artifactPath, version);
     try {
-      const engine = yield* InferenceEngine.build(data.configs, data.members);
       const rows = data.configs[0]!.numItems + 1;
-      const output = yield* ItemScorer.build(yield* outputTable(data, rows, engine.width), rows, engine.width, ENGINE_MAX_BATCH);
-      const unit = yield* ItemScorer.build(yield* unitTable(data, rows), rows, data.configs.reduce((n, c) => n + c.dim, 0));
-      return new ServedModel(version, createdAt, data, vocabulary, { engine, output, unit });
+      const columns = memberColumns(data);
+      const width = data.configs.reduce((n, c) => n + c.dim + (c.itemBias ? 1 : 0), 0);
+      const output = yield* ItemScorer.build(yield* outputTable(data, rows, width), rows, width, ENGINE_MAX_BATCH);
+      // The network reads its input item embeddings from the output table's rows: one copy of them per worker.
+      const engine = yield* InferenceEngine.build(data.configs, data.members, { ...output.tableView(), at: columns.map((c) => c.at) });
+      const norms = yield* embeddingNorms(data, rows);
+      return new ServedModel(version, createdAt, data, vocabulary, { engine, output, norms, columns });
     } catch (error) {
       if (error instanceof RangeError) throw new AppError('ARTIFACT_CORRUPT', `model artifact in ${artifactPath} is unusable: ${error.message}`, { version });
       throw error;
@@ -194,10 +207,25 @@ export class ServedModel extends Retirable {
     return scores;
   }
 
-  /** Cosine similarity of every item to model item `index` (a view, valid until the next call). */
+  /** Cosine similarity of every item to model item `index` (the members' average; 0 for padding). */
   similarities(index: number): Float32Array {
-    const { unit } = this.live();
-    return unit.scores(unit.row(index));
+    const { output, norms, columns } = this.live();
+    const K = columns.length;
+    const rows = output.rows;
+    // One query per member: its embedding of the item in its own columns (zeros elsewhere, the bias column too),
+    // so one pass over the output table gives every member's dot products.
+    const item = output.row(index);
+    const queries = new Float32Array(K * output.cols);
+    columns.forEach(({ at, dim }, m) => queries.set(item.subarray(at, at + dim), m * output.cols + at));
+    const dots = output.scoresOf(queries, K);
+    const out = new Float32Array(rows);
+    for (let m = 0; m < K; m++) {
+      const norm = norms.subarray(m * rows, (m + 1) * rows);
+      const scale = 1 / (K * norm[index]!);
+      const dot = dots.subarray(m * rows, (m + 1) * rows);
+      for (let r = 1; r < rows; r++) out[r] = out[r]! + (dot[r]! * scale) / norm[r]!;
+    }
+    return out;
   }
 
   /** Whether scoring runs in the SIMD kernel (false: a JavaScript loop). */
@@ -245,7 +273,8 @@ function* outputTable(data: ArtifactData, rows: number, width: number): Steps<Fl
   const table = new Float32Array(rows * width);
   let column = 0;
   for (const [k, config] of data.configs.entries()) {
-    const embedding = data.members[k]!.get('item_embedding')!.values;
+    const embedding = data.members[k]!.get('item_embedding')?.values;
+    if (embedding?.length !== rows * config.dim) throw new RangeError(`member ${k}: item_embedding does not hold ${rows} x ${config.dim} values`);
     const bias = config.itemBias ? data.members[k]!.get('item_bias')?.values : undefined;
     if (config.itemBias && bias?.length !== rows) throw new RangeError(`member ${k}: item_bias does not hold ${rows} values`);
     const d = config.dim;
@@ -259,27 +288,33 @@ function* outputTable(data: ArtifactData, rows: number, width: number): Steps<Fl
   return table;
 }
 
-/**
- * Each member's item embeddings scaled to unit length, side by side and
- * divided by √K, so that the dot product of two rows is the average of the
- * members' cosine similarities; the padding row is zero and matches nothing.
- */
-function* unitTable(data: ArtifactData, rows: number): Steps<Float32Array> {
-  const width = data.configs.reduce((n, c) => n + c.dim, 0);
-  const table = new Float32Array(rows * width);
-  const share = 1 / Math.sqrt(data.configs.length);
+/** Where each member's item embedding sits in a row of the output table (see outputTable). */
+function memberColumns(data: ArtifactData): { readonly at: number; readonly dim: number }[] {
   let column = 0;
+  return data.configs.map((config) => {
+    const at = column;
+    column += config.dim + (config.itemBias ? 1 : 0);
+    return { at, dim: config.dim };
+  });
+}
+
+/**
+ * Each member's item-embedding lengths, [members, rows] (at least 1e-12):
+ * with them, similarities() turns the output table's dot products into the
+ * average of the members' cosines. A unit-length copy of the embeddings (a
+ * second 25 MB table per worker for the default model, which the API kept
+ * until 2026-12-02) would give the same numbers; the lengths are 190 KB.
+ */
+function* embeddingNorms(data: ArtifactData, rows: number): Steps<Float32Array> {
+  const norms = new Float32Array(data.configs.length * rows);
   for (const [k, config] of data.configs.entries()) {
     const embedding = data.members[k]!.get('item_embedding')!.values;
     const d = config.dim;
-    const at = column;
-    yield* rowSteps(1, rows, d, (r) => {
+    yield* rowSteps(0, rows, d, (r) => {
       let norm = 0;
       for (let j = 0; j < d; j++) norm += embedding[r * d + j]! ** 2;
-      const scale = share / Math.max(Math.sqrt(norm), 1e-12);
-      for (let j = 0; j < d; j++) table[r * width + at + j] = embedding[r * d + j]! * scale;
+      norms[k * rows + r] = Math.max(Math.sqrt(norm), 1e-12);
     });
-    column += d;
   }
-  return table;
+  return norms;
 }
