@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -12,6 +12,10 @@ describe('npm start killed under load', () => {
     expect((await runJobProcess('migrate', ['--database-url', database])).code).toBe(0);
     const key = 'crash-test-write-key';
     const first = await startServeProcess(['--database-url', database, '--api-keys', `write:${key}`, '--rate-limit', '0']);
+    // The allocator setting npm start gives the server reaches the process (Linux: its environment is readable).
+    if (process.platform === 'linux' && process.env.MALLOC_ARENA_MAX === undefined) {
+      expect(readFileSync(`/proc/${first.pid}/environ`, 'utf8').split('\0')).toContain('MALLOC_ARENA_MAX=2');
+    }
 
     const acknowledged: string[] = [];
     let sent = 0;

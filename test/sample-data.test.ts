@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { SERVER_ENV } from '../src/cli/processes.js';
 import { ROOT } from './support/run-job.js';
 
 const SHA256 = 'b7376fe24430743f411dc7f567285657b2adb3f74361cc7ba0aee94f3024b651';
@@ -29,6 +30,12 @@ describe('README', () => {
     const named = [...readme.matchAll(/npm run ([\w:-]+)/g)].map((m) => m[1]!);
     expect(named.length).toBeGreaterThan(0);
     for (const name of named) expect(scripts, `npm run ${name}`).toContain(name);
+  });
+
+  it('starts the server with the allocator environment the served-API helper gives it', () => {
+    const start = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts as Record<string, string>).start!;
+    expect(Object.keys(SERVER_ENV).length).toBeGreaterThan(0);
+    for (const [name, value] of Object.entries(SERVER_ENV)) expect(start).toContain(`${name}=\${${name}:-${value}} `);
   });
 
   it('gives the one-line set-up commands for the main job and the tests', () => {

@@ -17,13 +17,25 @@ export interface ServeProcess {
 }
 
 /**
+ * What the server's process environment sets for the C allocator, as the
+ * `npm start` script does (package.json; a test checks they agree): glibc
+ * otherwise keeps up to 8 malloc arenas per core, one per thread that
+ * allocates, and the inference workers' freed model-loading and message
+ * buffers stayed resident in theirs. With 2 arenas the server's RSS after
+ * its warm-up fell 632 → 514 MB (serve benchmark store, 2 workers), and on
+ * a machine that pages out cold memory, resident memory is latency
+ * (docs/serving-performance.md, "Resident memory").
+ */
+export const SERVER_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
+
+/**
  * Starts `npm start` (jobs/serve.ts) on port 0 in a child process, with extra
  * environment variables; resolves with its URL once it listens (its stdout
  * says `listening on <url>`), rejects if it exits before that. Used by the
  * tests (through test/support/run-job.ts) and by the serve benchmark.
  */
 export function startServeProcess(args: string[], env: Record<string, string> = {}): Promise<ServeProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'jobs', 'serve.ts'), '--port', '0', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'jobs', 'serve.ts'), '--port', '0', ...args], { cwd: ROOT, env: { ...SERVER_ENV, ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));

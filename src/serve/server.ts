@@ -63,6 +63,8 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
       if (worker !== 'background') metrics.inferenceBatches.inc({ worker });
     },
   });
+  // glibc keeps up to 8 malloc arenas per core without it, and the workers' freed buffers stay resident (src/cli/processes.ts, SERVER_ENV).
+  if (process.platform === 'linux') log(`malloc arenas: ${process.env.MALLOC_ARENA_MAX ?? 'glibc default (set MALLOC_ARENA_MAX=2, as npm start does, to keep resident memory down)'}`);
   log(`inference: ${config.workers} worker thread(s)${config.userCacheSize > 0 ? ' and a background one while the user cache warms' : ''}`);
   let recommender: Recommender | undefined;
   let warmer: CacheWarmer | undefined;
