@@ -56,6 +56,30 @@ describe('Recommender user cache', () => {
     expect(third.items.map((i) => i.item)).toEqual(['sku-2']);
   });
 
+  it('does not cache a user computed under a version that stopped serving while it was being computed', async () => {
+    const slow = slowReader();
+    const catalog = new CatalogCache(slow.reader);
+    await catalog.reload();
+    const models = { current: undefined } as { current: unknown };
+    const recommender = new Recommender(slow.reader, catalog, models as unknown as ModelRegistry, { popularFallback: true, popularWindowDays: 30, userCacheSize: 10, userCacheTtlSeconds: 0 });
+    await recommender.start();
+
+    const first = recommender.forUser('u', 2, { exclude: 'none' }); // computed with no version serving
+    await new Promise((r) => setImmediate(r));
+    models.current = { version: 7 }; // a version takes over meanwhile (its cache is empty)
+    slow.release({ items: Int32Array.from([2]), types: Int32Array.from([1]), timestamps: Float64Array.from([1]) });
+    expect((await first).strategy).toBe('popular');
+    expect(recommender.cachedUsers).toBe(0);
+
+    models.current = undefined;
+    const second = recommender.forUser('u', 2, { exclude: 'none' });
+    await new Promise((r) => setImmediate(r));
+    expect(slow.reads).toBe(2);
+    slow.release({ items: Int32Array.from([2]), types: Int32Array.from([1]), timestamps: Float64Array.from([1]) });
+    await second;
+    expect(recommender.cachedUsers).toBe(1);
+  });
+
   it('keeps users prepared for the next version apart until it serves, and drops those with newer events', async () => {
     const slow = slowReader();
     const catalog = new CatalogCache(slow.reader);

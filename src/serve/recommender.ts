@@ -424,8 +424,9 @@ export class Recommender {
     }
     const { encoded, state, shortlist } = await represent(model, owner);
     const entry: CachedUser = { owner, version, encoded, state, shortlist };
-    // Answer with what was read either way; cache it only if no event arrived for the user meanwhile.
-    if (!this.changedSince(externalId, readAt)) this.users.set(externalId, entry);
+    // Answer with what was read either way; cache it only if no event arrived for the user meanwhile,
+    // and only if the version it was computed under still serves (the cache is that version's).
+    if (!this.changedSince(externalId, readAt) && (this.models.current?.version ?? null) === version) this.users.set(externalId, entry);
     return entry;
   }
 
