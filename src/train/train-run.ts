@@ -18,6 +18,7 @@ import { readCheckpointState, removeCheckpoint } from './checkpoint.js';
 import { memberCheckpointPath, memberFromWeights, trainMember, type EpochSummary, type MemberCheckpointState, type MemberRunCallbacks, type MemberRunInput, type MemberRunResult, type RunConfig, type TrainingWindowOptions } from './member-run.js';
 import { trainMemberInThread } from './member-thread.js';
 import { renderTrainingReport } from './report.js';
+import { takeTrainingLock } from './train-lock.js';
 import type { TrainingOptions } from './trainer.js';
 import { itemCooccurrence, strongestNeighbours } from './cooccurrence.js';
 import { fitCooccurrenceBlend, type BlendFit } from './fit-cooccurrence-blend.js';
@@ -154,7 +155,6 @@ function cooccurrenceParts(data: EncodedSequences, split: LeaveOneOutSplit, numI
 }
 
 export const REPORT_FILE = 'report.html';
-const LOCK_FILE = 'train.lock';
 const CHECKPOINT_PATTERN = /^checkpoint-(\d+)\.bin$/;
 
 /**
@@ -221,7 +221,7 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
   const { artifactPath } = version;
   const memberCount = run.members ?? 1;
   mkdirSync(artifactPath, { recursive: true });
-  const releaseLock = takeLock(artifactPath, version.id);
+  const releaseLock = takeTrainingLock(artifactPath, version.id);
   const threads = Math.max(1, Math.min(memberCount, options.threads ?? (['wasm', 'cpu'].includes(backend.name) ? availableParallelism() : 1)));
   const resumedFromEpochs = Array.from({ length: memberCount }, (_, k) => resumable?.epochsDone.get(k) ?? 0);
   const previousSeconds = resumable ? Math.max(0, ...resumable.secondsDone.values()) * (threads > 1 ? 1 : memberCount) : 0;
@@ -352,33 +352,6 @@ async function findResumable(store: Store, which: number | 'latest'): Promise<{ 
     };
   }
   throw new AppError('CHECKPOINT_NOT_FOUND', 'no unfinished model version has a checkpoint to resume; start a new run');
-}
-
-/**
- * A lock file with the owner's pid in the artifact folder: two processes
- * never train the same version (a second --resume while the first still
- * runs is refused). A lock left by a dead process is taken over.
- */
-function takeLock(directory: string, versionId: number): () => void {
-  const path = join(directory, LOCK_FILE);
-  try {
-    const pid = Number(readFileSync(path, 'utf8'));
-    if (pid !== process.pid && isAlive(pid)) throw new AppError('TRAINING_IN_PROGRESS', `model version ${versionId} is being trained by process ${pid}`);
-  } catch (error) {
-    if (error instanceof AppError) throw error; // anything else: no lock, or an unreadable one to replace
-  }
-  writeFileSync(path, String(process.pid));
-  return () => rmSync(path, { force: true });
-}
-
-function isAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** One row per item: its learned embedding (little-endian float32; an ensemble's members side by side), keyed by the store's item id. */
