@@ -287,15 +287,14 @@ export class Recommender {
         ({ encoded, state } = await represent(model, person));
       }
       const history = { events: person.events, used: encoded?.items.length ?? 0 };
-      const blocked = this.blockedInternal(person, filters);
+      const rule = this.itemRule(person, filters);
       const dropped: RankedCandidates['dropped'][number][] = [];
       const kept: CatalogItem[] = [];
       for (const id of new Set(candidates)) {
         const entry = this.catalog.byExternalId(id);
-        if (!entry) dropped.push({ item: id, reason: 'unknown' });
-        else if (!entry.active) dropped.push({ item: id, reason: 'inactive' });
-        else if (blocked.has(entry.id) || (filters.category !== undefined && entry.category !== filters.category)) dropped.push({ item: id, reason: 'filtered' });
-        else kept.push(entry);
+        const verdict = rule(entry);
+        if (verdict === 'kept') kept.push(entry!);
+        else dropped.push({ item: id, reason: verdict });
       }
       if (!model || !state) {
         this.requireFallback(model);
@@ -379,17 +378,13 @@ export class Recommender {
   private async popularFor(owner: Owner, k: number, filters: Filters, model: PooledModel | undefined): Promise<RecommendedItem[]> {
     this.requireFallback(model);
     const popular = await this.popularCounts();
-    const blocked = this.blockedInternal(owner, filters);
-    const include = filters.includeItems ? new Set(filters.includeItems) : undefined;
+    const rule = this.itemRule(owner, filters);
     const total = Math.max(1, popular.windowEvents);
     const out: RecommendedItem[] = [];
     for (const { itemId, count } of popular.items) {
       if (out.length === k) break;
       const entry = this.catalog.byInternalId(itemId);
-      if (!entry || !entry.active || blocked.has(itemId)) continue;
-      if (filters.category !== undefined && entry.category !== filters.category) continue;
-      if (include && !include.has(entry.externalId)) continue;
-      out.push(toItem(entry, count / total, count));
+      if (rule(entry) === 'kept') out.push(toItem(entry!, count / total, count));
     }
     return out;
   }
@@ -457,22 +452,28 @@ export class Recommender {
     return blocked;
   }
 
-  /** Predicate over model indices: active, not blocked, in the category, in includeItems when given. */
-  private keeper(model: PooledModel, owner: Owner, filters: Filters): (index: number) => boolean {
-    const view = this.view(model);
+  /**
+   * The one filter rule of every route (model, popular fallback, re-ranking): an item is kept when
+   * the catalogue knows it, it is active, the owner's exclusion policy and excludeItems leave it,
+   * and it is in the category and in includeItems when they are given; otherwise, why not.
+   */
+  private itemRule(owner: Owner, filters: Filters): (entry: CatalogItem | undefined) => 'kept' | 'unknown' | 'inactive' | 'filtered' {
     const blocked = this.blockedInternal(owner, filters);
     const include = filters.includeItems ? new Set(filters.includeItems) : undefined;
     const { category } = filters;
-    return (index) => {
-      const entry = view.entries[index];
-      return (
-        entry !== undefined &&
-        entry.active &&
-        !blocked.has(entry.id) &&
-        (category === undefined || entry.category === category) &&
-        (include === undefined || include.has(entry.externalId))
-      );
+    return (entry) => {
+      if (entry === undefined) return 'unknown';
+      if (!entry.active) return 'inactive';
+      const left = blocked.has(entry.id) || (category !== undefined && entry.category !== category) || (include !== undefined && !include.has(entry.externalId));
+      return left ? 'filtered' : 'kept';
     };
+  }
+
+  /** The filter rule over model indices. */
+  private keeper(model: PooledModel, owner: Owner, filters: Filters): (index: number) => boolean {
+    const view = this.view(model);
+    const rule = this.itemRule(owner, filters);
+    return (index) => rule(view.entries[index]) === 'kept';
   }
 
   private view(model: PooledModel): ModelCatalogView {
