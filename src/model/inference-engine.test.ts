@@ -9,7 +9,7 @@ import { saveModel } from './artifact.js';
 import { selectBackend } from './backend.js';
 import type { ModelConfig } from './config.js';
 import { SasRecEnsemble } from './ensemble.js';
-import { InferenceEngine, type EngineHistory } from './inference-engine.js';
+import { InferenceEngine, queryLayout, type EngineHistory } from './inference-engine.js';
 import { SasRec } from './sasrec.js';
 
 /** Members with every weight random (layer norms and biases too), so no path of the pass hides behind a 1 or a 0. */
@@ -112,25 +112,26 @@ describe('InferenceEngine', () => {
     const dir = mkdtempSync(join(tmpdir(), 'attnrec-engine-'));
     saveModel(ensemble, dir, { vocabulary: [] });
     const data = readArtifact(dir);
-    // Members side by side with a bias column between, and two spare columns of NaN: a misread row shows.
+    // Members side by side as queries are (the second with a bias column), and spare columns of NaN: a misread row shows.
     const rows = base.numItems + 1;
-    const at = [0, 17];
+    const { columns: at, width } = queryLayout(configs);
     const stride = 28;
+    expect(width).toBeLessThan(stride);
     const table = new Float32Array(rows * stride).fill(Number.NaN);
     configs.forEach((c, k) => {
       const embedding = data.members[k]!.get('item_embedding')!.values;
       for (let r = 0; r < rows; r++) table.set(embedding.subarray(r * c.dim, (r + 1) * c.dim), r * stride + at[k]!);
     });
     const own = new InferenceEngine(data.configs, data.members);
-    const shared = new InferenceEngine(data.configs, data.members, { itemRows: { table, stride, at } });
+    const shared = new InferenceEngine(data.configs, data.members, { itemRows: { table, stride } });
     const histories = randomHistories(configs[0]!, 150, 11);
     expect(Array.from(shared.queries(histories))).toEqual(Array.from(own.queries(histories)));
     const { query, layers } = shared.forward(histories[3]!);
     const reference = own.forward(histories[3]!);
     expect(Array.from(query)).toEqual(Array.from(reference.query));
     expect(layers.map((l) => Array.from(l))).toEqual(reference.layers.map((l) => Array.from(l)));
-    expect(() => new InferenceEngine(data.configs, data.members, { itemRows: { table: table.subarray(0, 10 * stride), stride, at } })).toThrow(/item rows/);
-    expect(() => new InferenceEngine(data.configs, data.members, { itemRows: { table, stride: 20, at } })).toThrow(/item rows/);
+    expect(() => new InferenceEngine(data.configs, data.members, { itemRows: { table: table.subarray(0, 10 * stride), stride } })).toThrow(/item rows/);
+    expect(() => new InferenceEngine(data.configs, data.members, { itemRows: { table, stride: 20 } })).toThrow(/item rows/);
     ensemble.dispose();
   });
 

@@ -32,17 +32,31 @@ export interface EngineHistory {
 }
 
 /**
- * Where each member's item embeddings already sit, row by row: the serving
- * output table (see ServedModel), whose rows are the members' embeddings
- * side by side. Given them, the engine copies the rows a pass needs into a
- * work buffer instead of keeping its own copy of the table (the largest of
- * the weights: 12 MB per member of the default model, per worker).
+ * The layout of a query, and so of a row of the output table it multiplies:
+ * the members side by side, each its dim columns and then, where it has an
+ * item bias, one more. columns[m]: member m's first column.
+ */
+export function queryLayout(configs: readonly Pick<ModelConfig, 'dim' | 'itemBias'>[]): { readonly columns: readonly number[]; readonly width: number } {
+  const columns: number[] = [];
+  let width = 0;
+  for (const c of configs) {
+    columns.push(width);
+    width += c.dim + (c.itemBias ? 1 : 0);
+  }
+  return { columns, width };
+}
+
+/**
+ * Where the members' item embeddings already sit, row by row: the serving
+ * output table (see ServedModel), rows laid out as queries (queryLayout).
+ * Given them, the engine copies the rows a pass needs into a work buffer
+ * instead of keeping its own copy of the table (the largest of the weights:
+ * 12 MB per member of the default model, per worker).
  */
 export interface ItemRows {
-  /** Member m's embedding of item r starts at table[r * stride + at[m]]. */
+  /** Member m's embedding of item r starts at table[r * stride + queryLayout(configs).columns[m]]. */
   readonly table: Float32Array;
   readonly stride: number;
-  readonly at: readonly number[];
 }
 
 /** Histories per pass: larger batches are run as several passes. */
@@ -175,11 +189,12 @@ export class InferenceEngine {
     const at = new Map(tensors.map((t, i) => [`${t.member}/${t.name}`, offsets[i]!]));
     const [items, positions, types, x, h, qkv, context, ffn, lastX, lastH, lastQ, lastContext, lastFfn, attention, scratch, gathered, rowIds] = offsets.slice(tensors.length) as number[];
     this.work = { items: items!, positions: positions!, types: types!, x: x!, h: h!, qkv: qkv!, context: context!, ffn: ffn!, lastX: lastX!, lastH: lastH!, lastQ: lastQ!, lastContext: lastContext!, lastFfn: lastFfn!, weights: attention!, scratch: scratch!, gathered: gathered!, rowIds: rowIds! };
+    const layout = queryLayout(configs);
     if (itemRows) {
       new Int32Array(wasm.memory.buffer, rowIds!, rows).forEach((_, r, ids) => (ids[r] = r));
       configs.forEach((c, k) => {
         take(k, 'item_embedding', [c.numItems + 1, c.dim]);
-        if (itemRows.at[k] === undefined || itemRows.at[k]! + c.dim > itemRows.stride || itemRows.table.length < (c.numItems + 1) * itemRows.stride) {
+        if (layout.width > itemRows.stride || itemRows.table.length < (c.numItems + 1) * itemRows.stride) {
           throw new RangeError(`member ${k}: the item rows given do not hold ${c.numItems + 1} rows of ${c.dim} values`);
         }
       });
@@ -225,7 +240,6 @@ export class InferenceEngine {
     if (deferCopy) deferCopy(copy);
     else runSteps(copy);
 
-    let column = 0;
     this.members = configs.map((c, k) => {
       const get = (name: string): number => at.get(`${k}/${name}`)!;
       const member: MemberAt = {
@@ -249,12 +263,11 @@ export class InferenceEngine {
         })),
         finalGamma: get('final/gamma'),
         finalBeta: get('final/beta'),
-        column,
+        column: layout.columns[k]!,
       };
-      column += c.dim + (c.itemBias ? 1 : 0);
       return member;
     });
-    this.width = column;
+    this.width = layout.width;
   }
 
   /** The constructor as steps: the weights' copy (the item embeddings' first page touches, ~100 ms) in pieces. */
@@ -314,7 +327,7 @@ export class InferenceEngine {
     }
     const K = this.members.length;
     const float = 4;
-    for (const [m, member] of this.members.entries()) {
+    for (const member of this.members) {
       const { dim: d, ffnDim: f, heads, numItems, numEventTypes } = member.config;
       for (let r = 0; r < rows; r++) {
         if (items[r]! < 1 || items[r]! > numItems) throw new RangeError(`item index ${items[r]} is outside 1..${numItems}`);
@@ -326,10 +339,10 @@ export class InferenceEngine {
       let itemIds = work.items;
       if (this.itemRows) {
         // The pass's rows from the shared table into row r of the work buffer, read as item r.
-        const { table, stride, at } = this.itemRows;
+        const { table, stride } = this.itemRows;
         const gathered = new Float32Array(memory, work.gathered, rows * d);
         for (let r = 0; r < rows; r++) {
-          const from = items[r]! * stride + at[m]!;
+          const from = items[r]! * stride + member.column;
           gathered.set(table.subarray(from, from + d), r * d);
         }
         itemTable = work.gathered;

@@ -2,7 +2,7 @@ import { AppError } from '../errors.js';
 import { readArtifact, readArtifactAsync, type ArtifactData } from './artifact-format.js';
 import type { ModelConfig } from './config.js';
 import { addTerm, type CooccurrenceBlend } from './cooccurrence-blend.js';
-import { ENGINE_MAX_BATCH, InferenceEngine } from './inference-engine.js';
+import { ENGINE_MAX_BATCH, InferenceEngine, queryLayout } from './inference-engine.js';
 import { ItemScorer } from './item-scorer.js';
 import { Retirable } from './retirable.js';
 import { rowSteps, runSteps, runStepsPausing, type Steps } from './steps.js';
@@ -46,7 +46,8 @@ interface Parts {
   readonly output: ItemScorer;
   /** Each member's item-embedding lengths, [members, rows]. */
   readonly norms: Float32Array;
-  readonly columns: readonly { readonly at: number; readonly dim: number }[];
+  /** Where each member's item embedding sits in a row of `output` (queryLayout). */
+  readonly embeddings: readonly { readonly at: number; readonly dim: number }[];
 }
 
 /**
@@ -108,13 +109,12 @@ export class ServedModel extends Retirable {
     const vocabulary = artifactVocabulary(data.extra, data.configs[0]!.numItems, artifactPath, version);
     try {
       const rows = data.configs[0]!.numItems + 1;
-      const columns = memberColumns(data);
-      const width = data.configs.reduce((n, c) => n + c.dim + (c.itemBias ? 1 : 0), 0);
-      const output = yield* ItemScorer.build(yield* outputTable(data, rows, width), rows, width, ENGINE_MAX_BATCH);
+      const { columns, width } = queryLayout(data.configs);
+      const output = yield* ItemScorer.build(yield* outputTable(data, rows), rows, width, ENGINE_MAX_BATCH);
       // The network reads its input item embeddings from the output table's rows: one copy of them per worker.
-      const engine = yield* InferenceEngine.build(data.configs, data.members, { ...output.tableView(), at: columns.map((c) => c.at) });
+      const engine = yield* InferenceEngine.build(data.configs, data.members, output.tableView());
       const norms = yield* embeddingNorms(data, rows);
-      return new ServedModel(version, createdAt, data, vocabulary, { engine, output, norms, columns });
+      return new ServedModel(version, createdAt, data, vocabulary, { engine, output, norms, embeddings: data.configs.map((c, k) => ({ at: columns[k]!, dim: c.dim })) });
     } catch (error) {
       if (error instanceof RangeError) throw new AppError('ARTIFACT_CORRUPT', `model artifact in ${artifactPath} is unusable: ${error.message}`, { version });
       throw error;
@@ -209,14 +209,14 @@ export class ServedModel extends Retirable {
 
   /** Cosine similarity of every item to model item `index` (the members' average; 0 for padding). */
   similarities(index: number): Float32Array {
-    const { output, norms, columns } = this.live();
-    const K = columns.length;
+    const { output, norms, embeddings } = this.live();
+    const K = embeddings.length;
     const rows = output.rows;
     // One query per member: its embedding of the item in its own columns (zeros elsewhere, the bias column too),
     // so one pass over the output table gives every member's dot products.
     const item = output.row(index);
     const queries = new Float32Array(K * output.cols);
-    columns.forEach(({ at, dim }, m) => queries.set(item.subarray(at, at + dim), m * output.cols + at));
+    embeddings.forEach(({ at, dim }, m) => queries.set(item.subarray(at, at + dim), m * output.cols + at));
     const dots = output.scoresOf(queries, K);
     const out = new Float32Array(rows);
     for (let m = 0; m < K; m++) {
@@ -268,34 +268,23 @@ export function artifactVocabulary(extra: unknown, numItems: number, artifactPat
   return new ItemVocabulary(Int32Array.from(ids as number[]));
 }
 
-/** The members' output tables side by side [rows, width]: item embeddings, and the item bias as a column where a member has one. */
-function* outputTable(data: ArtifactData, rows: number, width: number): Steps<Float32Array> {
+/** The members' output tables side by side [rows, width], laid out as queries (queryLayout): item embeddings, and the item bias where a member has one. */
+function* outputTable(data: ArtifactData, rows: number): Steps<Float32Array> {
+  const { columns, width } = queryLayout(data.configs);
   const table = new Float32Array(rows * width);
-  let column = 0;
   for (const [k, config] of data.configs.entries()) {
     const embedding = data.members[k]!.get('item_embedding')?.values;
     if (embedding?.length !== rows * config.dim) throw new RangeError(`member ${k}: item_embedding does not hold ${rows} x ${config.dim} values`);
     const bias = config.itemBias ? data.members[k]!.get('item_bias')?.values : undefined;
     if (config.itemBias && bias?.length !== rows) throw new RangeError(`member ${k}: item_bias does not hold ${rows} values`);
     const d = config.dim;
-    const at = column;
+    const at = columns[k]!;
     yield* rowSteps(0, rows, d, (r) => {
       table.set(embedding.subarray(r * d, (r + 1) * d), r * width + at);
       if (bias) table[r * width + at + d] = bias[r]!;
     });
-    column += d + (bias ? 1 : 0);
   }
   return table;
-}
-
-/** Where each member's item embedding sits in a row of the output table (see outputTable). */
-function memberColumns(data: ArtifactData): { readonly at: number; readonly dim: number }[] {
-  let column = 0;
-  return data.configs.map((config) => {
-    const at = column;
-    column += config.dim + (config.itemBias ? 1 : 0);
-    return { at, dim: config.dim };
-  });
 }
 
 /**
