@@ -14,14 +14,30 @@ import { LRUCache } from 'lru-cache';
 export class LruCache<K extends {}, V extends {}> {
   private readonly entries: LRUCache<K, V> | undefined;
 
-  /** now: the clock of the time to live, milliseconds (tests pass their own). */
-  constructor(capacity: number, ttlMs = Infinity, now: () => number = () => performance.now()) {
+  /**
+   * now: the clock of the time to live, milliseconds (tests pass their own); onRemove: called with
+   * each value that leaves (evicted, expired, deleted, cleared or replaced by a set).
+   */
+  constructor(capacity: number, ttlMs = Infinity, now: () => number = () => performance.now(), onRemove?: (value: V) => void) {
     this.entries =
-      capacity > 0 ? new LRUCache<K, V>({ max: capacity, perf: { now }, ttlResolution: 0, ...(Number.isFinite(ttlMs) && { ttl: Math.max(1, Math.round(ttlMs)) }) }) : undefined;
+      capacity > 0
+        ? new LRUCache<K, V>({
+            max: capacity,
+            perf: { now },
+            ttlResolution: 0,
+            ...(Number.isFinite(ttlMs) && { ttl: Math.max(1, Math.round(ttlMs)) }),
+            ...(onRemove && { dispose: (value: V) => onRemove(value) }),
+          })
+        : undefined;
   }
 
   get(key: K): V | undefined {
     return this.entries?.get(key);
+  }
+
+  /** The value without marking it used; undefined if absent or expired. */
+  peek(key: K): V | undefined {
+    return this.entries?.peek(key);
   }
 
   set(key: K, value: V): void {

@@ -1,5 +1,5 @@
-import { LRUCache } from 'lru-cache';
 import { SHORTLIST, type ModelHistory, type Shortlist, type UserState } from '../model/served-model.js';
+import { LruCache } from './lru-cache.js';
 
 /** A shopper's history as the filters and the model need it. */
 export interface Owner {
@@ -44,7 +44,7 @@ const ARENA_START = 1 << 16;
  * Here the fixed-size parts (the query, its normaliser, the shortlist) are
  * rows of a few large typed arrays, grown in blocks of 1,024 rows, and the
  * variable-size parts (history, purchases, the model's view of them) ranges
- * of one Int32Array arena: the `lru-cache` package maps each id to its row (a
+ * of one Int32Array arena: an LruCache (the `lru-cache` package) maps each id to its row (a
  * small integer) and hands the row back when the user is evicted, expires,
  * is invalidated or replaced. The arena only ever appends; once half of it
  * is left by users who went, the live ranges are copied into a new one.
@@ -56,7 +56,7 @@ const ARENA_START = 1 << 16;
  * views of the arena, which never writes where it has written before.
  */
 export class UserCache {
-  private readonly rows: LRUCache<string, number> | undefined;
+  private readonly rows: LruCache<string, number> | undefined;
   private free: number[] = [];
   /** Rows handed out so far, free or not. */
   private highWater = 0;
@@ -75,16 +75,7 @@ export class UserCache {
 
   /** capacity 0 keeps nothing; now: the clock of the time to live, milliseconds (tests pass their own). */
   constructor(capacity: number, ttlMs = Infinity, now: () => number = () => performance.now()) {
-    this.rows =
-      capacity > 0
-        ? new LRUCache<string, number>({
-            max: capacity,
-            perf: { now },
-            ttlResolution: 0,
-            dispose: (row) => this.release(row),
-            ...(Number.isFinite(ttlMs) && { ttl: Math.max(1, Math.round(ttlMs)) }),
-          })
-        : undefined;
+    this.rows = capacity > 0 ? new LruCache<string, number>(capacity, ttlMs, now, (row) => this.release(row)) : undefined;
   }
 
   get size(): number {
