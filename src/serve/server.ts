@@ -52,7 +52,6 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
   }
   const reader = servingReader(store);
   const catalog = new CatalogCache(reader);
-  await catalog.reload();
   const metrics = new ServeMetrics();
   const pool = await InferencePool.start({
     workers: config.workers,
@@ -101,6 +100,8 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
   metrics.watchUserCache(recommender);
   warmer = new CacheWarmer(pool, config.databaseUrl, recommender, config.userCacheSize, log);
   await models.sync();
+  // Loading the active version read the catalogue (its prepare step); without one, or if that read failed, read it now.
+  if (catalog.generation === 0) await catalog.reload();
   if (!models.current) log(`no model version is active; ${config.fallback === 'popular' ? 'serving popular items' : 'recommendation routes answer 503'} until one is activated`);
 
   const limiter = config.rateLimitPerMinute > 0 ? new RateLimiter(config.rateLimitPerMinute, 60) : undefined;
