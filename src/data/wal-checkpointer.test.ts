@@ -101,6 +101,33 @@ describe('WAL checkpoints on a worker thread', () => {
     }
   }, 60_000);
 
+  it('keeps one thread while a trickle of writes goes on, however far apart the cycles', async () => {
+    db.pragma('wal_autocheckpoint = 0');
+    const hold = lock();
+    const errors: Error[] = [];
+    // A cycle every 20 writes (~0.8 s at one write per 40 ms), longer than idleMs: when idleness counted
+    // from the last cycle, the thread exited between every two cycles and a new one started for the next.
+    const checkpointer = new WalCheckpointer(db, hold, { cyclePages: 20 * 6, idleMs: 500, fallBehindCycles: Infinity, onError: (e) => errors.push(e) });
+    const insert = db.prepare('INSERT INTO t (k, body) VALUES (?, randomblob(100))');
+    try {
+      for (let i = 0; i < 75; i++) {
+        await hold(async () => {
+          insert.run(i);
+          checkpointer.committed(1);
+        });
+        await new Promise((r) => setTimeout(r, 40));
+      }
+      expect(checkpointer.running).toBe(true);
+      expect(checkpointer.threadStarts).toBe(1);
+      // Writes stopped: the thread ends by itself.
+      await until(() => !checkpointer.running);
+      expect(checkpointer.threadStarts).toBe(1);
+      expect(errors).toEqual([]);
+    } finally {
+      await checkpointer.close();
+    }
+  }, 30_000);
+
   it('checkpoints on the writer when the thread falls behind', async () => {
     db.pragma('wal_autocheckpoint = 0');
     const hold = lock();
