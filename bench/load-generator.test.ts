@@ -137,6 +137,31 @@ describe('runLoad', () => {
     expect(result.windows![1]!.steps.r!.non2xx).toBe(3);
   });
 
+  it("reports its own garbage-collection pauses, so a tail that is the generator's shows as such", async () => {
+    let kept: Float64Array[] = [];
+    const result = await runLoad({
+      host: '127.0.0.1',
+      port,
+      mode: 'open',
+      rate: 200,
+      connections: 4,
+      seconds: 1,
+      // Each request allocates ~4 MB that lives a while: young-generation collections (and promotions) follow.
+      next: () => {
+        kept.push(new Float64Array(500_000));
+        if (kept.length > 20) kept = kept.slice(10);
+        return get('gc', '/gc');
+      },
+    });
+    const gc = result.generator_gc;
+    expect(gc.pauses).toBeGreaterThan(0);
+    expect(gc.total_ms).toBeGreaterThan(0);
+    expect(gc.max_ms).toBeLessThanOrEqual(gc.total_ms);
+    expect(gc.tail_requests).toBeGreaterThan(0);
+    expect(gc.tail_requests).toBeLessThanOrEqual(result.request.count);
+    expect(gc.tail_requests_during_a_pause).toBeLessThanOrEqual(gc.tail_requests);
+  });
+
   it('gives up on requests still queued after the drain time and says so', async () => {
     stallNext = 1_500;
     const result = await runLoad({ host: '127.0.0.1', port, mode: 'open', rate: 50, connections: 1, seconds: 0.4, drainSeconds: 0.3, next: () => get('r', '/ok') });

@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net';
+import { PerformanceObserver } from 'node:perf_hooks';
 
 /**
  * The serve benchmark's HTTP load generator: what it does, exactly.
@@ -138,7 +139,64 @@ export interface LoadResult {
   readonly schedule_lag_ms?: LatencyStats;
   /** CPU seconds of this (the generator's) whole process during the run. */
   readonly generator_cpu_s: number;
+  /**
+   * The generator's own garbage-collection pauses during the run (its main thread stops: nothing is sent or
+   * read), and how many of the requests at or over the p99 were under way during one of at least 1 ms: the
+   * part of the tail that is the load generator's, not the server's.
+   */
+  readonly generator_gc: GeneratorGc;
   readonly windows?: WindowStats[];
+}
+
+export interface GeneratorGc {
+  readonly pauses: number;
+  readonly total_ms: number;
+  readonly max_ms: number;
+  readonly over_10ms: number;
+  readonly tail_requests: number;
+  readonly tail_requests_during_a_pause: number;
+}
+
+/** Records this process's GC pauses (start and end, performance.now() time) until stop(). */
+function watchGc(): { pauses: Float64Array[]; stop(): void } {
+  const pauses: Float64Array[] = [];
+  const take = (entries: readonly PerformanceEntry[]): void => {
+    for (const entry of entries) pauses.push(Float64Array.of(entry.startTime, entry.startTime + entry.duration));
+  };
+  const observer = new PerformanceObserver((list) => take(list.getEntries()));
+  observer.observe({ entryTypes: ['gc'] });
+  return {
+    pauses,
+    stop: () => {
+      take(observer.takeRecords());
+      observer.disconnect();
+    },
+  };
+}
+
+function generatorGc(pauses: readonly Float64Array[], t0: number, at: Float64Array, latency: Float64Array, p99: number | null): GeneratorGc {
+  let total = 0;
+  let max = 0;
+  let over10 = 0;
+  for (const [from, to] of pauses) {
+    const d = to! - from!;
+    total += d;
+    max = Math.max(max, d);
+    if (d > 10) over10++;
+  }
+  const long = pauses.filter(([from, to]) => to! - from! >= 1);
+  let tail = 0;
+  let during = 0;
+  if (p99 !== null) {
+    for (let i = 0; i < latency.length; i++) {
+      if (latency[i]! < p99) continue;
+      tail++;
+      const start = t0 + at[i]!;
+      const end = start + latency[i]!;
+      if (long.some(([from, to]) => from! < end && to! > start)) during++;
+    }
+  }
+  return { pauses: pauses.length, total_ms: round2(total), max_ms: round2(max), over_10ms: over10, tail_requests: tail, tail_requests_during_a_pause: during };
 }
 
 /** The bytes of one keep-alive HTTP/1.1 request; a body is sent as JSON. */
@@ -353,6 +411,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   let completed = 0;
   let completedInTime = 0;
   const cpuBefore = process.cpuUsage();
+  const gc = watchGc();
 
   const t0 = performance.now();
   const end = t0 + seconds * 1000;
@@ -486,6 +545,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     c.close();
   }
   const cpu = process.cpuUsage(cpuBefore);
+  gc.stop();
 
   const stepStats = (r: StepRecord, keep?: (at: number) => boolean): StepStats => {
     const latencies = keep ? r.latency.values().filter((_, i) => keep(r.at.values()[i]!)) : r.latency.values();
@@ -528,6 +588,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     error_kinds: errorKinds,
     ...(mode === 'open' && { wait_ms: latencyStats(wait.values()), schedule_lag_ms: latencyStats(lag.values()) }),
     generator_cpu_s: Math.round(((cpu.user + cpu.system) / 1e6) * 100) / 100,
+    generator_gc: generatorGc(gc.pauses, t0, requestAt.values(), requestLatency.values(), latencyStats(requestLatency.values()).p99_ms),
     ...(windows && { windows }),
   };
 }

@@ -572,7 +572,7 @@ function describe(run: Run): string {
     .map(([name, s]) => `${name} p50 ${s.p50_ms} p99 ${s.p99_ms} ms`)
     .join(', ');
   const failures = run.failed + run.abandoned > 0 ? `, FAILED ${run.failed}, abandoned ${run.abandoned}` : '';
-  return `${run.rps} req/s (${run.mode}${run.offered_rps ? ` ${run.offered_rps}` : ''}, ${run.connections} conn), ${steps}${failures}, server ${run.server_cpu_ms_per_request ?? '–'} ms CPU/request (event loop ${run.event_loop_cpu_ms_per_request ?? '–'}), load generator ${run.load_generator_cpu_ms_per_request ?? '–'}`;
+  return `${run.rps} req/s (${run.mode}${run.offered_rps ? ` ${run.offered_rps}` : ''}, ${run.connections} conn), ${steps}${failures}, server ${run.server_cpu_ms_per_request ?? '–'} ms CPU/request (event loop ${run.event_loop_cpu_ms_per_request ?? '–'}), load generator ${run.load_generator_cpu_ms_per_request ?? '–'}${run.generator_gc && run.generator_gc.max_ms >= 5 ? ` (its GC: ${run.generator_gc.pauses} pauses, ${run.generator_gc.over_10ms} over 10 ms, max ${run.generator_gc.max_ms} ms; ${run.generator_gc.tail_requests_during_a_pause} of ${run.generator_gc.tail_requests} requests at or over the p99 ran during a pause)` : ''}`;
 }
 
 function withoutWindows(run: Run): Run {
