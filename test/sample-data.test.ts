@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SERVER_ENV } from '../src/cli/processes.js';
 import { ROOT } from './support/run-job.js';
@@ -36,6 +36,21 @@ describe('README', () => {
     const start = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts as Record<string, string>).start!;
     expect(Object.keys(SERVER_ENV).length).toBeGreaterThan(0);
     for (const [name, value] of Object.entries(SERVER_ENV)) expect(start).toContain(`${name}=\${${name}:-${value}} `);
+  });
+
+  it('links only to files that exist, from the README and every page in docs/', () => {
+    const pages = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join('docs', f))];
+    let links = 0;
+    for (const page of pages) {
+      const text = readFileSync(join(ROOT, page), 'utf8');
+      for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+        if (/^[a-z]+:/i.test(target!) || target!.startsWith('#')) continue;
+        const file = target!.split('#')[0]!;
+        links++;
+        expect(existsSync(join(ROOT, dirname(page), file)), `${page} links to ${target}`).toBe(true);
+      }
+    }
+    expect(links).toBeGreaterThan(10);
   });
 
   it('gives the one-line set-up commands for the main job and the tests', () => {

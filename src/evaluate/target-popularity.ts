@@ -4,7 +4,7 @@ import { trainingItemCounts, type EncodedSequences } from '../data/encoded-seque
 /**
  * Bands of how often the held-out item occurs in the training events. Error
  * analysis for data scientists: on amazon-games most of what the sampled
- * protocol loses is held-out items seen a handful of times or never (README,
+ * protocol loses is held-out items seen a handful of times or never (docs/experiments.md,
  * "Where the model loses").
  */
 export const POPULARITY_BANDS = [

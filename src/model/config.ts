@@ -33,7 +33,7 @@ export type ModelConfig = z.infer<typeof ModelConfigSchema>;
 export const MODEL_DEFAULTS: Omit<ModelConfig, 'numItems' | 'numEventTypes'> = {
   maxLength: 50,
   // 128 with item replacement (DEFAULT_TRAINING) beat 64 on amazon-games in every test metric within the
-  // 15-minute budget: full NDCG@10 0.0589 vs 0.0572, sampled 0.5377 / 0.7242 vs 0.5233 / 0.7047 (README).
+  // 15-minute budget: full NDCG@10 0.0589 vs 0.0572, sampled 0.5377 / 0.7242 vs 0.5233 / 0.7047 (docs/experiments.md).
   dim: 128,
   heads: 2,
   blocks: 2,

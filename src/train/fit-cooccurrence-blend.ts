@@ -19,7 +19,7 @@ export interface BlendGrid {
 
 /**
  * Around what worked on amazon-games: weights up to 6 and scales 1–100 chose the edge (weight 6, scale 1);
- * this grid chose weight 4, scale 3, decay 0.7 there (README, Training).
+ * this grid chose weight 4, scale 3, decay 0.7 there (docs/experiments.md).
  */
 export const DEFAULT_BLEND_GRID: BlendGrid = { weights: [1, 2, 4, 6, 8, 12, 16], scales: [0.1, 0.3, 1, 3, 10], decays: [0.7, 0.9] };
 

@@ -15,7 +15,7 @@ export const DEFAULT_ITERATIONS = 16;
  * near a random start; here it starts beside the items it was bought with.
  * On amazon-games this raised one model's sampled-protocol test NDCG@10 /
  * HR@10 from 0.5452 / 0.7343 to 0.5553 / 0.7432 and its full-ranking
- * NDCG@10 from 0.0589 to 0.0618 (README, Training).
+ * NDCG@10 from 0.0589 to 0.0618 (docs/experiments.md).
  *
  * The eigenvectors come from randomised subspace iteration (Halko, Martinsson
  * & Tropp 2011) on D^-1/2 C D^-1/2 + I (the shift makes the wanted, largest

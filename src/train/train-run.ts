@@ -35,7 +35,7 @@ export const DEFAULT_PATIENCE = 3;
  * The training job's ensemble: two members, trained side by side on a
  * two-core machine in the time one takes. On amazon-games two dim-128
  * members averaged gave test NDCG@10 0.0615 full and 0.5513 / HR@10 0.7400
- * sampled, against 0.0589 and 0.5377 / 0.7242 for one (README, Training).
+ * sampled, against 0.0589 and 0.5377 / 0.7242 for one (docs/experiments.md).
  */
 export const DEFAULT_MEMBERS = 2;
 

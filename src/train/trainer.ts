@@ -147,7 +147,7 @@ interface AdamInternals {
 }
 
 /**
- * Defaults chosen by measurement on amazon-games (README, Training): the
+ * Defaults chosen by measurement on amazon-games (docs/experiments.md): the
  * sampled softmax over 2,048 shared negatives reached the best validation
  * NDCG@10 of the losses tried (0.059; 1,024 negatives 0.058, 256 lower) at
  * about a sixth of the full softmax's cost per step; lr 0.005 converged
@@ -155,7 +155,7 @@ interface AdamInternals {
  */
 /**
  * The training job decays the learning rate linearly to this fraction of --lr
- * over --epochs (measured on amazon-games, README "Training").
+ * over --epochs (measured on amazon-games, docs/experiments.md).
  */
 export const DEFAULT_LR_FINAL = 0.1;
 
@@ -168,12 +168,12 @@ export const DEFAULT_TRAINING: TrainingOptions = {
   bucketByLength: true,
   seed: 42,
   // With dim 128 (MODEL_DEFAULTS), replacing 10 % of input items raised amazon-games' sampled-protocol
-  // test metrics most of all we tried (README, "Where the model loses").
+  // test metrics most of all we tried (docs/experiments.md, "Where the model loses").
   itemReplacement: 0.1,
   // On amazon-games (one dim-128 model, 16 epochs, test split): the next 3 events weighted 1, 0.3, 0.09
   // raised sampled-protocol NDCG@10 / HR@10 from 0.5367 / 0.7235 to 0.5452 / 0.7343 at the same full-ranking
   // NDCG@10 (0.0589); the co-occurrence start on top of it to 0.5553 / 0.7432 at spread 1 and 0.5586 / 0.7469
-  // at 1.5 (README, Training).
+  // at 1.5 (docs/experiments.md).
   targetWindow: { size: 3, decay: 0.3 },
   itemInit: 'cooccurrence',
   itemInitSpread: 1.5,
