@@ -30,7 +30,7 @@ const spec = {
     fallback: { type: 'string', value: 'name', default: d.fallback, choices: ['popular', 'none'], description: 'Without a model: serve popular items, or answer 503' },
     'popular-window': { type: 'string', value: 'days', default: String(d.popularWindowDays), description: 'Popular items are counted over this many days before the newest event' },
     'user-cache': { type: 'string', value: 'n', default: String(d.userCacheSize), description: 'User representations kept in memory, warmed (most recently active first) when a model loads (0 = none)' },
-    'user-cache-ttl': { type: 'string', value: 'seconds', default: String(d.userCacheTtlSeconds), description: "Recompute a cached user after this long; 0 = only on this server's new events for the user (set it with several replicas)" },
+    'user-cache-ttl': { type: 'string', value: 'seconds', default: String(d.userCacheTtlSeconds), description: "Recompute a cached user after this long; 0 = only on the user's new events (on PostgreSQL, those stored through any replica; several replicas on one SQLite file need it)" },
     'activation-warm-up': { type: 'string', value: 'seconds', default: String(d.activationWarmUpSeconds), description: 'Before a new version serves, warm the user cache for it for up to this long while the current one keeps serving (0 = swap at once, warm afterwards)' },
     'model-poll': { type: 'string', value: 'seconds', default: String(d.modelPollSeconds), description: 'Look for a newly activated model version this often (0 = never)' },
     workers: { type: 'string', value: 'n', default: String(d.workers), description: 'Inference worker threads: forward passes and scoring run there, never on the event loop (default: the number of cores)' },

@@ -1,5 +1,6 @@
 import { AppError } from '../errors.js';
 import { CommittedIds } from './committed-ids.js';
+import { EVENTS_CHANNEL, eventNoticePayloads } from './event-notifications.js';
 import { toColumns } from './import/event-columns.js';
 import type { EventRow } from './import/event-row.js';
 import { EventTypeRegistry, type EventTypePolicy } from './import/event-types.js';
@@ -15,6 +16,12 @@ export interface IngestOptions {
   /** Reject events on items the catalogue does not have (default: create them). */
   readonly strictCatalog?: boolean;
   readonly eventTypes?: EventTypePolicy;
+  /**
+   * PostgreSQL: announce the users whose histories this batch touched on the
+   * events channel (src/data/event-notifications.ts), as this process (`from`),
+   * in the same transaction; other API replicas drop those users' cached state.
+   */
+  readonly notify?: { readonly from: string };
 }
 
 export interface IngestResult {
@@ -52,6 +59,10 @@ export async function ingestEvents(store: Store, rows: readonly EventRow[], opti
       }
       await target.stageEvents(target.prepareEvents(groupByUser(events)));
       const stored = await target.flushStaged();
+      if (options.notify && target.notify && stored > 0) {
+        const users = [...new Set(rows.flatMap((r) => (r.user === null ? [] : [r.user])))];
+        for (const payload of eventNoticePayloads(options.notify.from, users)) await target.notify(EVENTS_CHANNEL, payload);
+      }
       await target.commit();
       caches.commit();
       if (store.provider === 'sqlite') {

@@ -25,4 +25,6 @@ export interface ServeContext {
   readonly limiter: RateLimiter | undefined;
   readonly log: (message: string, error?: unknown) => void;
   readonly lifecycle: { shuttingDown: boolean };
+  /** This process among the replicas on one database (its events notices carry it; see src/data/event-notifications.ts). */
+  readonly replicaId: string;
 }

@@ -66,6 +66,12 @@ export class ServeMetrics {
     registers: [this.registry],
   });
 
+  readonly replicaNotices = new Counter({
+    name: 'attnrec_replica_event_notices_total',
+    help: "PostgreSQL: notices of other replicas' stored events received (each drops those users' cached state here)",
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

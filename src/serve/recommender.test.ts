@@ -56,6 +56,36 @@ describe('Recommender user cache', () => {
     expect(third.items.map((i) => i.item)).toEqual(['sku-2']);
   });
 
+  it('forgets every cached user at once, and does not cache a history read before that', async () => {
+    const slow = slowReader();
+    const catalog = new CatalogCache(slow.reader);
+    await catalog.reload();
+    const models = { current: undefined } as unknown as ModelRegistry;
+    const recommender = new Recommender(slow.reader, catalog, models, { popularFallback: true, popularWindowDays: 30, userCacheSize: 10, userCacheTtlSeconds: 0 });
+    await recommender.start();
+    const history = { items: Int32Array.from([2]), types: Int32Array.from([1]), timestamps: Float64Array.from([1]) };
+    const cached = recommender.forUser('a', 2, { exclude: 'purchased' });
+    await new Promise((r) => setImmediate(r));
+    slow.release(history);
+    await cached;
+    expect(recommender.cachedUsers).toBe(1);
+
+    const inFlight = recommender.forUser('b', 2, { exclude: 'purchased' });
+    await new Promise((r) => setImmediate(r));
+    recommender.forgetUsers(); // a replica's notices may have been missed
+    expect(recommender.cachedUsers).toBe(0);
+    slow.release(history);
+    await inFlight;
+    expect(recommender.cachedUsers).toBe(0); // read before the gap: not filed
+
+    const after = recommender.forUser('a', 2, { exclude: 'purchased' });
+    await new Promise((r) => setImmediate(r));
+    expect(slow.reads).toBe(3); // read again
+    slow.release(history);
+    await after;
+    expect(recommender.cachedUsers).toBe(1);
+  });
+
   it('does not cache a user computed under a version that stopped serving while it was being computed', async () => {
     const slow = slowReader();
     const catalog = new CatalogCache(slow.reader);

@@ -189,7 +189,21 @@ export class Recommender {
   }
 
   private changedSince(externalId: string, epoch: number): boolean {
-    return (this.invalidatedAt.get(externalId) ?? 0) > epoch;
+    return this.forgotAllAt > epoch || (this.invalidatedAt.get(externalId) ?? 0) > epoch;
+  }
+
+  /** The epoch of the last forgetUsers(): every history read before it is stale. */
+  private forgotAllAt = 0;
+
+  /**
+   * Every user's cached state is stale (another replica's events may have been
+   * missed): drop them all, and keep reads already under way from filing theirs.
+   */
+  forgetUsers(): void {
+    this.epoch++;
+    this.forgotAllAt = this.epoch;
+    this.users.clear();
+    this.next?.users.clear();
   }
 
   /** How many user representations are cached. */

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KEYS, servedShop, type ServedShop } from '../../test/support/served-shop.js';
 import { validateServeConfig } from './config.js';
 import { startServer, type RunningServer } from './server.js';
-import { ROOT, runScriptProcess } from '../../test/support/run-job.js';
+import { ROOT, runScriptProcess, startServeProcess, type ServeProcess } from '../../test/support/run-job.js';
 import { describeEachProvider, postgresAvailable, scratchStore } from '../../test/support/test-stores.js';
 
 describe.skipIf(!postgresAvailable())('database outage [postgresql]', () => {
@@ -226,4 +226,50 @@ describeEachProvider('concurrent writer processes', (provider) => {
       await store.dispose();
     }
   }, 180_000);
+});
+
+describe.skipIf(!postgresAvailable())('two replica processes [postgresql]', () => {
+  let shop: ServedShop;
+  const replicas: ServeProcess[] = [];
+  beforeAll(async () => {
+    shop = await servedShop('postgresql');
+    // Two more servers, each a process of its own, on the shop's database; their cached users never expire by time.
+    const args = ['--database-url', shop.store.target.url, '--workers', '1', '--model-poll', '0', '--user-cache-ttl', '0', '--rate-limit', '0'];
+    const env = { ATTNREC_API_KEYS: `read:${KEYS.read},write:${KEYS.write},admin:${KEYS.admin}` };
+    replicas.push(...(await Promise.all([startServeProcess(args, env), startServeProcess(args, env)])));
+  }, 180_000);
+  afterAll(async () => {
+    await Promise.all(replicas.map((r) => r.kill('SIGTERM')));
+    await shop?.dispose();
+  });
+
+  const call = async (replica: ServeProcess, path: string, init: { role?: 'read' | 'write'; body?: unknown } = {}): Promise<{ status: number; body: any }> => { // eslint-disable-line @typescript-eslint/no-explicit-any -- route bodies
+    const r = await fetch(`${replica.url}${path}`, {
+      method: init.body === undefined ? 'GET' : 'POST',
+      headers: { authorization: `Bearer ${KEYS[init.role ?? 'read']}`, ...(init.body !== undefined && { 'content-type': 'application/json' }) },
+      ...(init.body !== undefined && { body: JSON.stringify(init.body) }),
+    });
+    return { status: r.status, body: await r.json() };
+  };
+  const items = async (replica: ServeProcess, user: string): Promise<string[]> => (await call(replica, `/v1/users/${user}/recommendations?k=12`)).body.items.map((x: { item: string }) => x.item);
+
+  it('a purchase stored through one stops being recommended by the other within a second, both ways', async () => {
+    for (const [from, to, user] of [[replicas[0]!, replicas[1]!, 'user-1'], [replicas[1]!, replicas[0]!, 'user-2']] as const) {
+      // The other replica has the user cached (a second call is a hit), with the item about to be bought at the top.
+      const bought = (await items(to, user))[0]!;
+      expect(await items(to, user)).toContain(bought);
+      const stored = await call(from, '/v1/events', { role: 'write', body: { events: [{ userId: user, itemId: bought, type: 'purchase', eventId: `replica-${user}` }] } });
+      expect(stored.body.stored).toBe(1);
+      const started = Date.now();
+      let seen = await items(to, user);
+      while (seen.includes(bought) && Date.now() - started < 5_000) {
+        await new Promise((r) => setTimeout(r, 25));
+        seen = await items(to, user);
+      }
+      expect(seen).not.toContain(bought);
+      expect(Date.now() - started).toBeLessThan(1_000);
+    }
+    const metrics = await (await fetch(`${replicas[1]!.url}/metrics`)).text();
+    expect(Number(/attnrec_replica_event_notices_total (\d+)/.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
+  }, 60_000);
 });

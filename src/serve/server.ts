@@ -1,6 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { Express } from 'express';
 import type { AddressInfo } from 'node:net';
+import { listenForEvents, type EventsListener } from '../data/event-notifications.js';
 import { servingReader } from '../data/serving-reader.js';
 import { openStore } from '../data/store.js';
 import { unappliedMigrations } from '../data/migrate.js';
@@ -104,9 +106,33 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
   if (catalog.generation === 0) await catalog.reload();
   if (!models.current) log(`no model version is active; ${config.fallback === 'popular' ? 'serving popular items' : 'recommendation routes answer 503'} until one is activated`);
 
+  // PostgreSQL: other replicas' events invalidate this one's cached users within a notice's round trip.
+  const replicaId = randomUUID();
+  let listener: EventsListener | undefined;
+  if (store.provider === 'postgresql') {
+    const r = recommender;
+    try {
+      listener = await listenForEvents(store.target.url, {
+        onNotice: (notice) => {
+          if (notice.from === replicaId) return;
+          r.invalidateUsers(notice.users);
+          metrics.replicaNotices.inc();
+        },
+        onGap: () => r.forgetUsers(),
+        log,
+      });
+    } catch (error) {
+      models.close();
+      await pool.close();
+      reader.close();
+      await store.close();
+      throw new AppError('DATABASE_UNAVAILABLE', `cannot listen for other replicas' events: ${(error as Error).message}`, {}, { cause: error });
+    }
+  }
+
   const limiter = config.rateLimitPerMinute > 0 ? new RateLimiter(config.rateLimitPerMinute, 60) : undefined;
   const lifecycle = { shuttingDown: false };
-  const context: ServeContext = { config, store, reader, catalog, models, pool, recommender, warmer, metrics, auth: new Authenticator(config.apiKeys), limiter, log, lifecycle };
+  const context: ServeContext = { config, store, reader, catalog, models, pool, recommender, warmer, metrics, auth: new Authenticator(config.apiKeys), limiter, log, lifecycle, replicaId };
   const app = createApp(context);
 
   const server = await new Promise<Server>((resolve, reject) => {
@@ -114,6 +140,7 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
     s.once('error', reject);
     s.listen(config.port, config.host, () => resolve(s));
   }).catch(async (error: unknown) => {
+    await listener?.close();
     models.close();
     await pool.close();
     reader.close();
@@ -147,6 +174,7 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
           server.closeIdleConnections();
         });
         warmer.stop();
+        await listener?.close();
         models.close();
         await pool.close();
         reader.close();

@@ -54,6 +54,8 @@ export interface ImportTarget {
   flushStaged(): Promise<number>;
   commit(): Promise<void>;
   rollback(): Promise<void>;
+  /** PostgreSQL: NOTIFY on a channel inside the transaction (delivered at COMMIT, never after a rollback). */
+  notify?(channel: string, payload: string): Promise<void>;
   readonly created: { users: number; items: number; sessions: number };
 }
 

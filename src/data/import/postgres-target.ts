@@ -139,6 +139,9 @@ export async function postgresImportTarget(pool: pg.Pool): Promise<ImportTarget>
       await client.query(`TRUNCATE ${STAGING}`);
       return result.rowCount ?? 0;
     },
+    async notify(channel, payload) {
+      await client.query('SELECT pg_notify($1, $2)', [channel, payload]);
+    },
     commit: () => endTransaction('COMMIT'),
     // A failed rollback leaves nothing to save: the connection is discarded, the transaction with it.
     rollback: () => endTransaction('ROLLBACK').catch(() => {}),

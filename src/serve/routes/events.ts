@@ -55,7 +55,7 @@ export function eventRoutes(router: Router, ctx: ServeContext): void {
     }
     let result;
     try {
-      result = await ingestEvents(ctx.store, rows, { strictCatalog: ctx.config.strictCatalog, eventTypes: ctx.config.eventTypes });
+      result = await ingestEvents(ctx.store, rows, { strictCatalog: ctx.config.strictCatalog, eventTypes: ctx.config.eventTypes, notify: { from: ctx.replicaId } });
     } catch (error) {
       const details = (error as { details?: { errors?: { index: number; code: string; message: string }[] } }).details;
       if (details?.errors) {
