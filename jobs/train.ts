@@ -67,8 +67,8 @@ const spec = {
 Protocol: leave-one-out (train on all but each user's last two events, validate on the second to last,
 test on the last; users with fewer than 4 events only train). Validation after every epoch ranks all
 items (history excluded); the best epoch is kept. Test metrics: full ranking (NDCG/HR@1,5,10,20, MRR)
-and, labelled as sampled, the SASRec paper's protocol, beside the popularity and most-recent-item
-baselines on the same split.
+and, labelled as sampled, the SASRec paper's protocol, beside the popularity, most-recent-item and
+item-knn (co-occurrence scores alone) baselines on the same split.
 Output: models/v<id>/ (model.json + weights.bin, tfjs weights-manifest layout; report.html with the
 training curves and metrics), item embeddings and a model_versions row with config, seed, data
 snapshot hash, backend, metrics and training time.

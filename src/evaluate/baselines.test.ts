@@ -31,6 +31,28 @@ describe('baselines', () => {
     expect(result.full.mrr).toBeCloseTo(1 / 2, 10);
   });
 
+  it('item-knn ranks what was bought beside the history, and chooses its decay on validation users', () => {
+    // Item 1 is bought with 7 by three of four users. User 3's test history is 8 9 10 1 and its target 7:
+    // 1's strongest neighbour, and 10's and 9's too, so it ranks first whatever the decay. The most
+    // popular item is 11, which no history with 1 holds: popularity ranks it first instead.
+    const knn = [
+      [5, 6, 1, 7, 2, 3],
+      [4, 9, 1, 7, 2, 5],
+      [10, 3, 1, 7, 6, 4],
+      [8, 9, 10, 1, 7],
+      [11, 11, 11, 11, 12, 13],
+    ];
+    const knnOffsets = [0];
+    for (const q of knn) knnOffsets.push(knnOffsets[knnOffsets.length - 1]! + q.length);
+    const knnData: EncodedSequences = { offsets: Int32Array.from(knnOffsets), items: Int32Array.from(knn.flat()), types: new Uint8Array(knnOffsets[5]!).fill(1) };
+    const knnSplit = leaveOneOutSplit(knnData.offsets);
+    const result = evaluateBaseline('item-knn', 13, knnData, knnSplit, { phase: 'test', sequences: Int32Array.from([3]) });
+    expect(result.full.hr[1]).toBe(1);
+    expect(evaluateBaseline('popularity', 13, knnData, knnSplit, { phase: 'test', sequences: Int32Array.from([3]) }).full.hr[1]).toBe(0);
+    expect(result.chosen?.users).toBe(5); // every evaluated user's validation target
+    expect([0.1, 0.3, 0.5, 0.7, 0.9, 1]).toContain(result.chosen?.decay);
+  });
+
   it('reports the sampled protocol beside full ranking when asked', () => {
     const result = evaluateBaseline('popularity', 6, data, split, { phase: 'test', sampled: { count: 3, seed: 1 } });
     expect(result.sampled?.users).toBe(4);

@@ -1,6 +1,8 @@
 import type { LeaveOneOutSplit } from '../data/leave-one-out-split.js';
 import type { EncodedSequences } from '../data/encoded-sequences.js';
-import { evaluateScorer, type BatchScorer, type Evaluation, type EvaluationOptions } from './evaluate.js';
+import { CooccurrenceBlend, type ItemNeighbours } from '../model/cooccurrence-blend.js';
+import { itemCooccurrence, strongestNeighbours } from '../model/item-cooccurrence.js';
+import { evaluateScorer, evaluateScorers, type BatchScorer, type Evaluation, type EvaluationOptions } from './evaluate.js';
 
 /**
  * Baselines every model is judged against, on the same split and protocol.
@@ -13,29 +15,96 @@ import { evaluateScorer, type BatchScorer, type Evaluation, type EvaluationOptio
  *   most recent item in the visible events (a first-order Markov chain),
  *   ties broken by popularity; a history whose last item was never followed
  *   falls back to popularity.
+ * - item-knn: the co-occurrence scores alone, as the model's co-occurrence
+ *   term computes them (each item's 100 strongest neighbours by cosine over
+ *   the visible histories; Σ_h decay^age(h) · cos(h, j) over the history's
+ *   items, age 0 the newest), ties broken by popularity. The decay is chosen
+ *   on validation users (up to 5,000, from KNN_DECAYS), never on the test
+ *   split. It shows how much of the model's result needs attention at all.
  */
-export const BASELINES = ['popularity', 'most-recent-item'] as const;
+export const BASELINES = ['popularity', 'most-recent-item', 'item-knn'] as const;
 export type BaselineName = (typeof BASELINES)[number];
 
-export function evaluateBaseline(name: BaselineName, numItems: number, data: EncodedSequences, split: LeaveOneOutSplit, options: EvaluationOptions): Evaluation {
-  const visible = (s: number): number => split.trainLength[s]! + (options.phase === 'test' && isEvaluated(data, split, s) ? 1 : 0);
+/** Decays the item-knn baseline chooses from, on validation users. */
+export const KNN_DECAYS = [0.1, 0.3, 0.5, 0.7, 0.9, 1] as const;
+/** Neighbours per item, as the model's co-occurrence term keeps (src/train/train-run.ts, COOCCURRENCE_NEIGHBOURS). */
+const KNN_NEIGHBOURS = 100;
+/** Validation users the decay is chosen on, as the term's weights are (BLEND_FIT_USERS). */
+const KNN_FIT_USERS = 5_000;
+
+/** A baseline's result, with what it chose on validation users where it chooses anything. */
+export type BaselineEvaluation = Evaluation & { readonly chosen?: { readonly decay: number; readonly validNdcg10: number; readonly users: number } };
+
+export function evaluateBaseline(name: BaselineName, numItems: number, data: EncodedSequences, split: LeaveOneOutSplit, options: EvaluationOptions): BaselineEvaluation {
+  const popularity = popularityOf(numItems, data, split, options.phase);
+  const visible = visibleLength(data, split, options.phase);
+  if (name === 'popularity') {
+    const scorer: BatchScorer = (sequences) => {
+      const scores = new Float32Array(sequences.length * (numItems + 1));
+      for (let row = 0; row < sequences.length; row++) scores.set(popularity, row * (numItems + 1));
+      return scores;
+    };
+    return evaluateScorer(scorer, numItems, data, split, options);
+  }
+  if (name === 'most-recent-item') return evaluateScorer(transitionScorer(numItems, data, split, visible, popularity), numItems, data, split, options);
+  const chosen = chooseKnnDecay(numItems, data, split);
+  const neighbours = visibleNeighbours(numItems, data, split, options.phase);
+  return { ...evaluateScorer(knnScorer(numItems, data, neighbours, chosen.decay, popularity), numItems, data, split, options), chosen };
+}
+
+/** Events of sequence s a baseline sees: the training events, and for the test phase also the validation target. */
+function visibleLength(data: EncodedSequences, split: LeaveOneOutSplit, phase: EvaluationOptions['phase']): (s: number) => number {
+  return (s) => split.trainLength[s]! + (phase === 'test' && isEvaluated(data, split, s) ? 1 : 0);
+}
+
+/** Popularity in the visible events as a fraction below 1: a tie-breaker that never outweighs one transition. */
+function popularityOf(numItems: number, data: EncodedSequences, split: LeaveOneOutSplit, phase: EvaluationOptions['phase']): Float32Array {
   const counts = new Float64Array(numItems + 1);
   let most = 0;
-  forEachVisible(data, split, visible, (k) => {
+  forEachVisible(data, split, visibleLength(data, split, phase), (k) => {
     most = Math.max(most, ++counts[data.items[k]!]!);
   });
-  // Popularity as a fraction below 1: a tie-breaker that never outweighs one transition.
   const popularity = new Float32Array(numItems + 1);
   for (let item = 1; item <= numItems; item++) popularity[item] = counts[item]! / (most + 1);
-  const scorer: BatchScorer =
-    name === 'popularity'
-      ? (sequences) => {
-          const scores = new Float32Array(sequences.length * (numItems + 1));
-          for (let row = 0; row < sequences.length; row++) scores.set(popularity, row * (numItems + 1));
-          return scores;
-        }
-      : transitionScorer(numItems, data, split, visible, popularity);
-  return evaluateScorer(scorer, numItems, data, split, options);
+  return popularity;
+}
+
+function visibleNeighbours(numItems: number, data: EncodedSequences, split: LeaveOneOutSplit, phase: EvaluationOptions['phase']): ItemNeighbours {
+  const visible = visibleLength(data, split, phase);
+  const trainLength = Int32Array.from({ length: split.trainLength.length }, (_, s) => visible(s));
+  return strongestNeighbours(itemCooccurrence(data, { ...split, trainLength }, numItems), KNN_NEIGHBOURS);
+}
+
+/** Σ_h decay^age(h) · cos(h, j), plus popularity scaled far below any similarity as the tie-breaker. */
+function knnScorer(numItems: number, data: EncodedSequences, neighbours: ItemNeighbours, decay: number, popularity: Float32Array): BatchScorer {
+  const sums = new CooccurrenceBlend(neighbours, { weight: 1, scale: 1, decay });
+  const ties = popularity.map((p) => p * 1e-6);
+  return (sequences, inputLength) => {
+    const scores = new Float32Array(sequences.length * (numItems + 1));
+    sequences.forEach((s, row) => {
+      const at = row * (numItems + 1);
+      scores.set(ties, at);
+      const begin = data.offsets[s]!;
+      const term = sums.similaritySums(data.items.subarray(begin, begin + inputLength(s)));
+      for (let i = 0; i < term.items.length; i++) scores[at + term.items[i]!]! += term.values[i]!;
+    });
+    return scores;
+  };
+}
+
+/** The decay with the best full-ranking NDCG@10 on up to KNN_FIT_USERS validation users (an even stride over them); ties to the first. */
+function chooseKnnDecay(numItems: number, data: EncodedSequences, split: LeaveOneOutSplit): { decay: number; validNdcg10: number; users: number } {
+  const stride = Math.max(1, Math.ceil(split.evaluated.length / KNN_FIT_USERS));
+  const sequences = split.evaluated.filter((_, i) => i % stride === 0);
+  const neighbours = visibleNeighbours(numItems, data, split, 'valid');
+  const popularity = popularityOf(numItems, data, split, 'valid');
+  const scorers = KNN_DECAYS.map((decay) => knnScorer(numItems, data, neighbours, decay, popularity));
+  const results = evaluateScorers((batch, inputLength) => scorers.map((scorer) => scorer(batch, inputLength)), scorers.length, numItems, data, split, { phase: 'valid', sequences });
+  let best = 0;
+  results.forEach((r, i) => {
+    if (r.full.ndcg[10]! > results[best]!.full.ndcg[10]!) best = i;
+  });
+  return { decay: KNN_DECAYS[best]!, validNdcg10: results[best]!.full.ndcg[10]!, users: sequences.length };
 }
 
 function transitionScorer(numItems: number, data: EncodedSequences, split: LeaveOneOutSplit, visible: (s: number) => number, popularity: Float32Array): BatchScorer {

@@ -30,6 +30,7 @@ const METRICS: readonly [string, string][] = [
   ['test sampled HR@10', 'test.sampled.hr.10'],
   ['popularity full NDCG@10', 'baselines.popularity.full.ndcg.10'],
   ['most-recent-item full NDCG@10', 'baselines.most-recent-item.full.ndcg.10'],
+  ['item-knn full NDCG@10', 'baselines.item-knn.full.ndcg.10'],
   ['training seconds', 'trainSeconds'],
 ];
 

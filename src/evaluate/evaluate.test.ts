@@ -6,7 +6,7 @@ import { CooccurrenceBlend } from '../model/cooccurrence-blend.js';
 import { SasRecEnsemble } from '../model/ensemble.js';
 import { SasRec } from '../model/sasrec.js';
 import { Random } from '../random.js';
-import { itemCooccurrence, strongestNeighbours } from '../train/cooccurrence.js';
+import { itemCooccurrence, strongestNeighbours } from '../model/item-cooccurrence.js';
 import { evaluateModel, evaluateModelAndNetwork } from './evaluate.js';
 
 describe('evaluateModelAndNetwork', () => {

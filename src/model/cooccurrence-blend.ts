@@ -1,7 +1,7 @@
 /**
  * The item-to-item part of a model version: for every item, its strongest
  * co-occurring items (cosine of the histories that hold both, training events
- * only; strongestNeighbours in train/cooccurrence.ts), and the blend that adds
+ * only; strongestNeighbours in item-cooccurrence.ts), and the blend that adds
  * them to the network's logits:
  *
  *   score(j) = logit(j) + weight · log(1 + scale · Σ_h decay^age(h) · cos(h, j))

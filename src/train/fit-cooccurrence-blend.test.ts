@@ -8,7 +8,7 @@ import { SasRecEnsemble } from '../model/ensemble.js';
 import { SasRec } from '../model/sasrec.js';
 import { Random } from '../random.js';
 import type { EncodedSequences } from '../data/encoded-sequences.js';
-import { itemCooccurrence, strongestNeighbours } from './cooccurrence.js';
+import { itemCooccurrence, strongestNeighbours } from '../model/item-cooccurrence.js';
 import { fitCooccurrenceBlend } from './fit-cooccurrence-blend.js';
 
 /** Shoppers who each buy within one of four groups of 10 items, in random order. */

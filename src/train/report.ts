@@ -126,7 +126,8 @@ ${epochRows.join('\n')}
 ${metricTable((e) => e.full, 'Full ranking: the held-out item against every item, history excluded')}
 ${metricTable((e) => e.sampled, 'Sampled protocol of the SASRec paper: against 100 random items the user never touched (overstates accuracy)')}
 <p class="note">Baselines see exactly what the model sees. <b>popularity</b> ranks items by how often they occur in the visible events;
-<b>most-recent-item</b> by how often they followed the history's most recent item (ties by popularity).</p>
+<b>most-recent-item</b> by how often they followed the history's most recent item (ties by popularity);
+<b>item-knn</b> by the co-occurrence scores alone (each item's 100 strongest neighbours by cosine, summed over the history with a decay chosen on validation users).</p>
 ${report.cooccurrence ? `<p class="note">${cooccurrenceNote(report.cooccurrence)}</p>` : ''}
 
 <h2>Configuration</h2>

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Random } from '../random.js';
-import type { ItemCooccurrence } from './cooccurrence.js';
+import type { ItemCooccurrence } from '../model/item-cooccurrence.js';
 import { spectralItemEmbedding, symmetricEigen } from './spectral-embedding.js';
 import { spectralKernel } from './spectral-kernel.js';
 

@@ -1,6 +1,6 @@
 import { normal } from '../model/init.js';
 import { Random } from '../random.js';
-import type { ItemCooccurrence } from './cooccurrence.js';
+import type { ItemCooccurrence } from '../model/item-cooccurrence.js';
 import { spectralKernel, type SubspaceBasis } from './spectral-kernel.js';
 
 /** Subspace iterations: 16 matched exact eigenvectors on the proxy below. */

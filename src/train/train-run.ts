@@ -20,7 +20,7 @@ import { trainMemberInThread } from './member-thread.js';
 import { renderTrainingReport } from './report.js';
 import { takeTrainingLock } from './train-lock.js';
 import type { TrainingOptions } from './trainer.js';
-import { itemCooccurrence, strongestNeighbours } from './cooccurrence.js';
+import { itemCooccurrence, strongestNeighbours } from '../model/item-cooccurrence.js';
 import { fitCooccurrenceBlend, type BlendFit } from './fit-cooccurrence-blend.js';
 import { spectralItemEmbedding } from './spectral-embedding.js';
 import { ItemVocabulary } from '../model/vocabulary.js';

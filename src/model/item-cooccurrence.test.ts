@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { leaveOneOutSplit } from '../data/leave-one-out-split.js';
-import { itemCooccurrence, strongestNeighbours } from './cooccurrence.js';
+import { itemCooccurrence, strongestNeighbours } from './item-cooccurrence.js';
 
 /** Sequences as CSR (types all 1). */
 function sequences(lists: number[][]) {

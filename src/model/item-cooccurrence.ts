@@ -1,5 +1,5 @@
 import type { LeaveOneOutSplit } from '../data/leave-one-out-split.js';
-import type { ItemNeighbours } from '../model/cooccurrence-blend.js';
+import type { ItemNeighbours } from './cooccurrence-blend.js';
 import type { EncodedSequences } from '../data/encoded-sequences.js';
 
 /**
