@@ -72,7 +72,7 @@ await runJob(spec, async ({ flags }) => {
     mkdirSync(dirname(log), { recursive: true });
     const out = openSync(log, 'a');
     // Below the server's priority, so the API stays responsive while the model trains.
-    const training = spawnJob('train', [...withDb, ...artifacts, '--activate', 'always', '--quiet'], { stdio: ['ignore', out, out], nice: 10 });
+    const training = spawnJob('train', [...withDb, ...artifacts, '--activate', 'always'], { stdio: ['ignore', out, out], nice: 10 });
     children.push(training);
     say(`training the default model in the background (~15-20 min on 2 cores; log: ${log}); the server switches to it when it is done`);
     training.once('exit', (code, signal) => {
