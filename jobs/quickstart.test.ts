@@ -5,17 +5,10 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT, runJobProcess } from '../test/support/run-job.js';
 import { shopLog } from '../test/support/served-shop.js';
+import { until } from '../test/support/until.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'attnrec-quickstart-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const until = async (condition: () => Promise<boolean> | boolean, ms: number): Promise<void> => {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 250));
-  }
-};
 
 describe('jobs/quickstart', () => {
   it('documents every flag in --help', async () => {
@@ -37,7 +30,7 @@ describe('jobs/quickstart', () => {
     child.stderr!.on('data', () => {});
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
-      await until(() => /listening on (\S+)/.test(stdout), 120_000);
+      await until(() => /listening on (\S+)/.test(stdout), 120_000, 250);
       const url = /listening on (\S+)/.exec(stdout)![1]!;
       const recommend = async (): Promise<{ strategy: string; modelVersion: number }> =>
         (await (await fetch(`${url}/v1/users/user-1/recommendations?k=3`, { headers: { authorization: 'Bearer dev-read-key' } })).json()) as { strategy: string; modelVersion: number };
@@ -45,7 +38,7 @@ describe('jobs/quickstart', () => {
       expect(stdout).toContain('training a quick first version');
       expect(stdout).toContain('training the default model in the background');
       // The background training activates version 2; the server picks it up by itself.
-      await until(async () => (await recommend()).modelVersion === 2, 240_000);
+      await until(async () => (await recommend()).modelVersion === 2, 240_000, 250);
       expect(readFileSync(log, 'utf8')).toContain('model version 2');
       child.kill('SIGINT');
       expect(await exited).toBe(0);
@@ -54,7 +47,7 @@ describe('jobs/quickstart', () => {
       let second = '';
       again.stdout!.on('data', (chunk: Buffer) => (second += chunk.toString()));
       const secondExit = new Promise<number | null>((resolve) => again.once('exit', (code) => resolve(code)));
-      await until(() => /listening on (\S+)/.test(second), 120_000);
+      await until(() => /listening on (\S+)/.test(second), 120_000, 250);
       again.kill('SIGINT');
       expect(await secondExit).toBe(0);
       expect(second).not.toContain('training');

@@ -3,14 +3,7 @@ import { postgresAvailable, scratchStore } from '../../test/support/test-stores.
 import { TcpProxy } from '../../test/support/tcp-proxy.js';
 import { EVENTS_CHANNEL, eventNoticePayloads, listenForEvents, parseEventNotice, type EventsNotice } from './event-notifications.js';
 import type { Store } from './store.js';
-
-const until = async (condition: () => boolean, ms = 10_000): Promise<void> => {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
+import { until } from '../../test/support/until.js';
 
 describe('events notices', () => {
   it('split many users into payloads under PostgreSQL’s 8,000-byte limit, each user once', () => {

@@ -5,6 +5,7 @@ import type Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqlite } from './store.js';
 import { WalCheckpointer, walCheckpointer } from './wal-checkpointer.js';
+import { until } from '../../test/support/until.js';
 
 /** A write lock as the API's: one promise chain. */
 function lock(): (fn: () => Promise<void>) => Promise<void> {
@@ -15,14 +16,6 @@ function lock(): (fn: () => Promise<void>) => Promise<void> {
     return run;
   };
 }
-
-const until = async (condition: () => boolean, ms = 10_000): Promise<void> => {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
 
 describe('WAL checkpoints on a worker thread', () => {
   let dir: string;

@@ -30,14 +30,20 @@ function slowReader(): { reader: ServingReader; reads: number; release(history: 
   return state;
 }
 
+/** A recommender with no model (the popular fallback answers) over a slow reader, caching up to 10 users. */
+async function modelessRecommender(): Promise<{ slow: ReturnType<typeof slowReader>; recommender: Recommender }> {
+  const slow = slowReader();
+  const catalog = new CatalogCache(slow.reader);
+  await catalog.reload();
+  const models = { current: undefined } as unknown as ModelRegistry;
+  const recommender = new Recommender(slow.reader, catalog, models, { popularFallback: true, popularWindowDays: 30, userCacheSize: 10, userCacheTtlSeconds: 0 });
+  await recommender.start();
+  return { slow, recommender };
+}
+
 describe('Recommender user cache', () => {
   it('does not cache a history read before an event that arrived while it was being computed', async () => {
-    const slow = slowReader();
-    const catalog = new CatalogCache(slow.reader);
-    await catalog.reload();
-    const models = { current: undefined } as unknown as ModelRegistry;
-    const recommender = new Recommender(slow.reader, catalog, models, { popularFallback: true, popularWindowDays: 30, userCacheSize: 10, userCacheTtlSeconds: 0 });
-    await recommender.start();
+    const { slow, recommender } = await modelessRecommender();
 
     const first = recommender.forUser('u', 2, { exclude: 'purchased' });
     await new Promise((r) => setImmediate(r));
@@ -57,12 +63,7 @@ describe('Recommender user cache', () => {
   });
 
   it('forgets every cached user at once, and does not cache a history read before that', async () => {
-    const slow = slowReader();
-    const catalog = new CatalogCache(slow.reader);
-    await catalog.reload();
-    const models = { current: undefined } as unknown as ModelRegistry;
-    const recommender = new Recommender(slow.reader, catalog, models, { popularFallback: true, popularWindowDays: 30, userCacheSize: 10, userCacheTtlSeconds: 0 });
-    await recommender.start();
+    const { slow, recommender } = await modelessRecommender();
     const history = { items: Int32Array.from([2]), types: Int32Array.from([1]), timestamps: Float64Array.from([1]) };
     const cached = recommender.forUser('a', 2, { exclude: 'purchased' });
     await new Promise((r) => setImmediate(r));
