@@ -67,7 +67,7 @@ describe('jobs/migrate', () => {
     const database = `file:${join(dir, 'migrate.db')}`;
     const first = await runJobProcess('migrate', ['--database-url', database]);
     expect(first.code).toBe(0);
-    expect(first.stdout).toMatch(/^applied 1 migration\(s\) to .*migrate\.db: 0001_init\n$/);
+    expect(first.stdout).toMatch(/^applied 2 migration\(s\) to .*migrate\.db: 0001_init, 0002_rate_limits\n$/);
     const second = await runJobProcess('migrate', ['--database-url', database]);
     expect(second.stdout).toContain('is up to date');
   });

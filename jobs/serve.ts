@@ -23,7 +23,7 @@ const spec = {
     'database-url': { type: 'string', value: 'url', description: `Database (default: $DATABASE_URL, else ${DEFAULT_DATABASE_URL})` },
     'api-keys': { type: 'string', value: 'list', description: 'role:key entries, comma-separated (default: $ATTNREC_API_KEYS); role is read, write or admin; a key written sha256:<hex> is given hashed' },
     'dev-keys': { type: 'boolean', default: false, description: `Also accept the fixed development keys ${Object.values(DEV_KEYS).join(', ')} (local trials only)` },
-    'rate-limit': { type: 'string', value: 'n', default: String(d.rateLimitPerMinute), description: 'Requests per minute per API key (0 = no limit)' },
+    'rate-limit': { type: 'string', value: 'n', default: String(d.rateLimitPerMinute), description: 'Requests per minute per API key, shared by the replicas on PostgreSQL (0 = no limit)' },
     'body-limit': { type: 'string', value: 'bytes', default: String(d.bodyLimitBytes), description: 'Largest JSON body accepted' },
     'strict-catalog': { type: 'boolean', default: d.strictCatalog, description: 'Reject events on items the catalogue does not have (default: create them)' },
     'event-types': { type: 'string', value: 'policy', default: d.eventTypes, choices: ['register', 'strict'], description: 'Unknown event types: register them, or reject the events' },

@@ -58,7 +58,7 @@ describe('provider schemas', () => {
 
   it('the model parser finds every model', () => {
     const tables = new Set(expectedColumns(models).map((c) => c.table));
-    expect([...tables].sort()).toEqual(['event_types', 'events', 'item_embeddings', 'items', 'model_versions', 'sessions', 'users']);
+    expect([...tables].sort()).toEqual(['event_types', 'events', 'item_embeddings', 'items', 'model_versions', 'rate_limits', 'sessions', 'users']);
   });
 });
 
@@ -103,6 +103,9 @@ describeEachProvider('SQL migrations match the Prisma models', (provider) => {
     expect(reloaded.config).toEqual({ dim: 2, seed: 7 });
     expect(reloaded.active).toBe(false);
     expect(Math.abs(reloaded.createdAt.getTime() - Date.now())).toBeLessThan(60_000);
+
+    await prisma.rateLimit.create({ data: { key: 'attnrec:read', points: 3, expire: 1_700_000_000_000n } });
+    expect(await prisma.rateLimit.findUniqueOrThrow({ where: { key: 'attnrec:read' } })).toEqual({ key: 'attnrec:read', points: 3, expire: 1_700_000_000_000n });
   });
 
   it('allows at most one active model version', async () => {

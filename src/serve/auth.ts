@@ -31,7 +31,7 @@ export class Authenticator {
    * then charges the key's rate limit, before the body is even read.
    */
   authenticate(limiter?: RateLimiter): RequestHandler {
-    return (req, res, next) => {
+    return async (req, res, next) => {
       const presented = presentedKey(req.headers.authorization, req.headers['x-api-key']);
       if (presented === undefined) {
         res.set('WWW-Authenticate', 'Bearer realm="attnrec"');
@@ -43,7 +43,7 @@ export class Authenticator {
         throw new ProblemError('UNAUTHORIZED', 'the API key is not known');
       }
       res.locals.apiKey = key;
-      limiter?.charge(key, res);
+      await limiter?.charge(key, res);
       next();
     };
   }

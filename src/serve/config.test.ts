@@ -31,19 +31,20 @@ describe('API keys', () => {
   });
 });
 
-describe('RateLimiter', () => {
-  it('allows a burst up to the limit, then refills continuously', () => {
-    let now = 0;
-    const limiter = new RateLimiter(3, 60, () => now);
-    expect([1, 2, 3].map(() => limiter.take('k').allowed)).toEqual([true, true, true]);
-    const refused = limiter.take('k');
-    expect(refused).toMatchObject({ allowed: false, remaining: 0, retryAfterSeconds: 20 });
-    expect(limiter.take('other').allowed).toBe(true);
-    now += 20_000; // one token per 20 s
-    expect(limiter.take('k')).toMatchObject({ allowed: true, remaining: 0 });
-    expect(limiter.take('k').allowed).toBe(false);
-    now += 600_000;
-    expect(limiter.take('k')).toMatchObject({ allowed: true, remaining: 2 });
+describe('RateLimiter (in memory)', () => {
+  it('allows the limit per window, refuses beyond it with the time to wait, and starts over with the next window', async () => {
+    const limiter = RateLimiter.inMemory(3, 1);
+    const taken = [await limiter.take('k'), await limiter.take('k'), await limiter.take('k')];
+    expect(taken.map((t) => [t.allowed, t.remaining])).toEqual([
+      [true, 2],
+      [true, 1],
+      [true, 0],
+    ]);
+    const refused = await limiter.take('k');
+    expect(refused).toMatchObject({ allowed: false, remaining: 0, retryAfterSeconds: 1 });
+    expect((await limiter.take('other')).allowed).toBe(true);
+    await new Promise((r) => setTimeout(r, 1_100));
+    expect(await limiter.take('k')).toMatchObject({ allowed: true, remaining: 2 });
   });
 });
 

@@ -236,7 +236,9 @@ describe.skipIf(!postgresAvailable())('two replica processes [postgresql]', () =
     // Two more servers, each a process of its own, on the shop's database; their cached users never expire by time.
     const args = ['--database-url', shop.store.target.url, '--workers', '1', '--model-poll', '0', '--user-cache-ttl', '0', '--rate-limit', '0'];
     const env = { ATTNREC_API_KEYS: `read:${KEYS.read},write:${KEYS.write},admin:${KEYS.admin}` };
-    replicas.push(...(await Promise.all([startServeProcess(args, env), startServeProcess(args, env)])));
+    // And two whose keys may make 10 requests a minute between them.
+    const limitedArgs = [...args.slice(0, -2), '--rate-limit', '10'];
+    replicas.push(...(await Promise.all([startServeProcess(args, env), startServeProcess(args, env), startServeProcess(limitedArgs, env), startServeProcess(limitedArgs, env)])));
   }, 180_000);
   afterAll(async () => {
     await Promise.all(replicas.map((r) => r.kill('SIGTERM')));
@@ -271,5 +273,22 @@ describe.skipIf(!postgresAvailable())('two replica processes [postgresql]', () =
     }
     const metrics = await (await fetch(`${replicas[1]!.url}/metrics`)).text();
     expect(Number(/attnrec_replica_event_notices_total (\d+)/.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
+  }, 60_000);
+
+  it('enforce one rate limit per key between them, not one each', async () => {
+    const [a, b] = [replicas[2]!, replicas[3]!];
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      for (const replica of [a, b]) statuses.push((await fetch(`${replica.url}/v1/models`, { headers: { authorization: `Bearer ${KEYS.read}` } })).status);
+    }
+    // 16 requests, 8 through each: 10 answered in all, the rest refused; each replica alone would have answered all 8.
+    expect(statuses.filter((s) => s === 200)).toHaveLength(10);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(6);
+    const refused = await fetch(`${b.url}/v1/models`, { headers: { authorization: `Bearer ${KEYS.read}` } });
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('content-type')).toContain('application/problem+json');
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    // Another key has its own budget.
+    expect((await fetch(`${a.url}/v1/models`, { headers: { authorization: `Bearer ${KEYS.write}` } })).status).toBe(200);
   }, 60_000);
 });

@@ -130,7 +130,9 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
     }
   }
 
-  const limiter = config.rateLimitPerMinute > 0 ? new RateLimiter(config.rateLimitPerMinute, 60) : undefined;
+  // On PostgreSQL the replicas share one budget per key (the rate_limits table); on SQLite it is this process's.
+  const limiter =
+    config.rateLimitPerMinute <= 0 ? undefined : store.provider === 'postgresql' ? RateLimiter.onPostgres(store.pool, config.rateLimitPerMinute, 60) : RateLimiter.inMemory(config.rateLimitPerMinute, 60);
   const lifecycle = { shuttingDown: false };
   const context: ServeContext = { config, store, reader, catalog, models, pool, recommender, warmer, metrics, auth: new Authenticator(config.apiKeys), limiter, log, lifecycle, replicaId };
   const app = createApp(context);
