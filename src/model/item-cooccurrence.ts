@@ -1,6 +1,15 @@
-import type { LeaveOneOutSplit } from '../data/leave-one-out-split.js';
 import type { ItemNeighbours } from './cooccurrence-blend.js';
-import type { EncodedSequences } from '../data/encoded-sequences.js';
+
+/** Histories as CSR over model item indices: sequence s is items[offsets[s] .. offsets[s + 1]) (EncodedSequences has this shape). */
+export interface ItemHistories {
+  readonly offsets: Int32Array;
+  readonly items: Int32Array;
+}
+
+/** How many leading events of each sequence count (LeaveOneOutSplit has this shape: the training events). */
+export interface CountedEvents {
+  readonly trainLength: Int32Array;
+}
 
 /**
  * Item co-occurrence over the training events: how many histories hold both
@@ -22,7 +31,7 @@ export interface ItemCooccurrence {
   readonly histories: Int32Array;
 }
 
-export function itemCooccurrence(data: EncodedSequences, split: LeaveOneOutSplit, numItems: number): ItemCooccurrence {
+export function itemCooccurrence(data: ItemHistories, split: CountedEvents, numItems: number): ItemCooccurrence {
   // Each history's distinct training items, as CSR.
   const historyOffsets = new Int32Array(split.trainLength.length + 1);
   const historyItems: number[] = [];
