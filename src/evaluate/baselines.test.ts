@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { leaveOneOutSplit } from '../data/leave-one-out-split.js';
 import type { EncodedSequences } from '../data/encoded-sequences.js';
+import { ITEM_NEIGHBOURS, itemCooccurrence, strongestNeighbours } from '../model/item-cooccurrence.js';
 import { evaluateBaseline } from './baselines.js';
 
 // Four users over items 1..6. Item 1 is always followed by 2 in what the baselines may see.
@@ -50,6 +51,10 @@ describe('baselines', () => {
     expect(result.full.hr[1]).toBe(1);
     expect(evaluateBaseline('popularity', 13, knnData, knnSplit, { phase: 'test', sequences: Int32Array.from([3]) }).full.hr[1]).toBe(0);
     expect(result.chosen?.users).toBe(5); // every evaluated user's validation target
+    // The training job hands over the training events' neighbours it built for its term: the same result.
+    const handed = strongestNeighbours(itemCooccurrence(knnData, knnSplit, 13), ITEM_NEIGHBOURS);
+    expect(evaluateBaseline('item-knn', 13, knnData, knnSplit, { phase: 'test', sequences: Int32Array.from([3]) }, handed)).toEqual(result);
+    expect(evaluateBaseline('item-knn', 13, knnData, knnSplit, { phase: 'valid' }, handed)).toEqual(evaluateBaseline('item-knn', 13, knnData, knnSplit, { phase: 'valid' }));
     expect([0.1, 0.3, 0.5, 0.7, 0.9, 1]).toContain(result.chosen?.decay);
   });
 

@@ -1,7 +1,7 @@
 import type { LeaveOneOutSplit } from '../data/leave-one-out-split.js';
 import type { EncodedSequences } from '../data/encoded-sequences.js';
 import { CooccurrenceBlend, type ItemNeighbours } from '../model/cooccurrence-blend.js';
-import { itemCooccurrence, strongestNeighbours } from '../model/item-cooccurrence.js';
+import { ITEM_NEIGHBOURS, itemCooccurrence, strongestNeighbours } from '../model/item-cooccurrence.js';
 import { evaluateScorer, evaluateScorers, type BatchScorer, type Evaluation, type EvaluationOptions } from './evaluate.js';
 
 /**
@@ -16,7 +16,7 @@ import { evaluateScorer, evaluateScorers, type BatchScorer, type Evaluation, typ
  *   ties broken by popularity; a history whose last item was never followed
  *   falls back to popularity.
  * - item-knn: the co-occurrence scores alone, as the model's co-occurrence
- *   term computes them (each item's 100 strongest neighbours by cosine over
+ *   term computes them (each item's ITEM_NEIGHBOURS strongest neighbours by cosine over
  *   the visible histories; Σ_h decay^age(h) · cos(h, j) over the history's
  *   items, age 0 the newest), ties broken by popularity. The decay is chosen
  *   on validation users (up to 5,000, from KNN_DECAYS), never on the test
@@ -27,15 +27,17 @@ export type BaselineName = (typeof BASELINES)[number];
 
 /** Decays the item-knn baseline chooses from, on validation users. */
 export const KNN_DECAYS = [0.1, 0.3, 0.5, 0.7, 0.9, 1] as const;
-/** Neighbours per item, as the model's co-occurrence term keeps (src/train/train-run.ts, COOCCURRENCE_NEIGHBOURS). */
-const KNN_NEIGHBOURS = 100;
 /** Validation users the decay is chosen on, as the term's weights are (BLEND_FIT_USERS). */
 const KNN_FIT_USERS = 5_000;
 
 /** A baseline's result, with what it chose on validation users where it chooses anything. */
 export type BaselineEvaluation = Evaluation & { readonly chosen?: { readonly decay: number; readonly validNdcg10: number; readonly users: number } };
 
-export function evaluateBaseline(name: BaselineName, numItems: number, data: EncodedSequences, split: LeaveOneOutSplit, options: EvaluationOptions): BaselineEvaluation {
+/**
+ * trainingNeighbours: the training events' ITEM_NEIGHBOURS strongest neighbours per item, when the
+ * caller has them already (the training job, for its co-occurrence term); item-knn builds them otherwise.
+ */
+export function evaluateBaseline(name: BaselineName, numItems: number, data: EncodedSequences, split: LeaveOneOutSplit, options: EvaluationOptions, trainingNeighbours?: ItemNeighbours): BaselineEvaluation {
   const popularity = popularityOf(numItems, data, split, options.phase);
   const visible = visibleLength(data, split, options.phase);
   if (name === 'popularity') {
@@ -47,8 +49,11 @@ export function evaluateBaseline(name: BaselineName, numItems: number, data: Enc
     return evaluateScorer(scorer, numItems, data, split, options);
   }
   if (name === 'most-recent-item') return evaluateScorer(transitionScorer(numItems, data, split, visible, popularity), numItems, data, split, options);
-  const chosen = chooseKnnDecay(numItems, data, split);
-  const neighbours = visibleNeighbours(numItems, data, split, options.phase);
+  // The decay is chosen on what the validation phase sees; the validation phase itself reuses it all.
+  const validNeighbours = trainingNeighbours ?? visibleNeighbours(numItems, data, split, 'valid');
+  const validPopularity = options.phase === 'valid' ? popularity : popularityOf(numItems, data, split, 'valid');
+  const chosen = chooseKnnDecay(numItems, data, split, validNeighbours, validPopularity);
+  const neighbours = options.phase === 'valid' ? validNeighbours : visibleNeighbours(numItems, data, split, options.phase);
   return { ...evaluateScorer(knnScorer(numItems, data, neighbours, chosen.decay, popularity), numItems, data, split, options), chosen };
 }
 
@@ -72,7 +77,7 @@ function popularityOf(numItems: number, data: EncodedSequences, split: LeaveOneO
 function visibleNeighbours(numItems: number, data: EncodedSequences, split: LeaveOneOutSplit, phase: EvaluationOptions['phase']): ItemNeighbours {
   const visible = visibleLength(data, split, phase);
   const trainLength = Int32Array.from({ length: split.trainLength.length }, (_, s) => visible(s));
-  return strongestNeighbours(itemCooccurrence(data, { ...split, trainLength }, numItems), KNN_NEIGHBOURS);
+  return strongestNeighbours(itemCooccurrence(data, { trainLength }, numItems), ITEM_NEIGHBOURS);
 }
 
 /** Σ_h decay^age(h) · cos(h, j), plus popularity scaled far below any similarity as the tie-breaker. */
@@ -92,12 +97,13 @@ function knnScorer(numItems: number, data: EncodedSequences, neighbours: ItemNei
   };
 }
 
-/** The decay with the best full-ranking NDCG@10 on up to KNN_FIT_USERS validation users (an even stride over them); ties to the first. */
-function chooseKnnDecay(numItems: number, data: EncodedSequences, split: LeaveOneOutSplit): { decay: number; validNdcg10: number; users: number } {
+/**
+ * The decay with the best full-ranking NDCG@10 on up to KNN_FIT_USERS validation users (an even stride
+ * over them); ties to the first. neighbours and popularity: those of the validation phase's visible events.
+ */
+function chooseKnnDecay(numItems: number, data: EncodedSequences, split: LeaveOneOutSplit, neighbours: ItemNeighbours, popularity: Float32Array): { decay: number; validNdcg10: number; users: number } {
   const stride = Math.max(1, Math.ceil(split.evaluated.length / KNN_FIT_USERS));
   const sequences = split.evaluated.filter((_, i) => i % stride === 0);
-  const neighbours = visibleNeighbours(numItems, data, split, 'valid');
-  const popularity = popularityOf(numItems, data, split, 'valid');
   const scorers = KNN_DECAYS.map((decay) => knnScorer(numItems, data, neighbours, decay, popularity));
   const results = evaluateScorers((batch, inputLength) => scorers.map((scorer) => scorer(batch, inputLength)), scorers.length, numItems, data, split, { phase: 'valid', sequences });
   let best = 0;

@@ -20,7 +20,7 @@ import { trainMemberInThread } from './member-thread.js';
 import { renderTrainingReport } from './report.js';
 import { takeTrainingLock } from './train-lock.js';
 import type { TrainingOptions } from './trainer.js';
-import { itemCooccurrence, strongestNeighbours } from '../model/item-cooccurrence.js';
+import { ITEM_NEIGHBOURS, itemCooccurrence, strongestNeighbours } from '../model/item-cooccurrence.js';
 import { fitCooccurrenceBlend, type BlendFit } from './fit-cooccurrence-blend.js';
 import { spectralItemEmbedding } from './spectral-embedding.js';
 import { ItemVocabulary } from '../model/vocabulary.js';
@@ -137,8 +137,6 @@ export interface CooccurrenceSummary extends BlendFit {
   readonly networkTest: Evaluation;
 }
 
-/** Neighbours kept per item for the co-occurrence term (on amazon-games, 200 and all ~244 scored the same as 100 within 0.002). */
-export const COOCCURRENCE_NEIGHBOURS = 100;
 /** Validation users the term's weights are fitted on. */
 export const BLEND_FIT_USERS = 5000;
 
@@ -150,7 +148,7 @@ function cooccurrenceParts(data: EncodedSequences, split: LeaveOneOutSplit, numI
   const matrix = itemCooccurrence(data, split, numItems);
   return {
     ...(wantsStart && { initialItems: spectralItemEmbedding(matrix, { dim: run.model.dim, seed: run.training.seed, spread: run.training.itemInitSpread ?? 1 }) }),
-    ...(wantsTerm && { neighbours: strongestNeighbours(matrix, COOCCURRENCE_NEIGHBOURS) }),
+    ...(wantsTerm && { neighbours: strongestNeighbours(matrix, ITEM_NEIGHBOURS) }),
   };
 }
 
@@ -263,8 +261,8 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
       trainSeconds: r.trainSeconds,
       ...(memberCount > 1 && { test: evaluateModel(new SasRecEnsemble([ensemble!.members[r.member]!]), data, split, testOptions) }),
     }));
-    const baselines = Object.fromEntries(BASELINES.map((name) => [name, evaluateBaseline(name, vocabulary.size, data, split, testOptions)])) as Record<BaselineName, Evaluation>;
-    const cooccurrence: CooccurrenceSummary | undefined = fit && { ...fit, kept: blend !== undefined, neighboursPerItem: COOCCURRENCE_NEIGHBOURS, networkTest: network ?? test };
+    const baselines = Object.fromEntries(BASELINES.map((name) => [name, evaluateBaseline(name, vocabulary.size, data, split, testOptions, neighbours)])) as Record<BaselineName, Evaluation>;
+    const cooccurrence: CooccurrenceSummary | undefined = fit && { ...fit, kept: blend !== undefined, neighboursPerItem: ITEM_NEIGHBOURS, networkTest: network ?? test };
     const metrics = { trainSeconds, threads, test, baselines, members, ...(cooccurrence && { cooccurrence }) };
     saveModel(ensemble, artifactPath, { vocabulary: Array.from(vocabulary.itemIds), dataHash, metrics }, blend);
     const reportPath = join(artifactPath, REPORT_FILE);
