@@ -109,6 +109,14 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
   // PostgreSQL: other replicas' events invalidate this one's cached users within a notice's round trip.
   const replicaId = randomUUID();
   let listener: EventsListener | undefined;
+  /** Releases what start-up acquired, in reverse order (a failed start and close() alike). */
+  const release = async (): Promise<void> => {
+    await listener?.close();
+    models.close();
+    await pool.close();
+    reader.close();
+    await store.close();
+  };
   if (store.provider === 'postgresql') {
     const r = recommender;
     try {
@@ -122,10 +130,7 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
         log,
       });
     } catch (error) {
-      models.close();
-      await pool.close();
-      reader.close();
-      await store.close();
+      await release();
       throw new AppError('DATABASE_UNAVAILABLE', `cannot listen for other replicas' events: ${(error as Error).message}`, {}, { cause: error });
     }
   }
@@ -142,11 +147,7 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
     s.once('error', reject);
     s.listen(config.port, config.host, () => resolve(s));
   }).catch(async (error: unknown) => {
-    await listener?.close();
-    models.close();
-    await pool.close();
-    reader.close();
-    await store.close();
+    await release();
     throw new AppError('LISTEN_FAILED', `cannot listen on ${config.host}:${config.port}: ${(error as Error).message}`);
   });
   server.keepAliveTimeout = 65_000; // above common load balancers' idle timeouts, so they close first
@@ -176,11 +177,7 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
           server.closeIdleConnections();
         });
         warmer.stop();
-        await listener?.close();
-        models.close();
-        await pool.close();
-        reader.close();
-        await store.close();
+        await release();
       })();
       return closing;
     },
