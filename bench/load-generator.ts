@@ -572,6 +572,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       });
     }
   }
+  const request = latencyStats(requestLatency.values());
   return {
     mode,
     ...(mode === 'open' && { offered_rps: options.rate! }),
@@ -582,13 +583,13 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     failed: failedAt.length,
     abandoned: abandonedAt.length,
     rps: Math.round((completedInTime / seconds) * 10) / 10,
-    request: latencyStats(requestLatency.values()),
+    request,
     steps,
     statuses,
     error_kinds: errorKinds,
     ...(mode === 'open' && { wait_ms: latencyStats(wait.values()), schedule_lag_ms: latencyStats(lag.values()) }),
     generator_cpu_s: Math.round(((cpu.user + cpu.system) / 1e6) * 100) / 100,
-    generator_gc: generatorGc(gc.pauses, t0, requestAt.values(), requestLatency.values(), latencyStats(requestLatency.values()).p99_ms),
+    generator_gc: generatorGc(gc.pauses, t0, requestAt.values(), requestLatency.values(), request.p99_ms),
     ...(windows && { windows }),
   };
 }
