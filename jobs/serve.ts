@@ -23,7 +23,8 @@ const spec = {
     'database-url': { type: 'string', value: 'url', description: `Database (default: $DATABASE_URL, else ${DEFAULT_DATABASE_URL})` },
     'api-keys': { type: 'string', value: 'list', description: 'role:key entries, comma-separated (default: $ATTNREC_API_KEYS); role is read, write or admin; a key written sha256:<hex> is given hashed' },
     'dev-keys': { type: 'boolean', default: false, description: `Also accept the fixed development keys ${Object.values(DEV_KEYS).join(', ')} (local trials only)` },
-    'rate-limit': { type: 'string', value: 'n', default: String(d.rateLimitPerMinute), description: 'Requests per minute per API key, shared by the replicas on PostgreSQL (0 = no limit)' },
+    'rate-limit': { type: 'string', value: 'n', default: String(d.rateLimitPerMinute), description: 'Requests per minute per API key (0 = no limit); shared by the replicas through --redis-url, else on PostgreSQL, else per process' },
+    'redis-url': { type: 'string', value: 'url', description: 'Keep the rate-limit budgets in this Redis, redis://[user:password@]host:port[/db] (default: $ATTNREC_REDIS_URL); every replica using it draws from one budget per key' },
     'body-limit': { type: 'string', value: 'bytes', default: String(d.bodyLimitBytes), description: 'Largest JSON body accepted' },
     'strict-catalog': { type: 'boolean', default: d.strictCatalog, description: 'Reject events on items the catalogue does not have (default: create them)' },
     'event-types': { type: 'string', value: 'policy', default: d.eventTypes, choices: ['register', 'strict'], description: 'Unknown event types: register them, or reject the events' },
@@ -53,12 +54,14 @@ await runJob(spec, async ({ flags }) => {
   const keysText = flags['api-keys'] ?? process.env.ATTNREC_API_KEYS ?? '';
   const apiKeys = [...parseApiKeys(keysText), ...(flags['dev-keys'] ? devKeys() : [])];
   const databaseUrl = flags['database-url'] ?? process.env.DATABASE_URL;
+  const redisUrl = flags['redis-url'] ?? process.env.ATTNREC_REDIS_URL;
   const config = validateServeConfig({
     host: flags.host,
     port: integerFlag('port', flags.port, 0, 65_535),
     ...(databaseUrl !== undefined && { databaseUrl }),
     apiKeys,
     rateLimitPerMinute: integerFlag('rate-limit', flags['rate-limit'], 0, 100_000_000),
+    ...(redisUrl && { redisUrl }),
     bodyLimitBytes: integerFlag('body-limit', flags['body-limit'], 1_024, 64 * 1024 * 1024),
     strictCatalog: flags['strict-catalog'],
     eventTypes: flags['event-types'],

@@ -26,6 +26,11 @@ export const ServeConfigSchema = z
     apiKeys: z.array(z.object({ role: z.enum(ROLES), hash: z.string().regex(/^[0-9a-f]{64}$/), label: z.string() })).min(1, 'at least one API key is needed (--api-keys, $ATTNREC_API_KEYS, or --dev-keys for local trials)'),
     /** Requests per minute per key; 0 turns rate limiting off. */
     rateLimitPerMinute: z.number().int().min(0),
+    /** Redis that keeps the rate-limit budgets, shared by every replica that uses it (else PostgreSQL's table, or memory on SQLite). */
+    redisUrl: z
+      .string()
+      .regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL')
+      .optional(),
     /** Largest accepted JSON body, bytes. */
     bodyLimitBytes: z.number().int().min(1_024).max(64 * 1024 * 1024),
     strictCatalog: z.boolean(),

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { Express } from 'express';
 import type { AddressInfo } from 'node:net';
+import type { Redis } from 'ioredis';
 import { listenForEvents, type EventsListener } from '../data/event-notifications.js';
 import { servingReader } from '../data/serving-reader.js';
 import { openStore } from '../data/store.js';
@@ -19,6 +20,7 @@ import { ServeMetrics } from './metrics.js';
 import { ModelRegistry } from './model-registry.js';
 import { RateLimiter } from './rate-limit.js';
 import { Recommender } from './recommender.js';
+import { connectRedis } from './redis-client.js';
 
 export interface RunningServer {
   readonly url: string;
@@ -109,8 +111,10 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
   // PostgreSQL: other replicas' events invalidate this one's cached users within a notice's round trip.
   const replicaId = randomUUID();
   let listener: EventsListener | undefined;
+  let redis: Redis | undefined;
   /** Releases what start-up acquired, in reverse order (a failed start and close() alike). */
   const release = async (): Promise<void> => {
+    redis?.disconnect();
     await listener?.close();
     models.close();
     await pool.close();
@@ -135,9 +139,26 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
     }
   }
 
-  // On PostgreSQL the replicas share one budget per key (the rate_limits table); on SQLite it is this process's.
+  // One budget per key shared by the replicas: in Redis where configured, else in PostgreSQL's rate_limits
+  // table; on SQLite without Redis it is this process's.
+  if (config.rateLimitPerMinute > 0 && config.redisUrl) {
+    try {
+      redis = await connectRedis(config.redisUrl, log);
+    } catch (error) {
+      await release();
+      throw error;
+    }
+  }
+  const perMinute = config.rateLimitPerMinute;
   const limiter =
-    config.rateLimitPerMinute <= 0 ? undefined : store.provider === 'postgresql' ? RateLimiter.onPostgres(store.pool, config.rateLimitPerMinute, 60) : RateLimiter.inMemory(config.rateLimitPerMinute, 60);
+    perMinute <= 0
+      ? undefined
+      : redis
+        ? RateLimiter.onRedis(redis, perMinute, 60)
+        : store.provider === 'postgresql'
+          ? RateLimiter.onPostgres(store.pool, perMinute, 60)
+          : RateLimiter.inMemory(perMinute, 60);
+  if (limiter) log(`rate limit: ${perMinute} requests a minute per key, kept ${limiter.store === 'memory' ? 'in this process' : `in ${limiter.store}, shared by the replicas`}`);
   const lifecycle = { shuttingDown: false };
   const context: ServeContext = { config, store, reader, catalog, models, pool, recommender, warmer, metrics, auth: new Authenticator(config.apiKeys), limiter, log, lifecycle, replicaId };
   const app = createApp(context);

@@ -1,5 +1,6 @@
 import type { TestProject } from 'vitest/node';
 import { findPostgresBin, startThrowawayPostgres, type ThrowawayPostgres } from '../../src/cli/throwaway-postgres.js';
+import { findRedisServer } from './throwaway-redis.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -12,6 +13,10 @@ let server: ThrowawayPostgres | undefined;
 
 /** Starts one PostgreSQL cluster for the whole run; each test file makes its own databases in it. */
 export default async function setup(project: TestProject): Promise<() => void> {
+  if (!findRedisServer()) {
+    const line = '!'.repeat(78);
+    console.warn(`\n${line}\n!! redis-server is not installed: every Redis test is SKIPPED.\n!! Install it (apt-get install redis-server); .ci/run does this itself.\n${line}\n`);
+  }
   const external = process.env.ATTNREC_TEST_PG_URL;
   if (external) {
     project.provide('pgAdminUrl', external);
