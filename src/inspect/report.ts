@@ -1,38 +1,14 @@
 import type { Explanation } from './explain.js';
+import type { AttentionReport, ReportEvent, ReportItem } from './report-schema.js';
 
-/** An input event as the report shows it. */
-export interface ReportEvent {
-  readonly item: string;
-  readonly title: string | null;
-  readonly category: string | null;
-  readonly type: string;
-  /** ISO 8601, or null when the caller gave no time. */
-  readonly timestamp: string | null;
-}
+// The report's shape is declared once, as a zod schema (the API documents its responses with it).
+export type { AttentionReport, ReportEvent, ReportItem } from './report-schema.js';
 
-export interface ReportItem {
-  readonly item: string;
-  readonly title: string | null;
-  readonly category: string | null;
-}
-
-/**
- * What the attention API returns, `jobs/inspect` exports and the /inspect
- * page draws. `attention.weights` has BertViz's shape: per layer
- * [1, heads, T, T], row = the position attending; positions index `history`.
- * An ensemble's layers come member by member: layers = members × blocks,
- * member m's block b at m · blocks + b.
+/*
+ * `attention.weights` has BertViz's shape: per layer [1, heads, T, T], row = the position
+ * attending; positions index `history`. An ensemble's layers come member by member:
+ * layers = members × blocks, member m's block b at m · blocks + b.
  */
-export interface AttentionReport {
-  readonly modelVersion: number;
-  readonly history: (ReportEvent & { readonly position: number })[];
-  readonly ignored: { readonly unknownItems: number; readonly beyondWindow: number };
-  readonly predictions: (ReportItem & { readonly probability: number; readonly score: number })[];
-  readonly target: ReportItem & { readonly probability: number };
-  readonly attention: { readonly members: number; readonly blocks: number; readonly layers: number; readonly heads: number; readonly length: number; readonly weights: number[][][][][] };
-  readonly rollout: number[];
-  readonly leaveOneOut: ({ readonly position: number; readonly without: number; readonly drop: number } | null)[];
-}
 
 /** Six significant decimals are plenty for weights and halve the JSON. */
 const r6 = (x: number): number => Math.round(x * 1e6) / 1e6;

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import express, { type Express, type RequestHandler } from 'express';
 import type { ServeContext } from './context.js';
 import { openApiDocument } from './openapi.js';
+import { LiveSchema, ReadySchema, reply } from './responses.js';
 import { ProblemError, problemBody, problemHandler, sendProblem } from './problem.js';
 import { attentionRoutes } from './routes/attention.js';
 import { eventRoutes } from './routes/events.js';
@@ -29,7 +30,7 @@ export function createApp(ctx: ServeContext): Express {
   app.use(ctx.metrics.middleware());
 
   app.get('/health/live', (_req, res) => {
-    res.json({ status: 'live' });
+    reply(res, LiveSchema, { status: 'live' });
   });
   app.get('/health/ready', async (_req, res) => {
     try {
@@ -44,7 +45,7 @@ export function createApp(ctx: ServeContext): Express {
       sendProblem(res, problemBody('MODEL_NOT_LOADED', 'no model version is loaded and the popular fallback is off', '/health/ready'));
       return;
     }
-    res.json({ status: 'ready', modelVersion: model?.version ?? null, fallback: ctx.config.fallback, items: ctx.catalog.size, userCache: { size: ctx.recommender.cachedUsers, warmUp: ctx.warmer.progress } });
+    reply(res, ReadySchema, { status: 'ready', modelVersion: model?.version ?? null, fallback: ctx.config.fallback, items: ctx.catalog.size, userCache: { size: ctx.recommender.cachedUsers, warmUp: ctx.warmer.progress } });
   });
   app.get('/metrics', async (_req, res) => {
     ctx.metrics.modelVersion.set(ctx.models.current?.version ?? 0);

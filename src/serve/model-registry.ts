@@ -2,17 +2,11 @@ import type { Store } from '../data/store.js';
 import { AppError } from '../errors.js';
 import type { InferencePool } from './inference-pool.js';
 import { PooledModel } from './pooled-model.js';
+import type { ModelVersionSummary } from './responses.js';
 
-export interface ModelVersionSummary {
-  readonly version: number;
-  readonly status: string;
-  readonly active: boolean;
-  readonly loaded: boolean;
-  readonly createdAt: string;
-  readonly dataHash: string;
-  readonly backend: string | null;
-  readonly test: Record<string, unknown> | null;
-}
+const VERSION_STATUSES = ['training', 'ready', 'failed'] as const;
+
+export type { ModelVersionSummary } from './responses.js';
 
 /**
  * Which trained version serves. Activation loads the new artifact completely
@@ -97,7 +91,8 @@ export class ModelRegistry {
       const metrics = (row.metrics ?? {}) as { test?: unknown };
       return {
         version: row.id,
-        status: row.status,
+        // The migrations CHECK the column against these three; Prisma types it as a string.
+        status: (VERSION_STATUSES as readonly string[]).includes(row.status) ? (row.status as ModelVersionSummary['status']) : 'failed',
         active: row.active,
         loaded: row.id === this.current_?.version,
         createdAt: row.createdAt.toISOString(),

@@ -8,6 +8,7 @@ import { LruCache } from './lru-cache.js';
 import type { ModelRegistry } from './model-registry.js';
 import type { PooledModel } from './pooled-model.js';
 import { ProblemError } from './problem.js';
+import type { NextSequence, RankedCandidates, RecommendedItem, Recommendations, SimilarItems } from './responses.js';
 import { UserCache, type CachedUser, type Owner } from './user-cache.js';
 
 export type ExcludePolicy = 'purchased' | 'seen' | 'none';
@@ -22,51 +23,9 @@ export interface Filters {
   readonly excludeItems?: readonly string[] | undefined;
 }
 
-export interface RecommendedItem {
-  readonly item: string;
-  readonly title: string | null;
-  readonly category: string | null;
-  readonly price: number | null;
-  /** Model: softmax over the model's whole catalogue. Popular: the item's share of the window's events. */
-  readonly probability: number;
-  /** Model: the logit. Popular: the item's event count in the window. */
-  readonly score: number;
-}
-
-export type Strategy = 'model' | 'popular';
-
-export interface Recommendations {
-  readonly strategy: Strategy;
-  readonly modelVersion: number | null;
-  readonly items: RecommendedItem[];
-  /** Events in the history, and how many of them the model read (known items, last maxLength). */
-  readonly history: { readonly events: number; readonly used: number };
-}
-
-export interface NextSequence {
-  readonly strategy: Strategy;
-  readonly modelVersion: number | null;
-  readonly items: RecommendedItem[];
-  /** Probability of the whole continuation (product of each step's probability); null for the popular fallback. */
-  readonly probability: number | null;
-  /** Other continuations the beam kept, most probable first. */
-  readonly alternatives: { readonly items: string[]; readonly probability: number }[];
-  readonly history: { readonly events: number; readonly used: number };
-}
-
-export interface RankedCandidates {
-  readonly strategy: Strategy;
-  readonly modelVersion: number | null;
-  readonly items: RecommendedItem[];
-  readonly dropped: { readonly item: string; readonly reason: 'unknown' | 'inactive' | 'not_in_model' | 'filtered' }[];
-  readonly history: { readonly events: number; readonly used: number };
-}
-
-export interface SimilarItems {
-  readonly modelVersion: number;
-  readonly item: string;
-  readonly items: (Omit<RecommendedItem, 'probability' | 'score'> & { readonly similarity: number })[];
-}
+// The results' shapes are the API's response schemas (src/serve/responses.ts): declared once, documented from there.
+export type { NextSequence, RankedCandidates, RecommendedItem, Recommendations, SimilarItems } from './responses.js';
+export type Strategy = Recommendations['strategy'];
 
 /** An inline session event: external item id and event-type name. */
 export interface InlineEvent {

@@ -302,6 +302,15 @@ describeEachProvider('recommendation API', (provider) => {
     );
     expect(documented.sort()).toEqual(routesOf(shop).sort());
     expect(Object.keys(openapi.body.paths)).toEqual(expect.arrayContaining(['/v1/events', '/v1/users/{id}/recommendations', '/v1/rank', '/v1/models/{version}/activate']));
+    // Every JSON answer is described field by field (generated from the response schemas the routes reply with).
+    for (const [path, ops] of Object.entries(openapi.body.paths as Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: { properties?: unknown; $ref?: string } }> }> }>>)) {
+      for (const [method, op] of Object.entries(ops)) {
+        const schema = op.responses['200']?.content?.['application/json']?.schema;
+        if (path === '/v1/openapi.json' || !schema) continue;
+        expect(schema.properties ?? schema.$ref, `${method} ${path}`).toBeDefined();
+      }
+    }
+    expect(openapi.body.components.schemas.Problem.properties.code.enum).toContain('RATE_LIMITED');
   });
 
   it('reports errors as problem+json with a stable code', async () => {

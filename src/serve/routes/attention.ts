@@ -4,6 +4,8 @@ import { sessionEvents } from '../../inspect/session-events.js';
 import type { AttentionReport } from '../../inspect/report.js';
 import type { ServeContext } from '../context.js';
 import { ProblemError } from '../problem.js';
+import { AttentionReportSchema } from '../../inspect/report-schema.js';
+import { reply } from '../responses.js';
 import { AttentionQuery, IdParam, SessionAttentionBody, parse } from '../validation.js';
 
 /**
@@ -18,7 +20,7 @@ export function attentionRoutes(router: Router, ctx: ServeContext): void {
     if (userId === undefined) throw new ProblemError('USER_NOT_FOUND', `user '${id}' has no stored events`);
     const history = await ctx.reader.userHistory(userId);
     const events = Array.from(history.items, (itemId, i) => ({ itemId, type: history.types[i]!, ts: history.timestamps[i]! }));
-    res.json({ user: id, ...(await inspect(ctx, events, query, await ctx.reader.eventTypes())) });
+    reply(res, AttentionReportSchema, { user: id, ...(await inspect(ctx, events, query, await ctx.reader.eventTypes())) });
   });
 
   router.post('/sessions/attention', ctx.auth.require('read'), async (req, res) => {
@@ -30,7 +32,7 @@ export function attentionRoutes(router: Router, ctx: ServeContext): void {
       throw new ProblemError('VALIDATION_FAILED', `${problems[0]!.pointer}: ${problems[0]!.message}`, { errors: problems });
     }
     const report = await inspect(ctx, events, body, typeIds);
-    res.json({ ...report, ignored: { ...report.ignored, unknownItems: report.ignored.unknownItems + unknownItems } });
+    reply(res, AttentionReportSchema, { ...report, ignored: { ...report.ignored, unknownItems: report.ignored.unknownItems + unknownItems } });
   });
 }
 

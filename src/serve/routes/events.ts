@@ -3,6 +3,7 @@ import { buildEventRow, isBadLine, type EventField, type EventRow } from '../../
 import { ingestEvents } from '../../data/ingest-events.js';
 import type { ServeContext } from '../context.js';
 import { ProblemError } from '../problem.js';
+import { EventsStoredSchema, reply } from '../responses.js';
 import { EventInput, EventsBody, EventsEnvelope, issuesOf, parse } from '../validation.js';
 
 const FIELD_NAMES: Record<EventField, keyof EventInput> = {
@@ -72,6 +73,6 @@ export function eventRoutes(router: Router, ctx: ServeContext): void {
     for (const row of rows) if (row.user !== null) users.add(row.user);
     ctx.recommender.invalidateUsers(users);
     if (result.created.items > 0) await ctx.catalog.reload();
-    res.json({ received: result.received, stored: result.stored, duplicates: result.duplicates });
+    reply(res, EventsStoredSchema, { received: result.received, stored: result.stored, duplicates: result.duplicates });
   });
 }

@@ -3,6 +3,7 @@ import { withWriteLock } from '../../data/write-lock.js';
 import type { CatalogItem } from '../../data/serving-reader.js';
 import type { ServeContext } from '../context.js';
 import { ProblemError } from '../problem.js';
+import { ItemSchema, ItemsWrittenSchema, SimilarItemsSchema, reply, type ItemDescription } from '../responses.js';
 import { IdParam, ItemsBody, SimilarQuery, parse } from '../validation.js';
 
 /** Catalogue upkeep (admin) and reading one item (read). */
@@ -26,12 +27,12 @@ export function itemRoutes(router: Router, ctx: ServeContext): void {
       return { inserted: [...byId.keys()].filter((id) => !existing.has(id)).length, updated: [...byId.keys()].filter((id) => existing.has(id)).length };
     });
     await ctx.catalog.reload();
-    res.json(result);
+    reply(res, ItemsWrittenSchema, result);
   });
 
   router.get('/items/:id', ctx.auth.require('read'), (req, res) => {
     const { id } = parse(IdParam, req.params, 'path');
-    res.json(describe(ctx, findItem(ctx, id)));
+    reply(res, ItemSchema, describe(ctx, findItem(ctx, id)));
   });
 
   router.delete('/items/:id', ctx.auth.require('admin'), async (req, res) => {
@@ -39,13 +40,13 @@ export function itemRoutes(router: Router, ctx: ServeContext): void {
     findItem(ctx, id);
     await withWriteLock(ctx.store, () => prisma.item.update({ where: { externalId: id }, data: { active: false } }));
     await ctx.catalog.reload();
-    res.json(describe(ctx, findItem(ctx, id)));
+    reply(res, ItemSchema, describe(ctx, findItem(ctx, id)));
   });
 
   router.get('/items/:id/similar', ctx.auth.require('read'), async (req, res) => {
     const { id } = parse(IdParam, req.params, 'path');
     const query = parse(SimilarQuery, req.query, 'query');
-    res.json(await ctx.recommender.similar(id, query.k, query));
+    reply(res, SimilarItemsSchema, await ctx.recommender.similar(id, query.k, query));
   });
 }
 
@@ -55,7 +56,7 @@ function findItem(ctx: ServeContext, id: string): CatalogItem {
   return item;
 }
 
-function describe(ctx: ServeContext, item: CatalogItem): Record<string, unknown> {
+function describe(ctx: ServeContext, item: CatalogItem): ItemDescription {
   const model = ctx.models.current;
   return {
     id: item.externalId,

@@ -1,16 +1,17 @@
 import type { Router } from 'express';
 import type { ServeContext } from '../context.js';
+import { ActivationSchema, ModelVersionsSchema, reply } from '../responses.js';
 import { VersionParam, parse } from '../validation.js';
 
 /** Listing versions (read) and activating one (admin): roll forward or back without a restart. */
 export function modelRoutes(router: Router, ctx: ServeContext): void {
   router.get('/models', ctx.auth.require('read'), async (_req, res) => {
-    res.json({ serving: ctx.models.current?.version ?? null, versions: await ctx.models.list() });
+    reply(res, ModelVersionsSchema, { serving: ctx.models.current?.version ?? null, versions: await ctx.models.list() });
   });
 
   router.post('/models/:version/activate', ctx.auth.require('admin'), async (req, res) => {
     const { version } = parse(VersionParam, req.params, 'path');
     const model = await ctx.models.activate(version);
-    res.json({ serving: model.version, numItems: model.numItems });
+    reply(res, ActivationSchema, { serving: model.version, numItems: model.numItems });
   });
 }

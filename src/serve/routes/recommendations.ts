@@ -1,6 +1,7 @@
 import type { Router } from 'express';
 import type { ServeContext } from '../context.js';
 import type { Filters } from '../recommender.js';
+import { RankedCandidatesSchema, RecommendationsSchema, UserNextSequenceSchema, UserRecommendationsSchema, reply } from '../responses.js';
 import { IdParam, NextSequenceQuery, RankBody, RecommendationQuery, SessionRecommendationBody, parse } from '../validation.js';
 
 /** The read routes shops call on every page view. */
@@ -14,14 +15,14 @@ export function recommendationRoutes(router: Router, ctx: ServeContext): void {
     const query = parse(RecommendationQuery, req.query, 'query');
     const result = await ctx.recommender.forUser(id, query.k, filters(query));
     count(result.strategy);
-    res.json({ user: id, ...result });
+    reply(res, UserRecommendationsSchema, { user: id, ...result });
   });
 
   router.post('/sessions/recommendations', ctx.auth.require('read'), async (req, res) => {
     const body = parse(SessionRecommendationBody, req.body, 'body');
     const result = await ctx.recommender.forSession(body.events, body.k, filters(body));
     count(result.strategy);
-    res.json(result);
+    reply(res, RecommendationsSchema, result);
   });
 
   router.get('/users/:id/next-sequence', ctx.auth.require('read'), async (req, res) => {
@@ -29,7 +30,7 @@ export function recommendationRoutes(router: Router, ctx: ServeContext): void {
     const query = parse(NextSequenceQuery, req.query, 'query');
     const result = await ctx.recommender.nextSequence(id, query.k, query.beam, filters(query));
     count(result.strategy);
-    res.json({ user: id, beam: query.beam, ...result });
+    reply(res, UserNextSequenceSchema, { user: id, beam: query.beam, ...result });
   });
 
   router.post('/rank', ctx.auth.require('read'), async (req, res) => {
@@ -37,7 +38,7 @@ export function recommendationRoutes(router: Router, ctx: ServeContext): void {
     const owner = body.user !== undefined ? { user: body.user } : { session: body.session! };
     const result = await ctx.recommender.rank(owner, body.candidates, filters(body));
     count(result.strategy);
-    res.json(result);
+    reply(res, RankedCandidatesSchema, result);
   });
 }
 

@@ -1,0 +1,162 @@
+import type { Response } from 'express';
+import { z } from 'zod';
+import { PROBLEM_CODES } from './problem.js';
+
+/**
+ * Response bodies, once: the recommender's result types are inferred from
+ * these schemas, routes reply through `reply` (which takes the schema and a
+ * body of its type), and the OpenAPI document is generated from them. Objects
+ * are strict, so a test that parses every route's real response against its
+ * schema fails on a field the document does not describe.
+ */
+
+const Strategy = z.enum(['model', 'popular']).describe('popular when no model serves or the history has no item the model knows (cold start)');
+const ModelVersionNumber = z.number().int().nullable().describe('the version that answered; null for the popular fallback without a model');
+const HistoryUse = z
+  .strictObject({
+    events: z.number().int().describe('events in the history'),
+    used: z.number().int().describe('events the model read: items it knows, the last maxLength'),
+  })
+  .describe('how much of the history the model read');
+
+const ItemDescription = {
+  item: z.string().describe("the shop's item id"),
+  title: z.string().nullable(),
+  category: z.string().nullable(),
+  price: z.number().nullable(),
+};
+
+export const RecommendedItemSchema = z
+  .strictObject({
+    ...ItemDescription,
+    probability: z.number().describe("model: softmax of the scores over the model's whole catalogue; popular: the item's share of the window's events"),
+    score: z
+      .number()
+      .describe("model: the logit, the attention network's plus the version's co-occurrence term when it has one (next-sequence: the step's log-probability); popular: the item's event count in the window"),
+  })
+  .meta({ id: 'RecommendedItem' });
+
+export const RecommendationsSchema = z.strictObject({
+  strategy: Strategy,
+  modelVersion: ModelVersionNumber,
+  items: z.array(RecommendedItemSchema),
+  history: HistoryUse,
+});
+export const UserRecommendationsSchema = RecommendationsSchema.extend({ user: z.string() });
+
+export const NextSequenceSchema = z.strictObject({
+  strategy: Strategy,
+  modelVersion: ModelVersionNumber,
+  items: z.array(RecommendedItemSchema),
+  probability: z.number().nullable().describe("the whole continuation's probability (the product of each step's); null for the popular fallback"),
+  alternatives: z.array(z.strictObject({ items: z.array(z.string()), probability: z.number() })).describe('other continuations the beam kept, most probable first'),
+  history: HistoryUse,
+});
+export const UserNextSequenceSchema = NextSequenceSchema.extend({ user: z.string(), beam: z.number().int() });
+
+export const RankedCandidatesSchema = z.strictObject({
+  strategy: Strategy,
+  modelVersion: ModelVersionNumber,
+  items: z.array(RecommendedItemSchema).describe('the candidates, most probable first'),
+  dropped: z.array(z.strictObject({ item: z.string(), reason: z.enum(['unknown', 'inactive', 'not_in_model', 'filtered']) })).describe('candidates left out, and why'),
+  history: HistoryUse,
+});
+
+export const SimilarItemsSchema = z.strictObject({
+  modelVersion: z.number().int(),
+  item: z.string(),
+  items: z.array(z.strictObject({ ...ItemDescription, similarity: z.number().describe("cosine of the model's item embeddings") })),
+});
+
+export const ItemSchema = z
+  .strictObject({
+    id: z.string(),
+    title: z.string().nullable(),
+    category: z.string().nullable(),
+    price: z.number().nullable(),
+    active: z.boolean().describe('inactive items are never recommended'),
+    inModel: z.boolean().describe('whether the serving version knows the item'),
+  })
+  .meta({ id: 'Item' });
+
+export const EventsStoredSchema = z.strictObject({
+  received: z.number().int(),
+  stored: z.number().int(),
+  duplicates: z.number().int().describe('events already stored (a replayed eventId, or the same owner, item, type and timestamp)'),
+});
+
+export const ItemsWrittenSchema = z.strictObject({ inserted: z.number().int(), updated: z.number().int() });
+
+export const ModelVersionSchema = z
+  .strictObject({
+    version: z.number().int(),
+    status: z.enum(['training', 'ready', 'failed']),
+    active: z.boolean(),
+    loaded: z.boolean().describe('this server serves it now'),
+    createdAt: z.iso.datetime(),
+    dataHash: z.string(),
+    backend: z.string().nullable().describe('the TensorFlow.js backend it was trained on'),
+    test: z.record(z.string(), z.unknown()).nullable().describe('test metrics recorded by the training job'),
+  })
+  .meta({ id: 'ModelVersion' });
+
+export const ModelVersionsSchema = z.strictObject({ serving: z.number().int().nullable(), versions: z.array(ModelVersionSchema).describe('newest first') });
+
+export const ActivationSchema = z.strictObject({ serving: z.number().int(), numItems: z.number().int() });
+
+export const LiveSchema = z.strictObject({ status: z.literal('live') });
+
+export const ReadySchema = z.strictObject({
+  status: z.literal('ready'),
+  modelVersion: z.number().int().nullable(),
+  fallback: z.enum(['popular', 'none']),
+  items: z.number().int().describe('catalogue items'),
+  userCache: z.strictObject({
+    size: z.number().int(),
+    warmUp: z.strictObject({ version: z.number().int().nullable(), done: z.number().int(), total: z.number().int(), finished: z.boolean() }),
+  }),
+});
+
+export const ProblemSchema = z
+  .looseObject({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    code: z.enum(Object.keys(PROBLEM_CODES) as [string, ...string[]]),
+    instance: z.string().optional(),
+    errors: z
+      .array(z.strictObject({ in: z.string(), pointer: z.string().describe('JSON Pointer (RFC 6901) into the part named by `in`'), message: z.string(), code: z.string().optional() }))
+      .optional()
+      .describe('VALIDATION_FAILED: every problem found, at most 100'),
+    retryAfterSeconds: z.number().int().optional().describe('RATE_LIMITED: as the Retry-After header'),
+    limit: z.number().int().optional().describe('BODY_TOO_LARGE: the largest body accepted, bytes'),
+    modelVersion: z.number().int().optional().describe('ITEM_NOT_IN_MODEL: the version that lacks the item'),
+  })
+  .describe('RFC 9457 problem details; `code` is stable; other members may be added')
+  .meta({ id: 'Problem' });
+
+export type RecommendedItem = z.output<typeof RecommendedItemSchema>;
+export type Recommendations = z.output<typeof RecommendationsSchema>;
+export type NextSequence = z.output<typeof NextSequenceSchema>;
+export type RankedCandidates = z.output<typeof RankedCandidatesSchema>;
+export type SimilarItems = z.output<typeof SimilarItemsSchema>;
+export type ModelVersionSummary = z.output<typeof ModelVersionSchema>;
+export type ItemDescription = z.output<typeof ItemSchema>;
+
+/**
+ * With ATTNREC_CHECK_RESPONSES=1 (the test suite sets it) every reply is parsed against its schema and a
+ * mismatch fails the request (500, logged with the schema's complaint): the suite's requests then check
+ * that the OpenAPI document describes what the server sends. Off in production, where it would cost a
+ * parse per response.
+ */
+const CHECK_RESPONSES = process.env.ATTNREC_CHECK_RESPONSES === '1';
+
+/** Sends `body` as JSON; its type is the schema's, so a route cannot drift from what the document says. */
+export function reply<S extends z.ZodType>(res: Response, schema: S, body: z.input<S>): void {
+  if (CHECK_RESPONSES) {
+    const checked = schema.safeParse(body);
+    if (!checked.success) throw new Error(`response to ${res.req.method} ${res.req.originalUrl} does not match its schema: ${z.prettifyError(checked.error)}`);
+  }
+  res.json(body);
+}
