@@ -1,6 +1,6 @@
 #!/usr/bin/env -S npx tsx
 import { integerFlag, runJob, type FlagSpec, type JobSpec } from '../src/cli/job.js';
-import { createProgress, formatDuration, type Progress } from '../src/cli/progress.js';
+import { createProgress, formatCount, formatDuration, type Progress } from '../src/cli/progress.js';
 import { DEFAULT_DATABASE_URL } from '../src/config/database-url.js';
 import { migrate } from '../src/data/migrate.js';
 import { openStore } from '../src/data/store.js';
@@ -10,7 +10,7 @@ import type { Evaluation } from '../src/evaluate/evaluate.js';
 import { metricsTable } from '../src/evaluate/metrics-table.js';
 import { BACKEND_PREFERENCES, type BackendPreference } from '../src/model/backend.js';
 import { MODEL_DEFAULTS } from '../src/model/config.js';
-import { DEFAULT_EPOCHS, DEFAULT_MEMBERS, DEFAULT_PATIENCE, DEFAULT_VALID_USERS, trainRun, type CooccurrenceSummary } from '../src/train/train-run.js';
+import { DEFAULT_EPOCHS, DEFAULT_MEMBERS, DEFAULT_PATIENCE, DEFAULT_VALID_USERS, trainRun, type CooccurrenceSummary, type ValidationSummary } from '../src/train/train-run.js';
 import { DEFAULT_GBCE_T, DEFAULT_LR_FINAL, DEFAULT_TRAINING, ITEM_INITS, LOSSES, type ItemInit, type LossName } from '../src/train/trainer.js';
 
 const spec = {
@@ -168,7 +168,8 @@ await runJob(spec, async ({ flags }) => {
           (result.members.length > 1
             ? `${result.members.length} members (best epochs ${result.members.map((m) => m.bestEpoch).join(', ')}), trained in ${formatDuration(result.trainSeconds)}\n\n`
             : `best epoch ${result.members[0]!.bestEpoch} of ${result.members[0]!.epochs.length}, trained in ${formatDuration(result.trainSeconds)}\n\n`) +
-          (result.cooccurrence ? `${describeCooccurrence(result.cooccurrence)}\n\n` : '') +
+          (result.cooccurrence ? `${describeCooccurrence(result.cooccurrence)}\n` : '') +
+          `${describeValidation(result.valid)}\n\ntest split (reported; choose settings on validation):\n` +
           metricsTable(
             [
               [`SASRec v${result.versionId}`, result.test],
@@ -191,6 +192,11 @@ function describeCooccurrence(c: CooccurrenceSummary): string {
   return c.kept
     ? `co-occurrence term: weight ${c.params.weight}, scale ${c.params.scale}, decay ${c.params.decay} (${fit})`
     : `co-occurrence term: left out, the network alone was best on validation (NDCG@10 ${c.networkValidNdcg10.toFixed(4)} on ${c.users} users)`;
+}
+
+function describeValidation(v: ValidationSummary): string {
+  const network = v.network ? ` (network alone ${v.network.full.ndcg[10]!.toFixed(4)} / ${v.network.full.hr[10]!.toFixed(4)})` : '';
+  return `validation, ${formatCount(v.users)} held-out users, full ranking: NDCG@10 ${v.model.full.ndcg[10]!.toFixed(4)}, HR@10 ${v.model.full.hr[10]!.toFixed(4)}${network}`;
 }
 
 /** --since: an ISO 8601 instant, or a span back from now such as 90d or 12h. */

@@ -38,6 +38,8 @@ export interface TrainingReport {
   readonly threads: number;
   readonly trainSeconds: number;
   readonly test: Evaluation;
+  /** The version on held-out validation users (as served, and the network alone when it kept a term). */
+  readonly valid?: { readonly users: number; readonly model: Evaluation; readonly network?: Evaluation };
   readonly baselines: Readonly<Record<string, Evaluation>>;
   /** The co-occurrence term's fit on validation, and the network alone on the test split. */
   readonly cooccurrence?: BlendFit & { readonly kept: boolean; readonly networkTest: Evaluation };
@@ -122,7 +124,7 @@ ${epochRows.join('\n')}
   </tbody>
 </table>
 
-<h2>Test metrics</h2>
+${report.valid ? `<h2>Validation</h2>\n<p class="note">${validationNote(report.valid)}</p>\n\n` : ''}<h2>Test metrics</h2>
 ${metricTable((e) => e.full, 'Full ranking: the held-out item against every item, history excluded')}
 ${metricTable((e) => e.sampled, 'Sampled protocol of the SASRec paper: against 100 random items the user never touched (overstates accuracy)')}
 <p class="note">Baselines see exactly what the model sees. <b>popularity</b> ranks items by how often they occur in the visible events;
@@ -135,6 +137,12 @@ ${report.cooccurrence ? `<p class="note">${cooccurrenceNote(report.cooccurrence)
 </body>
 </html>
 `;
+}
+
+/** The version on validation: the numbers settings are chosen on (test is reported, not chosen on). */
+function validationNote(v: NonNullable<TrainingReport['valid']>): string {
+  const f = (e: Evaluation): string => `NDCG@10 ${e.full.ndcg[10]!.toFixed(4)}, HR@10 ${e.full.hr[10]!.toFixed(4)}`;
+  return `Full ranking of each user's second-to-last event on ${v.users.toLocaleString('en-US')} held-out validation users (not those the co-occurrence term was fitted on): ${f(v.model)}${v.network ? `; the attention network alone ${f(v.network)}` : ''}. Compare versions and choose settings on these; the test metrics below are reported, not chosen on.`;
 }
 
 /** The report's sentence on the co-occurrence term: its fit, or why it was left out. */

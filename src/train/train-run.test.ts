@@ -5,11 +5,12 @@ import { expect, it } from 'vitest';
 import { describeEachProvider, scratchStore } from '../../test/support/test-stores.js';
 import { importEvents } from '../data/import/import-events.js';
 import { DEFAULT_SASREC } from '../data/import/sources.js';
+import type { LeaveOneOutSplit } from '../data/leave-one-out-split.js';
 import type { Store } from '../data/store.js';
 import { evaluateVersion } from '../evaluate/evaluate-version.js';
 import { loadModel } from '../model/artifact.js';
 import { Random } from '../random.js';
-import { largest, trainRun, type TrainRunOptions } from './train-run.js';
+import { heldOutValidationUsers, largest, trainRun, type TrainRunOptions } from './train-run.js';
 
 /** A shop log where each user's next item follows a fixed cycle over 12 items. */
 function cycleLog(users: number, seed: number): string {
@@ -120,6 +121,11 @@ it('starts the item table from co-occurrence and keeps a co-occurrence term fitt
     expect(blend!.params).toEqual(c.params);
     model.dispose();
     expect(readFileSync(result.reportPath, 'utf8')).toContain('Co-occurrence term');
+    // Validation, the numbers to choose on: as served and the network alone, on the same users.
+    expect(result.valid.users).toBeGreaterThan(200);
+    expect(result.valid.model.full.users).toBe(result.valid.users);
+    expect(result.valid.model.full.ndcg[10]).toBeGreaterThan(result.valid.network!.full.ndcg[10]!);
+    expect(readFileSync(result.reportPath, 'utf8')).toContain('held-out validation users');
     const version = await store.prisma.modelVersion.findUniqueOrThrow({ where: { id: result.versionId } });
     expect(version.metrics).toMatchObject({ cooccurrence: { kept: true, params: c.params } });
     // The co-occurrence start: after the same epoch the network alone is already better.
@@ -134,6 +140,7 @@ it('starts the item table from co-occurrence and keeps a co-occurrence term fitt
     const plain = await trainRun(store, { ...run('random'), training: options('').training });
     expect(plain.cooccurrence).toBeUndefined();
     expect(plain.test).toEqual(c.networkTest);
+    expect(plain.valid).toEqual({ users: result.valid.users, model: result.valid.network });
   } finally {
     await store.dispose();
   }
@@ -202,6 +209,12 @@ it('trains an ensemble the same in worker threads as in this thread, and resumes
   } finally {
     await store.dispose();
   }
+});
+
+it('holds out of validation the users the co-occurrence term is fitted on, unless the fit took them all', () => {
+  const split = { evaluated: Int32Array.from([1, 3, 4, 7, 9]) } as LeaveOneOutSplit;
+  expect(Array.from(heldOutValidationUsers(split, Int32Array.from([3, 9])))).toEqual([1, 4, 7]);
+  expect(heldOutValidationUsers(split, split.evaluated)).toBe(split.evaluated);
 });
 
 it('refuses to train on an empty store with a clear error', async () => {

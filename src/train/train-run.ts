@@ -128,6 +128,22 @@ export interface TrainRunResult {
   readonly baselines: Record<BaselineName, Evaluation>;
   /** The co-occurrence term's fit (training.cooccurrenceTerm), and the network's own test metrics beside `test`. */
   readonly cooccurrence?: CooccurrenceSummary;
+  /** The version as served on held-out validation users: the numbers to choose settings on. */
+  readonly valid: ValidationSummary;
+}
+
+/**
+ * The version on the validation split (each user's second-to-last event, from the training events), full
+ * ranking, over every evaluated user outside the sample the co-occurrence term's weights are fitted on
+ * (the same users whether or not a run has the term, for a given seed). Comparisons that choose a
+ * setting read these; `test` is reported, never chosen on.
+ */
+export interface ValidationSummary {
+  readonly users: number;
+  /** As served (with the term when the version kept it). */
+  readonly model: Evaluation;
+  /** The attention network alone, when the version kept a term. */
+  readonly network?: Evaluation;
 }
 
 /** How the co-occurrence term was fitted, whether the version kept it, and the network alone on the test split. */
@@ -246,13 +262,18 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
     const results = threads > 1 ? await trainInThreads(memberCount, threads, input, options.backend, callbacks) : await trainHere(memberCount, (k) => ({ ...input(k), split }), callbacks);
     ensemble = new SasRecEnsemble(results.map((r) => memberFromWeights(run, r.member, r.weights)));
     // The co-occurrence term's weights, fitted on validation: part of building the version, so inside the timed part.
-    const fit = neighbours ? fitCooccurrenceBlend(ensemble, neighbours, data, split, sampleEvaluated(split, BLEND_FIT_USERS, run.training.seed + 1)) : undefined;
+    const fitUsers = sampleEvaluated(split, BLEND_FIT_USERS, run.training.seed + 1);
+    const fit = neighbours ? fitCooccurrenceBlend(ensemble, neighbours, data, split, fitUsers) : undefined;
     const blend = neighbours && fit && fit.params.weight > 0 ? new CooccurrenceBlend(neighbours, fit.params) : undefined;
     const trainSeconds = previousSeconds + (performance.now() - started) / 1000;
 
     const testOptions = { phase: 'test', sampled: { count: run.sampledNegatives, seed: run.training.seed } } as const;
     // As served, and the attention network alone for comparison (the same as `test` when the version has no term).
     const { model: test, network } = blend ? evaluateModelAndNetwork(ensemble, data, split, testOptions, blend) : { model: evaluateModel(ensemble, data, split, testOptions), network: undefined };
+    const heldOut = heldOutValidationUsers(split, fitUsers);
+    const validOptions = { phase: 'valid', sequences: heldOut } as const;
+    const validRun = blend ? evaluateModelAndNetwork(ensemble, data, split, validOptions, blend) : { model: evaluateModel(ensemble, data, split, validOptions), network: undefined };
+    const valid: ValidationSummary = { users: heldOut.length, model: validRun.model, ...(validRun.network && { network: validRun.network }) };
     const members: MemberSummary[] = results.map((r) => ({
       member: r.member,
       seed: run.training.seed + r.member,
@@ -263,12 +284,12 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
     }));
     const baselines = Object.fromEntries(BASELINES.map((name) => [name, evaluateBaseline(name, vocabulary.size, data, split, testOptions, neighbours)])) as Record<BaselineName, Evaluation>;
     const cooccurrence: CooccurrenceSummary | undefined = fit && { ...fit, kept: blend !== undefined, neighboursPerItem: ITEM_NEIGHBOURS, networkTest: network ?? test };
-    const metrics = { trainSeconds, threads, test, baselines, members, ...(cooccurrence && { cooccurrence }) };
+    const metrics = { trainSeconds, threads, test, valid, baselines, members, ...(cooccurrence && { cooccurrence }) };
     saveModel(ensemble, artifactPath, { vocabulary: Array.from(vocabulary.itemIds), dataHash, metrics }, blend);
     const reportPath = join(artifactPath, REPORT_FILE);
     writeFileSync(
       reportPath,
-      renderTrainingReport({ versionId: version.id, createdAt: version.createdAt, backend: backend.name, dataHash, config: { ...run, backend: backend.name }, trainSeconds, threads, test, baselines, members, ...(cooccurrence && { cooccurrence }) }),
+      renderTrainingReport({ versionId: version.id, createdAt: version.createdAt, backend: backend.name, dataHash, config: { ...run, backend: backend.name }, trainSeconds, threads, test, valid, baselines, members, ...(cooccurrence && { cooccurrence }) }),
     );
     await writeItemEmbeddings(store, version.id, ensemble, vocabulary);
     const policy = options.activate ?? 'auto';
@@ -278,7 +299,7 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
       store.prisma.modelVersion.update({ where: { id: version.id }, data: { status: 'ready', metrics: toJsonValue(metrics), ...(activate && { active: true }) } }),
     ]);
     for (let k = 0; k < memberCount; k++) removeCheckpoint(memberCheckpointPath(artifactPath, k));
-    return { versionId: version.id, artifactPath, reportPath, backend: backend.name, dataHash, members, threads, trainSeconds, test, baselines, ...(cooccurrence && { cooccurrence }), activated: activate };
+    return { versionId: version.id, artifactPath, reportPath, backend: backend.name, dataHash, members, threads, trainSeconds, test, valid, baselines, ...(cooccurrence && { cooccurrence }), activated: activate };
   } catch (error) {
     await store.prisma.modelVersion.update({ where: { id: version.id }, data: { status: 'failed', metrics: { error: (error as Error).message } } }).catch(() => {});
     throw error;
@@ -286,6 +307,13 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
     ensemble?.dispose();
     releaseLock();
   }
+}
+
+/** The evaluated users outside `fitUsers` (both ascending); all of them when the fit took every user. */
+export function heldOutValidationUsers(split: LeaveOneOutSplit, fitUsers: Int32Array): Int32Array {
+  if (fitUsers.length >= split.evaluated.length) return split.evaluated;
+  const fitted = new Set(fitUsers);
+  return split.evaluated.filter((s) => !fitted.has(s));
 }
 
 /** Members one after another in this thread. */
