@@ -1,3 +1,7 @@
+import cliProgress from 'cli-progress';
+
+const { MultiBar, SingleBar } = cliProgress;
+
 /**
  * Progress for long jobs on stderr: a redrawn bar on a terminal, a plain line
  * every few seconds otherwise (CI logs, pipes). Shows rate and ETA.
@@ -47,6 +51,12 @@ export interface Progress {
   finish(): void;
 }
 
+/**
+ * A progress bar drawn by cli-progress: on a terminal it redraws in place (10 times a second, cursor
+ * hidden and restored, also on Ctrl-C, log lines kept above it); elsewhere (CI logs, pipes) it prints
+ * the line every `intervalMs`. The line itself is formatProgressLine's (rate over the whole run, so the ETA does not
+ * jump with one slow step).
+ */
 export function createProgress(options: {
   label: string;
   total: number;
@@ -56,36 +66,37 @@ export function createProgress(options: {
   /** Plain-line interval when not on a terminal. */
   intervalMs?: number;
 }): Progress {
+  if (options.quiet) return { update: () => {}, log: () => {}, finish: () => {} };
   const stream = options.stream ?? process.stderr;
   const tty = stream.isTTY === true;
   const started = performance.now();
-  const interval = tty ? 100 : (options.intervalMs ?? 5000);
-  let last = -Infinity;
-  let shown = false;
-  let latest = { done: 0, note: undefined as string | undefined };
-  const draw = (): void => {
-    const line = formatProgressLine({ label: options.label, done: latest.done, total: options.total, elapsedMs: performance.now() - started, unit: options.unit, note: latest.note });
-    stream.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
-    shown = true;
-  };
+  let note: string | undefined;
+  const format = (_options: unknown, params: { value: number }): string =>
+    formatProgressLine({ label: options.label, done: params.value, total: options.total, elapsedMs: performance.now() - started, unit: options.unit, ...(note !== undefined && { note }) });
+  const common = { stream, hideCursor: true, gracefulExit: true, linewrap: false, format };
+  if (tty) {
+    // A multi-bar (of one) keeps log lines above the bar and redraws it below them.
+    const bars = new MultiBar({ ...common, fps: 10 });
+    const bar = bars.create(options.total, 0);
+    return {
+      update(done, latestNote) {
+        note = latestNote;
+        bar.update(done);
+      },
+      log: (line) => bars.log(`${line}\n`),
+      finish: () => bars.stop(),
+    };
+  }
+  // Not a terminal: one plain line every intervalMs, and log lines as they come.
+  // clearOnComplete: off a terminal it only skips the blank line stop() would add after the last line.
+  const bar = new SingleBar({ ...common, noTTYOutput: true, notTTYSchedule: options.intervalMs ?? 5_000, clearOnComplete: true });
+  bar.start(options.total, 0);
   return {
-    update(done, note) {
-      latest = { done, note };
-      if (options.quiet) return;
-      const now = performance.now();
-      if (now - last < interval) return;
-      last = now;
-      draw();
+    update(done, latestNote) {
+      note = latestNote;
+      bar.update(done);
     },
-    log(line) {
-      if (options.quiet) return;
-      stream.write(tty && shown ? `\r\x1b[K${line}\n` : `${line}\n`);
-      if (tty && shown) draw();
-    },
-    finish() {
-      if (options.quiet) return;
-      draw();
-      if (tty && shown) stream.write('\n');
-    },
+    log: (line) => void stream.write(`${line}\n`),
+    finish: () => bar.stop(),
   };
 }
