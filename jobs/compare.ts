@@ -17,8 +17,9 @@ const spec = {
   positionals: { max: 2 },
   details: `
 Settings are the version's saved configuration (model shape, training options, seed, backend) and its
-data snapshot hash; '*' marks those that differ. Metrics come from the training job's test evaluation
-(full ranking, then the sampled protocol, then the baselines); the better value is marked with '<'/'>'.`,
+data snapshot hash; '*' marks those that differ. Metrics come from the training job: validation first
+(held-out users, full ranking; choose between versions on it), then test (full ranking, the sampled
+protocol, the baselines: reported, not chosen on); the better value is marked with '<'/'>'.`,
 } satisfies JobSpec<Record<string, FlagSpec>>;
 
 await runJob(spec, async ({ flags, positionals }) => {

@@ -131,6 +131,8 @@ describe('jobs/train', () => {
     expect(compared.stdout).toMatch(/training\.loss\s+sampled\s+gbce\s+\*/);
     expect(compared.stdout).toMatch(/epochs\s+2\s+1\s+\*/);
     expect(compared.stdout).toMatch(/test full NDCG@10\s+\d(\.\d{1,4})?\s+\d(\.\d{1,4})?\n/); // at most 4 decimals (a perfect 1 prints as 1)
+    expect(compared.stdout).toMatch(/valid full NDCG@10\s+\d(\.\d{1,4})?\s+\d(\.\d{1,4})?\n/); // validation, recorded by the training job
+    expect(compared.stdout.indexOf('valid full NDCG@10')).toBeLessThan(compared.stdout.indexOf('test full NDCG@10'));
     expect(compared.stdout).not.toMatch(/^model\.dim/m); // identical settings are listed only with --all
     const all = await runJobProcess('compare', ['--database-url', database, '--all', '1', '2']);
     expect(all.stdout).toMatch(/^model\.dim\s+8\s+8$/m);

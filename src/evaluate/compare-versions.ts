@@ -21,7 +21,10 @@ export interface VersionSummary {
   readonly dataHash: string;
 }
 
+/** Validation first: versions are chosen on it (versions trained before it was recorded show '—'); test is reported. */
 const METRICS: readonly [string, string][] = [
+  ['valid full NDCG@10', 'valid.model.full.ndcg.10'],
+  ['valid full HR@10', 'valid.model.full.hr.10'],
   ['test full NDCG@10', 'test.full.ndcg.10'],
   ['test full HR@10', 'test.full.hr.10'],
   ['test full MRR', 'test.full.mrr'],
