@@ -51,6 +51,7 @@ const spec = {
     'item-init-spread': { type: 'string', value: 's', default: String(DEFAULT_TRAINING.itemInitSpread ?? 1), description: 'With --item-init cooccurrence: the table entries\' spread in units of the random start\'s 1/√dim' },
     seed: { type: 'string', value: 'n', default: String(MODEL_DEFAULTS.seed), description: 'Seed for initialisation, batch order, dropout and sampling' },
     backend: { type: 'string', value: 'name', default: 'auto', choices: BACKEND_PREFERENCES, description: 'TensorFlow.js backend (auto: tensorflow-gpu, tensorflow, wasm, cpu — the first that starts)' },
+    'final-validation': { type: 'boolean', default: true, description: 'Evaluate the finished version on held-out validation users (the numbers to choose settings and versions on); --no-final-validation skips it for a throwaway preview' },
     'valid-users': { type: 'string', value: 'n', default: String(DEFAULT_VALID_USERS), description: 'Users in the fixed per-epoch validation sample (0 = all); test metrics always use every user' },
     'sampled-negatives': { type: 'string', value: 'n', default: '100', description: "Negatives of the SASRec paper's sampled test protocol (reported separately)" },
     resume: { type: 'boolean', default: false, description: 'Continue the newest unfinished version (or --version) from its last checkpoint; its saved settings apply' },
@@ -125,6 +126,7 @@ await runJob(spec, async ({ flags }) => {
       backend: flags.backend as BackendPreference,
       sampledNegatives: integerFlag('sampled-negatives', flags['sampled-negatives'], 1, 10_000),
       validUsers: integerFlag('valid-users', flags['valid-users'], 0, 100_000_000),
+      finalValidation: flags['final-validation'],
       artifactsRoot: flags.artifacts,
       activate: flags.activate as 'auto' | 'always' | 'never',
       window: {
@@ -169,7 +171,8 @@ await runJob(spec, async ({ flags }) => {
             ? `${result.members.length} members (best epochs ${result.members.map((m) => m.bestEpoch).join(', ')}), trained in ${formatDuration(result.trainSeconds)}\n\n`
             : `best epoch ${result.members[0]!.bestEpoch} of ${result.members[0]!.epochs.length}, trained in ${formatDuration(result.trainSeconds)}\n\n`) +
           (result.cooccurrence ? `${describeCooccurrence(result.cooccurrence)}\n` : '') +
-          `${describeValidation(result.valid)}\n\ntest split (reported; choose settings on validation):\n` +
+          (result.valid ? `${describeValidation(result.valid)}\n` : '') +
+          `\ntest split (reported; choose settings on validation):\n` +
           metricsTable(
             [
               [`SASRec v${result.versionId}`, result.test],

@@ -64,6 +64,8 @@ export interface TrainRunOptions {
   readonly sampledNegatives: number;
   /** Users in the per-epoch validation sample (0 = all); the test set is always complete. */
   readonly validUsers?: number;
+  /** Evaluate the finished version on held-out validation users (default true; a throwaway preview may skip it). */
+  readonly finalValidation?: boolean;
   /**
    * Continue an unfinished version from its members' last checkpoints
    * ('latest': the newest one) instead of starting a new version. Every
@@ -128,8 +130,8 @@ export interface TrainRunResult {
   readonly baselines: Record<BaselineName, Evaluation>;
   /** The co-occurrence term's fit (training.cooccurrenceTerm), and the network's own test metrics beside `test`. */
   readonly cooccurrence?: CooccurrenceSummary;
-  /** The version as served on held-out validation users: the numbers to choose settings on. */
-  readonly valid: ValidationSummary;
+  /** The version as served on held-out validation users: the numbers to choose settings on (absent when skipped). */
+  readonly valid?: ValidationSummary;
 }
 
 /**
@@ -270,10 +272,7 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
     const testOptions = { phase: 'test', sampled: { count: run.sampledNegatives, seed: run.training.seed } } as const;
     // As served, and the attention network alone for comparison (the same as `test` when the version has no term).
     const { model: test, network } = blend ? evaluateModelAndNetwork(ensemble, data, split, testOptions, blend) : { model: evaluateModel(ensemble, data, split, testOptions), network: undefined };
-    const heldOut = heldOutValidationUsers(split, fitUsers);
-    const validOptions = { phase: 'valid', sequences: heldOut } as const;
-    const validRun = blend ? evaluateModelAndNetwork(ensemble, data, split, validOptions, blend) : { model: evaluateModel(ensemble, data, split, validOptions), network: undefined };
-    const valid: ValidationSummary = { users: heldOut.length, model: validRun.model, ...(validRun.network && { network: validRun.network }) };
+    const valid = options.finalValidation === false ? undefined : validate(ensemble, data, split, heldOutValidationUsers(split, fitUsers), blend);
     const members: MemberSummary[] = results.map((r) => ({
       member: r.member,
       seed: run.training.seed + r.member,
@@ -284,12 +283,12 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
     }));
     const baselines = Object.fromEntries(BASELINES.map((name) => [name, evaluateBaseline(name, vocabulary.size, data, split, testOptions, neighbours)])) as Record<BaselineName, Evaluation>;
     const cooccurrence: CooccurrenceSummary | undefined = fit && { ...fit, kept: blend !== undefined, neighboursPerItem: ITEM_NEIGHBOURS, networkTest: network ?? test };
-    const metrics = { trainSeconds, threads, test, valid, baselines, members, ...(cooccurrence && { cooccurrence }) };
+    const metrics = { trainSeconds, threads, test, ...(valid && { valid }), baselines, members, ...(cooccurrence && { cooccurrence }) };
     saveModel(ensemble, artifactPath, { vocabulary: Array.from(vocabulary.itemIds), dataHash, metrics }, blend);
     const reportPath = join(artifactPath, REPORT_FILE);
     writeFileSync(
       reportPath,
-      renderTrainingReport({ versionId: version.id, createdAt: version.createdAt, backend: backend.name, dataHash, config: { ...run, backend: backend.name }, trainSeconds, threads, test, valid, baselines, members, ...(cooccurrence && { cooccurrence }) }),
+      renderTrainingReport({ versionId: version.id, createdAt: version.createdAt, backend: backend.name, dataHash, config: { ...run, backend: backend.name }, trainSeconds, threads, test, ...(valid && { valid }), baselines, members, ...(cooccurrence && { cooccurrence }) }),
     );
     await writeItemEmbeddings(store, version.id, ensemble, vocabulary);
     const policy = options.activate ?? 'auto';
@@ -299,7 +298,7 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
       store.prisma.modelVersion.update({ where: { id: version.id }, data: { status: 'ready', metrics: toJsonValue(metrics), ...(activate && { active: true }) } }),
     ]);
     for (let k = 0; k < memberCount; k++) removeCheckpoint(memberCheckpointPath(artifactPath, k));
-    return { versionId: version.id, artifactPath, reportPath, backend: backend.name, dataHash, members, threads, trainSeconds, test, valid, baselines, ...(cooccurrence && { cooccurrence }), activated: activate };
+    return { versionId: version.id, artifactPath, reportPath, backend: backend.name, dataHash, members, threads, trainSeconds, test, ...(valid && { valid }), baselines, ...(cooccurrence && { cooccurrence }), activated: activate };
   } catch (error) {
     await store.prisma.modelVersion.update({ where: { id: version.id }, data: { status: 'failed', metrics: { error: (error as Error).message } } }).catch(() => {});
     throw error;
@@ -307,6 +306,14 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
     ensemble?.dispose();
     releaseLock();
   }
+}
+
+/** The version on validation for `users`: as served, and the network alone when it has a term. */
+function validate(ensemble: SasRecEnsemble, data: EncodedSequences, split: LeaveOneOutSplit, users: Int32Array, blend: CooccurrenceBlend | undefined): ValidationSummary {
+  const options = { phase: 'valid', sequences: users } as const;
+  if (!blend) return { users: users.length, model: evaluateModel(ensemble, data, split, options) };
+  const { model, network } = evaluateModelAndNetwork(ensemble, data, split, options, blend);
+  return { users: users.length, model, network };
 }
 
 /** The evaluated users outside `fitUsers` (both ascending); all of them when the fit took every user. */
