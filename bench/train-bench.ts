@@ -82,6 +82,8 @@ export async function runTrainBench(options: TrainBenchOptions): Promise<Record<
       // The version's co-occurrence term (weights fitted on validation) and the attention network without it.
       cooccurrence: c ? { kept: c.kept, ...c.params, valid_ndcg10: round(c.validNdcg10, 4), network_valid_ndcg10: round(c.networkValidNdcg10, 4), fit_users: c.users, neighbours_per_item: c.neighboursPerItem } : null,
       network_alone: c ? metrics(c.networkTest) : null,
+      // Held-out validation users (outside the term's fit sample): what settings are chosen on.
+      valid: result.valid ? { users: result.valid.users, ndcg10_full: round(result.valid.model.full.ndcg[10]!, 4), hr10_full: round(result.valid.model.full.hr[10]!, 4), network_ndcg10_full: result.valid.network ? round(result.valid.network.full.ndcg[10]!, 4) : null } : null,
       test: {
         ndcg10_full: round(t.full.ndcg[10]!, 4),
         hr10_full: round(t.full.hr[10]!, 4),
