@@ -45,12 +45,22 @@ const BODY_ERRORS = ['BAD_JSON', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE'];
 
 const json = (schema: z.ZodType): NonNullable<ResponseConfig['content']> => ({ 'application/json': { schema } });
 const ok = (description: string, schema: z.ZodType): Record<string, ResponseConfig> => ({ '200': { description, content: json(schema) } });
+/** Sent on every authenticated response while rate limiting is on (--rate-limit above 0). */
+const RATE_LIMIT_HEADERS = z.object({
+  'RateLimit-Policy': z.string().optional().describe('the key\'s budget: "per-key";q=<requests>;w=<seconds>'),
+  RateLimit: z.string().optional().describe('where the key stands: "per-key";r=<remaining>;t=<seconds until its window resets>'),
+});
+const RETRY_AFTER = z.object({ 'Retry-After': z.string().optional().describe('seconds to wait before trying again') });
 /** One response per status the codes have, each naming its codes; the body is always a Problem. */
 const problems = (...codes: string[]): Record<string, ResponseConfig> =>
   Object.fromEntries(
     [...new Set(codes.map((c) => PROBLEM_CODES[c]!.status))].map((status) => [
       String(status),
-      { description: [...new Set(codes.filter((c) => PROBLEM_CODES[c]!.status === status))].join(', '), content: { 'application/problem+json': { schema: ProblemSchema } } },
+      {
+        description: [...new Set(codes.filter((c) => PROBLEM_CODES[c]!.status === status))].join(', '),
+        ...((status === 429 || status === 503) && { headers: RETRY_AFTER }),
+        content: { 'application/problem+json': { schema: ProblemSchema } },
+      },
     ]),
   );
 const idPath = (description: string) => z.strictObject({ id: ExternalId.meta({ param: { description } }) });
@@ -58,8 +68,22 @@ const body = (schema: z.ZodType): NonNullable<RouteConfig['request']>['body'] =>
 type Role = 'read' | 'write' | 'admin';
 const open = { security: [] };
 
-function register(registry: OpenAPIRegistry, role: Role | undefined, route: RouteConfig): void {
-  registry.registerPath({ ...route, ...(role ? { 'x-required-role': role } : open) });
+/** A route as registered here: its responses come from ok() and problems(), never a $ref. */
+type Route = Omit<RouteConfig, 'responses'> & { readonly responses: Record<string, ResponseConfig> };
+
+function register(registry: OpenAPIRegistry, role: Role | undefined, route: Route): void {
+  if (!role) {
+    registry.registerPath({ ...route, ...open });
+    return;
+  }
+  // Authenticated routes draw from the key's budget: every answer says where it stands.
+  const responses = Object.fromEntries(
+    Object.entries(route.responses).map(([status, response]) => {
+      const own = response.headers instanceof z.ZodObject ? response.headers.shape : {};
+      return [status, { ...response, headers: RATE_LIMIT_HEADERS.extend(own) }];
+    }),
+  );
+  registry.registerPath({ ...route, responses, 'x-required-role': role });
 }
 
 function routes(registry: OpenAPIRegistry): void {

@@ -311,6 +311,11 @@ describeEachProvider('recommendation API', (provider) => {
       }
     }
     expect(openapi.body.components.schemas.Problem.properties.code.enum).toContain('RATE_LIMITED');
+    // The headers a client meters itself by: on every authenticated answer, and Retry-After when refused.
+    const rank = openapi.body.paths['/v1/rank'].post.responses;
+    expect(Object.keys(rank['200'].headers)).toEqual(expect.arrayContaining(['RateLimit-Policy', 'RateLimit']));
+    expect(Object.keys(rank['429'].headers)).toEqual(expect.arrayContaining(['RateLimit', 'Retry-After']));
+    expect(openapi.body.paths['/health/live'].get.responses['200'].headers).toBeUndefined();
   });
 
   it('reports errors as problem+json with a stable code', async () => {
