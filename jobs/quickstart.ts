@@ -75,7 +75,7 @@ await runJob(spec, async ({ flags }) => {
     // Below the server's priority, so the API stays responsive while the model trains.
     const training = spawnJob('train', [...withDb, ...artifacts, '--activate', 'always'], { stdio: ['ignore', out, out], nice: 10 });
     children.push(training);
-    say(`training the default model in the background (~14 min alone on 2 cores, longer beside the server; log: ${log}); the server switches to it when it is done`);
+    say(`training the default model in the background (~13 min alone on 2 cores, longer beside the server; log: ${log}); the server switches to it when it is done`);
     training.once('exit', (code, signal) => {
       if (signal) return;
       say(code === 0 ? 'the default model is trained and activated; the server switches to it within seconds' : `the background training failed (exit code ${code}); see ${log}`);
