@@ -6,6 +6,20 @@ import type { ApiKey } from './config.js';
 import { ProblemError } from './problem.js';
 
 /**
+ * What every shared store's limiter is given: the budget; a key over it refused from memory for the rest
+ * of the window, without a round trip; and this process's own budget while the store cannot be reached.
+ */
+function sharedStoreOptions(limit: number, windowSeconds: number) {
+  return {
+    points: limit,
+    duration: windowSeconds,
+    inMemoryBlockOnConsumed: limit + 1,
+    inMemoryBlockDuration: windowSeconds,
+    insuranceLimiter: new RateLimiterMemory({ points: limit, duration: windowSeconds, keyPrefix: 'attnrec-insurance' }),
+  } as const;
+}
+
+/**
  * Per-key request budgets: `limit` requests per window of `windowSeconds`
  * (a window starts at a key's first request), kept by rate-limiter-flexible:
  *  - in Redis, where one is configured (`--redis-url`): every replica that
@@ -27,20 +41,6 @@ import { ProblemError } from './problem.js';
  * local Redis 7.0 a take cost 0.05 ms one at a time and 0.019 ms each from 16
  * concurrent callers (20,000 takes, a scratch timing).
  */
-/**
- * What every shared store's limiter is given: the budget; a key over it refused from memory for the rest
- * of the window, without a round trip; and this process's own budget while the store cannot be reached.
- */
-function sharedStoreOptions(limit: number, windowSeconds: number) {
-  return {
-    points: limit,
-    duration: windowSeconds,
-    inMemoryBlockOnConsumed: limit + 1,
-    inMemoryBlockDuration: windowSeconds,
-    insuranceLimiter: new RateLimiterMemory({ points: limit, duration: windowSeconds, keyPrefix: 'attnrec-insurance' }),
-  } as const;
-}
-
 export class RateLimiter {
   private readonly policy: string;
 
