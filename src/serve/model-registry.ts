@@ -2,9 +2,7 @@ import type { Store } from '../data/store.js';
 import { AppError } from '../errors.js';
 import type { InferencePool } from './inference-pool.js';
 import { PooledModel } from './pooled-model.js';
-import type { ModelVersionSummary } from './responses.js';
-
-const VERSION_STATUSES = ['training', 'ready', 'failed'] as const;
+import { VersionStatusSchema, type ModelVersionSummary } from './responses.js';
 
 export type { ModelVersionSummary } from './responses.js';
 
@@ -91,8 +89,8 @@ export class ModelRegistry {
       const metrics = (row.metrics ?? {}) as { test?: unknown };
       return {
         version: row.id,
-        // The migrations CHECK the column against these three; Prisma types it as a string.
-        status: (VERSION_STATUSES as readonly string[]).includes(row.status) ? (row.status as ModelVersionSummary['status']) : 'failed',
+        // The migrations CHECK the column against the schema's statuses; Prisma types it as a string.
+        status: VersionStatusSchema.catch('failed').parse(row.status),
         active: row.active,
         loaded: row.id === this.current_?.version,
         createdAt: row.createdAt.toISOString(),

@@ -87,10 +87,13 @@ export const EventsStoredSchema = z.strictObject({
 
 export const ItemsWrittenSchema = z.strictObject({ inserted: z.number().int(), updated: z.number().int() });
 
+/** A version's status, as the migrations CHECK it. */
+export const VersionStatusSchema = z.enum(['training', 'ready', 'failed']);
+
 export const ModelVersionSchema = z
   .strictObject({
     version: z.number().int(),
-    status: z.enum(['training', 'ready', 'failed']),
+    status: VersionStatusSchema,
     active: z.boolean(),
     loaded: z.boolean().describe('this server serves it now'),
     createdAt: z.iso.datetime(),
