@@ -1,6 +1,7 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31, type ResponseConfig, type RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { AttentionReportSchema } from '../inspect/report-schema.js';
+import type { Role } from './config.js';
 import { PROBLEM_CODES } from './problem.js';
 import {
   ActivationSchema,
@@ -65,7 +66,6 @@ const problems = (...codes: string[]): Record<string, ResponseConfig> =>
   );
 const idPath = (description: string) => z.strictObject({ id: ExternalId.meta({ param: { description } }) });
 const body = (schema: z.ZodType): NonNullable<RouteConfig['request']>['body'] => ({ required: true, content: json(schema) });
-type Role = 'read' | 'write' | 'admin';
 const open = { security: [] };
 
 /** A route as registered here: its responses come from ok() and problems(), never a $ref. */
