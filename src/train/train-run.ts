@@ -7,7 +7,7 @@ import { leaveOneOutSplit, type LeaveOneOutSplit } from '../data/leave-one-out-s
 import { hashSequences, loadSequences } from '../data/sequences.js';
 import type { Store } from '../data/store.js';
 import { BASELINES, evaluateBaseline, type BaselineName } from '../evaluate/baselines.js';
-import { evaluateModel, evaluateModelAndNetwork, sampleEvaluated, type Evaluation } from '../evaluate/evaluate.js';
+import { evaluateModel, evaluateModelAndNetwork, sampleEvaluated, type Evaluation, type EvaluationOptions } from '../evaluate/evaluate.js';
 import { saveModel } from '../model/artifact.js';
 import { selectBackend, type BackendPreference } from '../model/backend.js';
 import { MODEL_DEFAULTS, type ModelConfig } from '../model/config.js';
@@ -271,8 +271,9 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
 
     const testOptions = { phase: 'test', sampled: { count: run.sampledNegatives, seed: run.training.seed } } as const;
     // As served, and the attention network alone for comparison (the same as `test` when the version has no term).
-    const { model: test, network } = blend ? evaluateModelAndNetwork(ensemble, data, split, testOptions, blend) : { model: evaluateModel(ensemble, data, split, testOptions), network: undefined };
-    const valid = options.finalValidation === false ? undefined : validate(ensemble, data, split, heldOutValidationUsers(split, fitUsers), blend);
+    const { model: test, network } = evaluateAsServed(ensemble, data, split, testOptions, blend);
+    const heldOut = options.finalValidation === false ? undefined : heldOutValidationUsers(split, fitUsers);
+    const valid: ValidationSummary | undefined = heldOut && { users: heldOut.length, ...evaluateAsServed(ensemble, data, split, { phase: 'valid', sequences: heldOut }, blend) };
     const members: MemberSummary[] = results.map((r) => ({
       member: r.member,
       seed: run.training.seed + r.member,
@@ -308,12 +309,9 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
   }
 }
 
-/** The version on validation for `users`: as served, and the network alone when it has a term. */
-function validate(ensemble: SasRecEnsemble, data: EncodedSequences, split: LeaveOneOutSplit, users: Int32Array, blend: CooccurrenceBlend | undefined): ValidationSummary {
-  const options = { phase: 'valid', sequences: users } as const;
-  if (!blend) return { users: users.length, model: evaluateModel(ensemble, data, split, options) };
-  const { model, network } = evaluateModelAndNetwork(ensemble, data, split, options, blend);
-  return { users: users.length, model, network };
+/** The version as served, and the attention network alone when it has a co-occurrence term (one pass of the network). */
+function evaluateAsServed(ensemble: SasRecEnsemble, data: EncodedSequences, split: LeaveOneOutSplit, options: EvaluationOptions, blend: CooccurrenceBlend | undefined): { model: Evaluation; network?: Evaluation } {
+  return blend ? evaluateModelAndNetwork(ensemble, data, split, options, blend) : { model: evaluateModel(ensemble, data, split, options) };
 }
 
 /** The evaluated users outside `fitUsers` (both ascending); all of them when the fit took every user. */
