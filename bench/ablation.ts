@@ -3,12 +3,11 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runJob, type FlagSpec, type JobSpec } from '../src/cli/job.js';
-import { importEvents } from '../src/data/import/import-events.js';
-import { DEFAULT_SASREC } from '../src/data/import/sources.js';
 import { migrate } from '../src/data/migrate.js';
 import { openStore } from '../src/data/store.js';
 import { AppError } from '../src/errors.js';
 import { machineFacts, timestampForFile } from './machine.js';
+import { importShippedSample } from './shipped-sample.js';
 
 /**
  * Ablations of the training defaults, chosen on validation: each variant is
@@ -79,7 +78,7 @@ await runJob(spec, async ({ flags }) => {
     const store = openStore(url);
     try {
       await migrate(store);
-      await importEvents(store, { events: { path: join(ROOT, 'samples', 'amazon-games.txt'), format: 'sasrec', timeUnit: 'auto', sasrec: DEFAULT_SASREC }, skipBad: false, eventTypes: 'register' });
+      await importShippedSample(store);
     } finally {
       await store.close();
     }

@@ -9,6 +9,7 @@ import { openStore, type Store } from '../src/data/store.js';
 import { createDatabase, dropDatabase, startThrowawayPostgres, throwawaySettings, type ThrowawayOptions } from '../src/cli/throwaway-postgres.js';
 import { median } from './machine.js';
 import { writeSyntheticCsv } from './synthetic-log.js';
+import { SHIPPED_SAMPLE } from './shipped-sample.js';
 
 /**
  * Import throughput into fresh SQLite and PostgreSQL databases: a generated
@@ -38,7 +39,6 @@ export async function runImportBench(options: ImportBenchOptions): Promise<Recor
     options.log(`generating ${synthetic}`);
     await writeSyntheticCsv(synthetic, { events: options.events, users: Math.max(10, Math.round(options.events / 20)), items: Math.max(10, Math.round(options.events / 50)), seed: 1 });
   }
-  const sample = join(import.meta.dirname, '..', 'samples', 'amazon-games.txt');
   const server = await startThrowawayPostgres(PG_OPTIONS);
   try {
     const pgVersion = await serverVersion(server.url);
@@ -84,8 +84,8 @@ export async function runImportBench(options: ImportBenchOptions): Promise<Recor
 
     const sqlite = await measure('sqlite', synthetic, 'csv');
     const postgres = await measure('postgresql', synthetic, 'csv');
-    const sqliteSample = await measure('sqlite', sample, 'sasrec');
-    const postgresSample = await measure('postgresql', sample, 'sasrec');
+    const sqliteSample = await measure('sqlite', SHIPPED_SAMPLE, 'sasrec');
+    const postgresSample = await measure('postgresql', SHIPPED_SAMPLE, 'sasrec');
     const rate = (m: { runs: Run[] }): number => Math.round(median(m.runs.map((r) => r.events_per_s)));
     const syntheticName = options.events === 1_000_000 ? 'synthetic-1m' : `synthetic-${options.events}`;
     return {

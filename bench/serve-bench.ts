@@ -15,6 +15,7 @@ import { measureHttpFloor } from './http-floor.js';
 import { measureMatMulPeak, type MatMulPeak } from './matmul-peak.js';
 import { historyLength, meanServingFlops, readHistories, Workloads, type FlopsConfig, type Histories } from './serve-workloads.js';
 import { writeSyntheticCsv } from './synthetic-log.js';
+import { importShippedSample } from './shipped-sample.js';
 
 /**
  * The API under real traffic on loopback: the amazon-games catalogue (23,715
@@ -220,8 +221,7 @@ async function prepareStore(options: ServeBenchOptions): Promise<PreparedStore> 
       if (!existsSync(csv)) await writeSyntheticCsv(csv, { events, items, users, seed: 11 });
       await importEvents(store, { events: { path: csv, format: 'csv', timeUnit: 'auto', sasrec: DEFAULT_SASREC }, skipBad: false, eventTypes: 'register' });
     } else {
-      const sample = join(import.meta.dirname, '..', 'samples', 'amazon-games.txt');
-      await importEvents(store, { events: { path: sample, format: 'sasrec', timeUnit: 'auto', sasrec: DEFAULT_SASREC }, skipBad: false, eventTypes: 'register' });
+      await importShippedSample(store);
     }
     const train = (seed: number, activate: 'always' | 'never') =>
       trainRun(store, {

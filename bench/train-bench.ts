@@ -1,7 +1,5 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { importEvents } from '../src/data/import/import-events.js';
-import { DEFAULT_SASREC } from '../src/data/import/sources.js';
 import { migrate } from '../src/data/migrate.js';
 import { leaveOneOutSplit } from '../src/data/leave-one-out-split.js';
 import { loadSequences } from '../src/data/sequences.js';
@@ -14,6 +12,7 @@ import { DEFAULT_MEMBERS, DEFAULT_PATIENCE, trainRun } from '../src/train/train-
 import { DEFAULT_LR_FINAL, DEFAULT_TRAINING, Trainer, type TrainingOptions } from '../src/train/trainer.js';
 import { ItemVocabulary } from '../src/model/vocabulary.js';
 import { REFERENCE_DIM, runLongStepBench } from './long-step-bench.js';
+import { importShippedSample } from './shipped-sample.js';
 
 /**
  * Training on the shipped amazon-games sample with the training job's defaults
@@ -38,8 +37,7 @@ export async function runTrainBench(options: TrainBenchOptions): Promise<Record<
   const store = openStore(`file:${file}`);
   try {
     await migrate(store);
-    const sample = join(import.meta.dirname, '..', 'samples', 'amazon-games.txt');
-    await importEvents(store, { events: { path: sample, format: 'sasrec', timeUnit: 'auto', sasrec: DEFAULT_SASREC }, skipBad: false, eventTypes: 'register' });
+    await importShippedSample(store);
     // As the training job: the learning rate decays linearly to DEFAULT_LR_FINAL over the epochs.
     const training = { ...DEFAULT_TRAINING, learningRateDecay: { finalFactor: DEFAULT_LR_FINAL, epochs: options.epochs } };
     const model = { maxLength: 50, dim: MODEL_DEFAULTS.dim, heads: MODEL_DEFAULTS.heads, blocks: MODEL_DEFAULTS.blocks, dropout: MODEL_DEFAULTS.dropout };
