@@ -250,3 +250,40 @@ describe('npm start (jobs/serve)', () => {
     expect(result.stderr).toContain('SIGTERM: finishing in-flight requests');
   });
 });
+
+describe('jobs/retrain', () => {
+  it('documents every flag in --help, and refuses bad flags and a store with no active version', async () => {
+    const help = await runJobProcess('retrain', ['--help']);
+    expect(help.code).toBe(0);
+    for (const flag of ['--since', '--max-events-per-user', '--min-gain', '--promote', '--epochs', '--threads', '--backend', '--artifacts', '--database-url', '--json', '--quiet']) expect(help.stdout).toContain(flag);
+    const badGain = await runJobProcess('retrain', ['--min-gain', 'lots']);
+    expect(badGain.code).toBe(2);
+    expect(badGain.stderr).toContain("--min-gain must be a number from 0 to 10; got 'lots'");
+    const badSince = await runJobProcess('retrain', ['--since', 'last tuesday']);
+    expect(badSince.code).toBe(2);
+    expect(badSince.stderr).toContain('--since must be an ISO 8601 date or a span such as 90d');
+    const empty = await runJobProcess('retrain', ['--database-url', `file:${join(dir, 'retrain-empty.db')}`, '-q']);
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toContain('error [NO_ACTIVE_VERSION]');
+  });
+
+  it('retrains with the active recipe and says what it decided', async () => {
+    const database = `file:${join(dir, 'retrain.db')}`;
+    const log = join(dir, 'retrain.csv');
+    const lines = ['user_id,item_id,event_type,timestamp'];
+    for (let u = 0; u < 40; u++) for (let k = 0; k < 6; k++) lines.push(`u${u},i${(u + k) % 9},view,${1_700_000_000 + u * 10 + k}`);
+    writeFileSync(log, `${lines.join('\n')}\n`);
+    expect((await runJobProcess('import', ['--database-url', database, '-q', log])).code).toBe(0);
+    const models = join(dir, 'retrain-models');
+    const trained = await runJobProcess('train', ['--database-url', database, '--artifacts', models, '--epochs', '1', '--members', '1', '--dim', '8', '--batch-size', '16', '--negatives', '4', '-q']);
+    expect(trained.code).toBe(0);
+    const text = await runJobProcess('retrain', ['--database-url', database, '--artifacts', models, '--min-gain', '5', '-q']);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/^version 1 keeps serving: version 2 did not win by \+500\.0 %: test NDCG@10 \d\.\d{4} against \d\.\d{4}/);
+    expect(text.stdout).toMatch(/v1 \(was active\)\s+\d\.\d{4}/);
+    expect(text.stdout).toMatch(/v2 \(retrained\)\s+\d\.\d{4}/);
+    const json = await runJobProcess('retrain', ['--database-url', database, '--artifacts', models, '--promote', 'never', '--json']);
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({ previous: 1, candidate: 3, decision: 'kept', comparison: { users: 40, items: 9 } });
+  }, 120_000);
+});

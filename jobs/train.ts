@@ -1,16 +1,17 @@
 #!/usr/bin/env -S npx tsx
 import { integerFlag, runJob, type FlagSpec, type JobSpec } from '../src/cli/job.js';
-import { createProgress, formatCount, formatDuration, type Progress } from '../src/cli/progress.js';
+import { formatCount, formatDuration } from '../src/cli/progress.js';
 import { DEFAULT_DATABASE_URL } from '../src/config/database-url.js';
 import { migrate } from '../src/data/migrate.js';
 import { openStore } from '../src/data/store.js';
 import { AppError } from '../src/errors.js';
-import { FieldError, parseTimestamp } from '../src/data/import/fields.js';
+import { parseSince } from '../src/data/since.js';
 import type { Evaluation } from '../src/evaluate/evaluate.js';
 import { metricsTable } from '../src/evaluate/metrics-table.js';
 import { BACKEND_PREFERENCES, type BackendPreference } from '../src/model/backend.js';
 import { MODEL_DEFAULTS } from '../src/model/config.js';
 import { DEFAULT_EPOCHS, DEFAULT_MEMBERS, DEFAULT_PATIENCE, DEFAULT_VALID_USERS, trainRun, type CooccurrenceSummary, type ValidationSummary } from '../src/train/train-run.js';
+import { TrainingProgress } from '../src/train/training-progress.js';
 import { DEFAULT_GBCE_T, DEFAULT_LR_FINAL, DEFAULT_TRAINING, ITEM_INITS, LOSSES, type ItemInit, type LossName } from '../src/train/trainer.js';
 
 const spec = {
@@ -85,12 +86,7 @@ await runJob(spec, async ({ flags }) => {
   };
   if (flags.version !== undefined && !flags.resume) throw new AppError('USAGE', '--version only goes with --resume (see --help)');
   const store = openStore(flags['database-url'] ?? process.env.DATABASE_URL);
-  let progress: Progress | undefined;
-  // Steps done per member across the whole run, for one progress bar with an ETA.
-  let tracker: { members: number; epochs: number; done: number[]; resumed: readonly number[]; steps: number; epochOf: number[] } | undefined;
-  const say = (line: string): void => {
-    if (!flags.quiet && !flags.json) (progress ? progress.log(line) : process.stderr.write(`${line}\n`));
-  };
+  const progress = new TrainingProgress(flags.quiet || flags.json);
   try {
     await migrate(store);
     const result = await trainRun(store, {
@@ -130,38 +126,23 @@ await runJob(spec, async ({ flags }) => {
       artifactsRoot: flags.artifacts,
       activate: flags.activate as 'auto' | 'always' | 'never',
       window: {
-        ...(flags.since !== undefined && { since: parseSince(flags.since) }),
+        ...(flags.since !== undefined && { since: parseSince(flags.since).toISOString() }),
         ...(flags['max-events-per-user'] !== undefined && { maxEventsPerUser: integerFlag('max-events-per-user', flags['max-events-per-user'], 1, 1_000_000_000) }),
       },
       ...(flags.resume && { resume: flags.version === undefined ? ('latest' as const) : integerFlag('version', flags.version, 1, 2 ** 31 - 1) }),
       onStart: (start) => {
-        const { versionId, backend, members, threads, resumedFromEpochs } = start;
-        const resumed = resumedFromEpochs.some((e) => e > 0);
-        const shape = members > 1 ? `${members} members, ${threads} at once` : 'one model';
+        const resumed = start.resumedFromEpochs.some((e) => e > 0);
         // A resume is announced even with --json (on stderr): what was continued matters.
-        if (resumed && !flags.quiet) process.stderr.write(`resuming model version ${versionId} (${shape}) after epochs ${resumedFromEpochs.join(', ')} on the ${backend} backend (settings from its checkpoints)\n`);
-        else say(`training model version ${versionId} (${shape}) on the ${backend} backend`);
-        tracker = { members, epochs: start.epochs, done: resumedFromEpochs.map(() => 0), resumed: resumedFromEpochs, steps: 0, epochOf: resumedFromEpochs.map((e) => e + 1) };
-      },
-      onStep: (member, epoch, done, total, loss) => {
-        if (!tracker) return;
-        if (tracker.steps === 0) {
-          tracker.steps = total;
-          progress = createProgress({ label: 'training', total: tracker.members * tracker.epochs * total, unit: 'steps', quiet: flags.quiet || flags.json });
+        if (resumed && !flags.quiet) {
+          const shape = start.members > 1 ? `${start.members} members, ${start.threads} at once` : 'one model';
+          process.stderr.write(`resuming model version ${start.versionId} (${shape}) after epochs ${start.resumedFromEpochs.join(', ')} on the ${start.backend} backend (settings from its checkpoints)\n`);
         }
-        tracker.done[member] = (epoch - 1) * total + done;
-        tracker.epochOf[member] = epoch;
-        const where = tracker.members > 1 ? tracker.epochOf.map((e, k) => `m${k + 1} epoch ${e}/${tracker!.epochs}`).join(', ') : `epoch ${epoch}/${tracker.epochs}`;
-        progress?.update(
-          tracker.done.reduce((a, b) => a + b, 0),
-          `${where}${Number.isNaN(loss) ? '' : `, loss ${loss.toFixed(4)}`}`,
-        );
+        progress.onStart(start, !resumed);
       },
-      onEpoch: (e) => {
-        say(`${tracker && tracker.members > 1 ? `member ${e.member + 1} ` : ''}epoch ${e.epoch}: loss ${e.loss.toFixed(4)}, valid NDCG@10 ${e.validNdcg10.toFixed(4)} HR@10 ${e.validHr10.toFixed(4)}${e.best ? ' (best)' : ''}, ${formatDuration(e.seconds)}`);
-      },
+      onStep: progress.onStep,
+      onEpoch: progress.onEpoch,
     });
-    progress?.finish();
+    progress.finish();
     if (flags.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     else {
       process.stdout.write(
@@ -200,13 +181,4 @@ function describeCooccurrence(c: CooccurrenceSummary): string {
 function describeValidation(v: ValidationSummary): string {
   const network = v.network ? ` (network alone ${v.network.full.ndcg[10]!.toFixed(4)} / ${v.network.full.hr[10]!.toFixed(4)})` : '';
   return `validation, ${formatCount(v.users)} held-out users, full ranking: NDCG@10 ${v.model.full.ndcg[10]!.toFixed(4)}, HR@10 ${v.model.full.hr[10]!.toFixed(4)}${network}`;
-}
-
-/** --since: an ISO 8601 instant, or a span back from now such as 90d or 12h. */
-function parseSince(raw: string): string {
-  const span = /^(\d+)([dh])$/.exec(raw.trim());
-  if (span) return new Date(Date.now() - Number(span[1]) * (span[2] === 'd' ? 86_400_000 : 3_600_000)).toISOString();
-  const ms = parseTimestamp(raw);
-  if (ms instanceof FieldError) throw new AppError('USAGE', `--since must be an ISO 8601 date or a span such as 90d; got '${raw}'`);
-  return new Date(ms).toISOString();
 }
