@@ -58,7 +58,7 @@ describe('provider schemas', () => {
 
   it('the model parser finds every model', () => {
     const tables = new Set(expectedColumns(models).map((c) => c.table));
-    expect([...tables].sort()).toEqual(['event_types', 'events', 'item_embeddings', 'items', 'model_versions', 'rate_limits', 'sessions', 'users']);
+    expect([...tables].sort()).toEqual(['event_types', 'events', 'impression_items', 'impressions', 'item_embeddings', 'items', 'model_versions', 'rate_limits', 'sessions', 'users']);
   });
 });
 
@@ -106,6 +106,25 @@ describeEachProvider('SQL migrations match the Prisma models', (provider) => {
 
     await prisma.rateLimit.create({ data: { key: 'attnrec:read', points: 3, expire: 1_700_000_000_000n } });
     expect(await prisma.rateLimit.findUniqueOrThrow({ where: { key: 'attnrec:read' } })).toEqual({ key: 'attnrec:read', points: 3, expire: 1_700_000_000_000n });
+
+    const shownAt = new Date('2026-12-03T06:00:00.123Z');
+    await prisma.impression.create({
+      data: {
+        id: '019ae2d6-7e1b-7000-8000-000000000001',
+        ts: shownAt,
+        route: 'user_recommendations',
+        strategy: 'model',
+        modelVersion: version.id,
+        userId: 'u-1',
+        items: { create: [{ rank: 1, itemId: item.id, probability: 0.25, score: 1.5, userId: 'u-1', ts: shownAt }] },
+      },
+    });
+    const shown = await prisma.impression.findUniqueOrThrow({ where: { id: '019ae2d6-7e1b-7000-8000-000000000001' }, include: { items: { include: { item: true } } } });
+    expect(shown).toMatchObject({ route: 'user_recommendations', variant: null, sessionId: null, items: [{ rank: 1, probability: 0.25, score: 1.5, item: { externalId: 'sku-1' } }] });
+    expect(shown.ts.toISOString()).toBe(shownAt.toISOString());
+    // Deleting an impression deletes its items.
+    await prisma.impression.delete({ where: { id: shown.id } });
+    expect(await prisma.impressionItem.count()).toBe(0);
   });
 
   it('allows at most one active model version', async () => {
