@@ -72,6 +72,47 @@ export class ServeMetrics {
     registers: [this.registry],
   });
 
+  readonly impressionsStored = new Counter({
+    name: 'attnrec_impressions_stored_total',
+    help: 'Impressions (what a recommendation response showed, under its recommendationId) stored',
+    registers: [this.registry],
+  });
+  readonly impressionsDropped = new Counter({
+    name: 'attnrec_impressions_dropped_total',
+    help: 'Impressions not stored, by reason: overflow (the buffer was full), store_failed (their batch could not be written), closed (recorded after shutdown began)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly impressionStoreFailures = new Counter({
+    name: 'attnrec_impression_store_failures_total',
+    help: 'Failed impression storage operations: write (a batch, its impressions dropped; the responses were answered) or prune (a retention pass)',
+    labelNames: ['operation'] as const,
+    registers: [this.registry],
+  });
+  readonly impressionBatches = new Counter({
+    name: 'attnrec_impression_batches_total',
+    help: 'Impression batches written, one transaction each (stored_total / batches_total is the mean batch)',
+    registers: [this.registry],
+  });
+  readonly impressionsPruned = new Counter({
+    name: 'attnrec_impressions_pruned_total',
+    help: 'Impressions deleted by retention (--impression-retention-days)',
+    registers: [this.registry],
+  });
+  /** What the impression buffer gauge reads when scraped (see watchImpressions). */
+  private impressionSource: { readonly buffered: number } | undefined;
+  readonly impressionsBuffered: Gauge = new Gauge({
+    name: 'attnrec_impressions_buffered',
+    help: 'Impressions waiting in memory for their batch to be written',
+    registers: [this.registry],
+    collect: (): void => this.impressionsBuffered.set(this.impressionSource?.buffered ?? 0),
+  });
+
+  /** The impression buffer gauge reports `source` from now on. */
+  watchImpressions(source: { readonly buffered: number }): void {
+    this.impressionSource = source;
+  }
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

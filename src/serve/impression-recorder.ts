@@ -1,0 +1,266 @@
+import { v7 as uuidV7 } from 'uuid';
+import { pruneImpressions, uuidV7Millis, writeImpressions, type ImpressionItemRow, type ImpressionRoute, type ImpressionRow, type PruneOptions, type PruneResult } from '../data/impressions.js';
+import type { Store } from '../data/store.js';
+import type { ServeMetrics } from './metrics.js';
+
+/** An item as a recommendation response shows it (RecommendedItem, or a similar item with its cosine). */
+export interface ShownItem {
+  readonly item: string;
+  readonly probability?: number;
+  readonly score?: number;
+  readonly similarity?: number;
+}
+
+/** What a response showed: the recommender's result, as it is. */
+export interface Shown {
+  readonly strategy: 'model' | 'popular';
+  readonly modelVersion: number | null;
+  readonly items: readonly ShownItem[];
+}
+
+/** Whom it was shown to: the shop's user id, or session id, as the request gave it; neither for similar items. */
+export interface ImpressionOwner {
+  readonly user?: string;
+  readonly session?: string;
+}
+
+/** Where the recorder writes: the store (src/data/impressions.ts), or a stand-in in tests. */
+export interface ImpressionSink {
+  write(batch: readonly ImpressionRow[]): Promise<unknown>;
+  prune(before: number, options: PruneOptions): Promise<PruneResult>;
+}
+
+export interface ImpressionRecorderOptions {
+  /** Off: record() only makes ids; nothing is buffered, written or pruned. */
+  readonly enabled: boolean;
+  /** Days impressions are kept; 0 = forever. */
+  readonly retentionDays: number;
+  /** Impressions per transaction at most (default 100). */
+  readonly batchSize?: number;
+  /** Item rows per transaction at most (default 2,000; a batch has at least one impression), which bounds how long one holds SQLite's writer. */
+  readonly batchItems?: number;
+  /** What is buffered is written at least this often (default 1,000 ms). */
+  readonly flushMs?: number;
+  /** Impressions buffered at most; beyond it new ones are dropped and counted (default 10,000). */
+  readonly maxBuffered?: number;
+  /** The first retention pass this long after start (default 60 s), then every pruneEveryMs (default 1 h). */
+  readonly pruneFirstMs?: number;
+  readonly pruneEveryMs?: number;
+  /** Rows one retention DELETE removes at most (default 1,000). */
+  readonly pruneRowsPerStatement?: number;
+}
+
+interface Pending {
+  readonly id: string;
+  readonly route: ImpressionRoute;
+  readonly owner: ImpressionOwner;
+  readonly variant: string | null;
+  readonly shown: Shown;
+}
+
+const DAY_MS = 86_400_000;
+/** A failing store logs at most one line this often (with the count since the last). */
+const FAILURE_LOG_EVERY_MS = 10_000;
+
+/**
+ * Gives every recommendation response its recommendationId (a UUIDv7) and
+ * records what it showed (an impression), off the request path: record() only
+ * appends to a bounded buffer, which is written in batches, one transaction
+ * each, when it reaches batchSize (on the next turn of the event loop, never
+ * inside the request) or every flushMs. A full buffer drops new impressions and
+ * counts them; a batch the store refuses is dropped, counted and logged, and
+ * the responses it recorded were answered all the same. close() writes what is
+ * buffered. When retention is on, impressions older than retentionDays are
+ * deleted periodically in bounded statements.
+ */
+export class ImpressionRecorder {
+  private buffer: Pending[] = [];
+  private flushing: Promise<void> | undefined;
+  private sizeFlushQueued = false;
+  private pruning: Promise<void> | undefined;
+  private closed = false;
+  private closing: Promise<void> | undefined;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private lastFailureLog = -Infinity;
+  private lostSinceLog = 0;
+  private readonly batchSize: number;
+  private readonly batchItems: number;
+  private readonly maxBuffered: number;
+
+  constructor(
+    private readonly sink: ImpressionSink,
+    /** The catalogue's internal id of a shop's item id (undefined: the item row is left out). */
+    private readonly itemId: (externalId: string) => number | undefined,
+    private readonly metrics: ServeMetrics,
+    private readonly log: (message: string, error?: unknown) => void,
+    private readonly options: ImpressionRecorderOptions,
+  ) {
+    this.batchSize = Math.max(1, options.batchSize ?? 100);
+    this.batchItems = Math.max(1, options.batchItems ?? 2_000);
+    this.maxBuffered = Math.max(1, options.maxBuffered ?? 10_000);
+    if (!options.enabled) return;
+    metrics.watchImpressions(this);
+    const flush = setInterval(() => {
+      if (!this.flushing && this.buffer.length > 0) void this.drain(true);
+    }, options.flushMs ?? 1_000);
+    this.timers.push(flush);
+    if (options.retentionDays > 0) {
+      this.timers.push(
+        setTimeout(() => {
+          void this.prune();
+          const every = setInterval(() => void this.prune(), options.pruneEveryMs ?? 3_600_000);
+          every.unref();
+          this.timers.push(every);
+        }, options.pruneFirstMs ?? 60_000),
+      );
+    }
+    for (const timer of this.timers) timer.unref();
+  }
+
+  /** The recorder of a server on `store`: impressions go to its tables. */
+  static forStore(store: Store, itemId: (externalId: string) => number | undefined, metrics: ServeMetrics, log: (message: string, error?: unknown) => void, options: ImpressionRecorderOptions): ImpressionRecorder {
+    const sink: ImpressionSink = { write: (batch) => writeImpressions(store, batch), prune: (before, o) => pruneImpressions(store, before, o) };
+    return new ImpressionRecorder(sink, itemId, metrics, log, options);
+  }
+
+  /** Impressions waiting to be written. */
+  get buffered(): number {
+    return this.buffer.length;
+  }
+
+  /**
+   * A new recommendationId for a response, and (when recording) its impression
+   * buffered. Returns at once and never throws: nothing here can fail the response.
+   */
+  record(route: ImpressionRoute, owner: ImpressionOwner, shown: Shown, variant: string | null = null): string {
+    const id = uuidV7();
+    if (!this.options.enabled) return id;
+    try {
+      if (this.closed) {
+        this.metrics.impressionsDropped.inc({ reason: 'closed' });
+      } else if (this.buffer.length >= this.maxBuffered) {
+        this.metrics.impressionsDropped.inc({ reason: 'overflow' });
+      } else {
+        this.buffer.push({ id, route, owner, variant, shown });
+        if (this.buffer.length >= this.batchSize && !this.sizeFlushQueued) {
+          this.sizeFlushQueued = true;
+          setImmediate(() => {
+            this.sizeFlushQueued = false;
+            if (!this.flushing && this.buffer.length >= this.batchSize) void this.drain(false);
+          });
+        }
+      }
+    } catch (error) {
+      this.log('impressions: could not record an impression', error);
+    }
+    return id;
+  }
+
+  /** Writes everything buffered now (shutdown, tests); resolves when it is stored or dropped. */
+  async flush(): Promise<void> {
+    while (this.flushing) await this.flushing;
+    if (this.buffer.length > 0) await this.drain(true);
+  }
+
+  /** One retention pass now (unless one is running, whose end it waits for). */
+  prune(): Promise<void> {
+    if (!this.options.enabled || this.options.retentionDays <= 0 || this.closed) return Promise.resolve();
+    if (this.pruning) return this.pruning;
+    const days = this.options.retentionDays;
+    const pass = (async () => {
+      try {
+        const result = await this.sink.prune(Date.now() - days * DAY_MS, { rowsPerStatement: this.options.pruneRowsPerStatement ?? 1_000, stop: () => this.closed });
+        this.metrics.impressionsPruned.inc(result.impressions);
+        if (result.impressions > 0) this.log(`impressions: deleted ${result.impressions} impression(s) older than ${days} days (${result.items} item rows, ${result.statements} statements)`);
+      } catch (error) {
+        this.metrics.impressionStoreFailures.inc({ operation: 'prune' });
+        this.log('impressions: the retention pass failed; it runs again at the next interval', error);
+      }
+    })().finally(() => {
+      this.pruning = undefined;
+    });
+    this.pruning = pass;
+    return this.pruning;
+  }
+
+  /** Stops the timers, writes what is buffered, lets a retention pass stop between two statements. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      for (const timer of this.timers) clearTimeout(timer);
+      this.closed = true;
+      await this.flush();
+      await this.pruning;
+    })();
+    return this.closing;
+  }
+
+  /**
+   * Writes batches one after another until the buffer is empty (`all`), or
+   * while a full batch is waiting (a flush by size: a partial batch waits for
+   * the timer, so a busy server writes full batches rather than many small ones).
+   */
+  private drain(all: boolean): Promise<void> {
+    this.flushing = (async () => {
+      while (this.buffer.length >= (all ? 1 : this.batchSize)) {
+        const batch = this.takeBatch();
+        let rows: ImpressionRow[] = [];
+        try {
+          rows = batch.map((p) => this.toRow(p));
+          await this.sink.write(rows);
+          this.metrics.impressionsStored.inc(rows.length);
+          this.metrics.impressionBatches.inc();
+        } catch (error) {
+          this.metrics.impressionStoreFailures.inc({ operation: 'write' });
+          this.metrics.impressionsDropped.inc({ reason: 'store_failed' }, batch.length);
+          this.failed(batch.length, error);
+        }
+        // Between two batches, requests and event ingestion (SQLite's write lock) get their turn.
+        if (this.buffer.length > 0) await new Promise((resolve) => setImmediate(resolve));
+      }
+    })().finally(() => {
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+
+  /** The next batch: up to batchSize impressions and batchItems item rows (at least one impression). */
+  private takeBatch(): Pending[] {
+    let n = 0;
+    let items = 0;
+    while (n < this.buffer.length && n < this.batchSize) {
+      items += this.buffer[n]!.shown.items.length;
+      if (n > 0 && items > this.batchItems) break;
+      n++;
+    }
+    return this.buffer.splice(0, n);
+  }
+
+  private toRow(p: Pending): ImpressionRow {
+    const items: ImpressionItemRow[] = [];
+    p.shown.items.forEach((shown, i) => {
+      const itemId = this.itemId(shown.item);
+      if (itemId !== undefined) items.push({ rank: i + 1, itemId, probability: shown.probability ?? null, score: shown.score ?? shown.similarity ?? null });
+    });
+    return {
+      id: p.id,
+      ts: uuidV7Millis(p.id),
+      route: p.route,
+      strategy: p.shown.strategy,
+      modelVersion: p.shown.modelVersion,
+      variant: p.variant,
+      userId: p.owner.user ?? null,
+      sessionId: p.owner.session ?? null,
+      items,
+    };
+  }
+
+  /** A log line for a failing store, at most one per FAILURE_LOG_EVERY_MS (with the count lost since the last). */
+  private failed(lost: number, error: unknown): void {
+    this.lostSinceLog += lost;
+    const now = performance.now();
+    if (now - this.lastFailureLog < FAILURE_LOG_EVERY_MS) return;
+    this.log(`impressions: could not store ${this.lostSinceLog} impression(s), dropped (their responses were answered)`, error);
+    this.lastFailureLog = now;
+    this.lostSinceLog = 0;
+  }
+}
