@@ -199,7 +199,7 @@ describe('npm start (jobs/serve)', () => {
   it('documents every flag in --help', async () => {
     const { code, stdout } = await runJobProcess('serve', ['--help']);
     expect(code).toBe(0);
-    for (const flag of ['--host', '--port', '--database-url', '--api-keys', '--dev-keys', '--rate-limit', '--body-limit', '--strict-catalog', '--event-types', '--fallback', '--popular-window', '--user-cache', '--user-cache-ttl', '--model-poll', '--workers', '--shutdown-timeout', '--help']) {
+    for (const flag of ['--host', '--port', '--database-url', '--api-keys', '--dev-keys', '--rate-limit', '--body-limit', '--strict-catalog', '--event-types', '--fallback', '--popular-window', '--user-cache', '--user-cache-ttl', '--model-poll', '--workers', '--shutdown-timeout', '--impressions', '--impression-retention-days', '--help']) {
       expect(stdout).toContain(flag);
     }
   });

@@ -36,6 +36,8 @@ const spec = {
     'model-poll': { type: 'string', value: 'seconds', default: String(d.modelPollSeconds), description: 'Look for a newly activated model version this often (0 = never)' },
     workers: { type: 'string', value: 'n', default: String(d.workers), description: 'Inference worker threads: forward passes and scoring run there, never on the event loop (default: the number of cores)' },
     'shutdown-timeout': { type: 'string', value: 'seconds', default: String(d.shutdownTimeoutSeconds), description: 'On SIGTERM/SIGINT, time given to in-flight requests' },
+    impressions: { type: 'string', value: 'mode', default: d.impressions, choices: ['on', 'off'], description: "Record what each recommendation response showed (its recommendationId, items, ranks, probabilities), in batches off the request path; off records nothing (responses keep their recommendationId)" },
+    'impression-retention-days': { type: 'string', value: 'days', default: String(d.impressionRetentionDays), description: 'Delete impressions older than this, hourly, 1,000 rows per statement (0 = keep them)' },
   },
   details: `
 Routes are documented in OpenAPI 3.1 at /v1/openapi.json. Keys: read keys call recommendation routes,
@@ -73,6 +75,8 @@ await runJob(spec, async ({ flags }) => {
     modelPollSeconds: number('model-poll', flags['model-poll'], 0, 86_400),
     workers: integerFlag('workers', flags.workers, 1, 256),
     shutdownTimeoutSeconds: number('shutdown-timeout', flags['shutdown-timeout'], 0.001, 3_600),
+    impressions: flags.impressions,
+    impressionRetentionDays: number('impression-retention-days', flags['impression-retention-days'], 0, 36_500),
   });
   if (flags['dev-keys']) consoleLogger(`development keys accepted (${Object.values(DEV_KEYS).join(', ')}): never use --dev-keys in production`);
   const server = await startServer(config);

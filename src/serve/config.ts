@@ -58,6 +58,13 @@ export const ServeConfigSchema = z
     workers: z.number().int().min(1).max(256),
     /** On SIGTERM, in-flight requests get this long to finish. */
     shutdownTimeoutSeconds: z.number().positive(),
+    /**
+     * Record what each recommendation response showed (an impression under its recommendationId), in
+     * batches off the request path; off records and prunes nothing (responses still carry the id).
+     */
+    impressions: z.enum(['on', 'off']),
+    /** Impressions older than this many days are deleted, hourly in bounded steps; 0 keeps them. */
+    impressionRetentionDays: z.number().min(0).max(36_500),
   })
   .strict();
 
@@ -78,6 +85,8 @@ export const SERVE_DEFAULTS = {
   modelPollSeconds: 10,
   workers: availableParallelism(),
   shutdownTimeoutSeconds: 10,
+  impressions: 'on',
+  impressionRetentionDays: 90,
 } as const satisfies Partial<ServeConfig>;
 
 export function hashKey(key: string): string {

@@ -3,6 +3,7 @@ import type { Store } from '../data/store.js';
 import type { Authenticator } from './auth.js';
 import type { CacheWarmer } from './cache-warmer.js';
 import type { CatalogCache } from './catalog-cache.js';
+import type { ImpressionRecorder } from './impression-recorder.js';
 import type { InferencePool } from './inference-pool.js';
 import type { ServeConfig } from './config.js';
 import type { ServeMetrics } from './metrics.js';
@@ -20,6 +21,8 @@ export interface ServeContext {
   readonly pool: InferencePool;
   readonly recommender: Recommender;
   readonly warmer: CacheWarmer;
+  /** Gives recommendation responses their recommendationId and records what they showed. */
+  readonly impressions: ImpressionRecorder;
   readonly metrics: ServeMetrics;
   readonly auth: Authenticator;
   readonly limiter: RateLimiter | undefined;

@@ -11,10 +11,10 @@ import {
   LiveSchema,
   ModelVersionsSchema,
   ProblemSchema,
-  RankedCandidatesSchema,
+  RankResponseSchema,
   ReadySchema,
-  RecommendationsSchema,
-  SimilarItemsSchema,
+  SessionRecommendationsSchema,
+  SimilarItemsResponseSchema,
   UserNextSequenceSchema,
   UserRecommendationsSchema,
 } from './responses.js';
@@ -118,7 +118,7 @@ function routes(registry: OpenAPIRegistry): void {
     path: '/v1/items/{id}/similar',
     summary: "Nearest items by the model's item embeddings (cosine)",
     request: { params: itemId, query: SimilarQuery },
-    responses: { ...ok('Similar items', SimilarItemsSchema), ...problems('ITEM_NOT_FOUND', 'ITEM_NOT_IN_MODEL', ...READ_ERRORS) },
+    responses: { ...ok('Similar items', SimilarItemsResponseSchema), ...problems('ITEM_NOT_FOUND', 'ITEM_NOT_IN_MODEL', ...READ_ERRORS) },
   });
   register(registry, 'read', {
     method: 'get',
@@ -132,7 +132,7 @@ function routes(registry: OpenAPIRegistry): void {
     path: '/v1/sessions/recommendations',
     summary: 'The k most probable next items for an anonymous session given inline (nothing is stored)',
     request: { body: body(SessionRecommendationBody) },
-    responses: { ...ok('Recommendations', RecommendationsSchema), ...problems(...READ_ERRORS, ...BODY_ERRORS) },
+    responses: { ...ok('Recommendations', SessionRecommendationsSchema), ...problems(...READ_ERRORS, ...BODY_ERRORS) },
   });
   register(registry, 'read', {
     method: 'get',
@@ -146,7 +146,7 @@ function routes(registry: OpenAPIRegistry): void {
     path: '/v1/rank',
     summary: 'Re-rank up to 500 candidate items for a user or an inline session',
     request: { body: body(RankBody) },
-    responses: { ...ok('Ranked candidates, most probable first', RankedCandidatesSchema), ...problems(...READ_ERRORS, ...BODY_ERRORS) },
+    responses: { ...ok('Ranked candidates, most probable first', RankResponseSchema), ...problems(...READ_ERRORS, ...BODY_ERRORS) },
   });
   register(registry, 'read', {
     method: 'get',
@@ -203,7 +203,8 @@ export function openApiDocument(): ReturnType<OpenApiGeneratorV31['generateDocum
         "Next-item recommendations from a self-attention model (SASRec) over shoppers' event histories. Every error is RFC 9457 " +
         'application/problem+json with a stable `code`. Authenticate with `Authorization: Bearer <key>` or `X-API-Key`; read keys may ' +
         'call recommendation routes, write keys may also send events, admin keys may also manage items and models. Every authenticated ' +
-        'response carries `RateLimit-Policy` and `RateLimit` headers; over the limit, 429 with `Retry-After`.',
+        'response carries `RateLimit-Policy` and `RateLimit` headers; over the limit, 429 with `Retry-After`. Every recommendation response ' +
+        '(user, session, next-sequence, rank, similar items) carries a `recommendationId`, under which the server records what it showed.',
     },
     servers: [{ url: '/' }],
     security: [{ bearer: [] }, { apiKey: [] }],

@@ -36,13 +36,21 @@ export const RecommendedItemSchema = z
   })
   .meta({ id: 'RecommendedItem' });
 
+/** Every recommendation response has one; the recommender's results do not (the routes add it). */
+const Identified = {
+  recommendationId: z
+    .uuidv7()
+    .describe('identifies this response (a UUIDv7, so ids sort by time); the server records under it which items the response showed, with their ranks and probabilities'),
+};
+
 export const RecommendationsSchema = z.strictObject({
   strategy: Strategy,
   modelVersion: ModelVersionNumber,
   items: z.array(RecommendedItemSchema),
   history: HistoryUse,
 });
-export const UserRecommendationsSchema = RecommendationsSchema.extend({ user: z.string() });
+export const SessionRecommendationsSchema = RecommendationsSchema.extend(Identified);
+export const UserRecommendationsSchema = RecommendationsSchema.extend({ ...Identified, user: z.string() });
 
 export const NextSequenceSchema = z.strictObject({
   strategy: Strategy,
@@ -52,7 +60,7 @@ export const NextSequenceSchema = z.strictObject({
   alternatives: z.array(z.strictObject({ items: z.array(z.string()), probability: z.number() })).describe('other continuations the beam kept, most probable first'),
   history: HistoryUse,
 });
-export const UserNextSequenceSchema = NextSequenceSchema.extend({ user: z.string(), beam: z.number().int() });
+export const UserNextSequenceSchema = NextSequenceSchema.extend({ ...Identified, user: z.string(), beam: z.number().int() });
 
 export const RankedCandidatesSchema = z.strictObject({
   strategy: Strategy,
@@ -61,12 +69,14 @@ export const RankedCandidatesSchema = z.strictObject({
   dropped: z.array(z.strictObject({ item: z.string(), reason: z.enum(['unknown', 'inactive', 'not_in_model', 'filtered']) })).describe('candidates left out, and why'),
   history: HistoryUse,
 });
+export const RankResponseSchema = RankedCandidatesSchema.extend(Identified);
 
 export const SimilarItemsSchema = z.strictObject({
   modelVersion: z.number().int(),
   item: z.string(),
   items: z.array(z.strictObject({ ...ItemDescription, similarity: z.number().describe("cosine of the model's item embeddings") })),
 });
+export const SimilarItemsResponseSchema = SimilarItemsSchema.extend(Identified);
 
 export const ItemSchema = z
   .strictObject({

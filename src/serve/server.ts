@@ -13,6 +13,7 @@ import { createExpressServer } from './http-server.js';
 import { Authenticator } from './auth.js';
 import { CacheWarmer } from './cache-warmer.js';
 import { CatalogCache } from './catalog-cache.js';
+import { ImpressionRecorder, type ImpressionRecorderOptions } from './impression-recorder.js';
 import { InferencePool } from './inference-pool.js';
 import type { ServeConfig } from './config.js';
 import type { ServeContext } from './context.js';
@@ -34,13 +35,18 @@ export interface RunningServer {
 
 export type Logger = (message: string, error?: unknown) => void;
 
+/** Settings below the configuration's level, for tests: the impression writer's batches and timers. */
+export interface ServerTuning {
+  readonly impressions?: Omit<ImpressionRecorderOptions, 'enabled' | 'retentionDays'>;
+}
+
 export const consoleLogger: Logger = (message, error) => {
   const line = { time: new Date().toISOString(), message, ...(error !== undefined && { error: error instanceof Error ? error.message : String(error) }) };
   process.stderr.write(`${JSON.stringify(line)}\n`);
 };
 
 /** Opens the store, loads the catalogue and the active model, and listens. Fails fast with a clear error. */
-export async function startServer(config: ServeConfig, log: Logger = consoleLogger): Promise<RunningServer> {
+export async function startServer(config: ServeConfig, log: Logger = consoleLogger, tuning: ServerTuning = {}): Promise<RunningServer> {
   const store = openStore(config.databaseUrl);
   let pending: string[];
   try {
@@ -112,8 +118,21 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
   const replicaId = randomUUID();
   let listener: EventsListener | undefined;
   let redis: Redis | undefined;
+  // Impressions: batched writes off the request path, on the store's write discipline (src/data/impressions.ts).
+  const impressions = ImpressionRecorder.forStore(store, (externalId) => catalog.byExternalId(externalId)?.id, metrics, log, {
+    ...tuning.impressions,
+    enabled: config.impressions === 'on',
+    retentionDays: config.impressionRetentionDays,
+  });
+  log(
+    config.impressions === 'on'
+      ? `impressions: recorded in batches${config.impressionRetentionDays > 0 ? `, kept ${config.impressionRetentionDays} days` : ', kept forever'}`
+      : 'impressions: off (responses carry a recommendationId; nothing is recorded)',
+  );
   /** Releases what start-up acquired, in reverse order (a failed start and close() alike). */
   const release = async (): Promise<void> => {
+    // What is buffered is written before the store closes.
+    await impressions.close();
     redis?.disconnect();
     await listener?.close();
     models.close();
@@ -160,7 +179,7 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
           : RateLimiter.inMemory(perMinute, 60);
   if (limiter) log(`rate limit: ${perMinute} requests a minute per key, kept ${limiter.store === 'memory' ? 'in this process' : `in ${limiter.store}, shared by the replicas`}`);
   const lifecycle = { shuttingDown: false };
-  const context: ServeContext = { config, store, reader, catalog, models, pool, recommender, warmer, metrics, auth: new Authenticator(config.apiKeys), limiter, log, lifecycle, replicaId };
+  const context: ServeContext = { config, store, reader, catalog, models, pool, recommender, warmer, impressions, metrics, auth: new Authenticator(config.apiKeys), limiter, log, lifecycle, replicaId };
   const app = createApp(context);
 
   const server = await new Promise<Server>((resolve, reject) => {

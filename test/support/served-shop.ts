@@ -6,7 +6,7 @@ import { DEFAULT_SASREC } from '../../src/data/import/sources.js';
 import type { Store } from '../../src/data/store.js';
 import { Random } from '../../src/random.js';
 import { SERVE_DEFAULTS, parseApiKeys, validateServeConfig, type ServeConfig } from '../../src/serve/config.js';
-import { startServer, type RunningServer } from '../../src/serve/server.js';
+import { startServer, type Logger, type RunningServer, type ServerTuning } from '../../src/serve/server.js';
 import { trainRun } from '../../src/train/train-run.js';
 import { TcpProxy } from './tcp-proxy.js';
 import { scratchStore, type Provider } from './test-stores.js';
@@ -47,7 +47,11 @@ export function shopLog(users: number, seed: number): string {
   return `${lines.join('\n')}\n`;
 }
 
-export async function servedShop(provider: Provider, config: Partial<ServeConfig> = {}, options: { train?: boolean; viaProxy?: boolean } = {}): Promise<ServedShop> {
+export async function servedShop(
+  provider: Provider,
+  config: Partial<ServeConfig> = {},
+  options: { train?: boolean; viaProxy?: boolean; tuning?: ServerTuning; log?: Logger } = {},
+): Promise<ServedShop> {
   const store = await scratchStore(provider);
   const dir = mkdtempSync(join(tmpdir(), 'attnrec-serve-'));
   writeFileSync(join(dir, 'events.csv'), shopLog(120, 5));
@@ -96,8 +100,10 @@ export async function servedShop(provider: Provider, config: Partial<ServeConfig
     }),
     // Quiet by default; SHOP_LOG=1 prints the server's log (with stacks) when a test needs explaining.
     (message, error) => {
+      options.log?.(message, error);
       if (process.env.SHOP_LOG) process.stderr.write(`${message} ${error instanceof Error ? error.stack : ''}\n`);
     },
+    options.tuning,
   );
   return {
     store,

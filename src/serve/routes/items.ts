@@ -3,7 +3,7 @@ import { withWriteLock } from '../../data/write-lock.js';
 import type { CatalogItem } from '../../data/serving-reader.js';
 import type { ServeContext } from '../context.js';
 import { ProblemError } from '../problem.js';
-import { ItemSchema, ItemsWrittenSchema, SimilarItemsSchema, reply, type ItemDescription } from '../responses.js';
+import { ItemSchema, ItemsWrittenSchema, SimilarItemsResponseSchema, reply, type ItemDescription } from '../responses.js';
 import { IdParam, ItemsBody, SimilarQuery, parse } from '../validation.js';
 
 /** Catalogue upkeep (admin) and reading one item (read). */
@@ -46,7 +46,9 @@ export function itemRoutes(router: Router, ctx: ServeContext): void {
   router.get('/items/:id/similar', ctx.auth.require('read'), async (req, res) => {
     const { id } = parse(IdParam, req.params, 'path');
     const query = parse(SimilarQuery, req.query, 'query');
-    reply(res, SimilarItemsSchema, await ctx.recommender.similar(id, query.k, query));
+    const result = await ctx.recommender.similar(id, query.k, query);
+    const recommendationId = ctx.impressions.record('similar_items', {}, { strategy: 'model', modelVersion: result.modelVersion, items: result.items });
+    reply(res, SimilarItemsResponseSchema, { recommendationId, ...result });
   });
 }
 
