@@ -28,6 +28,7 @@ const spec = {
     catalogue: { type: 'string', value: 'events:items:users', description: 'serve: a synthetic catalogue instead of amazon-games, e.g. 2000000:100000:10000 (large-catalogue retrieval)' },
     seconds: { type: 'string', value: 'n', description: 'serve: seconds per load run (default 15, 3 with --quick, which also shortens the transients to 30 s in windows of 5 s and runs 250 req/s only)' },
     workers: { type: 'string', value: 'list', description: 'serve: run everything once per value with the server\'s --workers N, e.g. 1,2 (default: the server\'s default, no --workers flag)' },
+    impressions: { type: 'string', value: 'list', description: "serve: run everything once per value with the server's --impressions on|off, e.g. on,off, to measure what recording impressions costs (default: the server's default, on); with --workers, every pair" },
     members: { type: 'string', value: 'n', description: `serve: the served shape: versions of this many ensemble members (default ${DEFAULT_MEMBERS}, as the training job); results go to serve-<n>-member-<timestamp>.json when it differs` },
     'reuse-store': { type: 'boolean', default: false, description: 'serve: reuse bench/scratch/serve-bench.db and its two trained versions from an earlier run instead of importing and training again (runs serve a copy of it, so it holds the imported events only)' },
     write: { type: 'boolean', default: true, description: 'Print the result without writing bench/results/<name>-<timestamp>.json' },
@@ -47,6 +48,13 @@ await runJob(spec, async ({ flags, positionals }) => {
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
   // Validated before anything runs, so a bad value fails at once.
   const members = flags.members === undefined ? DEFAULT_MEMBERS : integerFlag('members', flags.members, 1, 8);
+  const workerArgs = flags.workers ? flags.workers.split(',').map((n) => ['--workers', String(integerFlag('workers', n.trim(), 1, 256))]) : [[]];
+  const impressionArgs = flags.impressions
+    ? flags.impressions.split(',').map((mode) => {
+        if (mode.trim() !== 'on' && mode.trim() !== 'off') throw new AppError('USAGE', `--impressions takes on and/or off, comma-separated; got '${mode}'`);
+        return ['--impressions', mode.trim()];
+      })
+    : [[]];
   for (const benchmark of selected) {
     const started = new Date();
     const scratch = join(root, 'scratch');
@@ -69,7 +77,7 @@ await runJob(spec, async ({ flags, positionals }) => {
             ? await runServeBench({
                 seconds: flags.seconds ? integerFlag('seconds', flags.seconds, 1, 600) : flags.quick ? 3 : 15,
                 quick: flags.quick,
-                serverArgs: flags.workers ? flags.workers.split(',').map((n) => ['--workers', String(integerFlag('workers', n.trim(), 1, 256))]) : [[]],
+                serverArgs: workerArgs.flatMap((workers) => impressionArgs.map((impressions) => [...workers, ...impressions])),
                 reuseStore: flags['reuse-store'],
                 trainEpochs: 1,
                 members,
