@@ -193,6 +193,20 @@ describe('ImpressionRecorder', () => {
     expect(await counter(metrics.impressionsDropped, { reason: 'closed' })).toBe(1);
   });
 
+  it('does not let a store that never answers hold up the shutdown', async () => {
+    const sink = memorySink();
+    sink.gate = new Promise(() => {}); // never opens
+    const { recorder: r, metrics, logs } = recorder(sink, { batchSize: 3 });
+    for (let i = 0; i < 5; i++) r.record('rank', {}, shown(['sku-1']));
+    await tick(); // a batch of 3 is being written, forever; 2 wait
+    const started = performance.now();
+    await r.close(50);
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(r.buffered).toBe(0);
+    expect(await counter(metrics.impressionsDropped, { reason: 'closed' })).toBe(2);
+    expect(logs).toEqual(['impressions: the store did not finish within 50 ms of shutdown; 2 buffered impression(s) dropped, and the batch being written may be lost']);
+  });
+
   it('off: ids for every response, nothing buffered, written or pruned', async () => {
     const sink = memorySink();
     const { recorder: r } = recorder(sink, { enabled: false, batchSize: 1, flushMs: 5, retentionDays: 1, pruneFirstMs: 5 });

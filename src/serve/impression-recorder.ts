@@ -187,13 +187,33 @@ export class ImpressionRecorder {
     return this.pruning;
   }
 
-  /** Stops the timers, writes what is buffered, lets a retention pass stop between two statements. */
-  close(): Promise<void> {
+  /**
+   * Stops the timers and writes what is buffered; a retention pass stops between two statements. Waits
+   * at most `waitMs`: a store that does not answer must not hold up a shutdown, so what is still
+   * buffered then is dropped, counted and logged.
+   */
+  close(waitMs = 5_000): Promise<void> {
     this.closing ??= (async () => {
       for (const timer of this.timers) clearTimeout(timer);
       this.closed = true;
-      await this.flush();
-      await this.pruning;
+      let timeout: NodeJS.Timeout | undefined;
+      const finished = await Promise.race([
+        (async () => {
+          await this.flush();
+          await this.pruning;
+          return true;
+        })(),
+        new Promise<false>((resolve) => {
+          timeout = setTimeout(() => resolve(false), waitMs);
+        }),
+      ]);
+      clearTimeout(timeout);
+      if (!finished) {
+        const lost = this.buffer.length;
+        this.buffer = [];
+        this.metrics.impressionsDropped.inc({ reason: 'closed' }, lost);
+        this.log(`impressions: the store did not finish within ${waitMs} ms of shutdown; ${lost} buffered impression(s) dropped, and the batch being written may be lost`);
+      }
     })();
     return this.closing;
   }

@@ -131,8 +131,8 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
   );
   /** Releases what start-up acquired, in reverse order (a failed start and close() alike). */
   const release = async (): Promise<void> => {
-    // What is buffered is written before the store closes.
-    await impressions.close();
+    // What is buffered is written before the store closes (given as long as requests in flight were).
+    await impressions.close(config.shutdownTimeoutSeconds * 1000);
     redis?.disconnect();
     await listener?.close();
     models.close();
