@@ -199,7 +199,7 @@ describe('npm start (jobs/serve)', () => {
   it('documents every flag in --help', async () => {
     const { code, stdout } = await runJobProcess('serve', ['--help']);
     expect(code).toBe(0);
-    for (const flag of ['--host', '--port', '--database-url', '--api-keys', '--dev-keys', '--rate-limit', '--body-limit', '--strict-catalog', '--event-types', '--fallback', '--popular-window', '--user-cache', '--user-cache-ttl', '--model-poll', '--workers', '--shutdown-timeout', '--impressions', '--impression-retention-days', '--help']) {
+    for (const flag of ['--host', '--port', '--database-url', '--api-keys', '--dev-keys', '--rate-limit', '--body-limit', '--strict-catalog', '--event-types', '--fallback', '--popular-window', '--user-cache', '--user-cache-ttl', '--model-poll', '--workers', '--shutdown-timeout', '--impressions', '--impression-retention-days', '--retrain-schedule', '--retrain-args', '--help']) {
       expect(stdout).toContain(flag);
     }
   });
@@ -220,6 +220,12 @@ describe('npm start (jobs/serve)', () => {
       expect(badWorkers.code).toBe(2);
       expect(badWorkers.stderr).toContain(`--workers must be an integer from 1 to 256; got '${workers}'`);
     }
+    const badCron = await runJobProcess('serve', ['--retrain-schedule', '0 3 * * * *', '--dev-keys']);
+    expect(badCron.code).toBe(2);
+    expect(badCron.stderr).toContain("error [USAGE]: --retrain-schedule '0 3 * * * *' must have five fields");
+    const badCronFromEnv = await runJobProcess('serve', ['--dev-keys'], { ATTNREC_RETRAIN_SCHEDULE: 'nightly' });
+    expect(badCronFromEnv.code).toBe(2);
+    expect(badCronFromEnv.stderr).toContain("--retrain-schedule 'nightly' must have five fields");
     const unmigrated = await runJobProcess('serve', ['--database-url', database, '--dev-keys', '--port', '0']);
     expect(unmigrated.code).toBe(2);
     expect(unmigrated.stderr).toContain('error [DATABASE_NOT_READY]');

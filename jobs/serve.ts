@@ -3,6 +3,7 @@ import { setFlagsFromString } from 'node:v8';
 import { integerFlag, runJob, type FlagSpec, type JobSpec } from '../src/cli/job.js';
 import { DEFAULT_DATABASE_URL } from '../src/config/database-url.js';
 import { AppError } from '../src/errors.js';
+import { validateCron } from '../src/serve/cron-expression.js';
 import { DEV_KEYS, SERVE_DEFAULTS, devKeys, parseApiKeys, validateServeConfig } from '../src/serve/config.js';
 import { consoleLogger, startServer } from '../src/serve/server.js';
 
@@ -38,6 +39,8 @@ const spec = {
     'shutdown-timeout': { type: 'string', value: 'seconds', default: String(d.shutdownTimeoutSeconds), description: 'On SIGTERM/SIGINT, time given to in-flight requests' },
     impressions: { type: 'string', value: 'mode', default: d.impressions, choices: ['on', 'off'], description: "Record what each recommendation response showed (its recommendationId, items, ranks, probabilities), in batches off the request path; off records nothing (responses keep their recommendationId)" },
     'impression-retention-days': { type: 'string', value: 'days', default: String(d.impressionRetentionDays), description: 'Delete impressions older than this, hourly, 1,000 rows per statement (0 = keep them)' },
+    'retrain-schedule': { type: 'string', value: 'cron', description: "Run npm run retrain on this schedule, five cron fields in the server's time zone (e.g. '0 3 * * *'): on PostgreSQL exactly one replica runs each tick; the new version takes over only if it wins. Default: $ATTNREC_RETRAIN_SCHEDULE, else none" },
+    'retrain-args': { type: 'string', value: 'flags', default: '', description: "Flags for each scheduled retrain, as one string (e.g. '--since 90d --min-gain 0.01'; see npm run retrain -- --help)" },
   },
   details: `
 Routes are documented in OpenAPI 3.1 at /v1/openapi.json. Keys: read keys call recommendation routes,
@@ -57,6 +60,8 @@ await runJob(spec, async ({ flags }) => {
   const apiKeys = [...parseApiKeys(keysText), ...(flags['dev-keys'] ? devKeys() : [])];
   const databaseUrl = flags['database-url'] ?? process.env.DATABASE_URL;
   const redisUrl = flags['redis-url'] ?? process.env.ATTNREC_REDIS_URL;
+  const retrainSchedule = flags['retrain-schedule'] ?? process.env.ATTNREC_RETRAIN_SCHEDULE;
+  if (retrainSchedule) validateCron(retrainSchedule);
   const config = validateServeConfig({
     host: flags.host,
     port: integerFlag('port', flags.port, 0, 65_535),
@@ -77,6 +82,8 @@ await runJob(spec, async ({ flags }) => {
     shutdownTimeoutSeconds: number('shutdown-timeout', flags['shutdown-timeout'], 0.001, 3_600),
     impressions: flags.impressions,
     impressionRetentionDays: number('impression-retention-days', flags['impression-retention-days'], 0, 36_500),
+    ...(retrainSchedule && { retrainSchedule }),
+    retrainArgs: flags['retrain-args'].split(/\s+/).filter(Boolean),
   });
   if (flags['dev-keys']) consoleLogger(`development keys accepted (${Object.values(DEV_KEYS).join(', ')}): never use --dev-keys in production`);
   const server = await startServer(config);

@@ -65,6 +65,13 @@ export const ServeConfigSchema = z
     impressions: z.enum(['on', 'off']),
     /** Impressions older than this many days are deleted, hourly in bounded steps; 0 keeps them. */
     impressionRetentionDays: z.number().min(0).max(36_500),
+    /**
+     * Run npm run retrain on this cron schedule (five fields, the server's time zone): in this process on
+     * SQLite, through graphile-worker's queue on PostgreSQL (exactly one replica runs each tick). Absent: no schedule.
+     */
+    retrainSchedule: z.string().min(1).optional(),
+    /** Flags for each scheduled retrain (jobs/retrain.ts): --since 90d, --min-gain 0.01, --artifacts … */
+    retrainArgs: z.array(z.string()),
   })
   .strict();
 
@@ -87,6 +94,7 @@ export const SERVE_DEFAULTS = {
   shutdownTimeoutSeconds: 10,
   impressions: 'on',
   impressionRetentionDays: 90,
+  retrainArgs: [] as string[],
 } as const satisfies Partial<ServeConfig>;
 
 export function hashKey(key: string): string {

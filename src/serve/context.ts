@@ -1,4 +1,5 @@
 import type { ServingReader } from '../data/serving-reader.js';
+import type { RetrainSchedule } from './retrain-schedule.js';
 import type { Store } from '../data/store.js';
 import type { Authenticator } from './auth.js';
 import type { CacheWarmer } from './cache-warmer.js';
@@ -23,6 +24,8 @@ export interface ServeContext {
   readonly warmer: CacheWarmer;
   /** Gives recommendation responses their recommendationId and records what they showed. */
   readonly impressions: ImpressionRecorder;
+  /** Scheduled and requested retrains (npm run retrain). */
+  readonly retrain: RetrainSchedule;
   readonly metrics: ServeMetrics;
   readonly auth: Authenticator;
   readonly limiter: RateLimiter | undefined;

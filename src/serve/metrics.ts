@@ -72,6 +72,20 @@ export class ServeMetrics {
     registers: [this.registry],
   });
 
+  readonly retrainRuns = new Counter({
+    name: 'attnrec_retrain_runs_total',
+    help: 'Scheduled or requested retrains this server ran, by outcome: promoted (the new version won and serves), kept (it did not win; the active version serves), failed (nothing changed)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly retrainLastRun = new Gauge({
+    name: 'attnrec_retrain_last_run_timestamp_seconds',
+    help: 'When the last retrain this server ran ended, by outcome (Unix seconds)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly retrainRunning = new Gauge({ name: 'attnrec_retrain_running', help: '1 while this server runs a retrain', registers: [this.registry] });
+
   readonly impressionsStored = new Counter({
     name: 'attnrec_impressions_stored_total',
     help: 'Impressions (what a recommendation response showed, under its recommendationId) stored',

@@ -13,6 +13,7 @@ import {
   ProblemSchema,
   RankResponseSchema,
   ReadySchema,
+  RetrainRequestedSchema,
   SessionRecommendationsSchema,
   SimilarItemsResponseSchema,
   UserNextSequenceSchema,
@@ -162,6 +163,14 @@ function routes(registry: OpenAPIRegistry): void {
       "Loads the version in every inference worker, then warms the user cache for it (most recently active shoppers first) while the current version keeps serving, for up to the server's --activation-warm-up seconds (default 60), and only then switches: the answer comes when the version serves. Shoppers never meet an empty cache at the switch; a warm-up cut short goes on afterwards.",
     request: { params: VersionParam },
     responses: { ...ok('Serving', ActivationSchema), ...problems('VALIDATION_FAILED', 'MODEL_VERSION_NOT_FOUND', 'MODEL_VERSION_NOT_READY', 'ARTIFACT_CORRUPT', ...AUTH_ERRORS) },
+  });
+  register(registry, 'admin', {
+    method: 'post',
+    path: '/v1/models/retrain',
+    summary: 'Retrain now: a new version with the active recipe, activated only if it wins',
+    description:
+      "Starts npm run retrain outside the server's --retrain-schedule, with its --retrain-args, in a child process at the lowest CPU priority. The job trains a new version with the active version's recipe, ranks both on the same test split, and activates the new one only if it wins (see npm run retrain -- --help). The outcome is logged and counted in attnrec_retrain_runs_total; GET /v1/models lists the new version. On PostgreSQL the run is queued for whichever replica takes it, one at a time.",
+    responses: { '202': { description: 'Requested', content: json(RetrainRequestedSchema) }, ...problems('DATABASE_UNAVAILABLE', ...AUTH_ERRORS) },
   });
   const inspectErrors = ['ITEM_NOT_FOUND', 'ITEM_NOT_IN_MODEL', 'NO_USABLE_HISTORY', 'MODEL_VERSION_NOT_FOUND', ...READ_ERRORS];
   register(registry, 'read', {

@@ -117,6 +117,12 @@ export const ModelVersionsSchema = z.strictObject({ serving: z.number().int().nu
 
 export const ActivationSchema = z.strictObject({ serving: z.number().int(), numItems: z.number().int() });
 
+export const RetrainRequestedSchema = z.strictObject({
+  status: z
+    .enum(['queued', 'running'])
+    .describe('queued: a retrain will start (on PostgreSQL, on whichever replica takes it); running: one is already under way on this server, and no second one was queued'),
+});
+
 export const LiveSchema = z.strictObject({ status: z.literal('live') });
 
 export const ReadySchema = z.strictObject({

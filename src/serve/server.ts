@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { RetrainSchedule } from './retrain-schedule.js';
 import type { Server } from 'node:http';
 import type { Express } from 'express';
 import type { AddressInfo } from 'node:net';
@@ -38,6 +39,8 @@ export type Logger = (message: string, error?: unknown) => void;
 /** Settings below the configuration's level, for tests: the impression writer's batches and timers. */
 export interface ServerTuning {
   readonly impressions?: Omit<ImpressionRecorderOptions, 'enabled' | 'retentionDays'>;
+  /** The command a retrain runs (default: this checkout's jobs/retrain.ts). */
+  readonly retrainCommand?: readonly string[];
 }
 
 export const consoleLogger: Logger = (message, error) => {
@@ -130,7 +133,9 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
       : 'impressions: off (responses carry a recommendationId; nothing is recorded)',
   );
   /** Releases what start-up acquired, in reverse order (a failed start and close() alike). */
+  let retrain: RetrainSchedule | undefined;
   const release = async (): Promise<void> => {
+    await retrain?.close();
     // What is buffered is written before the store closes (given as long as requests in flight were).
     await impressions.close(config.shutdownTimeoutSeconds * 1000);
     redis?.disconnect();
@@ -178,8 +183,33 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
           ? RateLimiter.onPostgres(store.pool, perMinute, 60)
           : RateLimiter.inMemory(perMinute, 60);
   if (limiter) log(`rate limit: ${perMinute} requests a minute per key, kept ${limiter.store === 'memory' ? 'in this process' : `in ${limiter.store}, shared by the replicas`}`);
+  // Scheduled retraining: in this process on SQLite, through the PostgreSQL job queue with replicas.
+  try {
+    retrain = await RetrainSchedule.start(
+      {
+        cron: config.retrainSchedule,
+        args: config.retrainArgs,
+        databaseUrl: store.target.url,
+        log,
+        ...(tuning.retrainCommand && { command: tuning.retrainCommand }),
+        onStart: () => metrics.retrainRunning.set(1),
+        onRun: (run) => {
+          metrics.retrainRunning.set(0);
+          metrics.retrainRuns.inc({ outcome: run.outcome });
+          metrics.retrainLastRun.set({ outcome: run.outcome }, Date.now() / 1000);
+          // This replica serves the new version at once; the others find it at their next poll.
+          if (run.outcome === 'promoted') void models.sync().catch((error: unknown) => log('model sync after a retrain failed', error));
+        },
+      },
+      store.provider,
+    );
+  } catch (error) {
+    await release();
+    throw error;
+  }
+  if (config.retrainSchedule) log(`retrain: scheduled '${config.retrainSchedule}'${store.provider === 'postgresql' ? ' through the PostgreSQL job queue (one replica runs each tick)' : `, next at ${retrain.next?.toISOString()}`}`);
   const lifecycle = { shuttingDown: false };
-  const context: ServeContext = { config, store, reader, catalog, models, pool, recommender, warmer, impressions, metrics, auth: new Authenticator(config.apiKeys), limiter, log, lifecycle, replicaId };
+  const context: ServeContext = { config, store, reader, catalog, models, pool, recommender, warmer, impressions, retrain, metrics, auth: new Authenticator(config.apiKeys), limiter, log, lifecycle, replicaId };
   const app = createApp(context);
 
   const server = await new Promise<Server>((resolve, reject) => {

@@ -1,6 +1,6 @@
 import type { Router } from 'express';
 import type { ServeContext } from '../context.js';
-import { ActivationSchema, ModelVersionsSchema, reply } from '../responses.js';
+import { ActivationSchema, ModelVersionsSchema, RetrainRequestedSchema, reply } from '../responses.js';
 import { VersionParam, parse } from '../validation.js';
 
 /** Listing versions (read) and activating one (admin): roll forward or back without a restart. */
@@ -13,5 +13,11 @@ export function modelRoutes(router: Router, ctx: ServeContext): void {
     const { version } = parse(VersionParam, req.params, 'path');
     const model = await ctx.models.activate(version);
     reply(res, ActivationSchema, { serving: model.version, numItems: model.numItems });
+  });
+
+  // A retrain outside the schedule: the job decides whether its version takes over (jobs/retrain.ts).
+  router.post('/models/retrain', ctx.auth.require('admin'), async (_req, res) => {
+    res.status(202);
+    reply(res, RetrainRequestedSchema, { status: await ctx.retrain.runNow() });
   });
 }
