@@ -206,6 +206,13 @@ async function prepareStore(options: ServeBenchOptions): Promise<PreparedStore> 
   const url = `file:${file}`;
   if (options.reuseStore && existsSync(file) && existsSync(facts)) {
     options.log(`reusing ${file} and its two versions (--reuse-store)`);
+    // A store kept from an older checkout gets the migrations added since (the server refuses a store that lacks one).
+    const reused = openStore(url);
+    try {
+      await migrate(reused);
+    } finally {
+      await reused.close();
+    }
     return { ...(JSON.parse(readFileSync(facts, 'utf8')) as Omit<PreparedStore, 'reused' | 'file'>), file, reused: true };
   }
   for (const suffix of ['', '-wal', '-shm']) rmSync(file + suffix, { force: true });
