@@ -140,7 +140,7 @@ export class ModelRegistry {
   private async readyRow(version: number): Promise<{ id: number; createdAt: Date; artifactPath: string }> {
     const row = await this.store.prisma.modelVersion.findUnique({ where: { id: version }, select: { id: true, status: true, createdAt: true, artifactPath: true } });
     if (!row) throw new AppError('MODEL_VERSION_NOT_FOUND', `model version ${version} does not exist`);
-    if (row.status !== 'ready') throw new AppError('MODEL_VERSION_NOT_READY', `model version ${version} is '${row.status}', not 'ready'`, { status: row.status });
+    if (row.status !== 'ready') throw new AppError('MODEL_VERSION_NOT_READY', `model version ${version} is '${row.status}', not 'ready'`, { versionStatus: row.status });
     return row;
   }
 

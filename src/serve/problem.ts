@@ -28,7 +28,11 @@ export const PROBLEM_CODES: Readonly<Record<string, { status: number; title: str
   MODEL_VERSION_NOT_FOUND: { status: 404, title: 'Model version not found' },
   NO_USABLE_HISTORY: { status: 422, title: 'No event of the history is on an item the model knows' },
   METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed on this route' },
-  MODEL_VERSION_NOT_READY: { status: 409, title: 'Model version cannot be activated' },
+  MODEL_VERSION_NOT_READY: { status: 409, title: 'Model version is not ready to serve' },
+  EXPERIMENT_NOT_FOUND: { status: 404, title: 'Experiment not found' },
+  EXPERIMENT_OVERLAP: { status: 409, title: 'Another running experiment has this traffic' },
+  EXPERIMENT_NOT_DRAFT: { status: 409, title: 'Experiment has already started' },
+  EXPERIMENT_STOPPED: { status: 409, title: 'Experiment was already stopped' },
   ARTIFACT_CORRUPT: { status: 409, title: 'Model artifact is unusable' },
   ITEM_NOT_IN_MODEL: { status: 404, title: 'Item is newer than the model' },
   BODY_TOO_LARGE: { status: 413, title: 'Request body too large' },
@@ -55,14 +59,15 @@ export class ProblemError extends Error {
 
 export function problemBody(code: string, detail: string, instance?: string, extensions: Record<string, unknown> = {}): Problem {
   const known = PROBLEM_CODES[code] ?? PROBLEM_CODES.INTERNAL!;
+  // Extension members never replace RFC 9457's own (a detail named `status` once turned a 409 into a 500).
   return {
+    ...extensions,
     type: `urn:attnrec:problem:${code}`,
     title: known.title,
     status: known.status,
     detail,
     code,
     ...(instance !== undefined && { instance }),
-    ...extensions,
   };
 }
 

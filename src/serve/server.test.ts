@@ -247,6 +247,10 @@ describeEachProvider('recommendation API', (provider) => {
     expect(seen).toEqual(new Set([1, second]));
     expect((await shop.store.prisma.modelVersion.findMany({ where: { active: true } })).map((v) => v.id)).toEqual([second]);
     expect((await shop.call('/v1/models/999/activate', { method: 'POST' })).body.code).toBe('MODEL_VERSION_NOT_FOUND');
+    // A version that is not ready: a 409 problem that says why (its status travels as versionStatus, never as the problem's status).
+    const failed = await shop.store.prisma.modelVersion.create({ data: { status: 'failed', config: {}, dataHash: 'x', artifactPath: '/nowhere' } });
+    const refused = await shop.call(`/v1/models/${failed.id}/activate`, { method: 'POST' });
+    expect(refused).toMatchObject({ status: 409, body: { status: 409, code: 'MODEL_VERSION_NOT_READY', versionStatus: 'failed' } });
     const back = await shop.call('/v1/models/1/activate', { method: 'POST' });
     expect(back.body.serving).toBe(1);
   });
