@@ -51,13 +51,13 @@ const libraries: Library[] = [
     name: 'graphile-worker',
     version: '0.16.6',
     async start(url, replica, onRun) {
-      const { run } = (await import('graphile-worker')) as unknown as { run: (options: object) => Promise<{ stop(): Promise<void> }> };
+      const { run, Logger } = (await import('graphile-worker')) as unknown as { run: (options: object) => Promise<{ stop(): Promise<void> }>; Logger: new (factory: () => () => void) => object };
       const runner = await run({
         connectionString: url,
         concurrency: 1,
         noHandleSignals: true,
         pollInterval: 2000,
-        logger: undefined,
+        logger: new Logger(() => () => {}), // its INFO lines would go to stdout, where the result is printed
         taskList: { retrain: async () => onRun(replica) },
         crontab: '* * * * * retrain',
       });

@@ -19,6 +19,7 @@ function impression(ms: number, n: number, owner: { user?: string; session?: str
     route: owner.user ? 'user_recommendations' : owner.session ? 'session_recommendations' : 'similar_items',
     strategy: 'model',
     modelVersion: 3,
+    experimentId: null,
     variant: null,
     userId: owner.user ?? null,
     sessionId: owner.session ?? null,

@@ -46,7 +46,8 @@ export interface ImpressionRow {
   readonly route: ImpressionRoute;
   readonly strategy: 'model' | 'popular';
   readonly modelVersion: number | null;
-  /** The experiment variant that answered (experiments come later: null until then). */
+  /** The running experiment that assigned the shopper, and the variant's name (null outside experiments). */
+  readonly experimentId: number | null;
   readonly variant: string | null;
   readonly userId: string | null;
   readonly sessionId: string | null;
@@ -91,10 +92,10 @@ export async function writeImpressions(store: Store, batch: readonly ImpressionR
   try {
     await client.query('BEGIN');
     await client.query(
-      `INSERT INTO impressions (id, ts, route, strategy, model_version, variant, user_id, session_id)
-       SELECT id, ${pgTimestamp('ms')}, route, strategy, model_version, variant, user_id, session_id
-         FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::int4[], $6::text[], $7::text[], $8::text[])
-           AS t (id, ms, route, strategy, model_version, variant, user_id, session_id)`,
+      `INSERT INTO impressions (id, ts, route, strategy, model_version, variant, user_id, session_id, experiment_id)
+       SELECT id, ${pgTimestamp('ms')}, route, strategy, model_version, variant, user_id, session_id, experiment_id
+         FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::int4[], $6::text[], $7::text[], $8::text[], $9::int4[])
+           AS t (id, ms, route, strategy, model_version, variant, user_id, session_id, experiment_id)`,
       [
         batch.map((r) => r.id),
         batch.map((r) => Math.round(r.ts)),
@@ -104,6 +105,7 @@ export async function writeImpressions(store: Store, batch: readonly ImpressionR
         batch.map((r) => r.variant),
         batch.map((r) => r.userId),
         batch.map((r) => r.sessionId),
+        batch.map((r) => r.experimentId),
       ],
     );
     if (items > 0) {
@@ -152,12 +154,12 @@ const sqliteCache = new WeakMap<Database.Database, SqliteImpressionStatements>()
 function sqliteStatements(db: Database.Database): SqliteImpressionStatements {
   let cached = sqliteCache.get(db);
   if (cached) return cached;
-  const impression = db.prepare('INSERT INTO impressions (id, ts, route, strategy, model_version, variant, user_id, session_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+  const impression = db.prepare('INSERT INTO impressions (id, ts, route, strategy, model_version, variant, user_id, session_id, experiment_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
   const item = db.prepare('INSERT INTO impression_items (impression_id, rank, item_id, probability, score, user_id, session_id, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
   const insertBatch = db.transaction((batch: readonly ImpressionRow[]) => {
     for (const row of batch) {
       const ts = Math.round(row.ts);
-      impression.run(row.id, ts, row.route, row.strategy, row.modelVersion, row.variant, row.userId, row.sessionId);
+      impression.run(row.id, ts, row.route, row.strategy, row.modelVersion, row.variant, row.userId, row.sessionId, row.experimentId);
       for (const it of row.items) item.run(row.id, it.rank, it.itemId, finite(it.probability), finite(it.score), row.userId, row.sessionId, ts);
     }
   });

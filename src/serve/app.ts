@@ -8,6 +8,7 @@ import { ProblemError, problemBody, problemHandler, sendProblem } from './proble
 import { attentionRoutes } from './routes/attention.js';
 import { eventRoutes } from './routes/events.js';
 import { itemRoutes } from './routes/items.js';
+import { experimentRoutes } from './routes/experiments.js';
 import { modelRoutes } from './routes/models.js';
 import { recommendationRoutes } from './routes/recommendations.js';
 
@@ -72,6 +73,7 @@ export function createApp(ctx: ServeContext): Express {
   itemRoutes(v1, ctx);
   recommendationRoutes(v1, ctx);
   modelRoutes(v1, ctx);
+  experimentRoutes(v1, ctx);
   attentionRoutes(v1, ctx);
   app.use('/v1', v1);
 

@@ -1,4 +1,5 @@
 import type { ServingReader } from '../data/serving-reader.js';
+import type { ExperimentRegistry } from './experiments.js';
 import type { RetrainSchedule } from './retrain-schedule.js';
 import type { Store } from '../data/store.js';
 import type { Authenticator } from './auth.js';
@@ -24,6 +25,8 @@ export interface ServeContext {
   readonly warmer: CacheWarmer;
   /** Gives recommendation responses their recommendationId and records what they showed. */
   readonly impressions: ImpressionRecorder;
+  /** The running experiments, by route (assignment of shoppers to variants). */
+  readonly experiments: ExperimentRegistry;
   /** Scheduled and requested retrains (npm run retrain). */
   readonly retrain: RetrainSchedule;
   readonly metrics: ServeMetrics;

@@ -58,7 +58,7 @@ interface Pending {
   readonly id: string;
   readonly route: ImpressionRoute;
   readonly owner: ImpressionOwner;
-  readonly variant: string | null;
+  readonly experiment: { readonly experimentId: number; readonly variant: string } | undefined;
   readonly shown: Shown;
 }
 
@@ -136,7 +136,7 @@ export class ImpressionRecorder {
    * A new recommendationId for a response, and (when recording) its impression
    * buffered. Returns at once and never throws: nothing here can fail the response.
    */
-  record(route: ImpressionRoute, owner: ImpressionOwner, shown: Shown, variant: string | null = null): string {
+  record(route: ImpressionRoute, owner: ImpressionOwner, shown: Shown, experiment?: { readonly experimentId: number; readonly variant: string }): string {
     const id = uuidV7();
     if (!this.options.enabled) return id;
     try {
@@ -145,7 +145,7 @@ export class ImpressionRecorder {
       } else if (this.buffer.length >= this.maxBuffered) {
         this.metrics.impressionsDropped.inc({ reason: 'overflow' });
       } else {
-        this.buffer.push({ id, route, owner, variant, shown });
+        this.buffer.push({ id, route, owner, experiment, shown });
         if (this.buffer.length >= this.batchSize && !this.sizeFlushQueued) {
           this.sizeFlushQueued = true;
           setImmediate(() => {
@@ -271,7 +271,8 @@ export class ImpressionRecorder {
       route: p.route,
       strategy: p.shown.strategy,
       modelVersion: p.shown.modelVersion,
-      variant: p.variant,
+      experimentId: p.experiment?.experimentId ?? null,
+      variant: p.experiment?.variant ?? null,
       userId: p.owner.user ?? null,
       sessionId: p.owner.session ?? null,
       items,

@@ -6,6 +6,8 @@ import { PROBLEM_CODES } from './problem.js';
 import {
   ActivationSchema,
   EventsStoredSchema,
+  ExperimentListSchema,
+  ExperimentSchema,
   ItemSchema,
   ItemsWrittenSchema,
   LiveSchema,
@@ -22,6 +24,10 @@ import {
 import {
   AttentionQuery,
   EventsBody,
+  ExperimentBody,
+  ExperimentListQuery,
+  ExperimentParam,
+  ExperimentStopBody,
   ExternalId,
   ItemsBody,
   NextSequenceQuery,
@@ -171,6 +177,45 @@ function routes(registry: OpenAPIRegistry): void {
     description:
       "Starts npm run retrain outside the server's --retrain-schedule, with its --retrain-args, in a child process at the lowest CPU priority. The job trains a new version with the active version's recipe, ranks both on the same test split, and activates the new one only if it wins (see npm run retrain -- --help). The outcome is logged and counted in attnrec_retrain_runs_total; GET /v1/models lists the new version. On PostgreSQL the run is queued for whichever replica takes it, one at a time.",
     responses: { '202': { description: 'Requested', content: json(RetrainRequestedSchema) }, ...problems('DATABASE_UNAVAILABLE', ...AUTH_ERRORS) },
+  });
+  const experimentPath = z.strictObject({ id: ExperimentParam.shape.id.describe('Experiment id') });
+  register(registry, 'admin', {
+    method: 'post',
+    path: '/v1/experiments',
+    summary: 'Define an experiment: variants (a model version or the popular strategy) with traffic shares',
+    description:
+      "Stored as a draft; start it to serve it. A shopper on the experiment's routes gets the variant at the hash of their id with the experiment's salt: the same variant on every request, on every replica. Every problem of a definition is listed: shares that do not sum to 1, not exactly one control, duplicate names, a model variant without its version.",
+    request: { body: { content: json(ExperimentBody), required: true } },
+    responses: { '201': { description: 'The draft', content: json(ExperimentSchema) }, ...problems('VALIDATION_FAILED', 'MODEL_VERSION_NOT_READY', ...BODY_ERRORS, ...AUTH_ERRORS) },
+  });
+  register(registry, 'read', {
+    method: 'get',
+    path: '/v1/experiments',
+    summary: 'Experiments, newest first',
+    request: { query: ExperimentListQuery },
+    responses: { ...ok('Experiments', ExperimentListSchema), ...problems('VALIDATION_FAILED', ...AUTH_ERRORS) },
+  });
+  register(registry, 'read', {
+    method: 'get',
+    path: '/v1/experiments/{id}',
+    summary: 'One experiment, with the responses each variant answered',
+    request: { params: experimentPath },
+    responses: { ...ok('The experiment', ExperimentSchema), ...problems('VALIDATION_FAILED', 'EXPERIMENT_NOT_FOUND', ...AUTH_ERRORS) },
+  });
+  register(registry, 'admin', {
+    method: 'post',
+    path: '/v1/experiments/{id}/start',
+    summary: 'Start a draft: its variants serve its routes from now on',
+    description: "Refused with 409 EXPERIMENT_OVERLAP while another running experiment has one of its routes (one experiment per shopper and route). This server serves it at once, other replicas at their next --model-poll.",
+    request: { params: experimentPath },
+    responses: { ...ok('Running', ExperimentSchema), ...problems('VALIDATION_FAILED', 'EXPERIMENT_NOT_FOUND', 'EXPERIMENT_OVERLAP', 'EXPERIMENT_NOT_DRAFT', 'MODEL_VERSION_NOT_READY', ...AUTH_ERRORS) },
+  });
+  register(registry, 'admin', {
+    method: 'post',
+    path: '/v1/experiments/{id}/stop',
+    summary: 'Stop an experiment (its routes go back to the active version) and record why',
+    request: { params: experimentPath, body: { content: json(ExperimentStopBody), required: false } },
+    responses: { ...ok('Stopped', ExperimentSchema), ...problems('VALIDATION_FAILED', 'EXPERIMENT_NOT_FOUND', 'EXPERIMENT_STOPPED', ...BODY_ERRORS, ...AUTH_ERRORS) },
   });
   const inspectErrors = ['ITEM_NOT_FOUND', 'ITEM_NOT_IN_MODEL', 'NO_USABLE_HISTORY', 'MODEL_VERSION_NOT_FOUND', ...READ_ERRORS];
   register(registry, 'read', {

@@ -23,6 +23,12 @@ export interface Filters {
   readonly excludeItems?: readonly string[] | undefined;
 }
 
+/**
+ * Which model serves a request: the active one (undefined), another ready
+ * version, or the popular strategy (an experiment's variants; src/serve/experiments.ts).
+ */
+export type Serving = { readonly strategy: 'model'; readonly modelVersion: number | null } | { readonly strategy: 'popular' } | undefined;
+
 // The results' shapes are the API's response schemas (src/serve/responses.ts): declared once, documented from there.
 export type { NextSequence, RankedCandidates, RecommendedItem, Recommendations, SimilarItems } from './responses.js';
 export type Strategy = Recommendations['strategy'];
@@ -191,34 +197,37 @@ export class Recommender {
     this.popular = undefined;
   }
 
-  async forUser(userId: string, k: number, filters: Filters): Promise<Recommendations> {
-    const model = this.models.current?.acquire();
+  async forUser(userId: string, k: number, filters: Filters, serving?: Serving): Promise<Recommendations> {
+    // Outside experiments the active version, with no await on the way.
+    const model = serving === undefined ? this.models.current?.acquire() : await this.modelFor(serving);
     try {
       const user = await this.user(userId, model);
-      return this.recommend(model, user.owner, user.encoded, user.state, k, filters, user.shortlist);
+      return this.recommend(model, user.owner, user.encoded, user.state, k, filters, user.shortlist, serving);
     } finally {
       model?.release();
     }
   }
 
-  async forSession(events: readonly InlineEvent[], k: number, filters: Filters): Promise<Recommendations> {
-    const model = this.models.current?.acquire();
+  async forSession(events: readonly InlineEvent[], k: number, filters: Filters, serving?: Serving): Promise<Recommendations> {
+    // Outside experiments the active version, with no await on the way.
+    const model = serving === undefined ? this.models.current?.acquire() : await this.modelFor(serving);
     try {
       const owner = await this.inlineOwner(events);
       const { encoded, state, shortlist } = await represent(model, owner);
-      return this.recommend(model, owner, encoded, state, k, filters, shortlist);
+      return this.recommend(model, owner, encoded, state, k, filters, shortlist, serving);
     } finally {
       model?.release();
     }
   }
 
-  async nextSequence(userId: string, steps: number, beamWidth: number, filters: Filters): Promise<NextSequence> {
-    const model = this.models.current?.acquire();
+  async nextSequence(userId: string, steps: number, beamWidth: number, filters: Filters, serving?: Serving): Promise<NextSequence> {
+    // Outside experiments the active version, with no await on the way.
+    const model = serving === undefined ? this.models.current?.acquire() : await this.modelFor(serving);
     try {
       const user = await this.user(userId, model);
       const history = { events: user.owner.events, used: user.encoded?.items.length ?? 0 };
       if (!model || !user.encoded || user.encoded.items.length === 0) {
-        const popular = await this.popularFor(user.owner, steps, filters, model);
+        const popular = await this.popularFor(user.owner, steps, filters, model, serving);
         return { strategy: 'popular', modelVersion: model?.version ?? null, items: popular, probability: null, alternatives: [], history };
       }
       const encoded = user.encoded;
@@ -246,8 +255,9 @@ export class Recommender {
     }
   }
 
-  async rank(owner: { user: string } | { session: readonly InlineEvent[] }, candidates: readonly string[], filters: Filters): Promise<RankedCandidates> {
-    const model = this.models.current?.acquire();
+  async rank(owner: { user: string } | { session: readonly InlineEvent[] }, candidates: readonly string[], filters: Filters, serving?: Serving): Promise<RankedCandidates> {
+    // Outside experiments the active version, with no await on the way.
+    const model = serving === undefined ? this.models.current?.acquire() : await this.modelFor(serving);
     try {
       let person: Owner;
       let encoded: ModelHistory | undefined;
@@ -270,7 +280,7 @@ export class Recommender {
         else dropped.push({ item: id, reason: verdict });
       }
       if (!model || !state) {
-        this.requireFallback(model);
+        this.requireFallback(model, serving);
         const popular = await this.popularCounts();
         const counts = new Map(popular.items.map((p) => [p.itemId, p.count]));
         const total = Math.max(1, popular.windowEvents);
@@ -325,11 +335,12 @@ export class Recommender {
     state: UserState | undefined,
     k: number,
     filters: Filters,
-    shortlist?: Shortlist,
+    shortlist: Shortlist | undefined,
+    serving: Serving,
   ): Promise<Recommendations> {
     const history = { events: owner.events, used: encoded?.items.length ?? 0 };
     if (!model || !state) {
-      const items = await this.popularFor(owner, k, filters, model);
+      const items = await this.popularFor(owner, k, filters, model, serving);
       return { strategy: 'popular', modelVersion: model?.version ?? null, items, history };
     }
     const view = this.view(model);
@@ -348,8 +359,8 @@ export class Recommender {
     return { strategy: 'model', modelVersion: model.version, items, history };
   }
 
-  private async popularFor(owner: Owner, k: number, filters: Filters, model: PooledModel | undefined): Promise<RecommendedItem[]> {
-    this.requireFallback(model);
+  private async popularFor(owner: Owner, k: number, filters: Filters, model: PooledModel | undefined, serving: Serving): Promise<RecommendedItem[]> {
+    this.requireFallback(model, serving);
     const popular = await this.popularCounts();
     const rule = this.itemRule(owner, filters);
     const total = Math.max(1, popular.windowEvents);
@@ -362,9 +373,9 @@ export class Recommender {
     return out;
   }
 
-  /** Without a model, only the popular fallback can answer; it may be switched off. */
-  private requireFallback(model: PooledModel | undefined): void {
-    if (!model && !this.options.popularFallback) throw new ProblemError('MODEL_NOT_LOADED', 'no model version is active and the popular fallback is off');
+  /** Without a model, only the popular fallback can answer; it may be switched off (not for an experiment's popular variant). */
+  private requireFallback(model: PooledModel | undefined, serving: Serving): void {
+    if (!model && serving?.strategy !== 'popular' && !this.options.popularFallback) throw new ProblemError('MODEL_NOT_LOADED', 'no model version is active and the popular fallback is off');
   }
 
   private async popularCounts(): Promise<PopularItems> {
@@ -373,6 +384,23 @@ export class Recommender {
       this.popular = { at: now, value: await this.reader.popularItems(this.options.popularWindowDays, POPULAR_LIMIT) };
     }
     return this.popular.value;
+  }
+
+  /**
+   * The model a request is served by: the active one, an experiment variant's
+   * version (kept loaded beside it; if it cannot be loaded, the active one
+   * serves and the response says which version answered), or none for the
+   * popular variant. Release what it returns.
+   */
+  private async modelFor(serving: Serving): Promise<PooledModel | undefined> {
+    if (serving === undefined) return this.models.current?.acquire();
+    if (serving.strategy === 'popular') return undefined;
+    if (serving.modelVersion === null || serving.modelVersion === this.models.current?.version) return this.models.current?.acquire();
+    try {
+      return await this.models.acquireInspectable(serving.modelVersion);
+    } catch {
+      return this.models.current?.acquire();
+    }
   }
 
   /** The user's history and, when a model serves, its state: from the cache, else from the database. */

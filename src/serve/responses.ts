@@ -1,5 +1,6 @@
 import type { Response } from 'express';
 import { z } from 'zod';
+import { EXPERIMENT_ROUTES } from '../data/experiments.js';
 import { PROBLEM_CODES } from './problem.js';
 
 /**
@@ -41,6 +42,10 @@ const Identified = {
   recommendationId: z
     .uuidv7()
     .describe('identifies this response (a UUIDv7, so ids sort by time); the server records under it which items the response showed, with their ranks and probabilities'),
+  experiment: z
+    .strictObject({ id: z.number().int(), variant: z.string() })
+    .optional()
+    .describe("present when a running experiment assigned this shopper: the experiment and the variant that answered (GET /v1/experiments/{id} compares the variants)"),
 };
 
 export const RecommendationsSchema = z.strictObject({
@@ -116,6 +121,32 @@ export const ModelVersionSchema = z
 export const ModelVersionsSchema = z.strictObject({ serving: z.number().int().nullable(), versions: z.array(ModelVersionSchema).describe('newest first') });
 
 export const ActivationSchema = z.strictObject({ serving: z.number().int(), numItems: z.number().int() });
+
+export const ExperimentSchema = z
+  .strictObject({
+    id: z.number().int(),
+    name: z.string(),
+    status: z.enum(['draft', 'running', 'stopped']),
+    routes: z.array(z.enum(EXPERIMENT_ROUTES)).describe('the recommendation routes it takes over'),
+    salt: z.string().describe("the assignment hash's salt: a shopper's variant is a function of it and their id, the same on every replica"),
+    guardrail: z.strictObject({ alpha: z.number(), minImpressions: z.number().int() }).nullable(),
+    createdAt: z.string(),
+    startedAt: z.string().nullable(),
+    stoppedAt: z.string().nullable(),
+    stopReason: z.string().nullable(),
+    variants: z.array(
+      z.strictObject({
+        name: z.string(),
+        strategy: z.enum(['model', 'popular']),
+        modelVersion: z.number().int().nullable(),
+        share: z.number(),
+        control: z.boolean(),
+        impressions: z.number().int().optional().describe('responses this variant answered so far (one experiment read)'),
+      }),
+    ),
+  })
+  .meta({ id: 'Experiment' });
+export const ExperimentListSchema = z.strictObject({ experiments: z.array(ExperimentSchema) });
 
 export const RetrainRequestedSchema = z.strictObject({
   status: z

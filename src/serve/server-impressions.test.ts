@@ -174,7 +174,7 @@ describeEachProvider('impressions over HTTP', (provider) => {
     };
     const at = (daysAgo: number, n: number): ImpressionRow => {
       const ts = Date.now() - daysAgo * DAY;
-      return { id: hex(ts, n), ts, route: 'user_recommendations', strategy: 'model', modelVersion: 1, variant: null, userId: `old-${n}`, sessionId: null, items: [{ rank: 1, itemId: 1, probability: 0.1, score: 1 }] };
+      return { id: hex(ts, n), ts, route: 'user_recommendations', strategy: 'model', modelVersion: 1, experimentId: null, variant: null, userId: `old-${n}`, sessionId: null, items: [{ rank: 1, itemId: 1, probability: 0.1, score: 1 }] };
     };
     const old = [at(120, 1), at(91, 2), at(90.01, 3)];
     const kept = [at(89.9, 4), at(10, 5)];

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { ExperimentRegistry } from './experiments.js';
 import { RetrainSchedule } from './retrain-schedule.js';
 import type { Server } from 'node:http';
 import type { Express } from 'express';
@@ -208,8 +209,26 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
     throw error;
   }
   if (config.retrainSchedule) log(`retrain: scheduled '${config.retrainSchedule}'${store.provider === 'postgresql' ? ' through the PostgreSQL job queue (one replica runs each tick)' : `, next at ${retrain.next?.toISOString()}`}`);
+  // Experiments: read now, after every start or stop made here, and on the model poll (other replicas' changes).
+  // A variant's version is loaded beside the active one (among the two kept for inspection) before shoppers ask.
+  const experiments = new ExperimentRegistry(store, (versions) => {
+    for (const version of versions) {
+      if (version === models.current?.version) continue;
+      void models
+        .acquireInspectable(version)
+        .then((model) => model?.release())
+        .catch((error: unknown) => log(`model version ${version} of a running experiment cannot be loaded; its shoppers get the active version`, error));
+    }
+  });
+  try {
+    await experiments.sync();
+  } catch (error) {
+    await release();
+    throw error;
+  }
+  if (experiments.running.length > 0) log(`experiments running: ${experiments.running.map((e) => `${e.id} ('${e.name}') on ${e.routes.join(', ')}`).join('; ')}`);
   const lifecycle = { shuttingDown: false };
-  const context: ServeContext = { config, store, reader, catalog, models, pool, recommender, warmer, impressions, retrain, metrics, auth: new Authenticator(config.apiKeys), limiter, log, lifecycle, replicaId };
+  const context: ServeContext = { config, store, reader, catalog, models, pool, recommender, warmer, impressions, retrain, experiments, metrics, auth: new Authenticator(config.apiKeys), limiter, log, lifecycle, replicaId };
   const app = createApp(context);
 
   const server = await new Promise<Server>((resolve, reject) => {
@@ -223,7 +242,10 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
   server.keepAliveTimeout = 65_000; // above common load balancers' idle timeouts, so they close first
   const poll =
     config.modelPollSeconds > 0
-      ? setInterval(() => void models.sync().catch((error: unknown) => log('model poll failed', error)), config.modelPollSeconds * 1000)
+      ? setInterval(() => {
+          void models.sync().catch((error: unknown) => log('model poll failed', error));
+          void experiments.sync().catch((error: unknown) => log('experiment poll failed', error));
+        }, config.modelPollSeconds * 1000)
       : undefined;
   poll?.unref();
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { EXPERIMENT_ROUTES } from '../data/experiments.js';
 import { MAX_EXTERNAL_ID_LENGTH } from '../data/import/fields.js';
 import { ProblemError } from './problem.js';
 
@@ -151,3 +152,75 @@ export const SessionAttentionBody = z.strictObject({
   version: z.number().int().min(1).max(2 ** 31 - 1).optional(),
   exclude: z.enum(['purchased', 'seen', 'none']).default('none'),
 });
+
+const VariantInput = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,40}$/, 'must be 1–40 letters, digits, _ . or -')
+    .describe('Names the variant in results and impressions'),
+  strategy: z.enum(['model', 'popular']).default('model').describe('model: a model version serves it; popular: the popular items'),
+  modelVersion: z.number().int().min(1).max(2 ** 31 - 1).optional().describe('The ready model version a model variant serves'),
+  share: z.number().gt(0).max(1).describe("This variant's share of the experiment's traffic; the shares sum to 1"),
+  control: z.boolean().default(false).describe('The variant the others are compared with; exactly one'),
+});
+
+export const ExperimentBody = z.strictObject({
+  name: z.string().trim().min(1).max(200),
+  routes: z
+    .array(z.enum(EXPERIMENT_ROUTES))
+    .min(1)
+    .default([...EXPERIMENT_ROUTES])
+    .describe('The recommendation routes it takes over (its traffic slice; default all). At most one running experiment per route'),
+  variants: z.array(VariantInput).min(2).max(10),
+  guardrail: z
+    .strictObject({
+      alpha: z.number().gt(0).max(0.5).default(0.01).describe("Stop when a variant's purchase conversion is worse than control's at this significance (one-sided)"),
+      minImpressions: z.number().int().min(1).default(1_000).describe('Not before each variant has this many impressions'),
+    })
+    .nullable()
+    .default(null)
+    .describe('Optional: stop the experiment by itself when a variant converts worse than control'),
+  salt: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional().describe('Hash salt of the assignment (default: random); reuse one to keep a previous split'),
+});
+export type ExperimentInput = z.output<typeof ExperimentBody>;
+
+/**
+ * An experiment definition's every problem: its shape (zod) and the rules
+ * across fields (shares sum to 1, one control, unique names, a version
+ * exactly for model variants), read leniently from the raw body so that a
+ * body with both kinds of problem names all of them.
+ */
+export function parseExperiment(body: unknown): ExperimentInput {
+  if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) parse(ExperimentBody, body, 'body');
+  const shaped = ExperimentBody.safeParse(body);
+  const errors = shaped.success ? [] : issuesOf(shaped.error, '', 'body');
+  const variants = (body as { variants?: unknown }).variants;
+  if (Array.isArray(variants)) {
+    const entries = variants.filter((v): v is Record<string, unknown> => typeof v === 'object' && v !== null);
+    const shares = entries.map((v) => v.share);
+    if (shares.length === variants.length && shares.every((s) => typeof s === 'number' && Number.isFinite(s))) {
+      const sum = (shares as number[]).reduce((a, b) => a + b, 0);
+      if (Math.abs(sum - 1) > 1e-9) errors.push({ in: 'body', pointer: '/variants', message: `the shares must sum to 1; they sum to ${Math.round(sum * 1e6) / 1e6}` });
+    }
+    const controls = entries.filter((v) => v.control === true).length;
+    if (controls !== 1) errors.push({ in: 'body', pointer: '/variants', message: `exactly one variant must be the control (control: true); ${controls} are` });
+    const seen = new Set<unknown>();
+    variants.forEach((v, i) => {
+      if (typeof v !== 'object' || v === null) return;
+      const { name, strategy = 'model', modelVersion } = v as Record<string, unknown>;
+      if (seen.has(name)) errors.push({ in: 'body', pointer: `/variants/${i}/name`, message: `'${String(name)}' names two variants` });
+      seen.add(name);
+      if (strategy === 'model' && modelVersion === undefined) errors.push({ in: 'body', pointer: `/variants/${i}/modelVersion`, message: 'a model variant needs the model version it serves' });
+      if (strategy === 'popular' && modelVersion !== undefined) errors.push({ in: 'body', pointer: `/variants/${i}/modelVersion`, message: 'a popular variant serves no model version' });
+    });
+  }
+  if (errors.length > 0 || !shaped.success) {
+    const first = errors[0]!;
+    throw new ProblemError('VALIDATION_FAILED', `body${first.pointer}: ${first.message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}`, { errors: errors.slice(0, 50) });
+  }
+  return shaped.data;
+}
+
+export const ExperimentParam = z.strictObject({ id: z.coerce.number().int().min(1).max(2 ** 31 - 1) });
+export const ExperimentStopBody = z.strictObject({ reason: z.string().trim().min(1).max(500).default('stopped by an admin') });
+export const ExperimentListQuery = z.strictObject({ status: z.enum(['draft', 'running', 'stopped']).optional() });

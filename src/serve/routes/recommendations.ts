@@ -1,6 +1,7 @@
 import type { Router } from 'express';
 import type { ServeContext } from '../context.js';
-import type { Filters } from '../recommender.js';
+import type { Assignment } from '../experiments.js';
+import type { Filters, Serving } from '../recommender.js';
 import { RankResponseSchema, SessionRecommendationsSchema, UserNextSequenceSchema, UserRecommendationsSchema, reply } from '../responses.js';
 import { IdParam, NextSequenceQuery, RankBody, RecommendationQuery, SessionRecommendationBody, parse } from '../validation.js';
 
@@ -8,6 +9,8 @@ import { IdParam, NextSequenceQuery, RankBody, RecommendationQuery, SessionRecom
  * The read routes shops call on every page view. Each response carries a
  * recommendationId under which the server records what it showed (an
  * impression; src/serve/impression-recorder.ts), off the request path.
+ * A shopper on a running experiment's route is served by their variant
+ * (src/serve/experiments.ts), and the response and impression name it.
  */
 export function recommendationRoutes(router: Router, ctx: ServeContext): void {
   const count = (strategy: string): void => {
@@ -17,10 +20,12 @@ export function recommendationRoutes(router: Router, ctx: ServeContext): void {
   router.get('/users/:id/recommendations', ctx.auth.require('read'), async (req, res) => {
     const { id } = parse(IdParam, req.params, 'path');
     const query = parse(RecommendationQuery, req.query, 'query');
-    const result = await ctx.recommender.forUser(id, query.k, filters(query));
+    const assignment = ctx.experiments.assign('user_recommendations', { user: id });
+    const result = await ctx.recommender.forUser(id, query.k, filters(query), serving(assignment));
     count(result.strategy);
-    const recommendationId = ctx.impressions.record('user_recommendations', { user: id }, result);
-    reply(res, UserRecommendationsSchema, { recommendationId, user: id, ...result });
+    const experiment = servedBy(assignment, result);
+    const recommendationId = ctx.impressions.record('user_recommendations', { user: id }, result, experiment);
+    reply(res, UserRecommendationsSchema, { recommendationId, ...named(experiment), user: id, ...result });
   });
 
   router.post('/sessions/recommendations', ctx.auth.require('read'), async (req, res) => {
@@ -35,22 +40,46 @@ export function recommendationRoutes(router: Router, ctx: ServeContext): void {
   router.get('/users/:id/next-sequence', ctx.auth.require('read'), async (req, res) => {
     const { id } = parse(IdParam, req.params, 'path');
     const query = parse(NextSequenceQuery, req.query, 'query');
-    const result = await ctx.recommender.nextSequence(id, query.k, query.beam, filters(query));
+    const assignment = ctx.experiments.assign('next_sequence', { user: id });
+    const result = await ctx.recommender.nextSequence(id, query.k, query.beam, filters(query), serving(assignment));
     count(result.strategy);
-    const recommendationId = ctx.impressions.record('next_sequence', { user: id }, result);
-    reply(res, UserNextSequenceSchema, { recommendationId, user: id, beam: query.beam, ...result });
+    const experiment = servedBy(assignment, result);
+    const recommendationId = ctx.impressions.record('next_sequence', { user: id }, result, experiment);
+    reply(res, UserNextSequenceSchema, { recommendationId, ...named(experiment), user: id, beam: query.beam, ...result });
   });
 
   router.post('/rank', ctx.auth.require('read'), async (req, res) => {
     const body = parse(RankBody, req.body, 'body');
     const owner = body.user !== undefined ? { user: body.user } : { session: body.session! };
-    const result = await ctx.recommender.rank(owner, body.candidates, filters(body));
+    const assignment = body.user !== undefined ? ctx.experiments.assign('rank', { user: body.user }) : undefined;
+    const result = await ctx.recommender.rank(owner, body.candidates, filters(body), serving(assignment));
     count(result.strategy);
-    const recommendationId = ctx.impressions.record('rank', body.user !== undefined ? { user: body.user } : {}, result);
-    reply(res, RankResponseSchema, { recommendationId, ...result });
+    const experiment = servedBy(assignment, result);
+    const recommendationId = ctx.impressions.record('rank', body.user !== undefined ? { user: body.user } : {}, result, experiment);
+    reply(res, RankResponseSchema, { recommendationId, ...named(experiment), ...result });
   });
 }
 
 function filters(query: { exclude: Filters['exclude']; category?: string | undefined; includeItems?: string[] | undefined; excludeItems?: string[] | undefined }): Filters {
   return { exclude: query.exclude, category: query.category, includeItems: query.includeItems, excludeItems: query.excludeItems };
+}
+
+function serving(assignment: Assignment | undefined): Serving {
+  if (!assignment) return undefined;
+  return assignment.strategy === 'popular' ? { strategy: 'popular' } : { strategy: 'model', modelVersion: assignment.modelVersion };
+}
+
+/**
+ * The experiment variant that answered: the assignment, unless a model
+ * variant's version could not serve and the active one answered instead
+ * (that response is outside the experiment).
+ */
+function servedBy(assignment: Assignment | undefined, result: { strategy: string; modelVersion: number | null }): { experimentId: number; variant: string } | undefined {
+  if (!assignment) return undefined;
+  if (assignment.strategy === 'model' && result.strategy === 'model' && result.modelVersion !== assignment.modelVersion) return undefined;
+  return { experimentId: assignment.experimentId, variant: assignment.variant };
+}
+
+function named(experiment: { experimentId: number; variant: string } | undefined): { experiment?: { id: number; variant: string } } {
+  return experiment ? { experiment: { id: experiment.experimentId, variant: experiment.variant } } : {};
 }
