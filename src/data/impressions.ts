@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { Store } from './store.js';
+import { impressionWriter } from './impression-writer.js';
 import { walCheckpointer } from './wal-checkpointer.js';
 import { withWriteLock } from './write-lock.js';
 
@@ -74,15 +75,18 @@ const finite = (x: number | null): number | null => (x !== null && Number.isFini
 /**
  * Stores a batch of impressions in one transaction (all or none). On SQLite
  * it takes the connection's write lock (src/data/write-lock.ts), like event
- * ingestion, and runs synchronously inside it, so keep batches small: the
- * event loop and the lock are held for the whole insert. Returns the rows written.
+ * ingestion, and the insert runs on the impression writer thread
+ * (src/data/impression-writer.ts) meanwhile, so the event loop goes on; the
+ * lock is held for the whole insert, so keep batches small. Returns the rows written.
  */
 export async function writeImpressions(store: Store, batch: readonly ImpressionRow[]): Promise<{ impressions: number; items: number }> {
   if (batch.length === 0) return { impressions: 0, items: 0 };
   const items = batch.reduce((n, row) => n + row.items.length, 0);
   if (store.provider === 'sqlite') {
     await withWriteLock(store, async () => {
-      sqliteStatements(store.db).insertBatch.immediate(batch);
+      // On a thread of its own (src/data/impression-writer.ts) unless the database is in memory.
+      if (store.db.memory) sqliteStatements(store.db).insertBatch.immediate(batch);
+      else await impressionWriter(store.db).write(batch);
       walCheckpointer(store.db, (fn) => withWriteLock(store, fn))?.committed(batch.length + items);
     });
     return { impressions: batch.length, items };
@@ -221,7 +225,7 @@ function deleter(store: Store): (table: keyof typeof PRUNE_SQL, floor: string, l
   const statements = { impression_items: store.db.prepare(PRUNE_SQL.impression_items.replace(/\$\d/g, '?')), impressions: store.db.prepare(PRUNE_SQL.impressions.replace(/\$\d/g, '?')) };
   return (table, floor, limit) =>
     withWriteLock(store, async () => {
-      const { changes } = statements[table].run(floor, limit);
+      const changes = store.db.memory ? statements[table].run(floor, limit).changes : await impressionWriter(store.db).prune(table, floor, limit);
       walCheckpointer(store.db, (fn) => withWriteLock(store, fn))?.committed(changes);
       return changes;
     });
