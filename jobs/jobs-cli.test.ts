@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -67,7 +67,10 @@ describe('jobs/migrate', () => {
     const database = `file:${join(dir, 'migrate.db')}`;
     const first = await runJobProcess('migrate', ['--database-url', database]);
     expect(first.code).toBe(0);
-    expect(first.stdout).toMatch(/^applied 2 migration\(s\) to .*migrate\.db: 0001_init, 0002_rate_limits\n$/);
+    // Every migration the repository ships, in order.
+    const shipped = readdirSync(join(import.meta.dirname, '..', 'prisma', 'migrations', 'sqlite')).filter((f) => f.endsWith('.sql')).sort().map((f) => f.replace(/\.sql$/, ''));
+    expect(shipped.slice(0, 2)).toEqual(['0001_init', '0002_rate_limits']);
+    expect(first.stdout).toBe(`applied ${shipped.length} migration(s) to ${join(dir, 'migrate.db')}: ${shipped.join(', ')}\n`);
     const second = await runJobProcess('migrate', ['--database-url', database]);
     expect(second.stdout).toContain('is up to date');
   });
