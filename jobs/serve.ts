@@ -4,7 +4,7 @@ import { integerFlag, runJob, type FlagSpec, type JobSpec } from '../src/cli/job
 import { DEFAULT_DATABASE_URL } from '../src/config/database-url.js';
 import { AppError } from '../src/errors.js';
 import { validateCron } from '../src/serve/cron-expression.js';
-import { DEV_KEYS, SERVE_DEFAULTS, devKeys, parseApiKeys, validateServeConfig } from '../src/serve/config.js';
+import { DEV_KEYS, MAX_ATTRIBUTION_WINDOW_SECONDS, SERVE_DEFAULTS, devKeys, parseApiKeys, parseSpanSeconds, validateServeConfig } from '../src/serve/config.js';
 import { consoleLogger, startServer } from '../src/serve/server.js';
 
 // V8's memory reducer, which runs a compacting full collection when allocation slows, paused the event
@@ -39,6 +39,13 @@ const spec = {
     'shutdown-timeout': { type: 'string', value: 'seconds', default: String(d.shutdownTimeoutSeconds), description: 'On SIGTERM/SIGINT, time given to in-flight requests' },
     impressions: { type: 'string', value: 'mode', default: d.impressions, choices: ['on', 'off'], description: "Record what each recommendation response showed (its recommendationId, items, ranks, probabilities), in batches off the request path; off records nothing (responses keep their recommendationId)" },
     'impression-retention-days': { type: 'string', value: 'days', default: String(d.impressionRetentionDays), description: 'Delete impressions older than this, hourly, 1,000 rows per statement (0 = keep them)' },
+    'attribution-window': {
+      type: 'string',
+      value: 'span',
+      default: '24h',
+      description:
+        "Attribute an event on an item a recommendation response showed the same user or session to the latest such response at most this long before it (an event that names its recommendationId: to that response, if at most this old); seconds, or e.g. 30m, 24h, 7d; 0 = no attribution. Runs in the background in batches; needs --impressions on",
+    },
     'retrain-schedule': { type: 'string', value: 'cron', description: "Run npm run retrain on this schedule, five cron fields in the server's time zone (e.g. '0 3 * * *'): on PostgreSQL exactly one replica runs each tick; the new version takes over only if it wins. Default: $ATTNREC_RETRAIN_SCHEDULE, else none" },
     'retrain-args': { type: 'string', value: 'flags', default: '', description: "Flags for each scheduled retrain, as one string (e.g. '--since 90d --min-gain 0.01'; see npm run retrain -- --help)" },
   },
@@ -82,6 +89,7 @@ await runJob(spec, async ({ flags }) => {
     shutdownTimeoutSeconds: number('shutdown-timeout', flags['shutdown-timeout'], 0.001, 3_600),
     impressions: flags.impressions,
     impressionRetentionDays: number('impression-retention-days', flags['impression-retention-days'], 0, 36_500),
+    attributionWindowSeconds: parseSpanSeconds(flags['attribution-window'], '--attribution-window', MAX_ATTRIBUTION_WINDOW_SECONDS),
     ...(retrainSchedule && { retrainSchedule }),
     retrainArgs: flags['retrain-args'].split(/\s+/).filter(Boolean),
   });

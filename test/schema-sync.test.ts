@@ -58,7 +58,7 @@ describe('provider schemas', () => {
 
   it('the model parser finds every model', () => {
     const tables = new Set(expectedColumns(models).map((c) => c.table));
-    expect([...tables].sort()).toEqual(['event_types', 'events', 'experiment_variants', 'experiments', 'impression_items', 'impressions', 'item_embeddings', 'items', 'model_versions', 'rate_limits', 'sessions', 'users']);
+    expect([...tables].sort()).toEqual(['attribution_cursors', 'attributions', 'event_types', 'events', 'experiment_variants', 'experiments', 'impression_items', 'impressions', 'item_embeddings', 'items', 'model_versions', 'rate_limits', 'sessions', 'users']);
   });
 });
 
@@ -125,6 +125,32 @@ describeEachProvider('SQL migrations match the Prisma models', (provider) => {
     // Deleting an impression deletes its items.
     await prisma.impression.delete({ where: { id: shown.id } });
     expect(await prisma.impressionItem.count()).toBe(0);
+
+    const explicit = await prisma.event.create({
+      data: { userId: user.id, itemId: item.id, typeId: 1, ts: new Date('2026-12-03T06:01:00.000Z'), recommendationId: '019ae2d6-7e1b-7000-8000-000000000001' },
+    });
+    const attribution = {
+      impressionId: '019ae2d6-7e1b-7000-8000-000000000001',
+      eventKey: explicit.id,
+      kind: 'explicit',
+      rank: 1,
+      itemId: item.id,
+      typeId: 1,
+      value: 9.5,
+      quantity: 2,
+      ts: new Date('2026-12-03T06:01:00.000Z'),
+      route: 'user_recommendations',
+      strategy: 'model',
+      modelVersion: version.id,
+      variant: 'b',
+    };
+    await prisma.attribution.create({ data: attribution });
+    expect(await prisma.attribution.findUniqueOrThrow({ where: { eventKey: explicit.id } })).toEqual(attribution);
+    // One attribution per event, and only the two kinds.
+    await expect(prisma.attribution.create({ data: { ...attribution, impressionId: '019ae2d6-7e1b-7000-8000-000000000002' } })).rejects.toThrow();
+    await expect(prisma.attribution.create({ data: { ...attribution, eventKey: explicit.id + 1n, kind: 'guess' } })).rejects.toThrow();
+    // The migration seeded the cursor (no events then).
+    expect(await prisma.attributionCursor.findUniqueOrThrow({ where: { name: 'events' } })).toMatchObject({ eventKey: 0n });
   });
 
   it('allows at most one active model version', async () => {

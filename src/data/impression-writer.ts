@@ -37,7 +37,7 @@ export class ImpressionWriterThread {
   }
 
   /** One bounded retention DELETE (`table` rows with ids below `floor`, at most `limit`); resolves with the rows deleted. */
-  prune(table: 'impression_items' | 'impressions', floor: string, limit: number): Promise<number> {
+  prune(table: 'attributions' | 'impression_items' | 'impressions', floor: string, limit: number): Promise<number> {
     return this.call({ op: 'prune', table, floor, limit });
   }
 
@@ -112,6 +112,7 @@ db.pragma('synchronous = ' + Number(workerData.synchronous));
 const impression = db.prepare('INSERT INTO impressions (id, ts, route, strategy, model_version, variant, user_id, session_id, experiment_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
 const item = db.prepare('INSERT INTO impression_items (impression_id, rank, item_id, probability, score, user_id, session_id, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
 const prune = {
+  attributions: db.prepare('DELETE FROM attributions WHERE (impression_id, event_key) IN (SELECT impression_id, event_key FROM attributions WHERE impression_id < ? ORDER BY impression_id, event_key LIMIT ?)'),
   impression_items: db.prepare('DELETE FROM impression_items WHERE (impression_id, rank) IN (SELECT impression_id, rank FROM impression_items WHERE impression_id < ? ORDER BY impression_id, rank LIMIT ?)'),
   impressions: db.prepare('DELETE FROM impressions WHERE id IN (SELECT id FROM impressions WHERE id < ? ORDER BY id LIMIT ?)'),
 };

@@ -97,12 +97,12 @@ describeEachProvider('impression storage', (provider) => {
     await writeImpressions(store, [...old, ...recent]);
     const result = await pruneImpressions(store, BASE + 30 * DAY, { rowsPerStatement: 5 });
     expect(result).toMatchObject({ impressions: 13, items: 26 });
-    // 26 items in statements of 5 (6 statements, the last deleting 1), then 13 impressions (3 statements).
-    expect(result.statements).toBe(6 + 3);
+    // No attributions (1 statement), 26 items in statements of 5 (6 statements, the last deleting 1), then 13 impressions (3 statements).
+    expect(result).toMatchObject({ attributions: 0, statements: 1 + 6 + 3 });
     const left = await store.prisma.impression.findMany({ orderBy: { id: 'asc' }, include: { items: true } });
     expect(left.map((r) => r.id)).toEqual(recent.map((r) => r.id));
     expect(left.every((r) => r.items.length === 2)).toBe(true);
-    expect(await pruneImpressions(store, BASE + 30 * DAY, { rowsPerStatement: 5 })).toEqual({ impressions: 0, items: 0, statements: 2 });
+    expect(await pruneImpressions(store, BASE + 30 * DAY, { rowsPerStatement: 5 })).toEqual({ impressions: 0, items: 0, attributions: 0, statements: 3 });
   });
 
   it('stops pruning between statements when asked to', async () => {
@@ -110,8 +110,9 @@ describeEachProvider('impression storage', (provider) => {
     await writeImpressions(store, Array.from({ length: 10 }, (_, n) => impression(BASE + n, n, { user: 'u' }, [1])));
     let statements = 0;
     const result = await pruneImpressions(store, BASE + DAY, { rowsPerStatement: 2, stop: () => statements++ >= 3 });
-    expect(result).toEqual({ impressions: 0, items: 6, statements: 3 });
-    expect(await countRows()).toEqual({ impressions: 10, items: 4 });
+    // Attributions (none: 1 statement), then items 2 by 2 until the stop.
+    expect(result).toEqual({ impressions: 0, items: 4, attributions: 0, statements: 3 });
+    expect(await countRows()).toEqual({ impressions: 10, items: 6 });
   });
 
   it('finds the latest impression that showed an item to a user or session since a time', async () => {

@@ -182,29 +182,32 @@ export interface PruneOptions {
 export interface PruneResult {
   readonly impressions: number;
   readonly items: number;
+  /** Attributions to the deleted impressions (src/data/attributions.ts), deleted with them. */
+  readonly attributions: number;
   /** DELETE statements run (each its own transaction). */
   readonly statements: number;
 }
 
 /**
- * Deletes the impressions made before `before` (epoch ms) and their items, in
- * statements of at most `rowsPerStatement` rows, each its own short
- * transaction (on SQLite under the write lock, which event ingestion gets
- * between two statements), yielding to the event loop between them. Items go
- * first, so no cascade ever deletes more than the bound. Replicas pruning at
- * the same time only find less to delete.
+ * Deletes the impressions made before `before` (epoch ms), their items and the
+ * attributions to them, in statements of at most `rowsPerStatement` rows, each
+ * its own short transaction (on SQLite under the write lock, which event
+ * ingestion gets between two statements), yielding to the event loop between
+ * them. Attributions and items go first, so no cascade ever deletes more than
+ * the bound. Replicas pruning at the same time only find less to delete.
  */
 export async function pruneImpressions(store: Store, before: number, options: PruneOptions = {}): Promise<PruneResult> {
   const limit = Math.max(1, Math.floor(options.rowsPerStatement ?? 1_000));
   const floor = uuidV7Floor(before);
   const deleteSome = deleter(store);
-  const done = { impressions: 0, items: 0, statements: 0 };
-  for (const table of ['impression_items', 'impressions'] as const) {
+  const done = { impressions: 0, items: 0, attributions: 0, statements: 0 };
+  const counted = { attributions: 'attributions', impression_items: 'items', impressions: 'impressions' } as const;
+  for (const table of ['attributions', 'impression_items', 'impressions'] as const) {
     for (;;) {
       if (options.stop?.()) return done;
       const deleted = await deleteSome(table, floor, limit);
       done.statements++;
-      done[table === 'impressions' ? 'impressions' : 'items'] += deleted;
+      done[counted[table]] += deleted;
       if (deleted < limit) break;
       await new Promise((resolve) => setImmediate(resolve));
     }
@@ -213,6 +216,8 @@ export async function pruneImpressions(store: Store, before: number, options: Pr
 }
 
 const PRUNE_SQL = {
+  attributions:
+    'DELETE FROM attributions WHERE (impression_id, event_key) IN (SELECT impression_id, event_key FROM attributions WHERE impression_id < $1 ORDER BY impression_id, event_key LIMIT $2)',
   impression_items:
     'DELETE FROM impression_items WHERE (impression_id, rank) IN (SELECT impression_id, rank FROM impression_items WHERE impression_id < $1 ORDER BY impression_id, rank LIMIT $2)',
   impressions: 'DELETE FROM impressions WHERE id IN (SELECT id FROM impressions WHERE id < $1 ORDER BY id LIMIT $2)',
@@ -222,7 +227,8 @@ function deleter(store: Store): (table: keyof typeof PRUNE_SQL, floor: string, l
   if (store.provider === 'postgresql') {
     return async (table, floor, limit) => (await store.pool.query(PRUNE_SQL[table], [floor, limit])).rowCount ?? 0;
   }
-  const statements = { impression_items: store.db.prepare(PRUNE_SQL.impression_items.replace(/\$\d/g, '?')), impressions: store.db.prepare(PRUNE_SQL.impressions.replace(/\$\d/g, '?')) };
+  const prepare = (table: keyof typeof PRUNE_SQL): Database.Statement => store.db.prepare(PRUNE_SQL[table].replace(/\$\d/g, '?'));
+  const statements = { attributions: prepare('attributions'), impression_items: prepare('impression_items'), impressions: prepare('impressions') };
   return (table, floor, limit) =>
     withWriteLock(store, async () => {
       const changes = store.db.memory ? statements[table].run(floor, limit).changes : await impressionWriter(store.db).prune(table, floor, limit);

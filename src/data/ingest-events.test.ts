@@ -13,6 +13,7 @@ const row = (line: number, user: string, item: string, type = 'view', eventId: s
   value: null,
   quantity: null,
   eventId,
+  recommendationId: null,
 });
 
 describeEachProvider('ingestEvents', (provider) => {

@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -57,5 +57,20 @@ describeEachProvider('migrate', (provider) => {
         ? store.db.prepare(`SELECT name FROM sqlite_master WHERE name = 'half_done'`).all()
         : (await store.pool.query(`SELECT tablename FROM pg_tables WHERE tablename = 'half_done'`)).rows;
     expect(tables).toEqual([]);
+  });
+
+  it('attribution (0005) on a store that holds events: they keep no recommendationId, and the cursor starts after them', async () => {
+    database = await scratchDatabase(provider);
+    store = openStore(database.url);
+    const before = mkdtempSync(join(tmpdir(), 'attnrec-migrations-'));
+    for (const file of readdirSync(migrationsFolder(provider)).filter((f) => f < '0005')) cpSync(join(migrationsFolder(provider), file), join(before, file));
+    await migrate(store, before);
+    const sql = `INSERT INTO events (user_id, item_id, type_id, ts) VALUES (1, 1, 1, ${provider === 'sqlite' ? '1700000000000' : "TIMESTAMP '2023-11-14 22:13:20'"}), (1, 2, 1, ${provider === 'sqlite' ? '1700000000001' : "TIMESTAMP '2023-11-14 22:13:21'"})`;
+    if (store.provider === 'sqlite') store.db.exec(sql);
+    else await store.pool.query(sql);
+    expect((await migrate(store)).applied).toEqual(['0005_attribution']);
+    const events = await store.prisma.event.findMany({ orderBy: { id: 'asc' } });
+    expect(events.map((e) => e.recommendationId)).toEqual([null, null]);
+    expect(await store.prisma.attributionCursor.findMany()).toEqual([{ name: 'events', eventKey: events[1]!.id, updatedAt: expect.any(Date) }]);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Authenticator } from './auth.js';
-import { SERVE_DEFAULTS, devKeys, hashKey, parseApiKeys, validateServeConfig } from './config.js';
+import { MAX_ATTRIBUTION_WINDOW_SECONDS, SERVE_DEFAULTS, devKeys, hashKey, parseApiKeys, parseSpanSeconds, validateServeConfig } from './config.js';
 import { LruCache } from './lru-cache.js';
 import { RateLimiter } from './rate-limit.js';
 
@@ -61,5 +61,19 @@ describe('LruCache', () => {
     now = 1_002;
     expect(cache.get('c')).toBeUndefined();
     expect(new LruCache<string, number>(0).get('x')).toBeUndefined();
+  });
+});
+
+describe('spans of time (--attribution-window)', () => {
+  it('reads seconds, or a number with s, m, h or d', () => {
+    const span = (raw: string): number => parseSpanSeconds(raw, '--attribution-window', MAX_ATTRIBUTION_WINDOW_SECONDS);
+    expect([span('90'), span('0.5'), span('45s'), span('30m'), span('24h'), span(' 7d '), span('0')]).toEqual([90, 0.5, 45, 1_800, 86_400, 604_800, 0]);
+    expect(SERVE_DEFAULTS.attributionWindowSeconds).toBe(86_400);
+  });
+
+  it('refuses anything else, naming the flag', () => {
+    for (const raw of ['', 'day', '-1h', '24 hours', '1w', '400d', 'Infinity']) {
+      expect(() => parseSpanSeconds(raw, '--attribution-window', MAX_ATTRIBUTION_WINDOW_SECONDS), raw).toThrow(/--attribution-window must be a span of time/);
+    }
   });
 });

@@ -18,6 +18,9 @@ export interface ApiKey {
 /** Keys that work only with --dev-keys, printed in the README's curl examples. Never use them in production. */
 export const DEV_KEYS: Readonly<Record<Role, string>> = { read: 'dev-read-key', write: 'dev-write-key', admin: 'dev-admin-key' };
 
+/** The longest attribution window: a year. */
+export const MAX_ATTRIBUTION_WINDOW_SECONDS = 366 * 86_400;
+
 export const ServeConfigSchema = z
   .object({
     host: z.string().min(1),
@@ -66,6 +69,12 @@ export const ServeConfigSchema = z
     /** Impressions older than this many days are deleted, hourly in bounded steps; 0 keeps them. */
     impressionRetentionDays: z.number().min(0).max(36_500),
     /**
+     * An event on an item that a recommendation response showed the same user or session is attributed to
+     * the latest such response at most this long before it (an event that names its recommendationId, to
+     * that one if it is at most this old), in the background; 0 attributes nothing. Needs impressions on.
+     */
+    attributionWindowSeconds: z.number().min(0).max(MAX_ATTRIBUTION_WINDOW_SECONDS),
+    /**
      * Run npm run retrain on this cron schedule (five fields, the server's time zone): in this process on
      * SQLite, through graphile-worker's queue on PostgreSQL (exactly one replica runs each tick). Absent: no schedule.
      */
@@ -76,6 +85,21 @@ export const ServeConfigSchema = z
   .strict();
 
 export type ServeConfig = z.infer<typeof ServeConfigSchema>;
+
+const SPAN_UNITS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3_600, d: 86_400 };
+
+/**
+ * A span of time flag in seconds: a number of seconds (90, 0.5) or a number and a unit, s, m, h or d
+ * (30m, 24h, 7d). Anything else, or a span outside 0..max, is a USAGE error naming the flag.
+ */
+export function parseSpanSeconds(raw: string, flag: string, max: number): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$/.exec(raw);
+  const seconds = m ? Number(m[1]) * (SPAN_UNITS[m[2] || 's'] ?? 1) : NaN;
+  if (!Number.isFinite(seconds) || seconds > max) {
+    throw new AppError('USAGE', `${flag} must be a span of time: seconds, or a number with s, m, h or d (e.g. 90, 30m, 24h, 7d), at most ${max / 86_400} days; got '${raw}'`);
+  }
+  return seconds;
+}
 
 export const SERVE_DEFAULTS = {
   host: '127.0.0.1',
@@ -94,6 +118,7 @@ export const SERVE_DEFAULTS = {
   shutdownTimeoutSeconds: 10,
   impressions: 'on',
   impressionRetentionDays: 90,
+  attributionWindowSeconds: 86_400,
   retrainArgs: [] as string[],
 } as const satisfies Partial<ServeConfig>;
 

@@ -2,6 +2,7 @@ import type { ServingReader } from '../data/serving-reader.js';
 import type { ExperimentRegistry } from './experiments.js';
 import type { RetrainSchedule } from './retrain-schedule.js';
 import type { Store } from '../data/store.js';
+import type { Attributor } from './attributor.js';
 import type { Authenticator } from './auth.js';
 import type { CacheWarmer } from './cache-warmer.js';
 import type { CatalogCache } from './catalog-cache.js';
@@ -27,6 +28,8 @@ export interface ServeContext {
   readonly impressions: ImpressionRecorder;
   /** The running experiments, by route (assignment of shoppers to variants). */
   readonly experiments: ExperimentRegistry;
+  /** Attributes stored events to the responses that showed their items, in the background. */
+  readonly attributor: Attributor;
   /** Scheduled and requested retrains (npm run retrain). */
   readonly retrain: RetrainSchedule;
   readonly metrics: ServeMetrics;

@@ -23,7 +23,7 @@ function memorySink(): ImpressionSink & { batches: ImpressionRow[][]; prunes: { 
     },
     async prune(before: number, options: PruneOptions) {
       sink.prunes.push({ before, options });
-      return { impressions: 7, items: 21, statements: 3 };
+      return { impressions: 7, items: 21, attributions: 4, statements: 4 };
     },
   };
   return sink;
@@ -228,7 +228,7 @@ describe('ImpressionRecorder', () => {
     expect(options.rowsPerStatement).toBe(250);
     expect(options.stop?.()).toBe(false);
     await until(async () => (await counter(metrics.impressionsPruned)) === 7, 2_000, 5);
-    expect(logs).toContain('impressions: deleted 7 impression(s) older than 2 days (21 item rows, 3 statements)');
+    expect(logs).toContain('impressions: deleted 7 impression(s) older than 2 days (21 item rows, 4 attributions, 4 statements)');
     await r.close();
     expect(options.stop?.()).toBe(true);
   });

@@ -175,7 +175,7 @@ export class ImpressionRecorder {
       try {
         const result = await this.sink.prune(Date.now() - days * DAY_MS, { rowsPerStatement: this.options.pruneRowsPerStatement ?? 1_000, stop: () => this.closed });
         this.metrics.impressionsPruned.inc(result.impressions);
-        if (result.impressions > 0) this.log(`impressions: deleted ${result.impressions} impression(s) older than ${days} days (${result.items} item rows, ${result.statements} statements)`);
+        if (result.impressions > 0) this.log(`impressions: deleted ${result.impressions} impression(s) older than ${days} days (${result.items} item rows, ${result.attributions} attributions, ${result.statements} statements)`);
       } catch (error) {
         this.metrics.impressionStoreFailures.inc({ operation: 'prune' });
         this.log('impressions: the retention pass failed; it runs again at the next interval', error);

@@ -127,6 +127,29 @@ export class ServeMetrics {
     this.impressionSource = source;
   }
 
+  readonly attributions = new Counter({
+    name: 'attnrec_attributions_total',
+    help: 'Events attributed to the recommendation response that showed their item, by kind: explicit (the event named its recommendationId) or rule (the latest impression that showed the item to the same user or session within --attribution-window)',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly unattributed = new Counter({
+    name: 'attnrec_events_unattributed_total',
+    help: 'Events the attributor read and left unattributed, by reason: no_impression, unknown_recommendation (the named recommendationId was never recorded or was pruned), item_not_shown (that response did not show the item), expired (the event came later than --attribution-window after it)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly attributionFailures = new Counter({
+    name: 'attnrec_attribution_failures_total',
+    help: "Attribution batches the store refused (the events stay stored; the batch is retried at the attributor's next round)",
+    registers: [this.registry],
+  });
+  readonly attributionBacklog = new Gauge({
+    name: 'attnrec_attribution_backlog_events',
+    help: "Events stored but not yet read by the attributor, at this server's last attribution round (newest event id minus the cursor)",
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

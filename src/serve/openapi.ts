@@ -99,7 +99,8 @@ function routes(registry: OpenAPIRegistry): void {
     path: '/v1/events',
     summary: 'Store 1–1,000 events (all or none)',
     description:
-      'Unknown users, sessions and items are created (items rejected with --strict-catalog). An event is stored once: replaying an eventId, or the same owner, item, type and timestamp, is counted as a duplicate.',
+      'Unknown users, sessions and items are created (items rejected with --strict-catalog). An event is stored once: replaying an eventId, or the same owner, item, type and timestamp, is counted as a duplicate. ' +
+      'Stored events are attributed in the background to the recommendation response that showed their item: the one their recommendationId names, else the latest one shown to the same user or session within the server\'s --attribution-window (24 h by default); an event is attributed at most once.',
     request: { body: body(EventsBody) },
     responses: { ...ok('Stored', EventsStoredSchema), ...problems('VALIDATION_FAILED', ...BODY_ERRORS, ...AUTH_ERRORS, 'UNKNOWN_ITEMS', 'DATABASE_UNAVAILABLE') },
   });
@@ -258,7 +259,8 @@ export function openApiDocument(): ReturnType<OpenApiGeneratorV31['generateDocum
         'application/problem+json with a stable `code`. Authenticate with `Authorization: Bearer <key>` or `X-API-Key`; read keys may ' +
         'call recommendation routes, write keys may also send events, admin keys may also manage items and models. Every authenticated ' +
         'response carries `RateLimit-Policy` and `RateLimit` headers; over the limit, 429 with `Retry-After`. Every recommendation response ' +
-        '(user, session, next-sequence, rank, similar items) carries a `recommendationId`, under which the server records what it showed.',
+        '(user, session, next-sequence, rank, similar items) carries a `recommendationId`, under which the server records what it showed; ' +
+        'later events on the items shown are attributed to it (POST /v1/events).',
     },
     servers: [{ url: '/' }],
     security: [{ bearer: [] }, { apiKey: [] }],

@@ -186,7 +186,7 @@ describeEachProvider('impressions over HTTP', (provider) => {
     expect(await shop.store.prisma.impression.count({ where: { id: { in: kept.map((r) => r.id) } } })).toBe(2);
     expect(await shop.store.prisma.impressionItem.count({ where: { impressionId: { in: old.map((r) => r.id) } } })).toBe(0);
     expect((await metricValue(shop.server, 'attnrec_impressions_pruned_total')) - pruned).toBe(3);
-    expect(logs).toContain('impressions: deleted 3 impression(s) older than 90 days (3 item rows, 2 statements)');
+    expect(logs).toContain('impressions: deleted 3 impression(s) older than 90 days (3 item rows, 0 attributions, 3 statements)');
   });
 
   // Last: it breaks the impression tables of this shop's database.

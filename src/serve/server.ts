@@ -12,6 +12,7 @@ import { unappliedMigrations } from '../data/migrate.js';
 import { AppError, isAppError } from '../errors.js';
 import { createApp } from './app.js';
 import { createExpressServer } from './http-server.js';
+import { Attributor, type AttributorOptions } from './attributor.js';
 import { Authenticator } from './auth.js';
 import { CacheWarmer } from './cache-warmer.js';
 import { CatalogCache } from './catalog-cache.js';
@@ -40,6 +41,8 @@ export type Logger = (message: string, error?: unknown) => void;
 /** Settings below the configuration's level, for tests: the impression writer's batches and timers. */
 export interface ServerTuning {
   readonly impressions?: Omit<ImpressionRecorderOptions, 'enabled' | 'retentionDays'>;
+  /** The attributor's rounds, settling delay and batches. */
+  readonly attribution?: Omit<AttributorOptions, 'enabled' | 'windowMs'>;
   /** The command a retrain runs (default: this checkout's jobs/retrain.ts). */
   readonly retrainCommand?: readonly string[];
 }
@@ -133,10 +136,15 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
       ? `impressions: recorded in batches${config.impressionRetentionDays > 0 ? `, kept ${config.impressionRetentionDays} days` : ', kept forever'}`
       : 'impressions: off (responses carry a recommendationId; nothing is recorded)',
   );
+  // Attribution: a background walk over new events by a cursor, batches in one transaction each (src/data/attributions.ts).
+  const attributionOn = config.impressions === 'on' && config.attributionWindowSeconds > 0;
+  const attributor = Attributor.forStore(store, metrics, log, { ...tuning.attribution, enabled: attributionOn, windowMs: config.attributionWindowSeconds * 1000 });
+  log(attributionOn ? `attribution: events within ${formatSpan(config.attributionWindowSeconds)} of a response that showed their item, in the background` : 'attribution: off');
   /** Releases what start-up acquired, in reverse order (a failed start and close() alike). */
   let retrain: RetrainSchedule | undefined;
   const release = async (): Promise<void> => {
     await retrain?.close();
+    await attributor.close(config.shutdownTimeoutSeconds * 1000);
     // What is buffered is written before the store closes (given as long as requests in flight were).
     await impressions.close(config.shutdownTimeoutSeconds * 1000);
     redis?.disconnect();
@@ -228,7 +236,7 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
   }
   if (experiments.running.length > 0) log(`experiments running: ${experiments.running.map((e) => `${e.id} ('${e.name}') on ${e.routes.join(', ')}`).join('; ')}`);
   const lifecycle = { shuttingDown: false };
-  const context: ServeContext = { config, store, reader, catalog, models, pool, recommender, warmer, impressions, retrain, experiments, metrics, auth: new Authenticator(config.apiKeys), limiter, log, lifecycle, replicaId };
+  const context: ServeContext = { config, store, reader, catalog, models, pool, recommender, warmer, impressions, attributor, retrain, experiments, metrics, auth: new Authenticator(config.apiKeys), limiter, log, lifecycle, replicaId };
   const app = createApp(context);
 
   const server = await new Promise<Server>((resolve, reject) => {
@@ -274,4 +282,12 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
       return closing;
     },
   };
+}
+
+/** 86400 → '24h', 90 → '90 s': for the start-up log. */
+function formatSpan(seconds: number): string {
+  if (seconds % 86_400 === 0 && seconds >= 172_800) return `${seconds / 86_400}d`;
+  if (seconds % 3_600 === 0) return `${seconds / 3_600}h`;
+  if (seconds % 60 === 0) return `${seconds / 60}m`;
+  return `${seconds} s`;
 }

@@ -65,6 +65,12 @@ export const EventInput = z.strictObject({
   type: z.string().min(1).max(64).describe('view, cart, purchase (aliases such as add_to_cart accepted) or a custom type'),
   timestamp: z.union([z.string().max(64), z.number()]).optional().describe('ISO 8601 or epoch seconds/milliseconds; default: now'),
   eventId: IdInput.optional().describe('Idempotency key: an event id already stored is not stored again'),
+  recommendationId: z
+    .uuid()
+    .optional()
+    .describe(
+      'The recommendationId of the response that showed this item, when the shop knows it: the event is attributed to that response (if it showed the item, at most --attribution-window earlier). Without it, an event on an item shown to the same user or session within the window is attributed to the latest such response. An unknown or stale id leaves the event unattributed, never refused.',
+    ),
   value: z.number().finite().optional(),
   quantity: z.number().int().positive().max(2_147_483_647).optional(),
 });
@@ -79,8 +85,14 @@ export const InlineEventInput = z.strictObject({
   type: z.string().min(1).max(64).default('view'),
 });
 
+/** The shop's id of the visit a request is for: the impression is recorded as shown to it. */
+const ShownToSession = IdInput.optional().describe(
+  "The shop's session id of this visit, as its events carry it (optional): the response's impression is recorded as shown to this session, so the session's later events on the items shown are attributed to it",
+);
+
 export const SessionRecommendationBody = z.strictObject({
   events: z.array(InlineEventInput).min(1).max(1_000).describe('The session, oldest event first'),
+  sessionId: ShownToSession,
   k: z.number().int().min(1).max(100).default(10),
   exclude: ExcludeSchema,
   category: Category.optional(),
@@ -92,6 +104,7 @@ export const RankBody = z
   .strictObject({
     user: IdInput.optional().describe('Rank for this stored user…'),
     session: z.array(InlineEventInput).min(1).max(1_000).optional().describe('…or for this inline session'),
+    sessionId: ShownToSession,
     candidates: z.array(IdInput).min(1).max(500),
     exclude: ExcludeSchema,
     category: Category.optional(),

@@ -16,7 +16,7 @@ try {
   for (let from = 0; from < perWriter; from += 100) {
     const rows: EventRow[] = Array.from({ length: 100 }, (_, j) => {
       const n = (writer * perWriter + from + j) % distinct;
-      return { line: j + 1, user: `process-user-${n % 500}`, session: null, item: `sku-${n % 12}`, type: 'view', ts: 1_900_000_000_000 + n, value: null, quantity: null, eventId: `process-${n}` };
+      return { line: j + 1, user: `process-user-${n % 500}`, session: null, item: `sku-${n % 12}`, type: 'view', ts: 1_900_000_000_000 + n, value: null, quantity: null, eventId: `process-${n}`, recommendationId: null };
     });
     const result = await ingestEvents(store, rows);
     totals.stored += result.stored;

@@ -26,6 +26,8 @@ export interface EventColumns {
   /** 0 = no quantity (quantities are positive). */
   readonly quantity: Int32Array;
   readonly eventId: (string | null)[];
+  /** Explicit attribution: the recommendationId the event names, or null. */
+  readonly recommendationId: (string | null)[];
 }
 
 export interface ColumnBatch {
@@ -68,6 +70,7 @@ export function toColumns(rows: readonly EventRow[]): EventColumns {
     value: new Float64Array(n),
     quantity: new Int32Array(n),
     eventId: new Array<string | null>(n),
+    recommendationId: new Array<string | null>(n),
   };
   for (let i = 0; i < n; i++) {
     const row = rows[i]!;
@@ -80,6 +83,7 @@ export function toColumns(rows: readonly EventRow[]): EventColumns {
     columns.value[i] = row.value ?? NaN;
     columns.quantity[i] = row.quantity ?? 0;
     columns.eventId[i] = row.eventId;
+    columns.recommendationId[i] = row.recommendationId;
   }
   return { ...columns, users: users.values, sessions: sessions.values, items: items.values, types: types.values };
 }

@@ -1,5 +1,5 @@
 import { normaliseEventType } from './event-types.js';
-import { FieldError, parseExternalId, parseOptionalNumber, parseOptionalQuantity, parseTimestamp, type TimeUnit } from './fields.js';
+import { FieldError, parseExternalId, parseOptionalNumber, parseOptionalQuantity, parseRecommendationId, parseTimestamp, type TimeUnit } from './fields.js';
 
 /** One validated event as read from a log, still in the shop's external ids. */
 export interface EventRow {
@@ -15,6 +15,11 @@ export interface EventRow {
   readonly value: number | null;
   readonly quantity: number | null;
   readonly eventId: string | null;
+  /**
+   * The recommendationId of the response that showed the item, when the shop
+   * sends it (explicit attribution; src/data/attributions.ts), lowercase.
+   */
+  readonly recommendationId: string | null;
 }
 
 /** A line that failed validation: where, a stable code, and a reason for people. */
@@ -25,7 +30,7 @@ export interface BadLine {
 }
 
 /** The columns of an event log (CSV header or JSON keys). */
-export const EVENT_FIELDS = ['user_id', 'session_id', 'item_id', 'event_type', 'timestamp', 'value', 'quantity', 'event_id'] as const;
+export const EVENT_FIELDS = ['user_id', 'session_id', 'item_id', 'event_type', 'timestamp', 'value', 'quantity', 'event_id', 'recommendation_id'] as const;
 export type EventField = (typeof EVENT_FIELDS)[number];
 
 /** Validates one event given a way to read its fields; never throws. */
@@ -49,7 +54,9 @@ export function buildEventRow(get: (field: EventField) => unknown, line: number,
   if (quantity instanceof FieldError) return badLine(line, quantity);
   const eventId = parseExternalId(get('event_id'), 'event_id');
   if (eventId instanceof FieldError) return badLine(line, eventId);
-  return { line, user, session, item, type, ts, value, quantity, eventId };
+  const recommendationId = parseRecommendationId(get('recommendation_id'));
+  if (recommendationId instanceof FieldError) return badLine(line, recommendationId);
+  return { line, user, session, item, type, ts, value, quantity, eventId, recommendationId };
 }
 
 function badLine(line: number, error: FieldError): BadLine {

@@ -113,6 +113,22 @@ export function parseOptionalQuantity(raw: unknown): number | null | FieldError 
   return n;
 }
 
+/** A UUID as RFC 9562 writes it (versions 1–8, the RFC variant), any case: what the API's zod schema accepts too. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+
+/**
+ * The optional recommendationId an event may carry (explicit attribution): a
+ * UUID, returned lowercase (the server writes its ids lowercase); empty = none.
+ */
+export function parseRecommendationId(raw: unknown): string | null | FieldError {
+  if (raw === undefined || raw === null) return null;
+  if (typeof raw !== 'string') return new FieldError('BAD_RECOMMENDATION_ID', 'recommendation_id must be a string (a UUID)');
+  const value = raw.trim();
+  if (value === '') return null;
+  if (!UUID.test(value)) return new FieldError('BAD_RECOMMENDATION_ID', `recommendation_id '${truncate(value)}' is not a UUID`);
+  return value.toLowerCase();
+}
+
 export function truncate(text: string, max = 40): string {
   return text.length > max ? `${text.slice(0, max)}…` : text;
 }

@@ -78,6 +78,21 @@ describeEachProvider('importEvents', (provider) => {
     expect(events.map((e) => [e.user, e.item, e.eventId])).toEqual([['u1', 'a', null], ['7', '99', 'e-7']]);
   });
 
+  it('keeps the optional recommendation_id column (explicit attribution) in CSV and JSONL, lowercase; a malformed one is a bad line', async () => {
+    const id = '019AE2D6-7E1B-7000-8000-00000000000A';
+    const csv = `user_id,item_id,event_type,timestamp,recommendation_id\nu1,a,view,2024-02-01T00:00:00Z,${id}\nu1,b,view,2024-02-01T00:00:01Z,\n`;
+    const jsonl = [
+      { user_id: 'u2', item_id: 'a', event_type: 'cart', timestamp: '2024-02-01T00:00:00Z', recommendation_id: id.toLowerCase() },
+      { user_id: 'u2', item_id: 'b', event_type: 'cart', timestamp: '2024-02-01T00:00:01Z' },
+    ].map((o) => JSON.stringify(o)).join('\n');
+    expect((await importEvents(store, eventsFrom(file('rec.csv', csv), 'csv'))).events).toMatchObject({ read: 2, inserted: 2 });
+    expect((await importEvents(store, eventsFrom(file('rec.jsonl', jsonl), 'jsonl'))).events).toMatchObject({ read: 2, inserted: 2 });
+    const stored = await store.prisma.event.findMany({ orderBy: { id: 'asc' }, select: { recommendationId: true } });
+    expect(stored.map((e) => e.recommendationId).sort()).toEqual([id.toLowerCase(), id.toLowerCase(), null, null]);
+    const path = file('bad-rec.csv', 'user_id,item_id,event_type,timestamp,recommendation_id\nu3,a,view,2024-02-01T00:00:00Z,not-a-uuid\n');
+    await expect(importEvents(store, eventsFrom(path, 'csv'))).rejects.toMatchObject({ code: 'IMPORT_BAD_LINE', details: { line: 2, reason: 'BAD_RECOMMENDATION_ID' } });
+  });
+
   it('re-importing the same data inserts nothing and reports duplicates', async () => {
     const path = file('log.csv', CSV);
     await importEvents(store, eventsFrom(path, 'csv'));

@@ -219,6 +219,7 @@ export function buildResolvedEvents(e: EventColumns, ids: BatchIds): { events: R
     value: new Float64Array(e.count),
     quantity: new Int32Array(e.count),
     eventId: [] as (string | null)[],
+    recommendationId: [] as (string | null)[],
   };
   for (let i = 0; i < e.count; i++) {
     if (keep[i] === 0) continue;
@@ -239,6 +240,7 @@ export function buildResolvedEvents(e: EventColumns, ids: BatchIds): { events: R
     out.value[k] = e.value[i]!;
     out.quantity[k] = e.quantity[i]!;
     out.eventId.push(e.eventId[i]!);
+    out.recommendationId.push(e.recommendationId[i]!);
   }
   problems.sort((a, b) => a.line - b.line);
   return { events: out, problems };

@@ -13,6 +13,7 @@ function events(userIds: number[]): ResolvedEvents {
     value: new Float64Array(n).fill(NaN),
     quantity: new Int32Array(n),
     eventId: userIds.map((_, i) => `e${i}`),
+    recommendationId: userIds.map((_, i) => (i === 2 ? `r${i}` : null)),
   };
 }
 
@@ -24,6 +25,7 @@ describe('groupByUser', () => {
     expect(Array.from(sorted.sessionId)).toEqual([102, 106, 104, 100, 103, 101, 105]);
     expect(Array.from(sorted.ts)).toEqual([998, 994, 996, 1000, 997, 999, 995]);
     expect(sorted.eventId).toEqual(['e2', 'e6', 'e4', 'e0', 'e3', 'e1', 'e5']);
+    expect(sorted.recommendationId).toEqual(['r2', null, null, null, null, null, null]);
   });
 
   it('handles an empty batch', () => {

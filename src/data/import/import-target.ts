@@ -11,6 +11,8 @@ export interface ResolvedEvents {
   readonly value: Float64Array;
   readonly quantity: Int32Array;
   readonly eventId: (string | null)[];
+  /** The recommendationId an event names (explicit attribution), or null. */
+  readonly recommendationId: (string | null)[];
 }
 
 /** A batch in the target's own form (opaque to the orchestrator). */
@@ -97,6 +99,7 @@ export function groupByUser(e: ResolvedEvents): ResolvedEvents {
     value: new Float64Array(n),
     quantity: new Int32Array(n),
     eventId: new Array<string | null>(n),
+    recommendationId: new Array<string | null>(n),
   };
   for (let k = 0; k < n; k++) {
     const i = keys[k]! % SLOT;
@@ -108,6 +111,7 @@ export function groupByUser(e: ResolvedEvents): ResolvedEvents {
     out.value[k] = e.value[i]!;
     out.quantity[k] = e.quantity[i]!;
     out.eventId[k] = e.eventId[i]!;
+    out.recommendationId[k] = e.recommendationId[i]!;
   }
   return out;
 }

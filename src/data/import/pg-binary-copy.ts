@@ -3,7 +3,7 @@ import type { ResolvedEvents } from './import-target.js';
 /**
  * Encodes events in PostgreSQL's binary COPY format for the staging table
  * (user_id int4, session_id int4, item_id int4, type_id int4, ts_ms int8,
- * value float8, quantity int4, event_id text). Writing fixed-width integers
+ * value float8, quantity int4, event_id text, recommendation_id text). Writing fixed-width integers
  * into one buffer costs a fraction of building text rows, and the server
  * skips parsing numbers: both sides of a 2-core machine get time back.
  *
@@ -12,17 +12,19 @@ import type { ResolvedEvents } from './import-target.js';
  * big-endian value; an int16 -1 trailer.
  */
 const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
-const FIELDS = 8;
+const FIELDS = 9;
 
 export function encodeStagingCopy(e: ResolvedEvents): Buffer {
-  // Per row: count (2) + 8 length words (32) + 4 int4 (16) + int8 (8) + float8 (8) + int4 (4) + event id bytes.
+  // Per row: count (2) + 9 length words (36) + 4 int4 (16) + int8 (8) + float8 (8) + int4 (4) + event id and recommendation id bytes.
   let size = SIGNATURE.length + 8 + 2;
   const eventIds: (Buffer | null)[] = new Array(e.count);
   for (let i = 0; i < e.count; i++) {
     const id = e.eventId[i];
     const bytes = id == null ? null : Buffer.from(id, 'utf8');
     eventIds[i] = bytes;
-    size += 70 + (bytes?.length ?? 0);
+    const recommendation = e.recommendationId[i];
+    // A UUID is ASCII: its length in bytes is its length in characters.
+    size += 74 + (bytes?.length ?? 0) + (recommendation == null ? 0 : recommendation.length);
   }
   const out = Buffer.allocUnsafe(size);
   // DataView writes are big-endian by default and several times cheaper than Buffer's checked helpers.
@@ -58,6 +60,14 @@ export function encodeStagingCopy(e: ResolvedEvents): Buffer {
     } else {
       view.setInt32(at, id.length);
       at += 4 + id.copy(out, at + 4);
+    }
+    const recommendation = e.recommendationId[i];
+    if (recommendation == null) {
+      view.setInt32(at, -1);
+      at += 4;
+    } else {
+      view.setInt32(at, recommendation.length);
+      at += 4 + out.write(recommendation, at + 4, 'latin1');
     }
   }
   view.setInt16(at, -1);

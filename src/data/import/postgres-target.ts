@@ -56,7 +56,7 @@ export async function postgresImportTarget(pool: pg.Pool): Promise<ImportTarget>
     async begin() {
       await client.query('BEGIN');
       await client.query(
-        `CREATE TEMP TABLE ${STAGING} (user_id int, session_id int, item_id int, type_id int, ts_ms bigint, value float8, quantity int, event_id text) ON COMMIT DROP`,
+        `CREATE TEMP TABLE ${STAGING} (user_id int, session_id int, item_id int, type_id int, ts_ms bigint, value float8, quantity int, event_id text, recommendation_id text) ON COMMIT DROP`,
       );
     },
     async eventTypes() {
@@ -132,8 +132,8 @@ export async function postgresImportTarget(pool: pg.Pool): Promise<ImportTarget>
       if (!staged) return 0;
       staged = false;
       const result = await client.query(
-        `INSERT INTO events (user_id, session_id, item_id, type_id, ts, value, quantity, event_id)
-         SELECT user_id, session_id, item_id, type_id, TIMESTAMP '1970-01-01' + ts_ms * INTERVAL '1 millisecond', value, quantity, event_id
+        `INSERT INTO events (user_id, session_id, item_id, type_id, ts, value, quantity, event_id, recommendation_id)
+         SELECT user_id, session_id, item_id, type_id, TIMESTAMP '1970-01-01' + ts_ms * INTERVAL '1 millisecond', value, quantity, event_id, recommendation_id
          FROM ${STAGING} ON CONFLICT DO NOTHING`,
       );
       await client.query(`TRUNCATE ${STAGING}`);

@@ -104,7 +104,7 @@ async function* readSasrec(path: string, options: SasrecOptions): AsyncGenerator
         lastUser = user!;
         lastPosition = position;
       }
-      rows.push({ line, user, session: null, item: item!, type, ts: options.baseTimeMs + position * options.stepMs, value: null, quantity: null, eventId: null });
+      rows.push({ line, user, session: null, item: item!, type, ts: options.baseTimeMs + position * options.stepMs, value: null, quantity: null, eventId: null, recommendationId: null });
     }
     yield { rows, bad, bytesRead: batch.bytesRead, linesRead: batch.firstLine + batch.lines.length - 1 };
   }

@@ -84,12 +84,13 @@ export function sqliteImportTarget(db: Database.Database): ImportTarget {
         const value = e.value[i]!;
         const quantity = e.quantity[i]!;
         const eventId = e.eventId[i]!;
+        const recommendationId = e.recommendationId[i]!;
         const user = e.userId[i] || null;
         const session = e.sessionId[i] || null;
         inserted +=
-          Number.isNaN(value) && quantity === 0 && eventId === null
+          Number.isNaN(value) && quantity === 0 && eventId === null && recommendationId === null
             ? insertBareEvent.run(user, session, e.itemId[i], e.typeId[i], e.ts[i]).changes
-            : insertEvent.run(user, session, e.itemId[i], e.typeId[i], e.ts[i], Number.isNaN(value) ? null : value, quantity || null, eventId).changes;
+            : insertEvent.run(user, session, e.itemId[i], e.typeId[i], e.ts[i], Number.isNaN(value) ? null : value, quantity || null, eventId, recommendationId).changes;
       }
       return inserted;
     },
@@ -128,11 +129,11 @@ function prepareStatements(db: Database.Database) {
     insertSession: db.prepare('INSERT INTO sessions (external_id, user_id) VALUES (?, ?) ON CONFLICT (external_id) DO NOTHING'),
     // One row per statement, arguments passed positionally: measured 2x faster
     // than multi-row VALUES lists and 20% faster than an array of parameters.
-    // Most logged events have no value, quantity or event id: a 5-column
-    // statement saves binding three NULLs on each of them.
+    // Most logged events have no value, quantity, event id or recommendation
+    // id: a 5-column statement saves binding four NULLs on each of them.
     insertEvent: db.prepare(
-      `INSERT INTO events (user_id, session_id, item_id, type_id, ts, value, quantity, event_id)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      `INSERT INTO events (user_id, session_id, item_id, type_id, ts, value, quantity, event_id, recommendation_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
     ),
     insertBareEvent: db.prepare('INSERT INTO events (user_id, session_id, item_id, type_id, ts) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING'),
     selectEventTypes: db.prepare('SELECT id, name FROM event_types'),

@@ -15,6 +15,7 @@ const FIELD_NAMES: Record<EventField, keyof EventInput> = {
   value: 'value',
   quantity: 'quantity',
   event_id: 'eventId',
+  recommendation_id: 'recommendationId',
 };
 
 /** POST /v1/events: 1–1,000 events, stored all together or not at all. */

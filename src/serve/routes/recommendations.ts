@@ -32,8 +32,8 @@ export function recommendationRoutes(router: Router, ctx: ServeContext): void {
     const body = parse(SessionRecommendationBody, req.body, 'body');
     const result = await ctx.recommender.forSession(body.events, body.k, filters(body));
     count(result.strategy);
-    // An inline session carries no session id: its impression has no owner, only its recommendationId.
-    const recommendationId = ctx.impressions.record('session_recommendations', {}, result);
+    // The shop's session id, when given, owns the impression (the session's later events are attributed by rule).
+    const recommendationId = ctx.impressions.record('session_recommendations', body.sessionId !== undefined ? { session: body.sessionId } : {}, result);
     reply(res, SessionRecommendationsSchema, { recommendationId, ...result });
   });
 
@@ -55,7 +55,7 @@ export function recommendationRoutes(router: Router, ctx: ServeContext): void {
     const result = await ctx.recommender.rank(owner, body.candidates, filters(body), serving(assignment));
     count(result.strategy);
     const experiment = servedBy(assignment, result);
-    const recommendationId = ctx.impressions.record('rank', body.user !== undefined ? { user: body.user } : {}, result, experiment);
+    const recommendationId = ctx.impressions.record('rank', { ...(body.user !== undefined && { user: body.user }), ...(body.sessionId !== undefined && { session: body.sessionId }) }, result, experiment);
     reply(res, RankResponseSchema, { recommendationId, ...named(experiment), ...result });
   });
 }

@@ -1,0 +1,50 @@
+-- Attribution (src/data/attributions.ts has the design): which recommendation
+-- response, if any, an event follows from.
+-- An event may name the response it follows (POST /v1/events recommendationId,
+-- the import's recommendation_id column); most events do not, and a NULL
+-- costs nothing. Adding a nullable column without a default rewrites nothing.
+-- Byte order (COLLATE "C") like impressions.id, which it is compared with.
+ALTER TABLE events ADD COLUMN recommendation_id TEXT COLLATE "C";
+
+-- One row per attributed event: the event (event_key = events.id, unique, so
+-- an event is attributed at most once however often the attributor meets it),
+-- the impression and the item's rank in it, the event's type, value, quantity
+-- and time, and how it was attributed (explicit: the event named the
+-- recommendationId; rule: the latest impression that showed the item to the
+-- same user or session within --attribution-window). The impression's route,
+-- strategy, model version and variant are copied in, so that online metrics
+-- per model version, variant and route read this table alone. The primary key
+-- leads with the impression's id, a UUIDv7: the rows of the impressions shown
+-- in a period are one range of it (beside the same range of impressions, the
+-- denominator), and retention deletes a range, as for the impression tables.
+-- No foreign keys: events are never deleted, and retention deletes these rows
+-- before their impressions.
+CREATE TABLE attributions (
+  impression_id TEXT COLLATE "C" NOT NULL,
+  event_key     BIGINT           NOT NULL,
+  kind          TEXT             NOT NULL CHECK (kind IN ('explicit', 'rule')),
+  rank          INTEGER          NOT NULL CHECK (rank >= 1),
+  item_id       INTEGER          NOT NULL,
+  type_id       INTEGER          NOT NULL,
+  value         DOUBLE PRECISION,
+  quantity      INTEGER,
+  ts            TIMESTAMP(3)     NOT NULL,
+  route         TEXT             NOT NULL,
+  strategy      TEXT             NOT NULL,
+  model_version INTEGER,
+  variant       TEXT,
+  PRIMARY KEY (impression_id, event_key)
+);
+CREATE UNIQUE INDEX attributions_event_key_key ON attributions (event_key);
+
+-- How far the attributor has walked the events (events.id); advanced in the
+-- transaction that writes a batch's attributions, whose replica holds the row
+-- locked meanwhile (the others skip that round). It starts at the events
+-- already stored: those were stored before any attribution existed.
+CREATE TABLE attribution_cursors (
+  name       TEXT         PRIMARY KEY,
+  event_key  BIGINT       NOT NULL,
+  updated_at TIMESTAMP(3) NOT NULL
+);
+INSERT INTO attribution_cursors (name, event_key, updated_at)
+  SELECT 'events', COALESCE(MAX(id), 0), now() AT TIME ZONE 'UTC' FROM events;
