@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeEachProvider, scratchStore } from '../../test/support/test-stores.js';
-import { attributeBatch, attributionCursor, attributionMark, decide, markSettled, sqliteRuleSql, type AttributionBatch, type CandidateEvent } from './attributions.js';
+import { PG_CANDIDATES_SQL, attributeBatch, attributionCursor, attributionMark, decide, markSettled, sqliteRuleSql, type AttributionBatch, type CandidateEvent } from './attributions.js';
 import type { EventRow } from './import/event-row.js';
 import { pruneImpressions, writeImpressions, type ImpressionRoute, type ImpressionRow } from './impressions.js';
 import { ingestEvents } from './ingest-events.js';
@@ -242,6 +242,23 @@ describeEachProvider('attribution storage', (provider) => {
   }
 
   if (provider === 'postgresql') {
+    it('reads a batch by the events primary key and looks impressions up through the owner indexes and primary keys', async () => {
+      const client = await (store as Extract<Store, { provider: 'postgresql' }>).pool.connect();
+      try {
+        // The tables are tiny: forbid sequential scans so the plan shows which index could serve.
+        await client.query('SET enable_seqscan = off');
+        const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${PG_CANDIDATES_SQL}`, [0, 1e9, 1_000, WINDOW]);
+        const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
+        expect(plan).toMatch(/Index Scan (using|on) events_pkey/);
+        expect(plan).toMatch(/Index (Only )?Scan Backward using impression_items_user_id_item_id_ts_idx/);
+        expect(plan).toMatch(/Index (Only )?Scan Backward using impression_items_session_id_item_id_ts_idx/);
+        expect(plan).toMatch(/Index Scan using impressions_pkey on impressions/);
+        expect(plan).not.toMatch(/Seq Scan on (impression_items|impressions|events)\b/);
+      } finally {
+        client.release();
+      }
+    });
+
     it('advances only to a mark every transaction before it has finished: an event committed late is not skipped', async () => {
       const pool = (store as Extract<Store, { provider: 'postgresql' }>).pool;
       await attributeAll(store);
