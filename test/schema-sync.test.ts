@@ -143,6 +143,7 @@ describeEachProvider('SQL migrations match the Prisma models', (provider) => {
       strategy: 'model',
       modelVersion: version.id,
       variant: 'b',
+      experimentId: 3,
     };
     await prisma.attribution.create({ data: attribution });
     expect(await prisma.attribution.findUniqueOrThrow({ where: { eventKey: explicit.id } })).toEqual(attribution);

@@ -18,7 +18,7 @@ function idAt(ms: number, n = 0): string {
   return `${hex.slice(0, 8)}-${hex.slice(8)}-7${(n >> 12).toString(16).padStart(3, '0')}-8${(n & 0xfff).toString(16).padStart(3, '0')}-${'0'.repeat(12)}`;
 }
 
-function impression(id: string, ms: number, route: ImpressionRoute, owner: { user?: string; session?: string }, itemIds: number[], modelVersion: number | null = 1, variant: string | null = null): ImpressionRow {
+function impression(id: string, ms: number, route: ImpressionRoute, owner: { user?: string; session?: string }, itemIds: number[], modelVersion: number | null = 1, variant: string | null = null, experimentId: number | null = null): ImpressionRow {
   return {
     id,
     ts: ms,
@@ -28,7 +28,7 @@ function impression(id: string, ms: number, route: ImpressionRoute, owner: { use
     variant,
     userId: owner.user ?? null,
     sessionId: owner.session ?? null,
-    experimentId: null,
+    experimentId,
     items: itemIds.map((itemId, i) => ({ rank: i + 1, itemId, probability: 0.5 / (i + 1), score: 3 - i })),
   };
 }
@@ -83,12 +83,12 @@ function total(batches: readonly AttributionBatch[]): { read: number; explicit: 
 }
 
 describe('the attribution rules', () => {
-  const shown = { impressionId: idAt(T0), ts: T0, rank: 2, route: 'rank', strategy: 'model', modelVersion: 4, variant: 'b' };
+  const shown = { impressionId: idAt(T0), ts: T0, rank: 2, route: 'rank', strategy: 'model', modelVersion: 4, variant: 'b', experimentId: 7 };
   const event = (over: Partial<CandidateEvent>): CandidateEvent => ({ eventKey: 9, itemId: 3, typeId: 3, ts: T0 + MIN, value: 5, quantity: 2, recommendationId: null, explicit: undefined, rule: undefined, ...over });
 
   it('explicit: the named impression if it showed the item and is at most the window old; never the rule instead', () => {
     expect(decide(event({ recommendationId: shown.impressionId, explicit: shown }), WINDOW)).toEqual({
-      eventKey: 9, impressionId: shown.impressionId, kind: 'explicit', rank: 2, itemId: 3, typeId: 3, value: 5, quantity: 2, ts: T0 + MIN, route: 'rank', strategy: 'model', modelVersion: 4, variant: 'b',
+      eventKey: 9, impressionId: shown.impressionId, kind: 'explicit', rank: 2, itemId: 3, typeId: 3, value: 5, quantity: 2, ts: T0 + MIN, route: 'rank', strategy: 'model', modelVersion: 4, variant: 'b', experimentId: 7,
     });
     expect(decide(event({ recommendationId: shown.impressionId, explicit: shown, ts: T0 + WINDOW }), WINDOW)).toMatchObject({ kind: 'explicit' });
     expect(decide(event({ recommendationId: shown.impressionId, explicit: shown, ts: T0 + WINDOW + 1 }), WINDOW)).toBe('expired');
@@ -146,7 +146,7 @@ describeEachProvider('attribution storage', (provider) => {
       impression(B, T0 + 10 * MIN, 'next_sequence', { user: 'ann' }, [2, 4], 2),
       impression(C, T0, 'session_recommendations', { session: 's-1' }, [5, 1], 1),
       impression(D, T0, 'similar_items', {}, [1], 1),
-      impression(E, T0, 'rank', { user: 'bob', session: 's-2' }, [3], 2, 'b'),
+      impression(E, T0, 'rank', { user: 'bob', session: 's-2' }, [3], 2, 'b', 7),
     ]);
     const events: Ev[] = [
       { id: 'e1', user: 'ann', item: 'i1', ts: T0 + 5 * MIN },
@@ -183,11 +183,11 @@ describeEachProvider('attribution storage', (provider) => {
     const expected = Object.fromEntries(Object.entries(EXPECTED).filter(([, v]) => typeof v !== 'string'));
     expect(actual).toEqual(expected);
 
-    // What the metrics of the next part read is copied in: the event's type, value, quantity, time, and the impression's route, model version and variant.
+    // What the metrics of the next part read is copied in: the event's type, value, quantity, time, and the impression's route, model version, variant and experiment.
     const byLabel = (l: string) => stored.find((a) => label.get(a.eventKey) === l)!;
-    expect(byLabel('e5')).toMatchObject({ typeId: 3, value: 10, quantity: 2, route: 'next_sequence', strategy: 'model', modelVersion: 2, variant: null, itemId: 4 });
+    expect(byLabel('e5')).toMatchObject({ typeId: 3, value: 10, quantity: 2, route: 'next_sequence', strategy: 'model', modelVersion: 2, variant: null, experimentId: null, itemId: 4 });
     expect(byLabel('e5').ts.getTime()).toBe(T0 + 20 * MIN);
-    expect(byLabel('e16')).toMatchObject({ route: 'rank', modelVersion: 2, variant: 'b', typeId: 1, value: null, quantity: null });
+    expect(byLabel('e16')).toMatchObject({ route: 'rank', modelVersion: 2, variant: 'b', experimentId: 7, typeId: 1, value: null, quantity: null });
     expect(byLabel('e10')).toMatchObject({ typeId: 3, value: 7.5, quantity: 1, route: 'user_recommendations' });
 
     // Replayed after attribution: nothing new stored, nothing new read or attributed.

@@ -74,6 +74,7 @@ export interface AttributionRow {
   readonly strategy: string;
   readonly modelVersion: number | null;
   readonly variant: string | null;
+  readonly experimentId: number | null;
 }
 
 /** What the store found about one impression: its time and what the attribution copies from it. */
@@ -87,6 +88,7 @@ export interface ImpressionFacts {
   readonly strategy: string;
   readonly modelVersion: number | null;
   readonly variant: string | null;
+  readonly experimentId: number | null;
 }
 
 /** One event as the attributor reads it, with the impressions the store found for it. */
@@ -134,6 +136,7 @@ function attribution(event: CandidateEvent, shown: ImpressionFacts, kind: Attrib
     strategy: shown.strategy,
     modelVersion: shown.modelVersion,
     variant: shown.variant,
+    experimentId: shown.experimentId,
   };
 }
 
@@ -243,6 +246,7 @@ export async function attributeBatch(store: Store, upTo: number, options: Attrib
         a.map((r) => r.strategy),
         a.map((r) => r.modelVersion),
         a.map((r) => r.variant),
+        a.map((r) => r.experimentId),
       ]);
     }
     // Fewer than asked: every event up to the mark has been read.
@@ -281,13 +285,13 @@ const pgMillis = (ts: string): string => `(EXTRACT(EPOCH FROM ${ts}) * 1000)::fl
  */
 export const PG_CANDIDATES_SQL = `
 SELECT e.id::float8 AS key, e.item_id, e.type_id, ${pgMillis('e.ts')} AS ms, e.value, e.quantity, e.recommendation_id AS rid,
-       x.id AS x_id, x.ms AS x_ms, x.rank AS x_rank, x.route AS x_route, x.strategy AS x_strategy, x.model_version AS x_model_version, x.variant AS x_variant,
-       r.impression_id AS r_id, ${pgMillis('r.ts')} AS r_ms, r.rank AS r_rank, ri.route AS r_route, ri.strategy AS r_strategy, ri.model_version AS r_model_version, ri.variant AS r_variant
+       x.id AS x_id, x.ms AS x_ms, x.rank AS x_rank, x.route AS x_route, x.strategy AS x_strategy, x.model_version AS x_model_version, x.variant AS x_variant, x.experiment_id AS x_experiment_id,
+       r.impression_id AS r_id, ${pgMillis('r.ts')} AS r_ms, r.rank AS r_rank, ri.route AS r_route, ri.strategy AS r_strategy, ri.model_version AS r_model_version, ri.variant AS r_variant, ri.experiment_id AS r_experiment_id
   FROM (SELECT * FROM events WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3) e
   LEFT JOIN users u ON u.id = e.user_id
   LEFT JOIN sessions s ON s.id = e.session_id
   LEFT JOIN LATERAL (
-    SELECT i.id, ${pgMillis('i.ts')} AS ms, i.route, i.strategy, i.model_version, i.variant,
+    SELECT i.id, ${pgMillis('i.ts')} AS ms, i.route, i.strategy, i.model_version, i.variant, i.experiment_id,
            (SELECT min(ii.rank) FROM impression_items ii WHERE ii.impression_id = i.id AND ii.item_id = e.item_id) AS rank
       FROM impressions i WHERE i.id = e.recommendation_id
   ) x ON true
@@ -308,10 +312,10 @@ SELECT e.id::float8 AS key, e.item_id, e.type_id, ${pgMillis('e.ts')} AS ms, e.v
  ORDER BY e.id`;
 
 const PG_INSERT_SQL = `
-INSERT INTO attributions (impression_id, event_key, kind, rank, item_id, type_id, value, quantity, ts, route, strategy, model_version, variant)
-SELECT impression_id, event_key, kind, rank, item_id, type_id, value, quantity, ${pgTimestamp('ms')}, route, strategy, model_version, variant
-  FROM unnest($1::text[], $2::int8[], $3::text[], $4::int4[], $5::int4[], $6::int4[], $7::float8[], $8::int4[], $9::int8[], $10::text[], $11::text[], $12::int4[], $13::text[])
-    AS t (impression_id, event_key, kind, rank, item_id, type_id, value, quantity, ms, route, strategy, model_version, variant)
+INSERT INTO attributions (impression_id, event_key, kind, rank, item_id, type_id, value, quantity, ts, route, strategy, model_version, variant, experiment_id)
+SELECT impression_id, event_key, kind, rank, item_id, type_id, value, quantity, ${pgTimestamp('ms')}, route, strategy, model_version, variant, experiment_id
+  FROM unnest($1::text[], $2::int8[], $3::text[], $4::int4[], $5::int4[], $6::int4[], $7::float8[], $8::int4[], $9::int8[], $10::text[], $11::text[], $12::int4[], $13::text[], $14::int4[])
+    AS t (impression_id, event_key, kind, rank, item_id, type_id, value, quantity, ms, route, strategy, model_version, variant, experiment_id)
 ON CONFLICT DO NOTHING`;
 
 interface PgCandidate {
@@ -329,6 +333,7 @@ interface PgCandidate {
   x_strategy: string | null;
   x_model_version: number | null;
   x_variant: string | null;
+  x_experiment_id: number | null;
   r_id: string | null;
   r_ms: number | null;
   r_rank: number | null;
@@ -336,6 +341,7 @@ interface PgCandidate {
   r_strategy: string | null;
   r_model_version: number | null;
   r_variant: string | null;
+  r_experiment_id: number | null;
 }
 
 function fromPg(row: PgCandidate): CandidateEvent {
@@ -350,12 +356,12 @@ function fromPg(row: PgCandidate): CandidateEvent {
     explicit:
       row.x_id === null
         ? undefined
-        : { impressionId: row.x_id, ts: Math.round(row.x_ms!), rank: row.x_rank, route: row.x_route!, strategy: row.x_strategy!, modelVersion: row.x_model_version, variant: row.x_variant },
+        : { impressionId: row.x_id, ts: Math.round(row.x_ms!), rank: row.x_rank, route: row.x_route!, strategy: row.x_strategy!, modelVersion: row.x_model_version, variant: row.x_variant, experimentId: row.x_experiment_id },
     // An impression pruned between the two look-ups leaves r_route null: no attribution.
     rule:
       row.r_id === null || row.r_route === null
         ? undefined
-        : { impressionId: row.r_id, ts: Math.round(row.r_ms!), rank: row.r_rank, route: row.r_route, strategy: row.r_strategy!, modelVersion: row.r_model_version, variant: row.r_variant },
+        : { impressionId: row.r_id, ts: Math.round(row.r_ms!), rank: row.r_rank, route: row.r_route, strategy: row.r_strategy!, modelVersion: row.r_model_version, variant: row.r_variant, experimentId: row.r_experiment_id },
   };
 }
 
@@ -377,6 +383,7 @@ interface SqliteImpression {
   strategy: string;
   model_version: number | null;
   variant: string | null;
+  experiment_id: number | null;
 }
 
 interface SqliteShown {
@@ -406,13 +413,13 @@ function sqliteStatements(db: Database.Database): SqliteAttributionStatements {
        FROM events e LEFT JOIN users u ON u.id = e.user_id LEFT JOIN sessions s ON s.id = e.session_id
       WHERE e.id > ? AND e.id <= ? ORDER BY e.id LIMIT ?`,
   );
-  const impression = db.prepare('SELECT ts, route, strategy, model_version, variant FROM impressions WHERE id = ?');
+  const impression = db.prepare('SELECT ts, route, strategy, model_version, variant, experiment_id FROM impressions WHERE id = ?');
   const rankOf = db.prepare('SELECT MIN(rank) FROM impression_items WHERE impression_id = ? AND item_id = ?').pluck();
   const byUser = db.prepare(sqliteRuleSql('user_id'));
   const bySession = db.prepare(sqliteRuleSql('session_id'));
   const insert = db.prepare(
-    `INSERT INTO attributions (impression_id, event_key, kind, rank, item_id, type_id, value, quantity, ts, route, strategy, model_version, variant)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+    `INSERT INTO attributions (impression_id, event_key, kind, rank, item_id, type_id, value, quantity, ts, route, strategy, model_version, variant, experiment_id)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
   );
   const advance = db.prepare(`UPDATE attribution_cursors SET event_key = ?, updated_at = ? WHERE name = 'events'`);
 
@@ -431,21 +438,21 @@ function sqliteStatements(db: Database.Database): SqliteAttributionStatements {
       let rule: ImpressionFacts | undefined;
       if (e.rid !== null) {
         const shown = impressionFacts(e.rid);
-        if (shown) explicit = { impressionId: e.rid, ts: shown.ts, rank: (rankOf.get(e.rid, e.item_id) as number | null) ?? null, route: shown.route, strategy: shown.strategy, modelVersion: shown.model_version, variant: shown.variant };
+        if (shown) explicit = { impressionId: e.rid, ts: shown.ts, rank: (rankOf.get(e.rid, e.item_id) as number | null) ?? null, route: shown.route, strategy: shown.strategy, modelVersion: shown.model_version, variant: shown.variant, experimentId: shown.experiment_id };
       } else {
         const since = e.ts - windowMs;
         const u = e.user === null ? undefined : (byUser.get(e.user, e.item_id, since, e.ts) as SqliteShown | undefined);
         const s = e.session === null ? undefined : (bySession.get(e.session, e.item_id, since, e.ts) as SqliteShown | undefined);
         const latest = !u ? s : !s ? u : s.ts > u.ts || (s.ts === u.ts && s.impression_id > u.impression_id) ? s : u;
         const shown = latest && impressionFacts(latest.impression_id);
-        if (latest && shown) rule = { impressionId: latest.impression_id, ts: latest.ts, rank: latest.rank, route: shown.route, strategy: shown.strategy, modelVersion: shown.model_version, variant: shown.variant };
+        if (latest && shown) rule = { impressionId: latest.impression_id, ts: latest.ts, rank: latest.rank, route: shown.route, strategy: shown.strategy, modelVersion: shown.model_version, variant: shown.variant, experimentId: shown.experiment_id };
       }
       candidates.push({ eventKey: e.key, itemId: e.item_id, typeId: e.type_id, ts: e.ts, value: e.value, quantity: e.quantity, recommendationId: e.rid, explicit, rule });
     }
     const decided = candidates.map((c) => decide(c, windowMs));
     for (const d of decided) {
       if (typeof d === 'string') continue;
-      insert.run(d.impressionId, d.eventKey, d.kind, d.rank, d.itemId, d.typeId, d.value, d.quantity, Math.round(d.ts), d.route, d.strategy, d.modelVersion, d.variant);
+      insert.run(d.impressionId, d.eventKey, d.kind, d.rank, d.itemId, d.typeId, d.value, d.quantity, Math.round(d.ts), d.route, d.strategy, d.modelVersion, d.variant, d.experimentId);
     }
     const next = candidates.length < limit ? upTo : candidates[candidates.length - 1]!.eventKey;
     advance.run(next, Date.now());

@@ -12,7 +12,7 @@ ALTER TABLE events ADD COLUMN recommendation_id TEXT COLLATE "C";
 -- and time, and how it was attributed (explicit: the event named the
 -- recommendationId; rule: the latest impression that showed the item to the
 -- same user or session within --attribution-window). The impression's route,
--- strategy, model version and variant are copied in, so that online metrics
+-- strategy, model version, variant and experiment are copied in, so that online metrics
 -- per model version, variant and route read this table alone. The primary key
 -- leads with the impression's id, a UUIDv7: the rows of the impressions shown
 -- in a period are one range of it (beside the same range of impressions, the
@@ -33,6 +33,7 @@ CREATE TABLE attributions (
   strategy      TEXT             NOT NULL,
   model_version INTEGER,
   variant       TEXT,
+  experiment_id INTEGER,
   PRIMARY KEY (impression_id, event_key)
 );
 CREATE UNIQUE INDEX attributions_event_key_key ON attributions (event_key);
