@@ -10,6 +10,7 @@ import { eventRoutes } from './routes/events.js';
 import { itemRoutes } from './routes/items.js';
 import { experimentRoutes } from './routes/experiments.js';
 import { modelRoutes } from './routes/models.js';
+import { onlineMetricsRoutes } from './routes/online-metrics.js';
 import { recommendationRoutes } from './routes/recommendations.js';
 
 /** The Express application: middleware order is security headers → shutdown gate → metrics → body → routes → problems. */
@@ -67,6 +68,16 @@ export function createApp(ctx: ServeContext): Express {
     express.static(INSPECT_WEB, { index: 'index.html', redirect: true, fallthrough: true }),
   );
 
+  // The online-metrics page, likewise static (its data comes from /v1/metrics/online and /v1/experiments).
+  app.use(
+    '/online',
+    (_req, res, next) => {
+      res.set('Content-Security-Policy', "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'");
+      next();
+    },
+    express.static(ONLINE_WEB, { index: 'index.html', redirect: true, fallthrough: true }),
+  );
+
   const v1 = express.Router({ strict: true });
   v1.use(ctx.auth.authenticate(ctx.limiter), requireJsonBody, express.json({ limit: ctx.config.bodyLimitBytes, strict: false, type: () => true }));
   eventRoutes(v1, ctx);
@@ -74,6 +85,7 @@ export function createApp(ctx: ServeContext): Express {
   recommendationRoutes(v1, ctx);
   modelRoutes(v1, ctx);
   experimentRoutes(v1, ctx);
+  onlineMetricsRoutes(v1, ctx);
   attentionRoutes(v1, ctx);
   app.use('/v1', v1);
 
@@ -86,6 +98,7 @@ export function createApp(ctx: ServeContext): Express {
 }
 
 export const INSPECT_WEB = join(dirname(fileURLToPath(import.meta.url)), '..', 'inspect', 'web');
+export const ONLINE_WEB = join(dirname(fileURLToPath(import.meta.url)), 'web', 'online');
 
 const securityHeaders: RequestHandler = (_req, res, next) => {
   res.set({

@@ -117,6 +117,10 @@ describeEachProvider('experiments over HTTP', (provider) => {
     const ranked = await shop.call('/v1/rank', { method: 'POST', body: { user: 'user-7', candidates: ['sku-1', 'sku-2'] } });
     expect(ranked.body.experiment).toEqual({ id, variant: seen.get('user-7') });
     expect((await shop.call('/v1/users/user-7/next-sequence?k=2')).body.experiment).toBeUndefined();
+    // An anonymous shopper takes part by the shop's session id; without one, outside the experiment.
+    const anonymous = await shop.call('/v1/rank', { method: 'POST', body: { session: [{ item: 'sku-3' }], sessionId: 'visit-9', candidates: ['sku-4', 'sku-5'] } });
+    expect(anonymous.body.experiment).toEqual({ id, variant: variantAt(started.body, assignmentPoint('fixed-salt', 'session', 'visit-9')).name });
+    expect((await shop.call('/v1/rank', { method: 'POST', body: { session: [{ item: 'sku-3' }], candidates: ['sku-4', 'sku-5'] } })).body.experiment).toBeUndefined();
 
     // Another replica reading the same store assigns every shopper the same variant.
     const replica = await startServer(validateServeConfig({ ...SERVE_DEFAULTS, port: 0, databaseUrl: shop.store.target.url, apiKeys: parseApiKeys(`read:${KEYS.read}`), workers: 1, modelPollSeconds: 0 }), () => {});
@@ -145,6 +149,7 @@ describeEachProvider('experiments over HTTP', (provider) => {
     const read = await shop.call(`/v1/experiments/${id}`, { role: 'read' });
     const expected: Record<string, number> = { ...counts };
     expected[seen.get('user-7')!]!++; // its /v1/rank answer
+    expected[anonymous.body.experiment.variant]!++; // the anonymous shopper's
     for (const user of ['user-0', 'user-5', 'user-11', 'user-42', 'user-99']) expected[seen.get(user)!]!++; // the replica's answers
     expect(Object.fromEntries(read.body.variants.map((v: { name: string; impressions: number }) => [v.name, v.impressions]))).toEqual(expected);
     expect(read.body.variants.map((v: { name: string }) => v.name)).toEqual(['control', 'popular', 'retrained']);

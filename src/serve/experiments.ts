@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { listExperiments, type Experiment, type ExperimentRoute } from '../data/experiments.js';
 import type { Store } from '../data/store.js';
+import { checkGuardrail } from './experiment-guard.js';
 
 /** What a shopper on an experiment's route gets: the experiment, the variant, and what serves it. */
 export interface Assignment {
@@ -46,8 +47,27 @@ export class ExperimentRegistry {
   /** `onVersions`: after each sync, the model versions the running variants serve (to load them before shoppers ask). */
   constructor(
     private readonly store: Store,
+    private readonly events: { readonly onStopped?: (experiment: Experiment, reason: string) => void } = {},
     private readonly onVersions: (versions: number[]) => void = () => {},
   ) {}
+
+  /**
+   * Each running experiment's guard rail (src/serve/experiment-guard.ts): run
+   * on the model poll; an experiment it stops is served no more from then on.
+   * Returns the reasons of those it stopped.
+   */
+  async guard(): Promise<string[]> {
+    const stopped: string[] = [];
+    for (const experiment of this.running) {
+      if (!experiment.guardrail) continue;
+      const reason = await checkGuardrail(this.store, experiment);
+      if (!reason) continue;
+      stopped.push(reason);
+      this.events.onStopped?.(experiment, reason);
+    }
+    if (stopped.length > 0) await this.sync();
+    return stopped;
+  }
 
   async sync(): Promise<void> {
     const running = await listExperiments(this.store, 'running');

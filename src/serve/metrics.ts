@@ -72,6 +72,11 @@ export class ServeMetrics {
     registers: [this.registry],
   });
 
+  readonly experimentsGuarded = new Counter({
+    name: 'attnrec_experiments_stopped_by_guardrail_total',
+    help: "Experiments this server stopped because a variant's purchase conversion was worse than control's at the guard rail's significance",
+    registers: [this.registry],
+  });
   readonly retrainRuns = new Counter({
     name: 'attnrec_retrain_runs_total',
     help: 'Scheduled or requested retrains this server ran, by outcome: promoted (the new version won and serves), kept (it did not win; the active version serves), failed (nothing changed)',

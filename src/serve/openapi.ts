@@ -12,6 +12,7 @@ import {
   ItemsWrittenSchema,
   LiveSchema,
   ModelVersionsSchema,
+  OnlineMetricsSchema,
   ProblemSchema,
   RankResponseSchema,
   ReadySchema,
@@ -31,6 +32,7 @@ import {
   ExternalId,
   ItemsBody,
   NextSequenceQuery,
+  OnlineMetricsQuery,
   RankBody,
   RecommendationQuery,
   SessionAttentionBody,
@@ -217,6 +219,15 @@ function routes(registry: OpenAPIRegistry): void {
     summary: 'Stop an experiment (its routes go back to the active version) and record why',
     request: { params: experimentPath, body: { content: json(ExperimentStopBody), required: false } },
     responses: { ...ok('Stopped', ExperimentSchema), ...problems('VALIDATION_FAILED', 'EXPERIMENT_NOT_FOUND', 'EXPERIMENT_STOPPED', ...BODY_ERRORS, ...AUTH_ERRORS) },
+  });
+  register(registry, 'read', {
+    method: 'get',
+    path: '/v1/metrics/online',
+    summary: 'Online metrics: impressions, click-through, add-to-cart rate, purchase conversion and revenue per 1,000 impressions, per model version, variant or route, with 95 % intervals',
+    description:
+      "Counts the impressions shown in [from, to) and the attributed events that followed them (each impression counts once per kind of event). Rates carry Wilson intervals; revenue (value × quantity of attributed purchases) a normal interval. With bucket=hour or day, a series for plots as well. Periods longer than 366 days, more than 1,000 buckets, or from not before to are 400s.",
+    request: { query: OnlineMetricsQuery },
+    responses: { ...ok('Online metrics', OnlineMetricsSchema), ...problems('VALIDATION_FAILED', 'DATABASE_UNAVAILABLE', ...AUTH_ERRORS) },
   });
   const inspectErrors = ['ITEM_NOT_FOUND', 'ITEM_NOT_IN_MODEL', 'NO_USABLE_HISTORY', 'MODEL_VERSION_NOT_FOUND', ...READ_ERRORS];
   register(registry, 'read', {

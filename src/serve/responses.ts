@@ -122,6 +122,35 @@ export const ModelVersionsSchema = z.strictObject({ serving: z.number().int().nu
 
 export const ActivationSchema = z.strictObject({ serving: z.number().int(), numItems: z.number().int() });
 
+const IntervalSchema = z.strictObject({ value: z.number(), low: z.number(), high: z.number() }).describe('the estimate and its 95 % interval');
+const OnlineMetricsFields = {
+  impressions: z.number().int(),
+  clickThrough: IntervalSchema.describe('share of impressions followed by an attributed view of an item they showed (Wilson interval)'),
+  cartRate: IntervalSchema.describe('share followed by an attributed add-to-cart (Wilson interval)'),
+  conversion: IntervalSchema.describe('share followed by an attributed purchase (Wilson interval)'),
+  revenuePerThousand: IntervalSchema.describe('attributed purchase revenue (value × quantity) per 1,000 impressions (normal interval)'),
+};
+export const OnlineMetricsSchema = z
+  .strictObject({
+    from: z.string(),
+    to: z.string(),
+    groupBy: z.enum(['version', 'variant', 'route']),
+    bucket: z.enum(['none', 'hour', 'day']),
+    groups: z.array(z.strictObject({ group: z.string().describe("'v<n>' or 'popular'; '<experiment>/<variant>' or 'none'; or the route"), ...OnlineMetricsFields })),
+    series: z
+      .array(z.strictObject({ bucket: z.string().describe('start of the bucket'), group: z.string(), ...OnlineMetricsFields }))
+      .describe('per bucket and group (empty without a bucket)'),
+  })
+  .meta({ id: 'OnlineMetrics' });
+
+const ComparisonSchema = z.strictObject({
+  test: z.string().describe('the test used'),
+  difference: IntervalSchema.describe('variant − control'),
+  lift: IntervalSchema.nullable().describe('variant / control − 1 (null when control has no success)'),
+  pValue: z.number().describe('two-sided'),
+  pWorse: z.number().describe('one-sided: small when the variant is worse (the guard rail reads it)'),
+});
+
 export const ExperimentSchema = z
   .strictObject({
     id: z.number().int(),
@@ -142,6 +171,11 @@ export const ExperimentSchema = z
         share: z.number(),
         control: z.boolean(),
         impressions: z.number().int().optional().describe('responses this variant answered so far (one experiment read)'),
+        metrics: z.strictObject(OnlineMetricsFields).optional().describe('its online metrics since the start (one experiment read)'),
+        againstControl: z
+          .strictObject({ clickThrough: ComparisonSchema, cartRate: ComparisonSchema, conversion: ComparisonSchema, revenuePerImpression: ComparisonSchema })
+          .optional()
+          .describe('the variant against the control (absent for the control)'),
       }),
     ),
   })

@@ -219,7 +219,12 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
   if (config.retrainSchedule) log(`retrain: scheduled '${config.retrainSchedule}'${store.provider === 'postgresql' ? ' through the PostgreSQL job queue (one replica runs each tick)' : `, next at ${retrain.next?.toISOString()}`}`);
   // Experiments: read now, after every start or stop made here, and on the model poll (other replicas' changes).
   // A variant's version is loaded beside the active one (among the two kept for inspection) before shoppers ask.
-  const experiments = new ExperimentRegistry(store, (versions) => {
+  const experiments = new ExperimentRegistry(store, {
+    onStopped: (experiment, reason) => {
+      log(`experiment ${experiment.id} ('${experiment.name}') stopped itself: ${reason}`);
+      metrics.experimentsGuarded.inc();
+    },
+  }, (versions) => {
     for (const version of versions) {
       if (version === models.current?.version) continue;
       void models
@@ -252,7 +257,10 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
     config.modelPollSeconds > 0
       ? setInterval(() => {
           void models.sync().catch((error: unknown) => log('model poll failed', error));
-          void experiments.sync().catch((error: unknown) => log('experiment poll failed', error));
+          void experiments
+            .sync()
+            .then(() => experiments.guard())
+            .catch((error: unknown) => log('experiment poll failed', error));
         }, config.modelPollSeconds * 1000)
       : undefined;
   poll?.unref();

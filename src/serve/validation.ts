@@ -237,3 +237,43 @@ export function parseExperiment(body: unknown): ExperimentInput {
 export const ExperimentParam = z.strictObject({ id: z.coerce.number().int().min(1).max(2 ** 31 - 1) });
 export const ExperimentStopBody = z.strictObject({ reason: z.string().trim().min(1).max(500).default('stopped by an admin') });
 export const ExperimentListQuery = z.strictObject({ status: z.enum(['draft', 'running', 'stopped']).optional() });
+
+const Instant = z
+  .string()
+  .trim()
+  .min(1)
+  .transform((s, ctx) => {
+    const ms = /^\d+$/.test(s) ? Number(s) : Date.parse(s);
+    if (!Number.isFinite(ms)) {
+      ctx.addIssue({ code: 'custom', message: `'${s}' is neither an ISO 8601 instant nor epoch milliseconds` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+/** The longest period and the most buckets one online-metrics query may ask for. */
+export const ONLINE_LIMITS = { maxDays: 366, maxBuckets: 1_000 } as const;
+const BUCKET_MS = { none: 0, hour: 3_600_000, day: 86_400_000 } as const;
+
+export const OnlineMetricsQuery = z.strictObject({
+  from: Instant.optional().describe('Start of the period (impressions shown at or after it): ISO 8601 or epoch ms; default 7 days before `to`'),
+  to: Instant.optional().describe('End of the period (exclusive); default now'),
+  groupBy: z.enum(['version', 'variant', 'route']).default('version').describe('Group by the model version that answered, the experiment variant, or the route'),
+  bucket: z.enum(['none', 'hour', 'day']).default('none').describe('Also split the period into hours or days (a series for plots)'),
+  experiment: z.coerce.number().int().min(1).max(2 ** 31 - 1).optional().describe("Only this experiment's impressions"),
+});
+
+/** The query with its defaults applied and its period checked: from < to, at most 366 days, at most 1,000 buckets. */
+export function parseOnlineQuery(query: unknown, now = Date.now()): { from: number; to: number; groupBy: 'version' | 'variant' | 'route'; bucket: 'none' | 'hour' | 'day'; bucketMs: number | undefined; experiment: number | undefined } {
+  const q = parse(OnlineMetricsQuery, query, 'query');
+  const to = q.to ?? now;
+  const from = q.from ?? to - 7 * 86_400_000;
+  const errors: { in: string; pointer: string; message: string }[] = [];
+  if (from >= to) errors.push({ in: 'query', pointer: '/from', message: `must be before to (${new Date(from).toISOString()} is not before ${new Date(to).toISOString()})` });
+  else if (to - from > ONLINE_LIMITS.maxDays * 86_400_000) errors.push({ in: 'query', pointer: '/from', message: `the period may span at most ${ONLINE_LIMITS.maxDays} days; it spans ${Math.ceil((to - from) / 86_400_000)}` });
+  else if (q.bucket !== 'none' && (to - from) / BUCKET_MS[q.bucket] > ONLINE_LIMITS.maxBuckets) {
+    errors.push({ in: 'query', pointer: '/bucket', message: `${Math.ceil((to - from) / BUCKET_MS[q.bucket])} ${q.bucket}s are more than the ${ONLINE_LIMITS.maxBuckets} buckets one query may return; use a coarser bucket or a shorter period` });
+  }
+  if (errors.length > 0) throw new ProblemError('VALIDATION_FAILED', `query${errors[0]!.pointer}: ${errors[0]!.message}`, { errors });
+  return { from, to, groupBy: q.groupBy, bucket: q.bucket, bucketMs: q.bucket === 'none' ? undefined : BUCKET_MS[q.bucket], experiment: q.experiment };
+}

@@ -30,11 +30,14 @@ export function recommendationRoutes(router: Router, ctx: ServeContext): void {
 
   router.post('/sessions/recommendations', ctx.auth.require('read'), async (req, res) => {
     const body = parse(SessionRecommendationBody, req.body, 'body');
-    const result = await ctx.recommender.forSession(body.events, body.k, filters(body));
+    // A session with the shop's id takes part in experiments (assigned by that id) and owns its impression
+    // (its later events are attributed by rule); without one it is outside both.
+    const assignment = ctx.experiments.assign('session_recommendations', { session: body.sessionId });
+    const result = await ctx.recommender.forSession(body.events, body.k, filters(body), serving(assignment));
     count(result.strategy);
-    // The shop's session id, when given, owns the impression (the session's later events are attributed by rule).
-    const recommendationId = ctx.impressions.record('session_recommendations', body.sessionId !== undefined ? { session: body.sessionId } : {}, result);
-    reply(res, SessionRecommendationsSchema, { recommendationId, ...result });
+    const experiment = servedBy(assignment, result);
+    const recommendationId = ctx.impressions.record('session_recommendations', body.sessionId !== undefined ? { session: body.sessionId } : {}, result, experiment);
+    reply(res, SessionRecommendationsSchema, { recommendationId, ...named(experiment), ...result });
   });
 
   router.get('/users/:id/next-sequence', ctx.auth.require('read'), async (req, res) => {
@@ -51,7 +54,7 @@ export function recommendationRoutes(router: Router, ctx: ServeContext): void {
   router.post('/rank', ctx.auth.require('read'), async (req, res) => {
     const body = parse(RankBody, req.body, 'body');
     const owner = body.user !== undefined ? { user: body.user } : { session: body.session! };
-    const assignment = body.user !== undefined ? ctx.experiments.assign('rank', { user: body.user }) : undefined;
+    const assignment = ctx.experiments.assign('rank', body.user !== undefined ? { user: body.user } : { session: body.sessionId });
     const result = await ctx.recommender.rank(owner, body.candidates, filters(body), serving(assignment));
     count(result.strategy);
     const experiment = servedBy(assignment, result);
