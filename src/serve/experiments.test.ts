@@ -76,6 +76,21 @@ describeEachProvider('experiments over HTTP', (provider) => {
     expect(missing.body.detail).toContain('model version 99 does not exist');
     expect((await shop.call('/v1/experiments', { method: 'POST', role: 'write', body: {} })).status).toBe(403);
     expect((await shop.call('/v1/experiments')).body.experiments).toEqual([]);
+
+    // Online metrics refuse periods they cannot answer well, naming the parameter.
+    const refused = async (query: string) => {
+      const answer = await shop.call(`/v1/metrics/online?${query}`, { role: 'read' });
+      expect(answer.status, query).toBe(400);
+      expect(answer.body.code).toBe('VALIDATION_FAILED');
+      return (answer.body.errors as { pointer: string; message: string }[]).map((e) => `${e.pointer}: ${e.message}`);
+    };
+    expect(await refused('from=2026-02-01&to=2026-01-01')).toEqual([expect.stringMatching(/^\/from: must be before to/)]);
+    expect(await refused('from=2020-01-01&to=2026-01-01')).toEqual(['/from: the period may span at most 366 days; it spans 2192']);
+    expect(await refused('from=2025-01-01&to=2026-01-01&bucket=hour')).toEqual([expect.stringMatching(/^\/bucket: 8760 hours are more than the 1000 buckets/)]);
+    expect(await refused('groupBy=colour')).toEqual([expect.stringMatching(/^\/groupBy: /)]);
+    expect(await refused('from=yesterday')).toEqual(["/from: 'yesterday' is neither an ISO 8601 instant nor epoch milliseconds"]);
+    const empty = await shop.call('/v1/metrics/online?groupBy=route&bucket=day', { role: 'read' });
+    expect(empty).toMatchObject({ status: 200, body: { groupBy: 'route', bucket: 'day', groups: [], series: [] } });
   });
 
   it('serves each shopper their variant, the same one every time and on every replica, and refuses overlaps', async () => {
