@@ -1,4 +1,4 @@
-import { linkSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppError } from '../errors.js';
 
@@ -11,41 +11,48 @@ const LOCK_FILE = 'train.lock';
  *
  * The lock is a file holding the owner's pid, linked into place whole (a
  * link fails where the name exists): of processes that try at once, one
- * creates it and the others see it. A
- * lock whose owner is dead is taken over by renaming it aside (atomic: one
- * process's rename wins, the others find nothing to rename) and creating
- * the file again. A process that renamed a lock other than the dead one it
- * read (another process took the dead lock over in between) links it back
- * and tries again, which then finds a live owner. A lock this process
+ * creates it and the others see it. A lock whose owner is dead is removed
+ * only under a second lock of the same kind (`train.lock.takeover`), by the
+ * one process holding it, and only if the lock still names the dead owner;
+ * then every process races for the lock again and one link wins. Without the
+ * takeover lock, a process that had read the dead owner could remove the lock
+ * another process had just taken, and two would hold it (the suite's
+ * eight-process race saw that under load). A takeover lock left by a process
+ * that died inside its takeover is removed the same way. A lock this process
  * already holds is taken again (a resume in the same process).
  */
 export function takeTrainingLock(directory: string, versionId: number): () => void {
   const path = join(directory, LOCK_FILE);
-  for (let attempt = 0; attempt < 100; attempt++) {
+  const takeover = `${path}.takeover`;
+  for (let attempt = 0; attempt < 200; attempt++) {
     if (create(path)) return () => rmSync(path, { force: true });
     const owner = readOwner(path);
     if (owner === undefined) continue; // released meanwhile
     if (owner === process.pid) return () => rmSync(path, { force: true });
     if (owner !== null && isAlive(owner)) throw new AppError('TRAINING_IN_PROGRESS', `model version ${versionId} is being trained by process ${owner}`);
-    // Dead or unreadable owner: move its lock aside, make sure it was that one, and try again.
-    const aside = `${path}.stale-${process.pid}-${attempt}`;
-    try {
-      renameSync(path, aside);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue; // another process moved it first
-      throw error;
-    }
-    const moved = readOwner(aside);
-    if (moved !== owner && moved !== undefined && moved !== null && isAlive(moved)) {
-      try {
-        linkSync(aside, path); // put the live owner's lock back (fails, harmlessly, if a new one is already there)
-      } catch {
-        // a lock is in place again either way
+    // Dead or unreadable owner: remove its lock under the takeover lock, if it is still that one, and try again.
+    if (!create(takeover)) {
+      const breaker = readOwner(takeover);
+      if (breaker !== undefined && breaker !== null && isAlive(breaker)) {
+        pause(5); // another process is taking the dead lock over: its outcome decides
+        continue;
       }
+      rmSync(takeover, { force: true }); // its taker died mid-takeover
+      continue;
     }
-    rmSync(aside, { force: true });
+    try {
+      const still = readOwner(path);
+      if (still === owner || (still === null && owner === null)) rmSync(path, { force: true });
+    } finally {
+      rmSync(takeover, { force: true });
+    }
   }
   throw new AppError('TRAINING_IN_PROGRESS', `model version ${versionId}: the training lock ${path} keeps changing hands; try again`);
+}
+
+/** Sleeps this thread (the lock is taken synchronously, once per run). */
+function pause(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 /**
