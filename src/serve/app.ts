@@ -58,25 +58,9 @@ export function createApp(ctx: ServeContext): Express {
     res.type('application/json').send(spec);
   });
 
-  // The inspection page: static files, no secrets (its data comes from /v1 with the analyst's key).
-  app.use(
-    '/inspect',
-    (_req, res, next) => {
-      res.set('Content-Security-Policy', "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'");
-      next();
-    },
-    express.static(INSPECT_WEB, { index: 'index.html', redirect: true, fallthrough: true }),
-  );
-
-  // The online-metrics page, likewise static (its data comes from /v1/metrics/online and /v1/experiments).
-  app.use(
-    '/online',
-    (_req, res, next) => {
-      res.set('Content-Security-Policy', "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'");
-      next();
-    },
-    express.static(ONLINE_WEB, { index: 'index.html', redirect: true, fallthrough: true }),
-  );
+  // The inspection and online-metrics pages: static files, no secrets (their data comes from /v1 with the analyst's key).
+  staticPage(app, '/inspect', INSPECT_WEB);
+  staticPage(app, '/online', ONLINE_WEB);
 
   const v1 = express.Router({ strict: true });
   v1.use(ctx.auth.authenticate(ctx.limiter), requireJsonBody, express.json({ limit: ctx.config.bodyLimitBytes, strict: false, type: () => true }));
@@ -95,6 +79,18 @@ export function createApp(ctx: ServeContext): Express {
   });
   app.use(problemHandler(ctx.log));
   return app;
+}
+
+/** A static page under `path`, from `folder`, with a content security policy that allows only its own files. */
+function staticPage(app: express.Express, path: string, folder: string): void {
+  app.use(
+    path,
+    (_req, res, next) => {
+      res.set('Content-Security-Policy', "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'");
+      next();
+    },
+    express.static(folder, { index: 'index.html', redirect: true, fallthrough: true }),
+  );
 }
 
 export const INSPECT_WEB = join(dirname(fileURLToPath(import.meta.url)), '..', 'inspect', 'web');

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { simulateShoppers, type SimulatedShopper } from '../../bench/shopper-simulator.js';
 import { onlineCounts } from '../data/online-metrics.js';
-import { KEYS, servedShop, type ServedShop } from '../../test/support/served-shop.js';
+import { KEYS, LOOP_TUNING, servedShop, settleAttribution, type ServedShop } from '../../test/support/served-shop.js';
 import { describeEachProvider } from '../../test/support/test-stores.js';
-import { until } from '../../test/support/until.js';
 import { sampleSizePerVariant } from '../stats/online-tests.js';
 
 /**
@@ -16,23 +15,8 @@ describeEachProvider('the production loop with simulated shoppers', (provider) =
   let shoppers: SimulatedShopper[];
   const started = Date.now();
 
-  /**
-   * Everything recorded and attributed so far is in the store: the impressions
-   * written first, then the attributor's rounds (its timer never fires here, so
-   * no round can run before the impressions it needs are written).
-   */
-  async function settle(): Promise<void> {
-    await shop.server.context.impressions.flush();
-    const last = await shop.store.prisma.event.aggregate({ _max: { id: true } });
-    await until(async () => {
-      await shop.server.context.attributor.tick();
-      const cursor = await shop.store.prisma.attributionCursor.findUnique({ where: { name: 'events' } });
-      return Number(cursor?.eventKey ?? 0) >= (last._max.id ?? 0);
-    }, 20_000, 50);
-  }
-
   beforeAll(async () => {
-    shop = await servedShop(provider, { modelPollSeconds: 0 }, { tuning: { impressions: { batchSize: 25, flushMs: 200 }, attribution: { intervalMs: 3_600_000, settleMs: 0 } } });
+    shop = await servedShop(provider, { modelPollSeconds: 0 }, { tuning: LOOP_TUNING });
     const rows = await shop.store.prisma.event.findMany({ orderBy: [{ ts: 'asc' }, { id: 'asc' }], select: { user: { select: { externalId: true } }, item: { select: { externalId: true } } } });
     const last = new Map<string, string>();
     for (const r of rows) if (r.user) last.set(r.user.externalId, r.item.externalId);
@@ -48,7 +32,7 @@ describeEachProvider('the production loop with simulated shoppers', (provider) =
   it('attributes exactly what the shoppers did, by the rule and by named recommendationIds', async () => {
     const byRule = await simulateShoppers({ url: shop.url, key: KEYS.write, shoppers: shoppers.slice(0, 30), seed: 1, steps: 3, explicit: false });
     const named = await simulateShoppers({ url: shop.url, key: KEYS.write, shoppers: shoppers.slice(30, 60), seed: 2, steps: 3, explicit: true });
-    await settle();
+    await settleAttribution(shop);
     const [counts] = await onlineCounts(shop.store, { from: started, to: Date.now() + 1, groupBy: 'route' });
     expect(counts).toMatchObject({
       group: 'user_recommendations',
@@ -79,7 +63,7 @@ describeEachProvider('the production loop with simulated shoppers', (provider) =
     };
     const ab = await define('model vs popular', undefined);
     const truth = await simulateShoppers({ url: shop.url, key: KEYS.write, shoppers, seed: 3, steps: 6, explicit: false });
-    await settle();
+    await settleAttribution(shop);
     const result = (await shop.call(`/v1/experiments/${ab}`, { role: 'read' })).body;
     const model = result.variants.find((v: { name: string }) => v.name === 'model');
     const popular = result.variants.find((v: { name: string }) => v.name === 'popular');
@@ -101,7 +85,7 @@ describeEachProvider('the production loop with simulated shoppers', (provider) =
     // The same split with a guard rail: it stops the experiment by itself once popular converts worse.
     const guarded = await define('guarded', { alpha: 0.01, minImpressions: 60 });
     await simulateShoppers({ url: shop.url, key: KEYS.write, shoppers, seed: 4, steps: 6, explicit: true });
-    await settle();
+    await settleAttribution(shop);
     expect(await shop.server.context.experiments.guard()).toHaveLength(1);
     const after = (await shop.call(`/v1/experiments/${guarded}`, { role: 'read' })).body;
     expect(after.status).toBe('stopped');

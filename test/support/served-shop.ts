@@ -9,6 +9,7 @@ import { SERVE_DEFAULTS, parseApiKeys, validateServeConfig, type ServeConfig } f
 import { startServer, type Logger, type RunningServer, type ServerTuning } from '../../src/serve/server.js';
 import { trainRun } from '../../src/train/train-run.js';
 import { TcpProxy } from './tcp-proxy.js';
+import { until } from './until.js';
 import { scratchStore, type Provider } from './test-stores.js';
 
 /**
@@ -138,4 +139,22 @@ export async function servedShop(
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The server tuning of the production-loop tests: small impression batches,
+ * and an attributor whose timer never fires, so that settleAttribution decides
+ * when a round runs (never before the impressions it needs are written).
+ */
+export const LOOP_TUNING: ServerTuning = { impressions: { batchSize: 25, flushMs: 200 }, attribution: { intervalMs: 3_600_000, settleMs: 0 } };
+
+/** Everything recorded and attributed so far is in the store: the impressions first, then attributor rounds up to the last event. */
+export async function settleAttribution(shop: ServedShop): Promise<void> {
+  await shop.server.context.impressions.flush();
+  const last = await shop.store.prisma.event.aggregate({ _max: { id: true } });
+  await until(async () => {
+    await shop.server.context.attributor.tick();
+    const cursor = await shop.store.prisma.attributionCursor.findUnique({ where: { name: 'events' } });
+    return Number(cursor?.eventKey ?? 0) >= (last._max.id ?? 0);
+  }, 20_000, 50);
 }

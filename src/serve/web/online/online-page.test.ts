@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulateShoppers } from '../../../../bench/shopper-simulator.js';
-import { KEYS, servedShop, type ServedShop } from '../../../../test/support/served-shop.js';
-import { until } from '../../../../test/support/until.js';
+import { KEYS, LOOP_TUNING, servedShop, settleAttribution, type ServedShop } from '../../../../test/support/served-shop.js';
 
 /** Debian's Chromium (`apt-get install chromium`; .ci/run installs it). Never a downloaded browser. */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -18,7 +17,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the /online page in Chromium', () => {
 
   beforeAll(async () => {
     mkdirSync(SHOTS, { recursive: true });
-    shop = await servedShop('sqlite', { modelPollSeconds: 0 }, { tuning: { impressions: { batchSize: 25, flushMs: 200 }, attribution: { intervalMs: 3_600_000, settleMs: 0 } } });
+    shop = await servedShop('sqlite', { modelPollSeconds: 0 }, { tuning: LOOP_TUNING });
     const created = await shop.call('/v1/experiments', {
       method: 'POST',
       body: { name: 'model vs popular', routes: ['user_recommendations'], variants: [{ name: 'model', modelVersion: 1, share: 0.5, control: true }, { name: 'popular', strategy: 'popular', share: 0.5 }] },
@@ -26,13 +25,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the /online page in Chromium', () => {
     await shop.call(`/v1/experiments/${created.body.id}/start`, { method: 'POST' });
     const shoppers = Array.from({ length: 40 }, (_, u) => ({ id: `user-${u}`, next: Array.from({ length: 3 }, (_, s) => `sku-${(u + s) % 12}`) }));
     await simulateShoppers({ url: shop.url, key: KEYS.write, shoppers, seed: 5, explicit: true });
-    await shop.server.context.impressions.flush();
-    const last = await shop.store.prisma.event.aggregate({ _max: { id: true } });
-    await until(async () => {
-      await shop.server.context.attributor.tick();
-      const cursor = await shop.store.prisma.attributionCursor.findUnique({ where: { name: 'events' } });
-      return Number(cursor?.eventKey ?? 0) >= (last._max.id ?? 0);
-    }, 20_000, 50);
+    await settleAttribution(shop);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
