@@ -19,6 +19,13 @@ import type { ImpressionRow } from './impressions.js';
  * checkpointer's held round excludes these writes as it excludes the others.
  * The thread starts on the first call and ends after IDLE_MS without one.
  */
+/** The statements the thread prepares (src/data/impressions.ts owns them; the main connection uses the same). */
+export interface ImpressionWriterSql {
+  readonly impression: string;
+  readonly item: string;
+  readonly prune: Readonly<Record<'attributions' | 'impression_items' | 'impressions', string>>;
+}
+
 export class ImpressionWriterThread {
   private worker: Worker | undefined;
   private readonly pending = new Map<number, { resolve: (value: number) => void; reject: (error: Error) => void }>();
@@ -27,7 +34,10 @@ export class ImpressionWriterThread {
   /** Absolute: the thread must open the same file even if the process changes directory. */
   private readonly file: string;
 
-  constructor(private readonly db: Database.Database) {
+  constructor(
+    private readonly db: Database.Database,
+    private readonly sql: ImpressionWriterSql,
+  ) {
     this.file = resolve(db.name);
   }
 
@@ -37,7 +47,7 @@ export class ImpressionWriterThread {
   }
 
   /** One bounded retention DELETE (`table` rows with ids below `floor`, at most `limit`); resolves with the rows deleted. */
-  prune(table: 'attributions' | 'impression_items' | 'impressions', floor: string, limit: number): Promise<number> {
+  prune(table: keyof ImpressionWriterSql['prune'], floor: string, limit: number): Promise<number> {
     return this.call({ op: 'prune', table, floor, limit });
   }
 
@@ -60,7 +70,7 @@ export class ImpressionWriterThread {
     if (this.worker) return this.worker;
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { driver: DRIVER, file: this.file, synchronous: this.db.pragma('synchronous', { simple: true }) },
+      workerData: { driver: DRIVER, file: this.file, synchronous: this.db.pragma('synchronous', { simple: true }), sql: this.sql },
     });
     worker.unref(); // never keeps the process alive: the recorder flushes before the store closes
     worker.on('message', ({ id, error, changes }: { id: number; error?: string; changes?: number }) => {
@@ -100,7 +110,7 @@ const IDLE_MS = 5_000;
 /** better-sqlite3 as this module resolves it: the thread evaluates plain JavaScript and requires it by path. */
 const DRIVER = createRequire(import.meta.url).resolve('better-sqlite3');
 
-/** The same statements as src/data/impressions.ts's on the main connection. */
+/** The statements come in workerData.sql, from src/data/impressions.ts. */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
@@ -109,13 +119,10 @@ db.pragma('busy_timeout = 10000');
 db.pragma('wal_autocheckpoint = 0');
 db.pragma('foreign_keys = ON');
 db.pragma('synchronous = ' + Number(workerData.synchronous));
-const impression = db.prepare('INSERT INTO impressions (id, ts, route, strategy, model_version, variant, user_id, session_id, experiment_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
-const item = db.prepare('INSERT INTO impression_items (impression_id, rank, item_id, probability, score, user_id, session_id, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
-const prune = {
-  attributions: db.prepare('DELETE FROM attributions WHERE (impression_id, event_key) IN (SELECT impression_id, event_key FROM attributions WHERE impression_id < ? ORDER BY impression_id, event_key LIMIT ?)'),
-  impression_items: db.prepare('DELETE FROM impression_items WHERE (impression_id, rank) IN (SELECT impression_id, rank FROM impression_items WHERE impression_id < ? ORDER BY impression_id, rank LIMIT ?)'),
-  impressions: db.prepare('DELETE FROM impressions WHERE id IN (SELECT id FROM impressions WHERE id < ? ORDER BY id LIMIT ?)'),
-};
+const { sql } = workerData;
+const impression = db.prepare(sql.impression);
+const item = db.prepare(sql.item);
+const prune = Object.fromEntries(Object.entries(sql.prune).map(([table, text]) => [table, db.prepare(text)]));
 const finite = (v) => (v === null || v === undefined || !Number.isFinite(v) ? null : v);
 const insert = db.transaction((batch) => {
   for (const row of batch) {
@@ -144,10 +151,10 @@ parentPort.on('message', (m) => {
 const writers = new WeakMap<Database.Database, ImpressionWriterThread>();
 
 /** The connection's impression writer thread (one per connection, started on first use). */
-export function impressionWriter(db: Database.Database): ImpressionWriterThread {
+export function impressionWriter(db: Database.Database, sql: ImpressionWriterSql): ImpressionWriterThread {
   let writer = writers.get(db);
   if (!writer) {
-    writer = new ImpressionWriterThread(db);
+    writer = new ImpressionWriterThread(db, sql);
     writers.set(db, writer);
   }
   return writer;

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { Store } from './store.js';
-import { impressionWriter } from './impression-writer.js';
+import { impressionWriter, type ImpressionWriterSql } from './impression-writer.js';
 import { walCheckpointer } from './wal-checkpointer.js';
 import { withWriteLock } from './write-lock.js';
 
@@ -86,7 +86,7 @@ export async function writeImpressions(store: Store, batch: readonly ImpressionR
     await withWriteLock(store, async () => {
       // On a thread of its own (src/data/impression-writer.ts) unless the database is in memory.
       if (store.db.memory) sqliteStatements(store.db).insertBatch.immediate(batch);
-      else await impressionWriter(store.db).write(batch);
+      else await impressionWriter(store.db, SQLITE_SQL).write(batch);
       walCheckpointer(store.db, (fn) => withWriteLock(store, fn))?.committed(batch.length + items);
     });
     return { impressions: batch.length, items };
@@ -158,8 +158,8 @@ const sqliteCache = new WeakMap<Database.Database, SqliteImpressionStatements>()
 function sqliteStatements(db: Database.Database): SqliteImpressionStatements {
   let cached = sqliteCache.get(db);
   if (cached) return cached;
-  const impression = db.prepare('INSERT INTO impressions (id, ts, route, strategy, model_version, variant, user_id, session_id, experiment_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
-  const item = db.prepare('INSERT INTO impression_items (impression_id, rank, item_id, probability, score, user_id, session_id, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+  const impression = db.prepare(SQLITE_SQL.impression);
+  const item = db.prepare(SQLITE_SQL.item);
   const insertBatch = db.transaction((batch: readonly ImpressionRow[]) => {
     for (const row of batch) {
       const ts = Math.round(row.ts);
@@ -223,15 +223,26 @@ const PRUNE_SQL = {
   impressions: 'DELETE FROM impressions WHERE id IN (SELECT id FROM impressions WHERE id < $1 ORDER BY id LIMIT $2)',
 } as const;
 
+/** SQLite's statements, once: the main connection (an in-memory database) and the writer thread prepare the same ones. */
+const SQLITE_SQL: ImpressionWriterSql = {
+  impression: 'INSERT INTO impressions (id, ts, route, strategy, model_version, variant, user_id, session_id, experiment_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+  item: 'INSERT INTO impression_items (impression_id, rank, item_id, probability, score, user_id, session_id, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+  prune: {
+    attributions: PRUNE_SQL.attributions.replace(/\$\d/g, '?'),
+    impression_items: PRUNE_SQL.impression_items.replace(/\$\d/g, '?'),
+    impressions: PRUNE_SQL.impressions.replace(/\$\d/g, '?'),
+  },
+};
+
 function deleter(store: Store): (table: keyof typeof PRUNE_SQL, floor: string, limit: number) => Promise<number> {
   if (store.provider === 'postgresql') {
     return async (table, floor, limit) => (await store.pool.query(PRUNE_SQL[table], [floor, limit])).rowCount ?? 0;
   }
-  const prepare = (table: keyof typeof PRUNE_SQL): Database.Statement => store.db.prepare(PRUNE_SQL[table].replace(/\$\d/g, '?'));
+  const prepare = (table: keyof typeof PRUNE_SQL): Database.Statement => store.db.prepare(SQLITE_SQL.prune[table]);
   const statements = { attributions: prepare('attributions'), impression_items: prepare('impression_items'), impressions: prepare('impressions') };
   return (table, floor, limit) =>
     withWriteLock(store, async () => {
-      const changes = store.db.memory ? statements[table].run(floor, limit).changes : await impressionWriter(store.db).prune(table, floor, limit);
+      const changes = store.db.memory ? statements[table].run(floor, limit).changes : await impressionWriter(store.db, SQLITE_SQL).prune(table, floor, limit);
       walCheckpointer(store.db, (fn) => withWriteLock(store, fn))?.committed(changes);
       return changes;
     });
