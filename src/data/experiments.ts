@@ -157,9 +157,3 @@ export async function stopExperiment(store: Store, id: number, reason: string): 
   await store.prisma.experiment.updateMany({ where: { id, status: { not: 'stopped' } }, data: { status: 'stopped', stoppedAt: new Date(), stopReason: reason } });
   return getExperiment(store, id);
 }
-
-/** Impressions per variant of an experiment so far. */
-export async function variantImpressions(store: Store, id: number): Promise<Map<string, number>> {
-  const rows = await store.prisma.impression.groupBy({ by: ['variant'], where: { experimentId: id }, _count: { _all: true } });
-  return new Map(rows.flatMap((r) => (r.variant === null ? [] : [[r.variant, r._count._all] as const])));
-}

@@ -102,3 +102,24 @@ export async function onlineCounts(store: Store, query: OnlineQuery): Promise<On
     revenueSquares: Number(r.revenue_squares),
   }));
 }
+
+export type Counts = Omit<OnlineCounts, 'group' | 'bucket'>;
+export const NO_COUNTS: Counts = { impressions: 0, viewed: 0, carted: 0, purchased: 0, revenue: 0, revenueSquares: 0 };
+
+/**
+ * An experiment's counts per variant name, from its start to its stop (or
+ * `now`); a variant without impressions has NO_COUNTS. A draft has none.
+ */
+export async function variantCounts(store: Store, experiment: { readonly id: number; readonly startedAt: Date | null; readonly stoppedAt: Date | null; readonly variants: readonly { readonly name: string }[] }, now = Date.now()): Promise<Map<string, Counts>> {
+  const out = new Map<string, Counts>();
+  if (!experiment.startedAt) return out;
+  const to = (experiment.stoppedAt?.getTime() ?? now) + 1;
+  const rows = await onlineCounts(store, { from: experiment.startedAt.getTime(), to, groupBy: 'variant', experimentId: experiment.id });
+  // Groups are '<experiment id>/<variant>'.
+  const byName = new Map(rows.map((r) => [r.group.slice(r.group.indexOf('/') + 1), r]));
+  for (const { name } of experiment.variants) {
+    const row = byName.get(name);
+    out.set(name, row ? { impressions: row.impressions, viewed: row.viewed, carted: row.carted, purchased: row.purchased, revenue: row.revenue, revenueSquares: row.revenueSquares } : NO_COUNTS);
+  }
+  return out;
+}

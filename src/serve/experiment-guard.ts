@@ -1,5 +1,5 @@
 import { stopExperiment, type Experiment } from '../data/experiments.js';
-import { onlineCounts } from '../data/online-metrics.js';
+import { variantCounts } from '../data/online-metrics.js';
 import type { Store } from '../data/store.js';
 import { compareProportions } from '../stats/online-tests.js';
 
@@ -16,15 +16,14 @@ import { compareProportions } from '../stats/online-tests.js';
 export async function checkGuardrail(store: Store, experiment: Experiment, now = Date.now()): Promise<string | undefined> {
   const rail = experiment.guardrail;
   if (!rail || experiment.status !== 'running' || !experiment.startedAt) return undefined;
-  const rows = await onlineCounts(store, { from: experiment.startedAt.getTime(), to: now + 1, groupBy: 'variant', experimentId: experiment.id });
-  const counts = new Map(rows.map((r) => [r.group.slice(r.group.indexOf('/') + 1), r]));
+  const counts = await variantCounts(store, experiment, now);
   const control = experiment.variants.find((v) => v.control);
   const base = control && counts.get(control.name);
   if (!base || base.impressions < rail.minImpressions) return undefined;
   for (const variant of experiment.variants) {
     if (variant.control) continue;
-    const c = counts.get(variant.name);
-    if (!c || c.impressions < rail.minImpressions) continue;
+    const c = counts.get(variant.name)!;
+    if (c.impressions < rail.minImpressions) continue;
     const test = compareProportions({ successes: base.purchased, n: base.impressions }, { successes: c.purchased, n: c.impressions });
     if (test.pWorse < rail.alpha) {
       const rate = (s: number, n: number) => `${((100 * s) / n).toFixed(2)} % (${s}/${n})`;

@@ -1,4 +1,4 @@
-import type { OnlineCounts } from '../data/online-metrics.js';
+import { NO_COUNTS, type Counts, type OnlineCounts } from '../data/online-metrics.js';
 import { compareMeans, compareProportions, mean, proportion, type Comparison, type Interval } from '../stats/online-tests.js';
 
 /** One group's online metrics, each with its 95 % interval. */
@@ -15,8 +15,8 @@ export interface OnlineMetrics {
 }
 
 /** Sums counts over buckets (or groups) into one. */
-export function addCounts(rows: readonly OnlineCounts[]): Omit<OnlineCounts, 'group' | 'bucket'> {
-  const total = { impressions: 0, viewed: 0, carted: 0, purchased: 0, revenue: 0, revenueSquares: 0 };
+export function addCounts(rows: readonly OnlineCounts[]): Counts {
+  const total = { ...NO_COUNTS };
   for (const r of rows) {
     total.impressions += r.impressions;
     total.viewed += r.viewed;
@@ -28,7 +28,7 @@ export function addCounts(rows: readonly OnlineCounts[]): Omit<OnlineCounts, 'gr
   return total;
 }
 
-export function onlineMetrics(c: Omit<OnlineCounts, 'group' | 'bucket'>): OnlineMetrics {
+export function onlineMetrics(c: Counts): OnlineMetrics {
   const perImpression = mean(c.revenue, c.revenueSquares, c.impressions);
   const round = (i: Interval, digits = 6): Interval => ({ value: Number(i.value.toFixed(digits)), low: Number(i.low.toFixed(digits)), high: Number(i.high.toFixed(digits)) });
   return {
@@ -49,7 +49,7 @@ export interface VariantComparison {
   readonly revenuePerImpression: Comparison;
 }
 
-export function compareToControl(control: Omit<OnlineCounts, 'group' | 'bucket'>, variant: Omit<OnlineCounts, 'group' | 'bucket'>): VariantComparison {
+export function compareToControl(control: Counts, variant: Counts): VariantComparison {
   const rate = (k: 'viewed' | 'carted' | 'purchased') => compareProportions({ successes: control[k], n: control.impressions }, { successes: variant[k], n: variant.impressions });
   return {
     clickThrough: rate('viewed'),

@@ -1,6 +1,6 @@
 import type { Router } from 'express';
-import { createExperiment, getExperiment, listExperiments, startExperiment, stopExperiment, variantImpressions, type Experiment } from '../../data/experiments.js';
-import { onlineCounts } from '../../data/online-metrics.js';
+import { createExperiment, getExperiment, listExperiments, startExperiment, stopExperiment, type Experiment } from '../../data/experiments.js';
+import { variantCounts } from '../../data/online-metrics.js';
 import type { ServeContext } from '../context.js';
 import { compareToControl, onlineMetrics, type OnlineMetrics, type VariantComparison } from '../online-report.js';
 import { ExperimentListSchema, ExperimentSchema, reply } from '../responses.js';
@@ -28,7 +28,7 @@ export function experimentRoutes(router: Router, ctx: ServeContext): void {
   router.get('/experiments/:id', ctx.auth.require('read'), async (req, res) => {
     const { id } = parse(ExperimentParam, req.params, 'path');
     const experiment = await getExperiment(ctx.store, id);
-    reply(res, ExperimentSchema, describe(experiment, await variantImpressions(ctx.store, id), await variantResults(ctx, experiment)));
+    reply(res, ExperimentSchema, describe(experiment, await variantResults(ctx, experiment)));
   });
 
   router.post('/experiments/:id/start', ctx.auth.require('admin'), async (req, res) => {
@@ -45,28 +45,22 @@ export function experimentRoutes(router: Router, ctx: ServeContext): void {
     const experiment = await stopExperiment(ctx.store, id, reason);
     await ctx.experiments.sync();
     ctx.log(`experiment ${id} ('${experiment.name}') stopped: ${reason}`);
-    reply(res, ExperimentSchema, describe(experiment, await variantImpressions(ctx.store, id)));
+    reply(res, ExperimentSchema, describe(experiment, await variantResults(ctx, experiment)));
   });
 }
 
-/** Each variant's online metrics since the experiment started, and each against the control. */
+/** Each variant's online metrics since the experiment started (none for a draft), and each against the control. */
 async function variantResults(ctx: ServeContext, e: Experiment): Promise<Map<string, { metrics: OnlineMetrics; againstControl?: VariantComparison }>> {
-  const out = new Map<string, { metrics: OnlineMetrics; againstControl?: VariantComparison }>();
-  if (!e.startedAt) return out;
-  const to = e.stoppedAt?.getTime() ?? Date.now() + 1;
-  const rows = await onlineCounts(ctx.store, { from: e.startedAt.getTime(), to, groupBy: 'variant', experimentId: e.id });
-  const counts = new Map(rows.map((r) => [r.group.slice(r.group.indexOf('/') + 1), r]));
-  const empty = { impressions: 0, viewed: 0, carted: 0, purchased: 0, revenue: 0, revenueSquares: 0 };
-  const control = e.variants.find((v) => v.control)!;
-  const controlCounts = counts.get(control.name) ?? empty;
-  for (const v of e.variants) {
-    const c = counts.get(v.name) ?? empty;
-    out.set(v.name, { metrics: onlineMetrics(c), ...(!v.control && { againstControl: compareToControl(controlCounts, c) }) });
-  }
-  return out;
+  const counts = await variantCounts(ctx.store, e);
+  const control = counts.get(e.variants.find((v) => v.control)!.name);
+  return new Map(e.variants.flatMap((v) => {
+    const c = counts.get(v.name);
+    return c ? [[v.name, { metrics: onlineMetrics(c), ...(!v.control && control && { againstControl: compareToControl(control, c) }) }] as const] : [];
+  }));
 }
 
-function describe(e: Experiment, impressions?: ReadonlyMap<string, number>, results?: ReadonlyMap<string, { metrics: OnlineMetrics; againstControl?: VariantComparison }>) {
+/** The experiment as the API shows it; with results (reading one experiment), each variant's impressions and metrics. */
+function describe(e: Experiment, results?: ReadonlyMap<string, { metrics: OnlineMetrics; againstControl?: VariantComparison }>) {
   return {
     id: e.id,
     name: e.name,
@@ -78,6 +72,6 @@ function describe(e: Experiment, impressions?: ReadonlyMap<string, number>, resu
     startedAt: e.startedAt?.toISOString() ?? null,
     stoppedAt: e.stoppedAt?.toISOString() ?? null,
     stopReason: e.stopReason,
-    variants: e.variants.map((v) => ({ ...v, ...(impressions && { impressions: impressions.get(v.name) ?? 0 }), ...results?.get(v.name) })),
+    variants: e.variants.map((v) => ({ ...v, ...(results && { impressions: results.get(v.name)?.metrics.impressions ?? 0, ...results.get(v.name) }) })),
   };
 }
