@@ -58,7 +58,7 @@ describe('provider schemas', () => {
 
   it('the model parser finds every model', () => {
     const tables = new Set(expectedColumns(models).map((c) => c.table));
-    expect([...tables].sort()).toEqual(['attribution_cursors', 'attributions', 'event_types', 'events', 'experiment_variants', 'experiments', 'impression_items', 'impressions', 'item_embeddings', 'items', 'model_versions', 'rate_limits', 'sessions', 'users']);
+    expect([...tables].sort()).toEqual(['attribution_cursors', 'attributions', 'event_types', 'events', 'experiment_variants', 'experiments', 'impressions', 'item_embeddings', 'items', 'model_versions', 'rate_limits', 'sessions', 'users']);
   });
 });
 
@@ -116,15 +116,14 @@ describeEachProvider('SQL migrations match the Prisma models', (provider) => {
         strategy: 'model',
         modelVersion: version.id,
         userId: 'u-1',
-        items: { create: [{ rank: 1, itemId: item.id, probability: 0.25, score: 1.5, userId: 'u-1', ts: shownAt }] },
+        itemIds: [item.id, null],
+        probabilities: [0.25, 0.125],
+        scores: [1.5, null],
       },
     });
-    const shown = await prisma.impression.findUniqueOrThrow({ where: { id: '019ae2d6-7e1b-7000-8000-000000000001' }, include: { items: { include: { item: true } } } });
-    expect(shown).toMatchObject({ route: 'user_recommendations', variant: null, sessionId: null, items: [{ rank: 1, probability: 0.25, score: 1.5, item: { externalId: 'sku-1' } }] });
+    const shown = await prisma.impression.findUniqueOrThrow({ where: { id: '019ae2d6-7e1b-7000-8000-000000000001' } });
+    expect(shown).toMatchObject({ route: 'user_recommendations', variant: null, sessionId: null, itemIds: [item.id, null], probabilities: [0.25, 0.125], scores: [1.5, null] });
     expect(shown.ts.toISOString()).toBe(shownAt.toISOString());
-    // Deleting an impression deletes its items.
-    await prisma.impression.delete({ where: { id: shown.id } });
-    expect(await prisma.impressionItem.count()).toBe(0);
 
     const explicit = await prisma.event.create({
       data: { userId: user.id, itemId: item.id, typeId: 1, ts: new Date('2026-12-03T06:01:00.000Z'), recommendationId: '019ae2d6-7e1b-7000-8000-000000000001' },

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { latestImpressionSql, pgRankSql, type SqliteShown } from './impressions.js';
 import type { Store } from './store.js';
 import { walCheckpointer } from './wal-checkpointer.js';
 import { withWriteLock } from './write-lock.js';
@@ -22,8 +23,9 @@ import { withWriteLock } from './write-lock.js';
  * - by rule otherwise: to the latest impression that showed the event's item to
  *   the event's user or session (the shop's ids, as impressions keep them) at
  *   most the window before the event and not after it (no_impression when
- *   there is none). It is one descent of impression_items' partial owner
- *   indexes per owner (latestImpression).
+ *   there is none): a scan of each owner's impressions in the window, newest
+ *   first, through the owner's partial index on impressions (latestImpression
+ *   in src/data/impressions.ts), that stops at the first showing the item.
  *
  * Idempotent: an event is stored once (event id or content key), the cursor
  * passes it once, and `attributions.event_key` (events.id) is unique, so a
@@ -279,36 +281,34 @@ const pgTimestamp = (ms: string): string => `(TIMESTAMP '1970-01-01 00:00:00' + 
 const pgMillis = (ts: string): string => `(EXTRACT(EPOCH FROM ${ts}) * 1000)::float8`;
 
 /**
- * A batch of events with, per event, the impression its recommendationId names (x) or the latest one that
- * showed its item to its user or session within the window (r: each owner's partial index descended once,
- * the later of the two kept). $1 cursor, $2 mark, $3 limit, $4 window (ms).
+ * A batch of events with, per event, the impression its recommendationId names (x, with the event's item's
+ * rank in it) or the latest one that showed its item to its user or session within the window (r: each
+ * owner's impressions in the window scanned newest first, through the owner's partial index, until one
+ * shows the item; the later of the two kept). $1 cursor, $2 mark, $3 limit, $4 window (ms).
  */
 export const PG_CANDIDATES_SQL = `
 SELECT e.id::float8 AS key, e.item_id, e.type_id, ${pgMillis('e.ts')} AS ms, e.value, e.quantity, e.recommendation_id AS rid,
-       x.id AS x_id, x.ms AS x_ms, x.rank AS x_rank, x.route AS x_route, x.strategy AS x_strategy, x.model_version AS x_model_version, x.variant AS x_variant, x.experiment_id AS x_experiment_id,
-       r.impression_id AS r_id, ${pgMillis('r.ts')} AS r_ms, r.rank AS r_rank, ri.route AS r_route, ri.strategy AS r_strategy, ri.model_version AS r_model_version, ri.variant AS r_variant, ri.experiment_id AS r_experiment_id
+       x.id AS x_id, ${pgMillis('x.ts')} AS x_ms, (${pgRankSql('x', 'e.item_id')}) AS x_rank, x.route AS x_route, x.strategy AS x_strategy, x.model_version AS x_model_version, x.variant AS x_variant, x.experiment_id AS x_experiment_id,
+       r.id AS r_id, ${pgMillis('r.ts')} AS r_ms, r.rank AS r_rank, r.route AS r_route, r.strategy AS r_strategy, r.model_version AS r_model_version, r.variant AS r_variant, r.experiment_id AS r_experiment_id
   FROM (SELECT * FROM events WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3) e
   LEFT JOIN users u ON u.id = e.user_id
   LEFT JOIN sessions s ON s.id = e.session_id
+  LEFT JOIN impressions x ON x.id = e.recommendation_id
   LEFT JOIN LATERAL (
-    SELECT i.id, ${pgMillis('i.ts')} AS ms, i.route, i.strategy, i.model_version, i.variant, i.experiment_id,
-           (SELECT min(ii.rank) FROM impression_items ii WHERE ii.impression_id = i.id AND ii.item_id = e.item_id) AS rank
-      FROM impressions i WHERE i.id = e.recommendation_id
-  ) x ON true
-  LEFT JOIN LATERAL (
-    SELECT c.impression_id, c.rank, c.ts FROM (
-      (SELECT impression_id, rank, ts FROM impression_items
-        WHERE e.recommendation_id IS NULL AND user_id = u.external_id AND item_id = e.item_id
-          AND ts >= e.ts - $4::float8 * INTERVAL '1 millisecond' AND ts <= e.ts
-        ORDER BY ts DESC, impression_id DESC LIMIT 1)
+    SELECT c.* FROM (
+      (SELECT i.id, i.ts, i.route, i.strategy, i.model_version, i.variant, i.experiment_id, p.rank
+         FROM impressions i CROSS JOIN LATERAL (${pgRankSql('i', 'e.item_id')}) p
+        WHERE e.recommendation_id IS NULL AND i.user_id = u.external_id
+          AND i.ts >= e.ts - $4::float8 * INTERVAL '1 millisecond' AND i.ts <= e.ts
+        ORDER BY i.ts DESC, i.id DESC LIMIT 1)
       UNION ALL
-      (SELECT impression_id, rank, ts FROM impression_items
-        WHERE e.recommendation_id IS NULL AND session_id = s.external_id AND item_id = e.item_id
-          AND ts >= e.ts - $4::float8 * INTERVAL '1 millisecond' AND ts <= e.ts
-        ORDER BY ts DESC, impression_id DESC LIMIT 1)
-    ) c ORDER BY c.ts DESC, c.impression_id DESC LIMIT 1
+      (SELECT i.id, i.ts, i.route, i.strategy, i.model_version, i.variant, i.experiment_id, p.rank
+         FROM impressions i CROSS JOIN LATERAL (${pgRankSql('i', 'e.item_id')}) p
+        WHERE e.recommendation_id IS NULL AND i.session_id = s.external_id
+          AND i.ts >= e.ts - $4::float8 * INTERVAL '1 millisecond' AND i.ts <= e.ts
+        ORDER BY i.ts DESC, i.id DESC LIMIT 1)
+    ) c ORDER BY c.ts DESC, c.id DESC LIMIT 1
   ) r ON true
-  LEFT JOIN impressions ri ON ri.id = r.impression_id
  ORDER BY e.id`;
 
 const PG_INSERT_SQL = `
@@ -357,11 +357,10 @@ function fromPg(row: PgCandidate): CandidateEvent {
       row.x_id === null
         ? undefined
         : { impressionId: row.x_id, ts: Math.round(row.x_ms!), rank: row.x_rank, route: row.x_route!, strategy: row.x_strategy!, modelVersion: row.x_model_version, variant: row.x_variant, experimentId: row.x_experiment_id },
-    // An impression pruned between the two look-ups leaves r_route null: no attribution.
     rule:
-      row.r_id === null || row.r_route === null
+      row.r_id === null
         ? undefined
-        : { impressionId: row.r_id, ts: Math.round(row.r_ms!), rank: row.r_rank, route: row.r_route, strategy: row.r_strategy!, modelVersion: row.r_model_version, variant: row.r_variant, experimentId: row.r_experiment_id },
+        : { impressionId: row.r_id, ts: Math.round(row.r_ms!), rank: row.r_rank, route: row.r_route!, strategy: row.r_strategy!, modelVersion: row.r_model_version, variant: row.r_variant, experimentId: row.r_experiment_id },
   };
 }
 
@@ -379,17 +378,13 @@ interface SqliteEvent {
 
 interface SqliteImpression {
   ts: number;
+  /** The items shown, parsed from item_ids. */
+  items: readonly (number | null)[];
   route: string;
   strategy: string;
   model_version: number | null;
   variant: string | null;
   experiment_id: number | null;
-}
-
-interface SqliteShown {
-  impression_id: string;
-  rank: number;
-  ts: number;
 }
 
 interface SqliteAttributionStatements {
@@ -398,11 +393,6 @@ interface SqliteAttributionStatements {
 }
 
 const sqliteCache = new WeakMap<Database.Database, SqliteAttributionStatements>();
-
-/** SQLite's rule look-up for one owner: latestImpressionSql bounded on both sides (exported for the plan test). */
-export function sqliteRuleSql(column: 'user_id' | 'session_id'): string {
-  return `SELECT impression_id, rank, ts FROM impression_items WHERE ${column} = ? AND item_id = ? AND ts >= ? AND ts <= ? ORDER BY ts DESC, impression_id DESC LIMIT 1`;
-}
 
 function sqliteStatements(db: Database.Database): SqliteAttributionStatements {
   let cached = sqliteCache.get(db);
@@ -413,10 +403,9 @@ function sqliteStatements(db: Database.Database): SqliteAttributionStatements {
        FROM events e LEFT JOIN users u ON u.id = e.user_id LEFT JOIN sessions s ON s.id = e.session_id
       WHERE e.id > ? AND e.id <= ? ORDER BY e.id LIMIT ?`,
   );
-  const impression = db.prepare('SELECT ts, route, strategy, model_version, variant, experiment_id FROM impressions WHERE id = ?');
-  const rankOf = db.prepare('SELECT MIN(rank) FROM impression_items WHERE impression_id = ? AND item_id = ?').pluck();
-  const byUser = db.prepare(sqliteRuleSql('user_id'));
-  const bySession = db.prepare(sqliteRuleSql('session_id'));
+  const impression = db.prepare('SELECT ts, route, strategy, model_version, variant, experiment_id, item_ids FROM impressions WHERE id = ?');
+  const byUser = db.prepare(latestImpressionSql('user_id'));
+  const bySession = db.prepare(latestImpressionSql('session_id'));
   const insert = db.prepare(
     `INSERT INTO attributions (impression_id, event_key, kind, rank, item_id, type_id, value, quantity, ts, route, strategy, model_version, variant, experiment_id)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
@@ -429,7 +418,10 @@ function sqliteStatements(db: Database.Database): SqliteAttributionStatements {
     // Impressions looked up in this batch, by id (a busy shopper's events often follow one response).
     const facts = new Map<string, SqliteImpression | undefined>();
     const impressionFacts = (id: string): SqliteImpression | undefined => {
-      if (!facts.has(id)) facts.set(id, impression.get(id) as SqliteImpression | undefined);
+      if (!facts.has(id)) {
+        const row = impression.get(id) as (Omit<SqliteImpression, 'items'> & { item_ids: string }) | undefined;
+        facts.set(id, row && { ...row, items: JSON.parse(row.item_ids) as (number | null)[] });
+      }
       return facts.get(id);
     };
     const candidates: CandidateEvent[] = [];
@@ -438,7 +430,8 @@ function sqliteStatements(db: Database.Database): SqliteAttributionStatements {
       let rule: ImpressionFacts | undefined;
       if (e.rid !== null) {
         const shown = impressionFacts(e.rid);
-        if (shown) explicit = { impressionId: e.rid, ts: shown.ts, rank: (rankOf.get(e.rid, e.item_id) as number | null) ?? null, route: shown.route, strategy: shown.strategy, modelVersion: shown.model_version, variant: shown.variant, experimentId: shown.experiment_id };
+        const at = shown ? shown.items.indexOf(e.item_id) : -1;
+        if (shown) explicit = { impressionId: e.rid, ts: shown.ts, rank: at < 0 ? null : at + 1, route: shown.route, strategy: shown.strategy, modelVersion: shown.model_version, variant: shown.variant, experimentId: shown.experiment_id };
       } else {
         const since = e.ts - windowMs;
         const u = e.user === null ? undefined : (byUser.get(e.user, e.item_id, since, e.ts) as SqliteShown | undefined);

@@ -22,8 +22,7 @@ import type { ImpressionRow } from './impressions.js';
 /** The statements the thread prepares (src/data/impressions.ts owns them; the main connection uses the same). */
 export interface ImpressionWriterSql {
   readonly impression: string;
-  readonly item: string;
-  readonly prune: Readonly<Record<'attributions' | 'impression_items' | 'impressions', string>>;
+  readonly prune: Readonly<Record<'attributions' | 'impressions', string>>;
 }
 
 export class ImpressionWriterThread {
@@ -121,14 +120,14 @@ db.pragma('foreign_keys = ON');
 db.pragma('synchronous = ' + Number(workerData.synchronous));
 const { sql } = workerData;
 const impression = db.prepare(sql.impression);
-const item = db.prepare(sql.item);
 const prune = Object.fromEntries(Object.entries(sql.prune).map(([table, text]) => [table, db.prepare(text)]));
-const finite = (v) => (v === null || v === undefined || !Number.isFinite(v) ? null : v);
+// The values of sqliteImpressionValues (src/data/impressions.ts); JSON.stringify writes a value that is not finite as null.
 const insert = db.transaction((batch) => {
   for (const row of batch) {
-    const ts = Math.round(row.ts);
-    impression.run(row.id, ts, row.route, row.strategy, row.modelVersion, row.variant, row.userId, row.sessionId, row.experimentId);
-    for (const it of row.items) item.run(row.id, it.rank, it.itemId, finite(it.probability), finite(it.score), row.userId, row.sessionId, ts);
+    impression.run(
+      row.id, Math.round(row.ts), row.route, row.strategy, row.modelVersion, row.variant, row.userId, row.sessionId, row.experimentId,
+      JSON.stringify(row.itemIds), JSON.stringify(row.probabilities), JSON.stringify(row.scores),
+    );
   }
 });
 parentPort.on('message', (m) => {

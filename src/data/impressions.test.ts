@@ -23,7 +23,9 @@ function impression(ms: number, n: number, owner: { user?: string; session?: str
     variant: null,
     userId: owner.user ?? null,
     sessionId: owner.session ?? null,
-    items: itemIds.map((itemId, i) => ({ rank: i + 1, itemId, probability: 1 / (i + 2), score: 5 - i })),
+    itemIds,
+    probabilities: itemIds.map((_, i) => 1 / (i + 2)),
+    scores: itemIds.map((_, i) => 5 - i),
   };
 }
 
@@ -45,64 +47,66 @@ describeEachProvider('impression storage', (provider) => {
   });
   afterAll(() => store?.dispose());
 
-  const countRows = async (): Promise<{ impressions: number; items: number }> => ({ impressions: await store.prisma.impression.count(), items: await store.prisma.impressionItem.count() });
+  const countRows = (): Promise<number> => store.prisma.impression.count();
   const clear = async (): Promise<void> => {
-    await store.prisma.impressionItem.deleteMany();
     await store.prisma.impression.deleteMany();
   };
 
-  it('stores a batch: one row per impression, its items with rank, probability, score, owner and time', async () => {
+  it('stores a batch: one row per impression, its items in rank order with their probabilities and scores', async () => {
     await clear();
     const rows = [impression(BASE + 5, 1, { user: 'user-7' }, [3, 1, 2]), impression(BASE + 6, 2, { session: 's-1' }, [4]), { ...impression(BASE + 7, 3, {}, [5, 6]), strategy: 'popular' as const, modelVersion: null }];
-    expect(await writeImpressions(store, rows)).toEqual({ impressions: 3, items: 6 });
-    const stored = await store.prisma.impression.findMany({ orderBy: { id: 'asc' }, include: { items: { orderBy: { rank: 'asc' } } } });
+    expect(await writeImpressions(store, rows)).toBe(3);
+    const stored = await store.prisma.impression.findMany({ orderBy: { id: 'asc' } });
     expect(stored.map((r) => [r.id, r.ts.getTime(), r.route, r.strategy, r.modelVersion, r.variant, r.userId, r.sessionId])).toEqual([
       [rows[0]!.id, BASE + 5, 'user_recommendations', 'model', 3, null, 'user-7', null],
       [rows[1]!.id, BASE + 6, 'session_recommendations', 'model', 3, null, null, 's-1'],
       [rows[2]!.id, BASE + 7, 'similar_items', 'popular', null, null, null, null],
     ]);
-    expect(stored[0]!.items.map((i) => [i.rank, i.itemId, i.probability, i.score, i.userId, i.sessionId, i.ts.getTime()])).toEqual([
-      [1, 3, 1 / 2, 5, 'user-7', null, BASE + 5],
-      [2, 1, 1 / 3, 4, 'user-7', null, BASE + 5],
-      [3, 2, 1 / 4, 3, 'user-7', null, BASE + 5],
+    expect([stored[0]!.itemIds, stored[0]!.probabilities, stored[0]!.scores]).toEqual([
+      [3, 1, 2],
+      [1 / 2, 1 / 3, 1 / 4],
+      [5, 4, 3],
     ]);
-    expect(stored[1]!.items.map((i) => [i.itemId, i.sessionId, i.userId])).toEqual([[4, 's-1', null]]);
+    expect(stored[1]!.itemIds).toEqual([4]);
   });
 
-  it('stores a non-finite probability or score as null rather than failing the batch', async () => {
+  it('stores a non-finite probability or score, or an item the catalogue did not know, as null in its rank', async () => {
     await clear();
     const row = impression(BASE, 1, { user: 'u' }, [1, 2]);
-    await writeImpressions(store, [{ ...row, items: [{ rank: 1, itemId: 1, probability: Number.NaN, score: -Infinity }, { rank: 2, itemId: 2, probability: null, score: 0.5 }] }]);
-    expect((await store.prisma.impressionItem.findMany({ orderBy: { rank: 'asc' } })).map((i) => [i.probability, i.score])).toEqual([
-      [null, null],
-      [null, 0.5],
+    await writeImpressions(store, [{ ...row, itemIds: [1, null, 2], probabilities: [Number.NaN, 0.2, null], scores: [-Infinity, 1, 0.5] }]);
+    const stored = await store.prisma.impression.findFirstOrThrow();
+    expect([stored.itemIds, stored.probabilities, stored.scores]).toEqual([
+      [1, null, 2],
+      [null, 0.2, null],
+      [null, 1, 0.5],
     ]);
+    // The rank of an item is its place in the response, whatever came before it.
+    expect(await latestImpression(store, { userId: 'u' }, 2, BASE)).toMatchObject({ rank: 3 });
   });
 
   it('writes a batch in one transaction: a bad impression stores none of the batch', async () => {
     await clear();
     const good = impression(BASE + 1, 1, { user: 'u' }, [1]);
-    const bad = { ...impression(BASE + 2, 2, { user: 'u' }, [2]), items: [{ rank: 0, itemId: 2, probability: 0.5, score: 1 }] }; // rank must be >= 1
+    const bad = { ...impression(BASE + 2, 2, { user: 'u' }, [2]), id: good.id }; // the same recommendationId twice
     await expect(writeImpressions(store, [good, bad])).rejects.toThrow();
-    expect(await countRows()).toEqual({ impressions: 0, items: 0 });
+    expect(await countRows()).toBe(0);
     await writeImpressions(store, [good]);
-    expect(await countRows()).toEqual({ impressions: 1, items: 1 });
+    expect(await countRows()).toBe(1);
   });
 
   it('prunes only what is older than the cut-off, in statements of at most the bound', async () => {
     await clear();
-    // 13 old impressions of 2 items each, 4 recent ones; the cut-off falls between them.
+    // 13 old impressions, 4 recent ones; the cut-off falls between them.
     const old = Array.from({ length: 13 }, (_, n) => impression(BASE + n * 1_000, n, { user: `u-${n % 3}` }, [1 + (n % 6), 1 + ((n + 1) % 6)]));
     const recent = Array.from({ length: 4 }, (_, n) => impression(BASE + 40 * DAY + n, 100 + n, { user: `u-${n}` }, [2, 3]));
     await writeImpressions(store, [...old, ...recent]);
     const result = await pruneImpressions(store, BASE + 30 * DAY, { rowsPerStatement: 5 });
-    expect(result).toMatchObject({ impressions: 13, items: 26 });
-    // No attributions (1 statement), 26 items in statements of 5 (6 statements, the last deleting 1), then 13 impressions (3 statements).
-    expect(result).toMatchObject({ attributions: 0, statements: 1 + 6 + 3 });
-    const left = await store.prisma.impression.findMany({ orderBy: { id: 'asc' }, include: { items: true } });
+    // No attributions (1 statement), then 13 impressions in statements of 5 (3 statements, the last deleting 3).
+    expect(result).toEqual({ impressions: 13, attributions: 0, statements: 1 + 3 });
+    const left = await store.prisma.impression.findMany({ orderBy: { id: 'asc' } });
     expect(left.map((r) => r.id)).toEqual(recent.map((r) => r.id));
-    expect(left.every((r) => r.items.length === 2)).toBe(true);
-    expect(await pruneImpressions(store, BASE + 30 * DAY, { rowsPerStatement: 5 })).toEqual({ impressions: 0, items: 0, attributions: 0, statements: 3 });
+    expect(left.every((r) => Array.isArray(r.itemIds) && r.itemIds.length === 2)).toBe(true);
+    expect(await pruneImpressions(store, BASE + 30 * DAY, { rowsPerStatement: 5 })).toEqual({ impressions: 0, attributions: 0, statements: 2 });
   });
 
   it('stops pruning between statements when asked to', async () => {
@@ -110,9 +114,9 @@ describeEachProvider('impression storage', (provider) => {
     await writeImpressions(store, Array.from({ length: 10 }, (_, n) => impression(BASE + n, n, { user: 'u' }, [1])));
     let statements = 0;
     const result = await pruneImpressions(store, BASE + DAY, { rowsPerStatement: 2, stop: () => statements++ >= 3 });
-    // Attributions (none: 1 statement), then items 2 by 2 until the stop.
-    expect(result).toEqual({ impressions: 0, items: 4, attributions: 0, statements: 3 });
-    expect(await countRows()).toEqual({ impressions: 10, items: 6 });
+    // Attributions (none: 1 statement), then impressions 2 by 2 until the stop.
+    expect(result).toEqual({ impressions: 4, attributions: 0, statements: 3 });
+    expect(await countRows()).toBe(6);
   });
 
   it('finds the latest impression that showed an item to a user or session since a time', async () => {
@@ -130,6 +134,9 @@ describeEachProvider('impression storage', (provider) => {
     expect(await latestImpression(store, { userId: 'ann' }, 4, BASE)).toBeUndefined();
     expect(await latestImpression(store, { sessionId: 'visit-9' }, 2, BASE)).toMatchObject({ impressionId: idAt(BASE + 4_000, 4), rank: 1 });
     expect(await latestImpression(store, { userId: 'visit-9' }, 2, BASE)).toBeUndefined();
+    // Bounded on both sides: nothing after `until`.
+    expect(await latestImpression(store, { userId: 'ann' }, 2, BASE, BASE + 1_999)).toEqual({ impressionId: idAt(BASE + 1_000, 1), rank: 2, ts: new Date(BASE + 1_000) });
+    expect(await latestImpression(store, { userId: 'ann' }, 2, BASE, BASE + 999)).toBeUndefined();
   });
 
   it('answers the attribution look-up from the owner index, and pruning from the primary keys', async () => {
@@ -137,21 +144,21 @@ describeEachProvider('impression storage', (provider) => {
       const { db } = store;
       const plan = (sql: string, ...args: unknown[]): string =>
         (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...args) as { detail: string }[]).map((r) => r.detail).join('\n');
-      const byUser = plan(latestImpressionSql('user_id'), 'ann', 2, BASE);
-      expect(byUser).toMatch(/USING (COVERING )?INDEX impression_items_user_id_item_id_ts_idx \(user_id=\? AND item_id=\? AND ts>\?\)/);
+      const byUser = plan(latestImpressionSql('user_id'), 'ann', 2, BASE, BASE + DAY);
+      expect(byUser).toMatch(/SEARCH i USING INDEX impressions_user_id_ts_idx \(user_id=\? AND ts>\? AND ts<\?\)/);
       expect(byUser).not.toMatch(/TEMP B-TREE/);
-      expect(plan(latestImpressionSql('session_id'), 's', 2, BASE)).toMatch(/INDEX impression_items_session_id_item_id_ts_idx/);
-      expect(plan('SELECT impression_id, rank FROM impression_items WHERE impression_id < ? ORDER BY impression_id, rank LIMIT 5', 'x')).toMatch(/SEARCH impression_items USING PRIMARY KEY \(impression_id<\?\)/);
+      expect(plan(latestImpressionSql('session_id'), 's', 2, BASE, BASE + DAY)).toMatch(/INDEX impressions_session_id_ts_idx/);
+      expect(plan('SELECT id FROM impressions WHERE id < ? ORDER BY id LIMIT 5', 'x')).toMatch(/SEARCH impressions USING PRIMARY KEY \(id<\?\)/);
     } else {
       const client = await store.pool.connect();
       try {
         // The tables are tiny: forbid sequential scans so the plan shows which index could serve.
         await client.query('SET enable_seqscan = off');
         const { rows } = await client.query<{ 'QUERY PLAN': string }>(
-          `EXPLAIN SELECT impression_id FROM impression_items WHERE user_id = $1 AND item_id = $2 AND ts >= $3 ORDER BY ts DESC, impression_id DESC LIMIT 1`,
-          ['ann', 2, new Date(BASE).toISOString()],
+          `EXPLAIN SELECT id FROM impressions WHERE user_id = $1 AND ts >= $2 AND ts <= $3 ORDER BY ts DESC, id DESC LIMIT 1`,
+          ['ann', new Date(BASE).toISOString(), new Date(BASE + DAY).toISOString()],
         );
-        expect(rows.map((r) => r['QUERY PLAN']).join('\n')).toMatch(/Index (Only )?Scan Backward using impression_items_user_id_item_id_ts_idx/);
+        expect(rows.map((r) => r['QUERY PLAN']).join('\n')).toMatch(/Index (Only )?Scan Backward using impressions_user_id_ts_idx/);
       } finally {
         client.release();
       }

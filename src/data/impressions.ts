@@ -8,36 +8,31 @@ import { withWriteLock } from './write-lock.js';
  * Impressions: what each recommendation response showed, stored so that a
  * later event can be attributed to the response that showed its item.
  *
- * Two tables (prisma/models.prisma, migrations 0003_impressions):
- * `impressions`, one row per response (its recommendationId, a UUIDv7, is the
- * key), and `impression_items`, one row per item shown, keyed by
- * (impression_id, rank). The items repeat the response's owner (user or
- * session, the shop's external ids: a shopper may have no stored row yet)
- * and time, so that "the latest impression that showed item X to user U since
- * T" is one descent of a partial index on (user_id, item_id, ts) (or
- * (session_id, item_id, ts)) instead of a scan of U's impressions joined to
- * their items; responses without an owner (similar items) stay out of both
- * indexes. Items are the catalogue's internal ids, as in `events`.
+ * One row per response in `impressions` (prisma/models.prisma, migrations
+ * 0003_impressions and 0006_packed_impressions), keyed by its
+ * recommendationId, a UUIDv7. The items shown are three JSON arrays on the
+ * row, rank 1 first: internal item ids (as in `events`; null for an item the
+ * catalogue did not know), probabilities and scores. The owner is the shop's
+ * user or session id (a shopper may have no stored row yet); responses
+ * without one (similar items) stay out of the owner indexes.
+ *
+ * Why one row: recording first wrote a row per item shown, with partial
+ * indexes on (owner, item, ts) so that attribution was one index descent. That
+ * was ~11 rows and ~21 B-tree inserts per response, and on 2 cores it cost
+ * cached requests +2.3 ms of p99 at 1,000 req/s even on a thread of its own
+ * (docs/serving-performance.md, "What recording impressions costs").
+ * Attribution now reads the event owner's impressions in the window, newest
+ * first, through a partial index on (owner, ts), and stops at the first that
+ * showed the item: a shopper sees a few responses a day, so that is a short
+ * scan, and it runs in the background (src/data/attributions.ts).
  *
  * The ids are time-ordered (UUIDv7: the first 48 bits are the millisecond
- * `ts` is taken from), so both primary keys are in time order: inserts append,
- * and retention deletes "everything older than T" as a range of each primary
- * key, with no index on ts to maintain.
+ * `ts` is taken from), so the primary key is in time order: inserts append,
+ * and retention deletes "everything older than T" as a range of it.
  */
 
 /** The routes that record impressions (the `route` column). */
 export type ImpressionRoute = 'user_recommendations' | 'session_recommendations' | 'next_sequence' | 'rank' | 'similar_items';
-
-export interface ImpressionItemRow {
-  /** 1 for the first item shown. */
-  readonly rank: number;
-  /** Internal item id (items.id). */
-  readonly itemId: number;
-  /** Null where the route has none (similar items), or the value was not finite. */
-  readonly probability: number | null;
-  /** The route's score: logit, log-probability (next-sequence), event count (popular) or cosine (similar items). */
-  readonly score: number | null;
-}
 
 export interface ImpressionRow {
   /** The response's recommendationId: a UUIDv7 (lowercase, as the uuid package writes it). */
@@ -52,7 +47,12 @@ export interface ImpressionRow {
   readonly variant: string | null;
   readonly userId: string | null;
   readonly sessionId: string | null;
-  readonly items: readonly ImpressionItemRow[];
+  /** The items shown, rank 1 first: internal item ids (items.id), null for an item the catalogue did not know. */
+  readonly itemIds: readonly (number | null)[];
+  /** Each item's probability; null where the route has none (similar items), or the value was not finite. */
+  readonly probabilities: readonly (number | null)[];
+  /** Each item's score: logit, log-probability (next-sequence), event count (popular) or cosine (similar items). */
+  readonly scores: readonly (number | null)[];
 }
 
 /** The millisecond timestamp a UUIDv7 carries in its first 48 bits. */
@@ -70,8 +70,6 @@ export function uuidV7Floor(ms: number): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-0000-0000-000000000000`;
 }
 
-const finite = (x: number | null): number | null => (x !== null && Number.isFinite(x) ? x : null);
-
 /**
  * Stores a batch of impressions in one transaction (all or none). On SQLite
  * it takes the connection's write lock (src/data/write-lock.ts), like event
@@ -79,71 +77,39 @@ const finite = (x: number | null): number | null => (x !== null && Number.isFini
  * (src/data/impression-writer.ts) meanwhile, so the event loop goes on; the
  * lock is held for the whole insert, so keep batches small. Returns the rows written.
  */
-export async function writeImpressions(store: Store, batch: readonly ImpressionRow[]): Promise<{ impressions: number; items: number }> {
-  if (batch.length === 0) return { impressions: 0, items: 0 };
-  const items = batch.reduce((n, row) => n + row.items.length, 0);
+export async function writeImpressions(store: Store, batch: readonly ImpressionRow[]): Promise<number> {
+  if (batch.length === 0) return 0;
   if (store.provider === 'sqlite') {
     await withWriteLock(store, async () => {
       // On a thread of its own (src/data/impression-writer.ts) unless the database is in memory.
       if (store.db.memory) sqliteStatements(store.db).insertBatch.immediate(batch);
       else await impressionWriter(store.db, SQLITE_SQL).write(batch);
-      walCheckpointer(store.db, (fn) => withWriteLock(store, fn))?.committed(batch.length + items);
+      walCheckpointer(store.db, (fn) => withWriteLock(store, fn))?.committed(batch.length);
     });
-    return { impressions: batch.length, items };
+    return batch.length;
   }
-  const client = await store.pool.connect();
-  let broken: Error | undefined;
-  try {
-    await client.query('BEGIN');
-    await client.query(
-      `INSERT INTO impressions (id, ts, route, strategy, model_version, variant, user_id, session_id, experiment_id)
-       SELECT id, ${pgTimestamp('ms')}, route, strategy, model_version, variant, user_id, session_id, experiment_id
-         FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::int4[], $6::text[], $7::text[], $8::text[], $9::int4[])
-           AS t (id, ms, route, strategy, model_version, variant, user_id, session_id, experiment_id)`,
-      [
-        batch.map((r) => r.id),
-        batch.map((r) => Math.round(r.ts)),
-        batch.map((r) => r.route),
-        batch.map((r) => r.strategy),
-        batch.map((r) => r.modelVersion),
-        batch.map((r) => r.variant),
-        batch.map((r) => r.userId),
-        batch.map((r) => r.sessionId),
-        batch.map((r) => r.experimentId),
-      ],
-    );
-    if (items > 0) {
-      const columns = { id: [] as string[], rank: [] as number[], item: [] as number[], probability: [] as (number | null)[], score: [] as (number | null)[], user: [] as (string | null)[], session: [] as (string | null)[], ms: [] as number[] };
-      for (const row of batch) {
-        for (const item of row.items) {
-          columns.id.push(row.id);
-          columns.rank.push(item.rank);
-          columns.item.push(item.itemId);
-          columns.probability.push(finite(item.probability));
-          columns.score.push(finite(item.score));
-          columns.user.push(row.userId);
-          columns.session.push(row.sessionId);
-          columns.ms.push(Math.round(row.ts));
-        }
-      }
-      await client.query(
-        `INSERT INTO impression_items (impression_id, rank, item_id, probability, score, user_id, session_id, ts)
-         SELECT impression_id, rank, item_id, probability, score, user_id, session_id, ${pgTimestamp('ms')}
-           FROM unnest($1::text[], $2::int4[], $3::int4[], $4::float8[], $5::float8[], $6::text[], $7::text[], $8::int8[])
-             AS t (impression_id, rank, item_id, probability, score, user_id, session_id, ms)`,
-        [columns.id, columns.rank, columns.item, columns.probability, columns.score, columns.user, columns.session, columns.ms],
-      );
-    }
-    await client.query('COMMIT');
-    return { impressions: batch.length, items };
-  } catch (error) {
-    broken = error as Error;
-    await client.query('ROLLBACK').catch(() => {});
-    throw error;
-  } finally {
-    // A client whose statement failed may have lost its connection: do not hand it to the next query.
-    client.release(broken);
-  }
+  // One statement, so no transaction to manage; JSON.stringify writes a value that is not finite as null.
+  await store.pool.query(
+    `INSERT INTO impressions (id, ts, route, strategy, model_version, variant, user_id, session_id, experiment_id, item_ids, probabilities, scores)
+     SELECT id, ${pgTimestamp('ms')}, route, strategy, model_version, variant, user_id, session_id, experiment_id, item_ids::jsonb, probabilities::jsonb, scores::jsonb
+       FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::int4[], $6::text[], $7::text[], $8::text[], $9::int4[], $10::text[], $11::text[], $12::text[])
+         AS t (id, ms, route, strategy, model_version, variant, user_id, session_id, experiment_id, item_ids, probabilities, scores)`,
+    [
+      batch.map((r) => r.id),
+      batch.map((r) => Math.round(r.ts)),
+      batch.map((r) => r.route),
+      batch.map((r) => r.strategy),
+      batch.map((r) => r.modelVersion),
+      batch.map((r) => r.variant),
+      batch.map((r) => r.userId),
+      batch.map((r) => r.sessionId),
+      batch.map((r) => r.experimentId),
+      batch.map((r) => JSON.stringify(r.itemIds)),
+      batch.map((r) => JSON.stringify(r.probabilities)),
+      batch.map((r) => JSON.stringify(r.scores)),
+    ],
+  );
+  return batch.length;
 }
 
 /** Epoch milliseconds (an int8 expression) as the UTC TIMESTAMP(3) the tables hold, exactly. */
@@ -159,17 +125,34 @@ function sqliteStatements(db: Database.Database): SqliteImpressionStatements {
   let cached = sqliteCache.get(db);
   if (cached) return cached;
   const impression = db.prepare(SQLITE_SQL.impression);
-  const item = db.prepare(SQLITE_SQL.item);
   const insertBatch = db.transaction((batch: readonly ImpressionRow[]) => {
-    for (const row of batch) {
-      const ts = Math.round(row.ts);
-      impression.run(row.id, ts, row.route, row.strategy, row.modelVersion, row.variant, row.userId, row.sessionId, row.experimentId);
-      for (const it of row.items) item.run(row.id, it.rank, it.itemId, finite(it.probability), finite(it.score), row.userId, row.sessionId, ts);
-    }
+    for (const row of batch) impression.run(...sqliteImpressionValues(row));
   });
   cached = { insertBatch };
   sqliteCache.set(db, cached);
   return cached;
+}
+
+/**
+ * SQLITE_SQL.impression's values for a row. The writer thread runs the same
+ * steps in its own source (src/data/impression-writer.ts), which cannot import
+ * this module; the impression tests write through both.
+ */
+function sqliteImpressionValues(row: ImpressionRow): unknown[] {
+  return [
+    row.id,
+    Math.round(row.ts),
+    row.route,
+    row.strategy,
+    row.modelVersion,
+    row.variant,
+    row.userId,
+    row.sessionId,
+    row.experimentId,
+    JSON.stringify(row.itemIds),
+    JSON.stringify(row.probabilities),
+    JSON.stringify(row.scores),
+  ];
 }
 
 export interface PruneOptions {
@@ -181,7 +164,6 @@ export interface PruneOptions {
 
 export interface PruneResult {
   readonly impressions: number;
-  readonly items: number;
   /** Attributions to the deleted impressions (src/data/attributions.ts), deleted with them. */
   readonly attributions: number;
   /** DELETE statements run (each its own transaction). */
@@ -189,25 +171,23 @@ export interface PruneResult {
 }
 
 /**
- * Deletes the impressions made before `before` (epoch ms), their items and the
+ * Deletes the impressions made before `before` (epoch ms) and the
  * attributions to them, in statements of at most `rowsPerStatement` rows, each
  * its own short transaction (on SQLite under the write lock, which event
  * ingestion gets between two statements), yielding to the event loop between
- * them. Attributions and items go first, so no cascade ever deletes more than
- * the bound. Replicas pruning at the same time only find less to delete.
+ * them. Attributions go first. Replicas pruning at the same time only find less to delete.
  */
 export async function pruneImpressions(store: Store, before: number, options: PruneOptions = {}): Promise<PruneResult> {
   const limit = Math.max(1, Math.floor(options.rowsPerStatement ?? 1_000));
   const floor = uuidV7Floor(before);
   const deleteSome = deleter(store);
-  const done = { impressions: 0, items: 0, attributions: 0, statements: 0 };
-  const counted = { attributions: 'attributions', impression_items: 'items', impressions: 'impressions' } as const;
-  for (const table of ['attributions', 'impression_items', 'impressions'] as const) {
+  const done = { impressions: 0, attributions: 0, statements: 0 };
+  for (const table of ['attributions', 'impressions'] as const) {
     for (;;) {
       if (options.stop?.()) return done;
       const deleted = await deleteSome(table, floor, limit);
       done.statements++;
-      done[counted[table]] += deleted;
+      done[table] += deleted;
       if (deleted < limit) break;
       await new Promise((resolve) => setImmediate(resolve));
     }
@@ -218,18 +198,15 @@ export async function pruneImpressions(store: Store, before: number, options: Pr
 const PRUNE_SQL = {
   attributions:
     'DELETE FROM attributions WHERE (impression_id, event_key) IN (SELECT impression_id, event_key FROM attributions WHERE impression_id < $1 ORDER BY impression_id, event_key LIMIT $2)',
-  impression_items:
-    'DELETE FROM impression_items WHERE (impression_id, rank) IN (SELECT impression_id, rank FROM impression_items WHERE impression_id < $1 ORDER BY impression_id, rank LIMIT $2)',
   impressions: 'DELETE FROM impressions WHERE id IN (SELECT id FROM impressions WHERE id < $1 ORDER BY id LIMIT $2)',
 } as const;
 
 /** SQLite's statements, once: the main connection (an in-memory database) and the writer thread prepare the same ones. */
 const SQLITE_SQL: ImpressionWriterSql = {
-  impression: 'INSERT INTO impressions (id, ts, route, strategy, model_version, variant, user_id, session_id, experiment_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-  item: 'INSERT INTO impression_items (impression_id, rank, item_id, probability, score, user_id, session_id, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+  impression:
+    'INSERT INTO impressions (id, ts, route, strategy, model_version, variant, user_id, session_id, experiment_id, item_ids, probabilities, scores) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
   prune: {
     attributions: PRUNE_SQL.attributions.replace(/\$\d/g, '?'),
-    impression_items: PRUNE_SQL.impression_items.replace(/\$\d/g, '?'),
     impressions: PRUNE_SQL.impressions.replace(/\$\d/g, '?'),
   },
 };
@@ -239,7 +216,7 @@ function deleter(store: Store): (table: keyof typeof PRUNE_SQL, floor: string, l
     return async (table, floor, limit) => (await store.pool.query(PRUNE_SQL[table], [floor, limit])).rowCount ?? 0;
   }
   const prepare = (table: keyof typeof PRUNE_SQL): Database.Statement => store.db.prepare(SQLITE_SQL.prune[table]);
-  const statements = { attributions: prepare('attributions'), impression_items: prepare('impression_items'), impressions: prepare('impressions') };
+  const statements = { attributions: prepare('attributions'), impressions: prepare('impressions') };
   return (table, floor, limit) =>
     withWriteLock(store, async () => {
       const changes = store.db.memory ? statements[table].run(floor, limit).changes : await impressionWriter(store.db, SQLITE_SQL).prune(table, floor, limit);
@@ -256,27 +233,58 @@ export interface ShownImpression {
 
 /**
  * The latest impression that showed internal item `itemId` to the owner (the
- * shop's user or session id) at or after `since` (epoch ms), or undefined: the
- * look-up event attribution makes, one descent of the owner's partial index.
+ * shop's user or session id) made in [since, until] (epoch ms), or undefined:
+ * the look-up attribution by rule makes (src/data/attributions.ts), a scan of
+ * the owner's impressions in the window, newest first, that stops at the
+ * first showing the item.
  */
-export async function latestImpression(store: Store, owner: { readonly userId: string } | { readonly sessionId: string }, itemId: number, since: number): Promise<ShownImpression | undefined> {
+export async function latestImpression(
+  store: Store,
+  owner: { readonly userId: string } | { readonly sessionId: string },
+  itemId: number,
+  since: number,
+  until = Number.MAX_SAFE_INTEGER,
+): Promise<ShownImpression | undefined> {
   const column = 'userId' in owner ? 'user_id' : 'session_id';
   const id = 'userId' in owner ? owner.userId : owner.sessionId;
   if (store.provider === 'postgresql') {
-    const { rows } = await store.pool.query<{ impression_id: string; rank: number; ms: number }>(
-      `SELECT impression_id, rank, (EXTRACT(EPOCH FROM ts) * 1000)::float8 AS ms FROM impression_items
-        WHERE ${column} = $1 AND item_id = $2 AND ts >= ${pgTimestamp('$3::int8')}
-        ORDER BY ts DESC, impression_id DESC LIMIT 1`,
-      [id, itemId, Math.round(since)],
+    const { rows } = await store.pool.query<{ id: string; rank: number; ms: number }>(
+      `SELECT i.id, s.rank, (EXTRACT(EPOCH FROM i.ts) * 1000)::float8 AS ms
+         FROM impressions i CROSS JOIN LATERAL (${pgRankSql('i', '$2')}) s
+        WHERE i.${column} = $1 AND i.ts >= ${pgTimestamp('$3::int8')} AND i.ts <= ${pgTimestamp('$4::int8')}
+        ORDER BY i.ts DESC, i.id DESC LIMIT 1`,
+      [id, itemId, Math.round(since), Math.round(Math.min(until, 8.64e15))],
     );
     const row = rows[0];
-    return row && { impressionId: row.impression_id, rank: row.rank, ts: new Date(Math.round(row.ms)) };
+    return row && { impressionId: row.id, rank: row.rank, ts: new Date(Math.round(row.ms)) };
   }
-  const row = store.db.prepare(latestImpressionSql(column)).get(id, itemId, Math.round(since)) as { impression_id: string; rank: number; ts: number } | undefined;
+  const row = store.db.prepare(latestImpressionSql(column)).get(id, itemId, Math.round(since), Math.round(Math.min(until, 8.64e15))) as SqliteShown | undefined;
   return row && { impressionId: row.impression_id, rank: row.rank, ts: new Date(row.ts) };
 }
 
-/** SQLite's attribution look-up (exported for the test that checks its plan). */
+/** A row of latestImpressionSql. */
+export interface SqliteShown {
+  readonly impression_id: string;
+  readonly rank: number;
+  readonly ts: number;
+}
+
+/**
+ * SQLite's look-up for latestImpression: (owner, itemId, since, until). The
+ * owner's partial index gives the impressions in the window newest first
+ * (its entries end with the primary key, so ts DESC, id DESC needs no sort),
+ * and json_each finds the item's rank in each until one shows it.
+ */
 export function latestImpressionSql(column: 'user_id' | 'session_id'): string {
-  return `SELECT impression_id, rank, ts FROM impression_items WHERE ${column} = ? AND item_id = ? AND ts >= ? ORDER BY ts DESC, impression_id DESC LIMIT 1`;
+  return `SELECT i.id AS impression_id, j.key + 1 AS rank, i.ts FROM impressions i, json_each(i.item_ids) j
+           WHERE i.${column} = ? AND j.value = ? AND i.ts >= ? AND i.ts <= ?
+           ORDER BY i.ts DESC, i.id DESC LIMIT 1`;
+}
+
+/**
+ * PostgreSQL: the rank (1-based) of internal item `item` (an SQL expression) in impression `alias`'s
+ * item_ids, as a one-row subquery (no row: not shown).
+ */
+export function pgRankSql(alias: string, item: string): string {
+  return `SELECT a.ord::int4 AS rank FROM jsonb_array_elements(${alias}.item_ids) WITH ORDINALITY AS a (v, ord) WHERE a.v = to_jsonb(${item}::int4) LIMIT 1`;
 }

@@ -68,9 +68,36 @@ describeEachProvider('migrate', (provider) => {
     const sql = `INSERT INTO events (user_id, item_id, type_id, ts) VALUES (1, 1, 1, ${provider === 'sqlite' ? '1700000000000' : "TIMESTAMP '2023-11-14 22:13:20'"}), (1, 2, 1, ${provider === 'sqlite' ? '1700000000001' : "TIMESTAMP '2023-11-14 22:13:21'"})`;
     if (store.provider === 'sqlite') store.db.exec(sql);
     else await store.pool.query(sql);
-    expect((await migrate(store)).applied).toEqual(['0005_attribution']);
+    expect((await migrate(store)).applied[0]).toBe('0005_attribution');
     const events = await store.prisma.event.findMany({ orderBy: { id: 'asc' } });
     expect(events.map((e) => e.recommendationId)).toEqual([null, null]);
     expect(await store.prisma.attributionCursor.findMany()).toEqual([{ name: 'events', eventKey: events[1]!.id, updatedAt: expect.any(Date) }]);
+  });
+
+  it('packed impressions (0006): stored impressions keep their items in rank order, a missing rank as null', async () => {
+    database = await scratchDatabase(provider);
+    store = openStore(database.url);
+    const before = mkdtempSync(join(tmpdir(), 'attnrec-migrations-'));
+    for (const file of readdirSync(migrationsFolder(provider)).filter((f) => f < '0006')) cpSync(join(migrationsFolder(provider), file), join(before, file));
+    await migrate(store, before);
+    const ts = provider === 'sqlite' ? '1700000000000' : "TIMESTAMP '2023-11-14 22:13:20'";
+    const statements = [
+      `INSERT INTO items (id, external_id) VALUES (1, 'a'), (2, 'b'), (3, 'c')`,
+      `INSERT INTO impressions (id, ts, route, strategy, user_id) VALUES ('i-1', ${ts}, 'user_recommendations', 'model', 'u'), ('i-2', ${ts}, 'similar_items', 'model', NULL), ('i-3', ${ts}, 'rank', 'model', 'u')`,
+      // i-1 showed 3 items, the second of which the catalogue did not know (no row); i-3 showed none.
+      `INSERT INTO impression_items (impression_id, rank, item_id, probability, score, user_id, ts) VALUES
+         ('i-1', 3, 2, 0.125, -1.5, 'u', ${ts}), ('i-1', 1, 3, 0.5, 2.25, 'u', ${ts}), ('i-2', 1, 1, NULL, 0.75, NULL, ${ts})`,
+    ];
+    for (const sql of statements) {
+      if (store.provider === 'sqlite') store.db.exec(sql);
+      else await store.pool.query(sql);
+    }
+    expect((await migrate(store)).applied).toEqual(['0006_packed_impressions']);
+    const rows = await store.prisma.impression.findMany({ orderBy: { id: 'asc' }, select: { id: true, itemIds: true, probabilities: true, scores: true } });
+    expect(rows).toEqual([
+      { id: 'i-1', itemIds: [3, null, 2], probabilities: [0.5, null, 0.125], scores: [2.25, null, -1.5] },
+      { id: 'i-2', itemIds: [1], probabilities: [null], scores: [0.75] },
+      { id: 'i-3', itemIds: [], probabilities: [], scores: [] },
+    ]);
   });
 });

@@ -23,7 +23,7 @@ function memorySink(): ImpressionSink & { batches: ImpressionRow[][]; prunes: { 
     },
     async prune(before: number, options: PruneOptions) {
       sink.prunes.push({ before, options });
-      return { impressions: 7, items: 21, attributions: 4, statements: 4 };
+      return { impressions: 7, attributions: 4, statements: 4 };
     },
   };
   return sink;
@@ -70,13 +70,14 @@ describe('ImpressionRecorder', () => {
     const [user, session, similar] = sink.batches[0]!;
     expect(user).toMatchObject({ id: ids[0], route: 'user_recommendations', strategy: 'model', modelVersion: 4, variant: null, userId: 'ann', sessionId: null });
     expect(Math.abs(user!.ts - Date.now())).toBeLessThan(5_000);
-    // An item the catalogue does not know is left out; the others keep the rank the response gave them.
-    expect(user!.items).toEqual([
-      { rank: 1, itemId: 4, probability: 0.5, score: 3 },
-      { rank: 3, itemId: 2, probability: 0.5 / 3, score: 1 },
+    // An item the catalogue does not know is kept in its rank as null; the others keep the rank the response gave them.
+    expect([user!.itemIds, user!.probabilities, user!.scores]).toEqual([
+      [4, null, 2],
+      [0.5, 0.25, 0.5 / 3],
+      [3, 2, 1],
     ]);
     expect(session).toMatchObject({ route: 'session_recommendations', strategy: 'popular', modelVersion: null, userId: null, sessionId: null });
-    expect(similar!.items).toEqual([{ rank: 1, itemId: 10, probability: null, score: 0.75 }]);
+    expect([similar!.itemIds, similar!.probabilities, similar!.scores]).toEqual([[10], [null], [0.75]]);
     expect(await counter(metrics.impressionsStored)).toBe(3);
     expect(await counter(metrics.impressionBatches)).toBe(1);
     await r.close();
@@ -117,13 +118,13 @@ describe('ImpressionRecorder', () => {
     await r.close();
   });
 
-  it('writes many impressions in few transactions, bounded by impressions and by item rows', async () => {
+  it('writes many impressions in few transactions, bounded by impressions and by items shown', async () => {
     const sink = memorySink();
     const { recorder: r, metrics } = recorder(sink, { batchSize: 100, batchItems: 1_000 });
     for (let i = 0; i < 250; i++) r.record('user_recommendations', { user: `u-${i}` }, shown(['sku-1', 'sku-2']));
     await r.flush();
     expect(sink.batches.map((b) => b.length)).toEqual([100, 100, 50]);
-    // 30 items each: a transaction holds at most 1,000 item rows, so 33 impressions.
+    // 30 items each: a transaction holds at most 1,000 items shown, so 33 impressions.
     const wide = Array.from({ length: 30 }, (_, k) => `sku-${k}`);
     for (let i = 0; i < 40; i++) r.record('rank', { user: `w-${i}` }, shown(wide));
     await r.flush();
@@ -228,7 +229,7 @@ describe('ImpressionRecorder', () => {
     expect(options.rowsPerStatement).toBe(250);
     expect(options.stop?.()).toBe(false);
     await until(async () => (await counter(metrics.impressionsPruned)) === 7, 2_000, 5);
-    expect(logs).toContain('impressions: deleted 7 impression(s) older than 2 days (21 item rows, 4 attributions, 4 statements)');
+    expect(logs).toContain('impressions: deleted 7 impression(s) older than 2 days (and 4 attributions to them, in 4 statements)');
     await r.close();
     expect(options.stop?.()).toBe(true);
   });

@@ -1,5 +1,5 @@
 import { v7 as uuidV7 } from 'uuid';
-import { pruneImpressions, uuidV7Millis, writeImpressions, type ImpressionItemRow, type ImpressionRoute, type ImpressionRow, type PruneOptions, type PruneResult } from '../data/impressions.js';
+import { pruneImpressions, uuidV7Millis, writeImpressions, type ImpressionRoute, type ImpressionRow, type PruneOptions, type PruneResult } from '../data/impressions.js';
 import type { Store } from '../data/store.js';
 import type { ServeMetrics } from './metrics.js';
 
@@ -36,12 +36,11 @@ export interface ImpressionRecorderOptions {
   /** Days impressions are kept; 0 = forever. */
   readonly retentionDays: number;
   /**
-   * Impressions per transaction at most (default 50). On SQLite a batch is written synchronously on the
-   * event loop, ~5 µs a row on this project's 2-core machine under load: 50 impressions of 10 items hold
-   * the loop (and the write lock) ~2.5 ms.
+   * Impressions per transaction at most (default 50). On SQLite a batch holds the write lock (event
+   * ingestion waits) while the writer thread inserts it: one row per impression.
    */
   readonly batchSize?: number;
-  /** Item rows per transaction at most (default 1,000; a batch has at least one impression): wide responses make smaller batches. */
+  /** Items shown per transaction at most (default 1,000; a batch has at least one impression): wide responses make smaller batches. */
   readonly batchItems?: number;
   /** What is buffered is written at least this often (default 1,000 ms). */
   readonly flushMs?: number;
@@ -175,7 +174,7 @@ export class ImpressionRecorder {
       try {
         const result = await this.sink.prune(Date.now() - days * DAY_MS, { rowsPerStatement: this.options.pruneRowsPerStatement ?? 1_000, stop: () => this.closed });
         this.metrics.impressionsPruned.inc(result.impressions);
-        if (result.impressions > 0) this.log(`impressions: deleted ${result.impressions} impression(s) older than ${days} days (${result.items} item rows, ${result.attributions} attributions, ${result.statements} statements)`);
+        if (result.impressions > 0) this.log(`impressions: deleted ${result.impressions} impression(s) older than ${days} days (and ${result.attributions} attributions to them, in ${result.statements} statements)`);
       } catch (error) {
         this.metrics.impressionStoreFailures.inc({ operation: 'prune' });
         this.log('impressions: the retention pass failed; it runs again at the next interval', error);
@@ -247,7 +246,7 @@ export class ImpressionRecorder {
     return this.flushing;
   }
 
-  /** The next batch: up to batchSize impressions and batchItems item rows (at least one impression). */
+  /** The next batch: up to batchSize impressions showing batchItems items in all (at least one impression). */
   private takeBatch(): Pending[] {
     let n = 0;
     let items = 0;
@@ -260,11 +259,16 @@ export class ImpressionRecorder {
   }
 
   private toRow(p: Pending): ImpressionRow {
-    const items: ImpressionItemRow[] = [];
-    p.shown.items.forEach((shown, i) => {
-      const itemId = this.itemId(shown.item);
-      if (itemId !== undefined) items.push({ rank: i + 1, itemId, probability: shown.probability ?? null, score: shown.score ?? shown.similarity ?? null });
-    });
+    const { items } = p.shown;
+    const itemIds = new Array<number | null>(items.length);
+    const probabilities = new Array<number | null>(items.length);
+    const scores = new Array<number | null>(items.length);
+    for (let i = 0; i < items.length; i++) {
+      const shown = items[i]!;
+      itemIds[i] = this.itemId(shown.item) ?? null;
+      probabilities[i] = shown.probability ?? null;
+      scores[i] = shown.score ?? shown.similarity ?? null;
+    }
     return {
       id: p.id,
       ts: uuidV7Millis(p.id),
@@ -275,7 +279,9 @@ export class ImpressionRecorder {
       variant: p.experiment?.variant ?? null,
       userId: p.owner.user ?? null,
       sessionId: p.owner.session ?? null,
-      items,
+      itemIds,
+      probabilities,
+      scores,
     };
   }
 
