@@ -188,6 +188,8 @@ export interface AttributionBatch {
   /** Attributions written, by kind. */
   readonly attributed: Record<AttributionKind, number>;
   readonly unattributed: Record<UnattributedReason, number>;
+  /** The attributions written. */
+  readonly rows: readonly AttributionRow[];
 }
 
 export interface AttributeOptions {
@@ -273,7 +275,7 @@ function summary(candidates: readonly CandidateEvent[], cursor: number, decided:
     if (typeof d === 'string') unattributed[d]++;
     else attributed[d.kind]++;
   }
-  return { read: candidates.length, cursor, attributed, unattributed };
+  return { read: candidates.length, cursor, attributed, unattributed, rows: decided.filter((d): d is AttributionRow => typeof d !== 'string') };
 }
 
 /** Epoch milliseconds (an int8 expression) as the UTC TIMESTAMP(3) the tables hold, exactly. */

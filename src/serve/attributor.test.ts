@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { AttributionBatch, AttributionMark } from '../data/attributions.js';
+import type { AttributionBatch, AttributionMark, AttributionRow } from '../data/attributions.js';
 import { until } from '../../test/support/until.js';
 import { Attributor, type AttributionSink } from './attributor.js';
 import { ServeMetrics } from './metrics.js';
@@ -22,8 +22,29 @@ function fakeSink() {
       sink.calls.push({ upTo, limit });
       if (sink.fail) throw new Error('disk on fire');
       const read = Math.min(limit, Math.max(0, upTo - sink.cursor));
+      // Event k: a view, cart, purchase (value 10, quantity 2) or a type of the shop's own, in turn;
+      // odd ones follow a response of version 3 in variant 'b' of experiment 7, even ones one of popular.
+      const rows = Array.from({ length: read }, (_, i): AttributionRow => {
+        const k = sink.cursor + i + 1;
+        return {
+          eventKey: k,
+          impressionId: `i-${k}`,
+          kind: 'rule',
+          rank: 1,
+          itemId: 1,
+          typeId: [1, 2, 3, 9][k % 4]!,
+          value: k % 4 === 2 ? 10 : null,
+          quantity: k % 4 === 2 ? 2 : null,
+          ts: k,
+          route: 'user_recommendations',
+          strategy: k % 2 ? 'model' : 'popular',
+          modelVersion: k % 2 ? 3 : null,
+          variant: k % 2 ? 'b' : null,
+          experimentId: k % 2 ? 7 : null,
+        };
+      });
       sink.cursor += read;
-      return { read, cursor: sink.cursor, attributed: { explicit: 0, rule: read }, unattributed: { no_impression: 0, unknown_recommendation: 0, item_not_shown: 0, expired: 0 } };
+      return { read, cursor: sink.cursor, attributed: { explicit: 0, rule: read }, unattributed: { no_impression: 0, unknown_recommendation: 0, item_not_shown: 0, expired: 0 }, rows };
     },
   };
   return sink satisfies AttributionSink;
@@ -56,6 +77,16 @@ describe('the attributor', () => {
     expect(sink.calls).toEqual([{ upTo: 25, limit: 10 }, { upTo: 25, limit: 10 }, { upTo: 25, limit: 10 }]);
     expect(await counter(metrics.attributions, { kind: 'rule' })).toBe(25);
     expect(await counter(metrics.attributionBacklog)).toBe(0);
+    // The online counters, by type and the impression's group.
+    const model = { route: 'user_recommendations', model_version: 'v3', variant: '7/b' };
+    const popular = { route: 'user_recommendations', model_version: 'popular', variant: 'none' };
+    expect(await counter(metrics.onlineEvents, { ...model, type: 'view' })).toBe(0); // k % 4 === 0 is even
+    expect(await counter(metrics.onlineEvents, { ...model, type: 'cart' })).toBe(7); // 1, 5, …, 25
+    expect(await counter(metrics.onlineEvents, { ...model, type: 'other' })).toBe(6); // 3, 7, …, 23
+    expect(await counter(metrics.onlineEvents, { ...popular, type: 'view' })).toBe(6); // 4, 8, …, 24
+    expect(await counter(metrics.onlineEvents, { ...popular, type: 'purchase' })).toBe(6); // 2, 6, …, 22
+    expect(await counter(metrics.onlineRevenue, popular)).toBe(6 * 20);
+    expect(await counter(metrics.onlineRevenue, model)).toBe(0);
     await a.close();
   });
 

@@ -1,6 +1,10 @@
 import { attributeBatch, attributionMark, markSettled, type AttributionBatch, type AttributionMark } from '../data/attributions.js';
+import { BUILTIN_EVENT_TYPES } from '../data/import/event-types.js';
 import type { Store } from '../data/store.js';
-import type { ServeMetrics } from './metrics.js';
+import { ServeMetrics } from './metrics.js';
+
+/** The online counters' event type label of a built-in type id (others count as 'other'). */
+const EVENT_TYPE_NAMES = new Map(Object.entries(BUILTIN_EVENT_TYPES).map(([name, id]) => [id, name]));
 
 /** Where the attributor reads and writes: the store (src/data/attributions.ts), or a stand-in in tests. */
 export interface AttributionSink {
@@ -150,6 +154,13 @@ export class Attributor {
   private count(batch: AttributionBatch): void {
     for (const [kind, n] of Object.entries(batch.attributed)) if (n > 0) this.metrics.attributions.inc({ kind }, n);
     for (const [reason, n] of Object.entries(batch.unattributed)) if (n > 0) this.metrics.unattributed.inc({ reason }, n);
+    for (const row of batch.rows) {
+      const group = ServeMetrics.onlineGroup(row);
+      this.metrics.onlineEvents.inc({ ...group, type: EVENT_TYPE_NAMES.get(row.typeId) ?? 'other' });
+      // A counter only rises: a refund (negative value) shows in GET /v1/metrics/online's revenue, not here.
+      const revenue = row.typeId === BUILTIN_EVENT_TYPES.purchase && row.value !== null ? row.value * (row.quantity ?? 1) : 0;
+      if (revenue > 0) this.metrics.onlineRevenue.inc(group, revenue);
+    }
   }
 
   /** A log line for a failing store, at most one per FAILURE_LOG_EVERY_MS (with the count since the last). */

@@ -1,7 +1,7 @@
 import { v7 as uuidV7 } from 'uuid';
 import { pruneImpressions, uuidV7Millis, writeImpressions, type ImpressionRoute, type ImpressionRow, type PruneOptions, type PruneResult } from '../data/impressions.js';
 import type { Store } from '../data/store.js';
-import type { ServeMetrics } from './metrics.js';
+import { ServeMetrics } from './metrics.js';
 
 /** An item as a recommendation response shows it (RecommendedItem, or a similar item with its cosine). */
 export interface ShownItem {
@@ -36,11 +36,15 @@ export interface ImpressionRecorderOptions {
   /** Days impressions are kept; 0 = forever. */
   readonly retentionDays: number;
   /**
-   * Impressions per transaction at most (default 50). On SQLite a batch holds the write lock (event
-   * ingestion waits) while the writer thread inserts it: one row per impression.
+   * Impressions per transaction at most (default 500). A transaction's cost is mostly the pages it
+   * writes, and each impression lands on a random page of the owner index, so larger batches share
+   * pages: one-row impressions cost ~15-29 µs each (all threads) in batches of 50 and ~5-8 µs in
+   * batches of 500 (in-process probe on the amazon-games bench store, docs/serving-performance.md).
+   * On SQLite a batch holds the write lock while the writer thread inserts it (~4 ms for 500), and
+   * event ingestion waits that long at most.
    */
   readonly batchSize?: number;
-  /** Items shown per transaction at most (default 1,000; a batch has at least one impression): wide responses make smaller batches. */
+  /** Items shown per transaction at most (default 10,000; a batch has at least one impression): wide responses make smaller batches. */
   readonly batchItems?: number;
   /** What is buffered is written at least this often (default 1,000 ms). */
   readonly flushMs?: number;
@@ -98,8 +102,8 @@ export class ImpressionRecorder {
     private readonly log: (message: string, error?: unknown) => void,
     private readonly options: ImpressionRecorderOptions,
   ) {
-    this.batchSize = Math.max(1, options.batchSize ?? 50);
-    this.batchItems = Math.max(1, options.batchItems ?? 1_000);
+    this.batchSize = Math.max(1, options.batchSize ?? 500);
+    this.batchItems = Math.max(1, options.batchItems ?? 10_000);
     this.maxBuffered = Math.max(1, options.maxBuffered ?? 10_000);
     if (!options.enabled) return;
     metrics.watchImpressions(this);
@@ -231,6 +235,7 @@ export class ImpressionRecorder {
           rows = batch.map((p) => this.toRow(p));
           await this.sink.write(rows);
           this.metrics.impressionsStored.inc(rows.length);
+          for (const row of rows) this.metrics.onlineImpressions.inc(ServeMetrics.onlineGroup(row));
           this.metrics.impressionBatches.inc();
         } catch (error) {
           this.metrics.impressionStoreFailures.inc({ operation: 'write' });

@@ -79,7 +79,7 @@ export class ServeMetrics {
   });
   readonly retrainRuns = new Counter({
     name: 'attnrec_retrain_runs_total',
-    help: 'Scheduled or requested retrains this server ran, by outcome: promoted (the new version won and serves), kept (it did not win; the active version serves), failed (nothing changed)',
+    help: 'Scheduled or requested retrains this server ran, by outcome: promoted (the new version won and serves), canary (it won and serves a share of shoppers in an experiment), kept (it did not win; the active version serves), failed (nothing changed)',
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
@@ -154,6 +154,36 @@ export class ServeMetrics {
     help: "Events stored but not yet read by the attributor, at this server's last attribution round (newest event id minus the cursor)",
     registers: [this.registry],
   });
+
+  // Online metrics as counters (GET /v1/metrics/online has the per-impression rates with their intervals).
+  // Labels name groups as that endpoint does: model_version 'v<n>' or 'popular', variant '<experiment>/<variant>' or 'none'.
+  readonly onlineImpressions = new Counter({
+    name: 'attnrec_online_impressions_total',
+    help: 'Impressions this server stored, by route, model version and experiment variant',
+    labelNames: ['route', 'model_version', 'variant'] as const,
+    registers: [this.registry],
+  });
+  readonly onlineEvents = new Counter({
+    name: 'attnrec_online_attributed_events_total',
+    help: 'Events this server attributed to an impression, by type (view, cart, purchase, other) and the impression\'s route, model version and variant; divided by attnrec_online_impressions_total it is events per impression (the once-per-impression rates are in GET /v1/metrics/online)',
+    labelNames: ['type', 'route', 'model_version', 'variant'] as const,
+    registers: [this.registry],
+  });
+  readonly onlineRevenue = new Counter({
+    name: 'attnrec_online_attributed_revenue_total',
+    help: 'Revenue (value × quantity, quantity 1 when absent; positive amounts only) of the purchases this server attributed, by the impression\'s route, model version and variant',
+    labelNames: ['route', 'model_version', 'variant'] as const,
+    registers: [this.registry],
+  });
+
+  /** The online counters' group labels of an impression or attribution. */
+  static onlineGroup(row: { readonly route: string; readonly modelVersion: number | null; readonly experimentId: number | null; readonly variant: string | null }): { route: string; model_version: string; variant: string } {
+    return {
+      route: row.route,
+      model_version: row.modelVersion === null ? 'popular' : `v${row.modelVersion}`,
+      variant: row.experimentId === null || row.variant === null ? 'none' : `${row.experimentId}/${row.variant}`,
+    };
+  }
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });

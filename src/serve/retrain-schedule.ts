@@ -9,11 +9,11 @@ import { validateCron } from './cron-expression.js';
 /** The job's task name, and its queue: jobs of one named queue run one at a time across every replica. */
 export const RETRAIN_TASK = 'attnrec_retrain';
 
-export type RetrainOutcome = 'promoted' | 'kept' | 'failed';
+export type RetrainOutcome = 'promoted' | 'canary' | 'kept' | 'failed';
 
 export interface RetrainRun {
   readonly outcome: RetrainOutcome;
-  /** The job's JSON result (promoted or kept), or the end of its stderr (failed). */
+  /** The job's JSON result (promoted, canary or kept), or the end of its stderr (failed). */
   readonly detail: string;
   readonly seconds: number;
 }
@@ -156,10 +156,10 @@ export class RetrainSchedule {
   }
 }
 
-function parseDecision(stdout: string): { decision: 'promoted' | 'kept'; reason: string } | undefined {
+function parseDecision(stdout: string): { decision: Exclude<RetrainOutcome, 'failed'>; reason: string } | undefined {
   try {
     const parsed = JSON.parse(stdout) as { decision?: unknown; reason?: unknown };
-    if ((parsed.decision === 'promoted' || parsed.decision === 'kept') && typeof parsed.reason === 'string') return { decision: parsed.decision, reason: parsed.reason };
+    if ((parsed.decision === 'promoted' || parsed.decision === 'canary' || parsed.decision === 'kept') && typeof parsed.reason === 'string') return { decision: parsed.decision, reason: parsed.reason };
   } catch {
     // Not the job's JSON: a failure.
   }

@@ -208,6 +208,7 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
           metrics.retrainLastRun.set({ outcome: run.outcome }, Date.now() / 1000);
           // This replica serves the new version at once; the others find it at their next poll.
           if (run.outcome === 'promoted') void models.sync().catch((error: unknown) => log('model sync after a retrain failed', error));
+          if (run.outcome === 'canary') void experiments.sync().catch((error: unknown) => log('reading experiments after a retrain failed', error));
         },
       },
       store.provider,

@@ -5,6 +5,7 @@ import { expect, it } from 'vitest';
 import { describeEachProvider, scratchStore } from '../../test/support/test-stores.js';
 import { importEvents } from '../data/import/import-events.js';
 import { DEFAULT_SASREC } from '../data/import/sources.js';
+import { EXPERIMENT_ROUTES, getExperiment, listExperiments } from '../data/experiments.js';
 import type { Store } from '../data/store.js';
 import { evaluateVersionsOnWindow } from '../evaluate/evaluate-on-window.js';
 import { Random } from '../random.js';
@@ -76,6 +77,38 @@ describeEachProvider('retrain', (provider) => {
       const active = await store.prisma.modelVersion.findMany({ where: { active: true }, select: { id: true, config: true } });
       expect(active.map((r) => r.id)).toEqual([promoted.candidate]);
       expect(active[0]!.config).toMatchObject({ epochs: 10, model: { dim: 16, blocks: 1 }, training: { seed: 5 } });
+    } finally {
+      await store.dispose();
+    }
+  }, 120_000);
+
+  it('--promote canary: a winner serves a share of shoppers in a guarded experiment beside the active version; a second waits its turn', async () => {
+    const store = await scratchStore(provider);
+    try {
+      const dir = mkdtempSync(join(tmpdir(), 'attnrec-retrain-'));
+      await importLog(store, dir, 'cycles.csv', cycleLog(150, 1, 12, 'sku', 1_700_000_000));
+      const first = await trainRun(store, recipe(join(dir, 'models'), 1));
+      const canary = { share: 0.1, alpha: 0.01, minImpressions: 500 };
+      const started = await retrain(store, { minGain: 0, promote: 'canary', canary, epochs: 6, backend: 'wasm', artifactsRoot: join(dir, 'models') });
+      expect(started.decision).toBe('canary');
+      expect(started.reason).toContain(`experiment ${started.experiment} serves it to 10 % of shoppers beside version ${first.versionId}`);
+      // The active version is unchanged; the experiment runs on every experiment route, guarded.
+      expect((await store.prisma.modelVersion.findMany({ where: { active: true }, select: { id: true } })).map((r) => r.id)).toEqual([first.versionId]);
+      const experiment = await getExperiment(store, started.experiment!);
+      expect(experiment).toMatchObject({ status: 'running', routes: [...EXPERIMENT_ROUTES], guardrail: { alpha: 0.01, minImpressions: 500 } });
+      expect(experiment.variants.map((v) => [v.name, v.modelVersion, v.share, v.control])).toEqual([
+        ['active', first.versionId, 0.9, true],
+        ['canary', started.candidate, 0.1, false],
+      ]);
+      expect((await store.prisma.modelVersion.findUniqueOrThrow({ where: { id: started.candidate } })).metrics).toMatchObject({ retrain: { decision: 'canary', experiment: started.experiment } });
+
+      // While it runs, another winner cannot take the same routes: it stays ready, its draft is retired.
+      const second = await retrain(store, { minGain: 0, promote: 'canary', canary, epochs: 6, backend: 'wasm', artifactsRoot: join(dir, 'models') });
+      expect(second.decision).toBe('kept');
+      expect(second.experiment).toBeUndefined();
+      expect(second.reason).toMatch(new RegExp(`its canary could not start \\(experiment ${started.experiment} .* already runs on`));
+      const experiments = await listExperiments(store);
+      expect(experiments.map((e) => e.status).sort()).toEqual(['running', 'stopped']);
     } finally {
       await store.dispose();
     }

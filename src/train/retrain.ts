@@ -1,3 +1,4 @@
+import { createExperiment, EXPERIMENT_ROUTES, startExperiment, stopExperiment } from '../data/experiments.js';
 import type { Store } from '../data/store.js';
 import { AppError } from '../errors.js';
 import { evaluateVersionsOnWindow, type EventWindow } from '../evaluate/evaluate-on-window.js';
@@ -15,8 +16,14 @@ export interface RetrainOptions {
    * margin to be activated (0: any gain; 0.01: 1 % better).
    */
   readonly minGain: number;
-  /** 'auto': activate the new version when it wins; 'never': train and compare only. */
-  readonly promote: 'auto' | 'never';
+  /**
+   * What a win leads to. 'auto': activate the new version. 'canary': start an experiment on every
+   * experiment route that serves the new version to `canary.share` of shoppers and the active one to the
+   * rest, with a guard rail that stops it if the new version converts worse; a person activates it once
+   * its online results say so. 'never': train and compare only.
+   */
+  readonly promote: 'auto' | 'canary' | 'never';
+  readonly canary?: CanaryOptions;
   /** Overrides of the active version's recipe (tests and quick runs; absent: the recipe as it was). */
   readonly epochs?: number;
   readonly backend: BackendPreference;
@@ -29,13 +36,27 @@ export interface RetrainOptions {
   readonly onCompare?: () => void;
 }
 
-export type RetrainDecision = 'promoted' | 'kept';
+export interface CanaryOptions {
+  /** The new version's share of the experiment's traffic (default 0.05). */
+  readonly share: number;
+  /** The guard rail: stop when the new version's purchase conversion is worse than the active one's at this significance (default 0.01: it looks at every model poll)… */
+  readonly alpha: number;
+  /** …once each variant has this many impressions (default 1,000). */
+  readonly minImpressions: number;
+}
+
+export const DEFAULT_CANARY: CanaryOptions = { share: 0.05, alpha: 0.01, minImpressions: 1_000 };
+
+/** promoted: the new version is active; canary: it serves a share of shoppers in an experiment; kept: the active version serves alone. */
+export type RetrainDecision = 'promoted' | 'canary' | 'kept';
 
 export interface RetrainResult {
   /** The version that served when the retrain began: its recipe was reused, and it is the bar to beat. */
   readonly previous: number;
   readonly candidate: number;
   readonly decision: RetrainDecision;
+  /** The canary experiment started (decision 'canary'). */
+  readonly experiment?: number;
   /** Why, in a sentence (for logs and the CLI). */
   readonly reason: string;
   /** Both versions ranked on the same test split of the window's histories, as served. */
@@ -98,14 +119,26 @@ export async function retrain(store: Store, options: RetrainOptions): Promise<Re
   const wins = after > before && gain >= options.minGain;
   const promote = wins && options.promote === 'auto';
   const versus = `test NDCG@10 ${after.toFixed(4)} against ${before.toFixed(4)} (${formatGain(gain)}) on the same ${compared.users} users`;
-  const reason = promote
+  let decision: RetrainDecision = promote ? 'promoted' : 'kept';
+  let reason = promote
     ? `version ${training.versionId} won: ${versus}`
-    : wins
+    : wins && options.promote === 'never'
       ? `version ${training.versionId} won (${versus}) but --promote never keeps version ${active.id} serving`
       : `version ${training.versionId} did not win by ${formatGain(options.minGain)}: ${versus}; version ${active.id} keeps serving`;
-  const decision: RetrainDecision = promote ? 'promoted' : 'kept';
+  let experiment: number | undefined;
+  if (wins && options.promote === 'canary') {
+    const canary = options.canary ?? DEFAULT_CANARY;
+    const started = await startCanary(store, active.id, training.versionId, canary);
+    if (typeof started === 'number') {
+      experiment = started;
+      decision = 'canary';
+      reason = `version ${training.versionId} won (${versus}); experiment ${started} serves it to ${formatShare(canary.share)} of shoppers beside version ${active.id}, and stops itself if it converts worse (alpha ${canary.alpha})`;
+    } else {
+      reason = `version ${training.versionId} won (${versus}) but its canary could not start (${started}); version ${active.id} keeps serving`;
+    }
+  }
   const comparison = { users: compared.users, items: compared.items, previous: previous.model, candidate: candidate.model, previousUnknownTargets: previous.unknownTargets, gain };
-  const record = { previous: active.id, decision, reason, minGain: options.minGain, comparison: { ...comparison, gain: Number.isFinite(gain) ? gain : null } };
+  const record = { previous: active.id, decision, reason, minGain: options.minGain, ...(experiment !== undefined && { experiment }), comparison: { ...comparison, gain: Number.isFinite(gain) ? gain : null } };
   const row = await store.prisma.modelVersion.findUniqueOrThrow({ where: { id: training.versionId }, select: { metrics: true } });
   const metrics = toJsonValue({ ...(row.metrics as Record<string, unknown>), retrain: record });
   if (promote) {
@@ -119,7 +152,35 @@ export async function retrain(store: Store, options: RetrainOptions): Promise<Re
   } else {
     await store.prisma.modelVersion.update({ where: { id: training.versionId }, data: { metrics } });
   }
-  return { previous: active.id, candidate: training.versionId, decision, reason, comparison, training };
+  return { previous: active.id, candidate: training.versionId, decision, ...(experiment !== undefined && { experiment }), reason, comparison, training };
+}
+
+/**
+ * Starts the canary experiment: the active version as control, the new one on `share` of the traffic of
+ * every experiment route, with the guard rail. Returns its id, or why it could not start (another
+ * experiment runs on those routes: the draft is retired, nothing else changes).
+ */
+async function startCanary(store: Store, active: number, candidate: number, canary: CanaryOptions): Promise<number | string> {
+  const draft = await createExperiment(store, {
+    name: `canary: version ${candidate} beside version ${active}`,
+    routes: EXPERIMENT_ROUTES,
+    variants: [
+      { name: 'active', strategy: 'model', modelVersion: active, share: 1 - canary.share, control: true },
+      { name: 'canary', strategy: 'model', modelVersion: candidate, share: canary.share, control: false },
+    ],
+    guardrail: { alpha: canary.alpha, minImpressions: canary.minImpressions },
+  });
+  try {
+    return (await startExperiment(store, draft.id)).id;
+  } catch (error) {
+    if (!(error instanceof AppError) || error.code !== 'EXPERIMENT_OVERLAP') throw error;
+    await stopExperiment(store, draft.id, `not started: ${error.message}`);
+    return error.message;
+  }
+}
+
+function formatShare(share: number): string {
+  return `${Number((share * 100).toPrecision(3))} %`;
 }
 
 function formatGain(gain: number): string {
