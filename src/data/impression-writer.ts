@@ -121,12 +121,14 @@ db.pragma('synchronous = ' + Number(workerData.synchronous));
 const { sql } = workerData;
 const impression = db.prepare(sql.impression);
 const prune = Object.fromEntries(Object.entries(sql.prune).map(([table, text]) => [table, db.prepare(text)]));
-// The values of sqliteImpressionValues (src/data/impressions.ts); JSON.stringify writes a value that is not finite as null.
+// The values of sqliteImpressionValues, and packedJson (src/data/impressions.ts).
+const ids = (xs) => JSON.stringify(Array.from(xs, (x) => x || null));
+const numbers = (xs) => JSON.stringify(Array.from(xs));
 const insert = db.transaction((batch) => {
   for (const row of batch) {
     impression.run(
       row.id, Math.round(row.ts), row.route, row.strategy, row.modelVersion, row.variant, row.userId, row.sessionId, row.experimentId,
-      JSON.stringify(row.itemIds), JSON.stringify(row.probabilities), JSON.stringify(row.scores),
+      ids(row.itemIds), numbers(row.probabilities), numbers(row.scores),
     );
   }
 });

@@ -82,6 +82,15 @@ describeEachProvider('impression storage', (provider) => {
     ]);
     // The rank of an item is its place in the response, whatever came before it.
     expect(await latestImpression(store, { userId: 'u' }, 2, BASE)).toMatchObject({ rank: 3 });
+    // The recorder's typed arrays: 0 for an unknown item, NaN for no value.
+    const typed = { ...impression(BASE + 1, 2, { user: 'v' }, []), itemIds: Int32Array.of(5, 0), probabilities: Float64Array.of(0.25, Number.NaN), scores: Float64Array.of(Number.NaN, -2.5) };
+    await writeImpressions(store, [typed]);
+    const stored2 = await store.prisma.impression.findUniqueOrThrow({ where: { id: typed.id } });
+    expect([stored2.itemIds, stored2.probabilities, stored2.scores]).toEqual([
+      [5, null],
+      [0.25, null],
+      [null, -2.5],
+    ]);
   });
 
   it('writes a batch in one transaction: a bad impression stores none of the batch', async () => {

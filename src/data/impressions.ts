@@ -47,12 +47,15 @@ export interface ImpressionRow {
   readonly variant: string | null;
   readonly userId: string | null;
   readonly sessionId: string | null;
-  /** The items shown, rank 1 first: internal item ids (items.id), null for an item the catalogue did not know. */
-  readonly itemIds: readonly (number | null)[];
-  /** Each item's probability; null where the route has none (similar items), or the value was not finite. */
-  readonly probabilities: readonly (number | null)[];
+  /**
+   * The items shown, rank 1 first: internal item ids (items.id, from 1), 0 or null for an item the
+   * catalogue did not know (stored as null). The recorder passes typed arrays (see packedJson).
+   */
+  readonly itemIds: ArrayLike<number | null>;
+  /** Each item's probability; NaN or null where the route has none (similar items) or it was not finite (stored as null). */
+  readonly probabilities: ArrayLike<number | null>;
   /** Each item's score: logit, log-probability (next-sequence), event count (popular) or cosine (similar items). */
-  readonly scores: readonly (number | null)[];
+  readonly scores: ArrayLike<number | null>;
 }
 
 /** The millisecond timestamp a UUIDv7 carries in its first 48 bits. */
@@ -88,7 +91,7 @@ export async function writeImpressions(store: Store, batch: readonly ImpressionR
     });
     return batch.length;
   }
-  // One statement, so no transaction to manage; JSON.stringify writes a value that is not finite as null.
+  // One statement, so no transaction to manage.
   await store.pool.query(
     `INSERT INTO impressions (id, ts, route, strategy, model_version, variant, user_id, session_id, experiment_id, item_ids, probabilities, scores)
      SELECT id, ${pgTimestamp('ms')}, route, strategy, model_version, variant, user_id, session_id, experiment_id, item_ids::jsonb, probabilities::jsonb, scores::jsonb
@@ -104,9 +107,9 @@ export async function writeImpressions(store: Store, batch: readonly ImpressionR
       batch.map((r) => r.userId),
       batch.map((r) => r.sessionId),
       batch.map((r) => r.experimentId),
-      batch.map((r) => JSON.stringify(r.itemIds)),
-      batch.map((r) => JSON.stringify(r.probabilities)),
-      batch.map((r) => JSON.stringify(r.scores)),
+      batch.map((r) => packedJson(r.itemIds, true)),
+      batch.map((r) => packedJson(r.probabilities, false)),
+      batch.map((r) => packedJson(r.scores, false)),
     ],
   );
   return batch.length;
@@ -149,10 +152,18 @@ function sqliteImpressionValues(row: ImpressionRow): unknown[] {
     row.userId,
     row.sessionId,
     row.experimentId,
-    JSON.stringify(row.itemIds),
-    JSON.stringify(row.probabilities),
-    JSON.stringify(row.scores),
+    packedJson(row.itemIds, true),
+    packedJson(row.probabilities, false),
+    packedJson(row.scores, false),
   ];
+}
+
+/**
+ * A row's array as the JSON the column holds: a plain array, null for a value that is not finite (and,
+ * for item ids, for 0: no item). The writer thread's source repeats these two lines.
+ */
+export function packedJson(values: ArrayLike<number | null>, itemIds: boolean): string {
+  return JSON.stringify(itemIds ? Array.from(values, (x) => x || null) : Array.from(values));
 }
 
 export interface PruneOptions {

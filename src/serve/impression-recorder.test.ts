@@ -70,14 +70,12 @@ describe('ImpressionRecorder', () => {
     const [user, session, similar] = sink.batches[0]!;
     expect(user).toMatchObject({ id: ids[0], route: 'user_recommendations', strategy: 'model', modelVersion: 4, variant: null, userId: 'ann', sessionId: null });
     expect(Math.abs(user!.ts - Date.now())).toBeLessThan(5_000);
-    // An item the catalogue does not know is kept in its rank as null; the others keep the rank the response gave them.
-    expect([user!.itemIds, user!.probabilities, user!.scores]).toEqual([
-      [4, null, 2],
-      [0.5, 0.25, 0.5 / 3],
-      [3, 2, 1],
-    ]);
+    // An item the catalogue does not know keeps its rank as id 0 (stored as null); the others keep the rank the response gave them.
+    expect(Array.from(user!.itemIds)).toEqual([4, 0, 2]);
+    expect(Array.from(user!.probabilities)).toEqual([0.5, 0.25, 0.5 / 3]);
+    expect(Array.from(user!.scores)).toEqual([3, 2, 1]);
     expect(session).toMatchObject({ route: 'session_recommendations', strategy: 'popular', modelVersion: null, userId: null, sessionId: null });
-    expect([similar!.itemIds, similar!.probabilities, similar!.scores]).toEqual([[10], [null], [0.75]]);
+    expect([Array.from(similar!.itemIds), Array.from(similar!.probabilities), Array.from(similar!.scores)]).toEqual([[10], [Number.NaN], [0.75]]);
     expect(await counter(metrics.impressionsStored)).toBe(3);
     expect(await counter(metrics.impressionBatches)).toBe(1);
     await r.close();

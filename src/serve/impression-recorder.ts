@@ -57,14 +57,6 @@ export interface ImpressionRecorderOptions {
   readonly pruneRowsPerStatement?: number;
 }
 
-interface Pending {
-  readonly id: string;
-  readonly route: ImpressionRoute;
-  readonly owner: ImpressionOwner;
-  readonly experiment: { readonly experimentId: number; readonly variant: string } | undefined;
-  readonly shown: Shown;
-}
-
 const DAY_MS = 86_400_000;
 /** A failing store logs at most one line this often (with the count since the last). */
 const FAILURE_LOG_EVERY_MS = 10_000;
@@ -81,7 +73,7 @@ const FAILURE_LOG_EVERY_MS = 10_000;
  * deleted periodically in bounded statements.
  */
 export class ImpressionRecorder {
-  private buffer: Pending[] = [];
+  private buffer: ImpressionRow[] = [];
   private flushing: Promise<void> | undefined;
   private sizeFlushQueued = false;
   private pruning: Promise<void> | undefined;
@@ -148,7 +140,9 @@ export class ImpressionRecorder {
       } else if (this.buffer.length >= this.maxBuffered) {
         this.metrics.impressionsDropped.inc({ reason: 'overflow' });
       } else {
-        this.buffer.push({ id, route, owner, experiment, shown });
+        // The row, not the response: what waits for its batch is a few small arrays, so the responses
+        // themselves die young (a buffered response outlives the young generation and costs the garbage collector).
+        this.buffer.push(this.toRow(id, route, owner, shown, experiment));
         if (this.buffer.length >= this.batchSize && !this.sizeFlushQueued) {
           this.sizeFlushQueued = true;
           setImmediate(() => {
@@ -229,18 +223,16 @@ export class ImpressionRecorder {
   private drain(all: boolean): Promise<void> {
     this.flushing = (async () => {
       while (this.buffer.length >= (all ? 1 : this.batchSize)) {
-        const batch = this.takeBatch();
-        let rows: ImpressionRow[] = [];
+        const rows = this.takeBatch();
         try {
-          rows = batch.map((p) => this.toRow(p));
           await this.sink.write(rows);
           this.metrics.impressionsStored.inc(rows.length);
           for (const row of rows) this.metrics.onlineImpressions.inc(ServeMetrics.onlineGroup(row));
           this.metrics.impressionBatches.inc();
         } catch (error) {
           this.metrics.impressionStoreFailures.inc({ operation: 'write' });
-          this.metrics.impressionsDropped.inc({ reason: 'store_failed' }, batch.length);
-          this.failed(batch.length, error);
+          this.metrics.impressionsDropped.inc({ reason: 'store_failed' }, rows.length);
+          this.failed(rows.length, error);
         }
         // Between two batches, requests and event ingestion (SQLite's write lock) get their turn.
         if (this.buffer.length > 0) await new Promise((resolve) => setImmediate(resolve));
@@ -252,43 +244,45 @@ export class ImpressionRecorder {
   }
 
   /** The next batch: up to batchSize impressions showing batchItems items in all (at least one impression). */
-  private takeBatch(): Pending[] {
+  private takeBatch(): ImpressionRow[] {
     let n = 0;
     let items = 0;
     while (n < this.buffer.length && n < this.batchSize) {
-      items += this.buffer[n]!.shown.items.length;
+      items += this.buffer[n]!.itemIds.length;
       if (n > 0 && items > this.batchItems) break;
       n++;
     }
     return this.buffer.splice(0, n);
   }
 
-  private toRow(p: Pending): ImpressionRow {
-    const { items } = p.shown;
-    const itemIds = new Array<number | null>(items.length);
-    const probabilities = new Array<number | null>(items.length);
-    const scores = new Array<number | null>(items.length);
+  private toRow(id: string, route: ImpressionRoute, owner: ImpressionOwner, shown: Shown, experiment: { readonly experimentId: number; readonly variant: string } | undefined): ImpressionRow {
+    const { items } = shown;
+    // Typed arrays: one flat allocation each, with no boxed numbers for the garbage collector to trace.
+    const itemIds = new Int32Array(items.length);
+    const probabilities = new Float64Array(items.length);
+    const scores = new Float64Array(items.length);
     for (let i = 0; i < items.length; i++) {
-      const shown = items[i]!;
-      itemIds[i] = this.itemId(shown.item) ?? null;
-      probabilities[i] = shown.probability ?? null;
-      scores[i] = shown.score ?? shown.similarity ?? null;
+      const item = items[i]!;
+      itemIds[i] = this.itemId(item.item) ?? 0;
+      probabilities[i] = item.probability ?? Number.NaN;
+      scores[i] = item.score ?? item.similarity ?? Number.NaN;
     }
     return {
-      id: p.id,
-      ts: uuidV7Millis(p.id),
-      route: p.route,
-      strategy: p.shown.strategy,
-      modelVersion: p.shown.modelVersion,
-      experimentId: p.experiment?.experimentId ?? null,
-      variant: p.experiment?.variant ?? null,
-      userId: p.owner.user ?? null,
-      sessionId: p.owner.session ?? null,
+      id,
+      ts: uuidV7Millis(id),
+      route,
+      strategy: shown.strategy,
+      modelVersion: shown.modelVersion,
+      experimentId: experiment?.experimentId ?? null,
+      variant: experiment?.variant ?? null,
+      userId: owner.user ?? null,
+      sessionId: owner.session ?? null,
       itemIds,
       probabilities,
       scores,
     };
   }
+
 
   /** A log line for a failing store, at most one per FAILURE_LOG_EVERY_MS (with the count lost since the last). */
   private failed(lost: number, error: unknown): void {
