@@ -1,5 +1,3 @@
-import { readlinkSync } from 'node:fs';
-import { setPriority } from 'node:os';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadSequences } from '../data/sequences.js';
@@ -7,6 +5,7 @@ import { externalUserIds } from '../data/serving-reader.js';
 import { openStore, type Store } from '../data/store.js';
 import type { CatalogItem } from '../data/serving-reader.js';
 import { isAppError } from '../errors.js';
+import { lowerThreadPriority } from '../thread-priority.js';
 import { inspectHistory } from '../inspect/inspect-history.js';
 import { ServedModel } from '../model/served-model.js';
 import type { WarmedUser, WorkerReply, WorkerRequest } from './inference-protocol.js';
@@ -29,7 +28,7 @@ let store: Store | undefined;
 let warming: number | undefined;
 let catalog = { byInternalId: (_id: number): CatalogItem | undefined => undefined, byExternalId: (_id: string): CatalogItem | undefined => undefined };
 
-if (background) lowerPriority();
+if (background) lowerThreadPriority(19);
 
 port.on('message', (request: WorkerRequest) => {
   void handle(request);
@@ -158,12 +157,3 @@ async function warmLoaded(request: Extract<WorkerRequest, { type: 'warm' }>): Pr
   return { users: sent };
 }
 
-/** This thread at nice 19 (Linux: a thread id is a valid target of setpriority); elsewhere it keeps the process's priority. */
-function lowerPriority(): void {
-  try {
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    if (Number.isInteger(tid)) setPriority(tid, 19);
-  } catch {
-    // Not Linux, or not allowed: warm-up still yields between chunks.
-  }
-}

@@ -1,0 +1,154 @@
+/**
+ * What recording impressions costs a cached request's latency (issue 19: at most 1 ms of p99 at
+ * 1,000 req/s), measured so that the machine's drift cannot pass for it. Two servers run side by side
+ * on copies of the serve benchmark's store, `--impressions on` and `off` (attribution on, as by
+ * default), each warmed fully, one at a time. Then cached-user GETs at a fixed rate go to one server
+ * for a slice (10 s), then to the other, alternating which goes first, for N slices each. A slice of
+ * each kind runs within seconds of the other, so the paired difference of their p99s (on − off) is
+ * the cost; its mean over the slices is the estimate, since each server runs first in half of them.
+ *
+ *   npm run bench -- serve --quick          # once, to build bench/scratch/serve-bench.db
+ *   npx tsx bench/impression-cost.ts [--slices 16] [--seconds 10] [--rate 1000] [--workers 2] [--no-write]
+ *
+ * Prints one JSON document and writes it to bench/results/impression-cost-<timestamp>.json: per
+ * slice p50/p99 and the server's CPU per request (all threads, and the event loop's main thread),
+ * summaries, and the paired p99 differences.
+ */
+import { copyFileSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { migrate } from '../src/data/migrate.js';
+import { openStore } from '../src/data/store.js';
+import { ROOT } from '../src/cli/processes.js';
+import { runLoad } from './load-generator.js';
+import { machineFacts, timestampForFile } from './machine.js';
+import { readHistories, Workloads, type Histories } from './serve-workloads.js';
+
+const { values } = parseArgs({
+  options: {
+    slices: { type: 'string', default: '16' },
+    seconds: { type: 'string', default: '10' },
+    rate: { type: 'string', default: '1000' },
+    workers: { type: 'string', default: '2' },
+    'no-write': { type: 'boolean', default: false },
+  },
+});
+const number = (name: keyof typeof values, min: number, max: number): number => {
+  const x = Number(values[name]);
+  if (!Number.isInteger(x) || x < min || x > max) throw new Error(`--${name} must be an integer from ${min} to ${max}; got '${values[name]}'`);
+  return x;
+};
+const slices = number('slices', 2, 200);
+const seconds = number('seconds', 2, 120);
+const rate = number('rate', 10, 20_000);
+const workers = number('workers', 1, 64);
+
+const scratch = join(ROOT, 'bench', 'scratch');
+const keys = { read: 'bench-read-key-00000', write: 'bench-write-key-0000' };
+const log = (line: string): void => void process.stderr.write(`${line}\n`);
+
+/** CPU time (ms) of a process, or of one of its threads. */
+function cpuMs(pid: number, tid?: number): number {
+  const fields = readFileSync(tid ? `/proc/${pid}/task/${tid}/stat` : `/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10; // utime + stime, at 100 ticks a second
+}
+
+interface Server {
+  readonly impressions: 'on' | 'off';
+  readonly port: number;
+  readonly process: ChildProcess;
+  work?: Workloads;
+}
+
+async function startServer(impressions: 'on' | 'off', histories: { value?: Histories }): Promise<Server> {
+  const database = join(scratch, `impression-cost-${impressions}.db`);
+  copyFileSync(join(scratch, 'serve-bench.db'), database);
+  const store = openStore(`file:${database}`);
+  await migrate(store);
+  histories.value ??= await readHistories(store);
+  await store.close();
+  const port = 18_000 + Math.floor(Math.random() * 1_000) + (impressions === 'on' ? 0 : 1_000);
+  const out = openSync(join(scratch, `impression-cost-${impressions}.log`), 'w');
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'jobs', 'serve.ts'), '--port', String(port), '--database-url', `file:${database}`, '--rate-limit', '0', '--model-poll', '0', '--workers', String(workers), '--impressions', impressions],
+    { cwd: ROOT, env: { ...process.env, ATTNREC_API_KEYS: `read:${keys.read},write:${keys.write}` }, stdio: ['ignore', out, out] },
+  );
+  // Warmed fully before the next one starts: the warm-up takes every core.
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`the server (--impressions ${impressions}) exited; see bench/scratch/impression-cost-${impressions}.log`);
+    const ready = await fetch(`http://127.0.0.1:${port}/health/ready`)
+      .then((r) => r.json() as Promise<{ userCache?: { warmUp?: { version: number | null; finished: boolean } } }>)
+      .catch(() => undefined);
+    const warmUp = ready?.userCache?.warmUp;
+    if (warmUp && warmUp.version !== null && warmUp.finished) break;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+  return { impressions, port, process: child };
+}
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+const round = (x: number, digits = 3): number => Math.round(x * 10 ** digits) / 10 ** digits;
+
+const started = new Date();
+const histories: { value?: Histories } = {};
+const servers: Server[] = [];
+try {
+  for (const mode of ['on', 'off'] as const) {
+    log(`starting the server with --impressions ${mode} and warming its user cache`);
+    servers.push(await startServer(mode, histories));
+  }
+  for (const s of servers) {
+    s.work = new Workloads(histories.value!, `http://127.0.0.1:${s.port}`, keys, 9);
+    await runLoad({ host: '127.0.0.1', port: s.port, mode: 'open', rate, connections: 16, seconds: 5, next: () => s.work!.idle() });
+  }
+  type Slice = { slice: number; p50_ms: number; p99_ms: number; server_cpu_ms_per_request: number; event_loop_cpu_ms_per_request: number };
+  const results: Record<'on' | 'off', Slice[]> = { on: [], off: [] };
+  for (let i = 0; i < slices; i++) {
+    for (const s of i % 2 === 0 ? servers : [...servers].reverse()) {
+      const pid = s.process.pid!;
+      const [all, main] = [cpuMs(pid), cpuMs(pid, pid)];
+      const r = await runLoad({ host: '127.0.0.1', port: s.port, mode: 'open', rate, connections: 16, seconds, next: () => s.work!.idle() });
+      const per = (ms: number): number => round(ms / r.completed);
+      if (r.request.p50_ms === null || r.request.p99_ms === null) throw new Error(`no request of slice ${i} to --impressions ${s.impressions} completed`);
+      results[s.impressions].push({ slice: i, p50_ms: r.request.p50_ms, p99_ms: r.request.p99_ms, server_cpu_ms_per_request: per(cpuMs(pid) - all), event_loop_cpu_ms_per_request: per(cpuMs(pid, pid) - main) });
+    }
+    log(`slice ${i + 1}/${slices}: p99 on ${results.on[i]!.p99_ms} ms, off ${results.off[i]!.p99_ms} ms`);
+  }
+  const summary = (xs: readonly Slice[]) => ({
+    p99_ms_median: round(median(xs.map((x) => x.p99_ms)), 2),
+    p50_ms_median: round(median(xs.map((x) => x.p50_ms)), 2),
+    server_cpu_ms_per_request_mean: round(mean(xs.map((x) => x.server_cpu_ms_per_request))),
+    event_loop_cpu_ms_per_request_mean: round(mean(xs.map((x) => x.event_loop_cpu_ms_per_request))),
+  });
+  // The servers take turns (on, off, off, on, on, off, …), so each runs first in half the slices: the
+  // mean of the paired differences cancels what coming first or second does to a slice.
+  const diffs = results.on.map((x, i) => round(x.p99_ms - results.off[i]!.p99_ms, 2));
+  const body = {
+    benchmark: 'impression-cost',
+    started: started.toISOString(),
+    machine: machineFacts(),
+    method: `cached-user GETs at ${rate} req/s over 16 connections (open loop), ${slices} alternating slices of ${seconds} s per server, servers with --workers ${workers}`,
+    on: summary(results.on),
+    off: summary(results.off),
+    p99_cost_ms: { mean: round(mean(diffs), 2), median: round(median(diffs), 2), per_slice: diffs },
+    server_cpu_cost_ms_per_request: round(mean(results.on.map((x) => x.server_cpu_ms_per_request)) - mean(results.off.map((x) => x.server_cpu_ms_per_request))),
+    slices: results,
+  };
+  const text = JSON.stringify(body, null, 2);
+  process.stdout.write(`${text}\n`);
+  if (!values['no-write']) {
+    mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
+    const file = join(ROOT, 'bench', 'results', `impression-cost-${timestampForFile(started)}.json`);
+    writeFileSync(file, `${text}\n`);
+    log(`wrote ${file}`);
+  }
+} finally {
+  for (const s of servers) s.process.kill('SIGTERM');
+  await Promise.all(servers.map((s) => (s.process.exitCode !== null ? undefined : new Promise((resolve) => s.process.once('exit', resolve)))));
+}
