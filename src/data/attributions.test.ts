@@ -5,6 +5,7 @@ import { PG_CANDIDATES_SQL, attributeBatch, attributionCursor, attributionMark, 
 import type { EventRow } from './import/event-row.js';
 import { latestImpressionSql, pruneImpressions, writeImpressions, type ImpressionRoute, type ImpressionRow } from './impressions.js';
 import { ingestEvents } from './ingest-events.js';
+import { sqliteWriter } from './sqlite-writer.js';
 import type { Store } from './store.js';
 
 const T0 = Date.UTC(2026, 0, 1, 12);
@@ -234,6 +235,14 @@ describeEachProvider('attribution storage', (provider) => {
   });
 
   if (provider === 'sqlite') {
+    it('runs its batches on the writer thread, off the event loop', async () => {
+      const db = (store as Extract<Store, { provider: 'sqlite' }>).db;
+      const writer = sqliteWriter(db);
+      expect(db.memory).toBe(false);
+      await attributeAll(store);
+      expect(writer.running).toBe(true);
+    });
+
     it('looks impressions up through the owner indexes', () => {
       const db = (store as Extract<Store, { provider: 'sqlite' }>).db;
       const plan = (sql: string): string => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all('x', 1, 0, 1) as { detail: string }[]).map((r) => r.detail).join('\n');

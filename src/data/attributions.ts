@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { latestImpressionSql, pgRankSql, type SqliteShown } from './impressions.js';
+import { sqliteWriter } from './sqlite-writer.js';
 import type { Store } from './store.js';
 import { walCheckpointer } from './wal-checkpointer.js';
 import { withWriteLock } from './write-lock.js';
@@ -205,13 +206,16 @@ export interface AttributeOptions {
  * attributions and advances the cursor past them. On PostgreSQL the cursor
  * row is locked for the transaction; 'busy' means another replica holds it
  * (it is doing this work). On SQLite it runs under the connection's write lock,
- * synchronously: keep batches small.
+ * on the writer thread.
  */
 export async function attributeBatch(store: Store, upTo: number, options: AttributeOptions): Promise<AttributionBatch | 'busy'> {
   const limit = Math.max(1, Math.floor(options.limit));
   if (store.provider === 'sqlite') {
     return withWriteLock(store, async () => {
-      const batch = sqliteStatements(store.db).run.immediate(upTo, options.windowMs, limit);
+      // On the writer thread (src/data/sqlite-writer.ts) unless the database is in memory: its look-ups scan impressions.
+      const batch = store.db.memory
+        ? sqliteAttributionStatements(store.db).run.immediate(upTo, options.windowMs, limit)
+        : await sqliteWriter(store.db).run({ op: 'attribute', upTo, windowMs: options.windowMs, limit });
       walCheckpointer(store.db, (fn) => withWriteLock(store, fn))?.committed(batch.attributed.explicit + batch.attributed.rule + 1);
       return batch;
     });
@@ -389,14 +393,15 @@ interface SqliteImpression {
   experiment_id: number | null;
 }
 
-interface SqliteAttributionStatements {
+export interface SqliteAttributionStatements {
   /** (upTo, windowMs, limit) in one IMMEDIATE transaction. */
   readonly run: Database.Transaction<(upTo: number, windowMs: number, limit: number) => AttributionBatch>;
 }
 
 const sqliteCache = new WeakMap<Database.Database, SqliteAttributionStatements>();
 
-function sqliteStatements(db: Database.Database): SqliteAttributionStatements {
+/** The attribution statements of a connection: the main one (an in-memory database) or the writer thread's. */
+export function sqliteAttributionStatements(db: Database.Database): SqliteAttributionStatements {
   let cached = sqliteCache.get(db);
   if (cached) return cached;
   const cursor = db.prepare(`SELECT event_key FROM attribution_cursors WHERE name = 'events'`).pluck();

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { Store } from './store.js';
-import { impressionWriter, type ImpressionWriterSql } from './impression-writer.js';
+import { sqliteWriter } from './sqlite-writer.js';
 import { walCheckpointer } from './wal-checkpointer.js';
 import { withWriteLock } from './write-lock.js';
 
@@ -77,16 +77,16 @@ export function uuidV7Floor(ms: number): string {
  * Stores a batch of impressions in one transaction (all or none). On SQLite
  * it takes the connection's write lock (src/data/write-lock.ts), like event
  * ingestion, and the insert runs on the impression writer thread
- * (src/data/impression-writer.ts) meanwhile, so the event loop goes on; the
+ * (src/data/sqlite-writer.ts) meanwhile, so the event loop goes on; the
  * lock is held for the whole insert, so keep batches small. Returns the rows written.
  */
 export async function writeImpressions(store: Store, batch: readonly ImpressionRow[]): Promise<number> {
   if (batch.length === 0) return 0;
   if (store.provider === 'sqlite') {
     await withWriteLock(store, async () => {
-      // On a thread of its own (src/data/impression-writer.ts) unless the database is in memory.
-      if (store.db.memory) sqliteStatements(store.db).insertBatch.immediate(batch);
-      else await impressionWriter(store.db, SQLITE_SQL).write(batch);
+      // On the writer thread (src/data/sqlite-writer.ts) unless the database is in memory.
+      if (store.db.memory) sqliteImpressionStatements(store.db).insertBatch.immediate(batch);
+      else await sqliteWriter(store.db).run({ op: 'impressions', batch });
       walCheckpointer(store.db, (fn) => withWriteLock(store, fn))?.committed(batch.length);
     });
     return batch.length;
@@ -118,49 +118,51 @@ export async function writeImpressions(store: Store, batch: readonly ImpressionR
 /** Epoch milliseconds (an int8 expression) as the UTC TIMESTAMP(3) the tables hold, exactly. */
 const pgTimestamp = (ms: string): string => `(TIMESTAMP '1970-01-01 00:00:00' + ${ms} * INTERVAL '1 millisecond')`;
 
-interface SqliteImpressionStatements {
+export interface SqliteImpressionStatements {
   readonly insertBatch: Database.Transaction<(batch: readonly ImpressionRow[]) => void>;
+  /** (floor, limit): one bounded retention DELETE per table. */
+  readonly prune: Readonly<Record<'attributions' | 'impressions', Database.Statement<[string, number]>>>;
 }
 
 const sqliteCache = new WeakMap<Database.Database, SqliteImpressionStatements>();
 
-function sqliteStatements(db: Database.Database): SqliteImpressionStatements {
+/** The impression statements of a connection: the main one (an in-memory database) or the writer thread's. */
+export function sqliteImpressionStatements(db: Database.Database): SqliteImpressionStatements {
   let cached = sqliteCache.get(db);
   if (cached) return cached;
-  const impression = db.prepare(SQLITE_SQL.impression);
+  const impression = db.prepare(
+    'INSERT INTO impressions (id, ts, route, strategy, model_version, variant, user_id, session_id, experiment_id, item_ids, probabilities, scores) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+  );
   const insertBatch = db.transaction((batch: readonly ImpressionRow[]) => {
-    for (const row of batch) impression.run(...sqliteImpressionValues(row));
+    for (const row of batch) {
+      impression.run(
+        row.id,
+        Math.round(row.ts),
+        row.route,
+        row.strategy,
+        row.modelVersion,
+        row.variant,
+        row.userId,
+        row.sessionId,
+        row.experimentId,
+        packedJson(row.itemIds, true),
+        packedJson(row.probabilities, false),
+        packedJson(row.scores, false),
+      );
+    }
   });
-  cached = { insertBatch };
+  const prune = {
+    attributions: db.prepare<[string, number]>(PRUNE_SQL.attributions.replace(/\$\d/g, '?')),
+    impressions: db.prepare<[string, number]>(PRUNE_SQL.impressions.replace(/\$\d/g, '?')),
+  };
+  cached = { insertBatch, prune };
   sqliteCache.set(db, cached);
   return cached;
 }
 
 /**
- * SQLITE_SQL.impression's values for a row. The writer thread runs the same
- * steps in its own source (src/data/impression-writer.ts), which cannot import
- * this module; the impression tests write through both.
- */
-function sqliteImpressionValues(row: ImpressionRow): unknown[] {
-  return [
-    row.id,
-    Math.round(row.ts),
-    row.route,
-    row.strategy,
-    row.modelVersion,
-    row.variant,
-    row.userId,
-    row.sessionId,
-    row.experimentId,
-    packedJson(row.itemIds, true),
-    packedJson(row.probabilities, false),
-    packedJson(row.scores, false),
-  ];
-}
-
-/**
  * A row's array as the JSON the column holds: a plain array, null for a value that is not finite (and,
- * for item ids, for 0: no item). The writer thread's source repeats these two lines.
+ * for item ids, for 0: no item).
  */
 export function packedJson(values: ArrayLike<number | null>, itemIds: boolean): string {
   return JSON.stringify(itemIds ? Array.from(values, (x) => x || null) : Array.from(values));
@@ -212,25 +214,13 @@ const PRUNE_SQL = {
   impressions: 'DELETE FROM impressions WHERE id IN (SELECT id FROM impressions WHERE id < $1 ORDER BY id LIMIT $2)',
 } as const;
 
-/** SQLite's statements, once: the main connection (an in-memory database) and the writer thread prepare the same ones. */
-const SQLITE_SQL: ImpressionWriterSql = {
-  impression:
-    'INSERT INTO impressions (id, ts, route, strategy, model_version, variant, user_id, session_id, experiment_id, item_ids, probabilities, scores) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-  prune: {
-    attributions: PRUNE_SQL.attributions.replace(/\$\d/g, '?'),
-    impressions: PRUNE_SQL.impressions.replace(/\$\d/g, '?'),
-  },
-};
-
 function deleter(store: Store): (table: keyof typeof PRUNE_SQL, floor: string, limit: number) => Promise<number> {
   if (store.provider === 'postgresql') {
     return async (table, floor, limit) => (await store.pool.query(PRUNE_SQL[table], [floor, limit])).rowCount ?? 0;
   }
-  const prepare = (table: keyof typeof PRUNE_SQL): Database.Statement => store.db.prepare(SQLITE_SQL.prune[table]);
-  const statements = { attributions: prepare('attributions'), impressions: prepare('impressions') };
   return (table, floor, limit) =>
     withWriteLock(store, async () => {
-      const changes = store.db.memory ? statements[table].run(floor, limit).changes : await impressionWriter(store.db, SQLITE_SQL).prune(table, floor, limit);
+      const changes = store.db.memory ? sqliteImpressionStatements(store.db).prune[table].run(floor, limit).changes : await sqliteWriter(store.db).run({ op: 'prune', table, floor, limit });
       walCheckpointer(store.db, (fn) => withWriteLock(store, fn))?.committed(changes);
       return changes;
     });

@@ -257,15 +257,16 @@ export class ImpressionRecorder {
 
   private toRow(id: string, route: ImpressionRoute, owner: ImpressionOwner, shown: Shown, experiment: { readonly experimentId: number; readonly variant: string } | undefined): ImpressionRow {
     const { items } = shown;
-    // Typed arrays: one flat allocation each, with no boxed numbers for the garbage collector to trace.
-    const itemIds = new Int32Array(items.length);
-    const probabilities = new Float64Array(items.length);
-    const scores = new Float64Array(items.length);
-    for (let i = 0; i < items.length; i++) {
-      const item = items[i]!;
-      itemIds[i] = this.itemId(item.item) ?? 0;
-      probabilities[i] = item.probability ?? Number.NaN;
-      scores[i] = item.score ?? item.similarity ?? Number.NaN;
+    // Plain arrays of numbers only (no nulls: 0 for an unknown item, NaN for no value), which V8 keeps as
+    // flat on-heap arrays of doubles: no boxed numbers, and no ArrayBuffer per array for the garbage
+    // collector to track (typed arrays of 80 bytes are allocated off-heap, and cost it measurably).
+    const itemIds: number[] = [];
+    const probabilities: number[] = [];
+    const scores: number[] = [];
+    for (const item of items) {
+      itemIds.push(this.itemId(item.item) ?? 0);
+      probabilities.push(item.probability ?? Number.NaN);
+      scores.push(item.score ?? item.similarity ?? Number.NaN);
     }
     return {
       id,
