@@ -14,7 +14,7 @@
  *
  * Prints one JSON document and writes it to bench/results/attribution-cost-<timestamp>.json.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -28,7 +28,7 @@ import { ingestEvents } from '../src/data/ingest-events.js';
 import { migrate } from '../src/data/migrate.js';
 import { openStore, type Store } from '../src/data/store.js';
 import { Random } from '../src/random.js';
-import { machineFacts, timestampForFile } from './machine.js';
+import { machineFacts, writeBenchResult } from './machine.js';
 
 const { values } = parseArgs({ options: { events: { type: 'string', default: '160000' }, 'no-write': { type: 'boolean', default: false } } });
 const EVENTS = Number(values.events);
@@ -173,9 +173,4 @@ const body = {
 };
 const text = JSON.stringify(body, null, 2);
 process.stdout.write(`${text}\n`);
-if (!values['no-write']) {
-  mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
-  const file = join(ROOT, 'bench', 'results', `attribution-cost-${timestampForFile(started)}.json`);
-  writeFileSync(file, `${text}\n`);
-  log(`wrote ${file}`);
-}
+if (!values['no-write']) log(`wrote ${writeBenchResult(join(ROOT, 'bench', 'results'), 'attribution-cost', started, text)}`);

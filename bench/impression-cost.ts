@@ -14,7 +14,7 @@
  * slice p50/p99 and the server's CPU per request (all threads, and the event loop's main thread),
  * summaries, and the paired p99 differences.
  */
-import { copyFileSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -22,8 +22,9 @@ import { migrate } from '../src/data/migrate.js';
 import { openStore } from '../src/data/store.js';
 import { ROOT } from '../src/cli/processes.js';
 import { runLoad } from './load-generator.js';
-import { machineFacts, timestampForFile } from './machine.js';
+import { machineFacts, median, writeBenchResult } from './machine.js';
 import { readHistories, Workloads, type Histories } from './serve-workloads.js';
+import { untilUserCacheWarm } from './warm-server.js';
 
 const { values } = parseArgs({
   options: {
@@ -76,22 +77,10 @@ async function startServer(impressions: 'on' | 'off', histories: { value?: Histo
     { cwd: ROOT, env: { ...process.env, ATTNREC_API_KEYS: `read:${keys.read},write:${keys.write}` }, stdio: ['ignore', out, out] },
   );
   // Warmed fully before the next one starts: the warm-up takes every core.
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`the server (--impressions ${impressions}) exited; see bench/scratch/impression-cost-${impressions}.log`);
-    const ready = await fetch(`http://127.0.0.1:${port}/health/ready`)
-      .then((r) => r.json() as Promise<{ userCache?: { warmUp?: { version: number | null; finished: boolean } } }>)
-      .catch(() => undefined);
-    const warmUp = ready?.userCache?.warmUp;
-    if (warmUp && warmUp.version !== null && warmUp.finished) break;
-    await new Promise((resolve) => setTimeout(resolve, 300));
-  }
+  await untilUserCacheWarm(child, port, `bench/scratch/impression-cost-${impressions}.log`);
   return { impressions, port, process: child };
 }
 
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 const round = (x: number, digits = 3): number => Math.round(x * 10 ** digits) / 10 ** digits;
 
@@ -142,12 +131,7 @@ try {
   };
   const text = JSON.stringify(body, null, 2);
   process.stdout.write(`${text}\n`);
-  if (!values['no-write']) {
-    mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
-    const file = join(ROOT, 'bench', 'results', `impression-cost-${timestampForFile(started)}.json`);
-    writeFileSync(file, `${text}\n`);
-    log(`wrote ${file}`);
-  }
+  if (!values['no-write']) log(`wrote ${writeBenchResult(join(ROOT, 'bench', 'results'), 'impression-cost', started, text)}`);
 } finally {
   for (const s of servers) s.process.kill('SIGTERM');
   await Promise.all(servers.map((s) => (s.process.exitCode !== null ? undefined : new Promise((resolve) => s.process.once('exit', resolve)))));

@@ -19,6 +19,7 @@ import { openStore } from '../src/data/store.js';
 import { ROOT } from '../src/cli/processes.js';
 import { runLoad, type LatencyStats } from './load-generator.js';
 import { readHistories, Workloads } from './serve-workloads.js';
+import { untilUserCacheWarm } from './warm-server.js';
 
 const { values, positionals } = parseArgs({
   options: { seconds: { type: 'string', default: '40' }, 'node-flags': { type: 'string', default: '' }, 'no-trace-gc': { type: 'boolean', default: false } },
@@ -44,16 +45,7 @@ const server = spawn(
 );
 try {
   // The user cache warms fully before the first phase: these are steady-state latencies.
-  for (;;) {
-    if (server.exitCode !== null) throw new Error('the server exited; see bench/scratch/latency-probe.log');
-    const ready = await fetch(`http://127.0.0.1:${port}/health/ready`)
-      .then((r) => r.json() as Promise<{ userCache?: { warmUp?: { version: number | null; finished: boolean } } }>)
-      .catch(() => undefined);
-    // The warm-up of the loaded version (version null: none has started); with --user-cache 0 it finishes at once.
-    const warmUp = ready?.userCache?.warmUp;
-    if (warmUp && warmUp.version !== null && warmUp.finished) break;
-    await new Promise((resolve) => setTimeout(resolve, 300));
-  }
+  await untilUserCacheWarm(server, port, 'bench/scratch/latency-probe.log');
   const work = new Workloads(histories, `http://127.0.0.1:${port}`, keys, 9);
   const phase = async (rate: number, phaseSeconds: number, next: () => ReturnType<Workloads['idle']>) => {
     const result = await runLoad({ host: '127.0.0.1', port, mode: 'open', rate, connections: 16, seconds: phaseSeconds, next });

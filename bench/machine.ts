@@ -1,4 +1,6 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
 
 /** What a benchmark ran on, recorded with every result. */
 export function machineFacts(): Record<string, string | number> {
@@ -20,4 +22,12 @@ export function median(values: readonly number[]): number {
 
 export function timestampForFile(date = new Date()): string {
   return date.toISOString().replace(/[:.]/g, '-');
+}
+
+/** Writes a benchmark's JSON text to `<resultsDir>/<name>-<timestamp>.json` and returns the file's path. */
+export function writeBenchResult(resultsDir: string, name: string, started: Date, json: string): string {
+  mkdirSync(resultsDir, { recursive: true });
+  const file = join(resultsDir, `${name}-${timestampForFile(started)}.json`);
+  writeFileSync(file, `${json}\n`);
+  return file;
 }

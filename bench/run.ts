@@ -1,4 +1,3 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { integerFlag, runJob, type FlagSpec, type JobSpec } from '../src/cli/job.js';
 import { AppError } from '../src/errors.js';
@@ -8,7 +7,7 @@ import { runScaleBench } from './scale-bench.js';
 import { writeSummary } from './summary.js';
 import { runServeBench, servedShapeSuffix } from './serve-bench.js';
 import { runTrainBench } from './train-bench.js';
-import { machineFacts, timestampForFile } from './machine.js';
+import { machineFacts, writeBenchResult } from './machine.js';
 
 const BENCHMARKS = ['import', 'train', 'serve', 'scale'] as const;
 type Benchmark = (typeof BENCHMARKS)[number];
@@ -97,10 +96,7 @@ await runJob(spec, async ({ flags, positionals }) => {
     const json = JSON.stringify(result, null, 2);
     process.stdout.write(`${json}\n`);
     if (flags.write) {
-      mkdirSync(join(root, 'results'), { recursive: true });
-      const file = join(root, 'results', `${name}-${timestampForFile(started)}.json`);
-      writeFileSync(file, `${json}\n`);
-      log(`wrote ${file}`);
+      log(`wrote ${writeBenchResult(join(root, 'results'), name, started, json)}`);
     }
   }
   if (flags.write) {
