@@ -9,6 +9,11 @@
  *
  *   npm run bench -- serve --quick          # once, to build bench/scratch/serve-bench.db
  *   npx tsx bench/impression-cost.ts [--slices 16] [--seconds 10] [--rate 1000] [--workers 2] [--no-write]
+ *   npx tsx bench/impression-cost.ts --variant 'batch100=--impressions on --impression-batch 100'
+ *
+ * --variant name=flags (repeatable) adds a server with those flags; the defaults are on and off, and
+ * every variant's cost is its paired difference from off. With more than two servers the order of a
+ * slice rotates, so each runs in each position equally often.
  *
  * Prints one JSON document and writes it to bench/results/impression-cost-<timestamp>.json: per
  * slice p50/p99 and the server's CPU per request (all threads, and the event loop's main thread),
@@ -32,10 +37,11 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '10' },
     rate: { type: 'string', default: '1000' },
     workers: { type: 'string', default: '2' },
+    variant: { type: 'string', multiple: true, default: [] },
     'no-write': { type: 'boolean', default: false },
   },
 });
-const number = (name: keyof typeof values, min: number, max: number): number => {
+const number = (name: 'slices' | 'seconds' | 'rate' | 'workers', min: number, max: number): number => {
   const x = Number(values[name]);
   if (!Number.isInteger(x) || x < min || x > max) throw new Error(`--${name} must be an integer from ${min} to ${max}; got '${values[name]}'`);
   return x;
@@ -44,6 +50,15 @@ const slices = number('slices', 2, 200);
 const seconds = number('seconds', 2, 120);
 const rate = number('rate', 10, 20_000);
 const workers = number('workers', 1, 64);
+const variants = new Map<string, string[]>([
+  ['on', ['--impressions', 'on']],
+  ['off', ['--impressions', 'off']],
+]);
+for (const spec of values.variant ?? []) {
+  const match = /^([a-z0-9-]+)=(.*)$/i.exec(spec);
+  if (!match) throw new Error(`--variant must be name=server flags; got '${spec}'`);
+  variants.set(match[1]!, match[2]!.split(' ').filter(Boolean));
+}
 
 const scratch = join(ROOT, 'bench', 'scratch');
 const keys = { read: 'bench-read-key-00000', write: 'bench-write-key-0000' };
@@ -56,29 +71,30 @@ function cpuMs(pid: number, tid?: number): number {
 }
 
 interface Server {
-  readonly impressions: 'on' | 'off';
+  readonly name: string;
   readonly port: number;
   readonly process: ChildProcess;
   work?: Workloads;
 }
 
-async function startServer(impressions: 'on' | 'off', histories: { value?: Histories }): Promise<Server> {
-  const database = join(scratch, `impression-cost-${impressions}.db`);
+async function startServer(name: string, flags: readonly string[], histories: { value?: Histories }, k: number): Promise<Server> {
+  const database = join(scratch, `impression-cost-${name}.db`);
   copyFileSync(join(scratch, 'serve-bench.db'), database);
   const store = openStore(`file:${database}`);
   await migrate(store);
   histories.value ??= await readHistories(store);
   await store.close();
-  const port = 18_000 + Math.floor(Math.random() * 1_000) + (impressions === 'on' ? 0 : 1_000);
-  const out = openSync(join(scratch, `impression-cost-${impressions}.log`), 'w');
+  const port = 18_000 + k * 500 + Math.floor(Math.random() * 500);
+  const logFile = `bench/scratch/impression-cost-${name}.log`;
+  const out = openSync(join(ROOT, logFile), 'w');
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', join(ROOT, 'jobs', 'serve.ts'), '--port', String(port), '--database-url', `file:${database}`, '--rate-limit', '0', '--model-poll', '0', '--workers', String(workers), '--impressions', impressions],
+    ['--import', 'tsx', join(ROOT, 'jobs', 'serve.ts'), '--port', String(port), '--database-url', `file:${database}`, '--rate-limit', '0', '--model-poll', '0', '--workers', String(workers), ...flags],
     { cwd: ROOT, env: { ...process.env, ATTNREC_API_KEYS: `read:${keys.read},write:${keys.write}` }, stdio: ['ignore', out, out] },
   );
   // Warmed fully before the next one starts: the warm-up takes every core.
-  await untilUserCacheWarm(child, port, `bench/scratch/impression-cost-${impressions}.log`);
-  return { impressions, port, process: child };
+  await untilUserCacheWarm(child, port, logFile);
+  return { name, port, process: child };
 }
 
 const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -88,26 +104,29 @@ const started = new Date();
 const histories: { value?: Histories } = {};
 const servers: Server[] = [];
 try {
-  for (const mode of ['on', 'off'] as const) {
-    log(`starting the server with --impressions ${mode} and warming its user cache`);
-    servers.push(await startServer(mode, histories));
+  for (const [name, flags] of variants) {
+    log(`starting the server '${name}' (${flags.join(' ')}) and warming its user cache`);
+    servers.push(await startServer(name, flags, histories, servers.length));
   }
   for (const s of servers) {
     s.work = new Workloads(histories.value!, `http://127.0.0.1:${s.port}`, keys, 9);
     await runLoad({ host: '127.0.0.1', port: s.port, mode: 'open', rate, connections: 16, seconds: 5, next: () => s.work!.idle() });
   }
   type Slice = { slice: number; p50_ms: number; p99_ms: number; server_cpu_ms_per_request: number; event_loop_cpu_ms_per_request: number };
-  const results: Record<'on' | 'off', Slice[]> = { on: [], off: [] };
+  const results = new Map<string, Slice[]>(servers.map((s) => [s.name, []]));
   for (let i = 0; i < slices; i++) {
-    for (const s of i % 2 === 0 ? servers : [...servers].reverse()) {
+    // The order rotates every two slices and is reversed every other slice, so over each 2n slices every
+    // one of the n servers runs in every position equally often.
+    const rotated = servers.map((_, j) => servers[(j + Math.floor(i / 2)) % servers.length]!);
+    for (const s of i % 2 === 0 ? rotated : [...rotated].reverse()) {
       const pid = s.process.pid!;
       const [all, main] = [cpuMs(pid), cpuMs(pid, pid)];
       const r = await runLoad({ host: '127.0.0.1', port: s.port, mode: 'open', rate, connections: 16, seconds, next: () => s.work!.idle() });
       const per = (ms: number): number => round(ms / r.completed);
-      if (r.request.p50_ms === null || r.request.p99_ms === null) throw new Error(`no request of slice ${i} to --impressions ${s.impressions} completed`);
-      results[s.impressions].push({ slice: i, p50_ms: r.request.p50_ms, p99_ms: r.request.p99_ms, server_cpu_ms_per_request: per(cpuMs(pid) - all), event_loop_cpu_ms_per_request: per(cpuMs(pid, pid) - main) });
+      if (r.request.p50_ms === null || r.request.p99_ms === null) throw new Error(`no request of slice ${i} to '${s.name}' completed`);
+      results.get(s.name)!.push({ slice: i, p50_ms: r.request.p50_ms, p99_ms: r.request.p99_ms, server_cpu_ms_per_request: per(cpuMs(pid) - all), event_loop_cpu_ms_per_request: per(cpuMs(pid, pid) - main) });
     }
-    log(`slice ${i + 1}/${slices}: p99 on ${results.on[i]!.p99_ms} ms, off ${results.off[i]!.p99_ms} ms`);
+    log(`slice ${i + 1}/${slices}: p99 ${[...results].map(([name, xs]) => `${name} ${xs[i]!.p99_ms} ms`).join(', ')}`);
   }
   const summary = (xs: readonly Slice[]) => ({
     p99_ms_median: round(median(xs.map((x) => x.p99_ms)), 2),
@@ -115,19 +134,25 @@ try {
     server_cpu_ms_per_request_mean: round(mean(xs.map((x) => x.server_cpu_ms_per_request))),
     event_loop_cpu_ms_per_request_mean: round(mean(xs.map((x) => x.event_loop_cpu_ms_per_request))),
   });
-  // The servers take turns (on, off, off, on, on, off, …), so each runs first in half the slices: the
-  // mean of the paired differences cancels what coming first or second does to a slice.
-  const diffs = results.on.map((x, i) => round(x.p99_ms - results.off[i]!.p99_ms, 2));
+  // The cost of each variant: the mean of its paired p99 differences from off, since the order of the
+  // slices puts every server in every position equally often.
+  const off = results.get('off')!;
+  const costs = Object.fromEntries(
+    [...results].filter(([name]) => name !== 'off').map(([name, xs]) => {
+      const diffs = xs.map((x, i) => round(x.p99_ms - off[i]!.p99_ms, 2));
+      const cpu = round(mean(xs.map((x) => x.server_cpu_ms_per_request)) - mean(off.map((x) => x.server_cpu_ms_per_request)));
+      return [name, { p99_cost_ms: { mean: round(mean(diffs), 2), median: round(median(diffs), 2), per_slice: diffs }, server_cpu_cost_ms_per_request: cpu }];
+    }),
+  );
   const body = {
     benchmark: 'impression-cost',
     started: started.toISOString(),
     machine: machineFacts(),
-    method: `cached-user GETs at ${rate} req/s over 16 connections (open loop), ${slices} alternating slices of ${seconds} s per server, servers with --workers ${workers}`,
-    on: summary(results.on),
-    off: summary(results.off),
-    p99_cost_ms: { mean: round(mean(diffs), 2), median: round(median(diffs), 2), per_slice: diffs },
-    server_cpu_cost_ms_per_request: round(mean(results.on.map((x) => x.server_cpu_ms_per_request)) - mean(results.off.map((x) => x.server_cpu_ms_per_request))),
-    slices: results,
+    method: `cached-user GETs at ${rate} req/s over 16 connections (open loop), ${slices} slices of ${seconds} s per server in rotating order, servers with --workers ${workers}`,
+    variants: Object.fromEntries([...variants].map(([name, flags]) => [name, flags.join(' ')])),
+    summaries: Object.fromEntries([...results].map(([name, xs]) => [name, summary(xs)])),
+    costs,
+    slices: Object.fromEntries(results),
   };
   const text = JSON.stringify(body, null, 2);
   process.stdout.write(`${text}\n`);

@@ -202,7 +202,7 @@ describe('npm start (jobs/serve)', () => {
   it('documents every flag in --help', async () => {
     const { code, stdout } = await runJobProcess('serve', ['--help']);
     expect(code).toBe(0);
-    for (const flag of ['--host', '--port', '--database-url', '--api-keys', '--dev-keys', '--rate-limit', '--body-limit', '--strict-catalog', '--event-types', '--fallback', '--popular-window', '--user-cache', '--user-cache-ttl', '--model-poll', '--workers', '--shutdown-timeout', '--impressions', '--impression-retention-days', '--attribution-window', '--retrain-schedule', '--retrain-args', '--help']) {
+    for (const flag of ['--host', '--port', '--database-url', '--api-keys', '--dev-keys', '--rate-limit', '--body-limit', '--strict-catalog', '--event-types', '--fallback', '--popular-window', '--user-cache', '--user-cache-ttl', '--model-poll', '--workers', '--shutdown-timeout', '--impressions', '--impression-retention-days', '--impression-batch', '--attribution-window', '--retrain-schedule', '--retrain-args', '--help']) {
       expect(stdout).toContain(flag);
     }
   });
@@ -223,6 +223,9 @@ describe('npm start (jobs/serve)', () => {
       expect(badWorkers.code).toBe(2);
       expect(badWorkers.stderr).toContain(`--workers must be an integer from 1 to 256; got '${workers}'`);
     }
+    const badBatch = await runJobProcess('serve', ['--impression-batch', '0', '--dev-keys']);
+    expect(badBatch.code).toBe(2);
+    expect(badBatch.stderr).toContain("--impression-batch must be an integer from 1 to 10000; got '0'");
     const badWindow = await runJobProcess('serve', ['--attribution-window', '1 day', '--dev-keys']);
     expect(badWindow.code).toBe(2);
     expect(badWindow.stderr).toContain("error [USAGE]: --attribution-window must be a span of time: seconds, or a number with s, m, h or d (e.g. 90, 30m, 24h, 7d), at most 366 days; got '1 day'");

@@ -39,6 +39,7 @@ const spec = {
     'shutdown-timeout': { type: 'string', value: 'seconds', default: String(d.shutdownTimeoutSeconds), description: 'On SIGTERM/SIGINT, time given to in-flight requests' },
     impressions: { type: 'string', value: 'mode', default: d.impressions, choices: ['on', 'off'], description: "Record what each recommendation response showed (its recommendationId, items, ranks, probabilities), in batches off the request path; off records nothing (responses keep their recommendationId)" },
     'impression-retention-days': { type: 'string', value: 'days', default: String(d.impressionRetentionDays), description: 'Delete impressions older than this, hourly, 1,000 rows per statement (0 = keep them)' },
+    'impression-batch': { type: 'string', value: 'n', default: String(d.impressionBatch), description: "Impressions per write transaction (also written every second): larger batches cost less CPU an impression and hold SQLite's write lock longer" },
     'attribution-window': {
       type: 'string',
       value: 'span',
@@ -89,6 +90,7 @@ await runJob(spec, async ({ flags }) => {
     shutdownTimeoutSeconds: number('shutdown-timeout', flags['shutdown-timeout'], 0.001, 3_600),
     impressions: flags.impressions,
     impressionRetentionDays: number('impression-retention-days', flags['impression-retention-days'], 0, 36_500),
+    impressionBatch: integerFlag('impression-batch', flags['impression-batch'], 1, 10_000),
     attributionWindowSeconds: parseSpanSeconds(flags['attribution-window'], '--attribution-window', MAX_ATTRIBUTION_WINDOW_SECONDS),
     ...(retrainSchedule && { retrainSchedule }),
     retrainArgs: flags['retrain-args'].split(/\s+/).filter(Boolean),

@@ -69,6 +69,11 @@ export const ServeConfigSchema = z
     /** Impressions older than this many days are deleted, hourly in bounded steps; 0 keeps them. */
     impressionRetentionDays: z.number().min(0).max(36_500),
     /**
+     * Impressions per write transaction: larger batches share index pages (less CPU an impression), and
+     * hold SQLite's write lock longer (~8 µs an impression); src/serve/impression-recorder.ts.
+     */
+    impressionBatch: z.number().int().min(1).max(10_000),
+    /**
      * An event on an item that a recommendation response showed the same user or session is attributed to
      * the latest such response at most this long before it (an event that names its recommendationId, to
      * that one if it is at most this old), in the background; 0 attributes nothing. Needs impressions on.
@@ -118,6 +123,7 @@ export const SERVE_DEFAULTS = {
   shutdownTimeoutSeconds: 10,
   impressions: 'on',
   impressionRetentionDays: 90,
+  impressionBatch: 500,
   attributionWindowSeconds: 86_400,
   retrainArgs: [] as string[],
 } as const satisfies Partial<ServeConfig>;

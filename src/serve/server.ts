@@ -127,6 +127,7 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
   let redis: Redis | undefined;
   // Impressions: batched writes off the request path, on the store's write discipline (src/data/impressions.ts).
   const impressions = ImpressionRecorder.forStore(store, (externalId) => catalog.byExternalId(externalId)?.id, metrics, log, {
+    batchSize: config.impressionBatch,
     ...tuning.impressions,
     enabled: config.impressions === 'on',
     retentionDays: config.impressionRetentionDays,
