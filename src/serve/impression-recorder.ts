@@ -1,7 +1,7 @@
-import { v7 as uuidV7 } from 'uuid';
 import { pruneImpressions, uuidV7Millis, writeImpressions, type ImpressionRoute, type ImpressionRow, type PruneOptions, type PruneResult } from '../data/impressions.js';
 import type { Store } from '../data/store.js';
 import { ServeMetrics } from './metrics.js';
+import { RecommendationIds } from './recommendation-ids.js';
 
 /** An item as a recommendation response shows it (RecommendedItem, or a similar item with its cosine). */
 export interface ShownItem {
@@ -74,6 +74,7 @@ const FAILURE_LOG_EVERY_MS = 10_000;
  */
 export class ImpressionRecorder {
   private buffer: ImpressionRow[] = [];
+  private readonly ids = new RecommendationIds();
   private flushing: Promise<void> | undefined;
   private sizeFlushQueued = false;
   private pruning: Promise<void> | undefined;
@@ -132,7 +133,7 @@ export class ImpressionRecorder {
    * buffered. Returns at once and never throws: nothing here can fail the response.
    */
   record(route: ImpressionRoute, owner: ImpressionOwner, shown: Shown, experiment?: { readonly experimentId: number; readonly variant: string }): string {
-    const id = uuidV7();
+    const id = this.ids.next();
     if (!this.options.enabled) return id;
     try {
       if (this.closed) {
