@@ -19,10 +19,3 @@ export function lowerThreadPriority(nice: number): boolean {
   }
 }
 
-/** The same, as source for a worker thread that is evaluated from a string (CommonJS, no TypeScript). */
-export function lowerThreadPrioritySource(nice: number): string {
-  return `try {
-  const tid = Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop());
-  if (Number.isInteger(tid)) require('node:os').setPriority(tid, ${Math.round(nice)});
-} catch {}`;
-}

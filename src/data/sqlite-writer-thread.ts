@@ -1,6 +1,5 @@
 import Database from 'better-sqlite3';
 import { parentPort, workerData } from 'node:worker_threads';
-import { lowerThreadPriority } from '../thread-priority.js';
 import { sqliteAttributionStatements } from './attributions.js';
 import { sqliteImpressionStatements } from './impressions.js';
 import type { SqliteWriterRequest, SqliteWriterSettings } from './sqlite-writer.js';
@@ -9,7 +8,6 @@ import type { SqliteWriterRequest, SqliteWriterSettings } from './sqlite-writer.
 // statements of src/data/impressions.ts and src/data/attributions.ts.
 const settings = workerData as SqliteWriterSettings;
 const port = parentPort!;
-lowerThreadPriority(settings.nice);
 const db = new Database(settings.file, { fileMustExist: true });
 db.pragma('busy_timeout = 10000');
 db.pragma('wal_autocheckpoint = 0');

@@ -22,10 +22,14 @@ import type { ImpressionRow } from './impressions.js';
  * checkpointer's held round excludes these writes as it excludes the others.
  *
  * The thread runs the same TypeScript statements as the main connection
- * (an in-memory database, which a thread cannot open, is written inline), at
- * nice 10: recording is bookkeeping, so the event loop and the inference
- * workers come first. It starts on the first call and ends after IDLE_MS
- * without one.
+ * (an in-memory database, which a thread cannot open, is written inline). It
+ * keeps the process's priority: it writes under the write lock, which event
+ * ingestion waits for, so a lower priority is a priority inversion. Measured
+ * at nice 10 in the serve benchmark (bench/results/serve-2026-12-03T11-03-02-931Z.json):
+ * ingestion beside active shoppers at 500 pairs/s fell to 2,550 events/s
+ * (12,910 before impressions were recorded), while nice 10 did not lower the
+ * p99 cost of impressions (docs/serving-performance.md). It starts on the
+ * first call and ends after IDLE_MS without one.
  */
 export type SqliteWriterRequest =
   | { readonly op: 'impressions'; readonly batch: readonly ImpressionRow[] }
@@ -43,7 +47,6 @@ export interface SqliteWriterReplies {
 export interface SqliteWriterSettings {
   readonly file: string;
   readonly synchronous: number;
-  readonly nice: number;
 }
 
 export class SqliteWriterThread {
@@ -76,7 +79,7 @@ export class SqliteWriterThread {
 
   private start(): Worker {
     if (this.worker) return this.worker;
-    const settings: SqliteWriterSettings = { file: this.file, synchronous: Number(this.db.pragma('synchronous', { simple: true })), nice: WRITER_NICE };
+    const settings: SqliteWriterSettings = { file: this.file, synchronous: Number(this.db.pragma('synchronous', { simple: true })) };
     const worker = new Worker(THREAD_ENTRY, { workerData: settings });
     worker.unref(); // never keeps the process alive: the recorder and the attributor finish before the store closes
     worker.on('message', ({ id, error, result }: { id: number; error?: string; result?: unknown }) => {
@@ -113,7 +116,6 @@ export class SqliteWriterThread {
 }
 
 const IDLE_MS = 5_000;
-const WRITER_NICE = 10;
 const THREAD_ENTRY = new URL('./sqlite-writer-thread.mjs', import.meta.url);
 
 const writers = new WeakMap<Database.Database, SqliteWriterThread>();
