@@ -1,9 +1,7 @@
 import type Database from 'better-sqlite3';
-import { latestImpressionSql, pgRankSql, type SqliteShown } from './impressions.js';
-import { sqliteWriter } from './sqlite-writer.js';
+import { latestImpressionSql, pgMillis, pgRankSql, pgTimestamp, type SqliteShown } from './impressions.js';
+import { offLoopWrite } from './sqlite-writer.js';
 import type { Store } from './store.js';
-import { walCheckpointer } from './wal-checkpointer.js';
-import { withWriteLock } from './write-lock.js';
 
 /**
  * Attribution: which recommendation response, if any, a stored event follows
@@ -211,14 +209,13 @@ export interface AttributeOptions {
 export async function attributeBatch(store: Store, upTo: number, options: AttributeOptions): Promise<AttributionBatch | 'busy'> {
   const limit = Math.max(1, Math.floor(options.limit));
   if (store.provider === 'sqlite') {
-    return withWriteLock(store, async () => {
-      // On the writer thread (src/data/sqlite-writer.ts) unless the database is in memory: its look-ups scan impressions.
-      const batch = store.db.memory
-        ? sqliteAttributionStatements(store.db).run.immediate(upTo, options.windowMs, limit)
-        : await sqliteWriter(store.db).run({ op: 'attribute', upTo, windowMs: options.windowMs, limit });
-      walCheckpointer(store.db, (fn) => withWriteLock(store, fn))?.committed(batch.attributed.explicit + batch.attributed.rule + 1);
-      return batch;
-    });
+    // Its look-ups scan impressions: off the event loop (src/data/sqlite-writer.ts).
+    return offLoopWrite(
+      store,
+      { op: 'attribute', upTo, windowMs: options.windowMs, limit },
+      () => sqliteAttributionStatements(store.db).run.immediate(upTo, options.windowMs, limit),
+      (batch) => batch.attributed.explicit + batch.attributed.rule + 1,
+    );
   }
   const client = await store.pool.connect();
   let broken: Error | undefined;
@@ -282,9 +279,6 @@ function summary(candidates: readonly CandidateEvent[], cursor: number, decided:
   return { read: candidates.length, cursor, attributed, unattributed, rows: decided.filter((d): d is AttributionRow => typeof d !== 'string') };
 }
 
-/** Epoch milliseconds (an int8 expression) as the UTC TIMESTAMP(3) the tables hold, exactly. */
-const pgTimestamp = (ms: string): string => `(TIMESTAMP '1970-01-01 00:00:00' + ${ms} * INTERVAL '1 millisecond')`;
-const pgMillis = (ts: string): string => `(EXTRACT(EPOCH FROM ${ts}) * 1000)::float8`;
 
 /**
  * A batch of events with, per event, the impression its recommendationId names (x, with the event's item's

@@ -3,6 +3,9 @@ import { resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { AttributionBatch } from './attributions.js';
 import type { ImpressionRow } from './impressions.js';
+import type { Store } from './store.js';
+import { walCheckpointer } from './wal-checkpointer.js';
+import { withWriteLock } from './write-lock.js';
 
 /**
  * The production loop's SQLite writes on a worker thread with a connection of
@@ -38,7 +41,7 @@ export type SqliteWriterRequest =
 
 /** What each request answers: nothing, the rows deleted, the batch's outcome. */
 export interface SqliteWriterReplies {
-  readonly impressions: undefined;
+  readonly impressions: void;
   readonly prune: number;
   readonly attribute: AttributionBatch;
 }
@@ -117,6 +120,24 @@ export class SqliteWriterThread {
 
 const IDLE_MS = 5_000;
 const THREAD_ENTRY = new URL('./sqlite-writer-thread.mjs', import.meta.url);
+
+/**
+ * Runs one of the production loop's writes as the module comment says: under the process's write lock,
+ * on the writer thread (or `inline` on the main connection when the database is in memory, which a
+ * thread cannot open), then tells the WAL checkpointer how many rows it `changed`.
+ */
+export function offLoopWrite<R extends SqliteWriterRequest>(
+  store: Extract<Store, { provider: 'sqlite' }>,
+  request: R,
+  inline: () => SqliteWriterReplies[R['op']],
+  changed: (reply: SqliteWriterReplies[R['op']]) => number,
+): Promise<SqliteWriterReplies[R['op']]> {
+  return withWriteLock(store, async () => {
+    const reply = store.db.memory ? inline() : await sqliteWriter(store.db).run(request);
+    walCheckpointer(store.db, (fn) => withWriteLock(store, fn))?.committed(changed(reply));
+    return reply;
+  });
+}
 
 const writers = new WeakMap<Database.Database, SqliteWriterThread>();
 

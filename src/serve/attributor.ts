@@ -2,6 +2,7 @@ import { attributeBatch, attributionMark, markSettled, type AttributionBatch, ty
 import { BUILTIN_EVENT_TYPES } from '../data/import/event-types.js';
 import type { Store } from '../data/store.js';
 import { ServeMetrics } from './metrics.js';
+import { ThrottledFailures } from './throttled-failures.js';
 
 /** The online counters' event type label of a built-in type id (others count as 'other'). */
 const EVENT_TYPE_NAMES = new Map(Object.entries(BUILTIN_EVENT_TYPES).map(([name, id]) => [id, name]));
@@ -51,8 +52,7 @@ export class Attributor {
   private running: Promise<void> | undefined;
   private closed = false;
   private readonly timer: NodeJS.Timeout | undefined;
-  private lastFailureLog = -Infinity;
-  private failuresSinceLog = 0;
+  private readonly failures = new ThrottledFailures(FAILURE_LOG_EVERY_MS);
   /** The cursor as this server last saw it. */
   private cursor = -1;
   private readonly batchSize: number;
@@ -165,14 +165,7 @@ export class Attributor {
 
   /** A log line for a failing store, at most one per FAILURE_LOG_EVERY_MS (with the count since the last). */
   private failed(error: unknown): void {
-    this.failuresSinceLog++;
-    const now = performance.now();
-    if (now - this.lastFailureLog < FAILURE_LOG_EVERY_MS) return;
-    this.log(
-      `attribution: ${this.failuresSinceLog} batch(es) could not be stored; the events are stored, and their attribution is retried at the next round`,
-      error,
-    );
-    this.lastFailureLog = now;
-    this.failuresSinceLog = 0;
+    const count = this.failures.add();
+    if (count !== undefined) this.log(`attribution: ${count} batch(es) could not be stored; the events are stored, and their attribution is retried at the next round`, error);
   }
 }

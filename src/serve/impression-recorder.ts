@@ -2,6 +2,7 @@ import { pruneImpressions, uuidV7Millis, writeImpressions, type ImpressionRoute,
 import type { Store } from '../data/store.js';
 import { ServeMetrics } from './metrics.js';
 import { RecommendationIds } from './recommendation-ids.js';
+import { ThrottledFailures } from './throttled-failures.js';
 
 /** An item as a recommendation response shows it (RecommendedItem, or a similar item with its cosine). */
 export interface ShownItem {
@@ -81,8 +82,7 @@ export class ImpressionRecorder {
   private closed = false;
   private closing: Promise<void> | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
-  private lastFailureLog = -Infinity;
-  private lostSinceLog = 0;
+  private readonly failures = new ThrottledFailures(FAILURE_LOG_EVERY_MS);
   private readonly batchSize: number;
   private readonly batchItems: number;
   private readonly maxBuffered: number;
@@ -288,11 +288,7 @@ export class ImpressionRecorder {
 
   /** A log line for a failing store, at most one per FAILURE_LOG_EVERY_MS (with the count lost since the last). */
   private failed(lost: number, error: unknown): void {
-    this.lostSinceLog += lost;
-    const now = performance.now();
-    if (now - this.lastFailureLog < FAILURE_LOG_EVERY_MS) return;
-    this.log(`impressions: could not store ${this.lostSinceLog} impression(s), dropped (their responses were answered)`, error);
-    this.lastFailureLog = now;
-    this.lostSinceLog = 0;
+    const count = this.failures.add(lost);
+    if (count !== undefined) this.log(`impressions: could not store ${count} impression(s), dropped (their responses were answered)`, error);
   }
 }
