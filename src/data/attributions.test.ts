@@ -1,11 +1,11 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeEachProvider, scratchStore } from '../../test/support/test-stores.js';
-import { PG_CANDIDATES_SQL, attributeBatch, attributionCursor, attributionMark, decide, markSettled, type AttributionBatch, type CandidateEvent } from './attributions.js';
+import { PG_CANDIDATES_SQL, attributeBatch, sqliteAttributionReads, sqliteAttributionWrites, attributionCursor, attributionMark, decide, markSettled, type AttributionBatch, type CandidateEvent } from './attributions.js';
 import type { EventRow } from './import/event-row.js';
 import { latestImpressionSql, pruneImpressions, writeImpressions, type ImpressionRoute, type ImpressionRow } from './impressions.js';
 import { ingestEvents } from './ingest-events.js';
-import { sqliteWriter } from './sqlite-writer.js';
+import { sqliteReader, sqliteWriter } from './sqlite-writer.js';
 import type { Store } from './store.js';
 
 const T0 = Date.UTC(2026, 0, 1, 12);
@@ -235,12 +235,31 @@ describeEachProvider('attribution storage', (provider) => {
   });
 
   if (provider === 'sqlite') {
-    it('runs its batches on the writer thread, off the event loop', async () => {
+    it('looks a batch up on the reader thread and stores it on the writer thread, off the event loop', async () => {
       const db = (store as Extract<Store, { provider: 'sqlite' }>).db;
-      const writer = sqliteWriter(db);
       expect(db.memory).toBe(false);
       await attributeAll(store);
-      expect(writer.running).toBe(true);
+      expect(sqliteReader(db).running).toBe(true);
+      expect(sqliteWriter(db).running).toBe(true);
+    });
+
+    it('stores nothing from a batch read before another writer moved the cursor', async () => {
+      const db = (store as Extract<Store, { provider: 'sqlite' }>).db;
+      await attributeAll(store);
+      await ingestEvents(store, [row({ id: 'raced-1', user: 'ann', item: 'i2', ts: T0 + 41 * MIN }, 1)]);
+      const first = await attributionMark(store);
+      const stale = sqliteAttributionReads(db).plan(first.eventKey, WINDOW, 100);
+      expect(stale).toMatchObject({ read: 1, cursor: first.eventKey });
+      // Another process on the same file reads and stores a later batch first.
+      await ingestEvents(store, [row({ id: 'raced-2', user: 'ann', item: 'i2', ts: T0 + 42 * MIN }, 2)]);
+      const second = await attributionMark(store);
+      const before = await store.prisma.attribution.count();
+      const racer = sqliteAttributionReads(db).plan(second.eventKey, WINDOW, 100);
+      expect(racer).toMatchObject({ read: 2, cursor: second.eventKey });
+      expect(sqliteAttributionWrites(db).commit(racer)).toBe(true);
+      expect(sqliteAttributionWrites(db).commit(stale)).toBe(false);
+      expect(await attributionCursor(store)).toBe(second.eventKey);
+      expect(await store.prisma.attribution.count()).toBe(before + racer.rows.length);
     });
 
     it('looks impressions up through the owner indexes', () => {

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { latestImpressionSql, pgMillis, pgRankSql, pgTimestamp, type SqliteShown } from './impressions.js';
-import { offLoopWrite } from './sqlite-writer.js';
+import { offLoopWrite, sqliteReader } from './sqlite-writer.js';
+import { withLongRead, withWriteLock } from './write-lock.js';
 import type { Store } from './store.js';
 
 /**
@@ -209,13 +210,24 @@ export interface AttributeOptions {
 export async function attributeBatch(store: Store, upTo: number, options: AttributeOptions): Promise<AttributionBatch | 'busy'> {
   const limit = Math.max(1, Math.floor(options.limit));
   if (store.provider === 'sqlite') {
-    // Its look-ups scan impressions: off the event loop (src/data/sqlite-writer.ts).
-    return offLoopWrite(
+    if (store.db.memory) {
+      // A thread cannot open an in-memory database: both steps inline, under the write lock.
+      return withWriteLock(store, async () => {
+        const plan = sqliteAttributionReads(store.db).plan(upTo, options.windowMs, limit);
+        return sqliteAttributionWrites(store.db).commit(plan) ? plan : 'busy';
+      });
+    }
+    // The look-ups scan shoppers' impressions: on the reader thread, without the write lock, so event
+    // ingestion never waits for them; only the short commit takes the lock (src/data/sqlite-writer.ts).
+    const plan = await withLongRead(store, () => sqliteReader(store.db).run({ op: 'attribution-read', upTo, windowMs: options.windowMs, limit }));
+    if (plan.read === 0 && plan.cursor === plan.from) return plan;
+    const stored = await offLoopWrite(
       store,
-      { op: 'attribute', upTo, windowMs: options.windowMs, limit },
-      () => sqliteAttributionStatements(store.db).run.immediate(upTo, options.windowMs, limit),
-      (batch) => batch.attributed.explicit + batch.attributed.rule + 1,
+      { op: 'attribution-commit', plan },
+      () => sqliteAttributionWrites(store.db).commit(plan),
+      (done) => (done ? plan.rows.length + 1 : 0),
     );
+    return stored ? plan : 'busy';
   }
   const client = await store.pool.connect();
   let broken: Error | undefined;
@@ -387,18 +399,33 @@ interface SqliteImpression {
   experiment_id: number | null;
 }
 
-export interface SqliteAttributionStatements {
-  /** (upTo, windowMs, limit) in one IMMEDIATE transaction. */
-  readonly run: Database.Transaction<(upTo: number, windowMs: number, limit: number) => AttributionBatch>;
+/**
+ * An attribution batch worked out on SQLite's reader thread, to be stored by one short write transaction:
+ * the batch, and the cursor it was read from (the commit stores nothing if the cursor has moved since).
+ */
+export interface AttributionPlan extends AttributionBatch {
+  readonly from: number;
 }
 
-const sqliteCache = new WeakMap<Database.Database, SqliteAttributionStatements>();
+export interface SqliteAttributionReads {
+  /** (upTo, windowMs, limit): the next events after the cursor, looked up and decided, in one read transaction. */
+  readonly plan: (upTo: number, windowMs: number, limit: number) => AttributionPlan;
+}
 
-/** The attribution statements of a connection: the main one (an in-memory database) or the writer thread's. */
-export function sqliteAttributionStatements(db: Database.Database): SqliteAttributionStatements {
-  let cached = sqliteCache.get(db);
+export interface SqliteAttributionWrites {
+  /** Stores a plan in one IMMEDIATE transaction if the cursor is still where the plan was read; whether it did. */
+  readonly commit: (plan: AttributionPlan) => boolean;
+}
+
+const sqliteReads = new WeakMap<Database.Database, SqliteAttributionReads>();
+const sqliteWrites = new WeakMap<Database.Database, SqliteAttributionWrites>();
+const CURSOR_SQL = `SELECT event_key FROM attribution_cursors WHERE name = 'events'`;
+
+/** The attribution look-ups of a connection: the reader thread's, or the main one's (an in-memory database). */
+export function sqliteAttributionReads(db: Database.Database): SqliteAttributionReads {
+  let cached = sqliteReads.get(db);
   if (cached) return cached;
-  const cursor = db.prepare(`SELECT event_key FROM attribution_cursors WHERE name = 'events'`).pluck();
+  const cursor = db.prepare(CURSOR_SQL).pluck();
   const events = db.prepare(
     `SELECT e.id AS key, e.item_id, e.type_id, e.ts, e.value, e.quantity, e.recommendation_id AS rid, u.external_id AS user, s.external_id AS session
        FROM events e LEFT JOIN users u ON u.id = e.user_id LEFT JOIN sessions s ON s.id = e.session_id
@@ -407,15 +434,11 @@ export function sqliteAttributionStatements(db: Database.Database): SqliteAttrib
   const impression = db.prepare('SELECT ts, route, strategy, model_version, variant, experiment_id, item_ids FROM impressions WHERE id = ?');
   const byUser = db.prepare(latestImpressionSql('user_id'));
   const bySession = db.prepare(latestImpressionSql('session_id'));
-  const insert = db.prepare(
-    `INSERT INTO attributions (impression_id, event_key, kind, rank, item_id, type_id, value, quantity, ts, route, strategy, model_version, variant, experiment_id)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-  );
-  const advance = db.prepare(`UPDATE attribution_cursors SET event_key = ?, updated_at = ? WHERE name = 'events'`);
 
-  const run = db.transaction((upTo: number, windowMs: number, limit: number): AttributionBatch => {
+  // One read transaction: every look-up of the batch sees the same snapshot.
+  const plan = db.transaction((upTo: number, windowMs: number, limit: number): AttributionPlan => {
     const from = (cursor.get() as number | undefined) ?? 0;
-    if (from >= upTo) return summary([], from, []);
+    if (from >= upTo) return { ...summary([], from, []), from };
     // Impressions looked up in this batch, by id (a busy shopper's events often follow one response).
     const facts = new Map<string, SqliteImpression | undefined>();
     const impressionFacts = (id: string): SqliteImpression | undefined => {
@@ -444,15 +467,32 @@ export function sqliteAttributionStatements(db: Database.Database): SqliteAttrib
       candidates.push({ eventKey: e.key, itemId: e.item_id, typeId: e.type_id, ts: e.ts, value: e.value, quantity: e.quantity, recommendationId: e.rid, explicit, rule });
     }
     const decided = candidates.map((c) => decide(c, windowMs));
-    for (const d of decided) {
-      if (typeof d === 'string') continue;
-      insert.run(d.impressionId, d.eventKey, d.kind, d.rank, d.itemId, d.typeId, d.value, d.quantity, Math.round(d.ts), d.route, d.strategy, d.modelVersion, d.variant, d.experimentId);
-    }
     const next = candidates.length < limit ? upTo : candidates[candidates.length - 1]!.eventKey;
-    advance.run(next, Date.now());
-    return summary(candidates, next, decided);
+    return { ...summary(candidates, next, decided), from };
   });
-  cached = { run };
-  sqliteCache.set(db, cached);
+  cached = { plan: (upTo, windowMs, limit) => plan.deferred(upTo, windowMs, limit) };
+  sqliteReads.set(db, cached);
+  return cached;
+}
+
+/** The attribution writes of a connection: the writer thread's, or the main one's (an in-memory database). */
+export function sqliteAttributionWrites(db: Database.Database): SqliteAttributionWrites {
+  let cached = sqliteWrites.get(db);
+  if (cached) return cached;
+  const cursor = db.prepare(CURSOR_SQL).pluck();
+  const insert = db.prepare(
+    `INSERT INTO attributions (impression_id, event_key, kind, rank, item_id, type_id, value, quantity, ts, route, strategy, model_version, variant, experiment_id)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+  );
+  const advance = db.prepare(`UPDATE attribution_cursors SET event_key = ?, updated_at = ? WHERE name = 'events'`);
+  const commit = db.transaction((plan: AttributionPlan): boolean => {
+    // Another process on the same file may have stored these events' batch meanwhile.
+    if (((cursor.get() as number | undefined) ?? 0) !== plan.from) return false;
+    for (const d of plan.rows) insert.run(d.impressionId, d.eventKey, d.kind, d.rank, d.itemId, d.typeId, d.value, d.quantity, Math.round(d.ts), d.route, d.strategy, d.modelVersion, d.variant, d.experimentId);
+    advance.run(plan.cursor, Date.now());
+    return true;
+  });
+  cached = { commit: (plan) => commit.immediate(plan) };
+  sqliteWrites.set(db, cached);
   return cached;
 }

@@ -10,7 +10,7 @@ import { postgresImportTarget } from './import/postgres-target.js';
 import { sqliteImportTarget } from './import/sqlite-target.js';
 import type { Store } from './store.js';
 import { walCheckpointer } from './wal-checkpointer.js';
-import { withWriteLock } from './write-lock.js';
+import { checkpointHold, withWriteLock } from './write-lock.js';
 
 export interface IngestOptions {
   /** Reject events on items the catalogue does not have (default: create them). */
@@ -66,7 +66,7 @@ export async function ingestEvents(store: Store, rows: readonly EventRow[], opti
       await target.commit();
       caches.commit();
       if (store.provider === 'sqlite') {
-        walCheckpointer(store.db, (fn) => withWriteLock(store, fn))?.committed(stored + target.created.users + target.created.items + target.created.sessions);
+        walCheckpointer(store.db, checkpointHold(store))?.committed(stored + target.created.users + target.created.items + target.created.sessions);
       }
       return {
         received: rows.length,

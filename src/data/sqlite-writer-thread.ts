@@ -1,20 +1,27 @@
 import Database from 'better-sqlite3';
 import { parentPort, workerData } from 'node:worker_threads';
-import { sqliteAttributionStatements } from './attributions.js';
+import { lowerThreadPriority } from '../thread-priority.js';
+import { sqliteAttributionReads, sqliteAttributionWrites } from './attributions.js';
 import { sqliteImpressionStatements } from './impressions.js';
-import type { SqliteWriterRequest, SqliteWriterSettings } from './sqlite-writer.js';
+import { READER_NICE, type SqliteReaderRequest, type SqliteThreadSettings, type SqliteWriterRequest } from './sqlite-writer.js';
 
-// The SQLite writer thread (src/data/sqlite-writer.ts): one connection, the
-// statements of src/data/impressions.ts and src/data/attributions.ts.
-const settings = workerData as SqliteWriterSettings;
+// A thread of src/data/sqlite-writer.ts: one connection, the statements of
+// src/data/impressions.ts and src/data/attributions.ts. The writer's
+// connection writes (under the process's write lock, taken by the caller);
+// the reader's is read-only and runs at a lower priority.
+const settings = workerData as SqliteThreadSettings;
 const port = parentPort!;
-const db = new Database(settings.file, { fileMustExist: true });
+const db = new Database(settings.file, { fileMustExist: true, readonly: settings.role === 'reader' });
 db.pragma('busy_timeout = 10000');
-db.pragma('wal_autocheckpoint = 0');
-db.pragma('foreign_keys = ON');
-db.pragma(`synchronous = ${Number(settings.synchronous)}`);
+if (settings.role === 'writer') {
+  db.pragma('wal_autocheckpoint = 0');
+  db.pragma('foreign_keys = ON');
+  db.pragma(`synchronous = ${Number(settings.synchronous)}`);
+} else {
+  lowerThreadPriority(READER_NICE);
+}
 
-port.on('message', (message: (SqliteWriterRequest | { readonly op: 'close' }) & { readonly id: number }) => {
+port.on('message', (message: (SqliteWriterRequest | SqliteReaderRequest | { readonly op: 'close' }) & { readonly id: number }) => {
   try {
     switch (message.op) {
       case 'impressions':
@@ -24,8 +31,11 @@ port.on('message', (message: (SqliteWriterRequest | { readonly op: 'close' }) & 
       case 'prune':
         port.postMessage({ id: message.id, result: sqliteImpressionStatements(db).prune[message.table].run(message.floor, message.limit).changes });
         break;
-      case 'attribute':
-        port.postMessage({ id: message.id, result: sqliteAttributionStatements(db).run.immediate(message.upTo, message.windowMs, message.limit) });
+      case 'attribution-commit':
+        port.postMessage({ id: message.id, result: sqliteAttributionWrites(db).commit(message.plan) });
+        break;
+      case 'attribution-read':
+        port.postMessage({ id: message.id, result: sqliteAttributionReads(db).plan(message.upTo, message.windowMs, message.limit) });
         break;
       case 'close':
         db.close();

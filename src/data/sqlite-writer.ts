@@ -1,58 +1,83 @@
 import type Database from 'better-sqlite3';
 import { resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { AttributionBatch } from './attributions.js';
+import type { AttributionPlan } from './attributions.js';
 import type { ImpressionRow } from './impressions.js';
 import type { Store } from './store.js';
 import { walCheckpointer } from './wal-checkpointer.js';
-import { withWriteLock } from './write-lock.js';
+import { checkpointHold, withWriteLock } from './write-lock.js';
 
 /**
- * The production loop's SQLite writes on a worker thread with a connection of
- * its own, so the event loop never runs them: impression batches and their
- * retention deletes (src/data/impressions.ts), and attribution batches
- * (src/data/attributions.ts), whose rule look-ups scan shoppers' impressions.
- * Measured: written on the event loop, impressions cost cached requests
- * 0.08-0.12 ms of event-loop CPU each and raised their p99 at 1,000 req/s
- * from 20 to 48 ms (bench/results/serve-2026-12-03T07-04-13-916Z.json); an
- * attribution batch of 250 events held the loop ~4 ms.
+ * The production loop's SQLite work on worker threads with connections of
+ * their own, so the event loop never runs it.
  *
- * The caller holds the process's write lock (src/data/write-lock.ts) while
- * the thread writes, as it would for a write of its own: the lock is a
- * promise chain, so the event loop goes on serving (reads run beside the
- * write, WAL), other writers of the process wait their turn without blocking
- * it, the main connection never meets a busy database, and the WAL
- * checkpointer's held round excludes these writes as it excludes the others.
+ * The writer thread writes impression batches and their retention deletes
+ * (src/data/impressions.ts) and stores attribution batches
+ * (src/data/attributions.ts). Measured: written on the event loop,
+ * impressions cost cached requests 0.08-0.12 ms of event-loop CPU each and
+ * raised their p99 at 1,000 req/s from 20 to 48 ms
+ * (bench/results/serve-2026-12-03T07-04-13-916Z.json). The caller holds the
+ * process's write lock (src/data/write-lock.ts) while the thread writes, as
+ * it would for a write of its own: the lock is a promise chain, so the event
+ * loop goes on serving (reads run beside the write, WAL), other writers of
+ * the process wait their turn without blocking it, the main connection never
+ * meets a busy database, and the WAL checkpointer's held round excludes these
+ * writes as it excludes the others. The writer keeps the process's priority:
+ * it writes under the lock that event ingestion waits for, so a lower
+ * priority is a priority inversion (measured at nice 10: ingestion beside
+ * active shoppers fell to 2,550 events/s, bench/results/serve-2026-12-03T11-03-02-931Z.json).
  *
- * The thread runs the same TypeScript statements as the main connection
- * (an in-memory database, which a thread cannot open, is written inline). It
- * keeps the process's priority: it writes under the write lock, which event
- * ingestion waits for, so a lower priority is a priority inversion. Measured
- * at nice 10 in the serve benchmark (bench/results/serve-2026-12-03T11-03-02-931Z.json):
- * ingestion beside active shoppers at 500 pairs/s fell to 2,550 events/s
- * (12,910 before impressions were recorded), while nice 10 did not lower the
- * p99 cost of impressions (docs/serving-performance.md). It starts on the
- * first call and ends after IDLE_MS without one.
+ * The reader thread runs attribution's look-ups (each event's owner's
+ * impressions in the window, ~10 µs an event on this machine) in a read
+ * transaction, without the write lock: when they ran inside the write
+ * transaction, ingestion waited for them, and after a burst of events the
+ * attributor's back-to-back batches held the lock most of the time (a
+ * scratch probe, 2 workers: ingestion 25,900 events/s alone and 6,200 beside
+ * active shoppers, against 36,300 and 18,600 without attribution; with the
+ * reader thread 32,500-38,400 and 15,700-15,900). Only the short commit (the
+ * attributed rows and the cursor) takes the lock. The reader runs at nice
+ * READER_NICE: it holds no lock, so it takes only what live work leaves, and
+ * under sustained load attribution falls behind
+ * (attnrec_attribution_backlog_events) and catches up afterwards. Its reads
+ * and the checkpointer's held round exclude each other (withLongRead), or
+ * the WAL could never start over.
+ *
+ * Both threads run the same TypeScript statements as the main connection (an
+ * in-memory database, which a thread cannot open, is read and written
+ * inline). Each starts on its first request and ends after IDLE_MS without one.
  */
 export type SqliteWriterRequest =
   | { readonly op: 'impressions'; readonly batch: readonly ImpressionRow[] }
   | { readonly op: 'prune'; readonly table: 'attributions' | 'impressions'; readonly floor: string; readonly limit: number }
-  | { readonly op: 'attribute'; readonly upTo: number; readonly windowMs: number; readonly limit: number };
+  | { readonly op: 'attribution-commit'; readonly plan: AttributionPlan };
 
-/** What each request answers: nothing, the rows deleted, the batch's outcome. */
+/** What each request answers: nothing, the rows deleted, whether the plan was stored (false: the cursor had moved). */
 export interface SqliteWriterReplies {
   readonly impressions: void;
   readonly prune: number;
-  readonly attribute: AttributionBatch;
+  readonly 'attribution-commit': boolean;
 }
 
-/** The thread's settings (workerData). */
-export interface SqliteWriterSettings {
+/** The reader thread's requests: the look-ups of an attribution batch, in a read transaction. */
+export type SqliteReaderRequest = { readonly op: 'attribution-read'; readonly upTo: number; readonly windowMs: number; readonly limit: number };
+
+export interface SqliteReaderReplies {
+  readonly 'attribution-read': AttributionPlan;
+}
+
+/** A thread's settings (workerData). */
+export interface SqliteThreadSettings {
   readonly file: string;
   readonly synchronous: number;
+  /** writer: a read-write connection at the process's priority; reader: a read-only connection at nice READER_NICE. */
+  readonly role: 'writer' | 'reader';
 }
 
-export class SqliteWriterThread {
+/**
+ * A worker thread with its own connection to the file of `db`, which runs one
+ * request at a time, each its own transaction (see the module comment).
+ */
+export class SqliteThread<Request extends { readonly op: string }, Replies extends { readonly [op in Request['op']]: unknown }> {
   private worker: Worker | undefined;
   private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
   private nextId = 1;
@@ -60,12 +85,15 @@ export class SqliteWriterThread {
   /** Absolute: the thread must open the same file even if the process changes directory. */
   private readonly file: string;
 
-  constructor(private readonly db: Database.Database) {
+  constructor(
+    private readonly db: Database.Database,
+    private readonly role: SqliteThreadSettings['role'],
+  ) {
     this.file = resolve(db.name);
   }
 
-  /** Runs one request in the thread (each its own transaction); resolves when it is committed. */
-  run<R extends SqliteWriterRequest>(request: R): Promise<SqliteWriterReplies[R['op']]> {
+  /** Runs one request in the thread; resolves when it is done (committed, for a write). */
+  run<R extends Request>(request: R): Promise<Replies[R['op']]> {
     const worker = this.start();
     clearTimeout(this.idleTimer);
     const id = this.nextId++;
@@ -82,7 +110,7 @@ export class SqliteWriterThread {
 
   private start(): Worker {
     if (this.worker) return this.worker;
-    const settings: SqliteWriterSettings = { file: this.file, synchronous: Number(this.db.pragma('synchronous', { simple: true })) };
+    const settings: SqliteThreadSettings = { file: this.file, synchronous: Number(this.db.pragma('synchronous', { simple: true })), role: this.role };
     const worker = new Worker(THREAD_ENTRY, { workerData: settings });
     worker.unref(); // never keeps the process alive: the recorder and the attributor finish before the store closes
     worker.on('message', ({ id, error, result }: { id: number; error?: string; result?: unknown }) => {
@@ -104,7 +132,7 @@ export class SqliteWriterThread {
       this.pending.clear();
     };
     worker.on('error', fail);
-    worker.on('exit', (code) => fail(new Error(`the SQLite writer thread exited (code ${code})`)));
+    worker.on('exit', (code) => fail(new Error(`the SQLite ${this.role} thread exited (code ${code})`)));
     this.worker = worker;
     return worker;
   }
@@ -118,6 +146,11 @@ export class SqliteWriterThread {
   }
 }
 
+export type SqliteWriterThread = SqliteThread<SqliteWriterRequest, SqliteWriterReplies>;
+export type SqliteReaderThread = SqliteThread<SqliteReaderRequest, SqliteReaderReplies>;
+
+/** The reader thread's nice value: it holds no lock, so it takes only the CPU that live requests leave. */
+export const READER_NICE = 10;
 const IDLE_MS = 5_000;
 const THREAD_ENTRY = new URL('./sqlite-writer-thread.mjs', import.meta.url);
 
@@ -134,19 +167,24 @@ export function offLoopWrite<R extends SqliteWriterRequest>(
 ): Promise<SqliteWriterReplies[R['op']]> {
   return withWriteLock(store, async () => {
     const reply = store.db.memory ? inline() : await sqliteWriter(store.db).run(request);
-    walCheckpointer(store.db, (fn) => withWriteLock(store, fn))?.committed(changed(reply));
+    walCheckpointer(store.db, checkpointHold(store))?.committed(changed(reply));
     return reply;
   });
 }
 
 const writers = new WeakMap<Database.Database, SqliteWriterThread>();
+const readers = new WeakMap<Database.Database, SqliteReaderThread>();
 
 /** The connection's writer thread (one per connection, started on first use). */
 export function sqliteWriter(db: Database.Database): SqliteWriterThread {
   let writer = writers.get(db);
-  if (!writer) {
-    writer = new SqliteWriterThread(db);
-    writers.set(db, writer);
-  }
+  if (!writer) writers.set(db, (writer = new SqliteThread(db, 'writer')));
   return writer;
+}
+
+/** The connection's reader thread (one per connection, started on first use). */
+export function sqliteReader(db: Database.Database): SqliteReaderThread {
+  let reader = readers.get(db);
+  if (!reader) readers.set(db, (reader = new SqliteThread(db, 'reader')));
+  return reader;
 }

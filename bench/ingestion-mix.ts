@@ -1,0 +1,144 @@
+/**
+ * Event ingestion while the production loop works (issue 17's ≥ 20,000 events/s, alone and beside active
+ * shoppers; issue 19's attribution): one server at a time per variant (default: as `npm start` runs, and
+ * with `--attribution-window 0`), each on a fresh copy of the serve benchmark's store, warmed. Then, as in
+ * `npm run bench -- serve`: cached-user GETs at 3,000 req/s for 20 s and active shoppers at 500 pairs/s
+ * for 10 s (impressions for the attributor to look up), ingestion alone (batches of 100 over 4
+ * connections), 1 s later ingestion over 1 connection beside active shoppers at 500 pairs/s offered; then
+ * how long the attributor takes to catch up once the load stops (attnrec_attribution_backlog_events back
+ * to 0), and the WAL's largest size during the runs.
+ *
+ *   npm run bench -- serve --quick          # once, to build bench/scratch/serve-bench.db
+ *   npx tsx bench/ingestion-mix.ts [--seconds 20] [--workers 2] [--variant 'name=server flags' …] [--no-write]
+ *
+ * Prints one JSON document and writes it to bench/results/ingestion-mix-<timestamp>.json.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, existsSync, openSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ROOT, SERVER_ENV } from '../src/cli/processes.js';
+import { migrate } from '../src/data/migrate.js';
+import { openStore } from '../src/data/store.js';
+import { runLoad, type LoadResult } from './load-generator.js';
+import { machineFacts, writeBenchResult } from './machine.js';
+import { readHistories, Workloads, type Histories } from './serve-workloads.js';
+import { untilUserCacheWarm } from './warm-server.js';
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '20' },
+    workers: { type: 'string', default: '2' },
+    variant: { type: 'string', multiple: true, default: [] },
+    'no-write': { type: 'boolean', default: false },
+  },
+});
+const integer = (name: 'seconds' | 'workers', min: number, max: number): number => {
+  const x = Number(values[name]);
+  if (!Number.isInteger(x) || x < min || x > max) throw new Error(`--${name} must be an integer from ${min} to ${max}; got '${values[name]}'`);
+  return x;
+};
+const seconds = integer('seconds', 2, 600);
+const workers = integer('workers', 1, 64);
+const variants = new Map<string, string[]>();
+for (const spec of values.variant?.length ? values.variant : ['default=', 'no-attribution=--attribution-window 0']) {
+  const match = /^([a-z0-9-]+)=(.*)$/i.exec(spec);
+  if (!match) throw new Error(`--variant must be name=server flags; got '${spec}'`);
+  variants.set(match[1]!, match[2]!.split(' ').filter(Boolean));
+}
+
+const INGEST_BATCH = 100;
+const ACTIVE_RATE = 500;
+const CATCH_UP_LIMIT_S = 300;
+const scratch = join(ROOT, 'bench', 'scratch');
+const keys = { read: 'bench-read-key-00000', write: 'bench-write-key-0000' };
+const log = (line: string): void => void process.stderr.write(`${line}\n`);
+const round = (x: number, digits = 2): number => Math.round(x * 10 ** digits) / 10 ** digits;
+
+/** The attributor's backlog as the server reports it (events stored but not yet attributed). */
+async function backlog(port: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const line = /^attnrec_attribution_backlog_events (\S+)$/m.exec(text);
+  return line ? Number(line[1]) : 0;
+}
+
+const summary = (r: LoadResult, perRequest = 1) => ({
+  per_s: Math.round(r.rps * perRequest),
+  p50_ms: r.request.p50_ms,
+  p99_ms: r.request.p99_ms,
+  failed: r.failed,
+});
+
+async function measure(name: string, flags: readonly string[], histories: { value?: Histories }): Promise<Record<string, unknown>> {
+  const database = join(scratch, `ingestion-mix-${name}.db`);
+  for (const suffix of ['', '-wal', '-shm']) rmSync(database + suffix, { force: true });
+  copyFileSync(join(scratch, 'serve-bench.db'), database);
+  const store = openStore(`file:${database}`);
+  await migrate(store);
+  histories.value ??= await readHistories(store);
+  await store.close();
+  const port = 19_000 + Math.floor(Math.random() * 1_000);
+  const logFile = `bench/scratch/ingestion-mix-${name}.log`;
+  const out = openSync(join(ROOT, logFile), 'w');
+  const server: ChildProcess = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'jobs', 'serve.ts'), '--port', String(port), '--database-url', `file:${database}`, '--rate-limit', '0', '--model-poll', '0', '--workers', String(workers), ...flags],
+    { cwd: ROOT, env: { ...process.env, ...SERVER_ENV, ATTNREC_API_KEYS: `read:${keys.read},write:${keys.write}` }, stdio: ['ignore', out, out] },
+  );
+  let walPeak = 0;
+  const sampler = setInterval(() => {
+    if (existsSync(`${database}-wal`)) walPeak = Math.max(walPeak, statSync(`${database}-wal`).size);
+  }, 250);
+  try {
+    await untilUserCacheWarm(server, port, logFile);
+    const work = new Workloads(histories.value!, `http://127.0.0.1:${port}`, keys, 9);
+    const base = { host: '127.0.0.1', port };
+    log(`${name}: impressions to look up (cached GETs at 3,000 req/s, active shoppers at ${ACTIVE_RATE} pairs/s)`);
+    await runLoad({ ...base, mode: 'open', rate: 3_000, connections: 16, seconds, next: () => work.idle() });
+    await runLoad({ ...base, mode: 'open', rate: ACTIVE_RATE, connections: 16, seconds: Math.max(2, seconds / 2), next: () => work.active() });
+    log(`${name}: ingestion alone`);
+    const alone = await runLoad({ ...base, mode: 'closed', connections: 4, seconds, next: () => work.ingestBatch(INGEST_BATCH) });
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    log(`${name}: ingestion beside active shoppers`);
+    const [ingestion, active] = await Promise.all([
+      runLoad({ ...base, mode: 'closed', connections: 1, seconds, next: () => work.ingestBatch(INGEST_BATCH) }),
+      runLoad({ ...base, mode: 'open', rate: ACTIVE_RATE, connections: 16, seconds, next: () => work.active() }),
+    ]);
+    const stopped = performance.now();
+    const left = await backlog(port);
+    let remaining = left;
+    while (remaining > 0 && performance.now() - stopped < CATCH_UP_LIMIT_S * 1_000) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      remaining = await backlog(port);
+    }
+    const result = {
+      flags: flags.join(' '),
+      ingestion_alone_events: summary(alone, INGEST_BATCH),
+      beside_active_shoppers: { ingestion_events: summary(ingestion, INGEST_BATCH), active_pairs: summary(active), recommendations_p99_ms: active.steps['recommendations']?.p99_ms ?? null },
+      attribution_backlog_when_load_stopped_events: left,
+      attribution_caught_up_s: remaining === 0 ? round((performance.now() - stopped) / 1_000, 1) : null,
+      wal_peak_mb: round(walPeak / 1e6, 1),
+    };
+    log(`${name}: ${JSON.stringify(result)}`);
+    return result;
+  } finally {
+    clearInterval(sampler);
+    server.kill('SIGTERM');
+    if (server.exitCode === null) await new Promise((resolve) => server.once('exit', resolve));
+  }
+}
+
+const started = new Date();
+const histories: { value?: Histories } = {};
+const results: Record<string, unknown> = {};
+for (const [name, flags] of variants) results[name] = await measure(name, flags, histories);
+const body = {
+  benchmark: 'ingestion-mix',
+  started: started.toISOString(),
+  machine: machineFacts(),
+  method: `per variant, one server (--workers ${workers}) on a fresh copy of bench/scratch/serve-bench.db, warmed; cached GETs at 3,000 req/s for ${seconds} s and active shoppers at ${ACTIVE_RATE} pairs/s for ${Math.max(2, seconds / 2)} s; ingestion alone (batches of ${INGEST_BATCH}, 4 connections, closed loop, ${seconds} s); 1 s later ingestion (1 connection) beside active shoppers at ${ACTIVE_RATE} pairs/s offered (${seconds} s); then the seconds until attnrec_attribution_backlog_events is 0 (polled every 0.5 s, at most ${CATCH_UP_LIMIT_S} s); the WAL file's largest size sampled every 250 ms`,
+  results,
+};
+const text = JSON.stringify(body, null, 2);
+process.stdout.write(`${text}\n`);
+if (!values['no-write']) log(`wrote ${writeBenchResult(join(ROOT, 'bench', 'results'), 'ingestion-mix', started, text)}`);
