@@ -7,7 +7,7 @@ import { EventTypeRegistry, type EventTypePolicy } from './import/event-types.js
 import { resolveBatch } from './import/import-events.js';
 import { groupByUser, type ImportTarget } from './import/import-target.js';
 import { postgresImportTarget } from './import/postgres-target.js';
-import { sqliteImportTarget } from './import/sqlite-target.js';
+import { prepareSqliteImportTarget, sqliteImportTarget } from './import/sqlite-target.js';
 import type { Store } from './store.js';
 import { walCheckpointer } from './wal-checkpointer.js';
 import { checkpointHold, withWriteLock } from './write-lock.js';
@@ -34,6 +34,11 @@ export interface IngestResult {
   readonly sessions: number[];
   /** Rows this batch created (unknown users, items, sessions are created on first sight). */
   readonly created: { readonly users: number; readonly items: number; readonly sessions: number };
+}
+
+/** Readies the write path ahead of its first batch (SQLite: prepares its statements; PostgreSQL: nothing to do). */
+export function prepareIngestion(store: Store): void {
+  if (store.provider === 'sqlite') prepareSqliteImportTarget(store.db);
 }
 
 /**

@@ -21,9 +21,12 @@ if (settings.role === 'writer') {
   lowerThreadPriority(READER_NICE);
 }
 
-port.on('message', (message: (SqliteWriterRequest | SqliteReaderRequest | { readonly op: 'close' }) & { readonly id: number }) => {
+port.on('message', (message: (SqliteWriterRequest | SqliteReaderRequest | { readonly op: 'ready' | 'close' }) & { readonly id: number }) => {
   try {
     switch (message.op) {
+      case 'ready':
+        port.postMessage({ id: message.id });
+        break;
       case 'impressions':
         sqliteImpressionStatements(db).insertBatch.immediate(message.batch);
         port.postMessage({ id: message.id });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uuidV7Millis, writeImpressions, type ImpressionRow } from '../data/impressions.js';
+import { sqliteReader, sqliteWriter } from '../data/sqlite-writer.js';
 import { KEYS, servedShop, type ServedShop } from '../../test/support/served-shop.js';
 import { describeEachProvider } from '../../test/support/test-stores.js';
 import { until } from '../../test/support/until.js';
@@ -68,6 +69,15 @@ describeEachProvider('impressions over HTTP', (provider) => {
     const external = new Map(items.map((i) => [i.id, i.externalId]));
     return { ...row, items: ids.map((x) => (x === null ? null : external.get(x))), probabilities: row.probabilities as (number | null)[], scores: row.scores as (number | null)[] };
   };
+
+  if (provider === 'sqlite') {
+    it('starts its SQLite writer and reader threads before it takes traffic, and keeps them', async () => {
+      const store = shop.server.context.store as Extract<typeof shop.server.context.store, { provider: 'sqlite' }>;
+      // No request has been made: a thread started on first use would not be up.
+      expect(sqliteWriter(store.db).running).toBe(true);
+      expect(sqliteReader(store.db).running).toBe(true);
+    });
+  }
 
   it('every recommendation route answers with a recommendationId, and the impression it records holds what was shown', async () => {
     const routes: { path: string; body?: unknown; route: string; user: string | null }[] = [

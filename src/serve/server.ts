@@ -6,11 +6,14 @@ import type { Express } from 'express';
 import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
 import { listenForEvents, type EventsListener } from '../data/event-notifications.js';
+import { prepareIngestion } from '../data/ingest-events.js';
 import { servingReader } from '../data/serving-reader.js';
+import { keepSqliteThreads } from '../data/sqlite-writer.js';
 import { openStore } from '../data/store.js';
 import { unappliedMigrations } from '../data/migrate.js';
 import { AppError, isAppError } from '../errors.js';
 import { createApp } from './app.js';
+import { compileValidators } from './validation.js';
 import { createExpressServer } from './http-server.js';
 import { Attributor, type AttributorOptions } from './attributor.js';
 import { Authenticator } from './auth.js';
@@ -143,11 +146,13 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
   log(attributionOn ? `attribution: events within ${formatSpan(config.attributionWindowSeconds)} of a response that showed their item, in the background` : 'attribution: off');
   /** Releases what start-up acquired, in reverse order (a failed start and close() alike). */
   let retrain: RetrainSchedule | undefined;
+  let releaseThreads: (() => void) | undefined;
   const release = async (): Promise<void> => {
     await retrain?.close();
     await attributor.close(config.shutdownTimeoutSeconds * 1000);
     // What is buffered is written before the store closes (given as long as requests in flight were).
     await impressions.close(config.shutdownTimeoutSeconds * 1000);
+    releaseThreads?.();
     redis?.disconnect();
     await listener?.close();
     models.close();
@@ -242,6 +247,24 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
     throw error;
   }
   if (experiments.running.length > 0) log(`experiments running: ${experiments.running.map((e) => `${e.id} ('${e.name}') on ${e.routes.join(', ')}`).join('; ')}`);
+  if (config.impressions === 'on') {
+    // Their start is a burst of CPU: before the first request, not during the first second of traffic.
+    try {
+      releaseThreads = await keepSqliteThreads(store, { reader: attributionOn });
+    } catch (error) {
+      await release();
+      throw error;
+    }
+  }
+  // The first requests' one-time costs, paid before the server takes traffic: the write path's prepared
+  // statements, zod's compiled validators, the inference counters' label sets.
+  prepareIngestion(store);
+  compileValidators();
+  for (let worker = 0; worker < config.workers; worker++) {
+    metrics.inferenceHistories.inc({ worker: String(worker) }, 0);
+    metrics.inferenceBatches.inc({ worker: String(worker) }, 0);
+  }
+  if (config.userCacheSize > 0) metrics.inferenceHistories.inc({ worker: 'background' }, 0);
   const lifecycle = { shuttingDown: false };
   const context: ServeContext = { config, store, reader, catalog, models, pool, recommender, warmer, impressions, attributor, retrain, experiments, metrics, auth: new Authenticator(config.apiKeys), limiter, log, lifecycle, replicaId };
   const app = createApp(context);
