@@ -19,17 +19,15 @@
  * slice p50/p99 and the server's CPU per request (all threads, and the event loop's main thread),
  * summaries, and the paired p99 differences.
  */
-import { copyFileSync, openSync, readFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { migrate } from '../src/data/migrate.js';
-import { openStore } from '../src/data/store.js';
 import { ROOT } from '../src/cli/processes.js';
 import { runLoad } from './load-generator.js';
 import { machineFacts, median, writeBenchResult } from './machine.js';
 import { readHistories, Workloads, type Histories } from './serve-workloads.js';
-import { untilUserCacheWarm } from './warm-server.js';
+import { startScratchServer } from './warm-server.js';
 
 const { values } = parseArgs({
   options: {
@@ -60,7 +58,6 @@ for (const spec of values.variant ?? []) {
   variants.set(match[1]!, match[2]!.split(' ').filter(Boolean));
 }
 
-const scratch = join(ROOT, 'bench', 'scratch');
 const keys = { read: 'bench-read-key-00000', write: 'bench-write-key-0000' };
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
@@ -78,23 +75,16 @@ interface Server {
 }
 
 async function startServer(name: string, flags: readonly string[], histories: { value?: Histories }, k: number): Promise<Server> {
-  const database = join(scratch, `impression-cost-${name}.db`);
-  copyFileSync(join(scratch, 'serve-bench.db'), database);
-  const store = openStore(`file:${database}`);
-  await migrate(store);
-  histories.value ??= await readHistories(store);
-  await store.close();
   const port = 18_000 + k * 500 + Math.floor(Math.random() * 500);
-  const logFile = `bench/scratch/impression-cost-${name}.log`;
-  const out = openSync(join(ROOT, logFile), 'w');
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(ROOT, 'jobs', 'serve.ts'), '--port', String(port), '--database-url', `file:${database}`, '--rate-limit', '0', '--model-poll', '0', '--workers', String(workers), ...flags],
-    { cwd: ROOT, env: { ...process.env, ATTNREC_API_KEYS: `read:${keys.read},write:${keys.write}` }, stdio: ['ignore', out, out] },
-  );
-  // Warmed fully before the next one starts: the warm-up takes every core.
-  await untilUserCacheWarm(child, port, logFile);
-  return { name, port, process: child };
+  const server = await startScratchServer({
+    name: `impression-cost-${name}`,
+    flags,
+    workers,
+    keys,
+    port,
+    onStore: async (store) => void (histories.value ??= await readHistories(store)),
+  });
+  return { name, port, process: server.process };
 }
 
 const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;

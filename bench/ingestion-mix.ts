@@ -13,17 +13,14 @@
  *
  * Prints one JSON document and writes it to bench/results/ingestion-mix-<timestamp>.json.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, openSync, rmSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ROOT, SERVER_ENV } from '../src/cli/processes.js';
-import { migrate } from '../src/data/migrate.js';
-import { openStore } from '../src/data/store.js';
+import { ROOT } from '../src/cli/processes.js';
 import { runLoad, type LoadResult } from './load-generator.js';
 import { machineFacts, writeBenchResult } from './machine.js';
 import { readHistories, Workloads, type Histories } from './serve-workloads.js';
-import { untilUserCacheWarm } from './warm-server.js';
+import { startScratchServer } from './warm-server.js';
 
 const { values } = parseArgs({
   options: {
@@ -50,7 +47,6 @@ for (const spec of values.variant?.length ? values.variant : ['default=', 'no-at
 const INGEST_BATCH = 100;
 const ACTIVE_RATE = 500;
 const CATCH_UP_LIMIT_S = 300;
-const scratch = join(ROOT, 'bench', 'scratch');
 const keys = { read: 'bench-read-key-00000', write: 'bench-write-key-0000' };
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 const round = (x: number, digits = 2): number => Math.round(x * 10 ** digits) / 10 ** digits;
@@ -70,27 +66,20 @@ const summary = (r: LoadResult, perRequest = 1) => ({
 });
 
 async function measure(name: string, flags: readonly string[], histories: { value?: Histories }): Promise<Record<string, unknown>> {
-  const database = join(scratch, `ingestion-mix-${name}.db`);
-  for (const suffix of ['', '-wal', '-shm']) rmSync(database + suffix, { force: true });
-  copyFileSync(join(scratch, 'serve-bench.db'), database);
-  const store = openStore(`file:${database}`);
-  await migrate(store);
-  histories.value ??= await readHistories(store);
-  await store.close();
   const port = 19_000 + Math.floor(Math.random() * 1_000);
-  const logFile = `bench/scratch/ingestion-mix-${name}.log`;
-  const out = openSync(join(ROOT, logFile), 'w');
-  const server: ChildProcess = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(ROOT, 'jobs', 'serve.ts'), '--port', String(port), '--database-url', `file:${database}`, '--rate-limit', '0', '--model-poll', '0', '--workers', String(workers), ...flags],
-    { cwd: ROOT, env: { ...process.env, ...SERVER_ENV, ATTNREC_API_KEYS: `read:${keys.read},write:${keys.write}` }, stdio: ['ignore', out, out] },
-  );
+  const { process: server, database } = await startScratchServer({
+    name: `ingestion-mix-${name}`,
+    flags,
+    workers,
+    keys,
+    port,
+    onStore: async (store) => void (histories.value ??= await readHistories(store)),
+  });
   let walPeak = 0;
   const sampler = setInterval(() => {
     if (existsSync(`${database}-wal`)) walPeak = Math.max(walPeak, statSync(`${database}-wal`).size);
   }, 250);
   try {
-    await untilUserCacheWarm(server, port, logFile);
     const work = new Workloads(histories.value!, `http://127.0.0.1:${port}`, keys, 9);
     const base = { host: '127.0.0.1', port };
     log(`${name}: impressions to look up (cached GETs at 3,000 req/s, active shoppers at ${ACTIVE_RATE} pairs/s)`);

@@ -1,4 +1,9 @@
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, openSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT, SERVER_ENV } from '../src/cli/processes.js';
+import { migrate } from '../src/data/migrate.js';
+import { openStore, type Store } from '../src/data/store.js';
 
 /**
  * Resolves once the server on `port` has warmed its user cache for the version it loaded, so what is
@@ -16,4 +21,49 @@ export async function untilUserCacheWarm(server: ChildProcess, port: number, log
     if (warmUp && warmUp.version !== null && warmUp.finished) return;
     await new Promise((resolve) => setTimeout(resolve, 300));
   }
+}
+
+export interface ScratchServer {
+  readonly port: number;
+  readonly process: ChildProcess;
+  /** The store's file (a copy of bench/scratch/serve-bench.db). */
+  readonly database: string;
+  readonly logFile: string;
+}
+
+/**
+ * A server as `npm start` runs it (jobs/serve.ts in a process of its own, SERVER_ENV) on a fresh copy of
+ * the serve benchmark's store (bench/scratch/serve-bench.db, built by `npm run bench -- serve`), migrated,
+ * with the given API keys, rate limits and the model poll off, `--workers` and `flags`; resolves once its
+ * user cache is warm. `onStore` sees the copy before the server opens it (to read histories, say).
+ */
+export async function startScratchServer(options: {
+  readonly name: string;
+  readonly flags: readonly string[];
+  readonly workers: number;
+  readonly keys: { readonly read: string; readonly write: string };
+  readonly port: number;
+  readonly onStore?: (store: Store) => Promise<void>;
+}): Promise<ScratchServer> {
+  const scratch = join(ROOT, 'bench', 'scratch');
+  const database = join(scratch, `${options.name}.db`);
+  // A WAL left by an earlier run of the same name would be replayed into the fresh copy.
+  for (const suffix of ['', '-wal', '-shm']) rmSync(database + suffix, { force: true });
+  copyFileSync(join(scratch, 'serve-bench.db'), database);
+  const store = openStore(`file:${database}`);
+  try {
+    await migrate(store);
+    await options.onStore?.(store);
+  } finally {
+    await store.close();
+  }
+  const logFile = `bench/scratch/${options.name}.log`;
+  const out = openSync(join(ROOT, logFile), 'w');
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'jobs', 'serve.ts'), '--port', String(options.port), '--database-url', `file:${database}`, '--rate-limit', '0', '--model-poll', '0', '--workers', String(options.workers), ...options.flags],
+    { cwd: ROOT, env: { ...process.env, ...SERVER_ENV, ATTNREC_API_KEYS: `read:${options.keys.read},write:${options.keys.write}` }, stdio: ['ignore', out, out] },
+  );
+  await untilUserCacheWarm(child, options.port, logFile);
+  return { port: options.port, process: child, database, logFile };
 }
