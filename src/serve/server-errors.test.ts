@@ -1,6 +1,7 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KEYS, servedShop, type ServedShop } from '../../test/support/served-shop.js';
+import { until } from '../../test/support/until.js';
 
 /** Bad input of every kind: each gets a 4xx problem+json with a stable code, and nothing stored changes. */
 describe('recommendation API: bad input, authorisation, rate limits, shutdown [sqlite]', () => {
@@ -124,16 +125,18 @@ describe('recommendation API: bad input, authorisation, rate limits, shutdown [s
     let response = '';
     socket.on('data', (chunk) => (response += chunk.toString()));
     const ended = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    // Expect: 100-continue makes the server say when it has parsed the headers: from then on the request is
+    // in flight (a fixed pause raced the server's read under load, and close() then closed an idle connection).
     socket.write(
-      `POST /v1/events HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${KEYS.write}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body.slice(0, 10)}`,
+      `POST /v1/events HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${KEYS.write}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nExpect: 100-continue\r\n\r\n${body.slice(0, 10)}`,
     );
-    await new Promise((r) => setTimeout(r, 100));
+    await until(() => response.includes('HTTP/1.1 100 Continue'));
     const closing = shop.server.close();
     await new Promise((r) => setTimeout(r, 100));
     socket.end(body.slice(10));
     await ended;
     await closing;
-    expect(response).toMatch(/^HTTP\/1.1 200/);
+    expect(response).toMatch(/^HTTP\/1.1 100 Continue\r\n\r\nHTTP\/1.1 200/);
     expect(response).toContain('"stored":1');
     expect(await shop.store.prisma.event.count({ where: { eventId: 'in-flight' } })).toBe(1);
     await expect(fetch(`${shop.url}/health/live`)).rejects.toThrow();
