@@ -5,8 +5,9 @@ import { PG_CANDIDATES_SQL, attributeBatch, sqliteAttributionReads, sqliteAttrib
 import type { EventRow } from './import/event-row.js';
 import { latestImpressionSql, pruneImpressions, writeImpressions, type ImpressionRoute, type ImpressionRow } from './impressions.js';
 import { ingestEvents } from './ingest-events.js';
+import { migrate } from './migrate.js';
 import { sqliteReader, sqliteWriter } from './sqlite-writer.js';
-import type { Store } from './store.js';
+import { openStore, type Store } from './store.js';
 
 const T0 = Date.UTC(2026, 0, 1, 12);
 const MIN = 60_000;
@@ -321,4 +322,28 @@ describeEachProvider('attribution storage', (provider) => {
       }
     });
   }
+});
+
+describe('attribution on an in-memory SQLite store', () => {
+  it('looks up and stores inline on the one connection (a thread cannot open it), with the same outcome', async () => {
+    const store = openStore(':memory:');
+    try {
+      await migrate(store);
+      // Prisma has a connection (and so an in-memory database) of its own: the raw connection is the store.
+      const db = (store as Extract<Store, { provider: 'sqlite' }>).db;
+      db.exec(`INSERT INTO items (id, external_id) VALUES (1, 'i1'), (2, 'i2')`);
+      const shown = idAt(T0, 1);
+      await writeImpressions(store, [impression(shown, T0, 'user_recommendations', { user: 'ann' }, [2, 1])]);
+      await ingestEvents(store, [row({ id: 'm1', user: 'ann', item: 'i1', ts: T0 + MIN }, 1), row({ id: 'm2', user: 'ann', item: 'i2', ts: T0 + MIN, rid: shown }, 2)]);
+      expect(total(await attributeAll(store))).toMatchObject({ read: 2, rule: 1, explicit: 1 });
+      expect(db.prepare('SELECT kind, rank, impression_id AS impression FROM attributions ORDER BY event_key').all()).toEqual([
+        { kind: 'rule', rank: 2, impression: shown },
+        { kind: 'explicit', rank: 1, impression: shown },
+      ]);
+      expect(sqliteReader(db).running).toBe(false);
+      expect(sqliteWriter(db).running).toBe(false);
+    } finally {
+      await store.close();
+    }
+  });
 });

@@ -1,7 +1,6 @@
 import type Database from 'better-sqlite3';
 import { latestImpressionSql, pgMillis, pgRankSql, pgTimestamp, type SqliteShown } from './impressions.js';
-import { offLoopWrite, sqliteReader } from './sqlite-writer.js';
-import { withLongRead, withWriteLock } from './write-lock.js';
+import { offLoopRead, offLoopWrite } from './sqlite-writer.js';
 import type { Store } from './store.js';
 
 /**
@@ -210,16 +209,11 @@ export interface AttributeOptions {
 export async function attributeBatch(store: Store, upTo: number, options: AttributeOptions): Promise<AttributionBatch | 'busy'> {
   const limit = Math.max(1, Math.floor(options.limit));
   if (store.provider === 'sqlite') {
-    if (store.db.memory) {
-      // A thread cannot open an in-memory database: both steps inline, under the write lock.
-      return withWriteLock(store, async () => {
-        const plan = sqliteAttributionReads(store.db).plan(upTo, options.windowMs, limit);
-        return sqliteAttributionWrites(store.db).commit(plan) ? plan : 'busy';
-      });
-    }
     // The look-ups scan shoppers' impressions: on the reader thread, without the write lock, so event
     // ingestion never waits for them; only the short commit takes the lock (src/data/sqlite-writer.ts).
-    const plan = await withLongRead(store, () => sqliteReader(store.db).run({ op: 'attribution-read', upTo, windowMs: options.windowMs, limit }));
+    const plan = await offLoopRead(store, { op: 'attribution-read', upTo, windowMs: options.windowMs, limit }, () =>
+      sqliteAttributionReads(store.db).plan(upTo, options.windowMs, limit),
+    );
     if (plan.read === 0 && plan.cursor === plan.from) return plan;
     const stored = await offLoopWrite(
       store,

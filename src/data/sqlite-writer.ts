@@ -5,7 +5,7 @@ import type { AttributionPlan } from './attributions.js';
 import type { ImpressionRow } from './impressions.js';
 import type { Store } from './store.js';
 import { walCheckpointer } from './wal-checkpointer.js';
-import { checkpointHold, withWriteLock } from './write-lock.js';
+import { checkpointHold, withLongRead, withWriteLock } from './write-lock.js';
 
 /**
  * The production loop's SQLite work on worker threads with connections of
@@ -192,6 +192,20 @@ export function offLoopWrite<R extends SqliteWriterRequest>(
   });
 }
 
+/**
+ * Runs one of the production loop's long reads as the module comment says: on the reader thread, outside
+ * the write lock but never during the WAL checkpointer's held round (or `inline` on the main connection,
+ * under the write lock, when the database is in memory: its writers' transactions are on that connection).
+ */
+export function offLoopRead<R extends SqliteReaderRequest>(
+  store: Extract<Store, { provider: 'sqlite' }>,
+  request: R,
+  inline: () => SqliteReaderReplies[R['op']],
+): Promise<SqliteReaderReplies[R['op']]> {
+  if (store.db.memory) return withWriteLock(store, async () => inline());
+  return withLongRead(store, () => sqliteReader(store.db).run(request));
+}
+
 const writers = new WeakMap<Database.Database, SqliteWriterThread>();
 const readers = new WeakMap<Database.Database, SqliteReaderThread>();
 
@@ -212,8 +226,8 @@ export function sqliteWriter(db: Database.Database): SqliteWriterThread {
  */
 export async function keepSqliteThreads(store: Store, options: { readonly reader: boolean }): Promise<() => void> {
   if (store.provider !== 'sqlite' || store.db.memory) return () => {};
-  const threads: SqliteThread<never, never>[] = [sqliteWriter(store.db) as SqliteThread<never, never>];
-  if (options.reader) threads.push(sqliteReader(store.db) as SqliteThread<never, never>);
+  const threads: Pick<SqliteThread<never, never>, 'keep' | 'release'>[] = [sqliteWriter(store.db)];
+  if (options.reader) threads.push(sqliteReader(store.db));
   await Promise.all(threads.map((thread) => thread.keep()));
   return () => {
     for (const thread of threads) thread.release();

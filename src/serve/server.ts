@@ -73,15 +73,14 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
   const reader = servingReader(store);
   const catalog = new CatalogCache(reader);
   const metrics = new ServeMetrics();
-  const pool = await InferencePool.start({
-    workers: config.workers,
-    background: config.userCacheSize > 0,
-    log,
-    onBatch: (worker, histories) => {
-      metrics.inferenceHistories.inc({ worker }, histories);
-      if (worker !== 'background') metrics.inferenceBatches.inc({ worker });
-    },
-  });
+  const countBatch = (worker: string, histories: number, batches = 1): void => {
+    metrics.inferenceHistories.inc({ worker }, histories);
+    if (worker !== 'background') metrics.inferenceBatches.inc({ worker }, batches);
+  };
+  const pool = await InferencePool.start({ workers: config.workers, background: config.userCacheSize > 0, log, onBatch: countBatch });
+  // Each worker's label set exists from the start (at 0), not created by its first batch under traffic.
+  for (let worker = 0; worker < config.workers; worker++) countBatch(String(worker), 0, 0);
+  if (config.userCacheSize > 0) countBatch('background', 0);
   // glibc keeps up to 8 malloc arenas per core without it, and the workers' freed buffers stay resident (src/cli/processes.ts, SERVER_ENV).
   if (process.platform === 'linux') log(`malloc arenas: ${process.env.MALLOC_ARENA_MAX ?? 'glibc default (set MALLOC_ARENA_MAX=2, as npm start does, to keep resident memory down)'}`);
   log(`inference: ${config.workers} worker thread(s)${config.userCacheSize > 0 ? ' and a background one while the user cache warms' : ''}`);
@@ -257,14 +256,9 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
     }
   }
   // The first requests' one-time costs, paid before the server takes traffic: the write path's prepared
-  // statements, zod's compiled validators, the inference counters' label sets.
+  // statements and zod's compiled validators (the inference counters' label sets are created with the pool).
   prepareIngestion(store);
   compileValidators();
-  for (let worker = 0; worker < config.workers; worker++) {
-    metrics.inferenceHistories.inc({ worker: String(worker) }, 0);
-    metrics.inferenceBatches.inc({ worker: String(worker) }, 0);
-  }
-  if (config.userCacheSize > 0) metrics.inferenceHistories.inc({ worker: 'background' }, 0);
   const lifecycle = { shuttingDown: false };
   const context: ServeContext = { config, store, reader, catalog, models, pool, recommender, warmer, impressions, attributor, retrain, experiments, metrics, auth: new Authenticator(config.apiKeys), limiter, log, lifecycle, replicaId };
   const app = createApp(context);

@@ -105,14 +105,6 @@ export function sqliteImportTarget(db: Database.Database): ImportTarget {
 
 
 type Statements = ReturnType<typeof prepareStatements>;
-
-/**
- * Prepares the target's statements on this connection now (a server does it before it takes traffic:
- * its first batch of events otherwise prepared them, tens of ms on the event loop in the first second).
- */
-export function prepareSqliteImportTarget(db: Database.Database): void {
-  statementsOf(db);
-}
 const statements = new WeakMap<Database.Database, Statements>();
 
 /**
@@ -124,6 +116,14 @@ function statementsOf(db: Database.Database): Statements {
   let prepared = statements.get(db);
   if (!prepared) statements.set(db, (prepared = prepareStatements(db)));
   return prepared;
+}
+
+/**
+ * Prepares the target's statements on this connection now (a server does it before it takes traffic:
+ * its first batch of events otherwise prepared them, tens of ms on the event loop in the first second).
+ */
+export function prepareSqliteImportTarget(db: Database.Database): void {
+  statementsOf(db);
 }
 
 function prepareStatements(db: Database.Database) {
