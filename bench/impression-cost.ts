@@ -23,11 +23,12 @@ import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { integerFlag } from '../src/cli/job.js';
 import { ROOT } from '../src/cli/processes.js';
 import { runLoad } from './load-generator.js';
 import { machineFacts, median, writeBenchResult } from './machine.js';
 import { readHistories, Workloads, type Histories } from './serve-workloads.js';
-import { startScratchServer } from './warm-server.js';
+import { SCRATCH_SERVER_KEYS, serverVariants, startScratchServer } from './warm-server.js';
 
 const { values } = parseArgs({
   options: {
@@ -39,26 +40,15 @@ const { values } = parseArgs({
     'no-write': { type: 'boolean', default: false },
   },
 });
-const number = (name: 'slices' | 'seconds' | 'rate' | 'workers', min: number, max: number): number => {
-  const x = Number(values[name]);
-  if (!Number.isInteger(x) || x < min || x > max) throw new Error(`--${name} must be an integer from ${min} to ${max}; got '${values[name]}'`);
-  return x;
-};
-const slices = number('slices', 2, 200);
-const seconds = number('seconds', 2, 120);
-const rate = number('rate', 10, 20_000);
-const workers = number('workers', 1, 64);
-const variants = new Map<string, string[]>([
+const slices = integerFlag('slices', values.slices, 2, 200);
+const seconds = integerFlag('seconds', values.seconds, 2, 120);
+const rate = integerFlag('rate', values.rate, 10, 20_000);
+const workers = integerFlag('workers', values.workers, 1, 64);
+const variants = serverVariants(values.variant ?? [], [
   ['on', ['--impressions', 'on']],
   ['off', ['--impressions', 'off']],
 ]);
-for (const spec of values.variant ?? []) {
-  const match = /^([a-z0-9-]+)=(.*)$/i.exec(spec);
-  if (!match) throw new Error(`--variant must be name=server flags; got '${spec}'`);
-  variants.set(match[1]!, match[2]!.split(' ').filter(Boolean));
-}
-
-const keys = { read: 'bench-read-key-00000', write: 'bench-write-key-0000' };
+const keys = SCRATCH_SERVER_KEYS;
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
 /** CPU time (ms) of a process, or of one of its threads. */
@@ -80,7 +70,6 @@ async function startServer(name: string, flags: readonly string[], histories: { 
     name: `impression-cost-${name}`,
     flags,
     workers,
-    keys,
     port,
     onStore: async (store) => void (histories.value ??= await readHistories(store)),
   });

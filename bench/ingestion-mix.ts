@@ -16,11 +16,12 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { integerFlag } from '../src/cli/job.js';
 import { ROOT } from '../src/cli/processes.js';
 import { runLoad, type LoadResult } from './load-generator.js';
 import { machineFacts, writeBenchResult } from './machine.js';
 import { readHistories, Workloads, type Histories } from './serve-workloads.js';
-import { startScratchServer } from './warm-server.js';
+import { SCRATCH_SERVER_KEYS, serverVariants, startScratchServer } from './warm-server.js';
 
 const { values } = parseArgs({
   options: {
@@ -30,24 +31,14 @@ const { values } = parseArgs({
     'no-write': { type: 'boolean', default: false },
   },
 });
-const integer = (name: 'seconds' | 'workers', min: number, max: number): number => {
-  const x = Number(values[name]);
-  if (!Number.isInteger(x) || x < min || x > max) throw new Error(`--${name} must be an integer from ${min} to ${max}; got '${values[name]}'`);
-  return x;
-};
-const seconds = integer('seconds', 2, 600);
-const workers = integer('workers', 1, 64);
-const variants = new Map<string, string[]>();
-for (const spec of values.variant?.length ? values.variant : ['default=', 'no-attribution=--attribution-window 0']) {
-  const match = /^([a-z0-9-]+)=(.*)$/i.exec(spec);
-  if (!match) throw new Error(`--variant must be name=server flags; got '${spec}'`);
-  variants.set(match[1]!, match[2]!.split(' ').filter(Boolean));
-}
+const seconds = integerFlag('seconds', values.seconds, 2, 600);
+const workers = integerFlag('workers', values.workers, 1, 64);
+const variants = serverVariants(values.variant?.length ? values.variant : ['default=', 'no-attribution=--attribution-window 0']);
 
 const INGEST_BATCH = 100;
 const ACTIVE_RATE = 500;
 const CATCH_UP_LIMIT_S = 300;
-const keys = { read: 'bench-read-key-00000', write: 'bench-write-key-0000' };
+const keys = SCRATCH_SERVER_KEYS;
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 const round = (x: number, digits = 2): number => Math.round(x * 10 ** digits) / 10 ** digits;
 
@@ -71,7 +62,6 @@ async function measure(name: string, flags: readonly string[], histories: { valu
     name: `ingestion-mix-${name}`,
     flags,
     workers,
-    keys,
     port,
     onStore: async (store) => void (histories.value ??= await readHistories(store)),
   });

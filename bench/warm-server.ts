@@ -23,6 +23,23 @@ export async function untilUserCacheWarm(server: ChildProcess, port: number, log
   }
 }
 
+/** The API keys of a scratch server (startScratchServer). */
+export const SCRATCH_SERVER_KEYS = { read: 'bench-read-key-00000', write: 'bench-write-key-0000' } as const;
+
+/**
+ * Server variants from `--variant name=server flags` specs (repeatable), added to `defaults` (a spec of
+ * the same name replaces a default's flags), in order.
+ */
+export function serverVariants(specs: readonly string[], defaults: readonly (readonly [string, readonly string[]])[] = []): Map<string, readonly string[]> {
+  const variants = new Map<string, readonly string[]>(defaults);
+  for (const spec of specs) {
+    const match = /^([a-z0-9-]+)=(.*)$/i.exec(spec);
+    if (!match) throw new Error(`--variant must be name=server flags; got '${spec}'`);
+    variants.set(match[1]!, match[2]!.split(' ').filter(Boolean));
+  }
+  return variants;
+}
+
 export interface ScratchServer {
   readonly port: number;
   readonly process: ChildProcess;
@@ -34,14 +51,13 @@ export interface ScratchServer {
 /**
  * A server as `npm start` runs it (jobs/serve.ts in a process of its own, SERVER_ENV) on a fresh copy of
  * the serve benchmark's store (bench/scratch/serve-bench.db, built by `npm run bench -- serve`), migrated,
- * with the given API keys, rate limits and the model poll off, `--workers` and `flags`; resolves once its
+ * with SCRATCH_SERVER_KEYS, rate limits and the model poll off, `--workers` and `flags`; resolves once its
  * user cache is warm. `onStore` sees the copy before the server opens it (to read histories, say).
  */
 export async function startScratchServer(options: {
   readonly name: string;
   readonly flags: readonly string[];
   readonly workers: number;
-  readonly keys: { readonly read: string; readonly write: string };
   readonly port: number;
   readonly onStore?: (store: Store) => Promise<void>;
 }): Promise<ScratchServer> {
@@ -62,7 +78,7 @@ export async function startScratchServer(options: {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', join(ROOT, 'jobs', 'serve.ts'), '--port', String(options.port), '--database-url', `file:${database}`, '--rate-limit', '0', '--model-poll', '0', '--workers', String(options.workers), ...options.flags],
-    { cwd: ROOT, env: { ...process.env, ...SERVER_ENV, ATTNREC_API_KEYS: `read:${options.keys.read},write:${options.keys.write}` }, stdio: ['ignore', out, out] },
+    { cwd: ROOT, env: { ...process.env, ...SERVER_ENV, ATTNREC_API_KEYS: `read:${SCRATCH_SERVER_KEYS.read},write:${SCRATCH_SERVER_KEYS.write}` }, stdio: ['ignore', out, out] },
   );
   await untilUserCacheWarm(child, options.port, logFile);
   return { port: options.port, process: child, database, logFile };
