@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
 import { describeEachProvider, scratchStorePerTest } from '../../test/support/test-stores.js';
 import type { EventRow } from './import/event-row.js';
-import { ingestEvents } from './ingest-events.js';
+import { ingestEvents, sqliteIngestStats } from './ingest-events.js';
 
 const row = (line: number, user: string, item: string, type = 'view', eventId: string | null = null): EventRow => ({
   line,
@@ -40,4 +40,39 @@ describeEachProvider('ingestEvents', (provider) => {
     expect(await ingestEvents(store(), batch)).toMatchObject({ stored: 0, duplicates: 3, created: { users: 0, items: 0 } });
     expect(await store().prisma.event.count()).toBe(3);
   });
+
+  if (provider === 'sqlite') {
+    it('writes batches that arrive together in one transaction, each of them all-or-nothing on its own', async () => {
+      await ingestEvents(store(), [row(1, 'known-user', 'known-item')]);
+      const before = sqliteIngestStats(store());
+      const results = await Promise.allSettled([
+        ingestEvents(store(), [row(1, 'new-a', 'known-item', 'view', 'g-1')]),
+        // Refused whole: its first row would create user new-b and item new-item, which must not stay.
+        ingestEvents(store(), [row(1, 'new-b', 'new-item'), row(2, 'new-b', 'known-item', 'wishlist')], { eventTypes: 'strict' }),
+        // The same event as the first batch's, in the same transaction: a duplicate.
+        ingestEvents(store(), [row(1, 'new-a', 'known-item', 'view', 'g-1'), row(2, 'known-user', 'known-item', 'cart')]),
+      ]);
+      expect(sqliteIngestStats(store())).toEqual({ transactions: before.transactions + 1, batches: before.batches + 3 });
+      expect(results[0]).toMatchObject({ status: 'fulfilled', value: { stored: 1, duplicates: 0, created: { users: 1, items: 0 } } });
+      expect(results[1]).toMatchObject({ status: 'rejected', reason: { code: 'VALIDATION_FAILED', details: { errors: [{ index: 1, code: 'UNKNOWN_EVENT_TYPE' }] } } });
+      expect(results[2]).toMatchObject({ status: 'fulfilled', value: { stored: 1, duplicates: 1, created: { users: 0, items: 0 } } });
+      expect(await store().prisma.user.count({ where: { externalId: 'new-b' } })).toBe(0);
+      expect(await store().prisma.item.count({ where: { externalId: 'new-item' } })).toBe(0);
+      expect(await store().prisma.event.count()).toBe(3);
+      // The refused batch's rolled-back ids were never remembered: the same rows, now valid, create them.
+      expect(await ingestEvents(store(), [row(1, 'new-b', 'new-item')])).toMatchObject({ stored: 1, created: { users: 1, items: 1 } });
+    });
+
+    it('answers a group only once it is committed, and one batch at a time when they arrive apart', async () => {
+      const before = sqliteIngestStats(store());
+      const db = (store() as Extract<Store, { provider: 'sqlite' }>).db;
+      const first = ingestEvents(store(), [row(1, 'u1', 'i1')]);
+      expect(db.inTransaction).toBe(false); // nothing written before the event loop's turn ends
+      await first;
+      expect(db.inTransaction).toBe(false);
+      expect(db.prepare('SELECT COUNT(*) FROM events').pluck().get()).toBe(1);
+      await ingestEvents(store(), [row(2, 'u1', 'i2')]);
+      expect(sqliteIngestStats(store())).toEqual({ transactions: before.transactions + 2, batches: before.batches + 2 });
+    });
+  }
 });
