@@ -2,6 +2,7 @@ import { expect, it } from 'vitest';
 import { describeEachProvider, scratchStorePerTest } from '../../test/support/test-stores.js';
 import type { EventRow } from './import/event-row.js';
 import { ingestEvents, sqliteIngestStats } from './ingest-events.js';
+import type { Store } from './store.js';
 
 const row = (line: number, user: string, item: string, type = 'view', eventId: string | null = null): EventRow => ({
   line,
