@@ -83,6 +83,23 @@ describe('inference on worker threads', () => {
     reader.close();
   });
 
+  it('holds a lone history for the busy worker rather than waking an idle one for it, unless a second joins it', async () => {
+    const version = (await shop.store.prisma.modelVersion.findFirstOrThrow({ where: { active: true } })).id;
+    const history = (n: number) => ({ items: Array.from({ length: 8 }, (_, i) => 1 + ((n + i) % 10)), types: Array.from({ length: 8 }, () => 1) });
+    const { pool } = shop.server.context;
+    const before = await workerBatches(shop);
+    // Worker 0 takes the first history; one that arrives meanwhile waits for it rather than wake worker 1.
+    await Promise.all([pool.represent(version, [history(1)], 12), pool.represent(version, [history(2)], 12)]);
+    const held = await workerBatches(shop);
+    expect(delta(held, before, '0')).toEqual({ histories: 2, batches: 2 });
+    expect(delta(held, before, '1')).toEqual({ histories: 0, batches: 0 });
+    // Two that arrive while worker 0 is busy go to worker 1, together.
+    await Promise.all([pool.represent(version, [history(3)], 12), pool.represent(version, [history(4)], 12), pool.represent(version, [history(5)], 12)]);
+    const shared = await workerBatches(shop);
+    expect(delta(shared, held, '0')).toEqual({ histories: 1, batches: 1 });
+    expect(delta(shared, held, '1')).toEqual({ histories: 2, batches: 1 });
+  });
+
   it('gives the training job\'s test metrics through the served path', async () => {
     const version = await shop.store.prisma.modelVersion.findFirstOrThrow({ where: { active: true } });
     const trained = (version.metrics as unknown as { test: { full: RankingMetrics } }).test.full;
@@ -202,4 +219,9 @@ async function workerBatches(shop: ServedShop): Promise<{ histories: Record<stri
   const read = (name: string): Record<string, number> =>
     Object.fromEntries([...text.matchAll(new RegExp(`${name}\\{worker="([^"]+)"\\} (\\d+)`, 'g'))].map((m) => [m[1]!, Number(m[2])]));
   return { histories: read('attnrec_inference_histories_total'), batches: read('attnrec_inference_batches_total') };
+}
+
+/** One worker's histories and batches between two readings of workerBatches. */
+function delta(after: Awaited<ReturnType<typeof workerBatches>>, before: Awaited<ReturnType<typeof workerBatches>>, worker: string): { histories: number; batches: number } {
+  return { histories: (after.histories[worker] ?? 0) - (before.histories[worker] ?? 0), batches: (after.batches[worker] ?? 0) - (before.batches[worker] ?? 0) };
 }

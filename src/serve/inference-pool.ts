@@ -17,6 +17,15 @@ import type { WarmedUser, WorkerCommand, WorkerReply, WorkerRequest } from './in
  *    every worker is busy wait here and go out together as the next batch
  *    (up to ENGINE_MAX_BATCH): one request alone goes at once, under load
  *    batches grow by themselves, and one pass serves many requests.
+ *  - A lone history that arrives while another worker runs a batch waits for
+ *    the next free worker (a pass of a few ms) unless a second one joins it:
+ *    a pass costs nearly the same for one history as for two (it streams the
+ *    24-MB output table either way, ~1.0 ms), and waking an idle thread for
+ *    one history cost CPU that the busy ones needed. Measured with 2 workers,
+ *    active shoppers (bench/scratch probe, 16 connections): at 500 pairs/s
+ *    2.46-2.60 ms of server CPU a pair and a GET p99 of 18.5-19.6 ms, against
+ *    2.86-3.01 ms and 19.5-23.1 ms sending it at once; at saturation 843-991
+ *    pairs/s (mean batch 3.8) against 870-877 (3.2).
  *  - Live requests only go to the live workers. The user-cache warm-up runs
  *    on a background worker of its own, at the lowest OS priority (nice 19):
  *    the kernel's scheduler gives it the CPU that live requests leave idle.
@@ -63,6 +72,8 @@ interface Slot {
   ready: boolean;
   /** The compute message in flight, if any (live workers take one batch at a time; control messages do not count). */
   computing: number | undefined;
+  /** Whether that message is a batch of histories (a pass of a few ms) rather than a single command. */
+  computingBatch: boolean;
   readonly inflight: Map<number, Pending>;
   /** The catalogue generation this worker holds (see inspect). */
   catalogGeneration: number;
@@ -294,10 +305,12 @@ export class InferencePool {
       const id = this.nextId++;
       if (first.kind === 'single') {
         this.queue.shift();
+        slot.computingBatch = false;
         first.prepare?.(slot);
         this.send(slot, id, { ...first.message, id } as WorkerRequest, first.pending);
         continue;
       }
+      if (this.queue.length === 1 && this.slots.some((other) => !other.background && other.computing !== undefined && other.computingBatch)) return; // held: see the class comment
       const batch: Extract<Task, { kind: 'represent' }>[] = [];
       for (let i = 0; i < this.queue.length && batch.length < ENGINE_MAX_BATCH; ) {
         const task = this.queue[i]!;
@@ -307,6 +320,7 @@ export class InferencePool {
         } else i++;
       }
       this.options.onBatch?.(String(slot.index), batch.length);
+      slot.computingBatch = true;
       this.send(slot, id, { type: 'represent', id, version: first.version, histories: batch.map((t) => t.history), shortlist: first.shortlist }, {
         resolve: (value) => (value as Representation[]).forEach((r, i) => batch[i]!.pending.resolve(r)),
         reject: (error) => batch.forEach((t) => t.pending.reject(error)),
@@ -331,7 +345,7 @@ export class InferencePool {
 
   private async spawn(index: number, background: boolean): Promise<void> {
     const worker = new Worker(WORKER_ENTRY, { workerData: { background } });
-    const slot: Slot = { index, background, worker, ready: false, computing: undefined, inflight: new Map(), catalogGeneration: -1 };
+    const slot: Slot = { index, background, worker, ready: false, computing: undefined, computingBatch: false, inflight: new Map(), catalogGeneration: -1 };
     this.slots[index] = slot;
     worker.on('message', (message: WorkerReply) => this.receive(slot, message));
     worker.on('error', (error) => this.options.log(`inference worker ${index} failed`, error));
@@ -377,6 +391,7 @@ export class InferencePool {
     }
     this.options.log(`inference worker ${slot.index} exited with code ${code}; starting a replacement`);
     this.spawn(slot.index, slot.background).catch((error: unknown) => this.options.log(`inference worker ${slot.index} could not be replaced`, error));
+    this.dispatch(); // a history held for the worker that died goes to another
   }
 
   /** Requests that waited too long for a worker fail instead of hanging. */
