@@ -40,7 +40,8 @@ export class CommittedIds {
 /** Per kind of id: 200,000 entries (~20 MB at most); the oldest entries make room. */
 const MAX_ENTRIES = 200_000;
 
-class BoundedMap<V> {
+/** A Map of at most `max` entries; the oldest tenth makes room when it is full. */
+export class BoundedMap<V> {
   private readonly map = new Map<string, V>();
   constructor(private readonly max: number) {}
 

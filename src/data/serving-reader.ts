@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { BoundedMap } from './committed-ids.js';
 import { openSqlite, type Store } from './store.js';
 
 /** One item of the catalogue as the API shows it. */
@@ -50,10 +51,33 @@ const CATALOG_SQL = 'SELECT id, external_id, title, category, price, active FROM
 const DAY_MS = 86_400_000;
 
 export function servingReader(store: Store): ServingReader {
-  if (store.provider === 'postgresql') return postgresReader(store);
+  if (store.provider === 'postgresql') return rememberingUserIds(postgresReader(store));
   const file = store.target.provider === 'sqlite' ? store.target.file : ':memory:';
-  return sqliteReader(file === ':memory:' ? store.db : openSqlite(file), store.db);
+  return rememberingUserIds(sqliteReader(file === ':memory:' ? store.db : openSqlite(file), store.db));
 }
+
+/**
+ * A user's internal id never changes once the user exists (attnrec never deletes users nor changes their
+ * ids: src/data/committed-ids.ts), so the ids found are remembered, up to KNOWN_USERS of them; an id not
+ * found is looked up again next time. On SQLite the look-up cost ~18 µs of the event loop, ~1 µs once
+ * remembered (bench/scratch probe on the serve benchmark's store, look-ups between one-event writes):
+ * every commit of another connection empties the reader's page cache, and the index is read again.
+ */
+function rememberingUserIds(reader: ServingReader): ServingReader {
+  const known = new BoundedMap<number>(KNOWN_USERS);
+  return {
+    ...reader,
+    async userId(externalId) {
+      const remembered = known.get(externalId);
+      if (remembered !== undefined) return remembered;
+      const id = await reader.userId(externalId);
+      if (id !== undefined) known.set(externalId, id);
+      return id;
+    },
+  };
+}
+
+const KNOWN_USERS = 200_000;
 
 function sqliteReader(db: Database.Database, writer: Database.Database): ServingReader {
   const user = db.prepare('SELECT id FROM users WHERE external_id = ?').pluck();
