@@ -1,4 +1,3 @@
-import type Database from 'better-sqlite3';
 import { AppError } from '../errors.js';
 import { CommittedIds } from './committed-ids.js';
 import { EVENTS_CHANNEL, eventNoticePayloads } from './event-notifications.js';
@@ -8,7 +7,7 @@ import { EventTypeRegistry, type EventTypePolicy } from './import/event-types.js
 import { resolveBatch } from './import/import-events.js';
 import { groupByUser, type ImportTarget } from './import/import-target.js';
 import { postgresImportTarget } from './import/postgres-target.js';
-import { prepareSqliteImportTarget, sqliteImportTarget } from './import/sqlite-target.js';
+import { prepareSqliteImportTarget, sqliteBatchSavepoint, sqliteImportTarget } from './import/sqlite-target.js';
 import type { Store } from './store.js';
 import { walCheckpointer } from './wal-checkpointer.js';
 import { checkpointHold, withWriteLock } from './write-lock.js';
@@ -173,7 +172,7 @@ class SqliteEventGroups {
   private async writeGroup(group: readonly PendingBatch[]): Promise<void> {
     const { db } = this.store;
     const target = sqliteImportTarget(db);
-    const savepoint = savepointsOf(db);
+    const savepoint = sqliteBatchSavepoint(db);
     const written: { batch: PendingBatch; result: IngestResult; commitIds: () => void }[] = [];
     try {
       await target.begin();
@@ -184,7 +183,6 @@ class SqliteEventGroups {
     this.stats.transactions++;
     for (const batch of group) {
       this.stats.batches++;
-      const created = { ...target.created };
       savepoint.begin.run();
       try {
         written.push({ batch, ...(await writeBatch(target, committedIdsOf(this.store), batch.columns, batch.policy)) });
@@ -198,7 +196,6 @@ class SqliteEventGroups {
         }
         savepoint.rollback.run();
         savepoint.release.run();
-        Object.assign(target.created, created);
       }
     }
     try {
@@ -233,17 +230,6 @@ function sqliteGroupsOf(store: Extract<Store, { provider: 'sqlite' }>): SqliteEv
 export function sqliteIngestStats(store: Store): { readonly transactions: number; readonly batches: number } {
   if (store.provider !== 'sqlite') throw new Error('group commit is SQLite only');
   return { ...sqliteGroupsOf(store).stats };
-}
-
-const savepoints = new WeakMap<Database.Database, { begin: Database.Statement; release: Database.Statement; rollback: Database.Statement }>();
-
-function savepointsOf(db: Database.Database): { begin: Database.Statement; release: Database.Statement; rollback: Database.Statement } {
-  let prepared = savepoints.get(db);
-  if (!prepared) {
-    prepared = { begin: db.prepare('SAVEPOINT ingest_batch'), release: db.prepare('RELEASE ingest_batch'), rollback: db.prepare('ROLLBACK TO ingest_batch') };
-    savepoints.set(db, prepared);
-  }
-  return prepared;
 }
 
 const committedIds = new WeakMap<Store, CommittedIds>();

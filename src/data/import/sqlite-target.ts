@@ -119,6 +119,15 @@ function statementsOf(db: Database.Database): Statements {
 }
 
 /**
+ * A savepoint inside the target's transaction, for writing several batches in one transaction with each
+ * all-or-nothing on its own (the API's group commit, src/data/ingest-events.ts): begin before a batch,
+ * release after it, rollback (then release) to undo it alone.
+ */
+export function sqliteBatchSavepoint(db: Database.Database): { readonly begin: Database.Statement; readonly release: Database.Statement; readonly rollback: Database.Statement } {
+  return statementsOf(db).savepoint;
+}
+
+/**
  * Prepares the target's statements on this connection now (a server does it before it takes traffic:
  * its first batch of events otherwise prepared them, tens of ms on the event loop in the first second).
  */
@@ -144,6 +153,7 @@ function prepareStatements(db: Database.Database) {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
     ),
     insertBareEvent: db.prepare('INSERT INTO events (user_id, session_id, item_id, type_id, ts) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING'),
+    savepoint: { begin: db.prepare('SAVEPOINT batch'), release: db.prepare('RELEASE batch'), rollback: db.prepare('ROLLBACK TO batch') },
     selectEventTypes: db.prepare('SELECT id, name FROM event_types'),
     insertEventType: db.prepare('INSERT INTO event_types (id, name) VALUES (?, ?)'),
   };
