@@ -165,3 +165,145 @@ export function topK(s: usize, n: i32, k: i32, indices: usize, values: usize): i
   }
   return count;
 }
+
+// Scores of n queries against a table quantised to 16-bit integers, for
+// shortlists (ItemScorer.represent): table [rows, stride] i16 with one scale
+// per row (scales [rows] f32), queries [n, stride] i16 with one scale per
+// query (qscales [n] f32), stride a multiple of 8 (rows padded with zeros);
+// out[b, r] = (table[r] · q[b]) × scales[r] × qscales[b], the dot product
+// exact in i32 (the caller bounds |table| · |q| · stride below 2^31). Half
+// the bytes of the float32 table and eight products per instruction
+// (i32x4.dot_i16x8_s) where float32 takes two instructions for four. The
+// caller rescores the candidates near the cut-off from the float32 rows.
+export function scoreBatchI16(table: usize, scales: usize, rows: i32, stride: i32, queries: usize, qscales: usize, n: i32, out: usize, ldo: i32): void {
+  // Blocks of BLOCK rows (~64 KiB, in L2) against every pair of queries, four rows at a time: the table streams
+  // from memory once per batch. Four rows against every pair in turn (the float32 kernel's order) took twice as
+  // long for four queries as for three here (bench/scratch, not understood); blocks do not.
+  const block = 128;
+  let from = 0;
+  for (; from + 4 <= rows; from += block) {
+    const to = min(rows & ~3, from + block);
+    let b = 0;
+    for (; b + 2 <= n; b += 2) pairI16(table, scales, from, to, stride, queries, qscales, b, out, ldo);
+    if (b < n) oneI16(table, scales, from, to, stride, queries, qscales, b, out, ldo);
+  }
+  const row = <usize>stride << 1;
+  for (let r = rows & ~3; r < rows; r++) {
+    const t0 = table + <usize>r * row;
+    const s = load<f32>(scales + (<usize>r << 2));
+    for (let b = 0; b < n; b++) {
+      const q0 = queries + <usize>b * row;
+      let a = i32x4.splat(0);
+      for (let i = 0; i < stride; i += 8) a = i32x4.add(a, i32x4.dot_i16x8_s(v128.load(t0 + (<usize>i << 1)), v128.load(q0 + (<usize>i << 1))));
+      store<f32>(out + <usize>b * (<usize>ldo << 2) + (<usize>r << 2), scaled(a, s, load<f32>(qscales + (<usize>b << 2))));
+    }
+  }
+}
+
+// Rows [from, to) (a multiple of 4 apart) against queries b and b + 1.
+@inline function pairI16(table: usize, scales: usize, from: i32, to: i32, stride: i32, queries: usize, qscales: usize, b: i32, out: usize, ldo: i32): void {
+  const row = <usize>stride << 1;
+  const outRow = <usize>ldo << 2;
+  const q0 = queries + <usize>b * row;
+  const q1 = q0 + row;
+  const sx = load<f32>(qscales + (<usize>b << 2));
+  const sy = load<f32>(qscales + (<usize>(b + 1) << 2));
+  for (let r = from; r < to; r += 4) {
+    const t0 = table + <usize>r * row;
+    const t1 = t0 + row;
+    const t2 = t1 + row;
+    const t3 = t2 + row;
+    let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+    let c0 = i32x4.splat(0), c1 = i32x4.splat(0), c2 = i32x4.splat(0), c3 = i32x4.splat(0);
+    for (let i = 0; i < stride; i += 8) {
+      const off = <usize>i << 1;
+      const x = v128.load(q0 + off);
+      const y = v128.load(q1 + off);
+      const u0 = v128.load(t0 + off);
+      const u1 = v128.load(t1 + off);
+      const u2 = v128.load(t2 + off);
+      const u3 = v128.load(t3 + off);
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(u0, x)); c0 = i32x4.add(c0, i32x4.dot_i16x8_s(u0, y));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(u1, x)); c1 = i32x4.add(c1, i32x4.dot_i16x8_s(u1, y));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(u2, x)); c2 = i32x4.add(c2, i32x4.dot_i16x8_s(u2, y));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(u3, x)); c3 = i32x4.add(c3, i32x4.dot_i16x8_s(u3, y));
+    }
+    const sr = scales + (<usize>r << 2);
+    const o0 = out + <usize>b * outRow + (<usize>r << 2);
+    const o1 = o0 + outRow;
+    store<f32>(o0, scaled(a0, load<f32>(sr), sx)); store<f32>(o0, scaled(a1, load<f32>(sr, 4), sx), 4);
+    store<f32>(o0, scaled(a2, load<f32>(sr, 8), sx), 8); store<f32>(o0, scaled(a3, load<f32>(sr, 12), sx), 12);
+    store<f32>(o1, scaled(c0, load<f32>(sr), sy)); store<f32>(o1, scaled(c1, load<f32>(sr, 4), sy), 4);
+    store<f32>(o1, scaled(c2, load<f32>(sr, 8), sy), 8); store<f32>(o1, scaled(c3, load<f32>(sr, 12), sy), 12);
+  }
+}
+
+// Rows [from, to) (a multiple of 4 apart) against query b.
+@inline function oneI16(table: usize, scales: usize, from: i32, to: i32, stride: i32, queries: usize, qscales: usize, b: i32, out: usize, ldo: i32): void {
+  const row = <usize>stride << 1;
+  const q0 = queries + <usize>b * row;
+  const sx = load<f32>(qscales + (<usize>b << 2));
+  for (let r = from; r < to; r += 4) {
+    const t0 = table + <usize>r * row;
+    const t1 = t0 + row;
+    const t2 = t1 + row;
+    const t3 = t2 + row;
+    let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+    for (let i = 0; i < stride; i += 8) {
+      const off = <usize>i << 1;
+      const x = v128.load(q0 + off);
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(v128.load(t0 + off), x));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(v128.load(t1 + off), x));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(v128.load(t2 + off), x));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(v128.load(t3 + off), x));
+    }
+    const sr = scales + (<usize>r << 2);
+    const o0 = out + <usize>b * (<usize>ldo << 2) + (<usize>r << 2);
+    store<f32>(o0, scaled(a0, load<f32>(sr), sx)); store<f32>(o0, scaled(a1, load<f32>(sr, 4), sx), 4);
+    store<f32>(o0, scaled(a2, load<f32>(sr, 8), sx), 8); store<f32>(o0, scaled(a3, load<f32>(sr, 12), sx), 12);
+  }
+}
+
+// The sum of an i32 accumulator's lanes (exact: the caller bounds it below 2^31) as f32, times both scales.
+@inline function scaled(v: v128, rowScale: f32, queryScale: f32): f32 {
+  const sum = i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1) + i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3);
+  return <f32>sum * (rowScale * queryScale);
+}
+
+/**
+ * Rows i in [1, n) whose score could reach `line`: s[i] + a × scales[i] +
+ * c × l1s[i] + d >= line (the caller's bound on row i's quantisation error),
+ * in order, into indices; returns how many, or -1 when there are more than
+ * max (the caller then scores exactly).
+ */
+export function candidates(s: usize, scales: usize, l1s: usize, n: i32, line: f32, a: f32, c: f32, d: f32, indices: usize, max: i32): i32 {
+  let count = 0;
+  for (let i = 1; i < n; i++) {
+    const at = <usize>i << 2;
+    if (load<f32>(s + at) + a * load<f32>(scales + at) + c * load<f32>(l1s + at) + d >= line) {
+      if (count == max) return -1;
+      store<i32>(indices + (<usize>count << 2), i);
+      count++;
+    }
+  }
+  return count;
+}
+
+/**
+ * Float32 scores of the given rows for one query into s (s[indices[j]] =
+ * table[indices[j]] · x), summed in the order matvec and scoreBatch sum a
+ * single row, so the values are theirs to the bit.
+ */
+export function rescore(table: usize, stride: i32, x: usize, indices: usize, count: i32, s: usize): void {
+  const rowBytes = <usize>(stride << 2);
+  for (let j = 0; j < count; j++) {
+    const r = load<i32>(indices + (<usize>j << 2));
+    const a = table + <usize>r * rowBytes;
+    let acc = f32x4.splat(0);
+    for (let i = 0; i < stride; i += 4) {
+      const off = <usize>(i << 2);
+      acc = f32x4.add(acc, f32x4.mul(v128.load(a + off), v128.load(x + off)));
+    }
+    store<f32>(s + (<usize>r << 2), horizontal(acc));
+  }
+}

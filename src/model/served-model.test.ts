@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { saveModel } from './artifact.js';
 import { selectBackend } from './backend.js';
 import { SasRec } from './sasrec.js';
-import { ServedModel } from './served-model.js';
+import { QUANTISED_MIN_ROWS, ServedModel } from './served-model.js';
 import { SasRecEnsemble } from './ensemble.js';
 import { CooccurrenceBlend } from './cooccurrence-blend.js';
 
@@ -104,6 +104,28 @@ describe('ServedModel', () => {
       Array.from(shortlist.scores).forEach((x, k) => expect(x).toBeCloseTo(best[k]![0], 4));
     });
     served.retire();
+  });
+
+  it('gives the same shortlists and scores through the 16-bit table as in float32, the normaliser within 1e-4', () => {
+    const numItems = QUANTISED_MIN_ROWS + 900;
+    const config = { numItems, numEventTypes: 3, maxLength: 8, dim: 16, heads: 2, blocks: 1, ffnDim: 16, dropout: 0, itemBias: true };
+    const dir = mkdtempSync(join(tmpdir(), 'attnrec-served-'));
+    const offsets = Int32Array.from({ length: numItems + 2 }, (_, k) => Math.min(k, numItems - 1));
+    const blend = new CooccurrenceBlend({ numItems, offsets, items: Int32Array.from({ length: numItems - 1 }, (_, k) => k + 2), weights: new Float32Array(numItems - 1).fill(0.5) }, { weight: 2, scale: 4, decay: 0.5 });
+    saveModel(new SasRecEnsemble([new SasRec({ ...config, seed: 8 }), new SasRec({ ...config, seed: 9 })]), dir, { vocabulary: Array.from({ length: numItems }, (_, k) => k + 1) }, blend);
+    const exact = ServedModel.load(1, new Date(), dir, { scoring: 'exact' });
+    const quantised = ServedModel.load(1, new Date(), dir);
+    const histories = Array.from({ length: 9 }, (_, h) => exact.encode(Array.from({ length: 1 + (h % 8) }, (_, i) => 1 + ((h * 811 + i * 37) % numItems)), Array.from({ length: 1 + (h % 8) }, (_, i) => 1 + (i % 3))));
+    expect([exact.scoring, quantised.scoring]).toEqual(['exact', 'quantised']);
+    const want = exact.represent(histories);
+    const got = quantised.represent(histories);
+    got.forEach(({ state, shortlist }, h) => {
+      expect(Array.from(shortlist.indices)).toEqual(Array.from(want[h]!.shortlist.indices));
+      expect(Array.from(shortlist.scores)).toEqual(Array.from(want[h]!.shortlist.scores));
+      expect(Math.abs(state.logNormaliser - want[h]!.state.logNormaliser)).toBeLessThan(1e-4);
+    });
+    exact.retire();
+    quantised.retire();
   });
 
   it('gives cosine similarities, 1 for the item itself, 0 for padding', () => {

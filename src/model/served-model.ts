@@ -36,6 +36,23 @@ export interface Representation {
   readonly shortlist: Shortlist;
 }
 
+/** How a version scores the catalogue for shortlists (represent). */
+export interface LoadOptions {
+  /**
+   * 'quantised' (the default): through a 16-bit copy of the output table, the
+   * rows that can reach the shortlist rescored in float32, so the shortlist
+   * and its scores are float32's and the normaliser within ~1e-4 (see
+   * ItemScorer.shortlists); 'exact': float32 throughout. scores() is float32 either way.
+   */
+  readonly scoring?: 'quantised' | 'exact';
+}
+
+/**
+ * Smaller catalogues score in float32 whatever the option: their table (under 4 MB at 256 columns) stays in
+ * cache, and with few rows a coarse row says more about the normaliser.
+ */
+export const QUANTISED_MIN_ROWS = 4_096;
+
 /** Items kept per shortlist by default (see Recommender). */
 export const SHORTLIST = 100;
 
@@ -90,8 +107,8 @@ export class ServedModel extends Retirable {
     this.parts = parts;
   }
 
-  static load(version: number, createdAt: Date, artifactPath: string): ServedModel {
-    return runSteps(ServedModel.build(version, createdAt, artifactPath, readArtifact(artifactPath)));
+  static load(version: number, createdAt: Date, artifactPath: string, options: LoadOptions = {}): ServedModel {
+    return runSteps(ServedModel.build(version, createdAt, artifactPath, readArtifact(artifactPath), options));
   }
 
   /**
@@ -100,17 +117,17 @@ export class ServedModel extends Retirable {
    * are built in pieces of a few milliseconds with `pause()` between them,
    * so requests for the versions already loaded are answered in the gaps.
    */
-  static async loadPausing(version: number, createdAt: Date, artifactPath: string, pause: () => Promise<void>): Promise<ServedModel> {
+  static async loadPausing(version: number, createdAt: Date, artifactPath: string, pause: () => Promise<void>, options: LoadOptions = {}): Promise<ServedModel> {
     const data = await readArtifactAsync(artifactPath);
-    return runStepsPausing(ServedModel.build(version, createdAt, artifactPath, data), pause);
+    return runStepsPausing(ServedModel.build(version, createdAt, artifactPath, data, options), pause);
   }
 
-  private static *build(version: number, createdAt: Date, artifactPath: string, data: ArtifactData): Steps<ServedModel> {
+  private static *build(version: number, createdAt: Date, artifactPath: string, data: ArtifactData, options: LoadOptions): Steps<ServedModel> {
     const vocabulary = artifactVocabulary(data.extra, data.configs[0]!.numItems, artifactPath, version);
     try {
       const rows = data.configs[0]!.numItems + 1;
       const { columns, width } = queryLayout(data.configs);
-      const output = yield* ItemScorer.build(yield* outputTable(data, rows), rows, width, ENGINE_MAX_BATCH);
+      const output = yield* ItemScorer.build(yield* outputTable(data, rows), rows, width, ENGINE_MAX_BATCH, { quantised: options.scoring !== 'exact' && rows >= QUANTISED_MIN_ROWS });
       // The network reads its input item embeddings from the output table's rows: one copy of them per worker.
       const engine = yield* InferenceEngine.build(data.configs, data.members, output.tableView());
       const norms = yield* embeddingNorms(data, rows);
@@ -164,14 +181,14 @@ export class ServedModel extends Retirable {
       const chunk = states.slice(from, from + output.batch);
       const queries = new Float32Array(chunk.length * output.cols);
       chunk.forEach((s, b) => queries.set(s.query, b * output.cols));
-      const scores = output.scoresOf(queries, chunk.length);
+      // The term first, then the normaliser of the blended row in the SIMD kernel (~0.03 ms): cheaper than moving
+      // the network's normaliser by an exp and an expm1 per raised item (~3,000 on a 30-event amazon-games history).
+      const terms = this.blend ? chunk.map((s) => this.blend!.term(s.items)) : [];
+      const lists = output.shortlists(queries, chunk.length, Math.min(shortlist, this.numItems), terms);
       chunk.forEach((state, b) => {
-        const row = scores.subarray(b * rows, (b + 1) * rows);
-        // The term first, then the normaliser of the blended row in the SIMD kernel (~0.03 ms): cheaper than moving
-        // the network's normaliser by an exp and an expm1 per raised item (~3,000 on a 30-event amazon-games history).
-        if (this.blend) addTerm(row, this.blend.term(state.items));
-        state.logNormaliser = output.logSumExpOfLast(b);
-        out.push({ state, shortlist: output.topOfLast(Math.min(shortlist, this.numItems), b) });
+        const { logNormaliser, indices, scores } = lists[b]!;
+        state.logNormaliser = logNormaliser;
+        out.push({ state, shortlist: { indices, scores } });
       });
     }
     return out;
@@ -226,6 +243,11 @@ export class ServedModel extends Retirable {
       for (let r = 1; r < rows; r++) out[r] = out[r]! + (dot[r]! * scale) / norm[r]!;
     }
     return out;
+  }
+
+  /** How shortlists are scored: through the 16-bit table, or in float32 (asked for, a small catalogue, or no kernel). */
+  get scoring(): 'quantised' | 'exact' {
+    return this.live().output.isQuantised ? 'quantised' : 'exact';
   }
 
   /** Whether scoring runs in the SIMD kernel (false: a JavaScript loop). */

@@ -50,6 +50,8 @@ export interface InferencePoolOptions {
   readonly workers: number;
   /** Also start the background worker for warm-ups. */
   readonly background: boolean;
+  /** How workers score the catalogue for shortlists (ServedModel's LoadOptions; default 'quantised'). */
+  readonly scoring?: 'quantised' | 'exact';
   readonly queueTimeoutMs?: number;
   readonly log: (message: string, error?: unknown) => void;
   /** Called for each batch of histories a worker is given (metrics). */
@@ -344,7 +346,7 @@ export class InferencePool {
   }
 
   private async spawn(index: number, background: boolean): Promise<void> {
-    const worker = new Worker(WORKER_ENTRY, { workerData: { background } });
+    const worker = new Worker(WORKER_ENTRY, { workerData: { background, scoring: this.options.scoring ?? 'quantised' } });
     const slot: Slot = { index, background, worker, ready: false, computing: undefined, computingBatch: false, inflight: new Map(), catalogGeneration: -1 };
     this.slots[index] = slot;
     worker.on('message', (message: WorkerReply) => this.receive(slot, message));

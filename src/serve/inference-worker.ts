@@ -21,6 +21,7 @@ import type { WarmedUser, WorkerReply, WorkerRequest } from './inference-protoco
  */
 const port = parentPort!;
 const background = (workerData as { background?: boolean } | undefined)?.background === true;
+const scoring = (workerData as { scoring?: 'quantised' | 'exact' } | undefined)?.scoring ?? 'quantised';
 const models = new Map<number, ServedModel>();
 /** Versions being loaded (ServedModel.loadPausing): a second load of one waits for the first. */
 const loads = new Map<number, Promise<ServedModel>>();
@@ -55,7 +56,7 @@ async function answer(request: WorkerRequest): Promise<unknown> {
       // Built in pieces: this thread answers requests for the versions it already holds in between.
       let loading = loads.get(request.version);
       if (!loading) {
-        loading = ServedModel.loadPausing(request.version, new Date(request.createdAt), request.artifactPath, () => nextTurn()).finally(() => loads.delete(request.version));
+        loading = ServedModel.loadPausing(request.version, new Date(request.createdAt), request.artifactPath, () => nextTurn(), { scoring }).finally(() => loads.delete(request.version));
         loads.set(request.version, loading);
       }
       const served = await loading;
