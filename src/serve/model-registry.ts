@@ -1,3 +1,4 @@
+import { markActiveVersion } from '../data/model-versions.js';
 import type { Store } from '../data/store.js';
 import { AppError } from '../errors.js';
 import type { InferencePool } from './inference-pool.js';
@@ -145,11 +146,7 @@ export class ModelRegistry {
   }
 
   private async markActive(version: number): Promise<void> {
-    // One active row at most (a partial unique index): clear first, then set, in one transaction.
-    await this.store.prisma.$transaction([
-      this.store.prisma.modelVersion.updateMany({ where: { active: true, NOT: { id: version } }, data: { active: false } }),
-      this.store.prisma.modelVersion.update({ where: { id: version }, data: { active: true } }),
-    ]);
+    await markActiveVersion(this.store, version);
   }
 
   private swap(model: PooledModel): void {
