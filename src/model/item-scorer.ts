@@ -1,4 +1,5 @@
 import { topIndices } from './beam-search.js';
+import { addTerm, type CooccurrenceTerm } from './cooccurrence-blend.js';
 import { instantiateKernel, layoutKernelMemory, type KernelMemory } from './kernel-module.js';
 import { rowSteps, runSteps, type Steps } from './steps.js';
 
@@ -177,8 +178,8 @@ export class ItemScorer {
 
   /**
    * Each query's softmax normaliser and its k best rows (1..; best first, ties
-   * to the lower row), with `terms[b]` (sparse additions to query b's scores,
-   * e.g. a co-occurrence term) added to its scores first. Queries: [count,
+   * to the lower row), with `terms[b]` (query b's co-occurrence term, if
+   * any) added to its scores first. Queries: [count,
    * cols] row-major, count <= batch. The shortlist's rows and scores are
    * those of the float32 table (scoresOf, then topOfLast), to the bit.
    *
@@ -196,13 +197,13 @@ export class ItemScorer {
    * real histories (docs/serving-performance.md). With more than
    * MAX_CANDIDATES rows to rescore, that query is scored in float32.
    */
-  shortlists(queries: Float32Array, count: number, k: number, terms: readonly (SparseTerm | undefined)[] = []): ScoredShortlist[] {
+  shortlists(queries: Float32Array, count: number, k: number, terms: readonly (CooccurrenceTerm | undefined)[] = []): ScoredShortlist[] {
     const q = this.quantised;
     if (!q || !this.wasm) {
       const scores = this.scoresOf(queries, count);
       return Array.from({ length: count }, (_, b) => {
         const term = terms[b];
-        if (term) addSparse(scores.subarray(b * this.rows, (b + 1) * this.rows), term);
+        if (term) addTerm(scores.subarray(b * this.rows, (b + 1) * this.rows), term);
         return { logNormaliser: this.logSumExpOfLast(b), ...this.topOfLast(k, b) };
       });
     }
@@ -235,15 +236,15 @@ export class ItemScorer {
     for (let b = 0; b < count; b++) {
       const row = this.out.subarray(b * rows, (b + 1) * rows);
       const term = terms[b];
-      if (term) addSparse(row, term);
+      if (term) addTerm(row, term);
       const xAt = this.query.byteOffset + 4 * b * stride;
       // The quantised top k: each of them scores at least its quantised score − its bound in float32, so the
       // float32 k-th score is at least the lowest of those (`line`); a row can reach the float32 top k only if its
       // quantised score + its bound reaches the line. D: the rounding of the term's addition and of the bound itself.
       const n = wasm.topK(row.byteOffset, rows, k, this.topIndices.byteOffset, this.topValues.byteOffset);
       let line = Infinity;
-      let D = 0;
-      for (let j = 0; j < n; j++) D = Math.max(D, 2 ** -20 * (1 + Math.abs(this.topValues[j]!)));
+      // The largest |score| among them is at one end of the (sorted) list.
+      const D = n > 0 ? 2 ** -20 * (1 + Math.max(Math.abs(this.topValues[0]!), Math.abs(this.topValues[n - 1]!))) : 0;
       for (let j = 0; j < n; j++) {
         const r = this.topIndices[j]!;
         line = Math.min(line, this.topValues[j]! - (A[b]! * q.scales[r]! + C[b]! * q.rowL1[r]! + D));
@@ -252,7 +253,7 @@ export class ItemScorer {
       if (found < 0) {
         // Too many rows near the line (or nothing finite): this query in float32.
         wasm.matvec(this.table.byteOffset, rows, stride, xAt, row.byteOffset);
-        if (term) addSparse(row, term);
+        if (term) addTerm(row, term);
         results.push({ logNormaliser: wasm.logSumExp(row.byteOffset, rows), ...this.topOfLast(k, b) });
         continue;
       }
@@ -303,12 +304,6 @@ export interface ScorerOptions {
   readonly deferCopy?: (fill: Steps<void>) => void;
 }
 
-/** Additions to some rows' scores (a co-occurrence term is one). */
-export interface SparseTerm {
-  readonly items: ArrayLike<number>;
-  readonly values: ArrayLike<number>;
-}
-
 /** A query's softmax normaliser (log Σ exp over rows 1..) and its best rows, best first. */
 export interface ScoredShortlist {
   readonly logNormaliser: number;
@@ -331,10 +326,6 @@ interface Quantised {
   readonly queryLimit: number;
   /** Each row's Σ|value| (rounded up): with its scale, the row's term of the error bound. */
   readonly rowL1: Float32Array;
-}
-
-function addSparse(scores: Float32Array, term: SparseTerm): void {
-  for (let i = 0; i < term.items.length; i++) scores[term.items[i]!]! += term.values[i]!;
 }
 
 interface Exports {

@@ -44,8 +44,10 @@ export interface LoadOptions {
    * and its scores are float32's and the normaliser within ~1e-4 (see
    * ItemScorer.shortlists); 'exact': float32 throughout. scores() is float32 either way.
    */
-  readonly scoring?: 'quantised' | 'exact';
+  readonly scoring?: ScoringMode;
 }
+
+export type ScoringMode = 'quantised' | 'exact';
 
 /**
  * Smaller catalogues score in float32 whatever the option: their table (under 4 MB at 256 columns) stays in
@@ -246,7 +248,7 @@ export class ServedModel extends Retirable {
   }
 
   /** How shortlists are scored: through the 16-bit table, or in float32 (asked for, a small catalogue, or no kernel). */
-  get scoring(): 'quantised' | 'exact' {
+  get scoring(): ScoringMode {
     return this.live().output.isQuantised ? 'quantised' : 'exact';
   }
 

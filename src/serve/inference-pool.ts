@@ -5,7 +5,7 @@ import type { ExplainedEvent } from '../inspect/explain.js';
 import type { InspectOptions } from '../inspect/inspect-history.js';
 import type { AttentionReport } from '../inspect/report.js';
 import { ENGINE_MAX_BATCH } from '../model/inference-engine.js';
-import type { ModelHistory, Representation } from '../model/served-model.js';
+import type { ModelHistory, Representation, ScoringMode } from '../model/served-model.js';
 import type { WarmedUser, WorkerCommand, WorkerReply, WorkerRequest } from './inference-protocol.js';
 
 /**
@@ -51,7 +51,7 @@ export interface InferencePoolOptions {
   /** Also start the background worker for warm-ups. */
   readonly background: boolean;
   /** How workers score the catalogue for shortlists (ServedModel's LoadOptions; default 'quantised'). */
-  readonly scoring?: 'quantised' | 'exact';
+  readonly scoring?: ScoringMode;
   readonly queueTimeoutMs?: number;
   readonly log: (message: string, error?: unknown) => void;
   /** Called for each batch of histories a worker is given (metrics). */

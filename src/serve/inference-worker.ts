@@ -7,7 +7,7 @@ import type { CatalogItem } from '../data/serving-reader.js';
 import { isAppError } from '../errors.js';
 import { lowerThreadPriority } from '../thread-priority.js';
 import { inspectHistory } from '../inspect/inspect-history.js';
-import { ServedModel } from '../model/served-model.js';
+import { ServedModel, type ScoringMode } from '../model/served-model.js';
 import type { WarmedUser, WorkerReply, WorkerRequest } from './inference-protocol.js';
 
 /**
@@ -21,7 +21,7 @@ import type { WarmedUser, WorkerReply, WorkerRequest } from './inference-protoco
  */
 const port = parentPort!;
 const background = (workerData as { background?: boolean } | undefined)?.background === true;
-const scoring = (workerData as { scoring?: 'quantised' | 'exact' } | undefined)?.scoring ?? 'quantised';
+const scoring = (workerData as { scoring?: ScoringMode } | undefined)?.scoring ?? 'quantised';
 const models = new Map<number, ServedModel>();
 /** Versions being loaded (ServedModel.loadPausing): a second load of one waits for the first. */
 const loads = new Map<number, Promise<ServedModel>>();

@@ -65,13 +65,13 @@ export class ModelRegistry {
   async activate(version: number): Promise<PooledModel> {
     const row = await this.readyRow(version);
     if (this.current_?.version === version) {
-      await this.markActive(version);
+      await markActiveVersion(this.store, version);
       return this.current_;
     }
     const model = await PooledModel.load(this.pool, row.id, row.createdAt, row.artifactPath); // throws ARTIFACT_CORRUPT before anything changed
     try {
       await this.beforeSwap.prepare(model);
-      await this.markActive(version);
+      await markActiveVersion(this.store, version);
     } catch (error) {
       this.beforeSwap.abandon(model);
       model.retire();
@@ -143,10 +143,6 @@ export class ModelRegistry {
     if (!row) throw new AppError('MODEL_VERSION_NOT_FOUND', `model version ${version} does not exist`);
     if (row.status !== 'ready') throw new AppError('MODEL_VERSION_NOT_READY', `model version ${version} is '${row.status}', not 'ready'`, { versionStatus: row.status });
     return row;
-  }
-
-  private async markActive(version: number): Promise<void> {
-    await markActiveVersion(this.store, version);
   }
 
   private swap(model: PooledModel): void {
