@@ -42,7 +42,37 @@ describeEachProvider('ingestEvents', (provider) => {
     expect(await store().prisma.event.count()).toBe(3);
   });
 
+  it('checks a dry run as it would be stored and keeps nothing of it: no event, no new id, remembered or not', async () => {
+    await ingestEvents(store(), [row(1, 'known-user', 'known-item', 'view', 'd-1')]);
+    const batch = [row(1, 'known-user', 'known-item', 'view', 'd-1'), row(2, 'dry-user', 'dry-item', 'wishlist'), row(3, 'known-user', 'dry-item')];
+    // What storing it would do: one duplicate, two stored, a new user, item and event type.
+    expect(await ingestEvents(store(), batch, { dryRun: true })).toMatchObject({ received: 3, stored: 2, duplicates: 1, created: { users: 1, items: 1, sessions: 0 } });
+    expect(await store().prisma.event.count()).toBe(1);
+    expect(await store().prisma.user.count({ where: { externalId: 'dry-user' } })).toBe(0);
+    expect(await store().prisma.item.count({ where: { externalId: 'dry-item' } })).toBe(0);
+    expect(await store().prisma.eventType.count({ where: { name: 'wishlist' } })).toBe(0);
+    // A dry run's refusal is the real one's.
+    await expect(ingestEvents(store(), [row(1, 'u', 'i', 'wishlist')], { dryRun: true, eventTypes: 'strict' })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+    // The ids the dry run made were never remembered: storing the batch now creates them, and stores what it said.
+    expect(await ingestEvents(store(), batch)).toMatchObject({ stored: 2, duplicates: 1, created: { users: 1, items: 1 } });
+    expect(await store().prisma.event.count()).toBe(3);
+  });
+
   if (provider === 'sqlite') {
+    it('keeps nothing of a dry run that shares a group commit with batches that are stored', async () => {
+      await ingestEvents(store(), [row(1, 'known-user', 'known-item')]);
+      const before = sqliteIngestStats(store());
+      const [stored, dry] = await Promise.all([
+        ingestEvents(store(), [row(2, 'group-user', 'known-item')]),
+        ingestEvents(store(), [row(3, 'dry-user', 'known-item')], { dryRun: true }),
+      ]);
+      expect(sqliteIngestStats(store()).transactions).toBe(before.transactions + 1);
+      expect(stored).toMatchObject({ stored: 1, created: { users: 1 } });
+      expect(dry).toMatchObject({ stored: 1, created: { users: 1 } });
+      expect(await store().prisma.user.count({ where: { externalId: { in: ['group-user', 'dry-user'] } } })).toBe(1);
+      expect(await store().prisma.event.count()).toBe(2);
+    });
+
     it('writes batches that arrive together in one transaction, each of them all-or-nothing on its own', async () => {
       await ingestEvents(store(), [row(1, 'known-user', 'known-item')]);
       const before = sqliteIngestStats(store());

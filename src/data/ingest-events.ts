@@ -22,6 +22,14 @@ export interface IngestOptions {
    * in the same transaction; other API replicas drop those users' cached state.
    */
   readonly notify?: { readonly from: string };
+  /**
+   * Check the batch as it would be stored (ids resolved, unknown users, items
+   * and sessions created, duplicates found, every row written) and then roll
+   * it back: nothing is stored, no id is remembered, no notice is sent. The
+   * result says what storing it would do. The API's `POST /v1/events?dryRun=true`,
+   * and the server's start-up warm-up of the write path.
+   */
+  readonly dryRun?: boolean;
 }
 
 export interface IngestResult {
@@ -54,11 +62,15 @@ export async function ingestEvents(store: Store, rows: readonly EventRow[], opti
   if (rows.length === 0) return { received: 0, stored: 0, duplicates: 0, users: [], sessions: [], created: { users: 0, items: 0, sessions: 0 } };
   if (options.strictCatalog) await requireKnownItems(store, [...new Set(rows.map((r) => r.item))]);
   const policy = options.eventTypes ?? 'register';
-  if (store.provider === 'sqlite') return sqliteGroupsOf(store).add(toColumns(rows), policy);
+  if (store.provider === 'sqlite') return sqliteGroupsOf(store).add(toColumns(rows), policy, options.dryRun === true);
   const target = await postgresImportTarget(store.pool);
   await target.begin();
   try {
     const written = await writeBatch(target, committedIdsOf(store), toColumns(rows), policy);
+    if (options.dryRun) {
+      await target.rollback();
+      return written.result;
+    }
     if (options.notify && target.notify && written.result.stored > 0) {
       const users = [...new Set(rows.flatMap((r) => (r.user === null ? [] : [r.user])))];
       for (const payload of eventNoticePayloads(options.notify.from, users)) await target.notify(EVENTS_CHANNEL, payload);
@@ -111,6 +123,8 @@ async function writeBatch(
 interface PendingBatch {
   readonly columns: EventColumns;
   readonly policy: EventTypePolicy;
+  /** Written inside its savepoint, then rolled back to it (IngestOptions.dryRun). */
+  readonly dryRun: boolean;
   readonly resolve: (result: IngestResult) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -136,9 +150,9 @@ class SqliteEventGroups {
 
   constructor(private readonly store: Extract<Store, { provider: 'sqlite' }>) {}
 
-  add(columns: EventColumns, policy: EventTypePolicy): Promise<IngestResult> {
+  add(columns: EventColumns, policy: EventTypePolicy, dryRun: boolean): Promise<IngestResult> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ columns, policy, resolve, reject });
+      this.queue.push({ columns, policy, dryRun, resolve, reject });
       this.schedule();
     });
   }
@@ -174,6 +188,7 @@ class SqliteEventGroups {
     const target = sqliteImportTarget(db);
     const savepoint = sqliteBatchSavepoint(db);
     const written: { batch: PendingBatch; result: IngestResult; commitIds: () => void }[] = [];
+    const checked: { batch: PendingBatch; result: IngestResult }[] = [];
     try {
       await target.begin();
     } catch (error) {
@@ -185,7 +200,12 @@ class SqliteEventGroups {
       this.stats.batches++;
       savepoint.begin.run();
       try {
-        written.push({ batch, ...(await writeBatch(target, committedIdsOf(this.store), batch.columns, batch.policy)) });
+        const done = await writeBatch(target, committedIdsOf(this.store), batch.columns, batch.policy);
+        if (batch.dryRun) {
+          // Nothing of it stays, the ids it created included (its id layer is never committed).
+          savepoint.rollback.run();
+          checked.push({ batch, result: done.result });
+        } else written.push({ batch, ...done });
         savepoint.release.run();
       } catch (error) {
         batch.reject(error);
@@ -202,9 +222,10 @@ class SqliteEventGroups {
       await target.commit();
     } catch (error) {
       await target.rollback();
-      for (const { batch } of written) batch.reject(error);
+      for (const { batch } of [...written, ...checked]) batch.reject(error);
       return;
     }
+    for (const { batch, result } of checked) batch.resolve(result);
     let changed = 0;
     for (const { batch, result, commitIds } of written) {
       commitIds();

@@ -161,6 +161,22 @@ function postgresReader(store: Extract<Store, { provider: 'postgresql' }>): Serv
   };
 }
 
+/**
+ * Up to `limit` users with events, internal and external ids: those of the store's first events (by
+ * event id, so the read is an index walk however large the store), where the user-cache warm-up, which
+ * goes most recently active first, comes last. The server's start-up warm-up asks for them.
+ */
+export async function earliestShoppers(store: Store, limit: number): Promise<{ readonly id: number; readonly externalId: string }[]> {
+  const sql = (p: (n: number) => string): string =>
+    `SELECT u.id, u.external_id FROM users u JOIN (SELECT DISTINCT user_id FROM (SELECT user_id FROM events WHERE user_id IS NOT NULL ORDER BY id LIMIT ${p(1)}) f) e ON e.user_id = u.id ORDER BY u.id LIMIT ${p(2)}`;
+  const scan = limit * 20;
+  const rows =
+    store.provider === 'sqlite'
+      ? (store.db.prepare(sql(() => '?')).raw(true).all(scan, limit) as [number, string][])
+      : (await store.pool.query<[number, string]>({ text: sql((n) => `$${n}`), values: [scan, limit], rowMode: 'array' })).rows;
+  return rows.map(([id, externalId]) => ({ id, externalId }));
+}
+
 /** External ids of these internal user ids (bulk, in chunks: the user-cache warm-up's lookup). */
 export async function externalUserIds(store: Store, ids: readonly number[]): Promise<Map<number, string>> {
   const out = new Map<number, string>();

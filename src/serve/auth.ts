@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import { ROLES, type ApiKey, type Role } from './config.js';
 import { ProblemError } from './problem.js';
@@ -11,10 +11,32 @@ import type { RateLimiter } from './rate-limit.js';
  * close). Keys never reach logs: the request carries only the key's label.
  */
 export class Authenticator {
-  private readonly keys: readonly { key: ApiKey; digest: Buffer }[];
+  private keys: readonly { key: ApiKey; digest: Buffer }[];
+  /** Keys made by temporaryKey(), not yet revoked: never rate-limited. */
+  private readonly temporary = new Set<ApiKey>();
 
   constructor(keys: readonly ApiKey[]) {
     this.keys = keys.map((key) => ({ key, digest: Buffer.from(key.hash, 'hex') }));
+  }
+
+  /**
+   * A random key of `role` that works until revoked, for the server's own
+   * requests (the start-up warm-up of the request path): 32 random bytes,
+   * never logged nor written anywhere, and exempt from the rate limit.
+   */
+  temporaryKey(role: Role, label: string): { readonly secret: string; revoke(): void } {
+    const secret = randomBytes(32).toString('base64url');
+    const hash = createHash('sha256').update(secret, 'utf8').digest();
+    const key: ApiKey = { role, hash: hash.toString('hex'), label };
+    this.keys = [...this.keys, { key, digest: hash }];
+    this.temporary.add(key);
+    return {
+      secret,
+      revoke: () => {
+        this.keys = this.keys.filter((k) => k.key !== key);
+        this.temporary.delete(key);
+      },
+    };
   }
 
   identify(presented: string): ApiKey | undefined {
@@ -43,7 +65,7 @@ export class Authenticator {
         throw new ProblemError('UNAUTHORIZED', 'the API key is not known');
       }
       res.locals.apiKey = key;
-      await limiter?.charge(key, res);
+      if (!this.temporary.has(key)) await limiter?.charge(key, res);
       next();
     };
   }

@@ -55,6 +55,12 @@ export const ServeConfigSchema = z
      * the swap; 0 = swap at once and warm afterwards.
      */
     activationWarmUpSeconds: z.number().min(0),
+    /**
+     * Before it listens, the server sends itself this many requests of the shopper routes, made of stored
+     * shoppers' histories (events as dry runs; nothing is stored or recorded), so the first shoppers after a
+     * start do not pay for compiling the request path (src/serve/start-up-warm-up.ts); 0 = none.
+     */
+    warmUpRequests: z.number().int().min(0),
     /** How often to look for a newly activated model version (another replica, a training job); 0 = never. */
     modelPollSeconds: z.number().min(0),
     /** Inference worker threads (forward passes and scoring run there, never on the event loop). */
@@ -124,6 +130,7 @@ export const SERVE_DEFAULTS = {
   userCacheSize: 100_000,
   userCacheTtlSeconds: 0,
   activationWarmUpSeconds: 60,
+  warmUpRequests: 120,
   modelPollSeconds: 10,
   workers: availableParallelism(),
   scoring: 'quantised',

@@ -80,6 +80,8 @@ export class ImpressionRecorder {
   private sizeFlushQueued = false;
   private pruning: Promise<void> | undefined;
   private closed = false;
+  /** Set by discardWhile(): rows are built, then dropped. */
+  private discarding = false;
   private closing: Promise<void> | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly failures = new ThrottledFailures(FAILURE_LOG_EVERY_MS);
@@ -136,7 +138,9 @@ export class ImpressionRecorder {
     const id = this.ids.next();
     if (!this.options.enabled) return id;
     try {
-      if (this.closed) {
+      if (this.discarding) {
+        this.toRow(id, route, owner, shown, experiment);
+      } else if (this.closed) {
         this.metrics.impressionsDropped.inc({ reason: 'closed' });
       } else if (this.buffer.length >= this.maxBuffered) {
         this.metrics.impressionsDropped.inc({ reason: 'overflow' });
@@ -190,6 +194,20 @@ export class ImpressionRecorder {
    * at most `waitMs`: a store that does not answer must not hold up a shutdown, so what is still
    * buffered then is dropped, counted and logged.
    */
+  /**
+   * Runs `work` with nothing recorded: responses still get their ids, and their rows are built (the
+   * code path stays the one shoppers meet) and dropped. For the server's start-up warm-up, before it
+   * listens, when no shopper's request can be among them.
+   */
+  async discardWhile<T>(work: () => Promise<T>): Promise<T> {
+    this.discarding = true;
+    try {
+      return await work();
+    } finally {
+      this.discarding = false;
+    }
+  }
+
   close(waitMs = 5_000): Promise<void> {
     this.closing ??= (async () => {
       for (const timer of this.timers) clearTimeout(timer);

@@ -189,6 +189,16 @@ export class ServeMetrics {
     collectDefaultMetrics({ register: this.registry });
   }
 
+  /**
+   * Forgets what the request counters saw: the server's own start-up warm-up requests, before it
+   * listens, so the counters describe shoppers' requests only (the inference counters keep the work done).
+   */
+  forgetRequests(): void {
+    this.requestSeconds.reset();
+    this.recommendations.reset();
+    this.userCache.reset();
+  }
+
   middleware(): RequestHandler {
     return (req, res, next) => {
       const started = process.hrtime.bigint();

@@ -25,6 +25,7 @@ import {
 import {
   AttentionQuery,
   EventsBody,
+  EventsQuery,
   ExperimentBody,
   ExperimentListQuery,
   ExperimentParam,
@@ -102,8 +103,9 @@ function routes(registry: OpenAPIRegistry): void {
     summary: 'Store 1–1,000 events (all or none)',
     description:
       'Unknown users, sessions and items are created (items rejected with --strict-catalog). An event is stored once: replaying an eventId, or the same owner, item, type and timestamp, is counted as a duplicate. ' +
-      'Stored events are attributed in the background to the recommendation response that showed their item: the one their recommendationId names, else the latest one shown to the same user or session within the server\'s --attribution-window (24 h by default); an event is attributed at most once.',
-    request: { body: body(EventsBody) },
+      'Stored events are attributed in the background to the recommendation response that showed their item: the one their recommendationId names, else the latest one shown to the same user or session within the server\'s --attribution-window (24 h by default); an event is attributed at most once. ' +
+      'With `dryRun=true` the batch is checked exactly as it would be stored and then rolled back: the answer (or the problem) is what storing it would give, and nothing is stored, cached or attributed.',
+    request: { query: EventsQuery, body: body(EventsBody) },
     responses: { ...ok('Stored', EventsStoredSchema), ...problems('VALIDATION_FAILED', ...BODY_ERRORS, ...AUTH_ERRORS, 'UNKNOWN_ITEMS', 'DATABASE_UNAVAILABLE') },
   });
   register(registry, 'admin', {

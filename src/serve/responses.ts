@@ -98,6 +98,7 @@ export const EventsStoredSchema = z.strictObject({
   received: z.number().int(),
   stored: z.number().int(),
   duplicates: z.number().int().describe('events already stored (a replayed eventId, or the same owner, item, type and timestamp)'),
+  dryRun: z.literal(true).optional().describe('present on a dry run: stored and duplicates say what storing the batch would do; nothing was stored'),
 });
 
 export const ItemsWrittenSchema = z.strictObject({ inserted: z.number().int(), updated: z.number().int() });

@@ -199,6 +199,23 @@ describeEachProvider('recommendation API', (provider) => {
     expect((await shop.call('/v1/items/sku-new', { role: 'read' })).body).toMatchObject({ id: 'sku-new', active: true, inModel: false });
   });
 
+  it('checks events as a dry run without storing them, and refuses a dry run it could not store', async () => {
+    const count = async (): Promise<number> => shop.store.prisma.event.count();
+    const before = await count();
+    const events = [{ userId: 'dry-run-user', itemId: 'sku-1', type: 'view' }];
+    const dry = await shop.call('/v1/events?dryRun=true', { role: 'write', body: { events } });
+    expect(dry).toMatchObject({ status: 200, body: { received: 1, stored: 1, duplicates: 0, dryRun: true } });
+    expect(await count()).toBe(before);
+    expect(await shop.store.prisma.user.count({ where: { externalId: 'dry-run-user' } })).toBe(0);
+    const bad = await shop.call('/v1/events?dryRun=true', { role: 'write', body: { events: [{ userId: 'u', itemId: 'sku-1', type: 'view', colour: 'red' }] } });
+    expect(bad).toMatchObject({ status: 400, body: { code: 'VALIDATION_FAILED' } });
+    expect((await shop.call('/v1/events?dryRun=yes', { role: 'write', body: { events } })).body).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ in: 'query', pointer: '/dryRun' }] });
+    // (user-9, whose history the test above changed already: a new user would change the cache tests' counts.)
+    const stored = [{ userId: 'user-9', itemId: 'sku-1', type: 'view', eventId: 'stored-after-dry-run' }];
+    expect((await shop.call('/v1/events?dryRun=false', { role: 'write', body: { events: stored } })).body).toEqual({ received: 1, stored: 1, duplicates: 0 });
+    expect(await count()).toBe(before + 1);
+  });
+
   it('keeps the catalogue: PUT writes only the given attributes, DELETE hides an item from every recommendation', async () => {
     const put = await shop.call('/v1/items', { method: 'PUT', body: { items: [{ id: 'sku-0', price: 99.5 }, { id: 'sku-extra', title: 'Extra', category: 'odd' }] } });
     expect(put).toMatchObject({ status: 200, body: { inserted: 1, updated: 1 } });

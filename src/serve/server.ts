@@ -24,6 +24,7 @@ import { InferencePool } from './inference-pool.js';
 import type { ServeConfig } from './config.js';
 import type { ServeContext } from './context.js';
 import { ServeMetrics } from './metrics.js';
+import { warmUpRequestPath } from './start-up-warm-up.js';
 import { ModelRegistry } from './model-registry.js';
 import { RateLimiter } from './rate-limit.js';
 import { Recommender } from './recommender.js';
@@ -263,8 +264,15 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
   const context: ServeContext = { config, store, reader, catalog, models, pool, recommender, warmer, impressions, attributor, retrain, experiments, metrics, auth: new Authenticator(config.apiKeys), limiter, log, lifecycle, replicaId };
   const app = createApp(context);
 
+  const httpServer = createExpressServer(app);
+  try {
+    const warmed = await warmUpRequestPath(httpServer, context, config.warmUpRequests);
+    if (warmed) log(`request path warmed: ${warmed.requests} requests to itself in ${warmed.ms.toFixed(0)} ms (${Object.entries(warmed.statuses).map(([family, n]) => `${n} ${family}`).join(', ')})`);
+  } catch (error) {
+    log('request path warm-up failed; serving without it', error);
+  }
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = createExpressServer(app);
+    const s = httpServer;
     s.once('error', reject);
     s.listen(config.port, config.host, () => resolve(s));
   }).catch(async (error: unknown) => {

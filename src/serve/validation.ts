@@ -78,6 +78,13 @@ export type EventInput = z.output<typeof EventInput>;
 
 export const EventsBody = z.strictObject({ events: z.array(EventInput).min(1).max(1_000) });
 /** The envelope alone: the route checks each event separately to report all bad ones. */
+export const EventsQuery = z.strictObject({
+  dryRun: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true')
+    .describe('true: check the batch as it would be stored (unknown ids, duplicates, every row written) and roll it back; the answer says what storing it would do, and nothing is stored'),
+});
 export const EventsEnvelope = z.strictObject({ events: z.array(z.unknown()).min(1).max(1_000) });
 
 export const InlineEventInput = z.strictObject({
@@ -288,6 +295,7 @@ export function parseOnlineQuery(query: unknown, now = Date.now()): { from: numb
 const SHOPPER_SCHEMAS: readonly (readonly [z.ZodType, unknown])[] = [
   [EventsBody, { events: [{}] }],
   [EventsEnvelope, { events: [{}] }],
+  [EventsQuery, {}],
   [IdParam, {}],
   [RecommendationQuery, {}],
   [NextSequenceQuery, {}],

@@ -4,7 +4,7 @@ import { ingestEvents } from '../../data/ingest-events.js';
 import type { ServeContext } from '../context.js';
 import { ProblemError } from '../problem.js';
 import { EventsStoredSchema, reply } from '../responses.js';
-import { EventInput, EventsBody, EventsEnvelope, issuesOf, parse } from '../validation.js';
+import { EventInput, EventsBody, EventsEnvelope, EventsQuery, issuesOf, parse } from '../validation.js';
 
 const FIELD_NAMES: Record<EventField, keyof EventInput> = {
   user_id: 'userId',
@@ -21,6 +21,7 @@ const FIELD_NAMES: Record<EventField, keyof EventInput> = {
 /** POST /v1/events: 1–1,000 events, stored all together or not at all. */
 export function eventRoutes(router: Router, ctx: ServeContext): void {
   router.post('/events', ctx.auth.require('write'), async (req, res) => {
+    const { dryRun } = parse(EventsQuery, req.query, 'query');
     // The whole batch in one pass when it is well shaped (the usual case: 75–140 µs
     // instead of 150–200 µs for 100 events as 100 safeParse calls); otherwise each
     // event is checked on its own, shape then meaning, so one response lists every bad event.
@@ -51,13 +52,13 @@ export function eventRoutes(router: Router, ctx: ServeContext): void {
       errors.push({ in: 'body', pointer: `/events/${i}${field ? `/${field}` : ''}`, code: row.code, message: field ? row.message.replace(column!, field) : row.message });
     });
     if (errors.length > 0) {
-      throw new ProblemError('VALIDATION_FAILED', `${errors[0]!.pointer}: ${errors[0]!.message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}; no event was stored`, {
+      throw new ProblemError('VALIDATION_FAILED', `${errors[0]!.pointer}: ${errors[0]!.message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}; no event was ${dryRun ? 'checked further' : 'stored'}`, {
         errors: errors.slice(0, 100),
       });
     }
     let result;
     try {
-      result = await ingestEvents(ctx.store, rows, { strictCatalog: ctx.config.strictCatalog, eventTypes: ctx.config.eventTypes, notify: { from: ctx.replicaId } });
+      result = await ingestEvents(ctx.store, rows, { strictCatalog: ctx.config.strictCatalog, eventTypes: ctx.config.eventTypes, notify: { from: ctx.replicaId }, dryRun });
     } catch (error) {
       const details = (error as { details?: { errors?: { index: number; code: string; message: string }[] } }).details;
       if (details?.errors) {
@@ -67,6 +68,10 @@ export function eventRoutes(router: Router, ctx: ServeContext): void {
         });
       }
       throw error;
+    }
+    if (dryRun) {
+      reply(res, EventsStoredSchema, { received: result.received, stored: result.stored, duplicates: result.duplicates, dryRun: true });
+      return;
     }
     ctx.metrics.eventsIngested.inc({ outcome: 'stored' }, result.stored);
     ctx.metrics.eventsIngested.inc({ outcome: 'duplicate' }, result.duplicates);
