@@ -202,8 +202,9 @@ export class InferencePool {
    * Warms the user cache for a version on the background worker: `onUsers`
    * receives represented users chunk by chunk (and how many in all).
    * Resolves with how many were sent; a newer warm-up or stop() ends it.
+   * With `pace` p > 0 the worker rests p × each chunk's time after it.
    */
-  warm(version: number, databaseUrl: string | undefined, limit: number, onUsers: (users: readonly WarmedUser[], total: number) => void): { done: Promise<number>; stop(): void } {
+  warm(version: number, databaseUrl: string | undefined, limit: number, onUsers: (users: readonly WarmedUser[], total: number) => void, pace = 0): { done: Promise<number>; stop(): void } {
     const held = this.loaded.get(version);
     if (!this.options.background || !held || this.closed) return { done: Promise.resolve(0), stop: () => {} };
     const id = this.nextId++;
@@ -221,7 +222,7 @@ export class InferencePool {
       };
       const result = await new Promise<unknown>((resolve, reject) => {
         slot.inflight.set(id, { resolve, reject });
-        slot.worker.postMessage({ type: 'warm', id, version, createdAt: held.createdAt, artifactPath: held.artifactPath, databaseUrl, limit, chunk: WARM_CHUNK } satisfies WorkerRequest);
+        slot.worker.postMessage({ type: 'warm', id, version, createdAt: held.createdAt, artifactPath: held.artifactPath, databaseUrl, limit, chunk: WARM_CHUNK, pace } satisfies WorkerRequest);
       });
       return (result as { users: number }).users;
     })().finally(() => {

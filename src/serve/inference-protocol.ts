@@ -24,7 +24,7 @@ export type WorkerRequest =
   /** Attention inspection of one history (inspectHistory): the report, as the API returns it. */
   | { readonly type: 'inspect'; readonly id: number; readonly version: number; readonly events: readonly ExplainedEvent[]; readonly typeNames: readonly (readonly [number, string])[]; readonly options: InspectOptions }
   /** Background worker only: read the most recently active users' histories and represent them, sending 'warmed' messages. */
-  | { readonly type: 'warm'; readonly id: number; readonly version: number; readonly createdAt: number; readonly artifactPath: string; readonly databaseUrl: string | undefined; readonly limit: number; readonly chunk: number }
+  | { readonly type: 'warm'; readonly id: number; readonly version: number; readonly createdAt: number; readonly artifactPath: string; readonly databaseUrl: string | undefined; readonly limit: number; readonly chunk: number; readonly pace: number }
   | { readonly type: 'stop-warm'; readonly id: number };
 
 /** A request before the pool gives it an id. */

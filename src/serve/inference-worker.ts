@@ -139,6 +139,7 @@ async function warmLoaded(request: Extract<WorkerRequest, { type: 'warm' }>): Pr
   for (let from = 0; from < order.length; from += request.chunk) {
     const served = models.get(request.version);
     if (warming !== request.id || !served) return { users: sent };
+    const chunkStarted = performance.now();
     const users = order.slice(from, from + request.chunk).flatMap((s): Omit<WarmedUser, 'representation'>[] => {
       const externalId = externalIds.get(sequences.owners[s]!);
       if (externalId === undefined) return [];
@@ -154,6 +155,8 @@ async function warmLoaded(request: Extract<WorkerRequest, { type: 'warm' }>): Pr
     sent += users.length;
     // Let a stop-warm or an unload in between.
     await nextTurn();
+    // Resting between chunks (a pre-warm beside a serving version) leaves the cores and the memory bus to live requests.
+    if (request.pace > 0) await new Promise((resolve) => setTimeout(resolve, (performance.now() - chunkStarted) * request.pace));
   }
   return { users: sent };
 }
