@@ -190,11 +190,6 @@ export class ImpressionRecorder {
   }
 
   /**
-   * Stops the timers and writes what is buffered; a retention pass stops between two statements. Waits
-   * at most `waitMs`: a store that does not answer must not hold up a shutdown, so what is still
-   * buffered then is dropped, counted and logged.
-   */
-  /**
    * Runs `work` with nothing recorded: responses still get their ids, and their rows are built (the
    * code path stays the one shoppers meet) and dropped. For the server's start-up warm-up, before it
    * listens, when no shopper's request can be among them.
@@ -208,6 +203,11 @@ export class ImpressionRecorder {
     }
   }
 
+  /**
+   * Stops the timers and writes what is buffered; a retention pass stops between two statements. Waits
+   * at most `waitMs`: a store that does not answer must not hold up a shutdown, so what is still
+   * buffered then is dropped, counted and logged.
+   */
   close(waitMs = 5_000): Promise<void> {
     this.closing ??= (async () => {
       for (const timer of this.timers) clearTimeout(timer);

@@ -92,9 +92,10 @@ async function warmUpRequests(ctx: ServeContext, count: number): Promise<WarmUpR
   if (shoppers.length === 0) return [];
   const typeNames = new Map([...(await ctx.reader.eventTypes())].map(([name, id]) => [id, name]));
   const recommending = ctx.models.current !== undefined || ctx.config.fallback === 'popular';
-  const out: WarmUpRequest[] = [];
-  for (let i = 0; out.length < count && i < count; i++) {
-    const shopper = shoppers[i % shoppers.length]!;
+  // One history read per shopper; their requests repeat, in the same order, up to `count`.
+  const lap: WarmUpRequest[] = [];
+  for (const shopper of shoppers) {
+    if (lap.length >= count) break;
     const history = await ctx.reader.userHistory(shopper.id);
     const events: { item: string; type: string }[] = [];
     for (let j = Math.max(0, history.items.length - SESSION_EVENTS); j < history.items.length; j++) {
@@ -102,12 +103,12 @@ async function warmUpRequests(ctx: ServeContext, count: number): Promise<WarmUpR
       if (item) events.push({ item: item.externalId, type: typeNames.get(history.types[j]!) ?? 'view' });
     }
     const last = events.at(-1);
-    if (last) out.push({ method: 'POST', path: '/v1/events?dryRun=true', body: JSON.stringify({ events: [{ userId: shopper.externalId, itemId: last.item, type: last.type }] }) });
+    if (last) lap.push({ method: 'POST', path: '/v1/events?dryRun=true', body: JSON.stringify({ events: [{ userId: shopper.externalId, itemId: last.item, type: last.type }] }) });
     if (!recommending) continue;
-    out.push({ method: 'GET', path: `/v1/users/${encodeURIComponent(shopper.externalId)}/recommendations?k=10` });
-    if (events.length > 0) out.push({ method: 'POST', path: '/v1/sessions/recommendations', body: JSON.stringify({ events, k: 10 }) });
+    lap.push({ method: 'GET', path: `/v1/users/${encodeURIComponent(shopper.externalId)}/recommendations?k=10` });
+    if (events.length > 0) lap.push({ method: 'POST', path: '/v1/sessions/recommendations', body: JSON.stringify({ events, k: 10 }) });
   }
-  return out.slice(0, count);
+  return lap.length === 0 ? [] : Array.from({ length: count }, (_, i) => lap[i % lap.length]!);
 }
 
 /** One request; resolves with its status (0: it failed below HTTP). The body is read and dropped. */
