@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 
@@ -11,7 +11,61 @@ export function machineFacts(): Record<string, string | number> {
     memory_gib: Math.round((totalmem() / 2 ** 30) * 10) / 10,
     node: process.version,
     platform: `${process.platform}-${process.arch}`,
+    ...kernelFacts(),
   };
+}
+
+const DAMON = '/sys/kernel/mm/damon/admin/kdamonds';
+
+/**
+ * Kernel settings that shape tail latency on the machine, where they exist: a DAMON memory monitor
+ * (its kernel thread wakes every sampling interval and runs ~10 ms on one core, docs/serving-performance.md)
+ * and the scheduler's vCPU packing of some virtual machines' kernels. Empty on machines without them.
+ */
+function kernelFacts(): Record<string, string | number> {
+  const facts: Record<string, string | number> = {};
+  const read = (path: string): string | undefined => {
+    try {
+      return readFileSync(path, 'utf8').trim();
+    } catch {
+      return undefined;
+    }
+  };
+  const monitors = existsSync(DAMON) ? readdirSync(DAMON).filter((name) => /^\d+$/.test(name)) : [];
+  const running = monitors
+    .filter((k) => read(`${DAMON}/${k}/state`) === 'on')
+    .map((k) => `${read(`${DAMON}/${k}/contexts/0/operations`) ?? '?'} every ${Number(read(`${DAMON}/${k}/contexts/0/monitoring_attrs/intervals/sample_us`)) / 1000} ms`);
+  if (running.length > 0) facts.memory_monitor = `DAMON (${running.join(', ')})`;
+  const pack = read('/proc/sys/kernel/sched_vcpu_pack');
+  if (pack !== undefined) facts.sched_vcpu_pack = Number(pack);
+  return facts;
+}
+
+/** The kernel's memory-monitor threads (DAMON's kdamond.N), by pid; none on most machines. */
+export function memoryMonitorThreads(): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').startsWith('kdamond')) pids.push(Number(entry));
+    } catch {
+      // the process ended while listed
+    }
+  }
+  return pids;
+}
+
+/** CPU milliseconds the given threads have run (their schedstat), summed; a thread that is gone counts 0. */
+export function threadsCpuMs(pids: readonly number[]): number {
+  let ns = 0;
+  for (const pid of pids) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // gone
+    }
+  }
+  return ns / 1e6;
 }
 
 export function median(values: readonly number[]): number {

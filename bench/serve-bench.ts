@@ -12,6 +12,7 @@ import { DEFAULT_MEMBERS, trainRun } from '../src/train/train-run.js';
 import { DEFAULT_TRAINING } from '../src/train/trainer.js';
 import { runLoad, type LoadOptions, type LoadRequest, type LoadResult, type WindowStats } from './load-generator.js';
 import { measureHttpFloor } from './http-floor.js';
+import { memoryMonitorThreads, threadsCpuMs } from './machine.js';
 import { measureMatMulPeak, type MatMulPeak } from './matmul-peak.js';
 import { historyLength, meanServingFlops, readHistories, Workloads, type FlopsConfig, type Histories } from './serve-workloads.js';
 import { writeSyntheticCsv } from './synthetic-log.js';
@@ -440,6 +441,11 @@ type Run = Omit<LoadResult, 'windows'> & {
   user_cache_hit_ratio: number | null;
   /** Garbage-collection pauses of the server's event loop during the run (scavenges: minor; mark-compacts: major). */
   event_loop_gc?: EventLoopGc;
+  /**
+   * CPU the kernel's memory monitor (DAMON's kdamond) took during the run, where the machine runs one: it
+   * wakes every sampling interval and holds a core for ~10 ms, and requests due then wait (docs/serving-performance.md).
+   */
+  memory_monitor_cpu_ms?: number;
   windows?: WindowStats[];
 };
 
@@ -488,6 +494,7 @@ interface TargetInputs {
 /** Runs loads against one server, with its CPU time and cache hit ratio around each. */
 class Measure {
   private readonly clockTicks = clockTicksPerSecond();
+  private readonly memoryMonitor = memoryMonitorThreads();
   private runs = 0;
 
   constructor(
@@ -502,8 +509,9 @@ class Measure {
     const counters = await serverCounters(this.server.url);
     const cpu = this.cpu();
     const generator = process.cpuUsage();
+    const monitor = threadsCpuMs(this.memoryMonitor);
     const result = await runLoad({ ...load, host: this.host, port: this.port });
-    const run = await this.finish(result, cpu, counters, process.cpuUsage(generator));
+    const run = await this.finish(result, cpu, counters, process.cpuUsage(generator), threadsCpuMs(this.memoryMonitor) - monitor);
     this.log(`  ${label}: ${describe(run)}`);
     return run;
   }
@@ -520,7 +528,7 @@ class Measure {
     return { first: strip(first), second: strip(second), server_cpu_s: serverCpu };
   }
 
-  private async finish(result: LoadResult, before: { total: number; eventLoop: number }, countersBefore: ServerCounters, generator: NodeJS.CpuUsage): Promise<Run> {
+  private async finish(result: LoadResult, before: { total: number; eventLoop: number }, countersBefore: ServerCounters, generator: NodeJS.CpuUsage, monitorMs: number): Promise<Run> {
     const after = this.cpu();
     const cpu = after.total - before.total;
     const perRequest = (seconds: number): number | null => (result.completed > 0 ? round((seconds * 1000) / result.completed, 3) : null);
@@ -536,6 +544,7 @@ class Measure {
       load_generator_cpu_ms_per_request: perRequest((generator.user + generator.system) / 1e6),
       user_cache_hit_ratio: lookups > 0 ? round(hits / lookups, 3) : null,
       event_loop_gc: gcDuring(countersBefore, counters),
+      ...(this.memoryMonitor.length > 0 ? { memory_monitor_cpu_ms: Math.round(monitorMs) } : {}),
     };
   }
 
