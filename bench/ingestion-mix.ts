@@ -9,7 +9,10 @@
  * to 0), and the WAL's largest size during the runs.
  *
  *   npm run bench -- serve --quick          # once, to build bench/scratch/serve-bench.db
- *   npx tsx bench/ingestion-mix.ts [--seconds 20] [--workers 2] [--variant 'name=server flags' …] [--no-write]
+ * `--mixed-connections` sets the connections of the ingestion beside active shoppers (default 1, as the
+ * serve benchmark's scenario (e) mixed has run since it was written; issue 17 states 4).
+ *
+ *   npx tsx bench/ingestion-mix.ts [--seconds 20] [--workers 2] [--mixed-connections 1] [--variant 'name=server flags' …] [--no-write]
  *
  * Prints one JSON document and writes it to bench/results/ingestion-mix-<timestamp>.json.
  */
@@ -27,12 +30,14 @@ const { values } = parseArgs({
   options: {
     seconds: { type: 'string', default: '20' },
     workers: { type: 'string', default: '2' },
+    'mixed-connections': { type: 'string', default: '1' },
     variant: { type: 'string', multiple: true, default: [] },
     'no-write': { type: 'boolean', default: false },
   },
 });
 const seconds = integerFlag('seconds', values.seconds, 2, 600);
 const workers = integerFlag('workers', values.workers, 1, 64);
+const mixedConnections = integerFlag('mixed-connections', values['mixed-connections'], 1, 16);
 const variants = serverVariants(values.variant?.length ? values.variant : ['default=', 'no-attribution=--attribution-window 0']);
 
 const INGEST_BATCH = 100;
@@ -80,7 +85,7 @@ async function measure(name: string, flags: readonly string[], histories: { valu
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     log(`${name}: ingestion beside active shoppers`);
     const [ingestion, active] = await Promise.all([
-      runLoad({ ...base, mode: 'closed', connections: 1, seconds, next: () => work.ingestBatch(INGEST_BATCH) }),
+      runLoad({ ...base, mode: 'closed', connections: mixedConnections, seconds, next: () => work.ingestBatch(INGEST_BATCH) }),
       runLoad({ ...base, mode: 'open', rate: ACTIVE_RATE, connections: 16, seconds, next: () => work.active() }),
     ]);
     const stopped = performance.now();
@@ -115,7 +120,7 @@ const body = {
   benchmark: 'ingestion-mix',
   started: started.toISOString(),
   machine: machineFacts(),
-  method: `per variant, one server (--workers ${workers}) on a fresh copy of bench/scratch/serve-bench.db, warmed; cached GETs at 3,000 req/s for ${seconds} s and active shoppers at ${ACTIVE_RATE} pairs/s for ${Math.max(2, seconds / 2)} s; ingestion alone (batches of ${INGEST_BATCH}, 4 connections, closed loop, ${seconds} s); 1 s later ingestion (1 connection) beside active shoppers at ${ACTIVE_RATE} pairs/s offered (${seconds} s); then the seconds until attnrec_attribution_backlog_events is 0 (polled every 0.5 s, at most ${CATCH_UP_LIMIT_S} s); the WAL file's largest size sampled every 250 ms`,
+  method: `per variant, one server (--workers ${workers}) on a fresh copy of bench/scratch/serve-bench.db, warmed; cached GETs at 3,000 req/s for ${seconds} s and active shoppers at ${ACTIVE_RATE} pairs/s for ${Math.max(2, seconds / 2)} s; ingestion alone (batches of ${INGEST_BATCH}, 4 connections, closed loop, ${seconds} s); 1 s later ingestion (${mixedConnections} connection${mixedConnections === 1 ? '' : 's'}) beside active shoppers at ${ACTIVE_RATE} pairs/s offered (${seconds} s); then the seconds until attnrec_attribution_backlog_events is 0 (polled every 0.5 s, at most ${CATCH_UP_LIMIT_S} s); the WAL file's largest size sampled every 250 ms`,
   results,
 };
 const text = JSON.stringify(body, null, 2);
