@@ -4,14 +4,14 @@
  * with `--attribution-window 0`), each on a fresh copy of the serve benchmark's store, warmed. Then, as in
  * `npm run bench -- serve`: cached-user GETs at 3,000 req/s for 20 s and active shoppers at 500 pairs/s
  * for 10 s (impressions for the attributor to look up), ingestion alone (batches of 100 over 4
- * connections), 1 s later ingestion over 1 connection beside active shoppers at 500 pairs/s offered; then
+ * connections), 1 s later ingestion over 1 connection (`--mixed-connections`) beside active shoppers at 500 pairs/s offered; then
  * how long the attributor takes to catch up once the load stops (attnrec_attribution_backlog_events back
  * to 0), and the WAL's largest size during the runs.
  *
- *   npm run bench -- serve --quick          # once, to build bench/scratch/serve-bench.db
  * `--mixed-connections` sets the connections of the ingestion beside active shoppers (default 1, as the
  * serve benchmark's scenario (e) mixed has run since it was written; issue 17 states 4).
  *
+ *   npm run bench -- serve --quick          # once, to build bench/scratch/serve-bench.db
  *   npx tsx bench/ingestion-mix.ts [--seconds 20] [--workers 2] [--mixed-connections 1] [--variant 'name=server flags' …] [--no-write]
  *
  * Prints one JSON document and writes it to bench/results/ingestion-mix-<timestamp>.json.

@@ -34,7 +34,10 @@ function kernelFacts(): Record<string, string | number> {
   const monitors = existsSync(DAMON) ? readdirSync(DAMON).filter((name) => /^\d+$/.test(name)) : [];
   const running = monitors
     .filter((k) => read(`${DAMON}/${k}/state`) === 'on')
-    .map((k) => `${read(`${DAMON}/${k}/contexts/0/operations`) ?? '?'} every ${Number(read(`${DAMON}/${k}/contexts/0/monitoring_attrs/intervals/sample_us`)) / 1000} ms`);
+    .map((k) => {
+      const sampleUs = Number(read(`${DAMON}/${k}/contexts/0/monitoring_attrs/intervals/sample_us`));
+      return `${read(`${DAMON}/${k}/contexts/0/operations`) ?? 'no context'}${Number.isFinite(sampleUs) ? ` every ${sampleUs / 1000} ms` : ''}`;
+    });
   if (running.length > 0) facts.memory_monitor = `DAMON (${running.join(', ')})`;
   const pack = read('/proc/sys/kernel/sched_vcpu_pack');
   if (pack !== undefined) facts.sched_vcpu_pack = Number(pack);
@@ -44,6 +47,7 @@ function kernelFacts(): Record<string, string | number> {
 /** The kernel's memory-monitor threads (DAMON's kdamond.N), by pid; none on most machines. */
 export function memoryMonitorThreads(): number[] {
   const pids: number[] = [];
+  if (!existsSync('/proc')) return pids;
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {

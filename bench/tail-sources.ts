@@ -71,11 +71,12 @@ const keys = { read: 'probe-read-key-0000', write: 'probe-write-key-000', admin:
 const port = 19_000 + Math.floor(Math.random() * 1_000);
 const logFile = 'bench/scratch/tail-sources.log';
 const gapsFile = join(scratch, 'tail-sources-gaps.json');
+const out = openSync(join(ROOT, logFile), 'w');
 rmSync(gapsFile, { force: true });
 const server = spawn(
   process.execPath,
   ['--import', join(ROOT, 'bench', 'event-loop-gaps.mjs'), '--import', 'tsx', join(ROOT, 'jobs', 'serve.ts'), '--port', String(port), '--database-url', `file:${database}`, '--rate-limit', '0', '--model-poll', '0', ...positionals],
-  { cwd: ROOT, env: { ...process.env, ...SERVER_ENV, EVENT_LOOP_GAPS_FILE: gapsFile, ATTNREC_API_KEYS: `read:${keys.read},write:${keys.write},admin:${keys.admin}` }, stdio: ['ignore', openSync(join(ROOT, logFile), 'w'), openSync(join(ROOT, logFile), 'a')] },
+  { cwd: ROOT, env: { ...process.env, ...SERVER_ENV, EVENT_LOOP_GAPS_FILE: gapsFile, ATTNREC_API_KEYS: `read:${keys.read},write:${keys.write},admin:${keys.admin}` }, stdio: ['ignore', out, out] },
 );
 await untilUserCacheWarm(server, port, logFile);
 await new Promise((resolve) => setTimeout(resolve, 3_000));
