@@ -25,18 +25,15 @@
  *
  * Prints one JSON line. Nothing is written to bench/results: this is a probe for a question, run it again.
  */
-import { spawn } from 'node:child_process';
-import { copyFileSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { ROOT, SERVER_ENV } from '../src/cli/processes.js';
-import { migrate } from '../src/data/migrate.js';
-import { openStore } from '../src/data/store.js';
+import { ROOT } from '../src/cli/processes.js';
 import { runLoad } from './load-generator.js';
 import { memoryMonitorThreads, threadsCpuMs } from './machine.js';
-import { readHistories, Workloads } from './serve-workloads.js';
-import { untilUserCacheWarm } from './warm-server.js';
+import { readHistories, Workloads, type Histories } from './serve-workloads.js';
+import { SCRATCH_SERVER_KEYS, startScratchServer } from './warm-server.js';
 
 const { values, positionals } = parseArgs({
   options: {
@@ -53,32 +50,27 @@ const { values, positionals } = parseArgs({
 const rate = Number(values.rate);
 const seconds = Number(values.seconds);
 const tailMs = Number(values['tail-ms']);
+const after = Number(values.after);
 for (const [flag, value] of [['--rate', rate], ['--seconds', seconds], ['--tail-ms', tailMs]] as const) {
   if (!Number.isFinite(value) || value <= 0) throw new Error(`${flag} must be a positive number`);
 }
+if (!Number.isFinite(after) || after < 0) throw new Error('--after must be a number of seconds ≥ 0');
 if (!['cached', 'session30', 'active'].includes(values.scenario)) throw new Error(`--scenario must be cached, session30 or active; got '${values.scenario}'`);
 
 const scratch = join(ROOT, 'bench', 'scratch');
-const database = join(scratch, 'tail-sources.db');
-for (const suffix of ['', '-wal', '-shm']) rmSync(database + suffix, { force: true });
-copyFileSync(join(scratch, 'serve-bench.db'), database);
-const store = openStore(`file:${database}`);
-await migrate(store);
-const histories = await readHistories(store);
-await store.close();
-
-const keys = { read: 'probe-read-key-0000', write: 'probe-write-key-000', admin: 'probe-admin-key-000' };
+const keys = SCRATCH_SERVER_KEYS;
 const port = 19_000 + Math.floor(Math.random() * 1_000);
-const logFile = 'bench/scratch/tail-sources.log';
 const gapsFile = join(scratch, 'tail-sources-gaps.json');
-const out = openSync(join(ROOT, logFile), 'w');
 rmSync(gapsFile, { force: true });
-const server = spawn(
-  process.execPath,
-  ['--import', join(ROOT, 'bench', 'event-loop-gaps.mjs'), '--import', 'tsx', join(ROOT, 'jobs', 'serve.ts'), '--port', String(port), '--database-url', `file:${database}`, '--rate-limit', '0', '--model-poll', '0', ...positionals],
-  { cwd: ROOT, env: { ...process.env, ...SERVER_ENV, EVENT_LOOP_GAPS_FILE: gapsFile, ATTNREC_API_KEYS: `read:${keys.read},write:${keys.write},admin:${keys.admin}` }, stdio: ['ignore', out, out] },
-);
-await untilUserCacheWarm(server, port, logFile);
+let histories: Histories | undefined;
+const { process: server } = await startScratchServer({
+  name: 'tail-sources',
+  flags: positionals,
+  port,
+  nodeFlags: ['--import', join(ROOT, 'bench', 'event-loop-gaps.mjs')],
+  env: { EVENT_LOOP_GAPS_FILE: gapsFile },
+  onStore: async (store) => void (histories = await readHistories(store)),
+});
 await new Promise((resolve) => setTimeout(resolve, 3_000));
 let activation: { version: number; status: number; seconds: number } | undefined;
 if (values.activate) {
@@ -89,10 +81,10 @@ if (values.activate) {
   const response = await fetch(`http://127.0.0.1:${port}/v1/models/${version}/activate`, { method: 'POST', headers: { authorization: `Bearer ${keys.admin}` } });
   activation = { version, status: response.status, seconds: Math.round(performance.now() - started) / 1000 };
   await response.body?.cancel();
-  await new Promise((resolve) => setTimeout(resolve, Number(values.after) * 1000));
+  await new Promise((resolve) => setTimeout(resolve, after * 1000));
 }
 
-const work = new Workloads(histories, `http://127.0.0.1:${port}`, keys, 9);
+const work = new Workloads(histories!, `http://127.0.0.1:${port}`, keys, 9);
 const next = values.scenario === 'cached' ? () => work.idle() : values.scenario === 'session30' ? () => work.session(30) : () => work.active();
 for (const spec of values.before.split(',').filter(Boolean)) {
   const [how, duration] = spec.split(':');

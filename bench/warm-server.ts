@@ -24,7 +24,7 @@ export async function untilUserCacheWarm(server: ChildProcess, port: number, log
 }
 
 /** The API keys of a scratch server (startScratchServer). */
-export const SCRATCH_SERVER_KEYS = { read: 'bench-read-key-00000', write: 'bench-write-key-0000' } as const;
+export const SCRATCH_SERVER_KEYS = { read: 'bench-read-key-00000', write: 'bench-write-key-0000', admin: 'bench-admin-key-0000' } as const;
 
 /**
  * Server variants from `--variant name=server flags` specs (repeatable), added to `defaults` (a spec of
@@ -51,15 +51,19 @@ export interface ScratchServer {
 /**
  * A server as `npm start` runs it (jobs/serve.ts in a process of its own, SERVER_ENV) on a fresh copy of
  * the serve benchmark's store (bench/scratch/serve-bench.db, built by `npm run bench -- serve`), migrated,
- * with SCRATCH_SERVER_KEYS, rate limits and the model poll off, `--workers` and `flags`; resolves once its
- * user cache is warm. `onStore` sees the copy before the server opens it (to read histories, say).
+ * with SCRATCH_SERVER_KEYS, rate limits and the model poll off, `--workers` (the server's default when not
+ * given) and `flags`; resolves once its user cache is warm. `onStore` sees the copy before the server opens
+ * it (to read histories, say). `nodeFlags` go to Node before the entry point (a preload, say), `env` is
+ * added to the server's environment.
  */
 export async function startScratchServer(options: {
   readonly name: string;
   readonly flags: readonly string[];
-  readonly workers: number;
+  readonly workers?: number;
   readonly port: number;
   readonly onStore?: (store: Store) => Promise<void>;
+  readonly nodeFlags?: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
 }): Promise<ScratchServer> {
   const scratch = join(ROOT, 'bench', 'scratch');
   const database = join(scratch, `${options.name}.db`);
@@ -77,8 +81,17 @@ export async function startScratchServer(options: {
   const out = openSync(join(ROOT, logFile), 'w');
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', join(ROOT, 'jobs', 'serve.ts'), '--port', String(options.port), '--database-url', `file:${database}`, '--rate-limit', '0', '--model-poll', '0', '--workers', String(options.workers), ...options.flags],
-    { cwd: ROOT, env: { ...process.env, ...SERVER_ENV, ATTNREC_API_KEYS: `read:${SCRATCH_SERVER_KEYS.read},write:${SCRATCH_SERVER_KEYS.write}` }, stdio: ['ignore', out, out] },
+    [
+      ...(options.nodeFlags ?? []),
+      '--import', 'tsx', join(ROOT, 'jobs', 'serve.ts'), '--port', String(options.port), '--database-url', `file:${database}`, '--rate-limit', '0', '--model-poll', '0',
+      ...(options.workers === undefined ? [] : ['--workers', String(options.workers)]),
+      ...options.flags,
+    ],
+    {
+      cwd: ROOT,
+      env: { ...process.env, ...SERVER_ENV, ...options.env, ATTNREC_API_KEYS: `read:${SCRATCH_SERVER_KEYS.read},write:${SCRATCH_SERVER_KEYS.write},admin:${SCRATCH_SERVER_KEYS.admin}` },
+      stdio: ['ignore', out, out],
+    },
   );
   await untilUserCacheWarm(child, options.port, logFile);
   return { port: options.port, process: child, database, logFile };
