@@ -17,7 +17,7 @@ const spec = {
   positionals: { max: 1 },
   flags: {
     format: { type: 'string', value: 'name', choices: ['sasrec', 'csv', 'jsonl'], description: 'Event file format; by default from the extension (.txt sasrec, .csv/.tsv csv, .jsonl/.ndjson jsonl)' },
-    items: { type: 'string', value: 'file', description: 'Item catalogue CSV (item_id, title, category, price, active), applied before the events' },
+    items: { type: 'string', value: 'file', description: 'Item catalogue CSV (item_id, title, category, price, active, properties as a JSON object), applied before the events' },
     'skip-bad': { type: 'boolean', default: false, description: 'Skip bad lines and report them at the end, instead of stopping at the first one with nothing imported' },
     'event-types': { type: 'string', value: 'policy', choices: ['register', 'strict'], default: 'register', description: 'Unknown event types: register them as new types, or reject the line' },
     'time-unit': { type: 'string', value: 'unit', choices: ['auto', 's', 'ms'], default: 'auto', description: 'Unit of numeric timestamps; auto reads values below 1e11 as seconds' },

@@ -1,4 +1,4 @@
-import type { Prisma } from '../../generated/prisma/sqlite/client.js';
+import { Prisma } from '../../generated/prisma/sqlite/client.js';
 
 /**
  * A value as Prisma stores it in a Json column: plain JSON, no undefined, no
@@ -8,3 +8,6 @@ import type { Prisma } from '../../generated/prisma/sqlite/client.js';
 export function toJsonValue(value: unknown): Prisma.InputJsonValue {
   return JSON.parse(JSON.stringify(value)) as Prisma.InputJsonValue;
 }
+
+/** What a nullable Json column is given for SQL NULL (Prisma's DbNull: the same object for both providers' clients). */
+export const JSON_COLUMN_NULL = Prisma.DbNull;

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { BoundedMap } from './committed-ids.js';
+import { readProperties, type ItemProperties } from './item-properties.js';
 import { openSqlite, type Store } from './store.js';
 
 /** One item of the catalogue as the API shows it. */
@@ -10,6 +11,9 @@ export interface CatalogItem {
   readonly category: string | null;
   readonly price: number | null;
   readonly active: boolean;
+  /** When the item entered the catalogue (epoch ms): the rules' `age`. */
+  readonly createdAt: number;
+  readonly properties: ItemProperties | null;
 }
 
 /** The most frequent items of a recent window, and how many events the window holds. */
@@ -47,7 +51,8 @@ export interface ServingReader {
 
 const HISTORY_SQL = 'SELECT item_id, type_id, ts FROM events WHERE user_id = $1 ORDER BY ts, item_id, type_id';
 const HISTORY_SQL_PG = 'SELECT item_id, type_id, (EXTRACT(EPOCH FROM ts) * 1000)::float8 FROM events WHERE user_id = $1 ORDER BY ts, item_id, type_id';
-const CATALOG_SQL = 'SELECT id, external_id, title, category, price, active FROM items WHERE id > $1 ORDER BY id LIMIT $2';
+const CATALOG_SQL = 'SELECT id, external_id, title, category, price, active, created_at, properties FROM items WHERE id > $1 ORDER BY id LIMIT $2';
+const CATALOG_SQL_PG = CATALOG_SQL.replace('created_at', '(EXTRACT(EPOCH FROM created_at) * 1000)::float8 AS created_at');
 const DAY_MS = 86_400_000;
 
 export function servingReader(store: Store): ServingReader {
@@ -104,14 +109,18 @@ function sqliteReader(db: Database.Database, writer: Database.Database): Serving
       };
     },
     async catalog(afterId = 0, limit = -1) {
-      return (catalog.all(afterId, limit) as [number, string, string | null, string | null, number | null, number][]).map(([id, externalId, title, category, price, active]) => ({
-        id,
-        externalId,
-        title,
-        category,
-        price,
-        active: active === 1,
-      }));
+      return (catalog.all(afterId, limit) as [number, string, string | null, string | null, number | null, number, number, string | null][]).map(
+        ([id, externalId, title, category, price, active, createdAt, properties]) => ({
+          id,
+          externalId,
+          title,
+          category,
+          price,
+          active: active === 1,
+          createdAt,
+          properties: readProperties(properties),
+        }),
+      );
     },
     async eventTypes() {
       return new Map((db.prepare('SELECT name, id FROM event_types').raw(true).all() as [string, number][]));
@@ -147,8 +156,11 @@ function postgresReader(store: Extract<Store, { provider: 'postgresql' }>): Serv
       return { items: rows.map(([itemId, count]) => ({ itemId, count: Number(count) })), windowEvents: Number(total.rows[0]![0]) };
     },
     async catalog(afterId = 0, limit?: number) {
-      const { rows } = await pool.query<{ id: number; external_id: string; title: string | null; category: string | null; price: number | null; active: boolean }>({ text: CATALOG_SQL, values: [afterId, limit ?? null] });
-      return rows.map((r) => ({ id: r.id, externalId: r.external_id, title: r.title, category: r.category, price: r.price, active: r.active }));
+      const { rows } = await pool.query<{ id: number; external_id: string; title: string | null; category: string | null; price: number | null; active: boolean; created_at: number; properties: unknown }>({
+        text: CATALOG_SQL_PG,
+        values: [afterId, limit ?? null],
+      });
+      return rows.map((r) => ({ id: r.id, externalId: r.external_id, title: r.title, category: r.category, price: r.price, active: r.active, createdAt: r.created_at, properties: readProperties(r.properties) }));
     },
     async eventTypes() {
       const { rows } = await pool.query<[string, number]>({ text: 'SELECT name, id FROM event_types', rowMode: 'array' });

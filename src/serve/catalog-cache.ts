@@ -1,8 +1,12 @@
 import { setImmediate } from 'node:timers/promises';
+import { compileBoosts, compileFilter, PropertyTypes, type ItemBoosts, type ItemFilter } from '../data/item-rules/compile.js';
 import type { CatalogItem, ServingReader } from '../data/serving-reader.js';
+import { LruCache } from './lru-cache.js';
 
 /** Items read per page of a reload. */
 const PAGE_ITEMS = 1_000;
+/** Compiled rules kept per catalogue generation (shops send a handful of distinct rules, over and over). */
+const COMPILED_RULES = 256;
 
 /**
  * The item catalogue in memory: every recommendation needs titles, categories
@@ -15,6 +19,9 @@ export class CatalogCache {
   private byId = new Map<number, CatalogItem>();
   private byExternal = new Map<string, CatalogItem>();
   private generation_ = 0;
+  private types = new PropertyTypes();
+  private filters = new LruCache<string, ItemFilter>(COMPILED_RULES);
+  private boostRules = new LruCache<string, ItemBoosts>(COMPILED_RULES);
 
   constructor(private readonly reader: ServingReader) {}
 
@@ -41,6 +48,10 @@ export class CatalogCache {
     }
     this.byId = byId;
     this.byExternal = byExternal;
+    // Rules are type-checked against what the catalogue holds: compiled again for a new one.
+    this.types = PropertyTypes.of(byId.values());
+    this.filters = new LruCache(COMPILED_RULES);
+    this.boostRules = new LruCache(COMPILED_RULES);
     this.generation_++;
   }
 
@@ -63,5 +74,19 @@ export class CatalogCache {
 
   byExternalId(externalId: string): CatalogItem | undefined {
     return this.byExternal.get(externalId);
+  }
+
+  /** A filter rule, compiled and checked against this catalogue (throws RuleError). */
+  filter(text: string): ItemFilter {
+    let compiled = this.filters.get(text);
+    if (!compiled) this.filters.set(text, (compiled = compileFilter(text, this.types)));
+    return compiled;
+  }
+
+  /** Boost rules, compiled and checked against this catalogue (throws RuleError). */
+  boosts(text: string): ItemBoosts {
+    let compiled = this.boostRules.get(text);
+    if (!compiled) this.boostRules.set(text, (compiled = compileBoosts(text, this.types)));
+    return compiled;
   }
 }

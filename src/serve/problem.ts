@@ -20,6 +20,9 @@ export interface Problem {
 export const PROBLEM_CODES: Readonly<Record<string, { status: number; title: string }>> = {
   BAD_JSON: { status: 400, title: 'Request body is not valid JSON' },
   VALIDATION_FAILED: { status: 400, title: 'Request is invalid' },
+  RULE_SYNTAX: { status: 400, title: 'Filter or boost rule does not parse' },
+  RULE_TYPE: { status: 400, title: 'Filter or boost rule compares a name with a value of the wrong type' },
+  RULE_VALUE: { status: 400, title: 'Boost factor out of range' },
   UNAUTHORIZED: { status: 401, title: 'API key missing or unknown' },
   FORBIDDEN: { status: 403, title: 'API key lacks the role for this route' },
   NOT_FOUND: { status: 404, title: 'No such route' },

@@ -21,7 +21,7 @@ function slowReader(): { reader: ServingReader; reads: number; release(history: 
         return new Promise<History>((resolve) => waiting.push(resolve));
       },
       popularItems: async () => ({ items: [{ itemId: 1, count: 5 }, { itemId: 2, count: 3 }], windowEvents: 8 }),
-      catalog: async () => [1, 2].map((id) => ({ id, externalId: `sku-${id}`, title: null, category: null, price: null, active: true })),
+      catalog: async () => [1, 2].map((id) => ({ id, externalId: `sku-${id}`, title: null, category: null, price: null, active: true, createdAt: 0, properties: null })),
       eventTypes: async () => new Map([['view', 1], ['cart', 2], ['purchase', 3]]),
       ping: async () => {},
       close: () => {},
@@ -133,5 +133,68 @@ describe('Recommender user cache', () => {
     // Another version taking over finds nothing prepared for it: the cache starts empty.
     recommender.adopt({ version: 3 } as unknown as PooledModel);
     expect(recommender.cachedUsers).toBe(0);
+  });
+});
+
+describe('Recommender boosts', () => {
+  /**
+   * A model over 60 items whose scores fall with the item id (item 1 best), with a 10-item shortlist,
+   * that counts how often the whole catalogue is scored: the boost answers from the shortlist only when
+   * no item outside it could pass the k-th, whatever its boost.
+   */
+  async function boostedShop(): Promise<{ recommender: Recommender; catalog: CatalogCache; wholeScorings: () => number }> {
+    const items = Array.from({ length: 60 }, (_, i) => i + 1);
+    const reader: ServingReader = {
+      userId: async () => 1,
+      userHistory: async () => ({ items: Int32Array.from([1]), types: Int32Array.from([1]), timestamps: Float64Array.from([1]) }),
+      popularItems: async () => ({ items: [], windowEvents: 0 }),
+      catalog: async (after = 0) =>
+        items
+          .filter((id) => id > after)
+          .map((id) => ({ id, externalId: `sku-${id}`, title: null, category: null, price: null, active: true, createdAt: 0, properties: id === 40 ? { tags: ['promo'] } : { tags: [] } })),
+      eventTypes: async () => new Map([['view', 1]]),
+      ping: async () => {},
+      close: () => {},
+    };
+    const catalog = new CatalogCache(reader);
+    await catalog.reload();
+    const scores = Float32Array.from({ length: 61 }, (_, i) => (i === 0 ? -1e9 : -0.1 * i));
+    let scorings = 0;
+    const model = {
+      version: 1,
+      numItems: 60,
+      vocabulary: { indexOf: (id: number) => id, itemAt: (index: number) => index },
+      encode: (history: ArrayLike<number>, types: ArrayLike<number>) => ({ items: Array.from(history), types: Array.from(types) }),
+      represent: async () => ({ state: { query: new Float32Array(1), logNormaliser: 0, items: [1] }, shortlist: { indices: Int32Array.from(items.slice(0, 10)), scores: scores.slice(1, 11) } }),
+      scores: async () => {
+        scorings++;
+        return scores;
+      },
+      acquire() {
+        return this;
+      },
+      release() {},
+    };
+    const recommender = new Recommender(reader, catalog, { current: model } as unknown as ModelRegistry, { popularFallback: true, popularWindowDays: 30, userCacheSize: 0, userCacheTtlSeconds: 0 });
+    await recommender.start();
+    return { recommender, catalog, wholeScorings: () => scorings };
+  }
+
+  it('ranks by probability × boost from the shortlist when that is provably the answer, from every item otherwise', async () => {
+    const { recommender, catalog, wholeScorings } = await boostedShop();
+    // Item 40 scores 3.0 below item 1; a factor of 1.01 cannot lift it past the 5th (0.5 below): the shortlist answers.
+    const small = await recommender.forUser('u', 5, { exclude: 'none', boosts: catalog.boosts('1.01 IF tags = "promo"') });
+    expect(small.items.map((i) => i.item)).toEqual(['sku-1', 'sku-2', 'sku-3', 'sku-4', 'sku-5']);
+    expect(small.items.every((i) => i.boost === 1)).toBe(true);
+    expect(wholeScorings()).toBe(0);
+    // × 100 (+4.6 in score) puts it first, although the shortlist does not hold it: the whole catalogue is scored.
+    const large = await recommender.forUser('u', 5, { exclude: 'none', boosts: catalog.boosts('100 IF tags = "promo"') });
+    expect(large.items.map((i) => i.item)).toEqual(['sku-40', 'sku-1', 'sku-2', 'sku-3', 'sku-4']);
+    expect(large.items[0]!.boost).toBe(100);
+    expect(large.items[0]!.probability).toBeCloseTo(Math.exp(-4), 6); // the model's probability, unboosted
+    expect(wholeScorings()).toBe(1);
+    // A filter that leaves it out wins over any boost.
+    const filtered = await recommender.forUser('u', 5, { exclude: 'none', where: catalog.filter('NOT tags = "promo"'), boosts: catalog.boosts('100 IF tags = "promo"') });
+    expect(filtered.items.map((i) => i.item)).toEqual(['sku-1', 'sku-2', 'sku-3', 'sku-4', 'sku-5']);
   });
 });

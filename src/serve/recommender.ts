@@ -1,5 +1,6 @@
 import type { CatalogItem, PopularItems, ServingReader } from '../data/serving-reader.js';
 import { BUILTIN_EVENT_TYPES } from '../data/import/event-types.js';
+import type { ItemBoosts, ItemFilter } from '../data/item-rules/compile.js';
 import { beamSearch, topIndices } from '../model/beam-search.js';
 import type { CatalogCache } from './catalog-cache.js';
 import type { ModelHistory, Shortlist, UserState } from '../model/served-model.js';
@@ -21,6 +22,13 @@ export interface Filters {
   /** Recommend only among these items (external ids). */
   readonly includeItems?: readonly string[] | undefined;
   readonly excludeItems?: readonly string[] | undefined;
+  /** A filter rule over properties and built-ins (CatalogCache.filter): only the items it holds for. */
+  readonly where?: ItemFilter | undefined;
+  /**
+   * Boost rules (CatalogCache.boosts): the items are ranked by probability × the factor of the rules that
+   * hold for them. They reorder what the filters keep and never bring back an item they leave out.
+   */
+  readonly boosts?: ItemBoosts | undefined;
 }
 
 /**
@@ -54,6 +62,16 @@ interface ModelCatalogView {
 }
 
 const POPULAR_TTL_MS = 60_000;
+/** Per-item masks and boost factors of rules, per model and catalogue generation; those that read `age` are rebuilt after this long. */
+const RULE_TABLES = 32;
+
+/** A boost rule's factor per model index (reported as is) and its logarithm (added to the scores to rank). */
+interface BoostTable {
+  readonly at: number;
+  readonly factors: Float64Array;
+  readonly logFactors: Float32Array;
+}
+const AGE_RULE_TTL_MS = 60_000;
 const POPULAR_LIMIT = 1_000;
 const PURCHASE = BUILTIN_EVENT_TYPES.purchase!;
 
@@ -67,6 +85,9 @@ export class Recommender {
   /** Users represented under a version about to serve (see prepareNext), filed before it does. */
   private next: { readonly version: number; readonly users: UserCache } | undefined;
   private readonly views = new WeakMap<PooledModel, ModelCatalogView>();
+  /** What a filter rule keeps (1) of a model's indices, and a boost rule's log-factor per index: rules repeat, the catalogue is scanned once. */
+  private readonly ruleMasks = new LruCache<string, { readonly at: number; readonly mask: Uint8Array }>(RULE_TABLES);
+  private readonly ruleBoosts = new LruCache<string, BoostTable>(RULE_TABLES);
   private popular: { at: number; value: PopularItems } | undefined;
   private eventTypes: Map<string, number> = new Map();
 
@@ -270,7 +291,8 @@ export class Recommender {
         ({ encoded, state } = await represent(model, person));
       }
       const history = { events: person.events, used: encoded?.items.length ?? 0 };
-      const rule = this.itemRule(person, filters);
+      const now = Date.now();
+      const rule = this.itemRule(person, filters, now);
       const dropped: RankedCandidates['dropped'][number][] = [];
       const kept: CatalogItem[] = [];
       for (const id of new Set(candidates)) {
@@ -285,8 +307,8 @@ export class Recommender {
         const counts = new Map(popular.items.map((p) => [p.itemId, p.count]));
         const total = Math.max(1, popular.windowEvents);
         const items = kept
-          .map((entry) => toItem(entry, (counts.get(entry.id) ?? 0) / total, counts.get(entry.id) ?? 0))
-          .sort((a, b) => b.score - a.score || (a.item < b.item ? -1 : 1));
+          .map((entry) => toItem(entry, (counts.get(entry.id) ?? 0) / total, counts.get(entry.id) ?? 0, boostOf(filters.boosts, entry, now)))
+          .sort(byBoostedProbability);
         return { strategy: 'popular', modelVersion: model?.version ?? null, items, dropped, history };
       }
       const scores = await model.scores(state);
@@ -294,9 +316,9 @@ export class Recommender {
       for (const entry of kept) {
         const index = model.vocabulary.indexOf(entry.id);
         if (index === 0) dropped.push({ item: entry.externalId, reason: 'not_in_model' });
-        else items.push(toItem(entry, Math.exp(scores[index]! - state.logNormaliser), scores[index]!));
+        else items.push(toItem(entry, Math.exp(scores[index]! - state.logNormaliser), scores[index]!, boostOf(filters.boosts, entry, now)));
       }
-      items.sort((a, b) => b.score - a.score || (a.item < b.item ? -1 : 1));
+      items.sort(byBoostedProbability);
       return { strategy: 'model', modelVersion: model.version, items, dropped, history };
     } finally {
       model?.release();
@@ -345,6 +367,7 @@ export class Recommender {
     }
     const view = this.view(model);
     const keep = this.keeper(model, owner, filters);
+    if (filters.boosts) return { strategy: 'model', modelVersion: model.version, items: await this.boosted(model, view, state, shortlist, k, keep, filters.boosts), history };
     if (shortlist && k <= shortlist.indices.length) {
       const chosen: RecommendedItem[] = [];
       for (let j = 0; j < shortlist.indices.length && chosen.length < k; j++) {
@@ -359,18 +382,47 @@ export class Recommender {
     return { strategy: 'model', modelVersion: model.version, items, history };
   }
 
+  /**
+   * The top k kept items by probability × boost. From the shortlist when that is provably the answer: an
+   * item outside it scores at most the shortlist's lowest score, so boosted at most by maxFactor it
+   * cannot pass the k-th chosen when that one is above the bound. Otherwise from the whole catalogue's scores.
+   */
+  private async boosted(model: PooledModel, view: ModelCatalogView, state: UserState, shortlist: Shortlist | undefined, k: number, keep: (index: number) => boolean, boosts: ItemBoosts): Promise<RecommendedItem[]> {
+    const { factors, logFactors } = this.boostTable(model, view, boosts);
+    const describe = (index: number, score: number): RecommendedItem => toItem(view.entries[index]!, Math.exp(score - state.logNormaliser), score, factors[index]!);
+    if (shortlist && k <= shortlist.indices.length) {
+      let floor = Infinity;
+      const kept: { index: number; score: number; boosted: number }[] = [];
+      for (let j = 0; j < shortlist.indices.length; j++) {
+        const index = shortlist.indices[j]!;
+        const score = shortlist.scores[j]!;
+        floor = Math.min(floor, score);
+        if (keep(index)) kept.push({ index, score, boosted: score + logFactors[index]! });
+      }
+      kept.sort((a, b) => b.boosted - a.boosted || a.index - b.index);
+      const complete = shortlist.indices.length >= model.numItems;
+      if (kept.length >= k && (complete || kept[k - 1]!.boosted > floor + Math.log(boosts.maxFactor))) return kept.slice(0, k).map((c) => describe(c.index, c.score));
+    }
+    const scores = await model.scores(state);
+    const boostedScores = new Float32Array(scores.length);
+    for (let i = 0; i < scores.length; i++) boostedScores[i] = scores[i]! + logFactors[i]!;
+    return topIndices(boostedScores, k, keep).map((i) => describe(i, scores[i]!));
+  }
+
   private async popularFor(owner: Owner, k: number, filters: Filters, model: PooledModel | undefined, serving: Serving): Promise<RecommendedItem[]> {
     this.requireFallback(model, serving);
     const popular = await this.popularCounts();
-    const rule = this.itemRule(owner, filters);
+    const now = Date.now();
+    const rule = this.itemRule(owner, filters, now);
     const total = Math.max(1, popular.windowEvents);
     const out: RecommendedItem[] = [];
     for (const { itemId, count } of popular.items) {
-      if (out.length === k) break;
+      if (out.length === k && !filters.boosts) break;
       const entry = this.catalog.byInternalId(itemId);
-      if (rule(entry) === 'kept') out.push(toItem(entry!, count / total, count));
+      if (rule(entry) === 'kept') out.push(toItem(entry!, count / total, count, boostOf(filters.boosts, entry!, now)));
     }
-    return out;
+    // With boosts, every kept popular item competes on count × boost.
+    return filters.boosts ? out.sort(byBoostedProbability).slice(0, k) : out;
   }
 
   /** Without a model, only the popular fallback can answer; it may be switched off (not for an experiment's popular variant). */
@@ -458,23 +510,59 @@ export class Recommender {
    * the catalogue knows it, it is active, the owner's exclusion policy and excludeItems leave it,
    * and it is in the category and in includeItems when they are given; otherwise, why not.
    */
-  private itemRule(owner: Owner, filters: Filters): (entry: CatalogItem | undefined) => 'kept' | 'unknown' | 'inactive' | 'filtered' {
+  private itemRule(owner: Owner, filters: Filters, now: number): (entry: CatalogItem | undefined) => 'kept' | 'unknown' | 'inactive' | 'filtered' {
     const blocked = this.blockedInternal(owner, filters);
     const include = filters.includeItems ? new Set(filters.includeItems) : undefined;
-    const { category } = filters;
+    const { category, where } = filters;
     return (entry) => {
       if (entry === undefined) return 'unknown';
       if (!entry.active) return 'inactive';
-      const left = blocked.has(entry.id) || (category !== undefined && entry.category !== category) || (include !== undefined && !include.has(entry.externalId));
+      const left =
+        blocked.has(entry.id) || (category !== undefined && entry.category !== category) || (include !== undefined && !include.has(entry.externalId)) || (where !== undefined && !where.test(entry, now));
       return left ? 'filtered' : 'kept';
     };
   }
 
-  /** The filter rule over model indices. */
+  /** The filter rule over model indices (a filter rule through its cached mask). */
   private keeper(model: PooledModel, owner: Owner, filters: Filters): (index: number) => boolean {
     const view = this.view(model);
-    const rule = this.itemRule(owner, filters);
-    return (index) => rule(view.entries[index]) === 'kept';
+    const rule = this.itemRule(owner, { ...filters, where: undefined }, Date.now());
+    const mask = filters.where && this.ruleMask(model, view, filters.where);
+    return mask ? (index) => mask[index] === 1 && rule(view.entries[index]) === 'kept' : (index) => rule(view.entries[index]) === 'kept';
+  }
+
+  /** Which of a model's indices a filter rule keeps, computed once per rule, model and catalogue (and minute, for `age`). */
+  private ruleMask(model: PooledModel, view: ModelCatalogView, where: ItemFilter): Uint8Array {
+    const key = `${model.version}:${view.generation}:${where.text}`;
+    const now = Date.now();
+    const cached = this.ruleMasks.get(key);
+    if (cached && !(where.usesAge && now - cached.at > AGE_RULE_TTL_MS)) return cached.mask;
+    const mask = new Uint8Array(view.entries.length);
+    for (let index = 1; index < view.entries.length; index++) {
+      const entry = view.entries[index];
+      if (entry && where.test(entry, now)) mask[index] = 1;
+    }
+    this.ruleMasks.set(key, { at: now, mask });
+    return mask;
+  }
+
+  /** The boost factor of each of a model's indices, computed as ruleMask is. */
+  private boostTable(model: PooledModel, view: ModelCatalogView, boosts: ItemBoosts): BoostTable {
+    const key = `${model.version}:${view.generation}:${boosts.text}`;
+    const now = Date.now();
+    const cached = this.ruleBoosts.get(key);
+    if (cached && !(boosts.usesAge && now - cached.at > AGE_RULE_TTL_MS)) return cached;
+    const factors = new Float64Array(view.entries.length).fill(1);
+    const logFactors = new Float32Array(view.entries.length);
+    for (let index = 1; index < view.entries.length; index++) {
+      const entry = view.entries[index];
+      if (!entry) continue;
+      factors[index] = boosts.factor(entry, now);
+      logFactors[index] = Math.log(factors[index]!);
+    }
+    const table = { at: now, factors, logFactors };
+    this.ruleBoosts.set(key, table);
+    return table;
   }
 
   private view(model: PooledModel): ModelCatalogView {
@@ -508,6 +596,17 @@ async function represent(model: PooledModel | undefined, owner: Owner): Promise<
   return { encoded, state, shortlist };
 }
 
-function toItem(entry: CatalogItem, probability: number, score: number): RecommendedItem {
-  return { item: entry.externalId, title: entry.title, category: entry.category, price: entry.price, probability, score };
+function toItem(entry: CatalogItem, probability: number, score: number, boost?: number): RecommendedItem {
+  const item: RecommendedItem = { item: entry.externalId, title: entry.title, category: entry.category, price: entry.price, probability, score };
+  return boost === undefined ? item : { ...item, boost };
+}
+
+/** The boost factor of an item when rules are given (undefined: no boost field in the answer). */
+function boostOf(boosts: ItemBoosts | undefined, entry: CatalogItem, now: number): number | undefined {
+  return boosts?.factor(entry, now);
+}
+
+/** Most probable × boosted first (boost 1 without rules), then by item id. */
+function byBoostedProbability(a: RecommendedItem, b: RecommendedItem): number {
+  return b.probability * (b.boost ?? 1) - a.probability * (a.boost ?? 1) || b.score - a.score || (a.item < b.item ? -1 : 1);
 }

@@ -8,7 +8,7 @@ describe('reply', () => {
     const res = { req: { method: 'GET', originalUrl: '/v1/items/a' }, json: (body: unknown) => sent.push(body) } as unknown as Response;
     return { res, sent };
   };
-  const item = { id: 'a', title: null, category: 'c', price: 1, active: true, inModel: false };
+  const item = { id: 'a', title: null, category: 'c', price: 1, active: true, properties: null, inModel: false };
 
   it('sends a body that matches its schema', () => {
     const { res, sent } = fakeResponse();

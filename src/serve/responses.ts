@@ -20,11 +20,17 @@ const HistoryUse = z
   })
   .describe('how much of the history the model read');
 
+/** An item's properties as stored (PUT /v1/items, the catalogue import): any JSON object. */
+const Properties = z.record(z.string(), z.unknown()).describe("the item's properties (brand, stock, tags, ...) as the shop stored them");
+
 const ItemDescription = {
   item: z.string().describe("the shop's item id"),
   title: z.string().nullable(),
   category: z.string().nullable(),
   price: z.number().nullable(),
+  properties: Properties.nullable()
+    .optional()
+    .describe('present when the request asked for returnProperties: the properties asked for (all with true), null for an item without any'),
 };
 
 export const RecommendedItemSchema = z
@@ -34,6 +40,10 @@ export const RecommendedItemSchema = z
     score: z
       .number()
       .describe("model: the logit, the attention network's plus the version's co-occurrence term when it has one (next-sequence: the step's log-probability); popular: the item's event count in the window"),
+    boost: z
+      .number()
+      .optional()
+      .describe('present when the request gave boost rules: the factor they multiplied this item\'s probability by (1 when none held); items are ordered by probability × boost'),
   })
   .meta({ id: 'RecommendedItem' });
 
@@ -90,6 +100,7 @@ export const ItemSchema = z
     category: z.string().nullable(),
     price: z.number().nullable(),
     active: z.boolean().describe('inactive items are never recommended'),
+    properties: Properties.nullable(),
     inModel: z.boolean().describe('whether the serving version knows the item'),
   })
   .meta({ id: 'Item' });

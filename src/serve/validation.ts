@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { EXPERIMENT_ROUTES } from '../data/experiments.js';
 import { MAX_EXTERNAL_ID_LENGTH } from '../data/import/fields.js';
+import { propertiesProblem, type ItemProperties } from '../data/item-properties.js';
+import { MAX_RULE_LENGTH } from '../data/item-rules/parse.js';
 import { ProblemError } from './problem.js';
 
 /**
@@ -31,6 +33,39 @@ const QueryItemList = (max: number) =>
 export const ExcludeSchema = z.enum(['purchased', 'seen', 'none']).default('purchased').describe('History items to leave out');
 const K = (max: number, fallback: number) => z.coerce.number().int().min(1).max(max).default(fallback);
 const Category = z.string().trim().min(1).max(256).describe('Only items of this category');
+const FilterRule = z
+  .string()
+  .trim()
+  .min(1)
+  .max(MAX_RULE_LENGTH)
+  .describe('Only items this rule holds for, over properties and the built-ins category, title, price, active and age (days), e.g. `stock > 0 AND brand IN ("a","b")` (docs/merchandising.md). Applied before the top k')
+  .meta({ example: 'stock > 0 AND brand IN ("a","b")' });
+const BoostRule = z
+  .string()
+  .trim()
+  .min(1)
+  .max(MAX_RULE_LENGTH)
+  .describe('Boost rules separated by semicolons, `<factor> IF <condition>`: the items ranked by probability × the factors whose conditions hold, e.g. `1.5 IF tags = "promo"; 0.2 IF stock = 0`. A boost never brings back an item a filter leaves out')
+  .meta({ example: '1.5 IF tags = "promo"; 0.2 IF stock = 0' });
+const PropertyName = z.string().min(1).max(100);
+/** Query form: true, false, or comma-separated property names. */
+const QueryReturnProperties = z
+  .string()
+  .transform((s, ctx): true | string[] | undefined => {
+    if (s === 'true') return true;
+    if (s === 'false') return undefined;
+    const names = s.split(',').map((x) => x.trim()).filter(Boolean);
+    if (names.length === 0 || names.length > 100 || names.some((n) => n.length > 100)) {
+      ctx.addIssue({ code: 'custom', message: 'must be true, false or 1-100 comma-separated property names' });
+      return z.NEVER;
+    }
+    return names;
+  })
+  .describe("true: each item's properties in the answer; a comma-separated list: only those properties");
+const BodyReturnProperties = z
+  .union([z.boolean(), z.array(PropertyName).min(1).max(100)])
+  .transform((v): true | string[] | undefined => (v === false ? undefined : v))
+  .describe("true: each item's properties in the answer; a list of names: only those properties");
 
 export const RecommendationQuery = z.strictObject({
   k: K(100, 10).describe('How many items (1–100)'),
@@ -38,6 +73,9 @@ export const RecommendationQuery = z.strictObject({
   category: Category.optional(),
   includeItems: QueryItemList(1_000).optional().describe('Comma-separated item ids: recommend only among these'),
   excludeItems: QueryItemList(1_000).optional().describe('Comma-separated item ids never to recommend'),
+  filter: FilterRule.optional(),
+  boost: BoostRule.optional(),
+  returnProperties: QueryReturnProperties.optional(),
 });
 
 export const NextSequenceQuery = z.strictObject({
@@ -47,6 +85,8 @@ export const NextSequenceQuery = z.strictObject({
   category: Category.optional(),
   includeItems: QueryItemList(1_000).optional(),
   excludeItems: QueryItemList(1_000).optional(),
+  filter: FilterRule.optional(),
+  returnProperties: QueryReturnProperties.optional(),
 });
 
 export const SimilarQuery = z.strictObject({
@@ -54,6 +94,8 @@ export const SimilarQuery = z.strictObject({
   category: Category.optional(),
   includeItems: QueryItemList(1_000).optional(),
   excludeItems: QueryItemList(1_000).optional(),
+  filter: FilterRule.optional(),
+  returnProperties: QueryReturnProperties.optional(),
 });
 
 export const EmptyQuery = z.strictObject({});
@@ -105,6 +147,9 @@ export const SessionRecommendationBody = z.strictObject({
   category: Category.optional(),
   includeItems: ItemList(1_000).optional(),
   excludeItems: ItemList(1_000).optional(),
+  filter: FilterRule.optional(),
+  boost: BoostRule.optional(),
+  returnProperties: BodyReturnProperties.optional(),
 });
 
 export const RankBody = z
@@ -116,6 +161,9 @@ export const RankBody = z
     exclude: ExcludeSchema,
     category: Category.optional(),
     excludeItems: ItemList(1_000).optional(),
+    filter: FilterRule.optional(),
+    boost: BoostRule.optional(),
+    returnProperties: BodyReturnProperties.optional(),
   })
   .refine((b) => (b.user === undefined) !== (b.session === undefined), { message: 'give exactly one of user and session', path: ['user'] });
 
@@ -125,6 +173,16 @@ export const ItemInput = z.strictObject({
   category: z.string().max(256).nullable().optional(),
   price: z.number().finite().min(0).nullable().optional(),
   active: z.boolean().optional(),
+  properties: z
+    .record(z.string(), z.unknown())
+    .nullable()
+    .optional()
+    .superRefine((value, ctx) => {
+      const problem = value ? propertiesProblem(value) : undefined;
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .transform((value) => value as ItemProperties | null | undefined)
+    .describe('Any JSON object (brand, stock, margin, tags, ...), replacing what the item had; null removes them. Filter and boost rules read them (docs/merchandising.md)'),
 });
 export const ItemsBody = z.strictObject({ items: z.array(ItemInput).min(1).max(1_000) });
 

@@ -1,4 +1,5 @@
 import { AppError } from '../../errors.js';
+import { propertiesProblem, type ItemProperties } from '../item-properties.js';
 import { CsvRecordAssembler } from './csv.js';
 import type { BadLine } from './event-row.js';
 import { FieldError, parseExternalId, parseOptionalNumber } from './fields.js';
@@ -16,9 +17,11 @@ export interface CatalogRow {
   readonly category?: string | null;
   readonly price?: number | null;
   readonly active?: boolean;
+  /** The item's properties: a JSON object in the `properties` column (empty: none). */
+  readonly properties?: ItemProperties | null;
 }
 
-export const CATALOG_COLUMNS = ['item_id', 'title', 'category', 'price', 'active'] as const;
+export const CATALOG_COLUMNS = ['item_id', 'title', 'category', 'price', 'active', 'properties'] as const;
 
 const TRUE = new Set(['1', 'true', 'yes', 'y', 't']);
 const FALSE = new Set(['0', 'false', 'no', 'n', 'f']);
@@ -84,5 +87,18 @@ function catalogRow(fields: string[], index: Map<string, number>, line: number):
     else if (FALSE.has(lower)) active = false;
     else return { line, code: 'BAD_BOOLEAN', message: `active '${rawActive}' is not true/false` };
   }
-  return { line, externalId: id, title: text('title'), category: text('category'), price, active };
+  let properties: ItemProperties | null | undefined;
+  const rawProperties = text('properties');
+  if (rawProperties !== undefined && rawProperties !== null) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(rawProperties);
+    } catch (error) {
+      return { line, code: 'BAD_PROPERTIES', message: `properties is not JSON: ${(error as Error).message}` };
+    }
+    const problem = propertiesProblem(parsed);
+    if (problem) return { line, code: 'BAD_PROPERTIES', message: problem };
+    properties = parsed as ItemProperties;
+  } else if (rawProperties === null) properties = null;
+  return { line, externalId: id, title: text('title'), category: text('category'), price, active, properties };
 }

@@ -15,7 +15,7 @@ import { sqliteImportTarget } from './sqlite-target.js';
 export interface ImportOptions {
   /** Event log to load; optional when only a catalogue is imported. */
   readonly events?: { readonly path: string } & SourceOptions;
-  /** Item catalogue CSV (item_id, title, category, price, active), applied before the events. */
+  /** Item catalogue CSV (item_id, title, category, price, active, properties), applied before the events. */
   readonly catalogPath?: string;
   /** Skip and count bad lines instead of stopping at the first one. */
   readonly skipBad: boolean;

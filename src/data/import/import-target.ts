@@ -69,10 +69,10 @@ export function lastRowPerItem(rows: readonly CatalogRow[]): CatalogRow[] {
 }
 
 /** Which catalogue attributes the file provides (the same for every row of a file). */
-export function catalogColumns(rows: readonly CatalogRow[]): ('title' | 'category' | 'price' | 'active')[] {
+export function catalogColumns(rows: readonly CatalogRow[]): ('title' | 'category' | 'price' | 'active' | 'properties')[] {
   const first = rows[0];
   if (!first) return [];
-  return (['title', 'category', 'price', 'active'] as const).filter((c) => first[c] !== undefined || rows.some((r) => r[c] !== undefined));
+  return (['title', 'category', 'price', 'active', 'properties'] as const).filter((c) => first[c] !== undefined || rows.some((r) => r[c] !== undefined));
 }
 
 /**

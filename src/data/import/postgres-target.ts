@@ -103,8 +103,8 @@ export async function postgresImportTarget(pool: pg.Pool): Promise<ImportTarget>
       const columns = catalogColumns(unique);
       const set = columns.length > 0 ? `DO UPDATE SET ${columns.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}` : 'DO NOTHING';
       const { rows: result } = await client.query<{ inserted: boolean }>(
-        `INSERT INTO items (external_id, title, category, price, active)
-         SELECT e, t, c, p, COALESCE(a, true) FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::bool[]) AS u(e, t, c, p, a)
+        `INSERT INTO items (external_id, title, category, price, active, properties)
+         SELECT e, t, c, p, COALESCE(a, true), j::jsonb FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::bool[], $6::text[]) AS u(e, t, c, p, a, j)
          ON CONFLICT (external_id) ${set}
          RETURNING (xmax = 0) AS inserted`,
         [
@@ -113,6 +113,7 @@ export async function postgresImportTarget(pool: pg.Pool): Promise<ImportTarget>
           unique.map((r) => r.category ?? null),
           unique.map((r) => r.price ?? null),
           unique.map((r) => r.active ?? null),
+          unique.map((r) => (r.properties ? JSON.stringify(r.properties) : null)),
         ],
       );
       const inserted = result.filter((r) => r.inserted).length;

@@ -60,11 +60,11 @@ export function sqliteImportTarget(db: Database.Database): ImportTarget {
       const columns = catalogColumns(unique);
       const set = columns.length > 0 ? `DO UPDATE SET ${columns.map((c) => `${c} = excluded.${c}`).join(', ')}` : 'DO NOTHING';
       const upsert = db.prepare(
-        `INSERT INTO items (external_id, title, category, price, active) VALUES (?, ?, ?, ?, ?) ON CONFLICT (external_id) ${set}`,
+        `INSERT INTO items (external_id, title, category, price, active, properties) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (external_id) ${set}`,
       );
       const count = db.prepare('SELECT COUNT(*) FROM items').pluck();
       const before = count.get() as number;
-      for (const r of unique) upsert.run(r.externalId, r.title ?? null, r.category ?? null, r.price ?? null, r.active === false ? 0 : 1);
+      for (const r of unique) upsert.run(r.externalId, r.title ?? null, r.category ?? null, r.price ?? null, r.active === false ? 0 : 1, r.properties ? JSON.stringify(r.properties) : null);
       const inserted = (count.get() as number) - before;
       created.items += inserted;
       return { inserted, updated: unique.length - inserted };

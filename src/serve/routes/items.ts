@@ -1,7 +1,9 @@
 import type { Router } from 'express';
+import { JSON_COLUMN_NULL, toJsonValue } from '../../data/json.js';
 import { withWriteLock } from '../../data/write-lock.js';
 import type { CatalogItem } from '../../data/serving-reader.js';
 import type { ServeContext } from '../context.js';
+import { filtersOf, withProperties } from '../merchandising.js';
 import { ProblemError } from '../problem.js';
 import { ItemSchema, ItemsWrittenSchema, SimilarItemsResponseSchema, reply, type ItemDescription } from '../responses.js';
 import { IdParam, ItemsBody, SimilarQuery, parse } from '../validation.js';
@@ -19,8 +21,11 @@ export function itemRoutes(router: Router, ctx: ServeContext): void {
       );
       // Only the attributes a row gives are written: PUT {id, price} changes the price and nothing else.
       await prisma.$transaction(
-        [...byId.values()].map(({ id, ...attributes }) => {
-          const present = Object.fromEntries(Object.entries(attributes).filter(([, v]) => v !== undefined));
+        [...byId.values()].map(({ id, properties, ...attributes }) => {
+          const present = {
+            ...Object.fromEntries(Object.entries(attributes).filter(([, v]) => v !== undefined)),
+            ...(properties !== undefined && { properties: properties === null ? JSON_COLUMN_NULL : toJsonValue(properties) }),
+          };
           return prisma.item.upsert({ where: { externalId: id }, create: { externalId: id, ...present }, update: present });
         }),
       );
@@ -46,9 +51,10 @@ export function itemRoutes(router: Router, ctx: ServeContext): void {
   router.get('/items/:id/similar', ctx.auth.require('read'), async (req, res) => {
     const { id } = parse(IdParam, req.params, 'path');
     const query = parse(SimilarQuery, req.query, 'query');
-    const result = await ctx.recommender.similar(id, query.k, query);
+    const { exclude: _exclude, boosts: _boosts, ...filters } = filtersOf(ctx.catalog, { ...query, exclude: 'none' });
+    const result = await ctx.recommender.similar(id, query.k, filters);
     const recommendationId = ctx.impressions.record('similar_items', {}, { strategy: 'model', modelVersion: result.modelVersion, items: result.items });
-    reply(res, SimilarItemsResponseSchema, { recommendationId, ...result });
+    reply(res, SimilarItemsResponseSchema, { recommendationId, ...result, items: withProperties(ctx.catalog, result.items, query.returnProperties) });
   });
 }
 
@@ -66,6 +72,7 @@ function describe(ctx: ServeContext, item: CatalogItem): ItemDescription {
     category: item.category,
     price: item.price,
     active: item.active,
+    properties: item.properties,
     inModel: model ? model.vocabulary.indexOf(item.id) !== 0 : false,
   };
 }

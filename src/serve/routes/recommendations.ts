@@ -1,7 +1,8 @@
 import type { Router } from 'express';
 import type { ServeContext } from '../context.js';
 import type { Assignment } from '../experiments.js';
-import type { Filters, Serving } from '../recommender.js';
+import { filtersOf, withProperties } from '../merchandising.js';
+import type { Serving } from '../recommender.js';
 import { RankResponseSchema, SessionRecommendationsSchema, UserNextSequenceSchema, UserRecommendationsSchema, reply } from '../responses.js';
 import { IdParam, NextSequenceQuery, RankBody, RecommendationQuery, SessionRecommendationBody, parse } from '../validation.js';
 
@@ -21,11 +22,11 @@ export function recommendationRoutes(router: Router, ctx: ServeContext): void {
     const { id } = parse(IdParam, req.params, 'path');
     const query = parse(RecommendationQuery, req.query, 'query');
     const assignment = ctx.experiments.assign('user_recommendations', { user: id });
-    const result = await ctx.recommender.forUser(id, query.k, filters(query), serving(assignment));
+    const result = await ctx.recommender.forUser(id, query.k, filtersOf(ctx.catalog, query), serving(assignment));
     count(result.strategy);
     const experiment = servedBy(assignment, result);
     const recommendationId = ctx.impressions.record('user_recommendations', { user: id }, result, experiment);
-    reply(res, UserRecommendationsSchema, { recommendationId, ...named(experiment), user: id, ...result });
+    reply(res, UserRecommendationsSchema, { recommendationId, ...named(experiment), user: id, ...result, items: withProperties(ctx.catalog, result.items, query.returnProperties) });
   });
 
   router.post('/sessions/recommendations', ctx.auth.require('read'), async (req, res) => {
@@ -33,38 +34,34 @@ export function recommendationRoutes(router: Router, ctx: ServeContext): void {
     // A session with the shop's id takes part in experiments (assigned by that id) and owns its impression
     // (its later events are attributed by rule); without one it is outside both.
     const assignment = ctx.experiments.assign('session_recommendations', { session: body.sessionId });
-    const result = await ctx.recommender.forSession(body.events, body.k, filters(body), serving(assignment));
+    const result = await ctx.recommender.forSession(body.events, body.k, filtersOf(ctx.catalog, body), serving(assignment));
     count(result.strategy);
     const experiment = servedBy(assignment, result);
     const recommendationId = ctx.impressions.record('session_recommendations', body.sessionId !== undefined ? { session: body.sessionId } : {}, result, experiment);
-    reply(res, SessionRecommendationsSchema, { recommendationId, ...named(experiment), ...result });
+    reply(res, SessionRecommendationsSchema, { recommendationId, ...named(experiment), ...result, items: withProperties(ctx.catalog, result.items, body.returnProperties) });
   });
 
   router.get('/users/:id/next-sequence', ctx.auth.require('read'), async (req, res) => {
     const { id } = parse(IdParam, req.params, 'path');
     const query = parse(NextSequenceQuery, req.query, 'query');
     const assignment = ctx.experiments.assign('next_sequence', { user: id });
-    const result = await ctx.recommender.nextSequence(id, query.k, query.beam, filters(query), serving(assignment));
+    const result = await ctx.recommender.nextSequence(id, query.k, query.beam, filtersOf(ctx.catalog, query), serving(assignment));
     count(result.strategy);
     const experiment = servedBy(assignment, result);
     const recommendationId = ctx.impressions.record('next_sequence', { user: id }, result, experiment);
-    reply(res, UserNextSequenceSchema, { recommendationId, ...named(experiment), user: id, beam: query.beam, ...result });
+    reply(res, UserNextSequenceSchema, { recommendationId, ...named(experiment), user: id, beam: query.beam, ...result, items: withProperties(ctx.catalog, result.items, query.returnProperties) });
   });
 
   router.post('/rank', ctx.auth.require('read'), async (req, res) => {
     const body = parse(RankBody, req.body, 'body');
     const owner = body.user !== undefined ? { user: body.user } : { session: body.session! };
     const assignment = ctx.experiments.assign('rank', body.user !== undefined ? { user: body.user } : { session: body.sessionId });
-    const result = await ctx.recommender.rank(owner, body.candidates, filters(body), serving(assignment));
+    const result = await ctx.recommender.rank(owner, body.candidates, filtersOf(ctx.catalog, body), serving(assignment));
     count(result.strategy);
     const experiment = servedBy(assignment, result);
     const recommendationId = ctx.impressions.record('rank', { ...(body.user !== undefined && { user: body.user }), ...(body.sessionId !== undefined && { session: body.sessionId }) }, result, experiment);
-    reply(res, RankResponseSchema, { recommendationId, ...named(experiment), ...result });
+    reply(res, RankResponseSchema, { recommendationId, ...named(experiment), ...result, items: withProperties(ctx.catalog, result.items, body.returnProperties) });
   });
-}
-
-function filters(query: { exclude: Filters['exclude']; category?: string | undefined; includeItems?: string[] | undefined; excludeItems?: string[] | undefined }): Filters {
-  return { exclude: query.exclude, category: query.category, includeItems: query.includeItems, excludeItems: query.excludeItems };
 }
 
 function serving(assignment: Assignment | undefined): Serving {
