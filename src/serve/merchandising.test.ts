@@ -126,6 +126,46 @@ describeEachProvider('merchandising rules', (provider) => {
     expect(cold.body.items.every((i: Item) => brandOf(i.item) === 'c')).toBe(true);
   });
 
+  it('puts pinned items in their slots whatever their rank, with the reason given, and reports a pin it cannot show', async () => {
+    // Pin the model's 8th item to the top and a brand-new item (no events, unknown to the model) to slot 3.
+    await shop.call('/v1/items', { method: 'PUT', body: { items: [{ id: 'sku-new', title: 'New', properties: { brand: 'a' } }] } });
+    const eighth = full[7]!;
+    const { status, body } = await shop.call('/v1/sessions/recommendations', {
+      role: 'read',
+      body: {
+        events: [{ item: 'sku-1' }],
+        k: 5,
+        exclude: 'none',
+        filter: 'brand = "b"', // pins are not subject to it
+        pins: [
+          { item: eighth.item, slot: 1, reason: 'spring campaign' },
+          { item: 'sku-new', slot: 3 },
+          { item: 'sku-gone', slot: 4 },
+        ],
+      },
+    });
+    expect(status).toBe(200);
+    const items = body.items as Item[];
+    expect(items).toHaveLength(5);
+    expect(items[0]!.item).toBe(eighth.item);
+    expect(items[0]!.pin).toEqual({ slot: 1, reason: 'spring campaign', scored: true });
+    expect(items[2]).toMatchObject({ item: 'sku-new', probability: 0, score: 0, pin: { slot: 3, reason: null, scored: false } });
+    const ranked = items.filter((i) => !i.pin);
+    expect(ranked).toHaveLength(3);
+    expect(ranked.every((i) => brandOf(i.item) === 'b' && i.item !== eighth.item)).toBe(true);
+    expect(body.unplacedPins).toEqual([{ item: 'sku-gone', slot: 4, why: 'unknown' }]);
+    // The same through the query string: item@slot.
+    const query = await shop.call(`/v1/users/user-1/recommendations?k=3&exclude=none&pins=${encodeURIComponent(`${eighth.item}@2`)}`, { role: 'read' });
+    expect(query.body.items.map((i: Item) => i.item)).toEqual([full[0]!.item, eighth.item, full[1]!.item]);
+    expect(query.body.items[1].probability).toBeCloseTo(eighth.probability, 6);
+    // A slot past k, a slot or an item twice: refused.
+    for (const pins of [`${eighth.item}@4`, 'sku-1@1,sku-2@1', 'sku-1@1,sku-1@2', 'sku-1', 'sku-1@0']) {
+      const bad = await shop.call(`/v1/users/user-1/recommendations?k=3&pins=${encodeURIComponent(pins)}`, { role: 'read' });
+      expect(bad.status, pins).toBe(400);
+      expect(bad.body.code).toBe('VALIDATION_FAILED');
+    }
+  });
+
   it('answers a rule it cannot use with a 400 problem that points at the offending character', async () => {
     const syntax = await shop.call(`/v1/users/user-1/recommendations?filter=${encodeURIComponent('stock > > 0')}`, { role: 'read' });
     expect(syntax.status).toBe(400);

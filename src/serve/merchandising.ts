@@ -2,7 +2,7 @@ import type { ItemProperties, JsonValue } from '../data/item-properties.js';
 import { RuleError } from '../data/item-rules/parse.js';
 import type { CatalogCache } from './catalog-cache.js';
 import { ProblemError } from './problem.js';
-import type { Filters } from './recommender.js';
+import type { Filters, Pin } from './recommender.js';
 
 /**
  * The recommendation routes' merchandising parameters (docs/merchandising.md):
@@ -19,6 +19,7 @@ export interface FilterParameters {
   readonly excludeItems?: readonly string[] | undefined;
   readonly filter?: string | undefined;
   readonly boost?: string | undefined;
+  readonly pins?: readonly Pin[] | undefined;
 }
 
 export function filtersOf(catalog: CatalogCache, given: FilterParameters): Filters {
@@ -29,6 +30,7 @@ export function filtersOf(catalog: CatalogCache, given: FilterParameters): Filte
     excludeItems: given.excludeItems,
     where: given.filter === undefined ? undefined : compiled('filter', given.filter, () => catalog.filter(given.filter!)),
     boosts: given.boost === undefined ? undefined : compiled('boost', given.boost, () => catalog.boosts(given.boost!)),
+    pins: given.pins,
   };
 }
 

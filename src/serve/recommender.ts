@@ -29,6 +29,14 @@ export interface Filters {
    * hold for them. They reorder what the filters keep and never bring back an item they leave out.
    */
   readonly boosts?: ItemBoosts | undefined;
+  /** Items shown at fixed 1-based slots (≤ k, distinct), whatever their rank: the other filters do not apply to them. */
+  readonly pins?: readonly Pin[] | undefined;
+}
+
+export interface Pin {
+  readonly item: string;
+  readonly slot: number;
+  readonly reason?: string | undefined;
 }
 
 /**
@@ -54,6 +62,9 @@ export interface RecommenderOptions {
   readonly userCacheSize: number;
   readonly userCacheTtlSeconds: number;
 }
+
+/** A pinned item as the serving strategy describes it, and whether it had a score for it. */
+type DescribePinned = (entry: CatalogItem) => { readonly item: RecommendedItem; readonly scored: boolean };
 
 /** Per model and catalogue generation: each model index's catalogue entry. */
 interface ModelCatalogView {
@@ -361,25 +372,96 @@ export class Recommender {
     serving: Serving,
   ): Promise<Recommendations> {
     const history = { events: owner.events, used: encoded?.items.length ?? 0 };
+    const { pins } = filters;
+    // The pinned items take their slots below; the ranking leaves them out so none shows twice.
+    const ranking = pins ? { ...filters, excludeItems: [...(filters.excludeItems ?? []), ...pins.map((p) => p.item)] } : filters;
     if (!model || !state) {
-      const items = await this.popularFor(owner, k, filters, model, serving);
-      return { strategy: 'popular', modelVersion: model?.version ?? null, items, history };
+      const items = await this.popularFor(owner, k, ranking, model, serving);
+      const result = { strategy: 'popular' as const, modelVersion: model?.version ?? null, items, history };
+      return pins ? this.placePins(result, k, pins, await this.popularPinned(filters)) : result;
     }
+    const items = await this.ranked(model, owner, state, shortlist, k, ranking);
+    const result = { strategy: 'model' as const, modelVersion: model.version, items, history };
+    return pins ? this.placePins(result, k, pins, await this.modelPinned(model, state, shortlist, pins, filters)) : result;
+  }
+
+  /** The model's top k under the filters (and boosts). */
+  private async ranked(model: PooledModel, owner: Owner, state: UserState, shortlist: Shortlist | undefined, k: number, filters: Filters): Promise<RecommendedItem[]> {
     const view = this.view(model);
     const keep = this.keeper(model, owner, filters);
-    if (filters.boosts) return { strategy: 'model', modelVersion: model.version, items: await this.boosted(model, view, state, shortlist, k, keep, filters.boosts), history };
+    if (filters.boosts) return this.boosted(model, view, state, shortlist, k, keep, filters.boosts);
     if (shortlist && k <= shortlist.indices.length) {
       const chosen: RecommendedItem[] = [];
       for (let j = 0; j < shortlist.indices.length && chosen.length < k; j++) {
         const index = shortlist.indices[j]!;
         if (keep(index)) chosen.push(toItem(view.entries[index]!, Math.exp(shortlist.scores[j]! - state.logNormaliser), shortlist.scores[j]!));
       }
-      if (chosen.length === k) return { strategy: 'model', modelVersion: model.version, items: chosen, history };
+      if (chosen.length === k) return chosen;
     }
     const scores = await model.scores(state);
     const best = topIndices(scores, k, keep);
-    const items = best.map((i) => toItem(view.entries[i]!, Math.exp(scores[i]! - state.logNormaliser), scores[i]!));
-    return { strategy: 'model', modelVersion: model.version, items, history };
+    return best.map((i) => toItem(view.entries[i]!, Math.exp(scores[i]! - state.logNormaliser), scores[i]!));
+  }
+
+  /** How the model describes pinned items: its probability and score where it knows the item (the shortlist's, else the catalogue's scores). */
+  private async modelPinned(model: PooledModel, state: UserState, shortlist: Shortlist | undefined, pins: readonly Pin[], filters: Filters): Promise<DescribePinned> {
+    const known = new Map<number, number>();
+    if (shortlist) for (let j = 0; j < shortlist.indices.length; j++) known.set(shortlist.indices[j]!, shortlist.scores[j]!);
+    const indices = pins.map((p) => this.catalog.byExternalId(p.item)).map((entry) => (entry ? model.vocabulary.indexOf(entry.id) : 0));
+    if (indices.some((index) => index !== 0 && !known.has(index))) {
+      const scores = await model.scores(state);
+      for (const index of indices) if (index !== 0) known.set(index, scores[index]!);
+    }
+    const now = Date.now();
+    return (entry) => {
+      const score = known.get(model.vocabulary.indexOf(entry.id));
+      return score === undefined
+        ? { item: toItem(entry, 0, 0, boostOf(filters.boosts, entry, now)), scored: false }
+        : { item: toItem(entry, Math.exp(score - state.logNormaliser), score, boostOf(filters.boosts, entry, now)), scored: true };
+    };
+  }
+
+  /** How the popular strategy describes pinned items: their share and count in the window (0 for an item outside its list). */
+  private async popularPinned(filters: Filters): Promise<DescribePinned> {
+    const popular = await this.popularCounts();
+    const counts = new Map(popular.items.map((p) => [p.itemId, p.count]));
+    const total = Math.max(1, popular.windowEvents);
+    const now = Date.now();
+    return (entry) => ({ item: toItem(entry, (counts.get(entry.id) ?? 0) / total, counts.get(entry.id) ?? 0, boostOf(filters.boosts, entry, now)), scored: true });
+  }
+
+  /**
+   * Puts each pinned item in its slot, the ranked items filling the others in order, k at most. A pin of an
+   * item the catalogue does not have, or an inactive one, is reported and its slot goes to the ranking.
+   */
+  private placePins(result: Recommendations, k: number, pins: readonly Pin[], describe: DescribePinned): Recommendations {
+    const bySlot = new Map<number, RecommendedItem>();
+    const unplaced: NonNullable<Recommendations['unplacedPins']> = [];
+    for (const pin of pins) {
+      const entry = this.catalog.byExternalId(pin.item);
+      if (!entry || !entry.active) {
+        unplaced.push({ item: pin.item, slot: pin.slot, why: entry ? 'inactive' : 'unknown' });
+        continue;
+      }
+      const { item, scored } = describe(entry);
+      bySlot.set(pin.slot, { ...item, pin: { slot: pin.slot, reason: pin.reason ?? null, scored } });
+    }
+    const items: RecommendedItem[] = [];
+    const ranked = result.items[Symbol.iterator]();
+    for (let slot = 1; slot <= k; slot++) {
+      const pinned = bySlot.get(slot);
+      if (pinned) items.push(pinned);
+      else {
+        const next = ranked.next();
+        if (next.done) {
+          // The ranking ran out: later pins close up behind it.
+          for (let later = slot + 1; later <= k; later++) if (bySlot.has(later)) items.push(bySlot.get(later)!);
+          break;
+        }
+        items.push(next.value);
+      }
+    }
+    return { ...result, items, ...(unplaced.length > 0 && { unplacedPins: unplaced }) };
   }
 
   /**

@@ -44,6 +44,14 @@ export const RecommendedItemSchema = z
       .number()
       .optional()
       .describe('present when the request gave boost rules: the factor they multiplied this item\'s probability by (1 when none held); items are ordered by probability × boost'),
+    pin: z
+      .strictObject({
+        slot: z.number().int().describe('the 1-based position the request pinned the item to'),
+        reason: z.string().nullable().describe('the reason the request gave, as given'),
+        scored: z.boolean().describe("whether probability and score are the strategy's for this item; false when the model does not know it (a new item): both are then 0"),
+      })
+      .optional()
+      .describe('present on items placed by a pin rather than ranked'),
   })
   .meta({ id: 'RecommendedItem' });
 
@@ -63,6 +71,10 @@ export const RecommendationsSchema = z.strictObject({
   modelVersion: ModelVersionNumber,
   items: z.array(RecommendedItemSchema),
   history: HistoryUse,
+  unplacedPins: z
+    .array(z.strictObject({ item: z.string(), slot: z.number().int(), why: z.enum(['unknown', 'inactive']).describe('the catalogue does not have the item, or it is inactive') }))
+    .optional()
+    .describe('present when a pinned item could not be shown; the slot went to the ranking'),
 });
 export const SessionRecommendationsSchema = RecommendationsSchema.extend(Identified);
 export const UserRecommendationsSchema = RecommendationsSchema.extend({ ...Identified, user: z.string() });

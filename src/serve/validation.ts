@@ -48,6 +48,50 @@ const BoostRule = z
   .describe('Boost rules separated by semicolons, `<factor> IF <condition>`: the items ranked by probability × the factors whose conditions hold, e.g. `1.5 IF tags = "promo"; 0.2 IF stock = 0`. A boost never brings back an item a filter leaves out')
   .meta({ example: '1.5 IF tags = "promo"; 0.2 IF stock = 0' });
 const PropertyName = z.string().min(1).max(100);
+/** At most this many pins a request. */
+const MAX_PINS = 20;
+const PinInput = z.strictObject({
+  item: IdInput,
+  slot: z.number().int().min(1).max(100).describe('1-based position in the answer, at most k'),
+  reason: z.string().max(200).optional().describe('echoed on the item (a campaign, say)'),
+});
+/** Pins in a body; checked against k by the route (pinsWithin). */
+const BodyPins = z.array(PinInput).min(1).max(MAX_PINS).describe('Items shown at fixed positions whatever their rank: filters and boosts do not apply to them (inactive or unknown items are reported in unplacedPins)');
+/** Query form: item@slot, comma-separated. */
+const QueryPins = z
+  .string()
+  .transform((s, ctx): { item: string; slot: number }[] => {
+    const pins: { item: string; slot: number }[] = [];
+    for (const part of s.split(',').map((x) => x.trim()).filter(Boolean)) {
+      const at = part.lastIndexOf('@');
+      const slot = Number(part.slice(at + 1));
+      const item = part.slice(0, at).trim();
+      if (at <= 0 || !Number.isInteger(slot) || slot < 1 || slot > 100 || item.length > MAX_EXTERNAL_ID_LENGTH) {
+        ctx.addIssue({ code: 'custom', message: `'${part.slice(0, 60)}' is not item@slot (a slot of 1-100)` });
+        return z.NEVER;
+      }
+      pins.push({ item, slot });
+    }
+    if (pins.length === 0 || pins.length > MAX_PINS) {
+      ctx.addIssue({ code: 'custom', message: `give 1-${MAX_PINS} pins as item@slot, comma-separated` });
+      return z.NEVER;
+    }
+    return pins;
+  })
+  .describe('Items shown at fixed positions whatever their rank, item@slot comma-separated (e.g. sku-9@1,sku-3@4): filters and boosts do not apply to them');
+
+/** Pins fit the answer: each slot at most k, no slot or item twice. */
+function pinsFit(value: { k: number; pins?: readonly { item: string; slot: number }[] | undefined }, ctx: z.RefinementCtx): void {
+  const slots = new Set<number>();
+  const items = new Set<string>();
+  value.pins?.forEach((pin, i) => {
+    if (pin.slot > value.k) ctx.addIssue({ code: 'custom', path: ['pins', i, 'slot'], message: `slot ${pin.slot} is past k (${value.k})` });
+    else if (slots.has(pin.slot)) ctx.addIssue({ code: 'custom', path: ['pins', i, 'slot'], message: `slot ${pin.slot} is pinned twice` });
+    if (items.has(pin.item)) ctx.addIssue({ code: 'custom', path: ['pins', i, 'item'], message: `item '${pin.item}' is pinned twice` });
+    slots.add(pin.slot);
+    items.add(pin.item);
+  });
+}
 /** Query form: true, false, or comma-separated property names. */
 const QueryReturnProperties = z
   .string()
@@ -76,7 +120,8 @@ export const RecommendationQuery = z.strictObject({
   filter: FilterRule.optional(),
   boost: BoostRule.optional(),
   returnProperties: QueryReturnProperties.optional(),
-});
+  pins: QueryPins.optional(),
+}).superRefine(pinsFit);
 
 export const NextSequenceQuery = z.strictObject({
   k: K(20, 3).describe('Length of the continuation (1–20)'),
@@ -150,7 +195,8 @@ export const SessionRecommendationBody = z.strictObject({
   filter: FilterRule.optional(),
   boost: BoostRule.optional(),
   returnProperties: BodyReturnProperties.optional(),
-});
+  pins: BodyPins.optional(),
+}).superRefine(pinsFit);
 
 export const RankBody = z
   .strictObject({
