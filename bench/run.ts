@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { integerFlag, runJob, type FlagSpec, type JobSpec } from '../src/cli/job.js';
 import { AppError } from '../src/errors.js';
 import { DEFAULT_EPOCHS, DEFAULT_MEMBERS } from '../src/train/train-run.js';
+import { runExportBench } from './export-bench.js';
 import { runImportBench } from './import-bench.js';
 import { runScaleBench } from './scale-bench.js';
 import { writeSummary } from './summary.js';
@@ -9,7 +10,7 @@ import { runServeBench, servedShapeSuffix } from './serve-bench.js';
 import { runTrainBench } from './train-bench.js';
 import { machineFacts, writeBenchResult } from './machine.js';
 
-const BENCHMARKS = ['import', 'train', 'serve', 'scale'] as const;
+const BENCHMARKS = ['import', 'train', 'serve', 'scale', 'export'] as const;
 type Benchmark = (typeof BENCHMARKS)[number];
 
 const spec = {
@@ -29,7 +30,7 @@ const spec = {
     workers: { type: 'string', value: 'list', description: 'serve: run everything once per value with the server\'s --workers N, e.g. 1,2 (default: the server\'s default, no --workers flag)' },
     impressions: { type: 'string', value: 'list', description: "serve: run everything once per value with the server's --impressions on|off, e.g. on,off, to measure what recording impressions costs (default: the server's default, on); with --workers, every pair" },
     members: { type: 'string', value: 'n', description: `serve: the served shape: versions of this many ensemble members (default ${DEFAULT_MEMBERS}, as the training job); results go to serve-<n>-member-<timestamp>.json when it differs` },
-    'reuse-store': { type: 'boolean', default: false, description: 'serve: reuse bench/scratch/serve-bench.db and its two trained versions from an earlier run instead of importing and training again (runs serve a copy of it, so it holds the imported events only)' },
+    'reuse-store': { type: 'boolean', default: false, description: 'serve, export: reuse bench/scratch/serve-bench.db and its two trained versions from an earlier run instead of importing and training again (runs serve a copy of it, so it holds the imported events only)' },
     write: { type: 'boolean', default: true, description: 'Print the result without writing bench/results/<name>-<timestamp>.json' },
   },
   details: `
@@ -84,7 +85,9 @@ await runJob(spec, async ({ flags, positionals }) => {
                 log,
                 ...(flags.catalogue && { synthetic: parseCatalogue(flags.catalogue) }),
               })
-            : await runScaleBench({ sizes: parseSizes(flags.sizes ?? (flags.quick ? '100000:5000,300000:10000' : '1000000:10000,3000000:30000,10000000:100000')), scratch, log });
+            : benchmark === 'export'
+              ? await runExportBench({ reuseStore: flags['reuse-store'], quick: flags.quick, scratch, log })
+              : await runScaleBench({ sizes: parseSizes(flags.sizes ?? (flags.quick ? '100000:5000,300000:10000' : '1000000:10000,3000000:30000,10000000:100000')), scratch, log });
     // A synthetic catalogue is a different benchmark from the amazon-games serve run: its own files.
     const name =
       benchmark === 'serve' && flags.catalogue

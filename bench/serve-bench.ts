@@ -107,7 +107,7 @@ const SETTLE_MS = 1_000;
 
 const KEYS = { read: 'bench-read-key-0000', write: 'bench-write-key-0000', admin: 'bench-admin-key-0000' };
 
-interface PreparedStore {
+export interface PreparedStore {
   /** The SQLite file, never served itself: each configuration serves a copy. */
   readonly file: string;
   readonly first: number;
@@ -198,8 +198,8 @@ export function servedShapeSuffix(members: number): string {
   return members === DEFAULT_MEMBERS ? '' : `-${members}-member`;
 }
 
-/** The store: the catalogue imported, a first version (active) and a second (never activated) trained. */
-async function prepareStore(options: ServeBenchOptions): Promise<PreparedStore> {
+/** The store: the catalogue imported, a first version (active) and a second (never activated) trained. Also the export benchmark's. */
+export async function prepareStore(options: Pick<ServeBenchOptions, 'members' | 'synthetic' | 'reuseStore' | 'scratch' | 'log' | 'trainEpochs'>): Promise<PreparedStore> {
   const members = options.members ?? DEFAULT_MEMBERS;
   const name = (options.synthetic ? `serve-bench-${options.synthetic.events}-${options.synthetic.items}-${options.synthetic.users}` : 'serve-bench') + servedShapeSuffix(members);
   const file = join(options.scratch, `${name}.db`);

@@ -61,6 +61,10 @@ export function writeSummary(resultsDir: string): string {
       '',
     ]),
   );
+  section(
+    'export',
+    ((j('export').runs ?? []) as Json[]).map((r) => [`${r.format}, --workers ${r.workers}, top ${n(j('export').k)}`, `${n(r.users_per_s)} users/s (${n(r.users)} users in ${n(r.seconds, 1)} s), peak ${n(r.peak_rss_mb)} MB`, '']),
+  );
   const text = `${out.join('\n')}\n`;
   writeFileSync(join(resultsDir, 'SUMMARY.md'), text);
   return text;

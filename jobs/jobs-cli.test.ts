@@ -62,6 +62,24 @@ describe('jobs/import', () => {
   });
 });
 
+describe('jobs/export', () => {
+  it('documents every flag in --help and refuses missing or contradictory arguments with exit code 2', async () => {
+    const { code, stdout } = await runJobProcess('export', ['--help']);
+    expect(code).toBe(0);
+    for (const flag of ['--users', '--k', '--format', '--output', '--overwrite', '--resume', '--exclude', '--category', '--filter', '--boost', '--workers', '--database-url', '--json', '--quiet', '--help']) {
+      expect(stdout).toContain(flag);
+    }
+    const missing = await runJobProcess('export', []);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/^error \[USAGE\]: --output <file\|name> is required/);
+    const both = await runJobProcess('export', ['--output', join(dir, 'x.jsonl'), '--overwrite', '--resume']);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('give --overwrite or --resume, not both');
+    const badK = await runJobProcess('export', ['--output', join(dir, 'x.jsonl'), '--k', '0']);
+    expect(badK.code).toBe(2);
+  });
+});
+
 describe('jobs/migrate', () => {
   it('migrates, then reports the database up to date', async () => {
     const database = `file:${join(dir, 'migrate.db')}`;

@@ -19,6 +19,7 @@ interface Item {
   score: number;
   boost?: number;
   properties?: Record<string, unknown> | null;
+  pin?: { slot: number; reason: string | null; scored: boolean };
 }
 
 /**
