@@ -22,6 +22,7 @@ const spec = {
     category: { type: 'string', value: 'name', description: 'Only items of this category' },
     filter: { type: 'string', value: 'rule', description: 'Only items this rule holds for, e.g. \'stock > 0 AND brand IN ("a","b")\' (docs/merchandising.md)' },
     boost: { type: 'string', value: 'rules', description: 'Boost rules, e.g. \'1.5 IF tags = "promo"; 0.2 IF stock = 0\'' },
+    'max-per': { type: 'string', value: 'name:n', description: 'Diversity: at most n items with the same value of category or a property, e.g. category:2' },
     workers: { type: 'string', value: 'n', description: 'Inference worker threads (default: the cores)' },
     'database-url': { type: 'string', value: 'url', description: `Database (default: $DATABASE_URL, else ${DEFAULT_DATABASE_URL})` },
     json: { type: 'boolean', default: false, description: 'Print the report as JSON on stdout' },
@@ -65,7 +66,7 @@ await runJob(spec, async ({ flags }) => {
       output: flags.output,
       overwrite: flags.overwrite,
       resume: flags.resume,
-      filters: { exclude: flags.exclude as 'purchased' | 'seen' | 'none', category: flags.category, filter: flags.filter, boost: flags.boost },
+      filters: { exclude: flags.exclude as 'purchased' | 'seen' | 'none', category: flags.category, filter: flags.filter, boost: flags.boost, maxPer: flags['max-per'] },
       workers,
       log,
       onProgress: (done, total) => {

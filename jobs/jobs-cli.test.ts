@@ -66,7 +66,7 @@ describe('jobs/export', () => {
   it('documents every flag in --help and refuses missing or contradictory arguments with exit code 2', async () => {
     const { code, stdout } = await runJobProcess('export', ['--help']);
     expect(code).toBe(0);
-    for (const flag of ['--users', '--k', '--format', '--output', '--overwrite', '--resume', '--exclude', '--category', '--filter', '--boost', '--workers', '--database-url', '--json', '--quiet', '--help']) {
+    for (const flag of ['--users', '--k', '--format', '--output', '--overwrite', '--resume', '--exclude', '--category', '--filter', '--boost', '--max-per', '--workers', '--database-url', '--json', '--quiet', '--help']) {
       expect(stdout).toContain(flag);
     }
     const missing = await runJobProcess('export', []);

@@ -1,5 +1,5 @@
 import { setImmediate } from 'node:timers/promises';
-import { compileBoosts, compileFilter, PropertyTypes, type ItemBoosts, type ItemFilter } from '../data/item-rules/compile.js';
+import { compileBoosts, compileFilter, compileGroup, PropertyTypes, type ItemBoosts, type ItemFilter, type ItemGroup } from '../data/item-rules/compile.js';
 import type { CatalogItem, ServingReader } from '../data/serving-reader.js';
 import { LruCache } from './lru-cache.js';
 
@@ -81,6 +81,11 @@ export class CatalogCache {
     let compiled = this.filters.get(text);
     if (!compiled) this.filters.set(text, (compiled = compileFilter(text, this.types)));
     return compiled;
+  }
+
+  /** What a diversity cap groups by: a built-in or property name (throws RuleError). */
+  group(text: string): ItemGroup {
+    return compileGroup(text, this.types);
   }
 
   /** Boost rules, compiled and checked against this catalogue (throws RuleError). */

@@ -127,6 +127,20 @@ describeEachProvider('merchandising rules', (provider) => {
     expect(cold.body.items.every((i: Item) => brandOf(i.item) === 'c')).toBe(true);
   });
 
+  it('caps the items of one category or property value, choosing greedily in rank order', async () => {
+    const { body } = await shop.call('/v1/users/user-1/recommendations?k=4&exclude=none&maxPer=category:1', { role: 'read' });
+    const firstEven = full.find((i) => Number(i.item.slice(4)) % 2 === 0)!;
+    const firstOdd = full.find((i) => Number(i.item.slice(4)) % 2 === 1)!;
+    expect(body.items.map((i: Item) => i.item)).toEqual(full.filter((i) => i === firstEven || i === firstOdd).map((i) => i.item)); // two categories: two items
+    const session = await shop.call('/v1/sessions/recommendations', { role: 'read', body: { events: [{ item: 'sku-1' }], k: 6, exclude: 'none', maxPer: 'brand:2' } });
+    expect(session.body.items).toHaveLength(6);
+    const brands = (session.body.items as Item[]).map((i) => brandOf(i.item));
+    for (const brand of BRANDS) expect(brands.filter((b) => b === brand)).toHaveLength(2);
+    const bad = await shop.call('/v1/users/user-1/recommendations?maxPer=category', { role: 'read' });
+    expect(bad.status).toBe(400);
+    expect(bad.body).toMatchObject({ code: 'RULE_SYNTAX', parameter: 'maxPer' });
+  });
+
   it('puts pinned items in their slots whatever their rank, with the reason given, and reports a pin it cannot show', async () => {
     // Pin the model's 8th item to the top and a brand-new item (no events, unknown to the model) to slot 3.
     await shop.call('/v1/items', { method: 'PUT', body: { items: [{ id: 'sku-new', title: 'New', properties: { brand: 'a' } }] } });

@@ -20,6 +20,8 @@ export interface FilterParameters {
   readonly filter?: string | undefined;
   readonly boost?: string | undefined;
   readonly pins?: readonly Pin[] | undefined;
+  /** `name:n`: at most n items with the same value of name. */
+  readonly maxPer?: string | undefined;
 }
 
 export function filtersOf(catalog: CatalogCache, given: FilterParameters): Filters {
@@ -31,10 +33,19 @@ export function filtersOf(catalog: CatalogCache, given: FilterParameters): Filte
     where: given.filter === undefined ? undefined : compiled('filter', given.filter, () => catalog.filter(given.filter!)),
     boosts: given.boost === undefined ? undefined : compiled('boost', given.boost, () => catalog.boosts(given.boost!)),
     pins: given.pins,
+    maxPer: given.maxPer === undefined ? undefined : compiled('maxPer', given.maxPer, () => diversityCap(catalog, given.maxPer!)),
   };
 }
 
-function compiled<T>(parameter: 'filter' | 'boost', text: string, compile: () => T): T {
+/** `name:n` → the group and its cap; a malformed one is a RuleError pointing at it. */
+function diversityCap(catalog: CatalogCache, text: string): NonNullable<Filters['maxPer']> {
+  const colon = text.lastIndexOf(':');
+  const max = Number(text.slice(colon + 1));
+  if (colon <= 0 || !Number.isInteger(max) || max < 1 || max > 100) throw new RuleError('RULE_SYNTAX', 'expected name:n, a name (category, or a property) and the most items of one value (1-100)', colon <= 0 ? text.length : colon + 1);
+  return { group: catalog.group(text.slice(0, colon)), max };
+}
+
+function compiled<T>(parameter: 'filter' | 'boost' | 'maxPer', text: string, compile: () => T): T {
   try {
     return compile();
   } catch (error) {

@@ -151,7 +151,7 @@ describe('Recommender boosts', () => {
       catalog: async (after = 0) =>
         items
           .filter((id) => id > after)
-          .map((id) => ({ id, externalId: `sku-${id}`, title: null, category: null, price: null, active: true, createdAt: 0, properties: id === 40 ? { tags: ['promo'] } : { tags: [] } })),
+          .map((id) => ({ id, externalId: `sku-${id}`, title: null, category: null, price: null, active: true, createdAt: 0, properties: { tags: id === 40 ? ['promo'] : [], tier: id <= 10 ? 'top' : 'rest' } })),
       eventTypes: async () => new Map([['view', 1]]),
       ping: async () => {},
       close: () => {},
@@ -196,5 +196,20 @@ describe('Recommender boosts', () => {
     // A filter that leaves it out wins over any boost.
     const filtered = await recommender.forUser('u', 5, { exclude: 'none', where: catalog.filter('NOT tags = "promo"'), boosts: catalog.boosts('100 IF tags = "promo"') });
     expect(filtered.items.map((i) => i.item)).toEqual(['sku-1', 'sku-2', 'sku-3', 'sku-4', 'sku-5']);
+  });
+
+  it('caps items per group greedily in rank order, past the shortlist when it cannot fill k', async () => {
+    const { recommender, catalog, wholeScorings } = await boostedShop();
+    // Every shortlisted item is in tier "top": one of them, then the best of "rest" from the whole catalogue.
+    const capped = await recommender.forUser('u', 2, { exclude: 'none', maxPer: { group: catalog.group('tier'), max: 1 } });
+    expect(capped.items.map((i) => i.item)).toEqual(['sku-1', 'sku-11']);
+    expect(wholeScorings()).toBe(1);
+    // A cap the shortlist can satisfy answers from it.
+    const two = await recommender.forUser('u', 2, { exclude: 'none', maxPer: { group: catalog.group('tier'), max: 2 } });
+    expect(two.items.map((i) => i.item)).toEqual(['sku-1', 'sku-2']);
+    expect(wholeScorings()).toBe(1);
+    // With a boost: the promo item first, then the cap over the rest.
+    const both = await recommender.forUser('u', 3, { exclude: 'none', boosts: catalog.boosts('100 IF tags = "promo"'), maxPer: { group: catalog.group('tier'), max: 1 } });
+    expect(both.items.map((i) => i.item)).toEqual(['sku-40', 'sku-1']); // only two tiers: two items
   });
 });

@@ -1,6 +1,6 @@
 import type { CatalogItem, PopularItems, ServingReader } from '../data/serving-reader.js';
 import { BUILTIN_EVENT_TYPES } from '../data/import/event-types.js';
-import type { ItemBoosts, ItemFilter } from '../data/item-rules/compile.js';
+import type { ItemBoosts, ItemFilter, ItemGroup } from '../data/item-rules/compile.js';
 import { beamSearch, topIndices } from '../model/beam-search.js';
 import type { CatalogCache } from './catalog-cache.js';
 import type { ModelHistory, Shortlist, UserState } from '../model/served-model.js';
@@ -29,6 +29,8 @@ export interface Filters {
    * hold for them. They reorder what the filters keep and never bring back an item they leave out.
    */
   readonly boosts?: ItemBoosts | undefined;
+  /** Diversity: at most `max` items with the same value of `group` (category, a property); items without one are not capped. */
+  readonly maxPer?: { readonly group: ItemGroup; readonly max: number } | undefined;
   /** Items shown at fixed 1-based slots (≤ k, distinct), whatever their rank: the other filters do not apply to them. */
   readonly pins?: readonly Pin[] | undefined;
 }
@@ -389,7 +391,7 @@ export class Recommender {
   private async ranked(model: PooledModel, owner: Owner, state: UserState, shortlist: Shortlist | undefined, k: number, filters: Filters): Promise<RecommendedItem[]> {
     const view = this.view(model);
     const keep = this.keeper(model, owner, filters);
-    if (filters.boosts) return this.boosted(model, view, state, shortlist, k, keep, filters.boosts);
+    if (filters.boosts || filters.maxPer) return this.reranked(model, view, state, shortlist, k, keep, filters);
     if (shortlist && k <= shortlist.indices.length) {
       const chosen: RecommendedItem[] = [];
       for (let j = 0; j < shortlist.indices.length && chosen.length < k; j++) {
@@ -465,13 +467,33 @@ export class Recommender {
   }
 
   /**
-   * The top k kept items by probability × boost. From the shortlist when that is provably the answer: an
-   * item outside it scores at most the shortlist's lowest score, so boosted at most by maxFactor it
-   * cannot pass the k-th chosen when that one is above the bound. Otherwise from the whole catalogue's scores.
+   * The top k kept items by probability × boost, at most maxPer.max of a group, chosen greedily in that
+   * order. From the shortlist when that is provably the answer: an item outside it scores at most the
+   * shortlist's lowest score, so, boosted at most by maxFactor, it comes after the k-th chosen when that
+   * one is above the bound, and the greedy choice over every item would have stopped before it.
+   * Otherwise from the whole catalogue's scores.
    */
-  private async boosted(model: PooledModel, view: ModelCatalogView, state: UserState, shortlist: Shortlist | undefined, k: number, keep: (index: number) => boolean, boosts: ItemBoosts): Promise<RecommendedItem[]> {
-    const { factors, logFactors } = this.boostTable(model, view, boosts);
-    const describe = (index: number, score: number): RecommendedItem => toItem(view.entries[index]!, Math.exp(score - state.logNormaliser), score, factors[index]!);
+  private async reranked(model: PooledModel, view: ModelCatalogView, state: UserState, shortlist: Shortlist | undefined, k: number, keep: (index: number) => boolean, filters: Filters): Promise<RecommendedItem[]> {
+    const table = filters.boosts ? this.boostTable(model, view, filters.boosts) : undefined;
+    const logMax = filters.boosts ? Math.log(filters.boosts.maxFactor) : 0;
+    const now = Date.now();
+    const describe = (index: number, score: number): RecommendedItem => toItem(view.entries[index]!, Math.exp(score - state.logNormaliser), score, table?.factors[index]);
+    type Candidate = { index: number; score: number; boosted: number };
+    const choose = (ordered: Iterable<Candidate>): Candidate[] => {
+      const counts = new Map<string, number>();
+      const chosen: Candidate[] = [];
+      for (const candidate of ordered) {
+        if (chosen.length === k) break;
+        const key = filters.maxPer?.group.key(view.entries[candidate.index]!, now);
+        if (key !== undefined) {
+          const count = counts.get(key) ?? 0;
+          if (count >= filters.maxPer!.max) continue;
+          counts.set(key, count + 1);
+        }
+        chosen.push(candidate);
+      }
+      return chosen;
+    };
     if (shortlist && k <= shortlist.indices.length) {
       let floor = Infinity;
       const kept: { index: number; score: number; boosted: number }[] = [];
@@ -479,16 +501,27 @@ export class Recommender {
         const index = shortlist.indices[j]!;
         const score = shortlist.scores[j]!;
         floor = Math.min(floor, score);
-        if (keep(index)) kept.push({ index, score, boosted: score + logFactors[index]! });
+        if (keep(index)) kept.push({ index, score, boosted: score + (table?.logFactors[index] ?? 0) });
       }
       kept.sort((a, b) => b.boosted - a.boosted || a.index - b.index);
+      const chosen = choose(kept);
       const complete = shortlist.indices.length >= model.numItems;
-      if (kept.length >= k && (complete || kept[k - 1]!.boosted > floor + Math.log(boosts.maxFactor))) return kept.slice(0, k).map((c) => describe(c.index, c.score));
+      if (chosen.length === k && (complete || chosen[k - 1]!.boosted > floor + logMax)) return chosen.map((c) => describe(c.index, c.score));
     }
     const scores = await model.scores(state);
-    const boostedScores = new Float32Array(scores.length);
-    for (let i = 0; i < scores.length; i++) boostedScores[i] = scores[i]! + logFactors[i]!;
-    return topIndices(boostedScores, k, keep).map((i) => describe(i, scores[i]!));
+    const boosted = table ? Float32Array.from(scores, (score, i) => score + table.logFactors[i]!) : scores;
+    // The greedy choice reads candidates best first: the top 20 k usually hold k that fit the cap, else every kept item.
+    let ordered = topIndices(boosted, Math.min(model.numItems, 20 * k), keep);
+    const candidates = (indices: readonly number[]): Candidate[] => indices.map((index) => ({ index, score: scores[index]!, boosted: boosted[index]! }));
+    let chosen = choose(candidates(ordered));
+    if (chosen.length < k && ordered.length === 20 * k) {
+      // Every kept item, sorted (topIndices inserts into a sorted list: quadratic for a whole catalogue).
+      ordered = [];
+      for (let index = 1; index <= model.numItems; index++) if (keep(index)) ordered.push(index);
+      ordered.sort((a, b) => boosted[b]! - boosted[a]! || a - b);
+      chosen = choose(candidates(ordered));
+    }
+    return chosen.map((c) => describe(c.index, c.score));
   }
 
   private async popularFor(owner: Owner, k: number, filters: Filters, model: PooledModel | undefined, serving: Serving): Promise<RecommendedItem[]> {
@@ -498,13 +531,27 @@ export class Recommender {
     const rule = this.itemRule(owner, filters, now);
     const total = Math.max(1, popular.windowEvents);
     const out: RecommendedItem[] = [];
+    const entries = new Map<string, CatalogItem>();
     for (const { itemId, count } of popular.items) {
-      if (out.length === k && !filters.boosts) break;
+      if (out.length === k && !filters.boosts && !filters.maxPer) break;
       const entry = this.catalog.byInternalId(itemId);
-      if (rule(entry) === 'kept') out.push(toItem(entry!, count / total, count, boostOf(filters.boosts, entry!, now)));
+      if (rule(entry) !== 'kept') continue;
+      out.push(toItem(entry!, count / total, count, boostOf(filters.boosts, entry!, now)));
+      entries.set(entry!.externalId, entry!);
     }
-    // With boosts, every kept popular item competes on count × boost.
-    return filters.boosts ? out.sort(byBoostedProbability).slice(0, k) : out;
+    // With boosts, every kept popular item competes on count × boost; with a cap, the greedy choice in that order.
+    if (filters.boosts) out.sort(byBoostedProbability);
+    if (!filters.maxPer) return out.slice(0, k);
+    const counts = new Map<string, number>();
+    return out
+      .filter((item) => {
+        const key = filters.maxPer!.group.key(entries.get(item.item)!, now);
+        if (key === undefined) return true;
+        const count = counts.get(key) ?? 0;
+        counts.set(key, count + 1);
+        return count < filters.maxPer!.max;
+      })
+      .slice(0, k);
   }
 
   /** Without a model, only the popular fallback can answer; it may be switched off (not for an experiment's popular variant). */

@@ -48,6 +48,13 @@ const BoostRule = z
   .describe('Boost rules separated by semicolons, `<factor> IF <condition>`: the items ranked by probability × the factors whose conditions hold, e.g. `1.5 IF tags = "promo"; 0.2 IF stock = 0`. A boost never brings back an item a filter leaves out')
   .meta({ example: '1.5 IF tags = "promo"; 0.2 IF stock = 0' });
 const PropertyName = z.string().min(1).max(100);
+const MaxPer = z
+  .string()
+  .trim()
+  .min(3)
+  .max(200)
+  .describe('Diversity: name:n, at most n items with the same value of a built-in (category) or a property (brand, …), e.g. category:2; chosen greedily in rank order, items without the value uncapped')
+  .meta({ example: 'category:2' });
 /** At most this many pins a request. */
 const MAX_PINS = 20;
 const PinInput = z.strictObject({
@@ -121,6 +128,7 @@ export const RecommendationQuery = z.strictObject({
   boost: BoostRule.optional(),
   returnProperties: QueryReturnProperties.optional(),
   pins: QueryPins.optional(),
+  maxPer: MaxPer.optional(),
 }).superRefine(pinsFit);
 
 export const NextSequenceQuery = z.strictObject({
@@ -196,6 +204,7 @@ export const SessionRecommendationBody = z.strictObject({
   boost: BoostRule.optional(),
   returnProperties: BodyReturnProperties.optional(),
   pins: BodyPins.optional(),
+  maxPer: MaxPer.optional(),
 }).superRefine(pinsFit);
 
 export const RankBody = z

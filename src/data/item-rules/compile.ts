@@ -1,6 +1,6 @@
 import type { ItemProperties, JsonValue } from '../item-properties.js';
 import type { CatalogItem } from '../serving-reader.js';
-import { parseBoosts, parseFilter, RuleError, type Operator, type RuleExpression, type RuleLiteral, type RuleName } from './parse.js';
+import { parseBoosts, parseFilter, parseName, RuleError, type Operator, type RuleExpression, type RuleLiteral, type RuleName } from './parse.js';
 
 /**
  * Filter and boost rules, checked against the catalogue and turned into
@@ -86,6 +86,26 @@ const BUILT_INS: Readonly<Record<string, { readonly type: ScalarType; readonly r
   age: { type: 'number', read: (item, now) => (now - item.createdAt) / DAY_MS },
 };
 
+/** What a diversity cap groups items by: a name's value, as a key (undefined: the item has none, and is in no group). */
+export interface ItemGroup {
+  readonly text: string;
+  key(item: CatalogItem, now: number): string | undefined;
+}
+
+export function compileGroup(text: string, types: PropertyTypes): ItemGroup {
+  const compiler = new Compiler(types);
+  const read = compiler.read(parseName(text));
+  return {
+    text,
+    key(item, now) {
+      const value = read(item, now);
+      if (value === undefined || value === null) return undefined;
+      // Scalars group by value (a number apart from the same digits as a string); anything else by its JSON.
+      return typeof value === 'object' ? `j:${JSON.stringify(value)}` : `${typeof value}:${String(value)}`;
+    },
+  };
+}
+
 export function compileFilter(text: string, types: PropertyTypes): ItemFilter {
   const compiler = new Compiler(types);
   const test = compiler.expression(parseFilter(text));
@@ -159,6 +179,11 @@ class Compiler {
 
   private builtIn(name: RuleName): (typeof BUILT_INS)[string] | undefined {
     return !name.quoted && name.path.length === 1 && Object.hasOwn(BUILT_INS, name.path[0]!) ? BUILT_INS[name.path[0]!] : undefined;
+  }
+
+  /** How to read a name's value from an item. */
+  read(name: RuleName): Read {
+    return this.reader(name);
   }
 
   private reader(name: RuleName): Read {

@@ -51,7 +51,7 @@ export class RuleError extends Error {
 /** Longest rule text accepted: rules are a few conditions, and parsing is linear in the text. */
 export const MAX_RULE_LENGTH = 2_000;
 
-const parser = peggy.generate(readFileSync(new URL('./rules.peggy', import.meta.url), 'utf8'), { allowedStartRules: ['Filter', 'Boosts'] });
+const parser = peggy.generate(readFileSync(new URL('./rules.peggy', import.meta.url), 'utf8'), { allowedStartRules: ['Filter', 'Boosts', 'GroupName'] });
 
 export function parseFilter(text: string): RuleExpression {
   return parse(text, 'Filter') as RuleExpression;
@@ -61,7 +61,12 @@ export function parseBoosts(text: string): RuleBoost[] {
   return parse(text, 'Boosts') as RuleBoost[];
 }
 
-function parse(text: string, startRule: 'Filter' | 'Boosts'): unknown {
+/** A name alone (a built-in or a property), as the diversity cap groups items by. */
+export function parseName(text: string): RuleName {
+  return parse(text, 'GroupName') as RuleName;
+}
+
+function parse(text: string, startRule: 'Filter' | 'Boosts' | 'GroupName'): unknown {
   if (text.length > MAX_RULE_LENGTH) throw new RuleError('RULE_SYNTAX', `a rule may be at most ${MAX_RULE_LENGTH} characters; got ${text.length}`, MAX_RULE_LENGTH);
   try {
     return parser.parse(text, { startRule });
