@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { generateShopSample } from '../scripts/generate-shop-sample.js';
 import { SERVER_ENV } from '../src/cli/processes.js';
 import { ROOT } from './support/run-job.js';
 
@@ -19,6 +20,25 @@ describe('shipped sample data', () => {
     const shared = join(ROOT, '..', 'shared', 'data', 'amazon-games.txt');
     if (!existsSync(shared)) return;
     expect(readFileSync(shared).equals(sample)).toBe(true);
+  });
+});
+
+describe('shipped shop sample', () => {
+  it('is what scripts/generate-shop-sample.ts writes, byte for byte', () => {
+    const { catalog, events } = generateShopSample();
+    expect(readFileSync(join(ROOT, 'samples', 'shop-catalog.csv'), 'utf8')).toBe(catalog);
+    expect(readFileSync(join(ROOT, 'samples', 'shop-events.csv'), 'utf8')).toBe(events);
+  });
+
+  it('has views, carts and purchases in sessions, anonymous ones too, and categories with properties', () => {
+    const lines = readFileSync(join(ROOT, 'samples', 'shop-events.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(','));
+    const types = new Map<string, number>();
+    for (const l of lines) types.set(l[3]!, (types.get(l[3]!) ?? 0) + 1);
+    expect([...types.keys()].sort()).toEqual(['cart', 'purchase', 'view']);
+    expect(lines.some((l) => l[0] === '')).toBe(true);
+    const catalog = readFileSync(join(ROOT, 'samples', 'shop-catalog.csv'), 'utf8').trim().split('\n');
+    expect(catalog[0]).toBe('item_id,title,category,price,properties');
+    expect(new Set(catalog.slice(1).map((l) => l.split(',')[2])).size).toBe(16);
   });
 });
 
