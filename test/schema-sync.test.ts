@@ -58,7 +58,7 @@ describe('provider schemas', () => {
 
   it('the model parser finds every model', () => {
     const tables = new Set(expectedColumns(models).map((c) => c.table));
-    expect([...tables].sort()).toEqual(['attribution_cursors', 'attributions', 'event_types', 'events', 'experiment_variants', 'experiments', 'impressions', 'item_embeddings', 'items', 'model_versions', 'rate_limits', 'sessions', 'users']);
+    expect([...tables].sort()).toEqual(['attribution_cursors', 'attributions', 'event_types', 'events', 'experiment_variants', 'experiments', 'impressions', 'item_embeddings', 'items', 'model_versions', 'rate_limits', 'recommendation_exports', 'sessions', 'users']);
   });
 });
 
