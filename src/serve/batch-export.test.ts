@@ -56,6 +56,10 @@ describeEachProvider('batch export', (provider) => {
     await expect(exportRecommendations(shop.store, options(output, { format: 'csv' }))).rejects.toMatchObject({ code: 'EXPORT_EXISTS' });
     expect(readFileSync(output, 'utf8')).toBe('precious\n');
     await expect(exportRecommendations(shop.store, options(output, { format: 'csv', resume: true }))).rejects.toMatchObject({ code: 'EXPORT_NOT_RESUMABLE' });
+    // A rule that cannot be used fails before anything is written.
+    const ruled = join(shop.dir, 'never.jsonl');
+    await expect(exportRecommendations(shop.store, options(ruled, { filters: { exclude: 'none', filter: 'price > "cheap"' } }))).rejects.toMatchObject({ code: 'USAGE', message: expect.stringContaining('price holds numbers') });
+    expect(existsSync(ruled)).toBe(false);
     await exportRecommendations(shop.store, options(output, { format: 'csv', overwrite: true }));
     const rows = readFileSync(output, 'utf8').trim().split('\n');
     expect(rows[0]).toBe('user_id,rank,item,probability,score');

@@ -100,12 +100,10 @@ export async function exportRecommendations(store: Store, options: ExportOptions
   const catalog = new CatalogCache(reader);
   const pool = await InferencePool.start({ workers: options.workers, background: false, log: (message, error) => options.log(error ? `${message}: ${String(error)}` : message) });
   let sink: Sink | undefined;
+  const window: { user: ExportUser; answer: Promise<Recommendations> }[] = [];
   try {
-    const models = new ModelRegistry(store, pool, options.log, () => {});
-    await models.sync();
+    // The rules first: a bad one fails before the model loads.
     await catalog.reload();
-    const recommender = new Recommender(reader, catalog, models, { popularFallback: true, popularWindowDays: 30, userCacheSize: 0, userCacheTtlSeconds: 0 });
-    await recommender.start();
     let filters;
     try {
       filters = filtersOf(catalog, options.filters);
@@ -113,6 +111,10 @@ export async function exportRecommendations(store: Store, options: ExportOptions
       if (error instanceof ProblemError) throw new AppError('USAGE', error.detail);
       throw error;
     }
+    const models = new ModelRegistry(store, pool, options.log, () => {});
+    await models.sync();
+    const recommender = new Recommender(reader, catalog, models, { popularFallback: true, popularWindowDays: 30, userCacheSize: 0, userCacheTtlSeconds: 0 });
+    await recommender.start();
     const version = models.current?.version ?? null;
     options.log(version === null ? 'no model version is active: exporting popular items' : `exporting model version ${version}'s recommendations`);
     sink = options.format === 'table' ? await tableSink(store, options) : await fileSink(options);
@@ -120,7 +122,6 @@ export async function exportRecommendations(store: Store, options: ExportOptions
     let done = 0;
     let skipped = 0;
     let interrupted = false;
-    const window: { user: ExportUser; answer: Promise<Recommendations> }[] = [];
     let chunk: ExportedUser[] = [];
     const flush = async (): Promise<void> => {
       if (chunk.length === 0) return;
@@ -155,13 +156,13 @@ export async function exportRecommendations(store: Store, options: ExportOptions
       await settleOldest();
     }
     await flush(); // an ordered prefix either way: a resume continues after it
-    // Answers still in flight after an interruption are dropped (a resume asks again); they must not outlive the pool.
-    await Promise.allSettled(window.map((w) => w.answer));
     if (!interrupted) await sink.finish();
     const seconds = (performance.now() - started) / 1000;
     const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
     return { users: done, skippedBefore: skipped, seconds, usersPerSecond: done / seconds, modelVersion: version, interrupted, output: options.output, peakRssMb };
   } finally {
+    // Answers still in flight after an interruption or a failure are dropped (a resume asks again); they must not outlive the pool.
+    await Promise.allSettled(window.map((w) => w.answer));
     await sink?.close();
     await pool.close();
     reader.close();

@@ -75,8 +75,9 @@ interface ModelCatalogView {
 }
 
 const POPULAR_TTL_MS = 60_000;
-/** Per-item masks and boost factors of rules, per model and catalogue generation; those that read `age` are rebuilt after this long. */
+/** Per-item masks and boost factors of rules kept, per model and catalogue generation; those that read `age` are rebuilt after AGE_RULE_TTL_MS. */
 const RULE_TABLES = 32;
+const AGE_RULE_TTL_MS = 60_000;
 
 /** A boost rule's factor per model index (reported as is) and its logarithm (added to the scores to rank). */
 interface BoostTable {
@@ -84,7 +85,6 @@ interface BoostTable {
   readonly factors: Float64Array;
   readonly logFactors: Float32Array;
 }
-const AGE_RULE_TTL_MS = 60_000;
 const POPULAR_LIMIT = 1_000;
 const PURCHASE = BUILTIN_EVENT_TYPES.purchase!;
 
