@@ -54,6 +54,8 @@ export interface ImpressionRow {
   readonly probabilities: ArrayLike<number | null>;
   /** Each item's score: logit, log-probability (next-sequence), event count (popular) or cosine (similar items). */
   readonly scores: ArrayLike<number | null>;
+  /** Ranks (1-based) of the items the exploration share put there; empty for most responses. */
+  readonly explored?: readonly number[];
 }
 
 /** The millisecond timestamp a UUIDv7 carries in its first 48 bits. */
@@ -86,10 +88,10 @@ export async function writeImpressions(store: Store, batch: readonly ImpressionR
   }
   // One statement, so no transaction to manage.
   await store.pool.query(
-    `INSERT INTO impressions (id, ts, route, strategy, model_version, variant, user_id, session_id, experiment_id, item_ids, probabilities, scores)
-     SELECT id, ${pgTimestamp('ms')}, route, strategy, model_version, variant, user_id, session_id, experiment_id, item_ids::jsonb, probabilities::jsonb, scores::jsonb
-       FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::int4[], $6::text[], $7::text[], $8::text[], $9::int4[], $10::text[], $11::text[], $12::text[])
-         AS t (id, ms, route, strategy, model_version, variant, user_id, session_id, experiment_id, item_ids, probabilities, scores)`,
+    `INSERT INTO impressions (id, ts, route, strategy, model_version, variant, user_id, session_id, experiment_id, item_ids, probabilities, scores, explored)
+     SELECT id, ${pgTimestamp('ms')}, route, strategy, model_version, variant, user_id, session_id, experiment_id, item_ids::jsonb, probabilities::jsonb, scores::jsonb, explored::jsonb
+       FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::int4[], $6::text[], $7::text[], $8::text[], $9::int4[], $10::text[], $11::text[], $12::text[], $13::text[])
+         AS t (id, ms, route, strategy, model_version, variant, user_id, session_id, experiment_id, item_ids, probabilities, scores, explored)`,
     [
       batch.map((r) => r.id),
       batch.map((r) => Math.round(r.ts)),
@@ -103,6 +105,7 @@ export async function writeImpressions(store: Store, batch: readonly ImpressionR
       batch.map((r) => packedJson(r.itemIds, true)),
       batch.map((r) => packedJson(r.probabilities, false)),
       batch.map((r) => packedJson(r.scores, false)),
+      batch.map((r) => exploredJson(r.explored)),
     ],
   );
   return batch.length;
@@ -126,7 +129,7 @@ export function sqliteImpressionStatements(db: Database.Database): SqliteImpress
   let cached = sqliteCache.get(db);
   if (cached) return cached;
   const impression = db.prepare(
-    'INSERT INTO impressions (id, ts, route, strategy, model_version, variant, user_id, session_id, experiment_id, item_ids, probabilities, scores) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    'INSERT INTO impressions (id, ts, route, strategy, model_version, variant, user_id, session_id, experiment_id, item_ids, probabilities, scores, explored) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
   );
   const insertBatch = db.transaction((batch: readonly ImpressionRow[]) => {
     for (const row of batch) {
@@ -143,6 +146,7 @@ export function sqliteImpressionStatements(db: Database.Database): SqliteImpress
         packedJson(row.itemIds, true),
         packedJson(row.probabilities, false),
         packedJson(row.scores, false),
+        exploredJson(row.explored),
       );
     }
   });
@@ -153,6 +157,11 @@ export function sqliteImpressionStatements(db: Database.Database): SqliteImpress
   cached = { insertBatch, prune };
   sqliteCache.set(db, cached);
   return cached;
+}
+
+/** The explored ranks as the column holds them. */
+function exploredJson(ranks: readonly number[] | undefined): string {
+  return ranks === undefined || ranks.length === 0 ? '[]' : JSON.stringify(ranks);
 }
 
 /**

@@ -18,6 +18,7 @@ const COMPILED_RULES = 256;
 export class CatalogCache {
   private byId = new Map<number, CatalogItem>();
   private byExternal = new Map<string, CatalogItem>();
+  private list: readonly CatalogItem[] = [];
   private generation_ = 0;
   private types = new PropertyTypes();
   private filters = new LruCache<string, ItemFilter>(COMPILED_RULES);
@@ -48,6 +49,7 @@ export class CatalogCache {
     }
     this.byId = byId;
     this.byExternal = byExternal;
+    this.list = [...byId.values()];
     // Rules are type-checked against what the catalogue holds: compiled again for a new one.
     this.types = PropertyTypes.of(byId.values());
     this.filters = new LruCache(COMPILED_RULES);
@@ -65,7 +67,12 @@ export class CatalogCache {
 
   /** Every item (in id order). */
   items(): CatalogItem[] {
-    return [...this.byId.values()];
+    return [...this.list];
+  }
+
+  /** The i-th item in id order (0 ≤ i < size): for drawing items at random without copying the catalogue. */
+  itemAt(i: number): CatalogItem | undefined {
+    return this.list[i];
   }
 
   byInternalId(id: number): CatalogItem | undefined {

@@ -10,6 +10,8 @@ export interface ShownItem {
   readonly probability?: number;
   readonly score?: number;
   readonly similarity?: number;
+  /** Shown by the exploration share rather than the ranking. */
+  readonly exploration?: boolean;
 }
 
 /** What a response showed: the recommender's result, as it is. */
@@ -282,10 +284,12 @@ export class ImpressionRecorder {
     const itemIds: number[] = [];
     const probabilities: number[] = [];
     const scores: number[] = [];
+    let explored: number[] | undefined;
     for (const item of items) {
       itemIds.push(this.itemId(item.item) ?? 0);
       probabilities.push(item.probability ?? Number.NaN);
       scores.push(item.score ?? item.similarity ?? Number.NaN);
+      if (item.exploration) (explored ??= []).push(itemIds.length);
     }
     return {
       id,
@@ -300,6 +304,7 @@ export class ImpressionRecorder {
       itemIds,
       probabilities,
       scores,
+      ...(explored && { explored }),
     };
   }
 

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { importEvents } from '../data/import/import-events.js';
 import { servedShop, type ServedShop } from '../../test/support/served-shop.js';
 import { describeEachProvider } from '../../test/support/test-stores.js';
+import { until } from '../../test/support/until.js';
 
 const PROBLEM = 'application/problem+json';
 const BRANDS = ['a', 'b', 'c'];
@@ -139,6 +140,26 @@ describeEachProvider('merchandising rules', (provider) => {
     const bad = await shop.call('/v1/users/user-1/recommendations?maxPer=category', { role: 'read' });
     expect(bad.status).toBe(400);
     expect(bad.body).toMatchObject({ code: 'RULE_SYNTAX', parameter: 'maxPer' });
+  });
+
+  it('gives the exploration share the last slots, marks them, and records their ranks in the impression', async () => {
+    const { body } = await shop.call(`/v1/users/user-1/recommendations?k=4&exclude=none&explore=0.5&filter=${encodeURIComponent('brand != "c"')}`, { role: 'read' });
+    const items = body.items as (Item & { exploration?: true })[];
+    expect(items).toHaveLength(4);
+    const ranked = full.filter((i) => brandOf(i.item) !== 'c');
+    expect(items.slice(0, 2).map((i) => i.item)).toEqual(ranked.slice(0, 2).map((i) => i.item));
+    expect(items.slice(0, 2).every((i) => i.exploration === undefined)).toBe(true);
+    expect(items.slice(2).every((i) => i.exploration === true && brandOf(i.item) !== 'c')).toBe(true);
+    expect(new Set(items.map((i) => i.item)).size).toBe(4);
+    const impression = async (id: string) => shop.store.prisma.impression.findUnique({ where: { id } });
+    await until(async () => (await impression(body.recommendationId)) !== null);
+    expect((await impression(body.recommendationId))!.explored).toEqual([3, 4]);
+    // Without it, nothing is marked and the impression records no explored rank.
+    const plain = await shop.call('/v1/users/user-1/recommendations?k=4&exclude=none', { role: 'read' });
+    expect(plain.body.items.some((i: { exploration?: true }) => i.exploration)).toBe(false);
+    await until(async () => (await impression(plain.body.recommendationId)) !== null);
+    expect((await impression(plain.body.recommendationId))!.explored).toEqual([]);
+    expect((await shop.call('/v1/users/user-1/recommendations?explore=0.9', { role: 'read' })).status).toBe(400);
   });
 
   it('puts pinned items in their slots whatever their rank, with the reason given, and reports a pin it cannot show', async () => {

@@ -22,6 +22,7 @@ export interface FilterParameters {
   readonly pins?: readonly Pin[] | undefined;
   /** `name:n`: at most n items with the same value of name. */
   readonly maxPer?: string | undefined;
+  readonly explore?: number | undefined;
 }
 
 export function filtersOf(catalog: CatalogCache, given: FilterParameters): Filters {
@@ -33,6 +34,7 @@ export function filtersOf(catalog: CatalogCache, given: FilterParameters): Filte
     where: given.filter === undefined ? undefined : compiled('filter', given.filter, () => catalog.filter(given.filter!)),
     boosts: given.boost === undefined ? undefined : compiled('boost', given.boost, () => catalog.boosts(given.boost!)),
     pins: given.pins,
+    explore: given.explore,
     maxPer: given.maxPer === undefined ? undefined : compiled('maxPer', given.maxPer, () => diversityCap(catalog, given.maxPer!)),
   };
 }

@@ -33,6 +33,11 @@ export interface Filters {
   readonly maxPer?: { readonly group: ItemGroup; readonly max: number } | undefined;
   /** Items shown at fixed 1-based slots (≤ k, distinct), whatever their rank: the other filters do not apply to them. */
   readonly pins?: readonly Pin[] | undefined;
+  /**
+   * Exploration: this share of the k slots (the last ones, at least one) goes to items this server has
+   * shown least (new ones first, as nothing has shown them), drawn at random among those the filters keep.
+   */
+  readonly explore?: number | undefined;
 }
 
 export interface Pin {
@@ -78,6 +83,8 @@ const POPULAR_TTL_MS = 60_000;
 /** Per-item masks and boost factors of rules kept, per model and catalogue generation; those that read `age` are rebuilt after AGE_RULE_TTL_MS. */
 const RULE_TABLES = 32;
 const AGE_RULE_TTL_MS = 60_000;
+/** Catalogue items drawn per exploring request, of which the least shown that the filters keep fill the slots. */
+const EXPLORE_DRAWS = 256;
 
 /** A boost rule's factor per model index (reported as is) and its logarithm (added to the scores to rank). */
 interface BoostTable {
@@ -103,6 +110,8 @@ export class Recommender {
   private readonly ruleBoosts = new LruCache<string, BoostTable>(RULE_TABLES);
   private popular: { at: number; value: PopularItems } | undefined;
   private eventTypes: Map<string, number> = new Map();
+  /** How often this process's user and session recommendations showed each item (internal id): what exploration favours the least of. */
+  private readonly shownCounts = new Map<number, number>();
 
   constructor(
     private readonly reader: ServingReader,
@@ -377,14 +386,46 @@ export class Recommender {
     const { pins } = filters;
     // The pinned items take their slots below; the ranking leaves them out so none shows twice.
     const ranking = pins ? { ...filters, excludeItems: [...(filters.excludeItems ?? []), ...pins.map((p) => p.item)] } : filters;
+    const exploring = filters.explore ? Math.min(k, Math.max(1, Math.round(k * filters.explore))) : 0;
+    let result: Recommendations;
     if (!model || !state) {
-      const items = await this.popularFor(owner, k, ranking, model, serving);
-      const result = { strategy: 'popular' as const, modelVersion: model?.version ?? null, items, history };
-      return pins ? this.placePins(result, k, pins, await this.popularPinned(filters)) : result;
+      const items = await this.popularFor(owner, k - exploring, ranking, model, serving);
+      const describe = await this.popularPinned(filters);
+      result = { strategy: 'popular', modelVersion: model?.version ?? null, items: [...items, ...this.explored(owner, ranking, items, exploring, describe)], history };
+      if (pins) result = this.placePins(result, k, pins, describe);
+    } else {
+      const items = await this.ranked(model, owner, state, shortlist, k - exploring, ranking);
+      const explored = exploring > 0 ? this.exploreCandidates(owner, ranking, items, exploring) : [];
+      const extra = [...explored, ...(pins ?? []).map((p) => this.catalog.byExternalId(p.item)).filter((e): e is CatalogItem => e !== undefined)];
+      const describe = extra.length > 0 ? await this.modelDescriber(model, state, shortlist, extra, filters) : undefined;
+      result = { strategy: 'model', modelVersion: model.version, items: [...items, ...explored.map((entry) => ({ ...describe!(entry).item, exploration: true as const }))], history };
+      if (pins) result = this.placePins(result, k, pins, describe!);
     }
-    const items = await this.ranked(model, owner, state, shortlist, k, ranking);
-    const result = { strategy: 'model' as const, modelVersion: model.version, items, history };
-    return pins ? this.placePins(result, k, pins, await this.modelPinned(model, state, shortlist, pins, filters)) : result;
+    for (const item of result.items) {
+      const id = this.catalog.byExternalId(item.item)?.id;
+      if (id !== undefined) this.shownCounts.set(id, (this.shownCounts.get(id) ?? 0) + 1);
+    }
+    return result;
+  }
+
+  /** The popular strategy's exploration items, described and marked. */
+  private explored(owner: Owner, filters: Filters, ranked: readonly RecommendedItem[], count: number, describe: DescribePinned): RecommendedItem[] {
+    return count > 0 ? this.exploreCandidates(owner, filters, ranked, count).map((entry) => ({ ...describe(entry).item, exploration: true as const })) : [];
+  }
+
+  /**
+   * Items for the exploration slots: EXPLORE_DRAWS catalogue items drawn at random, those the filters keep
+   * and the answer does not already show, least shown first (the draw's order breaks ties at random).
+   */
+  private exploreCandidates(owner: Owner, filters: Filters, ranked: readonly RecommendedItem[], count: number): CatalogItem[] {
+    const rule = this.itemRule(owner, filters, Date.now());
+    const taken = new Set(ranked.map((i) => i.item));
+    const drawn = new Map<number, CatalogItem>();
+    for (let d = 0; d < EXPLORE_DRAWS && this.catalog.size > 0; d++) {
+      const entry = this.catalog.itemAt(Math.floor(Math.random() * this.catalog.size))!;
+      if (!drawn.has(entry.id) && !taken.has(entry.externalId) && rule(entry) === 'kept') drawn.set(entry.id, entry);
+    }
+    return [...drawn.values()].sort((a, b) => (this.shownCounts.get(a.id) ?? 0) - (this.shownCounts.get(b.id) ?? 0)).slice(0, count);
   }
 
   /** The model's top k under the filters (and boosts). */
@@ -405,11 +446,11 @@ export class Recommender {
     return best.map((i) => toItem(view.entries[i]!, Math.exp(scores[i]! - state.logNormaliser), scores[i]!));
   }
 
-  /** How the model describes pinned items: its probability and score where it knows the item (the shortlist's, else the catalogue's scores). */
-  private async modelPinned(model: PooledModel, state: UserState, shortlist: Shortlist | undefined, pins: readonly Pin[], filters: Filters): Promise<DescribePinned> {
+  /** How the model describes items it did not rank (pinned, explored): its probability and score where it knows the item (the shortlist's, else the catalogue's scores). */
+  private async modelDescriber(model: PooledModel, state: UserState, shortlist: Shortlist | undefined, entries: readonly CatalogItem[], filters: Filters): Promise<DescribePinned> {
     const known = new Map<number, number>();
     if (shortlist) for (let j = 0; j < shortlist.indices.length; j++) known.set(shortlist.indices[j]!, shortlist.scores[j]!);
-    const indices = pins.map((p) => this.catalog.byExternalId(p.item)).map((entry) => (entry ? model.vocabulary.indexOf(entry.id) : 0));
+    const indices = entries.map((entry) => model.vocabulary.indexOf(entry.id));
     if (indices.some((index) => index !== 0 && !known.has(index))) {
       const scores = await model.scores(state);
       for (const index of indices) if (index !== 0) known.set(index, scores[index]!);

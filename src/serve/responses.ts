@@ -52,6 +52,10 @@ export const RecommendedItemSchema = z
       })
       .optional()
       .describe('present on items placed by a pin rather than ranked'),
+    exploration: z
+      .literal(true)
+      .optional()
+      .describe("present on items the request's exploration share put in the last slots (items shown least, new ones first) rather than the ranking; the impression records their ranks, so what they earn can be measured apart"),
   })
   .meta({ id: 'RecommendedItem' });
 

@@ -55,6 +55,9 @@ const MaxPer = z
   .max(200)
   .describe('Diversity: name:n, at most n items with the same value of a built-in (category) or a property (brand, …), e.g. category:2; chosen greedily in rank order, items without the value uncapped')
   .meta({ example: 'category:2' });
+const EXPLORE_DESCRIPTION = 'Exploration: this share of the k slots (0-0.5; the last ones, at least one when above 0) goes to items this server has shown least, new ones first, drawn at random among those the filters keep; they are marked exploration: true and the impression records their ranks';
+const QueryExplore = z.coerce.number().min(0).max(0.5).describe(EXPLORE_DESCRIPTION);
+const BodyExplore = z.number().min(0).max(0.5).describe(EXPLORE_DESCRIPTION);
 /** At most this many pins a request. */
 const MAX_PINS = 20;
 const PinInput = z.strictObject({
@@ -129,6 +132,7 @@ export const RecommendationQuery = z.strictObject({
   returnProperties: QueryReturnProperties.optional(),
   pins: QueryPins.optional(),
   maxPer: MaxPer.optional(),
+  explore: QueryExplore.optional(),
 }).superRefine(pinsFit);
 
 export const NextSequenceQuery = z.strictObject({
@@ -205,6 +209,7 @@ export const SessionRecommendationBody = z.strictObject({
   returnProperties: BodyReturnProperties.optional(),
   pins: BodyPins.optional(),
   maxPer: MaxPer.optional(),
+  explore: BodyExplore.optional(),
 }).superRefine(pinsFit);
 
 export const RankBody = z
