@@ -16,7 +16,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT } from '../src/cli/processes.js';
-import { leaveOneOutSplit } from '../src/data/leave-one-out-split.js';
+import { inputLengths, leaveOneOutSplit } from '../src/data/leave-one-out-split.js';
 import { loadSequences } from '../src/data/sequences.js';
 import { openStore } from '../src/data/store.js';
 import { modelScorer } from '../src/evaluate/evaluate.js';
@@ -62,7 +62,8 @@ interface Variant {
 const VARIANTS: Variant[] = [{ name: 'uncapped' }, { name: 'category:3', by: 'category', max: 3 }, { name: 'category:2', by: 'category', max: 2 }, { name: 'category:1', by: 'category', max: 1 }, { name: 'brand:2', by: 'brand', max: 2 }];
 
 function measure(phase: 'valid' | 'test'): Record<string, unknown> {
-  const inputLength = (s: number): number => split.trainLength[s]! + (phase === 'test' ? 1 : 0);
+  const inputs = inputLengths(split, phase);
+  const inputLength = (s: number): number => inputs[s]!;
   const sums = VARIANTS.map(() => ({ ndcg: 0, hr: 0, categories: 0 }));
   const users = Array.from(split.evaluated);
   for (let start = 0; start < users.length; start += 256) {

@@ -4,6 +4,7 @@ import { DEFAULT_DATABASE_URL } from '../src/config/database-url.js';
 import { openStore } from '../src/data/store.js';
 import { AppError } from '../src/errors.js';
 import { evaluateVersion } from '../src/evaluate/evaluate-version.js';
+import { EVAL_TYPES, type EvalType } from '../src/data/leave-one-out-split.js';
 import { bandTable, metricsTable } from '../src/evaluate/metrics-table.js';
 import { BACKEND_PREFERENCES, selectBackend, type BackendPreference } from '../src/model/backend.js';
 
@@ -13,7 +14,8 @@ const spec = {
   usage: 'npm run evaluate -- --model <version> [options]',
   flags: {
     model: { type: 'string', value: 'version', description: 'Model version id (required)' },
-    phase: { type: 'string', value: 'name', default: 'test', choices: ['test', 'valid'], description: 'Rank the last event (test) or the second to last (valid)' },
+    phase: { type: 'string', value: 'name', default: 'test', choices: ['test', 'valid'], description: 'Rank the last held-out target (test) or the one before it (valid)' },
+    'eval-type': { type: 'string', value: 'what', choices: EVAL_TYPES, description: "Hold out each user's next event, or next purchase (the last purchase, ranked from every event before it) (default: what the version was trained with, see npm run train -- --eval-type)" },
     'sampled-negatives': { type: 'string', value: 'n', default: '100', description: "Negatives of the SASRec paper's sampled protocol (reported separately)" },
     seed: { type: 'string', value: 'n', description: "Seed of the sampled protocol (default: the version's training seed)" },
     baselines: { type: 'boolean', default: true, description: 'Also evaluate the baselines; --no-baselines to skip them' },
@@ -42,16 +44,17 @@ await runJob(spec, async ({ flags }) => {
   const backend = await selectBackend(flags.backend as BackendPreference);
   const store = openStore(flags['database-url'] ?? process.env.DATABASE_URL);
   try {
-    const result = await evaluateVersion(store, versionId, { phase: flags.phase as 'test' | 'valid', sampledNegatives, baselines: flags.baselines, byTargetPopularity: flags['by-popularity'], ...(seed !== undefined && { seed }) });
+    const result = await evaluateVersion(store, versionId, { phase: flags.phase as 'test' | 'valid', ...(flags['eval-type'] !== undefined && { evalType: flags['eval-type'] as EvalType }), sampledNegatives, baselines: flags.baselines, byTargetPopularity: flags['by-popularity'], ...(seed !== undefined && { seed }) });
     if (flags.json) {
       process.stdout.write(`${JSON.stringify({ ...result, backend: backend.name }, null, 2)}\n`);
       return;
     }
+    if (result.warning) process.stderr.write(`note: ${result.warning}\n`);
     if (result.dataChanged) {
       process.stderr.write(`note: the store changed since version ${versionId} was trained; measuring it on today's histories (${result.unknownItemEvents} events of unknown items left out)\n`);
     }
     process.stdout.write(
-      `model version ${versionId}, ${result.phase} split, ${backend.name} backend\n\n` +
+      `model version ${versionId}, ${result.phase} split, next ${result.evalType}, ${backend.name} backend\n\n` +
         metricsTable([[`SASRec v${versionId}`, result.model], ...(result.network ? [['… network alone', result.network] as [string, typeof result.model]] : []), ...Object.entries(result.baselines)], [1, 5, 10, 20], sampledNegatives) +
         (result.byTargetPopularity ? `\n${bandTable(result.byTargetPopularity)}` : ''),
     );

@@ -10,7 +10,9 @@ import type { Evaluation } from '../src/evaluate/evaluate.js';
 import { metricsTable } from '../src/evaluate/metrics-table.js';
 import { BACKEND_PREFERENCES, type BackendPreference } from '../src/model/backend.js';
 import { MODEL_DEFAULTS } from '../src/model/config.js';
-import { DEFAULT_EPOCHS, DEFAULT_MEMBERS, DEFAULT_PATIENCE, DEFAULT_VALID_USERS, trainRun, type CooccurrenceSummary, type ValidationSummary } from '../src/train/train-run.js';
+import { DEFAULT_EPOCHS, DEFAULT_MEMBERS, DEFAULT_PATIENCE, DEFAULT_VALID_USERS, trainRun, type CooccurrenceSummary, type NextPurchaseSummary, type ValidationSummary } from '../src/train/train-run.js';
+import { parseTargetWeights } from '../src/train/target-weights.js';
+import { EVAL_TYPES, type EvalType } from '../src/data/leave-one-out-split.js';
 import { TrainingProgress } from '../src/train/training-progress.js';
 import { DEFAULT_GBCE_T, DEFAULT_LR_FINAL, DEFAULT_TRAINING, ITEM_INITS, LOSSES, type ItemInit, type LossName } from '../src/train/trainer.js';
 
@@ -47,6 +49,9 @@ const spec = {
     'item-replacement': { type: 'string', value: 'p', default: String(DEFAULT_TRAINING.itemReplacement), description: 'Replace each input item by a random one with probability p per step (stochastic shared embeddings; 0 = off)' },
     'target-window': { type: 'string', value: 'k', default: String(DEFAULT_TRAINING.targetWindow?.size ?? 1), description: 'Sampled loss only (the others ignore it): each position predicts its next k events (1 = the next one only), each in a softmax of its own against the negatives' },
     'target-decay': { type: 'string', value: 'g', default: String(DEFAULT_TRAINING.targetWindow?.decay ?? 0.3), description: 'With --target-window: the j-th event after the next one weighs g^j' },
+    'target-weights': { type: 'string', value: 'type=w,…', description: 'Weigh each position\'s loss by the event type of its target, e.g. view=1,cart=2,purchase=4 (types not named weigh 1; weights other than 0 and 1 need the sampled loss)' },
+    'target-types': { type: 'string', value: 'types', description: 'Train only the positions followed by these event types, e.g. purchase or cart,purchase (the others still shape the histories)' },
+    'eval-type': { type: 'string', value: 'what', default: 'event', choices: EVAL_TYPES, description: "event: validate and test on each user's next event; purchase: validate on the next purchase (early stopping, co-occurrence fit) and report it beside the next-event metrics" },
     cooccurrence: { type: 'boolean', default: DEFAULT_TRAINING.cooccurrenceTerm ?? false, description: "Blend an item-to-item co-occurrence term into the version's scores, weighted by a fit on validation (kept only if it helps); --no-cooccurrence for the network alone" },
     'item-init': { type: 'string', value: 'how', default: DEFAULT_TRAINING.itemInit ?? 'random', choices: ITEM_INITS, description: 'Item table start: cooccurrence (spectral embedding of the items bought together in training) or random' },
     'item-init-spread': { type: 'string', value: 's', default: String(DEFAULT_TRAINING.itemInitSpread ?? 1), description: 'With --item-init cooccurrence: the table entries\' spread in units of the random start\'s 1/√dim' },
@@ -89,6 +94,8 @@ await runJob(spec, async ({ flags }) => {
   const progress = new TrainingProgress(flags.quiet || flags.json);
   try {
     await migrate(store);
+    const eventTypes = new Map((await store.prisma.eventType.findMany()).map((t) => [t.name, t.id]));
+    const targetWeights = parseTargetWeights(flags['target-weights'], flags['target-types'], eventTypes);
     const result = await trainRun(store, {
       model: {
         maxLength: integerFlag('max-length', flags['max-length'], 1, 4096),
@@ -113,8 +120,10 @@ await runJob(spec, async ({ flags }) => {
         itemInitSpread: number('item-init-spread', flags['item-init-spread'], 0.01, 100),
         cooccurrenceTerm: flags.cooccurrence,
         ...(flags.loss === 'sampled' && Number(flags['target-window']) !== 1 && { targetWindow: { size: integerFlag('target-window', flags['target-window'], 1, 50), decay: number('target-decay', flags['target-decay'], 0, 1) } }),
+        ...(targetWeights && { targetWeights }),
         seed: integerFlag('seed', flags.seed, 0, 2 ** 31 - 1),
       },
+      evalType: flags['eval-type'] as EvalType,
       epochs: integerFlag('epochs', flags.epochs, 1, 10_000),
       members: integerFlag('members', flags.members, 1, 64),
       ...(flags.threads !== undefined && { threads: integerFlag('threads', flags.threads, 1, 256) }),
@@ -163,13 +172,19 @@ await runJob(spec, async ({ flags }) => {
             ],
             [10],
             Number(flags['sampled-negatives']),
-          ),
+          ) +
+          (result.nextPurchase ? describeNextPurchase(result.versionId, result.nextPurchase) : ''),
       );
     }
   } finally {
     await store.close();
   }
 });
+
+function describeNextPurchase(versionId: number, p: NextPurchaseSummary): string {
+  const valid = p.valid ? `validation, ${formatCount(p.valid.users)} held-out users: NDCG@10 ${p.valid.model.full.ndcg[10]!.toFixed(4)}, HR@10 ${p.valid.model.full.hr[10]!.toFixed(4)}\n` : '';
+  return `\nnext purchase (each user's last purchase, ranked from every event before it):\n${valid}${metricsTable([[`SASRec v${versionId}`, p.test] as const, ...Object.entries(p.baselines)].map(([name, e]) => [name, { full: e.full }] as const), [10])}`;
+}
 
 function describeCooccurrence(c: CooccurrenceSummary): string {
   const fit = `validation NDCG@10 ${c.networkValidNdcg10.toFixed(4)} → ${c.validNdcg10.toFixed(4)} on ${c.users} users`;

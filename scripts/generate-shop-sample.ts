@@ -12,7 +12,7 @@
  *   item is bought with probability 0.5. 10 % of sessions are anonymous (a session id, no user).
  * - Users have 1-6 sessions, days apart, from 2026-06-01 on.
  *
- *   npx tsx scripts/generate-shop-sample.ts [--out samples]
+ *   npx tsx scripts/generate-shop-sample.ts [--out samples] [--users 1000]
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -35,7 +35,8 @@ interface SampleItem {
   readonly companions: number[];
 }
 
-export function generateShopSample(seed = SHOP_SAMPLE_SEED): { catalog: string; events: string } {
+/** The shipped sample with the defaults; a bigger shop of the same kind with more users (benchmarks). */
+export function generateShopSample(seed = SHOP_SAMPLE_SEED, users = USERS): { catalog: string; events: string } {
   const random = new Random(seed);
   const items: SampleItem[] = [];
   const catalogLines = ['item_id,title,category,price,properties'];
@@ -62,7 +63,7 @@ export function generateShopSample(seed = SHOP_SAMPLE_SEED): { catalog: string; 
 
   const eventLines = ['user_id,session_id,item_id,event_type,timestamp,value,quantity'];
   let sessions = 0;
-  for (let u = 0; u < USERS; u++) {
+  for (let u = 0; u < users; u++) {
     const preferred = [random.int(CATEGORIES.length), random.int(CATEGORIES.length)];
     let t = START + random.int(90) * DAY + random.int(24 * 60) * MINUTE;
     let last = inCategory(preferred[0]!);
@@ -108,8 +109,10 @@ function zipf(random: Random, n: number): number {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({ options: { out: { type: 'string', default: 'samples' } } });
-  const { catalog, events } = generateShopSample();
+  const { values } = parseArgs({ options: { out: { type: 'string', default: 'samples' }, users: { type: 'string', default: String(USERS) } } });
+  const users = Number(values.users);
+  if (!Number.isInteger(users) || users < 1 || users > 1_000_000) throw new Error(`--users must be a whole number from 1 to 1,000,000; got '${values.users}'`);
+  const { catalog, events } = generateShopSample(SHOP_SAMPLE_SEED, users);
   writeFileSync(join(values.out, 'shop-catalog.csv'), catalog);
   writeFileSync(join(values.out, 'shop-events.csv'), events);
   process.stderr.write(`wrote ${join(values.out, 'shop-catalog.csv')} (${catalog.split('\n').length - 2} items) and ${join(values.out, 'shop-events.csv')} (${events.split('\n').length - 2} events)\n`);

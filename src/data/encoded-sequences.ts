@@ -20,6 +20,8 @@ export interface Batch {
   readonly types: Int32Array;
   /** Training batches: the next item at each position (0 = no target). */
   readonly targets: Int32Array;
+  /** Training batches: the event type of each position's target (0 = no target). */
+  readonly targetTypes?: Int32Array;
 }
 
 /** Training pairs of sequence s that fit a window of maxLength: its length in a training batch. */

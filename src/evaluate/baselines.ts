@@ -1,4 +1,4 @@
-import type { LeaveOneOutSplit } from '../data/leave-one-out-split.js';
+import { inputLengths, type LeaveOneOutSplit } from '../data/leave-one-out-split.js';
 import type { EncodedSequences } from '../data/encoded-sequences.js';
 import { CooccurrenceBlend, type ItemNeighbours } from '../model/cooccurrence-blend.js';
 import { ITEM_NEIGHBOURS, itemCooccurrence, strongestNeighbours } from '../model/item-cooccurrence.js';
@@ -39,7 +39,7 @@ export type BaselineEvaluation = Evaluation & { readonly chosen?: { readonly dec
  */
 export function evaluateBaseline(name: BaselineName, numItems: number, data: EncodedSequences, split: LeaveOneOutSplit, options: EvaluationOptions, trainingNeighbours?: ItemNeighbours): BaselineEvaluation {
   const popularity = popularityOf(numItems, data, split, options.phase);
-  const visible = visibleLength(data, split, options.phase);
+  const visible = visibleLength(split, options.phase);
   if (name === 'popularity') {
     const scorer: BatchScorer = (sequences) => {
       const scores = new Float32Array(sequences.length * (numItems + 1));
@@ -57,16 +57,17 @@ export function evaluateBaseline(name: BaselineName, numItems: number, data: Enc
   return { ...evaluateScorer(knnScorer(numItems, data, neighbours, chosen.decay, popularity), numItems, data, split, options), chosen };
 }
 
-/** Events of sequence s a baseline sees: the training events, and for the test phase also the validation target. */
-function visibleLength(data: EncodedSequences, split: LeaveOneOutSplit, phase: EvaluationOptions['phase']): (s: number) => number {
-  return (s) => split.trainLength[s]! + (phase === 'test' && isEvaluated(data, split, s) ? 1 : 0);
+/** Events of sequence s a baseline sees: the history of the phase's target (the training events where s is not evaluated). */
+function visibleLength(split: LeaveOneOutSplit, phase: EvaluationOptions['phase']): (s: number) => number {
+  const inputs = inputLengths(split, phase);
+  return (s) => inputs[s]!;
 }
 
 /** Popularity in the visible events as a fraction below 1: a tie-breaker that never outweighs one transition. */
 function popularityOf(numItems: number, data: EncodedSequences, split: LeaveOneOutSplit, phase: EvaluationOptions['phase']): Float32Array {
   const counts = new Float64Array(numItems + 1);
   let most = 0;
-  forEachVisible(data, split, visibleLength(data, split, phase), (k) => {
+  forEachVisible(data, split, visibleLength(split, phase), (k) => {
     most = Math.max(most, ++counts[data.items[k]!]!);
   });
   const popularity = new Float32Array(numItems + 1);
@@ -75,7 +76,7 @@ function popularityOf(numItems: number, data: EncodedSequences, split: LeaveOneO
 }
 
 function visibleNeighbours(numItems: number, data: EncodedSequences, split: LeaveOneOutSplit, phase: EvaluationOptions['phase']): ItemNeighbours {
-  const visible = visibleLength(data, split, phase);
+  const visible = visibleLength(split, phase);
   const trainLength = Int32Array.from({ length: split.trainLength.length }, (_, s) => visible(s));
   return strongestNeighbours(itemCooccurrence(data, { trainLength }, numItems), ITEM_NEIGHBOURS);
 }
@@ -143,7 +144,3 @@ function forEachVisible(data: EncodedSequences, split: LeaveOneOutSplit, visible
   }
 }
 
-/** Evaluated sequences hold back their last two events; the others are all training data. */
-function isEvaluated(data: EncodedSequences, split: LeaveOneOutSplit, s: number): boolean {
-  return split.trainLength[s]! < data.offsets[s + 1]! - data.offsets[s]!;
-}

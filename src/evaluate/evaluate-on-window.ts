@@ -1,4 +1,4 @@
-import { leaveOneOutSplit } from '../data/leave-one-out-split.js';
+import { inputLengths, leaveOneOutSplit } from '../data/leave-one-out-split.js';
 import { hashSequences, loadSequences, type SequenceSet } from '../data/sequences.js';
 import type { Store } from '../data/store.js';
 import { AppError } from '../errors.js';
@@ -69,7 +69,7 @@ export async function evaluateVersionsOnWindow(
       for (let i = 1; i <= catalogue.size; i++) toVersion[i] = served.vocabulary.indexOf(catalogue.itemAt(i));
       let unknownTargets = 0;
       for (const s of split.evaluated) {
-        const target = data.items[sequences.offsets[s]! + split.trainLength[s]! + (phase === 'test' ? 1 : 0)]!;
+        const target = data.items[sequences.offsets[s]! + inputLengths(split, phase)[s]!]!;
         if (toVersion[target] === 0) unknownTargets++;
       }
       const model = evaluateScorer(windowScorer(served, sequences, toVersion), catalogue.size, data, split, { phase });

@@ -1,4 +1,4 @@
-import { leaveOneOutSplit } from '../data/leave-one-out-split.js';
+import { evaluationSplits, type EvalType } from '../data/leave-one-out-split.js';
 import { hashSequences, loadSequences } from '../data/sequences.js';
 import type { Store } from '../data/store.js';
 import { AppError } from '../errors.js';
@@ -14,6 +14,10 @@ import { POPULARITY_BANDS, targetPopularityGroups } from './target-popularity.js
 export interface VersionEvaluation {
   readonly versionId: number;
   readonly phase: 'valid' | 'test';
+  /** What was held out: each user's next event, or next purchase. */
+  readonly evalType: EvalType;
+  /** Set when the numbers may flatter the version: it trained on some of the held-out targets. */
+  readonly warning?: string;
   /** The snapshot the version was trained on, and whether the store still holds exactly it. */
   readonly dataHash: string;
   readonly dataChanged: boolean;
@@ -30,6 +34,8 @@ export interface VersionEvaluation {
 
 export interface VersionEvaluationOptions {
   readonly phase?: 'valid' | 'test';
+  /** Hold out each user's next event or next purchase (default: what the version was trained to validate on). */
+  readonly evalType?: EvalType;
   readonly sampledNegatives: number;
   /** Seed of the sampled protocol (default: the version's training seed, as the training job used). */
   readonly seed?: number;
@@ -73,8 +79,16 @@ export async function evaluateVersion(store: Store, versionId: number, options: 
       offsets[s + 1] = items.length;
     }
     const data = { offsets, items: Int32Array.from(items), types: Uint8Array.from(types) };
-    const split = leaveOneOutSplit(offsets);
-    if (split.evaluated.length === 0) throw new AppError('NO_EVALUATION_DATA', 'no user in the store has the 4 events the leave-one-out protocol needs');
+    const trainedFor = (version.config as { evalType?: EvalType } | null)?.evalType ?? 'event';
+    const evalType = options.evalType ?? trainedFor;
+    // The training events the version's own run used (so the baselines see what they saw then), whichever split is ranked.
+    const splits = evaluationSplits(offsets, data.types, evalType === 'purchase' || trainedFor === 'purchase' ? 'purchase' : 'event');
+    const split = evalType === 'purchase' ? splits.purchase! : splits.event;
+    if (split.evaluated.length === 0) {
+      throw new AppError('NO_EVALUATION_DATA', evalType === 'purchase' ? 'no user in the store has the two purchases, with an event before them, that the next-purchase protocol needs' : 'no user in the store has the 4 events the leave-one-out protocol needs');
+    }
+    // Trained on the next-event split, a version saw purchases that the next-purchase split holds out.
+    const warning = evalType === 'purchase' && trainedFor !== 'purchase' ? `version ${versionId} was trained with --eval-type ${trainedFor}: its training data may include the purchases held out here, so these numbers may flatter it (train with --eval-type purchase to measure it cleanly)` : undefined;
     const phase = options.phase ?? 'test';
     const trainingSeed = (version.config as { training?: { seed?: number } } | null)?.training?.seed ?? 0;
     const protocol = { phase, sampled: { count: options.sampledNegatives, seed: options.seed ?? trainingSeed } } as const;
@@ -92,6 +106,8 @@ export async function evaluateVersion(store: Store, versionId: number, options: 
     return {
       versionId,
       phase,
+      evalType,
+      ...(warning && { warning }),
       dataHash: version.dataHash,
       dataChanged: dataHash !== version.dataHash,
       unknownItemEvents: sequences.items.length - items.length,

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { LeaveOneOutSplit } from '../data/leave-one-out-split.js';
+import { inputLengths, type LeaveOneOutSplit } from '../data/leave-one-out-split.js';
 import { addTerm, type CooccurrenceBlend } from '../model/cooccurrence-blend.js';
 import type { SasRecEnsemble } from '../model/ensemble.js';
 import { Random } from '../random.js';
@@ -7,7 +7,7 @@ import { historyBatch, type EncodedSequences } from '../data/encoded-sequences.j
 import { MetricAccumulator, rankAmongCandidates, rankOfTarget, sampleNegatives, type RankingMetrics } from './metrics.js';
 
 export interface EvaluationOptions {
-  /** 'valid' predicts the second-to-last event from the training events; 'test' the last from training + validation. */
+  /** 'valid' ranks each sequence's validation target, 'test' its test target, each from the events before it (see LeaveOneOutSplit). */
   readonly phase: 'valid' | 'test';
   /** Leave the items of the input history out of the ranking (the standard protocol). */
   readonly excludeHistory?: boolean;
@@ -128,7 +128,8 @@ export function evaluateScorers(
 ): Evaluation[] {
   const batchSize = options.batchSize ?? 256;
   const excludeHistory = options.excludeHistory ?? true;
-  const inputLength = (s: number): number => split.trainLength[s]! + (options.phase === 'test' ? 1 : 0);
+  const inputs = inputLengths(split, options.phase);
+  const inputLength = (s: number): number => inputs[s]!;
   const accumulators = () => ({ full: new MetricAccumulator(), sampled: options.sampled ? new MetricAccumulator() : undefined });
   const variants = Array.from({ length: count }, () => ({ ...accumulators(), groups: Array.from({ length: options.groups?.count ?? 0 }, accumulators) }));
   const random = new Random(options.sampled?.seed ?? 0);

@@ -16,6 +16,7 @@ export function trainingBatch(data: EncodedSequences, split: LeaveOneOutSplit, s
   const items = new Int32Array(batchSize * length);
   const types = new Int32Array(batchSize * length);
   const targets = new Int32Array(batchSize * length);
+  const targetTypes = new Int32Array(batchSize * length);
   for (let row = 0; row < batchSize; row++) {
     const s = sequences[row]!;
     const start = data.offsets[s]!;
@@ -26,9 +27,10 @@ export function trainingBatch(data: EncodedSequences, split: LeaveOneOutSplit, s
       items[at] = data.items[firstTarget + k - 1]!;
       types[at] = data.types[firstTarget + k - 1]!;
       targets[at] = data.items[firstTarget + k]!;
+      targetTypes[at] = data.types[firstTarget + k]!;
     }
   }
-  return { batchSize, length, items, types, targets };
+  return { batchSize, length, items, types, targets, targetTypes };
 }
 
 /**

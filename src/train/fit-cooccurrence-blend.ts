@@ -40,7 +40,7 @@ export function fitCooccurrenceBlend(model: SasRecEnsemble, neighbours: ItemNeig
   const gains = new Float64Array(combos.length);
   const gain = (rank: number): number => (rank < 10 ? 1 / Math.log2(rank + 2) : 0);
   const scorer = modelScorer(model, data);
-  const inputLength = (s: number): number => split.trainLength[s]!;
+  const inputLength = (s: number): number => split.validInput[s]!;
   const width = numItems + 1;
   // 0: an item to rank; 1: in the history (left out); 2: raised by the term (counted on its own).
   const mark = new Uint8Array(width);

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import type { LeaveOneOutSplit } from '../data/leave-one-out-split.js';
+import type { EvalType, LeaveOneOutSplit } from '../data/leave-one-out-split.js';
 import { AppError } from '../errors.js';
 import { evaluateModel } from '../evaluate/evaluate.js';
 import type { ModelConfig } from '../model/config.js';
@@ -33,6 +33,12 @@ export interface RunConfig {
   readonly validUsers: number;
   /** Which events were read (absent: all). */
   readonly window?: TrainingWindowOptions;
+  /**
+   * What the members validate on (absent: 'event', each user's next event):
+   * 'purchase' validates on the next purchase and trains only on events before
+   * both evaluations' targets (evaluationSplits).
+   */
+  readonly evalType?: EvalType;
 }
 
 /** Incremental training: only recent events, only each user's latest ones. */

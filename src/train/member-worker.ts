@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { leaveOneOutSplit } from '../data/leave-one-out-split.js';
+import { evaluationSplits } from '../data/leave-one-out-split.js';
 import { selectBackend, type BackendPreference } from '../model/backend.js';
 import { trainMember, type MemberRunInput } from './member-run.js';
 import type { MemberMessage } from './member-thread.js';
@@ -10,7 +10,7 @@ const post = (message: MemberMessage, transfer: ArrayBuffer[] = []): void => par
 try {
   await selectBackend(input.backend);
   const result = await trainMember(
-    { ...input, split: leaveOneOutSplit(input.data.offsets) },
+    { ...input, split: evaluationSplits(input.data.offsets, input.data.types, input.run.evalType ?? 'event').primary },
     {
       onStep: (member, epoch, done, total, loss) => post({ type: 'step', member, epoch, done, total, loss }),
       onEpoch: (summary) => post({ type: 'epoch', summary }),

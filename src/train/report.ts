@@ -43,6 +43,8 @@ export interface TrainingReport {
   readonly baselines: Readonly<Record<string, Evaluation>>;
   /** The co-occurrence term's fit on validation, and the network alone on the test split. */
   readonly cooccurrence?: BlendFit & { readonly kept: boolean; readonly networkTest: Evaluation };
+  /** Trained with evalType 'purchase': the version and the baselines on each user's next purchase. */
+  readonly nextPurchase?: { readonly test: Evaluation; readonly baselines: Readonly<Record<string, Evaluation>>; readonly valid?: { readonly users: number; readonly model: Evaluation } };
 }
 
 /** One colour per member's curve (colour-blind-safe, after Okabe & Ito). */
@@ -66,12 +68,12 @@ export function renderTrainingReport(report: TrainingReport): string {
   );
   const epochCount = report.members.reduce((n, m) => n + m.epochs.length, 0);
   const cutoffs = [1, 5, 10, 20];
-  const metricTable = (pick: (e: Evaluation) => RankingMetrics | undefined, caption: string): string => `
+  const metricTable = (pick: (e: Evaluation) => RankingMetrics | undefined, caption: string, tableRows: [string, Evaluation][] = rows): string => `
 <table>
   <caption>${escapeHtml(caption)}</caption>
   <thead><tr><th>model</th>${cutoffs.map((k) => `<th>NDCG@${k}</th>`).join('')}${cutoffs.map((k) => `<th>HR@${k}</th>`).join('')}<th>MRR</th><th>users</th></tr></thead>
   <tbody>
-${rows
+${tableRows
   .map(([name, evaluation], i) => {
     const m = pick(evaluation);
     if (!m) return '';
@@ -131,12 +133,21 @@ ${metricTable((e) => e.sampled, 'Sampled protocol of the SASRec paper: against 1
 <b>most-recent-item</b> by how often they followed the history's most recent item (ties by popularity);
 <b>item-knn</b> by the co-occurrence scores alone (each item's 100 strongest neighbours by cosine, summed over the history with a decay chosen on validation users).</p>
 ${report.cooccurrence ? `<p class="note">${cooccurrenceNote(report.cooccurrence)}</p>` : ''}
-
+${report.nextPurchase ? nextPurchaseSection(report.versionId, report.nextPurchase, metricTable) : ''}
 <h2>Configuration</h2>
 <pre>${escapeHtml(JSON.stringify(report.config, null, 2))}</pre>
 </body>
 </html>
 `;
+}
+
+/** The next-purchase evaluation (evalType 'purchase'): its own table beside the baselines on the same split. */
+function nextPurchaseSection(versionId: number, p: NonNullable<TrainingReport['nextPurchase']>, table: (pick: (e: Evaluation) => RankingMetrics | undefined, caption: string, rows: [string, Evaluation][]) => string): string {
+  const rows: [string, Evaluation][] = [[`SASRec v${versionId}`, p.test], ...Object.entries(p.baselines)];
+  const valid = p.valid ? ` On validation (the purchase before it, ${p.valid.users.toLocaleString('en-US')} held-out users): NDCG@10 ${p.valid.model.full.ndcg[10]!.toFixed(4)}, HR@10 ${p.valid.model.full.hr[10]!.toFixed(4)}; the members were validated on this split.` : '';
+  return `<h2>Next purchase</h2>
+<p class="note">Each user's last purchase, ranked from every event before it (views and carts included); the training data stops before the purchase before it.${valid}</p>
+${table((e) => e.full, 'Next purchase, full ranking: history excluded', rows)}`;
 }
 
 /** The version on validation: the numbers settings are chosen on (test is reported, not chosen on). */

@@ -216,6 +216,58 @@ it('trains an ensemble the same in worker threads as in this thread, and resumes
   }
 });
 
+/** Views follow a cycle over 12 items; after a view of item k, a purchase of item (k + 5) mod 12 follows 30 % of the time. */
+function purchaseLog(users: number, seed: number): string {
+  const random = new Random(seed);
+  const lines = ['user_id,item_id,event_type,timestamp'];
+  for (let u = 0; u < users; u++) {
+    let item = random.int(12);
+    const length = 12 + random.int(8);
+    for (let k = 0; k < length; k++) {
+      const purchase = k > 0 && random.next() < 0.3;
+      const sku = purchase ? (item + 5) % 12 : item;
+      lines.push(`user-${u},sku-${sku},${purchase ? 'purchase' : 'view'},${1_700_000_000 + u * 100 + k}`);
+      if (!purchase) item = (item + 1) % 12;
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+describeEachProvider('trainRun on the next purchase', (provider) => {
+  it('validates on the next purchase, reports it beside the next event, and the evaluation job reproduces both', async () => {
+    const store = await scratchStore(provider);
+    try {
+      const dir = await importLog(store, 'attnrec-purchase-', 'purchases.csv', purchaseLog(160, 4));
+      const run: TrainRunOptions = { ...options(join(dir, 'models')), epochs: 4, members: 2, threads: 2, evalType: 'purchase', training: { ...options('').training, targetWeights: [0, 1, 1, 3] } };
+      const result = await trainRun(store, run);
+      const purchase = result.nextPurchase!;
+      expect(purchase.test.full.users).toBeGreaterThan(100);
+      expect(purchase.test.full.users).toBeLessThan(result.test.full.users); // users with two purchases, of 160 with a next event
+      expect(purchase.valid!.model.full.users).toBe(purchase.valid!.users);
+      expect(Object.keys(purchase.baselines).sort()).toEqual(Object.keys(result.baselines).sort());
+      const version = await store.prisma.modelVersion.findUniqueOrThrow({ where: { id: result.versionId } });
+      expect(version.config).toMatchObject({ evalType: 'purchase', training: { targetWeights: [0, 1, 1, 3] } });
+      expect(version.metrics).toMatchObject({ nextPurchase: { test: { full: { users: purchase.test.full.users } } } });
+      expect(readFileSync(result.reportPath, 'utf8')).toContain('Next purchase');
+      // The evaluation job ranks what the version was validated on by default, and the next event on request.
+      const again = await evaluateVersion(store, result.versionId, { sampledNegatives: 5 });
+      expect(again.evalType).toBe('purchase');
+      expect(again.warning).toBeUndefined();
+      expect(again.model).toEqual(purchase.test);
+      expect(again.baselines).toEqual(purchase.baselines);
+      const nextEvent = await evaluateVersion(store, result.versionId, { sampledNegatives: 5, evalType: 'event' });
+      expect(nextEvent.model).toEqual(result.test);
+      expect(nextEvent.baselines).toEqual(result.baselines);
+      // A version trained on the next-event split may have seen those purchases: said, not hidden.
+      const plain = await trainRun(store, { ...options(join(dir, 'models')), epochs: 1 });
+      expect(plain.nextPurchase).toBeUndefined();
+      expect((await evaluateVersion(store, plain.versionId, { sampledNegatives: 5, evalType: 'purchase', baselines: false })).warning).toMatch(/trained with --eval-type event/);
+    } finally {
+      await store.dispose();
+    }
+  });
+});
+
 it('holds out of validation the users the co-occurrence term is fitted on, unless the fit took them all', () => {
   const split = { evaluated: Int32Array.from([1, 3, 4, 7, 9]) } as LeaveOneOutSplit;
   expect(Array.from(heldOutValidationUsers(split, Int32Array.from([3, 9])))).toEqual([1, 4, 7]);

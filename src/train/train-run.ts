@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { AppError } from '../errors.js';
 import { toJsonValue } from '../data/json.js';
-import { leaveOneOutSplit, type LeaveOneOutSplit } from '../data/leave-one-out-split.js';
+import { evaluationSplits, type EvalType, type LeaveOneOutSplit } from '../data/leave-one-out-split.js';
 import { hashSequences, loadSequences } from '../data/sequences.js';
 import type { Store } from '../data/store.js';
 import { BASELINES, evaluateBaseline, type BaselineName } from '../evaluate/baselines.js';
@@ -80,6 +80,11 @@ export interface TrainRunOptions {
   readonly activate?: 'auto' | 'always' | 'never';
   /** Train on a window of the events (ignored on resume: the run's own window applies). */
   readonly window?: TrainingWindowOptions;
+  /**
+   * 'purchase': validate (early stopping, the co-occurrence fit) on each user's next purchase and
+   * report it beside the next-event metrics (RunConfig.evalType). Default 'event'. Ignored on resume.
+   */
+  readonly evalType?: EvalType;
   /** For each member: at the start of each epoch (done = 0, loss NaN) and after every step. */
   readonly onStep?: MemberRunCallbacks['onStep'];
   /** After each member's epoch. A callback that throws stops the run, which keeps its checkpoints. */
@@ -131,6 +136,18 @@ export interface TrainRunResult {
   /** The co-occurrence term's fit (training.cooccurrenceTerm), and the network's own test metrics beside `test`. */
   readonly cooccurrence?: CooccurrenceSummary;
   /** The version as served on held-out validation users: the numbers to choose settings on (absent when skipped). */
+  readonly valid?: ValidationSummary;
+  /** With evalType 'purchase': the same on each user's next purchase. */
+  readonly nextPurchase?: NextPurchaseSummary;
+}
+
+/**
+ * The version on the next-purchase split (evalType 'purchase'): each user's last purchase ranked from every
+ * event before it, beside the baselines on the same split; validation is the purchase before it.
+ */
+export interface NextPurchaseSummary {
+  readonly test: Evaluation;
+  readonly baselines: Record<BaselineName, Evaluation>;
   readonly valid?: ValidationSummary;
 }
 
@@ -197,8 +214,6 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
   if (sequences.items.length === 0) throw new AppError('NO_TRAINING_DATA', 'the store has no user events to train on; import some first');
   const vocabulary = ItemVocabulary.fromItems(sequences.items);
   const data = { offsets: sequences.offsets, items: vocabulary.encode(sequences.items), types: sequences.types };
-  const split = leaveOneOutSplit(sequences.offsets);
-  if (split.evaluated.length === 0) throw new AppError('NO_TRAINING_DATA', 'no user has the 4 events the leave-one-out protocol needs');
   const dataHash = hashSequences(sequences);
 
   let version: { id: number; artifactPath: string; createdAt: Date };
@@ -227,6 +242,7 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
       patience: options.patience,
       sampledNegatives: options.sampledNegatives,
       validUsers: options.validUsers ?? DEFAULT_VALID_USERS,
+      ...(options.evalType === 'purchase' && { evalType: 'purchase' as const }),
       ...((window.since !== undefined || window.maxEventsPerUser !== undefined) && { window }),
     };
     const created = await store.prisma.modelVersion.create({ data: { status: 'training', config: toJsonValue({ ...run, backend: backend.name }), dataHash, artifactPath: '' } });
@@ -235,6 +251,11 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
     version = { id: created.id, artifactPath, createdAt: created.createdAt };
   }
   const { artifactPath } = version;
+  const splits = evaluationSplits(sequences.offsets, sequences.types, run.evalType ?? 'event');
+  // The members validate on the primary split; test and validation metrics are reported on both.
+  const split = splits.primary;
+  if (splits.event.evaluated.length === 0) throw new AppError('NO_TRAINING_DATA', 'no user has the 4 events the leave-one-out protocol needs');
+  if (split.evaluated.length === 0) throw new AppError('NO_TRAINING_DATA', 'no user has the two purchases, with an event before them, that the next-purchase protocol needs');
   const memberCount = run.members ?? 1;
   mkdirSync(artifactPath, { recursive: true });
   const releaseLock = takeTrainingLock(artifactPath, version.id);
@@ -271,25 +292,36 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
 
     const testOptions = { phase: 'test', sampled: { count: run.sampledNegatives, seed: run.training.seed } } as const;
     // As served, and the attention network alone for comparison (the same as `test` when the version has no term).
-    const { model: test, network } = evaluateAsServed(ensemble, data, split, testOptions, blend);
-    const heldOut = options.finalValidation === false ? undefined : heldOutValidationUsers(split, fitUsers);
-    const valid: ValidationSummary | undefined = heldOut && { users: heldOut.length, ...evaluateAsServed(ensemble, data, split, { phase: 'valid', sequences: heldOut }, blend) };
+    const { model: test, network } = evaluateAsServed(ensemble, data, splits.event, testOptions, blend);
+    const validation = (on: LeaveOneOutSplit): ValidationSummary | undefined => {
+      if (options.finalValidation === false) return undefined;
+      const heldOut = heldOutValidationUsers(on, fitUsers);
+      return { users: heldOut.length, ...evaluateAsServed(ensemble!, data, on, { phase: 'valid', sequences: heldOut }, blend) };
+    };
+    const valid = validation(splits.event);
+    const baselinesOn = (on: LeaveOneOutSplit) => Object.fromEntries(BASELINES.map((name) => [name, evaluateBaseline(name, vocabulary.size, data, on, testOptions, neighbours)])) as Record<BaselineName, Evaluation>;
+    const purchaseValid = splits.purchase && validation(splits.purchase);
+    const nextPurchase: NextPurchaseSummary | undefined = splits.purchase && {
+      test: evaluateAsServed(ensemble, data, splits.purchase, testOptions, blend).model,
+      baselines: baselinesOn(splits.purchase),
+      ...(purchaseValid && { valid: purchaseValid }),
+    };
     const members: MemberSummary[] = results.map((r) => ({
       member: r.member,
       seed: run.training.seed + r.member,
       bestEpoch: r.bestEpoch,
       epochs: r.epochs,
       trainSeconds: r.trainSeconds,
-      ...(memberCount > 1 && { test: evaluateModel(new SasRecEnsemble([ensemble!.members[r.member]!]), data, split, testOptions) }),
+      ...(memberCount > 1 && { test: evaluateModel(new SasRecEnsemble([ensemble!.members[r.member]!]), data, splits.event, testOptions) }),
     }));
-    const baselines = Object.fromEntries(BASELINES.map((name) => [name, evaluateBaseline(name, vocabulary.size, data, split, testOptions, neighbours)])) as Record<BaselineName, Evaluation>;
+    const baselines = baselinesOn(splits.event);
     const cooccurrence: CooccurrenceSummary | undefined = fit && { ...fit, kept: blend !== undefined, neighboursPerItem: ITEM_NEIGHBOURS, networkTest: network ?? test };
-    const metrics = { trainSeconds, threads, test, ...(valid && { valid }), baselines, members, ...(cooccurrence && { cooccurrence }) };
+    const metrics = { trainSeconds, threads, test, ...(valid && { valid }), baselines, members, ...(cooccurrence && { cooccurrence }), ...(nextPurchase && { nextPurchase }) };
     saveModel(ensemble, artifactPath, { vocabulary: Array.from(vocabulary.itemIds), dataHash, metrics }, blend);
     const reportPath = join(artifactPath, REPORT_FILE);
     writeFileSync(
       reportPath,
-      renderTrainingReport({ versionId: version.id, createdAt: version.createdAt, backend: backend.name, dataHash, config: { ...run, backend: backend.name }, trainSeconds, threads, test, ...(valid && { valid }), baselines, members, ...(cooccurrence && { cooccurrence }) }),
+      renderTrainingReport({ versionId: version.id, createdAt: version.createdAt, backend: backend.name, dataHash, config: { ...run, backend: backend.name }, trainSeconds, threads, test, ...(valid && { valid }), baselines, members, ...(cooccurrence && { cooccurrence }), ...(nextPurchase && { nextPurchase }) }),
     );
     await writeItemEmbeddings(store, version.id, ensemble, vocabulary);
     const policy = options.activate ?? 'auto';
@@ -299,7 +331,7 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
       store.prisma.modelVersion.update({ where: { id: version.id }, data: { status: 'ready', metrics: toJsonValue(metrics), ...(activate && { active: true }) } }),
     ]);
     for (let k = 0; k < memberCount; k++) removeCheckpoint(memberCheckpointPath(artifactPath, k));
-    return { versionId: version.id, artifactPath, reportPath, backend: backend.name, dataHash, members, threads, trainSeconds, test, ...(valid && { valid }), baselines, ...(cooccurrence && { cooccurrence }), activated: activate };
+    return { versionId: version.id, artifactPath, reportPath, backend: backend.name, dataHash, members, threads, trainSeconds, test, ...(valid && { valid }), baselines, ...(cooccurrence && { cooccurrence }), ...(nextPurchase && { nextPurchase }), activated: activate };
   } catch (error) {
     await store.prisma.modelVersion.update({ where: { id: version.id }, data: { status: 'failed', metrics: { error: (error as Error).message } } }).catch(() => {});
     throw error;

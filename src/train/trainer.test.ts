@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { leaveOneOutSplit } from '../data/leave-one-out-split.js';
+import { evaluationSplits, leaveOneOutSplit } from '../data/leave-one-out-split.js';
 import { evaluateModel } from '../evaluate/evaluate.js';
 import { selectBackend } from '../model/backend.js';
 import { MODEL_DEFAULTS } from '../model/config.js';
@@ -8,7 +8,7 @@ import { SasRec } from '../model/sasrec.js';
 import { Random } from '../random.js';
 import type { EncodedSequences } from '../data/encoded-sequences.js';
 import { trainingBatch } from './batches.js';
-import { microBatches, Trainer, windowTargets, type TrainingOptions } from './trainer.js';
+import { microBatches, targetTypeWeight, Trainer, windowTargets, type TrainingOptions } from './trainer.js';
 import { SasRecEnsemble } from '../model/ensemble.js';
 
 /** Histories where the next item is a function of the last one: item k is followed by k mod n + 1. */
@@ -26,6 +26,28 @@ function cycles(users: number, items: number, seed: number): EncodedSequences {
     offsets.push(sequence.length);
   }
   return { offsets: Int32Array.from(offsets), items: Int32Array.from(sequence), types: new Uint8Array(sequence.length).fill(1) };
+}
+
+/** Item k is followed by a view of k mod n + 1 (70 %) or a purchase of (k + 7) mod n + 1 (30 %). */
+function viewsAndPurchases(users: number, seed: number): EncodedSequences {
+  const random = new Random(seed);
+  const offsets = [0];
+  const items: number[] = [];
+  const types: number[] = [];
+  for (let u = 0; u < users; u++) {
+    let item = 1 + random.int(NUM_ITEMS);
+    let type = 1;
+    const length = 10 + random.int(8);
+    for (let k = 0; k < length; k++) {
+      items.push(item);
+      types.push(type);
+      const purchase = random.next() < 0.3;
+      item = ((item + (purchase ? 7 : 0)) % NUM_ITEMS) + 1;
+      type = purchase ? 3 : 1;
+    }
+    offsets.push(items.length);
+  }
+  return { offsets: Int32Array.from(offsets), items: Int32Array.from(items), types: Uint8Array.from(types) };
 }
 
 const NUM_ITEMS = 15;
@@ -137,6 +159,51 @@ describe('Trainer', () => {
     // Decay 0 weighs only the next event: the plain loss. A real window adds the later events' terms.
     expect(firstLoss({ size: 3, decay: 0 })).toBeCloseTo(firstLoss(), 5);
     expect(Math.abs(firstLoss({ size: 3, decay: 0.5 }) - firstLoss())).toBeGreaterThan(1e-3);
+  });
+
+  it('weighs each window target by its event type; a zero-weight slot is empty and the later ones still count', () => {
+    const batch = { batchSize: 1, length: 4, items: new Int32Array(4), types: new Int32Array(4), targets: Int32Array.from([5, 6, 7, 8]), targetTypes: Int32Array.from([1, 3, 2, 1]) };
+    const weightOf = targetTypeWeight([0, 0, 2, 3]); // view 0, cart 2, purchase 3
+    expect([1, 2, 3, 4].map(weightOf)).toEqual([0, 2, 3, 1]); // a type past the list weighs 1
+    const { targets, weights } = windowTargets(batch, [1], 3, 0.5, weightOf);
+    expect(Array.from(targets)).toEqual([6, 7, 0]);
+    expect(Array.from(weights)).toEqual([3, 0.5 * 2, 0]);
+    expect(Array.from(windowTargets(batch, [0], 3, 0.5, weightOf).targets)).toEqual([0, 6, 7]);
+  });
+
+  // Item k is followed by a view of k + 1 (70 %) or a purchase of k + 8 (30 %): trained on every event,
+  // the model ranks the view first; trained towards purchases it must rank the purchase first.
+  // Weighted 4 : 1 the purchase's share of the loss is 1.2 against the view's 0.7, so it should come first for most users.
+  for (const [name, loss, targetWeights, atLeast] of [
+    ['only positions followed by a purchase (full loss)', 'full', [0, 0, 0, 1], 0.8],
+    ['purchases weighted 4, views 1 (sampled loss)', 'sampled', [0, 1, 1, 4], 0.5],
+  ] as const) {
+    it(`learns the next purchase rather than the next view with target weights: ${name}`, () => {
+      const data = viewsAndPurchases(384, 9);
+      const splits = evaluationSplits(data.offsets, data.types, 'purchase');
+      const trained = (weights?: readonly number[]): number => {
+        const model = new SasRec(modelConfig);
+        const trainer = new Trainer(model, data, splits.primary, { ...base, loss, ...(weights && { targetWeights: weights }) });
+        for (let epoch = 0; epoch < 10; epoch++) trainer.trainEpoch();
+        const hr1 = evaluateModel(new SasRecEnsemble([model]), data, splits.purchase!, { phase: 'test', excludeHistory: false }).full.hr[1]!;
+        trainer.dispose();
+        model.dispose();
+        return hr1;
+      };
+      expect(splits.purchase!.evaluated.length).toBeGreaterThan(200);
+      expect(trained()).toBeLessThan(0.3);
+      expect(trained(targetWeights)).toBeGreaterThan(atLeast);
+    });
+  }
+
+  it('refuses target weights it cannot honour', () => {
+    const data = cycles(16, NUM_ITEMS, 7);
+    const model = new SasRec(modelConfig);
+    const split = leaveOneOutSplit(data.offsets);
+    expect(() => new Trainer(model, data, split, { ...base, loss: 'bce', targetWeights: [0, 1, 1, 2] })).toThrow(/sampled loss/);
+    expect(() => new Trainer(model, data, split, { ...base, loss: 'sampled', targetWeights: [0, -1, 1, 1] })).toThrow(/at least 0/);
+    expect(() => new Trainer(model, data, split, { ...base, loss: 'bce', targetWeights: [0, 0, 1, 1] })).not.toThrow();
+    model.dispose();
   });
 
   it('refuses a target window with a loss other than the sampled softmax', () => {

@@ -58,6 +58,15 @@ export interface TrainingOptions {
    */
   readonly targetWindow?: { readonly size: number; readonly decay: number };
   /**
+   * Each target's weight in the loss by its event type, indexed by type id
+   * (1 view, 2 cart, 3 purchase, custom types after; index 0 unused); a type
+   * not listed weighs 1. Weight 0 trains no position whose next event has
+   * that type, so [0, 0, 0, 1] trains only the positions followed by a
+   * purchase. Weights other than 0 and 1 need the sampled loss, whose softmax
+   * is a weighted mean. Absent: every target weighs 1.
+   */
+  readonly targetWeights?: readonly number[];
+  /**
    * How the item table starts: 'random' (N(0, 1/dim)) or 'cooccurrence', a
    * spectral embedding of the training histories' item co-occurrence
    * (spectral-embedding.ts), computed by the training run. Default 'random';
@@ -109,7 +118,7 @@ export interface TargetWindow {
  * row — the targets of the positions after it, all training events — the
  * j-th after the next weighted decay^j; 0 with weight 0 past the row's end.
  */
-export function windowTargets(batch: Batch, positions: readonly number[], size: number, decay: number): TargetWindow {
+export function windowTargets(batch: Batch, positions: readonly number[], size: number, decay: number, typeWeight: (type: number) => number = () => 1): TargetWindow {
   const targets = new Int32Array(positions.length * size);
   const weights = new Float32Array(positions.length * size);
   positions.forEach((p, i) => {
@@ -117,11 +126,19 @@ export function windowTargets(batch: Batch, positions: readonly number[], size: 
     for (let j = 0; j < size && column + j < batch.length; j++) {
       const target = batch.targets[p + j]!;
       if (target === 0) break;
+      const weight = decay ** j * typeWeight(batch.targetTypes?.[p + j] ?? 0);
+      if (weight === 0) continue; // an empty slot: a later target of the window may still count
       targets[i * size + j] = target;
-      weights[i * size + j] = decay ** j;
+      weights[i * size + j] = weight;
     }
   });
   return { width: size, targets, weights };
+}
+
+/** The weight of a target of each event type under TrainingOptions.targetWeights (1 where not listed). */
+export function targetTypeWeight(weights: readonly number[] | undefined): (type: number) => number {
+  if (!weights) return () => 1;
+  return (type) => (type > 0 && type < weights.length ? weights[type]! : 1);
 }
 
 function sum(values: Float32Array): number {
@@ -195,6 +212,9 @@ export class Trainer {
   private readonly optimizer: tf.Optimizer;
   private readonly random: Random;
   private readonly sampler: NegativeSampler | undefined;
+  private readonly typeWeight: (type: number) => number;
+  /** Some target type weighs neither 0 nor 1: the loss is a weighted mean. */
+  private readonly weighted: boolean;
   private epoch = 0;
 
   constructor(
@@ -204,6 +224,11 @@ export class Trainer {
     private readonly options: TrainingOptions,
   ) {
     if ((options.targetWindow?.size ?? 1) > 1 && options.loss !== 'sampled') throw new RangeError(`a target window needs the sampled loss, not ${options.loss}`);
+    const weights = options.targetWeights ?? [];
+    if (weights.some((w) => !Number.isFinite(w) || w < 0)) throw new RangeError(`target weights must be finite and at least 0, not ${weights.join(', ')}`);
+    if (weights.some((w, type) => type > 0 && w !== 0 && w !== 1) && options.loss !== 'sampled') throw new RangeError(`target weights other than 0 and 1 need the sampled loss, not ${options.loss}`);
+    this.typeWeight = targetTypeWeight(options.targetWeights);
+    this.weighted = weights.some((w, type) => type > 0 && w !== 0 && w !== 1);
     this.optimizer = tf.train.adam(options.learningRate, 0.9, 0.98);
     this.random = new Random(options.seed);
     if (options.loss !== 'full') {
@@ -219,7 +244,7 @@ export class Trainer {
     const positions: number[] = [];
     const targetValues: number[] = [];
     batch.targets.forEach((target, i) => {
-      if (target > 0) {
+      if (target > 0 && this.typeWeight(batch.targetTypes?.[i] ?? 0) > 0) {
         positions.push(i);
         targetValues.push(target);
       }
@@ -242,7 +267,8 @@ export class Trainer {
       });
     }
     const size = this.options.targetWindow?.size ?? 1;
-    const window = size > 1 ? windowTargets(batch, positions, size, this.options.targetWindow!.decay) : undefined;
+    // Type weights ride on the window's per-target weights; a window of one when there is no target window.
+    const window = size > 1 || this.weighted ? windowTargets(batch, positions, size, this.options.targetWindow?.decay ?? 1, this.typeWeight) : undefined;
     const chunks = microBatches(batch, this.options.maxStepPositions ?? DEFAULT_MAX_STEP_POSITIONS);
     return tf.tidy(() => {
       const variables = this.model.variables;
