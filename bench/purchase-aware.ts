@@ -46,7 +46,7 @@ const users = Number(values.users);
 const scratch = join(ROOT, 'bench', 'scratch', 'purchase-aware');
 rmSync(scratch, { recursive: true, force: true });
 mkdirSync(scratch, { recursive: true });
-const { catalog, events } = generateShopSample(SHOP_SAMPLE_SEED, users);
+const { catalog, events } = generateShopSample(SHOP_SAMPLE_SEED, { users });
 writeFileSync(join(scratch, 'shop-catalog.csv'), catalog);
 writeFileSync(join(scratch, 'shop-events.csv'), events);
 const url = `file:${join(scratch, 'shop.db')}`;

@@ -35,8 +35,23 @@ interface SampleItem {
   readonly companions: number[];
 }
 
-/** The shipped sample with the defaults; a bigger shop of the same kind with more users (benchmarks). */
-export function generateShopSample(seed = SHOP_SAMPLE_SEED, users = USERS): { catalog: string; events: string } {
+/** Options for benchmarks; the shipped sample uses none of them. */
+export interface ShopOptions {
+  /** Users (default 1,000). */
+  readonly users?: number;
+  /**
+   * This share of the items (chosen by a generator of their own, so the rest of the log is drawn as
+   * without launches until a launched item would be picked) only exists from a launch day between day
+   * 55 and day 85 of the timeline, which runs from day 0 to about day 140: a shopper who would look at
+   * one earlier looks at another item instead. Default 0.
+   * (Half the log's events happen by day 50, 90 % by day 87.)
+   */
+  readonly launchShare?: number;
+}
+
+/** The shipped sample with the defaults; a bigger shop of the same kind, or one with items launched late (benchmarks). */
+export function generateShopSample(seed = SHOP_SAMPLE_SEED, options: ShopOptions = {}): { catalog: string; events: string } {
+  const users = options.users ?? USERS;
   const random = new Random(seed);
   const items: SampleItem[] = [];
   const catalogLines = ['item_id,title,category,price,properties'];
@@ -54,6 +69,11 @@ export function generateShopSample(seed = SHOP_SAMPLE_SEED, users = USERS): { ca
       };
       catalogLines.push(`${id},${CATEGORIES[c]} item ${n + 1},${CATEGORIES[c]},${price},"${JSON.stringify(properties).replace(/"/g, '""')}"`);
     }
+  }
+  const launches = new Float64Array(items.length); // 0: there from the start
+  if ((options.launchShare ?? 0) > 0) {
+    const draw = new Random(seed + 1);
+    for (let i = 0; i < items.length; i++) if (draw.next() < options.launchShare!) launches[i] = START + (55 + draw.next() * 30) * DAY;
   }
   const inCategory = (c: number): number => c * ITEMS_PER_CATEGORY + zipf(random, ITEMS_PER_CATEGORY);
   for (const item of items) {
@@ -74,8 +94,11 @@ export function generateShopSample(seed = SHOP_SAMPLE_SEED, users = USERS): { ca
       const carted: number[] = [];
       const views = 2 + random.int(11);
       for (let e = 0; e < views; e++) {
-        const r = random.next();
-        const item = r < 0.55 ? items[last]!.companions[random.int(3)]! : r < 0.9 ? inCategory(preferred[random.int(2)]!) : random.int(items.length);
+        let item = -1;
+        for (let tries = 0; item < 0 || (launches[item]! > t && tries < 100); tries++) {
+          const r = random.next();
+          item = r < 0.55 ? items[last]!.companions[random.int(3)]! : r < 0.9 ? inCategory(preferred[random.int(2)]!) : random.int(items.length);
+        }
         t += (1 + random.int(4)) * MINUTE;
         eventLines.push(`${user},${session},${items[item]!.id},view,${new Date(t).toISOString()},,`);
         if (random.next() < 0.15 && !carted.includes(item)) {
@@ -112,7 +135,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const { values } = parseArgs({ options: { out: { type: 'string', default: 'samples' }, users: { type: 'string', default: String(USERS) } } });
   const users = Number(values.users);
   if (!Number.isInteger(users) || users < 1 || users > 1_000_000) throw new Error(`--users must be a whole number from 1 to 1,000,000; got '${values.users}'`);
-  const { catalog, events } = generateShopSample(SHOP_SAMPLE_SEED, users);
+  const { catalog, events } = generateShopSample(SHOP_SAMPLE_SEED, { users });
   writeFileSync(join(values.out, 'shop-catalog.csv'), catalog);
   writeFileSync(join(values.out, 'shop-events.csv'), events);
   process.stderr.write(`wrote ${join(values.out, 'shop-catalog.csv')} (${catalog.split('\n').length - 2} items) and ${join(values.out, 'shop-events.csv')} (${events.split('\n').length - 2} events)\n`);

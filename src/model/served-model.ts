@@ -4,6 +4,7 @@ import type { ModelConfig } from './config.js';
 import { addTerm, type CooccurrenceBlend } from './cooccurrence-blend.js';
 import { ENGINE_MAX_BATCH, InferenceEngine, queryLayout } from './inference-engine.js';
 import { ItemScorer } from './item-scorer.js';
+import { groupMeans } from './metadata-peers.js';
 import { Retirable } from './retirable.js';
 import { rowSteps, runSteps, runStepsPausing, type Steps } from './steps.js';
 import { ItemVocabulary } from './vocabulary.js';
@@ -224,6 +225,17 @@ export class ServedModel extends Retirable {
     if (this.blend) addTerm(scores, this.blend.term(state.items));
     if (Number.isNaN(state.logNormaliser)) state.logNormaliser = output.logSumExpOfLast();
     return scores;
+  }
+
+  /**
+   * The mean output-table row of each group of model indices, [groups, cols]
+   * row-major: the rows of items the version never saw, from the items that
+   * share their metadata (metadata-peers.ts). A state's query times such a
+   * row is the mean of the group's network scores.
+   */
+  meanRows(groups: readonly (readonly number[])[]): Float32Array {
+    const { output } = this.live();
+    return groupMeans((index) => output.row(index), output.cols, groups);
   }
 
   /** Cosine similarity of every item to model item `index` (the members' average; 0 for padding). */

@@ -231,4 +231,22 @@ describeEachProvider('merchandising rules', (provider) => {
     expect((await shop.call('/v1/items/sku-10', { role: 'read' })).body.properties).toEqual(properties(10)); // the refused row changed nothing
     expect((await shop.call('/v1/items/sku-11', { role: 'read' })).body.properties).toBeNull(); // an empty field clears them
   });
+
+  it('recommends a new item before any training, through the items that share its category and price band', async () => {
+    // Listed now, never seen by the version: even items priced 10-14 (sku-0, sku-2, sku-4) stand for it.
+    expect((await shop.call('/v1/items', { method: 'PUT', body: { items: [{ id: 'sku-new', category: 'even', price: 13, properties: { brand: 'z' } }] } })).status).toBe(200);
+    const all = (await shop.call('/v1/users/user-1/recommendations?k=13&exclude=none', { role: 'read' })).body.items as (Item & { newItem?: { level: string } })[];
+    const fresh = all.find((i) => i.item === 'sku-new');
+    expect(fresh?.newItem).toEqual({ level: 'category+price' });
+    expect(fresh!.probability).toBeGreaterThan(0);
+    expect(all.filter((i) => i.newItem)).toHaveLength(1);
+    // Filters hold for it like for any item, on sessions too.
+    expect((await shop.call('/v1/users/user-1/recommendations?k=13&exclude=none&filter=' + encodeURIComponent('category = "odd"'), { role: 'read' })).body.items.some((i: Item) => i.item === 'sku-new')).toBe(false);
+    const session = await shop.call('/v1/sessions/recommendations', { method: 'POST', role: 'read', body: { events: [{ item: 'sku-2', type: 'view' }], k: 13, exclude: 'none', filter: 'category = "even"' } });
+    expect(session.status).toBe(200);
+    expect(session.body.items.map((i: Item) => i.item)).toContain('sku-new');
+    // Taken out of the catalogue, it is gone.
+    await shop.call('/v1/items', { method: 'PUT', body: { items: [{ id: 'sku-new', active: false }] } });
+    expect((await shop.call('/v1/users/user-1/recommendations?k=13&exclude=none', { role: 'read' })).body.items.some((i: Item) => i.item === 'sku-new')).toBe(false);
+  });
 });

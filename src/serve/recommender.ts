@@ -1,4 +1,5 @@
 import type { CatalogItem, PopularItems, ServingReader } from '../data/serving-reader.js';
+import { itemMetadata, metadataPeers, type MetadataLevel } from '../model/metadata-peers.js';
 import { BUILTIN_EVENT_TYPES } from '../data/import/event-types.js';
 import type { ItemBoosts, ItemFilter, ItemGroup } from '../data/item-rules/compile.js';
 import { beamSearch, topIndices } from '../model/beam-search.js';
@@ -74,9 +75,25 @@ export interface RecommenderOptions {
 type DescribePinned = (entry: CatalogItem) => { readonly item: RecommendedItem; readonly scored: boolean };
 
 /** Per model and catalogue generation: each model index's catalogue entry. */
+/**
+ * A model's indices in catalogue terms: entries 1..numItems are the version's items (undefined where the
+ * catalogue no longer lists one); after them come the catalogue's items the version never saw (new items),
+ * which rank through the mean row of their metadata peers (freshRows).
+ */
 interface ModelCatalogView {
   readonly generation: number;
   readonly entries: (CatalogItem | undefined)[];
+}
+
+/** The rows new items score with, for one model and catalogue generation (see metadata-peers.ts). */
+interface FreshRows {
+  readonly generation: number;
+  /** [groups, cols]: each group's mean output row. */
+  readonly rows: Float32Array;
+  readonly cols: number;
+  /** Per new item (entry numItems + 1 + i): its group, or -1 (not scored: never recommended). */
+  readonly groupOf: Int32Array;
+  readonly levels: readonly (MetadataLevel | undefined)[];
 }
 
 const POPULAR_TTL_MS = 60_000;
@@ -105,6 +122,7 @@ export class Recommender {
   /** Users represented under a version about to serve (see prepareNext), filed before it does. */
   private next: { readonly version: number; readonly users: UserCache } | undefined;
   private readonly views = new WeakMap<PooledModel, ModelCatalogView>();
+  private readonly fresh = new WeakMap<PooledModel, { readonly generation: number; readonly rows: Promise<FreshRows> }>();
   /** What a filter rule keeps (1) of a model's indices, and a boost rule's log-factor per index: rules repeat, the catalogue is scanned once. */
   private readonly ruleMasks = new LruCache<string, { readonly at: number; readonly mask: Uint8Array }>(RULE_TABLES);
   private readonly ruleBoosts = new LruCache<string, BoostTable>(RULE_TABLES);
@@ -335,10 +353,21 @@ export class Recommender {
       }
       const scores = await model.scores(state);
       const items: RecommendedItem[] = [];
+      // Candidates the version never saw rank with their metadata peers' mean row, as in recommendations.
+      const unseen = kept.filter((entry) => model.vocabulary.indexOf(entry.id) === 0);
+      const view = unseen.length > 0 ? this.view(model) : undefined;
+      const fresh = view && (await this.freshScores(model, view, state));
+      const freshAt = new Map<number, number>();
+      if (view && fresh) for (let i = model.numItems + 1; i < view.entries.length; i++) freshAt.set(view.entries[i]!.id, i - model.numItems - 1);
       for (const entry of kept) {
         const index = model.vocabulary.indexOf(entry.id);
-        if (index === 0) dropped.push({ item: entry.externalId, reason: 'not_in_model' });
-        else items.push(toItem(entry, Math.exp(scores[index]! - state.logNormaliser), scores[index]!, boostOf(filters.boosts, entry, now)));
+        const at = index === 0 ? freshAt.get(entry.id) : undefined;
+        const score = index !== 0 ? scores[index]! : at !== undefined ? fresh!.scores[at]! : -Infinity;
+        if (score === -Infinity) dropped.push({ item: entry.externalId, reason: 'not_in_model' });
+        else {
+          const item = toItem(entry, Math.exp(score - state.logNormaliser), score, boostOf(filters.boosts, entry, now));
+          items.push(index === 0 ? { ...item, newItem: { level: fresh!.levels[at!]! } } : item);
+        }
       }
       items.sort(byBoostedProbability);
       return { strategy: 'model', modelVersion: model.version, items, dropped, history };
@@ -428,22 +457,71 @@ export class Recommender {
     return [...drawn.values()].sort((a, b) => (this.shownCounts.get(a.id) ?? 0) - (this.shownCounts.get(b.id) ?? 0)).slice(0, count);
   }
 
-  /** The model's top k under the filters (and boosts). */
+  /**
+   * The model's top k under the filters (and boosts), new items (view entries after the model's own)
+   * ranked with their metadata peers' mean row. The shortlist answers when its k-th kept item is one of
+   * its own or a new item scoring at least its lowest score: nothing outside it can then come first.
+   */
   private async ranked(model: PooledModel, owner: Owner, state: UserState, shortlist: Shortlist | undefined, k: number, filters: Filters): Promise<RecommendedItem[]> {
     const view = this.view(model);
-    const keep = this.keeper(model, owner, filters);
-    if (filters.boosts || filters.maxPer) return this.reranked(model, view, state, shortlist, k, keep, filters);
+    const fresh = await this.freshScores(model, view, state);
+    const keepKnown = this.keeper(model, owner, filters);
+    const known = model.numItems;
+    const keep = fresh ? (index: number) => keepKnown(index) && (index <= known || fresh.scores[index - known - 1]! > -Infinity) : keepKnown;
+    const describe = (index: number, score: number, boost?: number): RecommendedItem => {
+      const item = toItem(view.entries[index]!, Math.exp(score - state.logNormaliser), score, boost);
+      return index > known ? { ...item, newItem: { level: fresh!.levels[index - known - 1]! } } : item;
+    };
+    if (filters.boosts || filters.maxPer) return this.reranked(model, view, state, withFresh(shortlist, fresh, known), k, keep, filters, describe, fresh);
     if (shortlist && k <= shortlist.indices.length) {
+      const merged = withFresh(shortlist, fresh, known)!; // best first
       const chosen: RecommendedItem[] = [];
-      for (let j = 0; j < shortlist.indices.length && chosen.length < k; j++) {
-        const index = shortlist.indices[j]!;
-        if (keep(index)) chosen.push(toItem(view.entries[index]!, Math.exp(shortlist.scores[j]! - state.logNormaliser), shortlist.scores[j]!));
+      for (let j = 0; j < merged.indices.length && chosen.length < k && merged.scores[j]! >= merged.floor; j++) {
+        const index = merged.indices[j]!;
+        if (keep(index)) chosen.push(describe(index, merged.scores[j]!));
       }
       if (chosen.length === k) return chosen;
     }
-    const scores = await model.scores(state);
+    const scores = withFreshScores(await model.scores(state), fresh);
     const best = topIndices(scores, k, keep);
-    return best.map((i) => toItem(view.entries[i]!, Math.exp(scores[i]! - state.logNormaliser), scores[i]!));
+    return best.map((i) => describe(i, scores[i]!));
+  }
+
+  /** Each new item's score for a state (-Infinity for one without peers), or undefined when the view has none. */
+  private async freshScores(model: PooledModel, view: ModelCatalogView, state: UserState): Promise<{ readonly scores: Float32Array; readonly levels: readonly (MetadataLevel | undefined)[] } | undefined> {
+    const count = view.entries.length - model.numItems - 1;
+    if (count <= 0) return undefined;
+    const rows = await this.freshRows(model, view);
+    // One dot product per group, shared by its new items.
+    const groups = rows.cols === 0 ? 0 : rows.rows.length / rows.cols;
+    const dots = new Float64Array(groups);
+    for (let g = 0; g < groups; g++) {
+      let dot = 0;
+      for (let c = 0, at = g * rows.cols; c < rows.cols; c++) dot += state.query[c]! * rows.rows[at + c]!;
+      dots[g] = dot;
+    }
+    const scores = new Float32Array(count);
+    for (let i = 0; i < count; i++) scores[i] = rows.groupOf[i]! < 0 ? -Infinity : dots[rows.groupOf[i]!]!;
+    return { scores, levels: rows.levels };
+  }
+
+  /** The new items' peers and mean rows for the view's catalogue generation, computed once per model and generation. */
+  private freshRows(model: PooledModel, view: ModelCatalogView): Promise<FreshRows> {
+    const cached = this.fresh.get(model);
+    if (cached?.generation === view.generation) return cached.rows;
+    const known = view.entries.slice(0, model.numItems + 1).map((entry, index) => (index > 0 && entry ? itemMetadata(entry) : undefined));
+    const peers = metadataPeers(known, view.entries.slice(model.numItems + 1).map((entry) => itemMetadata(entry!)));
+    const rows = (async (): Promise<FreshRows> => {
+      const means = peers.groups.length > 0 ? await model.meanRows(peers.groups) : new Float32Array(0);
+      return { generation: view.generation, rows: means, cols: peers.groups.length > 0 ? means.length / peers.groups.length : 0, groupOf: peers.groupOf, levels: peers.levels };
+    })();
+    const entry = { generation: view.generation, rows };
+    this.fresh.set(model, entry);
+    // A failure (a worker lost) is not kept: the next request asks again.
+    rows.catch(() => {
+      if (this.fresh.get(model) === entry) this.fresh.delete(model);
+    });
+    return rows;
   }
 
   /** How the model describes items it did not rank (pinned, explored): its probability and score where it knows the item (the shortlist's, else the catalogue's scores). */
@@ -514,11 +592,21 @@ export class Recommender {
    * one is above the bound, and the greedy choice over every item would have stopped before it.
    * Otherwise from the whole catalogue's scores.
    */
-  private async reranked(model: PooledModel, view: ModelCatalogView, state: UserState, shortlist: Shortlist | undefined, k: number, keep: (index: number) => boolean, filters: Filters): Promise<RecommendedItem[]> {
+  private async reranked(
+    model: PooledModel,
+    view: ModelCatalogView,
+    state: UserState,
+    shortlist: MergedShortlist | undefined,
+    k: number,
+    keep: (index: number) => boolean,
+    filters: Filters,
+    describeItem: (index: number, score: number, boost?: number) => RecommendedItem,
+    fresh: { readonly scores: Float32Array } | undefined,
+  ): Promise<RecommendedItem[]> {
     const table = filters.boosts ? this.boostTable(model, view, filters.boosts) : undefined;
     const logMax = filters.boosts ? Math.log(filters.boosts.maxFactor) : 0;
     const now = Date.now();
-    const describe = (index: number, score: number): RecommendedItem => toItem(view.entries[index]!, Math.exp(score - state.logNormaliser), score, table?.factors[index]);
+    const describe = (index: number, score: number): RecommendedItem => describeItem(index, score, table?.factors[index]);
     type Candidate = { index: number; score: number; boosted: number };
     const choose = (ordered: Iterable<Candidate>): Candidate[] => {
       const counts = new Map<string, number>();
@@ -535,30 +623,27 @@ export class Recommender {
       }
       return chosen;
     };
-    if (shortlist && k <= shortlist.indices.length) {
-      let floor = Infinity;
+    if (shortlist && k <= shortlist.ownLength) {
       const kept: { index: number; score: number; boosted: number }[] = [];
       for (let j = 0; j < shortlist.indices.length; j++) {
         const index = shortlist.indices[j]!;
         const score = shortlist.scores[j]!;
-        floor = Math.min(floor, score);
         if (keep(index)) kept.push({ index, score, boosted: score + (table?.logFactors[index] ?? 0) });
       }
       kept.sort((a, b) => b.boosted - a.boosted || a.index - b.index);
       const chosen = choose(kept);
-      const complete = shortlist.indices.length >= model.numItems;
-      if (chosen.length === k && (complete || chosen[k - 1]!.boosted > floor + logMax)) return chosen.map((c) => describe(c.index, c.score));
+      if (chosen.length === k && chosen[k - 1]!.boosted > shortlist.floor + logMax) return chosen.map((c) => describe(c.index, c.score));
     }
-    const scores = await model.scores(state);
+    const scores = withFreshScores(await model.scores(state), fresh);
     const boosted = table ? Float32Array.from(scores, (score, i) => score + table.logFactors[i]!) : scores;
     // The greedy choice reads candidates best first: the top 20 k usually hold k that fit the cap, else every kept item.
-    let ordered = topIndices(boosted, Math.min(model.numItems, 20 * k), keep);
+    let ordered = topIndices(boosted, Math.min(scores.length - 1, 20 * k), keep);
     const candidates = (indices: readonly number[]): Candidate[] => indices.map((index) => ({ index, score: scores[index]!, boosted: boosted[index]! }));
     let chosen = choose(candidates(ordered));
     if (chosen.length < k && ordered.length === 20 * k) {
       // Every kept item, sorted (topIndices inserts into a sorted list: quadratic for a whole catalogue).
       ordered = [];
-      for (let index = 1; index <= model.numItems; index++) if (keep(index)) ordered.push(index);
+      for (let index = 1; index < scores.length; index++) if (keep(index)) ordered.push(index);
       ordered.sort((a, b) => boosted[b]! - boosted[a]! || a - b);
       chosen = choose(candidates(ordered));
     }
@@ -740,10 +825,49 @@ export class Recommender {
     if (current && current.generation === this.catalog.generation) return current;
     const entries = new Array<CatalogItem | undefined>(model.numItems + 1);
     for (let index = 1; index <= model.numItems; index++) entries[index] = this.catalog.byInternalId(model.vocabulary.itemAt(index));
+    for (let i = 0; i < this.catalog.size; i++) {
+      const item = this.catalog.itemAt(i)!;
+      if (model.vocabulary.indexOf(item.id) === 0) entries.push(item);
+    }
     const view = { generation: this.catalog.generation, entries };
     this.views.set(model, view);
     return view;
   }
+}
+
+/**
+ * A shortlist with every new item added, best first. Items outside it (the model's own, beyond its
+ * shortlist) score at most `floor` (-Infinity when the shortlist holds every one of them).
+ */
+interface MergedShortlist {
+  readonly indices: Int32Array;
+  readonly scores: Float32Array;
+  readonly floor: number;
+  /** How many of the indices are the shortlist's own. */
+  readonly ownLength: number;
+}
+
+function withFresh(shortlist: Shortlist | undefined, fresh: { readonly scores: Float32Array } | undefined, known: number): MergedShortlist | undefined {
+  if (!shortlist) return undefined;
+  const own = shortlist.indices.length;
+  const floor = own >= known ? -Infinity : own > 0 ? Math.min(...shortlist.scores) : Infinity;
+  if (!fresh) return { indices: shortlist.indices, scores: shortlist.scores, floor, ownLength: own };
+  const order: number[] = [];
+  for (let j = 0; j < own; j++) order.push(j);
+  for (let i = 0; i < fresh.scores.length; i++) if (fresh.scores[i]! > -Infinity) order.push(own + i);
+  const indexOf = (j: number): number => (j < own ? shortlist.indices[j]! : known + 1 + (j - own));
+  const scoreOf = (j: number): number => (j < own ? shortlist.scores[j]! : fresh.scores[j - own]!);
+  order.sort((a, b) => scoreOf(b) - scoreOf(a) || indexOf(a) - indexOf(b));
+  return { indices: Int32Array.from(order, indexOf), scores: Float32Array.from(order, scoreOf), floor, ownLength: own };
+}
+
+/** Every item's score, the new items' after the model's own. */
+function withFreshScores(scores: Float32Array, fresh: { readonly scores: Float32Array } | undefined): Float32Array {
+  if (!fresh) return scores;
+  const out = new Float32Array(scores.length + fresh.scores.length);
+  out.set(scores);
+  out.set(fresh.scores, scores.length);
+  return out;
 }
 
 const NO_ITEMS = new Int32Array(0);

@@ -1,4 +1,5 @@
 import type { Response } from 'express';
+import { METADATA_LEVELS } from '../model/metadata-peers.js';
 import { z } from 'zod';
 import { EXPERIMENT_ROUTES } from '../data/experiments.js';
 import { PROBLEM_CODES } from './problem.js';
@@ -52,6 +53,10 @@ export const RecommendedItemSchema = z
       })
       .optional()
       .describe('present on items placed by a pin rather than ranked'),
+    newItem: z
+      .strictObject({ level: z.enum(METADATA_LEVELS).describe('the metadata its peers share with it, the most specific group with enough items') })
+      .optional()
+      .describe("present on an item the model version never saw (listed after it was trained): it is scored with the mean embedding of the known items that share its metadata, so it can be recommended before the next training"),
     exploration: z
       .literal(true)
       .optional()
@@ -97,7 +102,7 @@ export const RankedCandidatesSchema = z.strictObject({
   strategy: Strategy,
   modelVersion: ModelVersionNumber,
   items: z.array(RecommendedItemSchema).describe('the candidates, most probable first'),
-  dropped: z.array(z.strictObject({ item: z.string(), reason: z.enum(['unknown', 'inactive', 'not_in_model', 'filtered']) })).describe('candidates left out, and why'),
+  dropped: z.array(z.strictObject({ item: z.string(), reason: z.enum(['unknown', 'inactive', 'not_in_model', 'filtered']) })).describe('candidates left out, and why: unknown to the catalogue, inactive, left out by the filters, or not_in_model (the version never saw it and no group of known items shares its metadata)'),
   history: HistoryUse,
 });
 export const RankResponseSchema = RankedCandidatesSchema.extend(Identified);
