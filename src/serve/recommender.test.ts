@@ -282,6 +282,10 @@ describe('Recommender new items', () => {
     expect(ranked.items.map((i) => [i.item, i.newItem?.level])).toEqual([['sku-62', 'category'], ['sku-3', undefined]]);
     expect(ranked.items[0]!.score).toBeCloseTo(-0.7 / 3, 5);
     expect(ranked.dropped).toEqual([{ item: 'sku-63', reason: 'not_in_model' }]);
+    // Pinned, it is described the same way.
+    const pinned = await recommender.forUser('u', 2, { exclude: 'none', pins: [{ item: 'sku-61', slot: 1 }, { item: 'sku-63', slot: 2 }] });
+    expect(pinned.items.map((i) => [i.item, i.pin?.scored, i.newItem?.level])).toEqual([['sku-61', true, 'brand'], ['sku-63', false, undefined]]);
+    expect(pinned.items[0]!.score).toBeCloseTo(-3.5 / 3, 5);
   });
 
   it('never lets a new item below the shortlist take the place of a known item outside it', async () => {

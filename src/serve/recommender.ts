@@ -533,8 +533,21 @@ export class Recommender {
       const scores = await model.scores(state);
       for (const index of indices) if (index !== 0) known.set(index, scores[index]!);
     }
+    // Items the version never saw: their metadata peers' score, as when ranked.
+    const fresh = new Map<number, { score: number; level: MetadataLevel }>();
+    if (indices.includes(0)) {
+      const view = this.view(model);
+      const scored = await this.freshScores(model, view, state);
+      const wanted = new Set(entries.filter((_, i) => indices[i] === 0).map((entry) => entry.id));
+      for (let i = model.numItems + 1; scored && i < view.entries.length; i++) {
+        const at = i - model.numItems - 1;
+        if (wanted.has(view.entries[i]!.id) && scored.scores[at]! > -Infinity) fresh.set(view.entries[i]!.id, { score: scored.scores[at]!, level: scored.levels[at]! });
+      }
+    }
     const now = Date.now();
     return (entry) => {
+      const unseen = fresh.get(entry.id);
+      if (unseen) return { item: { ...toItem(entry, Math.exp(unseen.score - state.logNormaliser), unseen.score, boostOf(filters.boosts, entry, now)), newItem: { level: unseen.level } }, scored: true };
       const score = known.get(model.vocabulary.indexOf(entry.id));
       return score === undefined
         ? { item: toItem(entry, 0, 0, boostOf(filters.boosts, entry, now)), scored: false }

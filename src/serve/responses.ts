@@ -49,7 +49,7 @@ export const RecommendedItemSchema = z
       .strictObject({
         slot: z.number().int().describe('the 1-based position the request pinned the item to'),
         reason: z.string().nullable().describe('the reason the request gave, as given'),
-        scored: z.boolean().describe("whether probability and score are the strategy's for this item; false when the model does not know it (a new item): both are then 0"),
+        scored: z.boolean().describe("whether probability and score are the strategy's for this item; false when the model cannot score it (an item the version never saw and no group of known items shares its metadata): both are then 0"),
       })
       .optional()
       .describe('present on items placed by a pin rather than ranked'),
