@@ -1,9 +1,11 @@
 /**
  * New items before the next training (issue 20, part 3): how often an item the model never saw reaches
- * the top 20 of the shoppers who go on to buy it, when it ranks through the mean embedding of the known
- * items that share its metadata (src/model/metadata-peers.ts, as the API ranks it), against placing it
- * with no metadata (the popularity-weighted mean of every known item's row: where a typical popular
- * item ranks) and at random.
+ * the top 20 of the shoppers who go on to buy it, under several placements from the known items that
+ * share its metadata (src/model/metadata-peers.ts): their mean embedding (at its own length or theirs),
+ * their best score or the mean of their best 3, over finer groups (category, brand, price band, backing
+ * off) or the category alone; against no metadata (the popularity-weighted mean of every known item's
+ * row: where a typical popular item ranks) and a random slot. The rule is chosen on first views of the
+ * launched items and reported on first purchases.
  *
  * Data: a shop of the shipped sample's kind with launches (scripts/generate-shop-sample.ts,
  * launchShare 0.1): a tenth of the items only exist from a launch day in the later part of the timeline
@@ -19,26 +21,31 @@
  * Writes bench/results/new-items-<timestamp>.json.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT } from '../src/cli/processes.js';
 import { openStore } from '../src/data/store.js';
 import { selectBackend } from '../src/model/backend.js';
-import { itemMetadata, metadataPeers, METADATA_LEVELS, type ItemMetadata, type MetadataLevel } from '../src/model/metadata-peers.js';
+import { itemMetadata, metadataPeers, METADATA_LEVELS, SERVED_LEVELS, type ItemMetadata, type MetadataLevel } from '../src/model/metadata-peers.js';
 import { ServedModel } from '../src/model/served-model.js';
 import { generateShopSample, SHOP_SAMPLE_SEED } from '../scripts/generate-shop-sample.js';
 import { machineFacts, writeBenchResult } from './machine.js';
 
 const TOP = 20;
+/** The rule the API serves (NewItemScores with SERVED_LEVELS), chosen on views with this benchmark. */
+const SERVED_RULE = 'best item of the category, else the brand';
 const LAUNCH_SHARE = 0.1;
 const TYPES: Record<string, number> = { view: 1, cart: 2, purchase: 3 };
 
-const { values } = parseArgs({ options: { users: { type: 'string', default: '8000' }, write: { type: 'boolean', default: true } }, allowNegative: true });
+const { values } = parseArgs({ options: { users: { type: 'string', default: '8000' }, write: { type: 'boolean', default: true }, reuse: { type: 'boolean', default: false } }, allowNegative: true });
 const users = Number(values.users);
 const scratch = join(ROOT, 'bench', 'scratch', 'new-items');
-rmSync(scratch, { recursive: true, force: true });
-mkdirSync(scratch, { recursive: true });
+const reuse = values.reuse && existsSync(join(scratch, 'shop.db'));
+if (!reuse) {
+  rmSync(scratch, { recursive: true, force: true });
+  mkdirSync(scratch, { recursive: true });
+}
 const started = new Date();
 const { catalog, events } = generateShopSample(SHOP_SAMPLE_SEED, { users, launchShare: LAUNCH_SHARE });
 
@@ -65,9 +72,12 @@ writeFileSync(join(scratch, 'training-events.csv'), `${[lines[0], ...lines.slice
 const url = `file:${join(scratch, 'shop.db')}`;
 const job = (name: string, args: readonly string[]): string =>
   execFileSync(process.execPath, ['--import', 'tsx', join(ROOT, 'jobs', `${name}.ts`), '--database-url', url, ...args], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 28 });
-job('import', ['--quiet', '--items', join(scratch, 'shop-catalog.csv'), join(scratch, 'training-events.csv')]);
-process.stderr.write(`training without the ${launched.size} launched items' events\n`);
-const trained = JSON.parse(job('train', ['--json', '--quiet', '--artifacts', join(scratch, 'models')])) as { versionId: number; trainSeconds: number };
+if (!reuse) job('import', ['--quiet', '--items', join(scratch, 'shop-catalog.csv'), join(scratch, 'training-events.csv')]);
+process.stderr.write(`${reuse ? 'reusing the version trained' : 'training'} without the ${launched.size} launched items' events\n`);
+const trained = reuse
+  ? (JSON.parse(readFileSync(join(scratch, 'trained.json'), 'utf8')) as { versionId: number; trainSeconds: number })
+  : (JSON.parse(job('train', ['--json', '--quiet', '--artifacts', join(scratch, 'models')])) as { versionId: number; trainSeconds: number });
+writeFileSync(join(scratch, 'trained.json'), JSON.stringify({ versionId: trained.versionId, trainSeconds: trained.trainSeconds }));
 
 await selectBackend('auto');
 const store = openStore(url);
@@ -89,16 +99,47 @@ for (let index = 1; index <= numItems; index++) {
 const fresh = [...launched].sort();
 if (fresh.some((item) => served.vocabulary.indexOf(idOf.get(item)!) !== 0)) throw new Error('a launched item is in the version: its events were not left out');
 
-/** A placement: each launched item's row ([fresh, cols]), or null for random. */
+/**
+ * A placement rule: each launched item's score for a state, from the version's scores of the known items
+ * (`scores`, network + term, as served) and the state's query; undefined when it cannot place the item.
+ */
+type Rule = (state: { readonly query: Float32Array }, scores: Float32Array, i: number) => number | undefined;
 const cols = served.meanRows([[1]]).length;
-const rowsFor = (levels: readonly MetadataLevel[]): { rows: Float32Array; scored: boolean[]; levels: (MetadataLevel | undefined)[] } => {
+const dot = (query: Float32Array, row: Float32Array, at = 0): number => {
+  let sum = 0;
+  for (let c = 0; c < cols; c++) sum += query[c]! * row[at + c]!;
+  return sum;
+};
+const peersAt = (levels: readonly MetadataLevel[]) => {
   const peers = metadataPeers(known, fresh.map((item) => metadataOf.get(item)!), levels);
-  const means = served.meanRows(peers.groups);
-  const rows = new Float32Array(fresh.length * cols);
-  fresh.forEach((_, i) => {
-    if (peers.groupOf[i]! >= 0) rows.set(means.subarray(peers.groupOf[i]! * cols, (peers.groupOf[i]! + 1) * cols), i * cols);
+  return { peers, of: (i: number): readonly number[] | undefined => (peers.groupOf[i]! < 0 ? undefined : peers.groups[peers.groupOf[i]!]) };
+};
+const full = peersAt(METADATA_LEVELS);
+const categoryOnly = peersAt(['category']);
+const categoryThenBrand = peersAt(SERVED_LEVELS);
+/** The mean row of a group (what the API serves). */
+const meanRule = (at: ReturnType<typeof peersAt>): Rule => {
+  const means = served.meanRows(at.peers.groups);
+  return (state, _scores, i) => (at.peers.groupOf[i]! < 0 ? undefined : dot(state.query, means, at.peers.groupOf[i]! * cols));
+};
+/** The group's mean direction at its members' mean length: averaging shrinks a row towards the centre. */
+const lengthRule = (at: ReturnType<typeof peersAt>): Rule => {
+  const means = served.meanRows(at.peers.groups);
+  const rows = at.peers.groups.map((members, g) => {
+    const mean = means.subarray(g * cols, (g + 1) * cols);
+    const length = (row: Float32Array): number => Math.hypot(...row);
+    const target = members.reduce((sum, index) => sum + length(served.meanRows([[index]])), 0) / members.length;
+    return mean.map((x) => (x * target) / Math.max(1e-12, length(mean)));
   });
-  return { rows, scored: fresh.map((_, i) => peers.groupOf[i]! >= 0), levels: [...peers.levels] };
+  return (state, _scores, i) => (at.peers.groupOf[i]! < 0 ? undefined : dot(state.query, rows[at.peers.groupOf[i]!]!));
+};
+/** The n-th best score among the group's items, for this shopper. */
+const peerRule = (at: ReturnType<typeof peersAt>, nth: number, mean = false): Rule => (_state, scores, i) => {
+  const members = at.of(i);
+  if (!members) return undefined;
+  const ranked = members.map((index) => scores[index]!).sort((a, b) => b - a);
+  const top = ranked.slice(0, Math.min(nth, ranked.length));
+  return mean ? top.reduce((a, b) => a + b, 0) / top.length : top[top.length - 1]!;
 };
 // Without metadata: the known items' rows weighted by how often they occur in training.
 const counts = new Float64Array(numItems + 1);
@@ -109,10 +150,17 @@ for (let index = 1; index <= numItems; index++) {
   const row = served.meanRows([[index]]);
   for (let c = 0; c < cols; c++) popularRow[c]! += (row[c]! * counts[index]!) / total;
 }
-const placements = {
-  metadata: rowsFor(METADATA_LEVELS),
-  'category only': rowsFor(['category']),
-  'no metadata (popular mean)': { rows: Float32Array.from({ length: fresh.length * cols }, (_, i) => popularRow[i % cols]!), scored: fresh.map(() => true), levels: [] },
+const placements: Record<string, Rule> = {
+  'mean row': meanRule(full),
+  'mean row at the members\' length': lengthRule(full),
+  'best item of the group': peerRule(full, 1),
+  'mean of the group\'s best 3': peerRule(full, 3, true),
+  'mean row, category only': meanRule(categoryOnly),
+  'best item of the category': peerRule(categoryOnly, 1),
+  [SERVED_RULE]: peerRule(categoryThenBrand, 1),
+  'second best item of the category': peerRule(categoryOnly, 2),
+  'mean of the category\'s best 3': peerRule(categoryOnly, 3, true),
+  'no metadata (popular mean row)': (state) => dot(state.query, popularRow),
 };
 
 /** The users' first purchases (or views) of launched items, each with the events before it. */
@@ -136,17 +184,16 @@ function measure(type: number): Record<string, unknown> {
       for (let index = 1; index <= numItems; index++) if (!seen.has(externalAt[index]!)) candidates.push(index);
       const available = fresh.map((item, i) => [item, i] as const).filter(([item]) => firstSeen.get(item)! <= event.t);
       const target = fresh.indexOf(event.item);
-      for (const [name, placement] of Object.entries(placements)) {
-        if (!placement.scored[target]) continue;
-        const freshScore = (i: number): number => {
-          let dot = 0;
-          for (let c = 0; c < cols; c++) dot += state.query[c]! * placement.rows[i * cols + c]!;
-          return dot;
-        };
-        const mine = freshScore(target);
+      for (const [name, rule] of Object.entries(placements)) {
+        const mine = rule(state, scores, target);
+        if (mine === undefined) continue;
         let above = 0;
-        for (const index of candidates) if (scores[index]! > mine) above++;
-        for (const [, i] of available) if (i !== target && placement.scored[i] && freshScore(i) > mine) above++;
+        // Ties count against the launched item, as in the evaluation (metrics.ts).
+        for (const index of candidates) if (scores[index]! >= mine) above++;
+        for (const [, i] of available) {
+          const theirs = i === target ? undefined : rule(state, scores, i);
+          if (theirs !== undefined && theirs >= mine) above++;
+        }
         if (above < TOP) hits[name]!++;
       }
       hits.random! += Math.min(1, TOP / (candidates.length + available.length)); // expected hits of a uniformly random slot
@@ -161,11 +208,17 @@ const result = {
   machine: machineFacts(),
   dataset: `generated shop with launches (scripts/generate-shop-sample.ts, ${users} users, launchShare ${LAUNCH_SHARE}): ${log.length} events; ${launched.size} of ${catalogue.length} items first seen from day 55 on; the version trained on the ${log.filter((e) => !launched.has(e.item)).length} events of the others`,
   model_version: { id: trained.versionId, train_seconds: Math.round(trained.trainSeconds), items: numItems },
-  protocol: `for each user's first purchase (and first view) of a launched item: the user's earlier events the version knows give the state; the item ranked among the known items outside that history and the launched items launched by then; a hit is rank < ${TOP}. metadata: mean row of the known items sharing category+brand+price band, backing off (category+brand, category+price, category, brand; at least 3 items), as the API ranks new items; category only: the same with the category alone; no metadata: the training-popularity-weighted mean row of every known item; random: the expected rate of a uniformly random slot`,
-  levels_used: Object.fromEntries(METADATA_LEVELS.map((level) => [level, placements.metadata.levels.filter((l) => l === level).length])),
+  protocol: `for each user's first purchase (and first view) of a launched item: the user's earlier events the version knows give the state; the item ranked among the known items outside that history and the launched items launched by then (ties against it); a hit is rank < ${TOP}. Groups: 'group' = the known items sharing category+brand+price band, backing off to category+brand, category+price, category, brand (at least 3 items); 'category' = the category alone (the served rule falls back to the brand without one). Mean row: the query times the group's mean output row (= the mean of their network scores); at the members' length: that row scaled to their mean length; best item / best 3: the group's best served score(s) for this shopper; no metadata: the training-popularity-weighted mean row of every known item; random: the expected rate of a uniformly random slot. Chosen on views, reported on purchases.`,
+  groups_used: {
+    finer: Object.fromEntries(METADATA_LEVELS.map((level) => [level, full.peers.levels.filter((l) => l === level).length])),
+    served: Object.fromEntries(SERVED_LEVELS.map((level) => [level, categoryThenBrand.peers.levels.filter((l) => l === level).length])),
+  },
   purchases: measure(TYPES.purchase!),
   views: measure(TYPES.view!),
 };
+const viewRates = (result.views as { top_20_rate: Record<string, number> }).top_20_rate;
+const chosen = Object.keys(placements).reduce((best, name) => (viewRates[name]! > viewRates[best]! ? name : best));
+Object.assign(result, { chosen_on_views: chosen, served: SERVED_RULE });
 served.retire();
 const json = JSON.stringify(result, null, 2);
 process.stdout.write(`${json}\n`);

@@ -25,7 +25,8 @@ const spec = {
     json: { type: 'boolean', default: false, description: 'Print the result as JSON on stdout' },
   },
   details: `
-Protocol: leave-one-out, as in training. Full ranking ranks the held-out item against every item the
+Protocol: leave-one-out, as in training: each user's next event, or with --eval-type purchase the next
+purchase (the version's training split by default). Full ranking ranks the held-out item against every item the
 model knows, the history's items excluded: NDCG@k, HR@k for k = 1, 5, 10, 20 and MRR. The sampled
 protocol ranks it against N items drawn uniformly from those the user never touched (Kang & McAuley
 2018); it overstates accuracy and can reorder models, so it is printed apart and labelled.

@@ -76,6 +76,10 @@ test on the last; users with fewer than 4 events only train). Validation after e
 items (history excluded); the best epoch is kept. Test metrics: full ranking (NDCG/HR@1,5,10,20, MRR)
 and, labelled as sampled, the SASRec paper's protocol, beside the popularity, most-recent-item and
 item-knn (co-occurrence scores alone) baselines on the same split.
+Next purchase (--eval-type purchase): each user with two purchases and an event before them has the
+last purchase as the test target (history: every event before it) and the one before as the validation
+target; training stops before both and before the next-event targets. Members validate on it, and it is
+reported beside the next-event metrics and the baselines (docs/merchandising.md#purchase-aware-training).
 Output: models/v<id>/ (model.json + weights.bin, tfjs weights-manifest layout; report.html with the
 training curves and metrics), item embeddings and a model_versions row with config, seed, data
 snapshot hash, backend, metrics and training time.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { groupMeans, itemMetadata, metadataPeers, priceBand, type ItemMetadata } from './metadata-peers.js';
+import { groupMeans, itemMetadata, metadataPeers, NewItemScores, priceBand, type ItemMetadata } from './metadata-peers.js';
 
 const item = (category: string | null, brand?: string, price: number | null = null): ItemMetadata => ({ category, brand, price });
 
@@ -46,5 +46,19 @@ describe('metadataPeers', () => {
     expect(itemMetadata({ category: null, price: null, properties: { brand: 7 } }).brand).toBeUndefined();
     expect(itemMetadata({ category: null, price: null, properties: null }).brand).toBeUndefined();
     expect([priceBand(1), priceBand(3.99), priceBand(4), priceBand(0), priceBand(null)]).toEqual([0, 1, 2, undefined, undefined]);
+  });
+
+  it('scores a new item with its group\'s best, from every score or from a shortlist that holds one of them', () => {
+    // Served groups: category, else brand. New items: category a (items 1-5), brand x without a category (1, 2, 3, 6), nothing.
+    const items = NewItemScores.of(known, [item('a', 'y'), item(null, 'x'), item(null)]);
+    expect([items.scored(0), items.scored(1), items.scored(2)]).toEqual([true, true, false]);
+    expect([items.level(0), items.level(1), items.level(2)]).toEqual(['category', 'brand', undefined]);
+    const scores = [0, 0.1, 0.5, 0.2, 0.9, 0.3, 0.4, 0.8, 0.7];
+    expect(Array.from(items.fromScores(scores))).toEqual([Math.fround(0.9), Math.fround(0.5), -Infinity]);
+    // A shortlist of items 4 and 7: category a's best is in it; brand x has no item there, so it is unknown.
+    const fromShortlist = items.fromShortlist({ indices: [4, 7], scores: [0.9, 0.8] });
+    expect(fromShortlist[0]).toBeCloseTo(0.9, 6);
+    expect(Number.isNaN(fromShortlist[1])).toBe(true);
+    expect(fromShortlist[2]).toBe(-Infinity);
   });
 });

@@ -229,9 +229,9 @@ export class ServedModel extends Retirable {
 
   /**
    * The mean output-table row of each group of model indices, [groups, cols]
-   * row-major: the rows of items the version never saw, from the items that
-   * share their metadata (metadata-peers.ts). A state's query times such a
-   * row is the mean of the group's network scores.
+   * row-major (one index: a copy of its row). A state's query times such a
+   * row is the mean of the group's network scores: the placement of new items
+   * that bench/new-items.ts measures against the one served (metadata-peers.ts).
    */
   meanRows(groups: readonly (readonly number[])[]): Float32Array {
     const { output } = this.live();

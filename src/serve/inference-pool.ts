@@ -180,11 +180,6 @@ export class InferencePool {
     return this.single(version, { type: 'scores', version, query, items }) as Promise<Float32Array>;
   }
 
-  /** The mean output row of each group of model indices, [groups, cols] (ServedModel.meanRows). */
-  meanRows(version: number, groups: readonly (readonly number[])[]): Promise<Float32Array> {
-    return this.single(version, { type: 'mean-rows', version, groups }) as Promise<Float32Array>;
-  }
-
   similarities(version: number, index: number): Promise<Float32Array> {
     return this.single(version, { type: 'similarities', version, index }) as Promise<Float32Array>;
   }

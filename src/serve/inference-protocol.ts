@@ -19,8 +19,6 @@ export type WorkerRequest =
   /** Every item's score for a state already computed (query and history items). */
   | { readonly type: 'scores'; readonly id: number; readonly version: number; readonly query: Float32Array; readonly items: readonly number[] }
   | { readonly type: 'similarities'; readonly id: number; readonly version: number; readonly index: number }
-  /** The mean output row of each group of model indices (ServedModel.meanRows): new items' rows. */
-  | { readonly type: 'mean-rows'; readonly id: number; readonly version: number; readonly groups: readonly (readonly number[])[] }
   /** The catalogue (the attention report describes items with it); sent to a worker when its copy is older than `generation`. */
   | { readonly type: 'catalog'; readonly id: number; readonly generation: number; readonly items: readonly CatalogItem[] }
   /** Attention inspection of one history (inspectHistory): the report, as the API returns it. */

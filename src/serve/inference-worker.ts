@@ -85,8 +85,6 @@ async function answer(request: WorkerRequest): Promise<unknown> {
       return model(request.version).scores({ query: request.query, items: request.items, logNormaliser: 0 }).slice();
     case 'similarities':
       return model(request.version).similarities(request.index).slice();
-    case 'mean-rows':
-      return model(request.version).meanRows(request.groups);
     case 'catalog': {
       const byId = new Map(request.items.map((item) => [item.id, item]));
       const byExternal = new Map(request.items.map((item) => [item.externalId, item]));

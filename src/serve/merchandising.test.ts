@@ -232,13 +232,15 @@ describeEachProvider('merchandising rules', (provider) => {
     expect((await shop.call('/v1/items/sku-11', { role: 'read' })).body.properties).toBeNull(); // an empty field clears them
   });
 
-  it('recommends a new item before any training, through the items that share its category and price band', async () => {
-    // Listed now, never seen by the version: even items priced 10-14 (sku-0, sku-2, sku-4) stand for it.
+  it('recommends a new item before any training, just after the best item of its category', async () => {
+    // Listed now, never seen by the version: the even items stand for it.
     expect((await shop.call('/v1/items', { method: 'PUT', body: { items: [{ id: 'sku-new', category: 'even', price: 13, properties: { brand: 'z' } }] } })).status).toBe(200);
     const all = (await shop.call('/v1/users/user-1/recommendations?k=13&exclude=none', { role: 'read' })).body.items as (Item & { newItem?: { level: string } })[];
-    const fresh = all.find((i) => i.item === 'sku-new');
-    expect(fresh?.newItem).toEqual({ level: 'category+price' });
-    expect(fresh!.probability).toBeGreaterThan(0);
+    const at = all.findIndex((i) => i.item === 'sku-new');
+    expect(all[at]?.newItem).toEqual({ level: 'category' });
+    const bestEven = all.find((i) => Number(i.item.slice(4)) % 2 === 0)!;
+    expect(all[at - 1]).toEqual(bestEven);
+    expect(all[at]!.score).toBe(bestEven.score);
     expect(all.filter((i) => i.newItem)).toHaveLength(1);
     // Filters hold for it like for any item, on sessions too.
     expect((await shop.call('/v1/users/user-1/recommendations?k=13&exclude=none&filter=' + encodeURIComponent('category = "odd"'), { role: 'read' })).body.items.some((i: Item) => i.item === 'sku-new')).toBe(false);

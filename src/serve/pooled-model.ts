@@ -79,11 +79,6 @@ export class PooledModel extends Retirable {
     return this.pool.inspect(this.version, catalog, events, typeNames, options);
   }
 
-  /** The mean output row of each group of model indices, [groups, cols]: rows for items the version never saw. */
-  meanRows(groups: readonly (readonly number[])[]): Promise<Float32Array> {
-    return this.pool.meanRows(this.version, groups);
-  }
-
   /** Cosine similarity of every item to model item `index`. */
   similarities(index: number): Promise<Float32Array> {
     return this.pool.similarities(this.version, index);

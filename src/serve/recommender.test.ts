@@ -216,10 +216,10 @@ describe('Recommender boosts', () => {
 
 describe('Recommender new items', () => {
   /**
-   * A model over 60 items whose network scores are query · row with rows (-0.1 i, 0), so item i scores
-   * -0.1 i (item 1 best), with a 10-item shortlist. The catalogue also lists items 61-63, which the
-   * model never saw: sku-61 shares brand q with items 10, 12 and 13; sku-62 category x with 1, 2 and 4;
-   * sku-63 has no metadata.
+   * A model over 60 items whose scores fall with the item id (item i scores -0.1 i, item 1 best), with a
+   * 10-item shortlist. The catalogue also lists items 61-63, which the model never saw: sku-62 shares
+   * category x with items 1, 2 and 4; sku-61 (no category) brand q with items 12, 13 and 14, none of them
+   * shortlisted; sku-63 has no metadata.
    */
   async function shopWithNewItems(): Promise<{ recommender: Recommender; wholeScorings: () => number }> {
     const known = Array.from({ length: 60 }, (_, i) => i + 1);
@@ -227,7 +227,7 @@ describe('Recommender new items', () => {
       if (id === 61) return { category: null, properties: { brand: 'q' } };
       if (id === 62) return { category: 'x', properties: null };
       if (id === 63) return { category: null, properties: null };
-      return { category: [1, 2, 4].includes(id) ? 'x' : null, properties: [10, 12, 13].includes(id) ? { brand: 'q' } : null };
+      return { category: [1, 2, 4].includes(id) ? 'x' : null, properties: [12, 13, 14].includes(id) ? { brand: 'q' } : null };
     };
     const reader: ServingReader = {
       userId: async () => 1,
@@ -248,12 +248,11 @@ describe('Recommender new items', () => {
       numItems: 60,
       vocabulary: { indexOf: (id: number) => (id <= 60 ? id : 0), itemAt: (index: number) => index },
       encode: (history: ArrayLike<number>, types: ArrayLike<number>) => ({ items: Array.from(history), types: Array.from(types) }),
-      represent: async () => ({ state: { query: Float32Array.from([1, 0]), logNormaliser: 0, items: [1] }, shortlist: { indices: Int32Array.from(known.slice(0, 10)), scores: scores.slice(1, 11) } }),
+      represent: async () => ({ state: { query: new Float32Array(1), logNormaliser: 0, items: [1] }, shortlist: { indices: Int32Array.from(known.slice(0, 10)), scores: scores.slice(1, 11) } }),
       scores: async () => {
         scorings++;
         return scores;
       },
-      meanRows: async (groups: readonly (readonly number[])[]) => Float32Array.from(groups.flatMap((members) => [members.reduce((sum, i) => sum - 0.1 * i, 0) / members.length, 0])),
       acquire() {
         return this;
       },
@@ -264,44 +263,45 @@ describe('Recommender new items', () => {
     return { recommender, wholeScorings: () => scorings };
   }
 
-  it('ranks a new item with the mean row of the known items that share its metadata, and marks it', async () => {
+  it('ranks a new item just after the best known item of its category, marks it, and re-ranks and pins it the same way', async () => {
     const { recommender, wholeScorings } = await shopWithNewItems();
     const top = await recommender.forUser('u', 5, { exclude: 'none' });
-    // sku-62: the mean of items 1, 2 and 4, -0.2333: between items 2 and 3. From the shortlist, merged.
-    expect(top.items.map((i) => i.item)).toEqual(['sku-1', 'sku-2', 'sku-62', 'sku-3', 'sku-4']);
-    expect(top.items[2]!.score).toBeCloseTo(-0.7 / 3, 5);
-    expect(top.items[2]!.probability).toBeCloseTo(Math.exp(-0.7 / 3), 5);
-    expect(top.items[2]!.newItem).toEqual({ level: 'category' });
+    // sku-62 scores what item 1 scores (-0.1), after it: from the shortlist, which holds item 1.
+    expect(top.items.map((i) => i.item)).toEqual(['sku-1', 'sku-62', 'sku-2', 'sku-3', 'sku-4']);
+    expect(top.items[1]!.score).toBeCloseTo(-0.1, 6);
+    expect(top.items[1]!.probability).toBeCloseTo(Math.exp(-0.1), 6);
+    expect(top.items[1]!.newItem).toEqual({ level: 'category' });
     expect(top.items[0]!.newItem).toBeUndefined();
     expect(wholeScorings()).toBe(0);
-    // Without metadata an item has no row: never recommended, even when it is the only one asked for.
+    // Without metadata an item has no score: never recommended, even when it is the only one asked for.
     expect((await recommender.forUser('u', 3, { exclude: 'none', includeItems: ['sku-63'] })).items).toEqual([]);
-    expect((await recommender.forUser('u', 3, { exclude: 'none', includeItems: ['sku-61', 'sku-63'] })).items.map((i) => i.item)).toEqual(['sku-61']);
+    expect((await recommender.forUser('u', 3, { exclude: 'none', includeItems: ['sku-61', 'sku-63'] })).items.map((i) => [i.item, i.newItem?.level])).toEqual([['sku-61', 'brand']]);
     // Re-ranking a shop's candidates: the same scores; one without metadata is dropped as not in the model.
     const ranked = await recommender.rank({ user: 'u' }, ['sku-3', 'sku-63', 'sku-62'], { exclude: 'none' });
     expect(ranked.items.map((i) => [i.item, i.newItem?.level])).toEqual([['sku-62', 'category'], ['sku-3', undefined]]);
-    expect(ranked.items[0]!.score).toBeCloseTo(-0.7 / 3, 5);
+    expect(ranked.items[0]!.score).toBeCloseTo(-0.1, 6);
     expect(ranked.dropped).toEqual([{ item: 'sku-63', reason: 'not_in_model' }]);
     // Pinned, it is described the same way.
     const pinned = await recommender.forUser('u', 2, { exclude: 'none', pins: [{ item: 'sku-61', slot: 1 }, { item: 'sku-63', slot: 2 }] });
     expect(pinned.items.map((i) => [i.item, i.pin?.scored, i.newItem?.level])).toEqual([['sku-61', true, 'brand'], ['sku-63', false, undefined]]);
-    expect(pinned.items[0]!.score).toBeCloseTo(-3.5 / 3, 5);
+    expect(pinned.items[0]!.score).toBeCloseTo(-1.2, 6);
   });
 
   it('never lets a new item below the shortlist take the place of a known item outside it', async () => {
     const { recommender, wholeScorings } = await shopWithNewItems();
-    // sku-61 (brand q: items 10, 12, 13) scores -1.1667, below the shortlist's lowest (-1.0) and below item 11
-    // (-1.1), which the shortlist does not hold: with sku-1 left out, the 10th item is sku-11, not sku-61.
+    // With sku-1 left out the shortlist still fills 10 (sku-62 from its category's item 1).
     const ten = await recommender.forUser('u', 10, { exclude: 'none', excludeItems: ['sku-1'] });
-    expect(ten.items.map((i) => i.item)).toEqual(['sku-2', 'sku-62', 'sku-3', 'sku-4', 'sku-5', 'sku-6', 'sku-7', 'sku-8', 'sku-9', 'sku-10']);
+    expect(ten.items.map((i) => i.item)).toEqual(['sku-62', 'sku-2', 'sku-3', 'sku-4', 'sku-5', 'sku-6', 'sku-7', 'sku-8', 'sku-9', 'sku-10']);
+    expect(wholeScorings()).toBe(0);
+    // Without sku-62 it cannot: sku-61's group (items 12-14) has no shortlisted item, so its score (-1.2) is
+    // unknown there; the whole catalogue decides, and item 11 (-1.1) comes before it.
     const eleven = await recommender.forUser('u', 10, { exclude: 'none', excludeItems: ['sku-1', 'sku-62'] });
     expect(eleven.items.map((i) => i.item).slice(-2)).toEqual(['sku-10', 'sku-11']);
     expect(wholeScorings()).toBe(1);
     const more = await recommender.forUser('u', 12, { exclude: 'none', excludeItems: ['sku-1', 'sku-62'] });
-    expect(more.items.map((i) => i.item).slice(-3)).toEqual(['sku-11', 'sku-61', 'sku-12']);
-    expect(more.items[10]!.newItem).toEqual({ level: 'brand' });
-    // The same through the boost and cap path.
-    const capped = await recommender.forUser('u', 2, { exclude: 'none', excludeItems: ['sku-1', 'sku-2', 'sku-3', 'sku-4', 'sku-5', 'sku-6', 'sku-7', 'sku-8', 'sku-9', 'sku-62'], maxPer: { group: { key: () => undefined, name: 'none' } as never, max: 1 } });
+    expect(more.items.map((i) => [i.item, i.newItem?.level]).slice(-3)).toEqual([['sku-11', undefined], ['sku-12', undefined], ['sku-61', 'brand']]);
+    // The same through the cap path (a cap that never binds).
+    const capped = await recommender.forUser('u', 2, { exclude: 'none', excludeItems: ['sku-1', 'sku-2', 'sku-3', 'sku-4', 'sku-5', 'sku-6', 'sku-7', 'sku-8', 'sku-9', 'sku-62'], maxPer: { group: { key: () => undefined } as never, max: 1 } });
     expect(capped.items.map((i) => i.item)).toEqual(['sku-10', 'sku-11']);
   });
 });

@@ -1,5 +1,5 @@
 import type { CatalogItem, PopularItems, ServingReader } from '../data/serving-reader.js';
-import { itemMetadata, metadataPeers, type MetadataLevel } from '../model/metadata-peers.js';
+import { itemMetadata, NewItemScores, type MetadataLevel } from '../model/metadata-peers.js';
 import { BUILTIN_EVENT_TYPES } from '../data/import/event-types.js';
 import type { ItemBoosts, ItemFilter, ItemGroup } from '../data/item-rules/compile.js';
 import { beamSearch, topIndices } from '../model/beam-search.js';
@@ -78,22 +78,11 @@ type DescribePinned = (entry: CatalogItem) => { readonly item: RecommendedItem; 
 /**
  * A model's indices in catalogue terms: entries 1..numItems are the version's items (undefined where the
  * catalogue no longer lists one); after them come the catalogue's items the version never saw (new items),
- * which rank through the mean row of their metadata peers (freshRows).
+ * which rank with the best score of the known items that share their category or brand (NewItemScores).
  */
 interface ModelCatalogView {
   readonly generation: number;
   readonly entries: (CatalogItem | undefined)[];
-}
-
-/** The rows new items score with, for one model and catalogue generation (see metadata-peers.ts). */
-interface FreshRows {
-  readonly generation: number;
-  /** [groups, cols]: each group's mean output row. */
-  readonly rows: Float32Array;
-  readonly cols: number;
-  /** Per new item (entry numItems + 1 + i): its group, or -1 (not scored: never recommended). */
-  readonly groupOf: Int32Array;
-  readonly levels: readonly (MetadataLevel | undefined)[];
 }
 
 const POPULAR_TTL_MS = 60_000;
@@ -122,7 +111,7 @@ export class Recommender {
   /** Users represented under a version about to serve (see prepareNext), filed before it does. */
   private next: { readonly version: number; readonly users: UserCache } | undefined;
   private readonly views = new WeakMap<PooledModel, ModelCatalogView>();
-  private readonly fresh = new WeakMap<PooledModel, { readonly generation: number; readonly rows: Promise<FreshRows> }>();
+  private readonly fresh = new WeakMap<PooledModel, { readonly generation: number; readonly items: NewItemScores }>();
   /** What a filter rule keeps (1) of a model's indices, and a boost rule's log-factor per index: rules repeat, the catalogue is scanned once. */
   private readonly ruleMasks = new LruCache<string, { readonly at: number; readonly mask: Uint8Array }>(RULE_TABLES);
   private readonly ruleBoosts = new LruCache<string, BoostTable>(RULE_TABLES);
@@ -353,20 +342,20 @@ export class Recommender {
       }
       const scores = await model.scores(state);
       const items: RecommendedItem[] = [];
-      // Candidates the version never saw rank with their metadata peers' mean row, as in recommendations.
-      const unseen = kept.filter((entry) => model.vocabulary.indexOf(entry.id) === 0);
-      const view = unseen.length > 0 ? this.view(model) : undefined;
-      const fresh = view && (await this.freshScores(model, view, state));
+      // Candidates the version never saw rank with their metadata peers' score, as in recommendations.
+      const view = kept.some((entry) => model.vocabulary.indexOf(entry.id) === 0) ? this.view(model) : undefined;
+      const fresh = view && this.newItems(model, view);
+      const freshScores = fresh?.fromScores(scores);
       const freshAt = new Map<number, number>();
       if (view && fresh) for (let i = model.numItems + 1; i < view.entries.length; i++) freshAt.set(view.entries[i]!.id, i - model.numItems - 1);
       for (const entry of kept) {
         const index = model.vocabulary.indexOf(entry.id);
         const at = index === 0 ? freshAt.get(entry.id) : undefined;
-        const score = index !== 0 ? scores[index]! : at !== undefined ? fresh!.scores[at]! : -Infinity;
+        const score = index !== 0 ? scores[index]! : at !== undefined ? freshScores![at]! : -Infinity;
         if (score === -Infinity) dropped.push({ item: entry.externalId, reason: 'not_in_model' });
         else {
           const item = toItem(entry, Math.exp(score - state.logNormaliser), score, boostOf(filters.boosts, entry, now));
-          items.push(index === 0 ? { ...item, newItem: { level: fresh!.levels[at!]! } } : item);
+          items.push(index === 0 ? { ...item, newItem: { level: fresh!.level(at!)! } } : item);
         }
       }
       items.sort(byBoostedProbability);
@@ -459,22 +448,23 @@ export class Recommender {
 
   /**
    * The model's top k under the filters (and boosts), new items (view entries after the model's own)
-   * ranked with their metadata peers' mean row. The shortlist answers when its k-th kept item is one of
-   * its own or a new item scoring at least its lowest score: nothing outside it can then come first.
+   * ranked with their peers' best score. The shortlist answers when its k-th kept item scores at least
+   * its lowest score (a new item whose group has an item there scores exactly that item's score, any
+   * other at most the lowest): nothing outside it can then come first.
    */
   private async ranked(model: PooledModel, owner: Owner, state: UserState, shortlist: Shortlist | undefined, k: number, filters: Filters): Promise<RecommendedItem[]> {
     const view = this.view(model);
-    const fresh = await this.freshScores(model, view, state);
+    const fresh = this.newItems(model, view);
     const keepKnown = this.keeper(model, owner, filters);
     const known = model.numItems;
-    const keep = fresh ? (index: number) => keepKnown(index) && (index <= known || fresh.scores[index - known - 1]! > -Infinity) : keepKnown;
+    const keep = fresh ? (index: number) => keepKnown(index) && (index <= known || fresh.scored(index - known - 1)) : keepKnown;
     const describe = (index: number, score: number, boost?: number): RecommendedItem => {
       const item = toItem(view.entries[index]!, Math.exp(score - state.logNormaliser), score, boost);
-      return index > known ? { ...item, newItem: { level: fresh!.levels[index - known - 1]! } } : item;
+      return index > known ? { ...item, newItem: { level: fresh!.level(index - known - 1)! } } : item;
     };
-    if (filters.boosts || filters.maxPer) return this.reranked(model, view, state, withFresh(shortlist, fresh, known), k, keep, filters, describe, fresh);
-    if (shortlist && k <= shortlist.indices.length) {
-      const merged = withFresh(shortlist, fresh, known)!; // best first
+    const merged = shortlist && withFresh(shortlist, fresh?.fromShortlist(shortlist), known);
+    if (filters.boosts || filters.maxPer) return this.reranked(model, view, state, merged, k, keep, filters, describe, fresh);
+    if (merged && k <= shortlist!.indices.length) {
       const chosen: RecommendedItem[] = [];
       for (let j = 0; j < merged.indices.length && chosen.length < k && merged.scores[j]! >= merged.floor; j++) {
         const index = merged.indices[j]!;
@@ -482,46 +472,26 @@ export class Recommender {
       }
       if (chosen.length === k) return chosen;
     }
-    const scores = withFreshScores(await model.scores(state), fresh);
+    const scores = await this.allScores(model, state, fresh);
     const best = topIndices(scores, k, keep);
     return best.map((i) => describe(i, scores[i]!));
   }
 
-  /** Each new item's score for a state (-Infinity for one without peers), or undefined when the view has none. */
-  private async freshScores(model: PooledModel, view: ModelCatalogView, state: UserState): Promise<{ readonly scores: Float32Array; readonly levels: readonly (MetadataLevel | undefined)[] } | undefined> {
-    const count = view.entries.length - model.numItems - 1;
-    if (count <= 0) return undefined;
-    const rows = await this.freshRows(model, view);
-    // One dot product per group, shared by its new items.
-    const groups = rows.cols === 0 ? 0 : rows.rows.length / rows.cols;
-    const dots = new Float64Array(groups);
-    for (let g = 0; g < groups; g++) {
-      let dot = 0;
-      for (let c = 0, at = g * rows.cols; c < rows.cols; c++) dot += state.query[c]! * rows.rows[at + c]!;
-      dots[g] = dot;
-    }
-    const scores = new Float32Array(count);
-    for (let i = 0; i < count; i++) scores[i] = rows.groupOf[i]! < 0 ? -Infinity : dots[rows.groupOf[i]!]!;
-    return { scores, levels: rows.levels };
+  /** Every item's score: the version's own (index = model index), then the new items'. */
+  private async allScores(model: PooledModel, state: UserState, fresh: NewItemScores | undefined): Promise<Float32Array> {
+    const scores = await model.scores(state);
+    return fresh ? withFreshScores(scores, fresh.fromScores(scores)) : scores;
   }
 
-  /** The new items' peers and mean rows for the view's catalogue generation, computed once per model and generation. */
-  private freshRows(model: PooledModel, view: ModelCatalogView): Promise<FreshRows> {
+  /** The view's new items and their groups, once per model and catalogue generation (undefined when there are none). */
+  private newItems(model: PooledModel, view: ModelCatalogView): NewItemScores | undefined {
+    if (view.entries.length <= model.numItems + 1) return undefined;
     const cached = this.fresh.get(model);
-    if (cached?.generation === view.generation) return cached.rows;
+    if (cached?.generation === view.generation) return cached.items;
     const known = view.entries.slice(0, model.numItems + 1).map((entry, index) => (index > 0 && entry ? itemMetadata(entry) : undefined));
-    const peers = metadataPeers(known, view.entries.slice(model.numItems + 1).map((entry) => itemMetadata(entry!)));
-    const rows = (async (): Promise<FreshRows> => {
-      const means = peers.groups.length > 0 ? await model.meanRows(peers.groups) : new Float32Array(0);
-      return { generation: view.generation, rows: means, cols: peers.groups.length > 0 ? means.length / peers.groups.length : 0, groupOf: peers.groupOf, levels: peers.levels };
-    })();
-    const entry = { generation: view.generation, rows };
-    this.fresh.set(model, entry);
-    // A failure (a worker lost) is not kept: the next request asks again.
-    rows.catch(() => {
-      if (this.fresh.get(model) === entry) this.fresh.delete(model);
-    });
-    return rows;
+    const items = NewItemScores.of(known, view.entries.slice(model.numItems + 1).map((entry) => itemMetadata(entry!)));
+    this.fresh.set(model, { generation: view.generation, items });
+    return items;
   }
 
   /** How the model describes items it did not rank (pinned, explored): its probability and score where it knows the item (the shortlist's, else the catalogue's scores). */
@@ -533,15 +503,16 @@ export class Recommender {
       const scores = await model.scores(state);
       for (const index of indices) if (index !== 0) known.set(index, scores[index]!);
     }
-    // Items the version never saw: their metadata peers' score, as when ranked.
+    // Items the version never saw: their peers' score, as when ranked.
     const fresh = new Map<number, { score: number; level: MetadataLevel }>();
-    if (indices.includes(0)) {
-      const view = this.view(model);
-      const scored = await this.freshScores(model, view, state);
+    const view = indices.includes(0) ? this.view(model) : undefined;
+    const newItems = view && this.newItems(model, view);
+    if (view && newItems) {
+      const scores = newItems.fromScores(await model.scores(state));
       const wanted = new Set(entries.filter((_, i) => indices[i] === 0).map((entry) => entry.id));
-      for (let i = model.numItems + 1; scored && i < view.entries.length; i++) {
+      for (let i = model.numItems + 1; i < view.entries.length; i++) {
         const at = i - model.numItems - 1;
-        if (wanted.has(view.entries[i]!.id) && scored.scores[at]! > -Infinity) fresh.set(view.entries[i]!.id, { score: scored.scores[at]!, level: scored.levels[at]! });
+        if (wanted.has(view.entries[i]!.id) && scores[at]! > -Infinity) fresh.set(view.entries[i]!.id, { score: scores[at]!, level: newItems.level(at)! });
       }
     }
     const now = Date.now();
@@ -614,7 +585,7 @@ export class Recommender {
     keep: (index: number) => boolean,
     filters: Filters,
     describeItem: (index: number, score: number, boost?: number) => RecommendedItem,
-    fresh: { readonly scores: Float32Array } | undefined,
+    fresh: NewItemScores | undefined,
   ): Promise<RecommendedItem[]> {
     const table = filters.boosts ? this.boostTable(model, view, filters.boosts) : undefined;
     const logMax = filters.boosts ? Math.log(filters.boosts.maxFactor) : 0;
@@ -647,7 +618,7 @@ export class Recommender {
       const chosen = choose(kept);
       if (chosen.length === k && chosen[k - 1]!.boosted > shortlist.floor + logMax) return chosen.map((c) => describe(c.index, c.score));
     }
-    const scores = withFreshScores(await model.scores(state), fresh);
+    const scores = await this.allScores(model, state, fresh);
     const boosted = table ? Float32Array.from(scores, (score, i) => score + table.logFactors[i]!) : scores;
     // The greedy choice reads candidates best first: the top 20 k usually hold k that fit the cap, else every kept item.
     let ordered = topIndices(boosted, Math.min(scores.length - 1, 20 * k), keep);
@@ -849,8 +820,9 @@ export class Recommender {
 }
 
 /**
- * A shortlist with every new item added, best first. Items outside it (the model's own, beyond its
- * shortlist) score at most `floor` (-Infinity when the shortlist holds every one of them).
+ * A shortlist with the new items whose score it gives (NewItemScores.fromShortlist), best first. Items
+ * outside it (the model's own beyond the shortlist, other new items) score at most `floor` (-Infinity when
+ * the shortlist holds every one of the model's items).
  */
 interface MergedShortlist {
   readonly indices: Int32Array;
@@ -860,26 +832,24 @@ interface MergedShortlist {
   readonly ownLength: number;
 }
 
-function withFresh(shortlist: Shortlist | undefined, fresh: { readonly scores: Float32Array } | undefined, known: number): MergedShortlist | undefined {
-  if (!shortlist) return undefined;
+function withFresh(shortlist: Shortlist, fresh: Float32Array | undefined, known: number): MergedShortlist {
   const own = shortlist.indices.length;
   const floor = own >= known ? -Infinity : own > 0 ? Math.min(...shortlist.scores) : Infinity;
   if (!fresh) return { indices: shortlist.indices, scores: shortlist.scores, floor, ownLength: own };
   const order: number[] = [];
   for (let j = 0; j < own; j++) order.push(j);
-  for (let i = 0; i < fresh.scores.length; i++) if (fresh.scores[i]! > -Infinity) order.push(own + i);
+  for (let i = 0; i < fresh.length; i++) if (fresh[i]! > -Infinity) order.push(own + i); // NaN (no peer shortlisted) and -Infinity (no group) stay out
   const indexOf = (j: number): number => (j < own ? shortlist.indices[j]! : known + 1 + (j - own));
-  const scoreOf = (j: number): number => (j < own ? shortlist.scores[j]! : fresh.scores[j - own]!);
+  const scoreOf = (j: number): number => (j < own ? shortlist.scores[j]! : fresh[j - own]!);
   order.sort((a, b) => scoreOf(b) - scoreOf(a) || indexOf(a) - indexOf(b));
   return { indices: Int32Array.from(order, indexOf), scores: Float32Array.from(order, scoreOf), floor, ownLength: own };
 }
 
 /** Every item's score, the new items' after the model's own. */
-function withFreshScores(scores: Float32Array, fresh: { readonly scores: Float32Array } | undefined): Float32Array {
-  if (!fresh) return scores;
-  const out = new Float32Array(scores.length + fresh.scores.length);
+function withFreshScores(scores: Float32Array, fresh: Float32Array): Float32Array {
+  const out = new Float32Array(scores.length + fresh.length);
   out.set(scores);
-  out.set(fresh.scores, scores.length);
+  out.set(fresh, scores.length);
   return out;
 }
 
