@@ -1,8 +1,8 @@
 import type { CatalogItem, PopularItems, ServingReader } from '../data/serving-reader.js';
-import { itemMetadata, NewItemScores, type MetadataLevel } from '../model/metadata-peers.js';
 import { BUILTIN_EVENT_TYPES } from '../data/import/event-types.js';
 import type { ItemBoosts, ItemFilter, ItemGroup } from '../data/item-rules/compile.js';
 import { beamSearch, topIndices } from '../model/beam-search.js';
+import { itemMetadata, NewItemScores, type MetadataLevel } from '../model/metadata-peers.js';
 import type { CatalogCache } from './catalog-cache.js';
 import type { ModelHistory, Shortlist, UserState } from '../model/served-model.js';
 import type { WarmedUser } from './inference-protocol.js';
@@ -74,7 +74,6 @@ export interface RecommenderOptions {
 /** A pinned item as the serving strategy describes it, and whether it had a score for it. */
 type DescribePinned = (entry: CatalogItem) => { readonly item: RecommendedItem; readonly scored: boolean };
 
-/** Per model and catalogue generation: each model index's catalogue entry. */
 /**
  * A model's indices in catalogue terms: entries 1..numItems are the version's items (undefined where the
  * catalogue no longer lists one); after them come the catalogue's items the version never saw (new items),

@@ -278,6 +278,10 @@ it('refuses to train on an empty store with a clear error', async () => {
   const store = await scratchStore('sqlite');
   try {
     await expect(trainRun(store, options(mkdtempSync(join(tmpdir(), 'attnrec-train-'))))).rejects.toMatchObject({ code: 'NO_TRAINING_DATA' });
+    // Views only: nothing for the next-purchase protocol, said before any version is created.
+    const dir = await importLog(store, 'attnrec-train-', 'views.csv', cycleLog(20, 1));
+    await expect(trainRun(store, { ...options(join(dir, 'models')), evalType: 'purchase' })).rejects.toMatchObject({ code: 'NO_TRAINING_DATA', message: /two purchases/ });
+    expect(await store.prisma.modelVersion.count()).toBe(0);
   } finally {
     await store.dispose();
   }

@@ -215,6 +215,11 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
   const vocabulary = ItemVocabulary.fromItems(sequences.items);
   const data = { offsets: sequences.offsets, items: vocabulary.encode(sequences.items), types: sequences.types };
   const dataHash = hashSequences(sequences);
+  // A resumed run validates on what it started with. The members validate on the primary split; test and validation metrics are reported on both.
+  const splits = evaluationSplits(sequences.offsets, sequences.types, (resumable ? resumable.run.evalType : options.evalType) ?? 'event');
+  const split = splits.primary;
+  if (splits.event.evaluated.length === 0) throw new AppError('NO_TRAINING_DATA', 'no user has the 4 events the leave-one-out protocol needs');
+  if (split.evaluated.length === 0) throw new AppError('NO_TRAINING_DATA', 'no user has the two purchases, with an event before them, that the next-purchase protocol needs');
 
   let version: { id: number; artifactPath: string; createdAt: Date };
   let run: RunConfig;
@@ -251,11 +256,6 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
     version = { id: created.id, artifactPath, createdAt: created.createdAt };
   }
   const { artifactPath } = version;
-  const splits = evaluationSplits(sequences.offsets, sequences.types, run.evalType ?? 'event');
-  // The members validate on the primary split; test and validation metrics are reported on both.
-  const split = splits.primary;
-  if (splits.event.evaluated.length === 0) throw new AppError('NO_TRAINING_DATA', 'no user has the 4 events the leave-one-out protocol needs');
-  if (split.evaluated.length === 0) throw new AppError('NO_TRAINING_DATA', 'no user has the two purchases, with an event before them, that the next-purchase protocol needs');
   const memberCount = run.members ?? 1;
   mkdirSync(artifactPath, { recursive: true });
   const releaseLock = takeTrainingLock(artifactPath, version.id);
