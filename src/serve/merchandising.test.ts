@@ -163,8 +163,9 @@ describeEachProvider('merchandising rules', (provider) => {
   });
 
   it('puts pinned items in their slots whatever their rank, with the reason given, and reports a pin it cannot show', async () => {
-    // Pin the model's 8th item to the top and a brand-new item (no events, unknown to the model) to slot 3.
-    await shop.call('/v1/items', { method: 'PUT', body: { items: [{ id: 'sku-new', title: 'New', properties: { brand: 'a' } }] } });
+    // Pin the model's 8th item to the top and a brand-new item (no events, unknown to the model, and no known
+    // item shares its category or brand, so the model cannot score it) to slot 3.
+    await shop.call('/v1/items', { method: 'PUT', body: { items: [{ id: 'sku-new', title: 'New', properties: { brand: 'unheard-of' } }] } });
     const eighth = full[7]!;
     const { status, body } = await shop.call('/v1/sessions/recommendations', {
       role: 'read',
