@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { History, ServingReader } from '../data/serving-reader.js';
+import type { CatalogItem, History, ServingReader } from '../data/serving-reader.js';
 import { CatalogCache } from './catalog-cache.js';
 import type { ModelRegistry } from './model-registry.js';
 import type { WarmedUser } from './inference-protocol.js';
@@ -136,49 +136,49 @@ describe('Recommender user cache', () => {
   });
 });
 
+/**
+ * A model over 60 items whose scores fall with the item id (item i scores -0.1 i, item 1 best), with a
+ * 10-item shortlist, that counts how often the whole catalogue is scored, over a catalogue of the given
+ * items (ids above 60 are items the model never saw).
+ */
+async function scoredShop(items: readonly { id: number; category?: string | null; properties: Record<string, unknown> | null }[]): Promise<{ recommender: Recommender; catalog: CatalogCache; wholeScorings: () => number }> {
+  const reader: ServingReader = {
+    userId: async () => 1,
+    userHistory: async () => ({ items: Int32Array.from([1]), types: Int32Array.from([1]), timestamps: Float64Array.from([1]) }),
+    popularItems: async () => ({ items: [], windowEvents: 0 }),
+    catalog: async (after = 0) =>
+      items.filter(({ id }) => id > after).map(({ id, category, properties }) => ({ id, externalId: `sku-${id}`, title: null, category: category ?? null, price: null, active: true, createdAt: 0, properties: properties as CatalogItem['properties'] })),
+    eventTypes: async () => new Map([['view', 1]]),
+    ping: async () => {},
+    close: () => {},
+  };
+  const catalog = new CatalogCache(reader);
+  await catalog.reload();
+  const scores = Float32Array.from({ length: 61 }, (_, i) => (i === 0 ? -1e9 : -0.1 * i));
+  let scorings = 0;
+  const model = {
+    version: 1,
+    numItems: 60,
+    vocabulary: { indexOf: (id: number) => (id <= 60 ? id : 0), itemAt: (index: number) => index },
+    encode: (history: ArrayLike<number>, types: ArrayLike<number>) => ({ items: Array.from(history), types: Array.from(types) }),
+    represent: async () => ({ state: { query: new Float32Array(1), logNormaliser: 0, items: [1] }, shortlist: { indices: Int32Array.from({ length: 10 }, (_, i) => i + 1), scores: scores.slice(1, 11) } }),
+    scores: async () => {
+      scorings++;
+      return scores;
+    },
+    acquire() {
+      return this;
+    },
+    release() {},
+  };
+  const recommender = new Recommender(reader, catalog, { current: model } as unknown as ModelRegistry, { popularFallback: true, popularWindowDays: 30, userCacheSize: 0, userCacheTtlSeconds: 0 });
+  await recommender.start();
+  return { recommender, catalog, wholeScorings: () => scorings };
+}
+
 describe('Recommender boosts', () => {
-  /**
-   * A model over 60 items whose scores fall with the item id (item 1 best), with a 10-item shortlist,
-   * that counts how often the whole catalogue is scored: the boost answers from the shortlist only when
-   * no item outside it could pass the k-th, whatever its boost.
-   */
-  async function boostedShop(): Promise<{ recommender: Recommender; catalog: CatalogCache; wholeScorings: () => number }> {
-    const items = Array.from({ length: 60 }, (_, i) => i + 1);
-    const reader: ServingReader = {
-      userId: async () => 1,
-      userHistory: async () => ({ items: Int32Array.from([1]), types: Int32Array.from([1]), timestamps: Float64Array.from([1]) }),
-      popularItems: async () => ({ items: [], windowEvents: 0 }),
-      catalog: async (after = 0) =>
-        items
-          .filter((id) => id > after)
-          .map((id) => ({ id, externalId: `sku-${id}`, title: null, category: null, price: null, active: true, createdAt: 0, properties: { tags: id === 40 ? ['promo'] : [], tier: id <= 10 ? 'top' : 'rest' } })),
-      eventTypes: async () => new Map([['view', 1]]),
-      ping: async () => {},
-      close: () => {},
-    };
-    const catalog = new CatalogCache(reader);
-    await catalog.reload();
-    const scores = Float32Array.from({ length: 61 }, (_, i) => (i === 0 ? -1e9 : -0.1 * i));
-    let scorings = 0;
-    const model = {
-      version: 1,
-      numItems: 60,
-      vocabulary: { indexOf: (id: number) => id, itemAt: (index: number) => index },
-      encode: (history: ArrayLike<number>, types: ArrayLike<number>) => ({ items: Array.from(history), types: Array.from(types) }),
-      represent: async () => ({ state: { query: new Float32Array(1), logNormaliser: 0, items: [1] }, shortlist: { indices: Int32Array.from(items.slice(0, 10)), scores: scores.slice(1, 11) } }),
-      scores: async () => {
-        scorings++;
-        return scores;
-      },
-      acquire() {
-        return this;
-      },
-      release() {},
-    };
-    const recommender = new Recommender(reader, catalog, { current: model } as unknown as ModelRegistry, { popularFallback: true, popularWindowDays: 30, userCacheSize: 0, userCacheTtlSeconds: 0 });
-    await recommender.start();
-    return { recommender, catalog, wholeScorings: () => scorings };
-  }
+  /** The boost answers from the shortlist only when no item outside it could pass the k-th, whatever its boost. */
+  const boostedShop = () => scoredShop(Array.from({ length: 60 }, (_, i) => ({ id: i + 1, properties: { tags: i + 1 === 40 ? ['promo'] : [], tier: i + 1 <= 10 ? 'top' : 'rest' } })));
 
   it('ranks by probability × boost from the shortlist when that is provably the answer, from every item otherwise', async () => {
     const { recommender, catalog, wholeScorings } = await boostedShop();
@@ -216,52 +216,20 @@ describe('Recommender boosts', () => {
 
 describe('Recommender new items', () => {
   /**
-   * A model over 60 items whose scores fall with the item id (item i scores -0.1 i, item 1 best), with a
-   * 10-item shortlist. The catalogue also lists items 61-63, which the model never saw: sku-62 shares
-   * category x with items 1, 2 and 4; sku-61 (no category) brand q with items 12, 13 and 14, none of them
-   * shortlisted; sku-63 has no metadata.
+   * The catalogue also lists items 61-63, which the model never saw: sku-62 shares category x with items
+   * 1, 2 and 4; sku-61 (no category) brand q with items 12, 13 and 14, none of them shortlisted; sku-63 has
+   * no metadata.
    */
-  async function shopWithNewItems(): Promise<{ recommender: Recommender; wholeScorings: () => number }> {
-    const known = Array.from({ length: 60 }, (_, i) => i + 1);
-    const metadata = (id: number): { category: string | null; properties: Record<string, string> | null } => {
-      if (id === 61) return { category: null, properties: { brand: 'q' } };
-      if (id === 62) return { category: 'x', properties: null };
-      if (id === 63) return { category: null, properties: null };
-      return { category: [1, 2, 4].includes(id) ? 'x' : null, properties: [12, 13, 14].includes(id) ? { brand: 'q' } : null };
-    };
-    const reader: ServingReader = {
-      userId: async () => 1,
-      userHistory: async () => ({ items: Int32Array.from([1]), types: Int32Array.from([1]), timestamps: Float64Array.from([1]) }),
-      popularItems: async () => ({ items: [], windowEvents: 0 }),
-      catalog: async (after = 0) =>
-        [...known, 61, 62, 63].filter((id) => id > after).map((id) => ({ id, externalId: `sku-${id}`, title: null, price: null, active: true, createdAt: 0, ...metadata(id) })),
-      eventTypes: async () => new Map([['view', 1]]),
-      ping: async () => {},
-      close: () => {},
-    };
-    const catalog = new CatalogCache(reader);
-    await catalog.reload();
-    const scores = Float32Array.from({ length: 61 }, (_, i) => (i === 0 ? -1e9 : -0.1 * i));
-    let scorings = 0;
-    const model = {
-      version: 1,
-      numItems: 60,
-      vocabulary: { indexOf: (id: number) => (id <= 60 ? id : 0), itemAt: (index: number) => index },
-      encode: (history: ArrayLike<number>, types: ArrayLike<number>) => ({ items: Array.from(history), types: Array.from(types) }),
-      represent: async () => ({ state: { query: new Float32Array(1), logNormaliser: 0, items: [1] }, shortlist: { indices: Int32Array.from(known.slice(0, 10)), scores: scores.slice(1, 11) } }),
-      scores: async () => {
-        scorings++;
-        return scores;
-      },
-      acquire() {
-        return this;
-      },
-      release() {},
-    };
-    const recommender = new Recommender(reader, catalog, { current: model } as unknown as ModelRegistry, { popularFallback: true, popularWindowDays: 30, userCacheSize: 0, userCacheTtlSeconds: 0 });
-    await recommender.start();
-    return { recommender, wholeScorings: () => scorings };
-  }
+  const shopWithNewItems = () =>
+    scoredShop(
+      Array.from({ length: 63 }, (_, i) => {
+        const id = i + 1;
+        if (id === 61) return { id, properties: { brand: 'q' } };
+        if (id === 62) return { id, category: 'x', properties: null };
+        if (id === 63) return { id, properties: null };
+        return { id, category: [1, 2, 4].includes(id) ? 'x' : null, properties: [12, 13, 14].includes(id) ? { brand: 'q' } : null };
+      }),
+    );
 
   it('ranks a new item just after the best known item of its category, marks it, and re-ranks and pins it the same way', async () => {
     const { recommender, wholeScorings } = await shopWithNewItems();
