@@ -5,6 +5,7 @@ import { openStore } from '../src/data/store.js';
 import { AppError } from '../src/errors.js';
 import { evaluateVersion } from '../src/evaluate/evaluate-version.js';
 import { EVAL_TYPES, type EvalType } from '../src/data/leave-one-out-split.js';
+import { EXCLUDE_POLICIES, type ExcludePolicy } from '../src/data/exclusion.js';
 import { bandTable, metricsTable } from '../src/evaluate/metrics-table.js';
 import { BACKEND_PREFERENCES, selectBackend, type BackendPreference } from '../src/model/backend.js';
 
@@ -16,6 +17,7 @@ const spec = {
     model: { type: 'string', value: 'version', description: 'Model version id (required)' },
     phase: { type: 'string', value: 'name', default: 'test', choices: ['test', 'valid'], description: 'Rank the last held-out target (test) or the one before it (valid)' },
     'eval-type': { type: 'string', value: 'what', choices: EVAL_TYPES, description: "Hold out each user's next event, or next purchase (the last purchase, ranked from every event before it) (default: what the version was trained with, see npm run train -- --eval-type)" },
+    exclude: { type: 'string', value: 'policy', choices: EXCLUDE_POLICIES, description: "Which of a user's history items the ranking leaves out, as the API's exclude does (purchased, seen, none); a held-out item it leaves out counts as a miss (default: the version's training setting)" },
     'sampled-negatives': { type: 'string', value: 'n', default: '100', description: "Negatives of the SASRec paper's sampled protocol (reported separately)" },
     seed: { type: 'string', value: 'n', description: "Seed of the sampled protocol (default: the version's training seed)" },
     baselines: { type: 'boolean', default: true, description: 'Also evaluate the baselines; --no-baselines to skip them' },
@@ -45,7 +47,7 @@ await runJob(spec, async ({ flags }) => {
   const backend = await selectBackend(flags.backend as BackendPreference);
   const store = openStore(flags['database-url'] ?? process.env.DATABASE_URL);
   try {
-    const result = await evaluateVersion(store, versionId, { phase: flags.phase as 'test' | 'valid', ...(flags['eval-type'] !== undefined && { evalType: flags['eval-type'] as EvalType }), sampledNegatives, baselines: flags.baselines, byTargetPopularity: flags['by-popularity'], ...(seed !== undefined && { seed }) });
+    const result = await evaluateVersion(store, versionId, { phase: flags.phase as 'test' | 'valid', ...(flags['eval-type'] !== undefined && { evalType: flags['eval-type'] as EvalType }), ...(flags.exclude !== undefined && { exclude: flags.exclude as ExcludePolicy }), sampledNegatives, baselines: flags.baselines, byTargetPopularity: flags['by-popularity'], ...(seed !== undefined && { seed }) });
     if (flags.json) {
       process.stdout.write(`${JSON.stringify({ ...result, backend: backend.name }, null, 2)}\n`);
       return;
@@ -56,7 +58,7 @@ await runJob(spec, async ({ flags }) => {
     }
     process.stdout.write(
       `model version ${versionId}, ${result.phase} split, next ${result.evalType}, ${backend.name} backend\n\n` +
-        metricsTable([[`SASRec v${versionId}`, result.model], ...(result.network ? [['… network alone', result.network] as [string, typeof result.model]] : []), ...Object.entries(result.baselines)], [1, 5, 10, 20], sampledNegatives) +
+        metricsTable([[`SASRec v${versionId}`, result.model], ...(result.network ? [['… network alone', result.network] as [string, typeof result.model]] : []), ...Object.entries(result.baselines)], [1, 5, 10, 20], sampledNegatives, result.exclude) +
         (result.byTargetPopularity ? `\n${bandTable(result.byTargetPopularity)}` : ''),
     );
   } finally {

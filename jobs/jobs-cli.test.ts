@@ -129,8 +129,9 @@ describe('jobs/train', () => {
     const second = await runJobProcess('train', ['--database-url', database, '--artifacts', join(dir, 'models'), '--epochs', '1', '--dim', '8', '--batch-size', '16', '--loss', 'gbce', '--negatives', '4', '--sampled-negatives', '3', '-q']);
     expect(second.code).toBe(0);
     expect(second.stdout).toMatch(/model version 2 \(wasm\)/);
-    expect(second.stdout).toMatch(/full ranking, all items, history excluded \(40 users\)\n.*NDCG@10.*\n\s+SASRec v2 .*\n\s+member 1 .*\n\s+member 2 .*\n\s+popularity .*\n\s+most-recent-item .*\n\s+item-knn /);
+    expect(second.stdout).toMatch(/full ranking, the history's purchases left out \(exclude=purchased; a held-out item among them counts as a miss\) \(40 users\)\n.*NDCG@10.*\n\s+SASRec v2 .*\n\s+member 1 .*\n\s+member 2 .*\n\s+popularity .*\n\s+most-recent-item .*\n\s+item-knn /);
 
+    expect(second.stdout).toMatch(/by held-out item: novel \(not in the history, \d+ users\) and repeat \(in it, \d+ users\)/);
     const evaluated = await runJobProcess('evaluate', ['--database-url', database, '--model', '1', '--sampled-negatives', '3', '--json']);
     expect(evaluated.code).toBe(0);
     const evaluation = JSON.parse(evaluated.stdout);

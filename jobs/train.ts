@@ -13,6 +13,7 @@ import { MODEL_DEFAULTS } from '../src/model/config.js';
 import { DEFAULT_EPOCHS, DEFAULT_MEMBERS, DEFAULT_PATIENCE, DEFAULT_VALID_USERS, trainRun, type CooccurrenceSummary, type NextPurchaseSummary, type ValidationSummary } from '../src/train/train-run.js';
 import { parseTargetWeights } from '../src/train/target-weights.js';
 import { EVAL_TYPES, type EvalType } from '../src/data/leave-one-out-split.js';
+import { DEFAULT_EXCLUDE, EXCLUDE_POLICIES, type ExcludePolicy } from '../src/data/exclusion.js';
 import { TrainingProgress } from '../src/train/training-progress.js';
 import { DEFAULT_GBCE_T, DEFAULT_LR_FINAL, DEFAULT_TRAINING, ITEM_INITS, LOSSES, type ItemInit, type LossName } from '../src/train/trainer.js';
 
@@ -52,6 +53,7 @@ const spec = {
     'target-weights': { type: 'string', value: 'type=w,…', description: 'Weigh each position\'s loss by the event type of its target, e.g. view=1,cart=2,purchase=4 (types not named weigh 1; weights other than 0 and 1 need the sampled loss)' },
     'target-types': { type: 'string', value: 'types', description: 'Train only the positions followed by these event types, e.g. purchase or cart,purchase (the others still shape the histories)' },
     'eval-type': { type: 'string', value: 'what', default: 'event', choices: EVAL_TYPES, description: "event: validate and test on each user's next event; purchase: validate on the next purchase (early stopping, co-occurrence fit) and report it beside the next-event metrics" },
+    exclude: { type: 'string', value: 'policy', default: DEFAULT_EXCLUDE, choices: EXCLUDE_POLICIES, description: "Which of a user's history items every evaluation leaves out of the ranking, as the API's exclude does (purchased: bought ones; seen: all; none); a held-out item it leaves out counts as a miss" },
     cooccurrence: { type: 'boolean', default: DEFAULT_TRAINING.cooccurrenceTerm ?? false, description: "Blend an item-to-item co-occurrence term into the version's scores, weighted by a fit on validation (kept only if it helps); --no-cooccurrence for the network alone" },
     'item-init': { type: 'string', value: 'how', default: DEFAULT_TRAINING.itemInit ?? 'random', choices: ITEM_INITS, description: 'Item table start: cooccurrence (spectral embedding of the items bought together in training) or random' },
     'item-init-spread': { type: 'string', value: 's', default: String(DEFAULT_TRAINING.itemInitSpread ?? 1), description: 'With --item-init cooccurrence: the table entries\' spread in units of the random start\'s 1/√dim' },
@@ -73,7 +75,9 @@ const spec = {
   details: `
 Protocol: leave-one-out (train on all but each user's last two events, validate on the second to last,
 test on the last; users with fewer than 4 events only train). Validation after every epoch ranks all
-items (history excluded); the best epoch is kept. Test metrics: full ranking (NDCG/HR@1,5,10,20, MRR)
+items but those --exclude leaves out of the history (as the API's exclude; a held-out item it leaves
+out counts as a miss); the best epoch is kept. Every table also splits the held-out items into novel
+(not in the history) and repeat ones. Test metrics: full ranking (NDCG/HR@1,5,10,20, MRR)
 and, labelled as sampled, the SASRec paper's protocol, beside the popularity, most-recent-item and
 item-knn (co-occurrence scores alone) baselines on the same split.
 Next purchase (--eval-type purchase): each user with two purchases and an event before them has the
@@ -128,6 +132,7 @@ await runJob(spec, async ({ flags }) => {
         seed: integerFlag('seed', flags.seed, 0, 2 ** 31 - 1),
       },
       evalType: flags['eval-type'] as EvalType,
+      exclude: flags.exclude as ExcludePolicy,
       epochs: integerFlag('epochs', flags.epochs, 1, 10_000),
       members: integerFlag('members', flags.members, 1, 64),
       ...(flags.threads !== undefined && { threads: integerFlag('threads', flags.threads, 1, 256) }),
@@ -176,8 +181,9 @@ await runJob(spec, async ({ flags }) => {
             ],
             [10],
             Number(flags['sampled-negatives']),
+            result.exclude,
           ) +
-          (result.nextPurchase ? describeNextPurchase(result.versionId, result.nextPurchase) : ''),
+          (result.nextPurchase ? describeNextPurchase(result.versionId, result.nextPurchase, result.exclude) : ''),
       );
     }
   } finally {
@@ -185,9 +191,9 @@ await runJob(spec, async ({ flags }) => {
   }
 });
 
-function describeNextPurchase(versionId: number, p: NextPurchaseSummary): string {
+function describeNextPurchase(versionId: number, p: NextPurchaseSummary, exclude: ExcludePolicy): string {
   const valid = p.valid ? `validation, ${formatCount(p.valid.users)} held-out users: NDCG@10 ${p.valid.model.full.ndcg[10]!.toFixed(4)}, HR@10 ${p.valid.model.full.hr[10]!.toFixed(4)}\n` : '';
-  return `\nnext purchase (each user's last purchase, ranked from every event before it):\n${valid}${metricsTable([[`SASRec v${versionId}`, p.test] as const, ...Object.entries(p.baselines)].map(([name, e]) => [name, { full: e.full }] as const), [10])}`;
+  return `\nnext purchase (each user's last purchase, ranked from every event before it):\n${valid}${metricsTable([[`SASRec v${versionId}`, p.test] as const, ...Object.entries(p.baselines)].map(([name, { sampled: _sampled, ...e }]) => [name, e] as const), [10], undefined, exclude)}`;
 }
 
 function describeCooccurrence(c: CooccurrenceSummary): string {

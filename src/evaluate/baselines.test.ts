@@ -19,13 +19,13 @@ const split = leaveOneOutSplit(data.offsets);
 describe('baselines', () => {
   it('most-recent-item ranks the usual follower of the last item first', () => {
     // User 3, test: history 4 4 1. Visible transitions out of 1: 1→2 three times; user 1's 1→3 is its test target, hidden.
-    const result = evaluateBaseline('most-recent-item', 6, data, split, { phase: 'test', excludeHistory: false, sequences: Int32Array.from([3]) });
+    const result = evaluateBaseline('most-recent-item', 6, data, split, { phase: 'test', exclude: 'none', sequences: Int32Array.from([3]) });
     expect(result.full.hr[1]).toBe(1);
   });
 
   it('popularity ranks by visible counts, never counting held-out targets', () => {
     // Validation sees training events only. Counts: 6:4, 1:3, 4:3, 2:2, 3:1, 5:1.
-    const result = evaluateBaseline('popularity', 6, data, split, { phase: 'valid', excludeHistory: true, sequences: Int32Array.from([3]) });
+    const result = evaluateBaseline('popularity', 6, data, split, { phase: 'valid', exclude: 'seen', sequences: Int32Array.from([3]) });
     // User 3's target 1: item 6 outranks it; 4 ties but is history (excluded). Rank 1.
     expect(result.full.hr[1]).toBe(0);
     expect(result.full.hr[5]).toBe(1);

@@ -1,4 +1,5 @@
 import { inputLengths, type LeaveOneOutSplit } from '../data/leave-one-out-split.js';
+import type { ExcludePolicy } from '../data/exclusion.js';
 import type { EncodedSequences } from '../data/encoded-sequences.js';
 import { CooccurrenceBlend, type ItemNeighbours } from '../model/cooccurrence-blend.js';
 import { ITEM_NEIGHBOURS, itemCooccurrence, strongestNeighbours } from '../model/item-cooccurrence.js';
@@ -52,7 +53,7 @@ export function evaluateBaseline(name: BaselineName, numItems: number, data: Enc
   // The decay is chosen on what the validation phase sees; the validation phase itself reuses it all.
   const validNeighbours = trainingNeighbours ?? visibleNeighbours(numItems, data, split, 'valid');
   const validPopularity = options.phase === 'valid' ? popularity : popularityOf(numItems, data, split, 'valid');
-  const chosen = chooseKnnDecay(numItems, data, split, validNeighbours, validPopularity);
+  const chosen = chooseKnnDecay(numItems, data, split, validNeighbours, validPopularity, options.exclude);
   const neighbours = options.phase === 'valid' ? validNeighbours : visibleNeighbours(numItems, data, split, options.phase);
   return { ...evaluateScorer(knnScorer(numItems, data, neighbours, chosen.decay, popularity), numItems, data, split, options), chosen };
 }
@@ -102,11 +103,11 @@ function knnScorer(numItems: number, data: EncodedSequences, neighbours: ItemNei
  * The decay with the best full-ranking NDCG@10 on up to KNN_FIT_USERS validation users (an even stride
  * over them); ties to the first. neighbours and popularity: those of the validation phase's visible events.
  */
-function chooseKnnDecay(numItems: number, data: EncodedSequences, split: LeaveOneOutSplit, neighbours: ItemNeighbours, popularity: Float32Array): { decay: number; validNdcg10: number; users: number } {
+function chooseKnnDecay(numItems: number, data: EncodedSequences, split: LeaveOneOutSplit, neighbours: ItemNeighbours, popularity: Float32Array, exclude: ExcludePolicy | undefined): { decay: number; validNdcg10: number; users: number } {
   const stride = Math.max(1, Math.ceil(split.evaluated.length / KNN_FIT_USERS));
   const sequences = split.evaluated.filter((_, i) => i % stride === 0);
   const scorers = KNN_DECAYS.map((decay) => knnScorer(numItems, data, neighbours, decay, popularity));
-  const results = evaluateScorers((batch, inputLength) => scorers.map((scorer) => scorer(batch, inputLength)), scorers.length, numItems, data, split, { phase: 'valid', sequences });
+  const results = evaluateScorers((batch, inputLength) => scorers.map((scorer) => scorer(batch, inputLength)), scorers.length, numItems, data, split, { phase: 'valid', sequences, ...(exclude && { exclude }) });
   let best = 0;
   results.forEach((r, i) => {
     if (r.full.ndcg[10]! > results[best]!.full.ndcg[10]!) best = i;

@@ -1,4 +1,5 @@
 import { evaluationSplits, type EvalType } from '../data/leave-one-out-split.js';
+import { DEFAULT_EXCLUDE, type ExcludePolicy } from '../data/exclusion.js';
 import { hashSequences, loadSequences } from '../data/sequences.js';
 import type { Store } from '../data/store.js';
 import { AppError } from '../errors.js';
@@ -16,6 +17,8 @@ export interface VersionEvaluation {
   readonly phase: 'valid' | 'test';
   /** What was held out: each user's next event, or next purchase. */
   readonly evalType: EvalType;
+  /** Which history items the ranking left out (a held-out item among them counted as a miss). */
+  readonly exclude: ExcludePolicy;
   /** Set when the numbers may flatter the version: it trained on some of the held-out targets. */
   readonly warning?: string;
   /** The snapshot the version was trained on, and whether the store still holds exactly it. */
@@ -36,6 +39,8 @@ export interface VersionEvaluationOptions {
   readonly phase?: 'valid' | 'test';
   /** Hold out each user's next event or next purchase (default: what the version was trained to validate on). */
   readonly evalType?: EvalType;
+  /** Which history items the ranking leaves out (default: the version's training setting, else the API's default). */
+  readonly exclude?: ExcludePolicy;
   readonly sampledNegatives: number;
   /** Seed of the sampled protocol (default: the version's training seed, as the training job used). */
   readonly seed?: number;
@@ -91,7 +96,8 @@ export async function evaluateVersion(store: Store, versionId: number, options: 
     const warning = evalType === 'purchase' && trainedFor !== 'purchase' ? `version ${versionId} was trained with --eval-type ${trainedFor}: its training data may include the purchases held out here, so these numbers may flatter it (train with --eval-type purchase to measure it cleanly)` : undefined;
     const phase = options.phase ?? 'test';
     const trainingSeed = (version.config as { training?: { seed?: number } } | null)?.training?.seed ?? 0;
-    const protocol = { phase, sampled: { count: options.sampledNegatives, seed: options.seed ?? trainingSeed } } as const;
+    const exclude = options.exclude ?? (version.config as { exclude?: ExcludePolicy } | null)?.exclude ?? DEFAULT_EXCLUDE;
+    const protocol = { phase, exclude, sampled: { count: options.sampledNegatives, seed: options.seed ?? trainingSeed } } as const;
     const baselines: Partial<Record<BaselineName, Evaluation>> = {};
     if (options.baselines ?? true) for (const name of BASELINES) baselines[name] = evaluateBaseline(name, vocabulary.size, data, split, protocol);
     const modelOptions = options.byTargetPopularity ? { ...protocol, groups: targetPopularityGroups(data, split, vocabulary.size) } : protocol;
@@ -102,11 +108,12 @@ export async function evaluateVersion(store: Store, versionId: number, options: 
         ? evaluateModelAndNetwork(model, data, split, modelOptions, blend)
         : { model: evaluateModel(model, data, split, modelOptions), network: undefined };
     const { groups, ...overall } = both.model;
-    const network = both.network && { full: both.network.full, ...(both.network.sampled && { sampled: both.network.sampled }) };
+    const network = both.network && (({ groups: _groups, ...rest }) => rest)(both.network);
     return {
       versionId,
       phase,
       evalType,
+      exclude,
       ...(warning && { warning }),
       dataHash: version.dataHash,
       dataChanged: dataHash !== version.dataHash,

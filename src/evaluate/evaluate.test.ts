@@ -7,7 +7,8 @@ import { SasRecEnsemble } from '../model/ensemble.js';
 import { SasRec } from '../model/sasrec.js';
 import { Random } from '../random.js';
 import { itemCooccurrence, strongestNeighbours } from '../model/item-cooccurrence.js';
-import { evaluateModel, evaluateModelAndNetwork } from './evaluate.js';
+import { evaluateModel, evaluateModelAndNetwork, evaluateScorer, type BatchScorer } from './evaluate.js';
+import { DEFAULT_EXCLUDE, type ExcludePolicy } from '../data/exclusion.js';
 
 describe('evaluateModelAndNetwork', () => {
   beforeAll(async () => {
@@ -36,5 +37,42 @@ describe('evaluateModelAndNetwork', () => {
     expect(served.full.ndcg[10]).not.toBe(both.network.full.ndcg[10]); // the term changed the ranking: two different evaluations
     expect(served.groups).toHaveLength(3);
     network.dispose();
+  });
+});
+
+describe('the exclusion policy and the novel/repeat split', () => {
+  // Four users; the test target (last event) is item 1 each time. Types: 1 view, 3 purchase.
+  // u0: viewed 1 before (repeat, viewed); u1: bought 1 before (repeat, purchased); u2, u3: never touched 1 (novel).
+  const sequences: [number, number][][] = [
+    [[1, 1], [2, 1], [3, 1], [1, 3]],
+    [[1, 3], [2, 1], [3, 1], [1, 3]],
+    [[4, 1], [2, 1], [3, 1], [1, 3]],
+    [[5, 3], [2, 1], [3, 1], [1, 3]],
+  ];
+  const offsets = [0];
+  for (const s of sequences) offsets.push(offsets[offsets.length - 1]! + s.length);
+  const data = { offsets: Int32Array.from(offsets), items: Int32Array.from(sequences.flat().map(([item]) => item)), types: Uint8Array.from(sequences.flat().map(([, type]) => type)) };
+  const split = leaveOneOutSplit(data.offsets);
+  // Scores fall with the item number, so item 1 is best, and the history's items (2, 3, …) outrank nothing above it.
+  const scorer: BatchScorer = (batch) => {
+    const out = new Float32Array(batch.length * 6);
+    for (let row = 0; row < batch.length; row++) for (let item = 1; item <= 5; item++) out[row * 6 + item] = 10 - item;
+    return out;
+  };
+
+  it('counts a held-out item the policy would never show as a miss, and splits novel from repeat targets', () => {
+    const hits = (exclude: ExcludePolicy) => evaluateScorer(scorer, 5, data, split, { phase: 'test', exclude });
+    // purchased: u1's item 1 was bought before, so it is a miss; u0 only viewed it: shown and first.
+    const purchased = hits('purchased');
+    expect(purchased.full.hr[1]).toBe(3 / 4);
+    expect([purchased.novel!.users, purchased.repeat!.users]).toEqual([2, 2]);
+    expect([purchased.novel!.hr[1], purchased.repeat!.hr[1]]).toEqual([1, 1 / 2]);
+    // seen: both repeats are misses; none: every target is ranked first.
+    expect(hits('seen').full.hr[1]).toBe(1 / 2);
+    expect(hits('seen').repeat!.hr[20]).toBe(0);
+    expect(hits('none').full.hr[1]).toBe(1);
+    // The default is the API's.
+    expect(evaluateScorer(scorer, 5, data, split, { phase: 'test' })).toEqual(purchased);
+    expect(DEFAULT_EXCLUDE).toBe('purchased');
   });
 });

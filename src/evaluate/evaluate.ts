@@ -4,13 +4,17 @@ import { addTerm, type CooccurrenceBlend } from '../model/cooccurrence-blend.js'
 import type { SasRecEnsemble } from '../model/ensemble.js';
 import { Random } from '../random.js';
 import { historyBatch, type EncodedSequences } from '../data/encoded-sequences.js';
-import { MetricAccumulator, rankAmongCandidates, rankOfTarget, sampleNegatives, type RankingMetrics } from './metrics.js';
+import { MetricAccumulator, MISS, rankAmongCandidates, rankOfTarget, sampleNegatives, type RankingMetrics } from './metrics.js';
+import { DEFAULT_EXCLUDE, excludedItems, type ExcludePolicy } from '../data/exclusion.js';
 
 export interface EvaluationOptions {
   /** 'valid' ranks each sequence's validation target, 'test' its test target, each from the events before it (see LeaveOneOutSplit). */
   readonly phase: 'valid' | 'test';
-  /** Leave the items of the input history out of the ranking (the standard protocol). */
-  readonly excludeHistory?: boolean;
+  /**
+   * Which of the history's items the ranking leaves out, as the API's `exclude` does (default
+   * DEFAULT_EXCLUDE, the API's default): a held-out item the policy leaves out counts as a miss.
+   */
+  readonly exclude?: ExcludePolicy;
   /** Also rank against `count` sampled negatives (the SASRec paper's protocol), seeded. */
   readonly sampled?: { readonly count: number; readonly seed: number };
   readonly batchSize?: number;
@@ -25,6 +29,12 @@ export interface Evaluation {
   readonly full: RankingMetrics;
   /** Ranked against sampled negatives only: comparable with the SASRec paper, overstates accuracy. */
   readonly sampled?: RankingMetrics;
+  /**
+   * Full ranking split by the held-out item: one the history does not hold (novel) or one it does
+   * (repeat: bought, carted or viewed before), each with its own user count.
+   */
+  readonly novel?: RankingMetrics;
+  readonly repeat?: RankingMetrics;
   /** Per group of options.groups, in group order (only when asked for). */
   readonly groups?: readonly Omit<Evaluation, 'groups'>[];
 }
@@ -98,8 +108,10 @@ function addHistoryTerms(scores: Float32Array, config: { readonly numItems: numb
 
 /**
  * The evaluation protocol for any scorer (the model, or a baseline): ranks
- * each evaluated sequence's held-out item among all items (history excluded
- * unless told otherwise) and, optionally, among sampled unseen items.
+ * each evaluated sequence's held-out item among all items but the history's
+ * items the exclusion policy leaves out (a held-out item among them is a
+ * miss), split into novel and repeat targets, and, optionally, among sampled
+ * unseen items.
  * `batchKey` orders the sequences by history length before batching.
  */
 export function evaluateScorer(
@@ -127,11 +139,11 @@ export function evaluateScorers(
   batchKey: (historyLength: number) => number = () => 0,
 ): Evaluation[] {
   const batchSize = options.batchSize ?? 256;
-  const excludeHistory = options.excludeHistory ?? true;
+  const policy = options.exclude ?? DEFAULT_EXCLUDE;
   const inputs = inputLengths(split, options.phase);
   const inputLength = (s: number): number => inputs[s]!;
   const accumulators = () => ({ full: new MetricAccumulator(), sampled: options.sampled ? new MetricAccumulator() : undefined });
-  const variants = Array.from({ length: count }, () => ({ ...accumulators(), groups: Array.from({ length: options.groups?.count ?? 0 }, accumulators) }));
+  const variants = Array.from({ length: count }, () => ({ ...accumulators(), novel: new MetricAccumulator(), repeat: new MetricAccumulator(), groups: Array.from({ length: options.groups?.count ?? 0 }, accumulators) }));
   const random = new Random(options.sampled?.seed ?? 0);
   const order = Array.from(options.sequences ?? split.evaluated).sort((a, b) => batchKey(inputLength(a)) - batchKey(inputLength(b)) || a - b);
   for (let start = 0; start < order.length; start += batchSize) {
@@ -141,18 +153,22 @@ export function evaluateScorers(
     sequences.forEach((s, row) => {
       const begin = data.offsets[s]!;
       const target = data.items[begin + inputLength(s)]!;
-      const history = excludeHistory ? new Set(data.items.subarray(begin, begin + inputLength(s))) : new Set<number>();
+      const historyItems = data.items.subarray(begin, begin + inputLength(s));
+      const excluded = excludedItems(policy, historyItems, data.types.subarray(begin, begin + inputLength(s)));
+      const hidden = excluded.has(target); // the API would never show it: a miss
+      const repeat = historyItems.includes(target);
       const group = options.groups ? options.groups.of(target) : undefined;
       // Negatives: items the user never interacted with in the whole sequence.
       const negatives = options.sampled ? sampleNegatives(random, numItems, new Set(data.items.subarray(begin, data.offsets[s + 1]!)), options.sampled.count) : undefined;
       variants.forEach((variant, v) => {
         const rowScores = scores[v]!.subarray(row * (numItems + 1), (row + 1) * (numItems + 1));
-        const fullRank = rankOfTarget(rowScores, target, history);
+        const fullRank = hidden ? MISS : rankOfTarget(rowScores, target, excluded);
         variant.full.add(fullRank);
+        (repeat ? variant.repeat : variant.novel).add(fullRank);
         const inGroup = group === undefined ? undefined : variant.groups[group];
         inGroup?.full.add(fullRank);
         if (negatives) {
-          const sampledRank = rankAmongCandidates(rowScores, target, negatives);
+          const sampledRank = hidden ? MISS : rankAmongCandidates(rowScores, target, negatives);
           variant.sampled!.add(sampledRank);
           inGroup?.sampled?.add(sampledRank);
         }
@@ -160,7 +176,12 @@ export function evaluateScorers(
     });
   }
   const result = (f: MetricAccumulator, p: MetricAccumulator | undefined): Omit<Evaluation, 'groups'> => (p ? { full: f.result(), sampled: p.result() } : { full: f.result() });
-  return variants.map((variant) => (options.groups ? { ...result(variant.full, variant.sampled), groups: variant.groups.map((g) => result(g.full, g.sampled)) } : result(variant.full, variant.sampled)));
+  return variants.map((variant) => ({
+    ...result(variant.full, variant.sampled),
+    novel: variant.novel.result(),
+    repeat: variant.repeat.result(),
+    ...(options.groups && { groups: variant.groups.map((g) => result(g.full, g.sampled)) }),
+  }));
 }
 
 /**

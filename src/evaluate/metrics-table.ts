@@ -1,3 +1,4 @@
+import { DEFAULT_EXCLUDE, type ExcludePolicy } from '../data/exclusion.js';
 import type { Evaluation } from './evaluate.js';
 import type { RankingMetrics } from './metrics.js';
 
@@ -6,17 +7,37 @@ import type { RankingMetrics } from './metrics.js';
  * model or baseline, full ranking first, the sampled protocol separately
  * and labelled as such.
  */
-export function metricsTable(rows: readonly (readonly [string, Evaluation])[], cutoffs: readonly number[] = [10], sampledNegatives?: number): string {
+export function metricsTable(rows: readonly (readonly [string, Evaluation])[], cutoffs: readonly number[] = [10], sampledNegatives?: number, exclude: ExcludePolicy = DEFAULT_EXCLUDE): string {
   const header = ['', ...cutoffs.map((k) => `NDCG@${k}`), ...cutoffs.map((k) => `HR@${k}`), 'MRR'];
   const line = (m: RankingMetrics): string[] => [...cutoffs.map((k) => fixed(m.ndcg[k])), ...cutoffs.map((k) => fixed(m.hr[k])), fixed(m.mrr)];
   const users = rows[0]?.[1].full.users ?? 0;
-  const sections: [string, string[][]][] = [[`full ranking, all items, history excluded (${users} users)`, rows.map(([name, e]) => [name, ...line(e.full)])]];
+  const sections: [string, string[][]][] = [[`full ranking, ${exclusionPhrase(exclude)} (${users} users)`, rows.map(([name, e]) => [name, ...line(e.full)])]];
   const sampled = rows.filter(([, e]) => e.sampled);
   if (sampled.length > 0) {
     sections.push([`sampled protocol of the SASRec paper: ${sampledNegatives ?? 100} random unseen items (overstates accuracy)`, sampled.map(([name, e]) => [name, ...line(e.sampled!)])]);
   }
   const format = columns(header, sections.flatMap(([, r]) => r));
-  return sections.map(([title, r]) => `${title}\n  ${format(header)}\n${r.map((cells) => `  ${format(cells)}`).join('\n')}\n`).join('\n');
+  const tables = sections.map(([title, r]) => `${title}\n  ${format(header)}\n${r.map((cells) => `  ${format(cells)}`).join('\n')}\n`);
+  const split = targetSplitTable(rows);
+  return [...tables, ...(split ? [split] : [])].join('\n');
+}
+
+/** What the full ranking leaves out, in words, for a table's title. */
+export function exclusionPhrase(exclude: ExcludePolicy): string {
+  if (exclude === 'none') return 'every item ranked (exclude=none)';
+  const what = exclude === 'seen' ? 'items' : 'purchases';
+  return `the history's ${what} left out (exclude=${exclude}; a held-out item among them counts as a miss)`;
+}
+
+/** Full-ranking metrics split by whether the held-out item repeats one of the history, with the users of each. */
+function targetSplitTable(rows: readonly (readonly [string, Evaluation])[], cutoffs: readonly number[] = [10]): string | undefined {
+  const split = rows.filter(([, e]) => e.novel && e.repeat);
+  if (split.length === 0) return undefined;
+  const [, first] = split[0]!;
+  const header = ['', ...cutoffs.flatMap((k) => [`NDCG@${k} novel`, `HR@${k} novel`]), ...cutoffs.flatMap((k) => [`NDCG@${k} repeat`, `HR@${k} repeat`])];
+  const cells = split.map(([name, e]) => [name, ...cutoffs.flatMap((k) => [fixed(e.novel!.ndcg[k]), fixed(e.novel!.hr[k])]), ...cutoffs.flatMap((k) => [e.repeat!.users > 0 ? fixed(e.repeat!.ndcg[k]) : '-', e.repeat!.users > 0 ? fixed(e.repeat!.hr[k]) : '-'])]);
+  const format = columns(header, cells);
+  return `by held-out item: novel (not in the history, ${first.novel!.users} users) and repeat (in it, ${first.repeat!.users} users)\n  ${format(header)}\n${cells.map((c) => `  ${format(c)}`).join('\n')}\n`;
 }
 
 /** A row formatter whose columns fit the header and every row: the first left-aligned, the rest right-aligned. */

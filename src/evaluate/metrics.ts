@@ -7,6 +7,9 @@ import type { Random } from '../random.js';
  * model that scores everything alike earns nothing.
  */
 
+/** The rank of a held-out item the ranking could never show (the exclusion policy leaves it out): a miss at every cutoff. */
+export const MISS = Infinity;
+
 /** Items (1..n, index 0 is padding) scoring at least as high as the target, excluding `excluded` and the target itself. */
 export function rankOfTarget(scores: ArrayLike<number>, target: number, excluded: ReadonlySet<number>): number {
   const threshold = scores[target]!;

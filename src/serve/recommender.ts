@@ -1,5 +1,6 @@
 import type { CatalogItem, PopularItems, ServingReader } from '../data/serving-reader.js';
 import { BUILTIN_EVENT_TYPES } from '../data/import/event-types.js';
+import type { ExcludePolicy } from '../data/exclusion.js';
 import type { ItemBoosts, ItemFilter, ItemGroup } from '../data/item-rules/compile.js';
 import { beamSearch, topIndices } from '../model/beam-search.js';
 import { itemMetadata, NewItemScores, type MetadataLevel } from '../model/metadata-peers.js';
@@ -13,7 +14,7 @@ import { ProblemError } from './problem.js';
 import type { NextSequence, RankedCandidates, RecommendedItem, Recommendations, SimilarItems } from './responses.js';
 import { UserCache, type CachedUser, type Owner } from './user-cache.js';
 
-export type ExcludePolicy = 'purchased' | 'seen' | 'none';
+export type { ExcludePolicy } from '../data/exclusion.js';
 
 /** Filters every recommendation call accepts. Inactive items are always left out. */
 export interface Filters {

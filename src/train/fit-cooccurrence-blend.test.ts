@@ -46,6 +46,14 @@ describe('fitCooccurrenceBlend', () => {
     const evaluated = evaluateModel(network, data, split, { phase: 'valid', sequences: split.evaluated }, blend);
     expect(fit.validNdcg10).toBeCloseTo(evaluated.full.ndcg[10]!, 10);
     expect(fit.networkValidNdcg10).toBeCloseTo(evaluateModel(network, data, split, { phase: 'valid', sequences: split.evaluated }).full.ndcg[10]!, 10);
+    // Under every exclusion policy (these views repeat within a group: 'seen' makes repeats misses).
+    for (const exclude of ['seen', 'none'] as const) {
+      const under = fitCooccurrenceBlend(network, neighbours, data, split, split.evaluated, undefined, exclude);
+      const options = { phase: 'valid', sequences: split.evaluated, exclude } as const;
+      expect(under.validNdcg10).toBeCloseTo(evaluateModel(network, data, split, options, new CooccurrenceBlend(neighbours, under.params)).full.ndcg[10]!, 10);
+      expect(under.networkValidNdcg10).toBeCloseTo(evaluateModel(network, data, split, options).full.ndcg[10]!, 10);
+    }
+    expect(evaluateModel(network, data, split, { phase: 'valid', sequences: split.evaluated, exclude: 'seen' }).repeat!.users).toBeGreaterThan(0);
     network.dispose();
   });
 

@@ -1,4 +1,5 @@
 import type { LeaveOneOutSplit } from '../data/leave-one-out-split.js';
+import { DEFAULT_EXCLUDE, excludedItems, type ExcludePolicy } from '../data/exclusion.js';
 import { modelScorer } from '../evaluate/evaluate.js';
 import { CooccurrenceBlend, termValue, type CooccurrenceBlendParams, type CooccurrenceTerm, type ItemNeighbours } from '../model/cooccurrence-blend.js';
 import type { SasRecEnsemble } from '../model/ensemble.js';
@@ -7,7 +8,7 @@ import type { EncodedSequences } from '../data/encoded-sequences.js';
 /**
  * Chooses the co-occurrence term's weight, scale and decay for a trained
  * network on the validation split: every combination of the grid, scored by
- * full-ranking NDCG@10 (all items, history excluded, as the protocol), the
+ * full-ranking NDCG@10 (every item but those the exclusion policy leaves out, as the protocol), the
  * network's logits computed once per user. Weight 0 (the network alone)
  * competes too and wins ties, so the term is only kept where it helps.
  */
@@ -32,7 +33,7 @@ export interface BlendFit {
   readonly users: number;
 }
 
-export function fitCooccurrenceBlend(model: SasRecEnsemble, neighbours: ItemNeighbours, data: EncodedSequences, split: LeaveOneOutSplit, sequences: Int32Array, grid: BlendGrid = DEFAULT_BLEND_GRID): BlendFit {
+export function fitCooccurrenceBlend(model: SasRecEnsemble, neighbours: ItemNeighbours, data: EncodedSequences, split: LeaveOneOutSplit, sequences: Int32Array, grid: BlendGrid = DEFAULT_BLEND_GRID, exclude: ExcludePolicy = DEFAULT_EXCLUDE): BlendFit {
   const { maxLength, numItems } = model.config;
   const sums = new CooccurrenceBlend(neighbours, { weight: 0, scale: 0, decay: 0 });
   const combos: CooccurrenceBlendParams[] = [{ weight: 0, scale: 0, decay: 0 }];
@@ -54,8 +55,10 @@ export function fitCooccurrenceBlend(model: SasRecEnsemble, neighbours: ItemNeig
       const begin = data.offsets[s]!;
       const end = begin + inputLength(s);
       const target = data.items[end]!;
-      const history = data.items.subarray(begin, end);
       const window = data.items.subarray(Math.max(begin, end - maxLength), end);
+      // The items the policy leaves out (as evaluateScorers); a target among them is a miss for every combination.
+      const history = excludedItems(exclude, data.items.subarray(begin, end), data.types.subarray(begin, end));
+      if (history.has(target)) return;
       for (const h of history) mark[h] = 1;
       // The term's items are the same whatever the decay (its values are not).
       const terms = grid.decays.map((decay) => sums.similaritySums(window, decay));

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { EvalType, LeaveOneOutSplit } from '../data/leave-one-out-split.js';
+import { DEFAULT_EXCLUDE, type ExcludePolicy } from '../data/exclusion.js';
 import { AppError } from '../errors.js';
 import { evaluateModel } from '../evaluate/evaluate.js';
 import type { ModelConfig } from '../model/config.js';
@@ -39,6 +40,8 @@ export interface RunConfig {
    * both evaluations' targets (evaluationSplits).
    */
   readonly evalType?: EvalType;
+  /** Which history items every evaluation of the run leaves out of the ranking (absent: DEFAULT_EXCLUDE, the API's default). */
+  readonly exclude?: ExcludePolicy;
 }
 
 /** Incremental training: only recent events, only each user's latest ones. */
@@ -159,7 +162,7 @@ export async function trainMember(input: MemberRunInput, callbacks: MemberRunCal
       const epoch = epochs.length + 1;
       const started = performance.now();
       const report = trainer.trainEpoch((done, total, loss) => callbacks.onStep?.(member, epoch, done, total, loss));
-      const valid = evaluateModel(network, data, split, { phase: 'valid', sequences: input.validSample }).full;
+      const valid = evaluateModel(network, data, split, { phase: 'valid', sequences: input.validSample, exclude: run.exclude ?? DEFAULT_EXCLUDE }).full;
       const improved = !best || valid.ndcg[10]! > best.ndcg;
       if (improved) {
         best?.weights.forEach((w) => w.dispose());

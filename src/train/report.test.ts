@@ -14,6 +14,7 @@ describe('training report', () => {
       createdAt: new Date('2026-01-02T03:04:05Z'),
       backend: 'wasm',
       dataHash: 'abc123',
+      exclude: 'purchased',
       config: { note: '<script>alert(1)</script>' },
       members: [
         {
@@ -28,10 +29,13 @@ describe('training report', () => {
       ],
       threads: 1,
       trainSeconds: 6.5,
-      test: metrics(0.1),
+      test: { ...metrics(0.1), novel: { ...metrics(0.12).full, users: 8 }, repeat: { ...metrics(0.02).full, users: 2 } },
       baselines: { popularity: metrics(0.05), 'most-recent-item': metrics(0.07) },
     });
     expect(html).not.toMatch(/<script|src=|href=/); // no scripts, no external assets
+    expect(html).toMatch(/the history&#39;s purchases left out \(exclude=purchased; a held-out item among them counts as a miss\)/);
+    expect(html).toContain('novel (not in the history, 8 users) and repeat (bought, carted or viewed before, 2 users)');
+    expect(html).toMatch(/<th scope="row">SASRec v7<\/th><td>0\.1200<\/td><td>0\.1200<\/td><td>0\.0200<\/td><td>0\.0200<\/td>/);
     expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
     expect(html.match(/<svg /g)).toHaveLength(2);
     expect(html).toContain('<title>epoch 2: 0.0300</title>');
@@ -41,7 +45,7 @@ describe('training report', () => {
 
   it('draws a single epoch and a flat curve without dividing by zero', () => {
     const html = renderTrainingReport({
-      versionId: 1, createdAt: new Date(0), backend: 'cpu', dataHash: 'x', config: {},
+      versionId: 1, createdAt: new Date(0), backend: 'cpu', dataHash: 'x', exclude: 'seen', config: {},
       members: [{ member: 0, seed: 1, bestEpoch: 1, epochs: [{ epoch: 1, loss: 2, validNdcg10: 0, validHr10: 0, seconds: 1, best: true }] }],
       threads: 1, trainSeconds: 1, test: metrics(0), baselines: {},
     });
@@ -52,7 +56,7 @@ describe('training report', () => {
   it('draws one line per ensemble member with a legend and lists each member alone beside the ensemble', () => {
     const epochs = (base: number) => [1, 2, 3].map((epoch) => ({ epoch, loss: base - epoch, validNdcg10: epoch / (10 * base), validHr10: 0, seconds: 1, best: epoch < 3 }));
     const html = renderTrainingReport({
-      versionId: 3, createdAt: new Date(0), backend: 'wasm', dataHash: 'x', config: {},
+      versionId: 3, createdAt: new Date(0), backend: 'wasm', dataHash: 'x', exclude: 'seen', config: {},
       members: [
         { member: 0, seed: 42, bestEpoch: 2, epochs: epochs(5), test: metrics(0.2) },
         { member: 1, seed: 43, bestEpoch: 2, epochs: epochs(6), test: metrics(0.3) },

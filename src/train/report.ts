@@ -1,4 +1,6 @@
 import type { Evaluation } from '../evaluate/evaluate.js';
+import type { ExcludePolicy } from '../data/exclusion.js';
+import { exclusionPhrase } from '../evaluate/metrics-table.js';
 import type { RankingMetrics } from '../evaluate/metrics.js';
 import type { BlendFit } from './fit-cooccurrence-blend.js';
 
@@ -32,6 +34,8 @@ export interface TrainingReport {
   readonly backend: string;
   readonly dataHash: string;
   readonly config: unknown;
+  /** Which history items the ranking left out (a held-out item among them counted as a miss). */
+  readonly exclude: ExcludePolicy;
   /** One for a single model; an ensemble's members otherwise. */
   readonly members: readonly ReportMember[];
   /** Members trained at once. */
@@ -127,13 +131,14 @@ ${epochRows.join('\n')}
 </table>
 
 ${report.valid ? `<h2>Validation</h2>\n<p class="note">${validationNote(report.valid)}</p>\n\n` : ''}<h2>Test metrics</h2>
-${metricTable((e) => e.full, 'Full ranking: the held-out item against every item, history excluded')}
+${metricTable((e) => e.full, `Full ranking: the held-out item against every item, ${exclusionPhrase(report.exclude)}`)}
+${targetSplit(rows)}
 ${metricTable((e) => e.sampled, 'Sampled protocol of the SASRec paper: against 100 random items the user never touched (overstates accuracy)')}
 <p class="note">Baselines see exactly what the model sees. <b>popularity</b> ranks items by how often they occur in the visible events;
 <b>most-recent-item</b> by how often they followed the history's most recent item (ties by popularity);
 <b>item-knn</b> by the co-occurrence scores alone (each item's 100 strongest neighbours by cosine, summed over the history with a decay chosen on validation users).</p>
 ${report.cooccurrence ? `<p class="note">${cooccurrenceNote(report.cooccurrence)}</p>` : ''}
-${report.nextPurchase ? nextPurchaseSection(report.versionId, report.nextPurchase, metricTable) : ''}
+${report.nextPurchase ? nextPurchaseSection(report.versionId, report.nextPurchase, report.exclude, metricTable) : ''}
 <h2>Configuration</h2>
 <pre>${escapeHtml(JSON.stringify(report.config, null, 2))}</pre>
 </body>
@@ -142,12 +147,28 @@ ${report.nextPurchase ? nextPurchaseSection(report.versionId, report.nextPurchas
 }
 
 /** The next-purchase evaluation (evalType 'purchase'): its own table beside the baselines on the same split. */
-function nextPurchaseSection(versionId: number, p: NonNullable<TrainingReport['nextPurchase']>, table: (pick: (e: Evaluation) => RankingMetrics | undefined, caption: string, rows: [string, Evaluation][]) => string): string {
+function nextPurchaseSection(versionId: number, p: NonNullable<TrainingReport['nextPurchase']>, exclude: ExcludePolicy, table: (pick: (e: Evaluation) => RankingMetrics | undefined, caption: string, rows: [string, Evaluation][]) => string): string {
   const rows: [string, Evaluation][] = [[`SASRec v${versionId}`, p.test], ...Object.entries(p.baselines)];
   const valid = p.valid ? ` On validation (the purchase before it, ${p.valid.users.toLocaleString('en-US')} held-out users): NDCG@10 ${p.valid.model.full.ndcg[10]!.toFixed(4)}, HR@10 ${p.valid.model.full.hr[10]!.toFixed(4)}; the members were validated on this split.` : '';
   return `<h2>Next purchase</h2>
 <p class="note">Each user's last purchase, ranked from every event before it (views and carts included); the training data stops before the purchase before it.${valid}</p>
-${table((e) => e.full, 'Next purchase, full ranking: history excluded', rows)}`;
+${table((e) => e.full, `Next purchase, full ranking: ${exclusionPhrase(exclude)}`, rows)}
+${targetSplit(rows)}`;
+}
+
+/** NDCG@10 and HR@10 of each row split by the held-out item: novel (not in the history) or repeat, with the users of each. */
+function targetSplit(rows: readonly [string, Evaluation][]): string {
+  const split = rows.filter(([, e]) => e.novel && e.repeat);
+  if (split.length === 0) return '';
+  const { novel, repeat } = split[0]![1];
+  const cell = (m: RankingMetrics, k: 'ndcg' | 'hr'): string => `<td>${m.users > 0 ? m[k][10]!.toFixed(4) : '–'}</td>`;
+  return `<table>
+  <caption>By held-out item: novel (not in the history, ${novel!.users.toLocaleString('en-US')} users) and repeat (bought, carted or viewed before, ${repeat!.users.toLocaleString('en-US')} users), full ranking</caption>
+  <thead><tr><th>model</th><th>NDCG@10 novel</th><th>HR@10 novel</th><th>NDCG@10 repeat</th><th>HR@10 repeat</th></tr></thead>
+  <tbody>
+${split.map(([name, e], i) => `    <tr${i === 0 ? ' class="model"' : ''}><th scope="row">${escapeHtml(name)}</th>${cell(e.novel!, 'ndcg')}${cell(e.novel!, 'hr')}${cell(e.repeat!, 'ndcg')}${cell(e.repeat!, 'hr')}</tr>`).join('\n')}
+  </tbody>
+</table>`;
 }
 
 /** The version on validation: the numbers settings are chosen on (test is reported, not chosen on). */

@@ -53,7 +53,7 @@ describeEachProvider('trainRun', (provider) => {
       const dir = await importLog(store, 'attnrec-train-', 'cycles.csv', cycleLog(200, 1));
 
       const result = await trainRun(store, options(join(dir, 'models')));
-      // Cycles repeat items, so the standard protocol (history excluded) is the hard case: the
+      // Cycles repeat items (views, which the default policy leaves in the ranking): the
       // next item of a cycle longer than the window is still learnable.
       expect(result.test.full.users).toBe(200);
       expect(result.members).toHaveLength(1);

@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { AppError } from '../errors.js';
 import { toJsonValue } from '../data/json.js';
 import { evaluationSplits, type EvalType, type LeaveOneOutSplit } from '../data/leave-one-out-split.js';
+import { DEFAULT_EXCLUDE, type ExcludePolicy } from '../data/exclusion.js';
 import { hashSequences, loadSequences } from '../data/sequences.js';
 import type { Store } from '../data/store.js';
 import { BASELINES, evaluateBaseline, type BaselineName } from '../evaluate/baselines.js';
@@ -85,6 +86,8 @@ export interface TrainRunOptions {
    * report it beside the next-event metrics (RunConfig.evalType). Default 'event'. Ignored on resume.
    */
   readonly evalType?: EvalType;
+  /** Which history items every evaluation leaves out of the ranking (RunConfig.exclude; default the API's). Ignored on resume. */
+  readonly exclude?: ExcludePolicy;
   /** For each member: at the start of each epoch (done = 0, loss NaN) and after every step. */
   readonly onStep?: MemberRunCallbacks['onStep'];
   /** After each member's epoch. A callback that throws stops the run, which keeps its checkpoints. */
@@ -139,6 +142,8 @@ export interface TrainRunResult {
   readonly valid?: ValidationSummary;
   /** With evalType 'purchase': the same on each user's next purchase. */
   readonly nextPurchase?: NextPurchaseSummary;
+  /** Which history items every evaluation left out of the ranking. */
+  readonly exclude: ExcludePolicy;
 }
 
 /**
@@ -248,6 +253,7 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
       sampledNegatives: options.sampledNegatives,
       validUsers: options.validUsers ?? DEFAULT_VALID_USERS,
       ...(options.evalType === 'purchase' && { evalType: 'purchase' as const }),
+      exclude: options.exclude ?? DEFAULT_EXCLUDE,
       ...((window.since !== undefined || window.maxEventsPerUser !== undefined) && { window }),
     };
     const created = await store.prisma.modelVersion.create({ data: { status: 'training', config: toJsonValue({ ...run, backend: backend.name }), dataHash, artifactPath: '' } });
@@ -286,17 +292,18 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
     ensemble = new SasRecEnsemble(results.map((r) => memberFromWeights(run, r.member, r.weights)));
     // The co-occurrence term's weights, fitted on validation: part of building the version, so inside the timed part.
     const fitUsers = sampleEvaluated(split, BLEND_FIT_USERS, run.training.seed + 1);
-    const fit = neighbours ? fitCooccurrenceBlend(ensemble, neighbours, data, split, fitUsers) : undefined;
+    const exclude = run.exclude ?? DEFAULT_EXCLUDE;
+    const fit = neighbours ? fitCooccurrenceBlend(ensemble, neighbours, data, split, fitUsers, undefined, exclude) : undefined;
     const blend = neighbours && fit && fit.params.weight > 0 ? new CooccurrenceBlend(neighbours, fit.params) : undefined;
     const trainSeconds = previousSeconds + (performance.now() - started) / 1000;
 
-    const testOptions = { phase: 'test', sampled: { count: run.sampledNegatives, seed: run.training.seed } } as const;
+    const testOptions = { phase: 'test', exclude, sampled: { count: run.sampledNegatives, seed: run.training.seed } } as const;
     // As served, and the attention network alone for comparison (the same as `test` when the version has no term).
     const { model: test, network } = evaluateAsServed(ensemble, data, splits.event, testOptions, blend);
     const validation = (on: LeaveOneOutSplit): ValidationSummary | undefined => {
       if (options.finalValidation === false) return undefined;
       const heldOut = heldOutValidationUsers(on, fitUsers);
-      return { users: heldOut.length, ...evaluateAsServed(ensemble!, data, on, { phase: 'valid', sequences: heldOut }, blend) };
+      return { users: heldOut.length, ...evaluateAsServed(ensemble!, data, on, { phase: 'valid', sequences: heldOut, exclude }, blend) };
     };
     const valid = validation(splits.event);
     const baselinesOn = (on: LeaveOneOutSplit) => Object.fromEntries(BASELINES.map((name) => [name, evaluateBaseline(name, vocabulary.size, data, on, testOptions, neighbours)])) as Record<BaselineName, Evaluation>;
@@ -316,12 +323,12 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
     }));
     const baselines = baselinesOn(splits.event);
     const cooccurrence: CooccurrenceSummary | undefined = fit && { ...fit, kept: blend !== undefined, neighboursPerItem: ITEM_NEIGHBOURS, networkTest: network ?? test };
-    const metrics = { trainSeconds, threads, test, ...(valid && { valid }), baselines, members, ...(cooccurrence && { cooccurrence }), ...(nextPurchase && { nextPurchase }) };
+    const metrics = { trainSeconds, threads, exclude, test, ...(valid && { valid }), baselines, members, ...(cooccurrence && { cooccurrence }), ...(nextPurchase && { nextPurchase }) };
     saveModel(ensemble, artifactPath, { vocabulary: Array.from(vocabulary.itemIds), dataHash, metrics }, blend);
     const reportPath = join(artifactPath, REPORT_FILE);
     writeFileSync(
       reportPath,
-      renderTrainingReport({ versionId: version.id, createdAt: version.createdAt, backend: backend.name, dataHash, config: { ...run, backend: backend.name }, trainSeconds, threads, test, ...(valid && { valid }), baselines, members, ...(cooccurrence && { cooccurrence }), ...(nextPurchase && { nextPurchase }) }),
+      renderTrainingReport({ versionId: version.id, createdAt: version.createdAt, backend: backend.name, dataHash, config: { ...run, backend: backend.name }, exclude, trainSeconds, threads, test, ...(valid && { valid }), baselines, members, ...(cooccurrence && { cooccurrence }), ...(nextPurchase && { nextPurchase }) }),
     );
     await writeItemEmbeddings(store, version.id, ensemble, vocabulary);
     const policy = options.activate ?? 'auto';
@@ -331,7 +338,7 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
       store.prisma.modelVersion.update({ where: { id: version.id }, data: { status: 'ready', metrics: toJsonValue(metrics), ...(activate && { active: true }) } }),
     ]);
     for (let k = 0; k < memberCount; k++) removeCheckpoint(memberCheckpointPath(artifactPath, k));
-    return { versionId: version.id, artifactPath, reportPath, backend: backend.name, dataHash, members, threads, trainSeconds, test, ...(valid && { valid }), baselines, ...(cooccurrence && { cooccurrence }), ...(nextPurchase && { nextPurchase }), activated: activate };
+    return { versionId: version.id, artifactPath, reportPath, backend: backend.name, dataHash, members, threads, trainSeconds, test, ...(valid && { valid }), baselines, ...(cooccurrence && { cooccurrence }), ...(nextPurchase && { nextPurchase }), exclude, activated: activate };
   } catch (error) {
     await store.prisma.modelVersion.update({ where: { id: version.id }, data: { status: 'failed', metrics: { error: (error as Error).message } } }).catch(() => {});
     throw error;

@@ -65,10 +65,10 @@ describe('Trainer', () => {
       const split = leaveOneOutSplit(data.offsets);
       const model = new SasRec(modelConfig);
       const trainer = new Trainer(model, data, split, { ...base, loss });
-      const before = evaluateModel(new SasRecEnsemble([model]), data, split, { phase: 'test', excludeHistory: false });
+      const before = evaluateModel(new SasRecEnsemble([model]), data, split, { phase: 'test', exclude: 'none' });
       const losses: number[] = [];
       for (let epoch = 0; epoch < 12; epoch++) losses.push(trainer.trainEpoch().loss);
-      const after = evaluateModel(new SasRecEnsemble([model]), data, split, { phase: 'test', excludeHistory: false });
+      const after = evaluateModel(new SasRecEnsemble([model]), data, split, { phase: 'test', exclude: 'none' });
       expect(before.full.hr[1]).toBeLessThan(0.3);
       expect(after.full.hr[1]).toBeGreaterThan(0.9);
       expect(losses[losses.length - 1]).toBeLessThan(losses[0]! / 2);
@@ -83,7 +83,7 @@ describe('Trainer', () => {
     const model = new SasRec({ ...modelConfig, itemBias: true });
     const trainer = new Trainer(model, data, split, { ...base, loss: 'sampled' });
     for (let epoch = 0; epoch < 12; epoch++) trainer.trainEpoch();
-    expect(evaluateModel(new SasRecEnsemble([model]), data, split, { phase: 'test', excludeHistory: false }).full.hr[1]).toBeGreaterThan(0.9);
+    expect(evaluateModel(new SasRecEnsemble([model]), data, split, { phase: 'test', exclude: 'none' }).full.hr[1]).toBeGreaterThan(0.9);
     expect(Array.from(model.itemBias!.dataSync()).some((b) => b !== 0)).toBe(true); // it was trained
     trainer.dispose();
     model.dispose();
@@ -101,7 +101,7 @@ describe('Trainer', () => {
     };
     const plain = trained(0, 1);
     const replaced = trained(0.1, 12);
-    expect(evaluateModel(new SasRecEnsemble([replaced]), data, split, { phase: 'test', excludeHistory: false }).full.hr[1]).toBeGreaterThan(0.9);
+    expect(evaluateModel(new SasRecEnsemble([replaced]), data, split, { phase: 'test', exclude: 'none' }).full.hr[1]).toBeGreaterThan(0.9);
     const once = trained(0.1, 1);
     // Same seed, same batches: only the replaced inputs differ.
     expect(Array.from(once.itemEmbedding.dataSync())).not.toEqual(Array.from(plain.itemEmbedding.dataSync()));
@@ -144,7 +144,7 @@ describe('Trainer', () => {
     const model = new SasRec(modelConfig);
     const trainer = new Trainer(model, data, split, { ...base, loss: 'sampled', targetWindow: { size: 3, decay: 0.3 } });
     for (let epoch = 0; epoch < 12; epoch++) trainer.trainEpoch();
-    expect(evaluateModel(new SasRecEnsemble([model]), data, split, { phase: 'test', excludeHistory: false }).full.hr[1]).toBeGreaterThan(0.9);
+    expect(evaluateModel(new SasRecEnsemble([model]), data, split, { phase: 'test', exclude: 'none' }).full.hr[1]).toBeGreaterThan(0.9);
     trainer.dispose();
     model.dispose();
     const batch = trainingBatch(data, split, Int32Array.from({ length: 32 }, (_, s) => s), modelConfig.maxLength);
@@ -185,7 +185,7 @@ describe('Trainer', () => {
         const model = new SasRec(modelConfig);
         const trainer = new Trainer(model, data, splits.primary, { ...base, loss, ...(weights && { targetWeights: weights }) });
         for (let epoch = 0; epoch < 10; epoch++) trainer.trainEpoch();
-        const hr1 = evaluateModel(new SasRecEnsemble([model]), data, splits.purchase!, { phase: 'test', excludeHistory: false }).full.hr[1]!;
+        const hr1 = evaluateModel(new SasRecEnsemble([model]), data, splits.purchase!, { phase: 'test', exclude: 'none' }).full.hr[1]!;
         trainer.dispose();
         model.dispose();
         return hr1;
@@ -282,7 +282,7 @@ describe('Trainer', () => {
       const model = new SasRec(modelConfig);
       const trainer = new Trainer(model, data, split, { ...base, loss: 'sampled' });
       const losses = [trainer.trainEpoch().loss, trainer.trainEpoch().loss];
-      const ndcg = evaluateModel(new SasRecEnsemble([model]), data, split, { phase: 'valid', excludeHistory: false }).full.ndcg[10]!;
+      const ndcg = evaluateModel(new SasRecEnsemble([model]), data, split, { phase: 'valid', exclude: 'none' }).full.ndcg[10]!;
       trainer.dispose();
       model.dispose();
       return { losses, ndcg };
