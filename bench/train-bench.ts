@@ -89,6 +89,10 @@ export async function runTrainBench(options: TrainBenchOptions): Promise<Record<
         ndcg10_sampled100: round(t.sampled!.ndcg[10]!, 4),
         hr10_sampled100: round(t.sampled!.hr[10]!, 4),
         users: t.full.users,
+        exclude: result.exclude,
+        // Held-out items that repeat a history item (a miss when the policy leaves them out) and the others.
+        novel: t.novel && { users: t.novel.users, ndcg10_full: round(t.novel.ndcg[10]!, 4), hr10_full: round(t.novel.hr[10]!, 4) },
+        repeat: t.repeat && { users: t.repeat.users, ndcg10_full: t.repeat.users > 0 ? round(t.repeat.ndcg[10]!, 4) : null, hr10_full: t.repeat.users > 0 ? round(t.repeat.hr[10]!, 4) : null },
       },
       baselines: Object.fromEntries(
         Object.entries(result.baselines).map(([name, e]) => [name, metrics(e)]),
