@@ -7,6 +7,7 @@ import { SERVER_ENV } from '../src/cli/processes.js';
 import { ROOT } from './support/run-job.js';
 
 const SHA256 = 'b7376fe24430743f411dc7f567285657b2adb3f74361cc7ba0aee94f3024b651';
+const BEAUTY_SHA256 = '3033c84a07a0e9fb2626aa640919393edb983a63acfd129481c199bf07c9e537';
 
 describe('shipped sample data', () => {
   const sample = readFileSync(join(ROOT, 'samples', 'amazon-games.txt'));
@@ -20,6 +21,16 @@ describe('shipped sample data', () => {
     const shared = join(ROOT, '..', 'shared', 'data', 'amazon-games.txt');
     if (!existsSync(shared)) return;
     expect(readFileSync(shared).equals(sample)).toBe(true);
+  });
+
+  it('ships amazon-beauty beside it, byte for byte the file the published results used', () => {
+    const beauty = readFileSync(join(ROOT, 'samples', 'amazon-beauty.txt'));
+    expect(createHash('sha256').update(beauty).digest('hex')).toBe(BEAUTY_SHA256);
+    expect(readFileSync(join(ROOT, 'samples', 'README.md'), 'utf8')).toContain(BEAUTY_SHA256);
+    const lines = beauty.toString('utf8').trimEnd().split('\n');
+    expect(lines).toHaveLength(198_502);
+    expect(new Set(lines.map((l) => l.split(' ')[0])).size).toBe(22_363);
+    expect(new Set(lines).size).toBe(lines.length); // no user has an item twice
   });
 });
 
