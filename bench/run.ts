@@ -8,6 +8,7 @@ import { runScaleBench } from './scale-bench.js';
 import { writeSummary } from './summary.js';
 import { runServeBench, servedShapeSuffix } from './serve-bench.js';
 import { runTrainBench } from './train-bench.js';
+import { SHIPPED_DATASETS, type ShippedDataset } from './shipped-sample.js';
 import { machineFacts, writeBenchResult } from './machine.js';
 
 const BENCHMARKS = ['import', 'train', 'serve', 'scale', 'export'] as const;
@@ -22,7 +23,8 @@ const spec = {
     quick: { type: 'boolean', default: false, description: 'Small inputs and one run each, for smoke checks' },
     runs: { type: 'string', value: 'n', description: 'import: repetitions per measurement; the median is reported (default 3, 1 with --quick)' },
     events: { type: 'string', value: 'n', description: 'import: events in the generated log (default 1000000, 100000 with --quick)' },
-    epochs: { type: 'string', value: 'n', description: `train: epochs on amazon-games (default ${DEFAULT_EPOCHS}, as the training job; 2 with --quick)` },
+    epochs: { type: 'string', value: 'n', description: `train: epochs (default ${DEFAULT_EPOCHS}, as the training job; 2 with --quick)` },
+    datasets: { type: 'string', value: 'list', description: `train: the shipped files to train on (default ${SHIPPED_DATASETS.join(',')}; --quick: amazon-games)` },
     'long-steps': { type: 'string', value: 'n', description: 'train: timed 128 × 200 steps on generated long histories (default 5, 2 with --quick; 0 skips)' },
     sizes: { type: 'string', value: 'list', description: 'scale: events:items pairs (default 1000000:10000,3000000:30000,10000000:100000; --quick 100000:5000,300000:10000)' },
     catalogue: { type: 'string', value: 'events:items:users', description: 'serve: a synthetic catalogue instead of amazon-games, e.g. 2000000:100000:10000 (large-catalogue retrieval)' },
@@ -70,6 +72,7 @@ await runJob(spec, async ({ flags, positionals }) => {
           ? await runTrainBench({
               epochs: flags.epochs ? integerFlag('epochs', flags.epochs, 1, 1000) : flags.quick ? 2 : DEFAULT_EPOCHS,
               longSteps: flags['long-steps'] ? integerFlag('long-steps', flags['long-steps'], 0, 100) : flags.quick ? 2 : 5,
+              datasets: flags.datasets ? datasetsFlag(flags.datasets) : flags.quick ? ['amazon-games'] : SHIPPED_DATASETS,
               scratch,
               log,
             })
@@ -122,3 +125,10 @@ function parseCatalogue(text: string): { events: number; items: number; users: n
   return { events: events!, items: items!, users };
 }
 
+/** --datasets: shipped file names, comma-separated. */
+function datasetsFlag(raw: string): ShippedDataset[] {
+  const names = raw.split(',').map((name) => name.trim());
+  const unknown = names.filter((name) => !(SHIPPED_DATASETS as readonly string[]).includes(name));
+  if (unknown.length > 0 || names.length === 0) throw new AppError('USAGE', `--datasets takes ${SHIPPED_DATASETS.join(', ')} (comma-separated); got '${raw}'`);
+  return names as ShippedDataset[];
+}
