@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generateShopSample } from '../scripts/generate-shop-sample.js';
+import { generateRepeatSample } from '../scripts/generate-repeat-sample.js';
 import { SERVER_ENV } from '../src/cli/processes.js';
 import { ROOT } from './support/run-job.js';
 
@@ -89,3 +90,29 @@ describe('README', () => {
     expect(readme).toContain('npm ci && npm test');
   });
 });
+
+describe('shipped repeat-purchase sample', () => {
+  it('is what scripts/generate-repeat-sample.ts writes, byte for byte', () => {
+    const { catalog, events } = generateRepeatSample();
+    expect(readFileSync(join(ROOT, 'samples', 'repeat-catalog.csv'), 'utf8')).toBe(catalog);
+    expect(readFileSync(join(ROOT, 'samples', 'repeat-events.csv'), 'utf8')).toBe(events);
+  });
+
+  it('is mostly repeat purchases, on cycles', () => {
+    const lines = readFileSync(join(ROOT, 'samples', 'repeat-events.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(','));
+    const bought = new Map<string, Set<string>>();
+    let purchases = 0;
+    let repeats = 0;
+    for (const [user, , item, type] of lines) {
+      if (type !== 'purchase') continue;
+      purchases++;
+      const mine = bought.get(user!) ?? bought.set(user!, new Set()).get(user!)!;
+      if (mine.has(item!)) repeats++;
+      mine.add(item!);
+    }
+    expect(repeats / purchases).toBeGreaterThan(0.7);
+    expect(bought.size).toBe(500);
+    expect(readFileSync(join(ROOT, 'samples', 'repeat-catalog.csv'), 'utf8').split('\n')[1]).toMatch(/cycle_days/);
+  });
+});
+
