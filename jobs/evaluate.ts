@@ -11,7 +11,7 @@ import { BACKEND_PREFERENCES, selectBackend, type BackendPreference } from '../s
 
 const spec = {
   name: 'jobs/evaluate',
-  summary: "measure a model version on the store's histories beside the popularity, most-recent-item and item-knn baselines",
+  summary: "measure a model version on the store's histories beside the popularity, most-recent-item, item-knn and history-frequency baselines",
   usage: 'npm run evaluate -- --model <version> [options]',
   flags: {
     model: { type: 'string', value: 'version', description: 'Model version id (required)' },
@@ -33,8 +33,9 @@ model knows, the history's items excluded: NDCG@k, HR@k for k = 1, 5, 10, 20 and
 protocol ranks it against N items drawn uniformly from those the user never touched (Kang & McAuley
 2018); it overstates accuracy and can reorder models, so it is printed apart and labelled.
 Baselines on the same split: popularity (most frequent items), most-recent-item (items that most
-often followed the history's most recent item) and item-knn (the co-occurrence scores alone: each item's
-100 strongest neighbours by cosine, summed over the history with a decay chosen on validation users). A version with a co-occurrence term is measured as
+often followed the history's most recent item), item-knn (the co-occurrence scores alone: each item's
+100 strongest neighbours by cosine, summed over the history with a decay chosen on validation users) and
+history-frequency (the history's own items, most frequent first, then most recent: "buy it again"). A version with a co-occurrence term is measured as
 served (network + term) and, on the next line, as the attention network alone. On the data the
 version was trained on, this repeats the training job's test metrics exactly.`,
 } satisfies JobSpec<Record<string, FlagSpec>>;

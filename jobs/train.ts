@@ -78,8 +78,8 @@ test on the last; users with fewer than 4 events only train). Validation after e
 items but those --exclude leaves out of the history (as the API's exclude; a held-out item it leaves
 out counts as a miss); the best epoch is kept. Every table also splits the held-out items into novel
 (not in the history) and repeat ones. Test metrics: full ranking (NDCG/HR@1,5,10,20, MRR)
-and, labelled as sampled, the SASRec paper's protocol, beside the popularity, most-recent-item and
-item-knn (co-occurrence scores alone) baselines on the same split.
+and, labelled as sampled, the SASRec paper's protocol, beside the popularity, most-recent-item,
+item-knn (co-occurrence scores alone) and history-frequency ("buy it again") baselines on the same split.
 Next purchase (--eval-type purchase): each user with two purchases and an event before them has the
 last purchase as the test target (history: every event before it) and the one before as the validation
 target; training stops before both and before the next-event targets. Members validate on it, and it is

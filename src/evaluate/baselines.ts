@@ -22,8 +22,13 @@ import { evaluateScorer, evaluateScorers, type BatchScorer, type Evaluation, typ
  *   items, age 0 the newest), ties broken by popularity. The decay is chosen
  *   on validation users (up to 5,000, from KNN_DECAYS), never on the test
  *   split. It shows how much of the model's result needs attention at all.
+ * - history-frequency: the "buy it again" list: the history's own items, the
+ *   most frequent first (ties: the most recent), then every other item by
+ *   popularity. It scores nothing the exclusion policy leaves out, so it
+ *   matters where repeats may be shown (`--exclude none`, or viewed items
+ *   under `purchased`).
  */
-export const BASELINES = ['popularity', 'most-recent-item', 'item-knn'] as const;
+export const BASELINES = ['popularity', 'most-recent-item', 'item-knn', 'history-frequency'] as const;
 export type BaselineName = (typeof BASELINES)[number];
 
 /** Decays the item-knn baseline chooses from, on validation users. */
@@ -49,6 +54,7 @@ export function evaluateBaseline(name: BaselineName, numItems: number, data: Enc
     };
     return evaluateScorer(scorer, numItems, data, split, options);
   }
+  if (name === 'history-frequency') return evaluateScorer(historyFrequencyScorer(numItems, data, popularity), numItems, data, split, options);
   if (name === 'most-recent-item') return evaluateScorer(transitionScorer(numItems, data, split, visible, popularity), numItems, data, split, options);
   // The decay is chosen on what the validation phase sees; the validation phase itself reuses it all.
   const validNeighbours = trainingNeighbours ?? visibleNeighbours(numItems, data, split, 'valid');
@@ -80,6 +86,31 @@ function visibleNeighbours(numItems: number, data: EncodedSequences, split: Leav
   const visible = visibleLength(split, phase);
   const trainLength = Int32Array.from({ length: split.trainLength.length }, (_, s) => visible(s));
   return strongestNeighbours(itemCooccurrence(data, { trainLength }, numItems), ITEM_NEIGHBOURS);
+}
+
+/**
+ * Each history item scores how often it occurs, plus 0.5 × how recent its last occurrence is (position / length)
+ * and 0.4 × popularity (below 1), so counts decide first, then recency, then popularity; other items 0.4 × popularity.
+ */
+function historyFrequencyScorer(numItems: number, data: EncodedSequences, popularity: Float32Array): BatchScorer {
+  const ties = popularity.map((p) => 0.4 * p);
+  return (sequences, inputLength) => {
+    const scores = new Float32Array(sequences.length * (numItems + 1));
+    sequences.forEach((s, row) => {
+      const at = row * (numItems + 1);
+      scores.set(ties, at);
+      const begin = data.offsets[s]!;
+      const length = inputLength(s);
+      const last = new Map<number, number>();
+      for (let k = 0; k < length; k++) {
+        const item = data.items[begin + k]!;
+        scores[at + item]! += 1;
+        last.set(item, k + 1);
+      }
+      for (const [item, position] of last) scores[at + item]! += (0.5 * position) / length;
+    });
+    return scores;
+  };
 }
 
 /** Σ_h decay^age(h) · cos(h, j), plus popularity scaled far below any similarity as the tie-breaker. */

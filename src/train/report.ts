@@ -136,7 +136,8 @@ ${targetSplit(rows)}
 ${metricTable((e) => e.sampled, 'Sampled protocol of the SASRec paper: against 100 random items the user never touched (overstates accuracy)')}
 <p class="note">Baselines see exactly what the model sees. <b>popularity</b> ranks items by how often they occur in the visible events;
 <b>most-recent-item</b> by how often they followed the history's most recent item (ties by popularity);
-<b>item-knn</b> by the co-occurrence scores alone (each item's 100 strongest neighbours by cosine, summed over the history with a decay chosen on validation users).</p>
+<b>item-knn</b> by the co-occurrence scores alone (each item's 100 strongest neighbours by cosine, summed over the history with a decay chosen on validation users);
+<b>history-frequency</b> by the history's own items, most frequent first, then most recent (the "buy it again" list).</p>
 ${report.cooccurrence ? `<p class="note">${cooccurrenceNote(report.cooccurrence)}</p>` : ''}
 ${report.nextPurchase ? nextPurchaseSection(report.versionId, report.nextPurchase, report.exclude, metricTable) : ''}
 <h2>Configuration</h2>
