@@ -93,38 +93,34 @@ function visibleNeighbours(numItems: number, data: EncodedSequences, split: Leav
  * and 0.4 × popularity (below 1), so counts decide first, then recency, then popularity; other items 0.4 × popularity.
  */
 function historyFrequencyScorer(numItems: number, data: EncodedSequences, popularity: Float32Array): BatchScorer {
-  const ties = popularity.map((p) => 0.4 * p);
-  return (sequences, inputLength) => {
-    const scores = new Float32Array(sequences.length * (numItems + 1));
-    sequences.forEach((s, row) => {
-      const at = row * (numItems + 1);
-      scores.set(ties, at);
-      const begin = data.offsets[s]!;
-      const length = inputLength(s);
-      const last = new Map<number, number>();
-      for (let k = 0; k < length; k++) {
-        const item = data.items[begin + k]!;
-        scores[at + item]! += 1;
-        last.set(item, k + 1);
-      }
-      for (const [item, position] of last) scores[at + item]! += (0.5 * position) / length;
+  return perHistoryScorer(numItems, data, popularity.map((p) => 0.4 * p), (row, history) => {
+    const last = new Map<number, number>();
+    history.forEach((item, k) => {
+      row[item]! += 1;
+      last.set(item, k + 1);
     });
-    return scores;
-  };
+    for (const [item, position] of last) row[item]! += (0.5 * position) / history.length;
+  });
 }
 
 /** Σ_h decay^age(h) · cos(h, j), plus popularity scaled far below any similarity as the tie-breaker. */
 function knnScorer(numItems: number, data: EncodedSequences, neighbours: ItemNeighbours, decay: number, popularity: Float32Array): BatchScorer {
   const sums = new CooccurrenceBlend(neighbours, { weight: 1, scale: 1, decay });
-  const ties = popularity.map((p) => p * 1e-6);
+  return perHistoryScorer(numItems, data, popularity.map((p) => p * 1e-6), (row, history) => {
+    const term = sums.similaritySums(history);
+    for (let i = 0; i < term.items.length; i++) row[term.items[i]!]! += term.values[i]!;
+  });
+}
+
+/** A scorer whose every row starts as `base` (the tie-breakers) and gets what `add` makes of that sequence's history. */
+function perHistoryScorer(numItems: number, data: EncodedSequences, base: Float32Array, add: (row: Float32Array, history: Int32Array) => void): BatchScorer {
   return (sequences, inputLength) => {
     const scores = new Float32Array(sequences.length * (numItems + 1));
-    sequences.forEach((s, row) => {
-      const at = row * (numItems + 1);
-      scores.set(ties, at);
+    sequences.forEach((s, r) => {
+      const row = scores.subarray(r * (numItems + 1), (r + 1) * (numItems + 1));
+      row.set(base);
       const begin = data.offsets[s]!;
-      const term = sums.similaritySums(data.items.subarray(begin, begin + inputLength(s)));
-      for (let i = 0; i < term.items.length; i++) scores[at + term.items[i]!]! += term.values[i]!;
+      add(row, data.items.subarray(begin, begin + inputLength(s)));
     });
     return scores;
   };
