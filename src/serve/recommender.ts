@@ -111,7 +111,7 @@ export class Recommender {
   /** Users represented under a version about to serve (see prepareNext), filed before it does. */
   private next: { readonly version: number; readonly users: UserCache } | undefined;
   private readonly views = new WeakMap<PooledModel, ModelCatalogView>();
-  private readonly fresh = new WeakMap<PooledModel, { readonly generation: number; readonly items: NewItemScores }>();
+  private readonly fresh = new WeakMap<PooledModel, { readonly generation: number } & NewItems>();
   /** What a filter rule keeps (1) of a model's indices, and a boost rule's log-factor per index: rules repeat, the catalogue is scanned once. */
   private readonly ruleMasks = new LruCache<string, { readonly at: number; readonly mask: Uint8Array }>(RULE_TABLES);
   private readonly ruleBoosts = new LruCache<string, BoostTable>(RULE_TABLES);
@@ -343,19 +343,16 @@ export class Recommender {
       const scores = await model.scores(state);
       const items: RecommendedItem[] = [];
       // Candidates the version never saw rank with their metadata peers' score, as in recommendations.
-      const view = kept.some((entry) => model.vocabulary.indexOf(entry.id) === 0) ? this.view(model) : undefined;
-      const fresh = view && this.newItems(model, view);
-      const freshScores = fresh?.fromScores(scores);
-      const freshAt = new Map<number, number>();
-      if (view && fresh) for (let i = model.numItems + 1; i < view.entries.length; i++) freshAt.set(view.entries[i]!.id, i - model.numItems - 1);
+      const fresh = kept.some((entry) => model.vocabulary.indexOf(entry.id) === 0) ? this.newItems(model, this.view(model)) : undefined;
+      const freshScores = fresh?.scores.fromScores(scores);
       for (const entry of kept) {
         const index = model.vocabulary.indexOf(entry.id);
-        const at = index === 0 ? freshAt.get(entry.id) : undefined;
+        const at = index === 0 ? fresh?.positionOf.get(entry.id) : undefined;
         const score = index !== 0 ? scores[index]! : at !== undefined ? freshScores![at]! : -Infinity;
         if (score === -Infinity) dropped.push({ item: entry.externalId, reason: 'not_in_model' });
         else {
           const item = toItem(entry, Math.exp(score - state.logNormaliser), score, boostOf(filters.boosts, entry, now));
-          items.push(index === 0 ? { ...item, newItem: { level: fresh!.level(at!)! } } : item);
+          items.push(index === 0 ? { ...item, newItem: { level: fresh!.scores.level(at!)! } } : item);
         }
       }
       items.sort(byBoostedProbability);
@@ -454,7 +451,7 @@ export class Recommender {
    */
   private async ranked(model: PooledModel, owner: Owner, state: UserState, shortlist: Shortlist | undefined, k: number, filters: Filters): Promise<RecommendedItem[]> {
     const view = this.view(model);
-    const fresh = this.newItems(model, view);
+    const fresh = this.newItems(model, view)?.scores;
     const keepKnown = this.keeper(model, owner, filters);
     const known = model.numItems;
     const keep = fresh ? (index: number) => keepKnown(index) && (index <= known || fresh.scored(index - known - 1)) : keepKnown;
@@ -483,15 +480,16 @@ export class Recommender {
     return fresh ? withFreshScores(scores, fresh.fromScores(scores)) : scores;
   }
 
-  /** The view's new items and their groups, once per model and catalogue generation (undefined when there are none). */
-  private newItems(model: PooledModel, view: ModelCatalogView): NewItemScores | undefined {
+  /** The view's new items, their groups and positions, once per model and catalogue generation (undefined when there are none). */
+  private newItems(model: PooledModel, view: ModelCatalogView): NewItems | undefined {
     if (view.entries.length <= model.numItems + 1) return undefined;
     const cached = this.fresh.get(model);
-    if (cached?.generation === view.generation) return cached.items;
+    if (cached?.generation === view.generation) return cached;
     const known = view.entries.slice(0, model.numItems + 1).map((entry, index) => (index > 0 && entry ? itemMetadata(entry) : undefined));
-    const items = NewItemScores.of(known, view.entries.slice(model.numItems + 1).map((entry) => itemMetadata(entry!)));
-    this.fresh.set(model, { generation: view.generation, items });
-    return items;
+    const fresh = view.entries.slice(model.numItems + 1) as CatalogItem[];
+    const entry = { generation: view.generation, scores: NewItemScores.of(known, fresh.map(itemMetadata)), positionOf: new Map(fresh.map((item, i) => [item.id, i])) };
+    this.fresh.set(model, entry);
+    return entry;
   }
 
   /** How the model describes items it did not rank (pinned, explored): its probability and score where it knows the item (the shortlist's, else the catalogue's scores). */
@@ -499,21 +497,18 @@ export class Recommender {
     const known = new Map<number, number>();
     if (shortlist) for (let j = 0; j < shortlist.indices.length; j++) known.set(shortlist.indices[j]!, shortlist.scores[j]!);
     const indices = entries.map((entry) => model.vocabulary.indexOf(entry.id));
-    if (indices.some((index) => index !== 0 && !known.has(index))) {
-      const scores = await model.scores(state);
-      for (const index of indices) if (index !== 0) known.set(index, scores[index]!);
-    }
+    const newItems = indices.includes(0) ? this.newItems(model, this.view(model)) : undefined;
+    // The catalogue's scores, fetched once, when a known item is not shortlisted or a new item needs its peers'.
+    const scores = newItems || indices.some((index) => index !== 0 && !known.has(index)) ? await model.scores(state) : undefined;
+    if (scores) for (const index of indices) if (index !== 0) known.set(index, scores[index]!);
     // Items the version never saw: their peers' score, as when ranked.
     const fresh = new Map<number, { score: number; level: MetadataLevel }>();
-    const view = indices.includes(0) ? this.view(model) : undefined;
-    const newItems = view && this.newItems(model, view);
-    if (view && newItems) {
-      const scores = newItems.fromScores(await model.scores(state));
-      const wanted = new Set(entries.filter((_, i) => indices[i] === 0).map((entry) => entry.id));
-      for (let i = model.numItems + 1; i < view.entries.length; i++) {
-        const at = i - model.numItems - 1;
-        if (wanted.has(view.entries[i]!.id) && scores[at]! > -Infinity) fresh.set(view.entries[i]!.id, { score: scores[at]!, level: newItems.level(at)! });
-      }
+    if (newItems && scores) {
+      const freshScores = newItems.scores.fromScores(scores);
+      entries.forEach((entry, i) => {
+        const at = indices[i] === 0 ? newItems.positionOf.get(entry.id) : undefined;
+        if (at !== undefined && freshScores[at]! > -Infinity) fresh.set(entry.id, { score: freshScores[at]!, level: newItems.scores.level(at)! });
+      });
     }
     const now = Date.now();
     return (entry) => {
@@ -819,6 +814,12 @@ export class Recommender {
   }
 }
 
+/** A model's new items (the view's entries after its own): their scores from their groups, and each one's position by internal item id. */
+interface NewItems {
+  readonly scores: NewItemScores;
+  readonly positionOf: ReadonlyMap<number, number>;
+}
+
 /**
  * A shortlist with the new items whose score it gives (NewItemScores.fromShortlist), best first. Items
  * outside it (the model's own beyond the shortlist, other new items) score at most `floor` (-Infinity when
@@ -834,7 +835,7 @@ interface MergedShortlist {
 
 function withFresh(shortlist: Shortlist, fresh: Float32Array | undefined, known: number): MergedShortlist {
   const own = shortlist.indices.length;
-  const floor = own >= known ? -Infinity : own > 0 ? Math.min(...shortlist.scores) : Infinity;
+  const floor = own >= known ? -Infinity : own > 0 ? shortlist.scores[own - 1]! : Infinity; // best first: the last is the lowest
   if (!fresh) return { indices: shortlist.indices, scores: shortlist.scores, floor, ownLength: own };
   const order: number[] = [];
   for (let j = 0; j < own; j++) order.push(j);

@@ -43,7 +43,7 @@ export function fitCooccurrenceBlend(model: SasRecEnsemble, neighbours: ItemNeig
   const scorer = modelScorer(model, data);
   const inputLength = (s: number): number => split.validInput[s]!;
   const width = numItems + 1;
-  // 0: an item to rank; 1: in the history (left out); 2: raised by the term (counted on its own).
+  // 0: an item to rank; 1: a history item the exclusion policy leaves out; 2: raised by the term (counted on its own).
   const mark = new Uint8Array(width);
   const plain = new Float32Array(width);
   const order = Array.from(sequences).sort((a, b) => Math.min(maxLength, inputLength(a)) - Math.min(maxLength, inputLength(b)) || a - b);
@@ -57,9 +57,9 @@ export function fitCooccurrenceBlend(model: SasRecEnsemble, neighbours: ItemNeig
       const target = data.items[end]!;
       const window = data.items.subarray(Math.max(begin, end - maxLength), end);
       // The items the policy leaves out (as evaluateScorers); a target among them is a miss for every combination.
-      const history = excludedItems(exclude, data.items.subarray(begin, end), data.types.subarray(begin, end));
-      if (history.has(target)) return;
-      for (const h of history) mark[h] = 1;
+      const excluded = excludedItems(exclude, data.items.subarray(begin, end), data.types.subarray(begin, end));
+      if (excluded.has(target)) return;
+      for (const h of excluded) mark[h] = 1;
       // The term's items are the same whatever the decay (its values are not).
       const terms = grid.decays.map((decay) => sums.similaritySums(window, decay));
       for (const j of terms[0]?.items ?? []) if (mark[j] === 0) mark[j] = 2;
@@ -83,7 +83,7 @@ export function fitCooccurrenceBlend(model: SasRecEnsemble, neighbours: ItemNeig
         }
       });
       for (const j of terms[0]?.items ?? []) if (mark[j] === 2) mark[j] = 0;
-      for (const h of history) mark[h] = 0;
+      for (const h of excluded) mark[h] = 0;
     });
   }
   let best = 0;
