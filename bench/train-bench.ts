@@ -106,7 +106,7 @@ async function trainDataset(store: Store, dataset: ShippedDataset, options: Trai
     attention: attentionKernel() ? 'simd-wasm-kernel' : 'tfjs-ops',
     members_alone: result.members.map((m) => (m.test ? { seed: m.seed, ...metrics(m.test) } : { seed: m.seed })),
     // The version's co-occurrence term (weights fitted on validation) and the attention network without it.
-    cooccurrence: c ? { kept: c.kept, ...c.params, valid_ndcg10: round(c.validNdcg10, 4), network_valid_ndcg10: round(c.networkValidNdcg10, 4), fit_users: c.users, neighbours_per_item: c.neighboursPerItem } : null,
+    cooccurrence: c ? { kept: c.kept, ...c.params, valid_ndcg10: round(c.validNdcg10, 4), network_valid_ndcg10: round(c.networkValidNdcg10, 4), fit_users: c.users, neighbours_per_item: c.neighboursPerItem, repeat: c.repeat ? { weight: c.repeat.repeatWeight, decay: c.repeat.repeatDecay, valid_ndcg10: round(c.repeat.validNdcg10, 4), without_valid_ndcg10: round(c.repeat.withoutValidNdcg10, 4), repeat_targets: c.repeat.repeatTargets } : null } : null,
     network_alone: c ? metrics(c.networkTest) : null,
     // Held-out validation users (outside the term's fit sample): what settings are chosen on.
     valid: result.valid ? { users: result.valid.users, ndcg10_full: round(result.valid.model.full.ndcg[10]!, 4), hr10_full: round(result.valid.model.full.hr[10]!, 4), network_ndcg10_full: result.valid.network ? round(result.valid.network.full.ndcg[10]!, 4) : null } : null,

@@ -11,6 +11,7 @@ import { metricsTable } from '../src/evaluate/metrics-table.js';
 import { BACKEND_PREFERENCES, type BackendPreference } from '../src/model/backend.js';
 import { MODEL_DEFAULTS } from '../src/model/config.js';
 import { DEFAULT_EPOCHS, DEFAULT_MEMBERS, DEFAULT_PATIENCE, DEFAULT_VALID_USERS, trainRun, type CooccurrenceSummary, type NextPurchaseSummary, type ValidationSummary } from '../src/train/train-run.js';
+import type { RepeatFit } from '../src/train/fit-repeat-term.js';
 import { parseTargetWeights } from '../src/train/target-weights.js';
 import { EVAL_TYPES, type EvalType } from '../src/data/leave-one-out-split.js';
 import { DEFAULT_EXCLUDE, EXCLUDE_POLICIES, type ExcludePolicy } from '../src/data/exclusion.js';
@@ -198,9 +199,16 @@ function describeNextPurchase(versionId: number, p: NextPurchaseSummary, exclude
 
 function describeCooccurrence(c: CooccurrenceSummary): string {
   const fit = `validation NDCG@10 ${c.networkValidNdcg10.toFixed(4)} → ${c.validNdcg10.toFixed(4)} on ${c.users} users`;
-  return c.kept
-    ? `co-occurrence term: weight ${c.params.weight}, scale ${c.params.scale}, decay ${c.params.decay} (${fit})`
-    : `co-occurrence term: left out, the network alone was best on validation (NDCG@10 ${c.networkValidNdcg10.toFixed(4)} on ${c.users} users)`;
+  const cooccurrence =
+    c.params.weight > 0
+      ? `co-occurrence term: weight ${c.params.weight}, scale ${c.params.scale}, decay ${c.params.decay} (${fit})`
+      : `co-occurrence term: left out, the network alone was best on validation (NDCG@10 ${c.networkValidNdcg10.toFixed(4)} on ${c.users} users)`;
+  return c.repeat ? `${cooccurrence}\n${describeRepeat(c.repeat)}` : cooccurrence;
+}
+
+function describeRepeat(r: RepeatFit): string {
+  const fit = `validation NDCG@10 ${r.withoutValidNdcg10.toFixed(4)} → ${r.validNdcg10.toFixed(4)}; ${r.repeatTargets} of ${r.users} held-out items repeat a history item`;
+  return r.repeatWeight > 0 ? `repeat term: weight ${r.repeatWeight}, decay ${r.repeatDecay} (${fit})` : `repeat term: left out, it did not help on validation (${fit})`;
 }
 
 function describeValidation(v: ValidationSummary): string {

@@ -179,6 +179,9 @@ function readBlend(bytes: Buffer, spec: NonNullable<ModelJson['cooccurrence']>, 
   const { params, entries } = spec;
   if (spec.numItems !== numItems) throw new Error(`the co-occurrence term covers ${spec.numItems} items, the model ${numItems}`);
   if (![params?.weight, params?.scale, params?.decay].every((v) => typeof v === 'number' && Number.isFinite(v) && v >= 0)) throw new Error('the co-occurrence term has bad parameters');
+  // The repeat part: absent before versions had it; a weight without a decay in [0, 1] is not one we wrote.
+  const { repeatWeight = 0, repeatDecay = 1 } = params;
+  if (!(Number.isFinite(repeatWeight) && repeatWeight >= 0 && Number.isFinite(repeatDecay) && repeatDecay >= 0 && repeatDecay <= 1)) throw new Error('the repeat term has bad parameters');
   const rows = numItems + 2;
   if (!Number.isInteger(entries) || entries < 0 || bytes.length !== 4 * (rows + 2 * entries)) throw new Error(`${spec.path} has ${bytes.length} bytes, model.json describes ${4 * (rows + 2 * entries)}`);
   const offsets = littleEndian(bytes, 0, rows, Int32Array);

@@ -116,5 +116,17 @@ describe('model artifacts', () => {
     expect(() => loadModel(dir)).toThrow(expect.objectContaining({ code: 'ARTIFACT_CORRUPT', message: expect.stringContaining('neighbour 13 is outside 1..12') }));
     writeFileSync(join(dir, 'model.json'), JSON.stringify({ ...json, cooccurrence: { ...json.cooccurrence, params: { weight: -1, scale: 1, decay: 1 } } }));
     expect(() => loadModel(dir)).toThrow(expect.objectContaining({ code: 'ARTIFACT_CORRUPT', message: expect.stringContaining('bad parameters') }));
+    writeFileSync(join(dir, 'model.json'), JSON.stringify({ ...json, cooccurrence: { ...json.cooccurrence, params: { weight: 1, scale: 1, decay: 1, repeatWeight: 2, repeatDecay: 1.5 } } }));
+    expect(() => loadModel(dir)).toThrow(expect.objectContaining({ code: 'ARTIFACT_CORRUPT', message: expect.stringContaining('the repeat term has bad parameters') }));
+  });
+
+  it('round-trips the repeat part of the history term', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'attnrec-artifact-'));
+    const neighbours = { numItems: 12, offsets: new Int32Array(14), items: new Int32Array(0), weights: new Float32Array(0) };
+    const params = { weight: 0, scale: 0, decay: 0, repeatWeight: 4, repeatDecay: 0.8 };
+    saveModel(new SasRecEnsemble([new SasRec(config)]), dir, undefined, new CooccurrenceBlend(neighbours, params));
+    const { blend } = loadModel(dir);
+    expect(blend!.params).toEqual(params);
+    expect(Array.from(blend!.term([3, 5, 3]).items).sort()).toEqual([3, 5]);
   });
 });

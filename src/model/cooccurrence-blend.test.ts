@@ -35,4 +35,27 @@ describe('CooccurrenceBlend', () => {
     expect(blended[3]).toBeGreaterThan(raw[3]!);
     expect(blended[5]).toBe(raw[5]); // no neighbour of the history
   });
+
+  it('adds the repeat part to the history\'s own items: weight · log(1 + Σ decay^age of each occurrence), on top of their co-occurrence value', () => {
+    const plain = new CooccurrenceBlend(neighbours, { weight: 2, scale: 10, decay: 0.5 });
+    const both = new CooccurrenceBlend(neighbours, { weight: 2, scale: 10, decay: 0.5, repeatWeight: 3, repeatDecay: 0.5 });
+    // History oldest first: 5 (age 3), 1 (age 2), 5 (age 1), 2 (age 0).
+    const history = [5, 1, 5, 2];
+    const before = plain.term(history);
+    const after = both.term(history);
+    const of = (t: { items: Int32Array; values: Float32Array }): Record<number, number> => Object.fromEntries(Array.from(t.items, (item, i) => [item, t.values[i]!]));
+    const b = of(before);
+    const a = of(after);
+    expect(a[5]).toBeCloseTo(3 * Math.log1p(0.5 + 0.125), 5); // no neighbour: the repeat part alone
+    expect(a[1]).toBeCloseTo(b[1]! + 3 * Math.log1p(0.25), 5); // a neighbour of 2 and in the history
+    expect(a[2]).toBeCloseTo(b[2]! + 3 * Math.log1p(1), 5);
+    expect(a[3]).toBe(b[3]); // a neighbour only
+    expect(Object.keys(a).sort()).toEqual(['1', '2', '3', '5']);
+    expect(of(before)).toEqual(b); // the co-occurrence term is left alone
+    // Repeated calls give the same term (scratch is reset), and a version without the part is unchanged.
+    expect(of(both.term(history))).toEqual(a);
+    const repeatOnly = new CooccurrenceBlend(neighbours, { weight: 0, scale: 0, decay: 0, repeatWeight: 1, repeatDecay: 1 }).term([4, 4, 0, 4]);
+    expect(Array.from(repeatOnly.items)).toEqual([4]);
+    expect(repeatOnly.values[0]).toBeCloseTo(Math.log1p(3), 6); // padding (0) left out
+  });
 });

@@ -104,7 +104,7 @@ function countRaised(raw: Float32Array, term: CooccurrenceTerm | undefined, mark
 }
 
 /** The first index of an ascending array whose value is at least `value`. */
-function lowerBound(sorted: Float32Array, value: number): number {
+export function lowerBound(sorted: Float32Array, value: number): number {
   let lo = 0;
   let hi = sorted.length;
   while (lo < hi) {

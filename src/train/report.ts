@@ -3,6 +3,7 @@ import type { ExcludePolicy } from '../data/exclusion.js';
 import { exclusionPhrase } from '../evaluate/metrics-table.js';
 import type { RankingMetrics } from '../evaluate/metrics.js';
 import type { BlendFit } from './fit-cooccurrence-blend.js';
+import type { RepeatFit } from './fit-repeat-term.js';
 
 /**
  * The self-contained HTML report written beside each model version's
@@ -46,7 +47,7 @@ export interface TrainingReport {
   readonly valid?: { readonly users: number; readonly model: Evaluation; readonly network?: Evaluation };
   readonly baselines: Readonly<Record<string, Evaluation>>;
   /** The co-occurrence term's fit on validation, and the network alone on the test split. */
-  readonly cooccurrence?: BlendFit & { readonly kept: boolean; readonly networkTest: Evaluation };
+  readonly cooccurrence?: BlendFit & { readonly kept: boolean; readonly repeat?: RepeatFit; readonly networkTest: Evaluation };
   /** Trained with evalType 'purchase': the version and the baselines on each user's next purchase. */
   readonly nextPurchase?: { readonly test: Evaluation; readonly baselines: Readonly<Record<string, Evaluation>>; readonly valid?: { readonly users: number; readonly model: Evaluation } };
 }
@@ -181,9 +182,18 @@ function validationNote(v: NonNullable<TrainingReport['valid']>): string {
 /** The report's sentence on the co-occurrence term: its fit, or why it was left out. */
 function cooccurrenceNote(c: NonNullable<TrainingReport['cooccurrence']>): string {
   const fit = `validation NDCG@10 ${c.networkValidNdcg10.toFixed(4)} for the network alone, ${c.validNdcg10.toFixed(4)} with the term, on ${c.users} users`;
-  return c.kept
-    ? `<b>Co-occurrence term</b>: the scores add weight ${c.params.weight} × log(1 + ${c.params.scale} × Σ ${c.params.decay}<sup>age</sup> cos(history item, item)), fitted on validation (${fit}).`
-    : `<b>Co-occurrence term</b>: left out: the network alone was best on validation (${fit}).`;
+  const cooccurrence =
+    c.params.weight > 0
+      ? `<b>Co-occurrence term</b>: the scores add weight ${c.params.weight} × log(1 + ${c.params.scale} × Σ ${c.params.decay}<sup>age</sup> cos(history item, item)), fitted on validation (${fit}).`
+      : `<b>Co-occurrence term</b>: left out: the network alone was best on validation (${fit}).`;
+  const r = c.repeat;
+  if (!r) return cooccurrence;
+  const repeatFit = `validation NDCG@10 ${r.withoutValidNdcg10.toFixed(4)} without it, ${r.validNdcg10.toFixed(4)} with it; ${r.repeatTargets} of ${r.users} held-out items repeat a history item the exclusion policy lets through`;
+  return `${cooccurrence} ${
+    r.repeatWeight > 0
+      ? `<b>Repeat term</b>: each history item the policy lets through also gains ${r.repeatWeight} × log(1 + Σ ${r.repeatDecay}<sup>age</sup> of its occurrences), fitted on validation (${repeatFit}).`
+      : `<b>Repeat term</b>: left out: it did not help on validation (${repeatFit}).`
+  }`;
 }
 
 /** One member's values per epoch, its best epoch marked. */

@@ -23,6 +23,7 @@ import { takeTrainingLock } from './train-lock.js';
 import type { TrainingOptions } from './trainer.js';
 import { ITEM_NEIGHBOURS, itemCooccurrence, strongestNeighbours } from '../model/item-cooccurrence.js';
 import { fitCooccurrenceBlend, type BlendFit } from './fit-cooccurrence-blend.js';
+import { fitRepeatTerm, type RepeatFit } from './fit-repeat-term.js';
 import { spectralItemEmbedding } from './spectral-embedding.js';
 import { ItemVocabulary } from '../model/vocabulary.js';
 
@@ -170,9 +171,14 @@ export interface ValidationSummary {
   readonly network?: Evaluation;
 }
 
-/** How the co-occurrence term was fitted, whether the version kept it, and the network alone on the test split. */
+/**
+ * How the history term was fitted (its co-occurrence part, then its repeat part), whether the version
+ * kept it (either part), and the network alone on the test split.
+ */
 export interface CooccurrenceSummary extends BlendFit {
   readonly kept: boolean;
+  /** The repeat part's fit; absent where the exclusion policy leaves every history item out (nothing to fit). */
+  readonly repeat?: RepeatFit;
   readonly neighboursPerItem: number;
   readonly networkTest: Evaluation;
 }
@@ -294,7 +300,11 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
     const fitUsers = sampleEvaluated(split, BLEND_FIT_USERS, run.training.seed + 1);
     const exclude = run.exclude ?? DEFAULT_EXCLUDE;
     const fit = neighbours ? fitCooccurrenceBlend(ensemble, neighbours, data, split, fitUsers, undefined, exclude) : undefined;
-    const blend = neighbours && fit && fit.params.weight > 0 ? new CooccurrenceBlend(neighbours, fit.params) : undefined;
+    // Then the repeat part, given the co-occurrence part (skipped when the policy lets no history item through).
+    const repeat = neighbours && fit ? fitRepeatTerm(ensemble, neighbours, fit.params, data, split, fitUsers, exclude) : undefined;
+    const repeatWeight = repeat?.repeatWeight ?? 0;
+    const params = repeatWeight > 0 ? { ...fit!.params, repeatWeight, repeatDecay: repeat!.repeatDecay } : fit?.params;
+    const blend = neighbours && params && (params.weight > 0 || repeatWeight > 0) ? new CooccurrenceBlend(neighbours, params) : undefined;
     const trainSeconds = previousSeconds + (performance.now() - started) / 1000;
 
     const testOptions = { phase: 'test', exclude, sampled: { count: run.sampledNegatives, seed: run.training.seed } } as const;
@@ -322,7 +332,7 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
       ...(memberCount > 1 && { test: evaluateModel(new SasRecEnsemble([ensemble!.members[r.member]!]), data, splits.event, testOptions) }),
     }));
     const baselines = baselinesOn(splits.event);
-    const cooccurrence: CooccurrenceSummary | undefined = fit && { ...fit, kept: blend !== undefined, neighboursPerItem: ITEM_NEIGHBOURS, networkTest: network ?? test };
+    const cooccurrence: CooccurrenceSummary | undefined = fit && { ...fit, ...(params && { params }), kept: blend !== undefined, ...(repeat && { repeat }), neighboursPerItem: ITEM_NEIGHBOURS, networkTest: network ?? test };
     const metrics = { trainSeconds, threads, exclude, test, ...(valid && { valid }), baselines, members, ...(cooccurrence && { cooccurrence }), ...(nextPurchase && { nextPurchase }) };
     saveModel(ensemble, artifactPath, { vocabulary: Array.from(vocabulary.itemIds), dataHash, metrics }, blend);
     const reportPath = join(artifactPath, REPORT_FILE);
