@@ -85,14 +85,14 @@ describe('ServedModel', () => {
     served.retire();
   });
 
-  it('represents a batch of histories as it scores each alone: normaliser and shortlist after the co-occurrence term', () => {
+  it('represents a batch of histories as it scores each alone: normaliser and shortlist after the history term (co-occurrence and repeat parts)', () => {
     const network = new SasRec({ numItems: 30, numEventTypes: 3, maxLength: 6, dim: 8, heads: 2, blocks: 2, ffnDim: 8, dropout: 0, itemBias: false, seed: 5 });
     const dir = mkdtempSync(join(tmpdir(), 'attnrec-served-'));
     const offsets = [0, ...Array.from({ length: 31 }, (_, k) => Math.min(k, 29))];
-    const blend = new CooccurrenceBlend({ numItems: 30, offsets: Int32Array.from(offsets), items: Int32Array.from({ length: 29 }, (_, k) => k + 2), weights: new Float32Array(29).fill(0.5) }, { weight: 2, scale: 4, decay: 0.5 });
+    const blend = new CooccurrenceBlend({ numItems: 30, offsets: Int32Array.from(offsets), items: Int32Array.from({ length: 29 }, (_, k) => k + 2), weights: new Float32Array(29).fill(0.5) }, { weight: 2, scale: 4, decay: 0.5, repeatWeight: 3, repeatDecay: 0.8 });
     saveModel(new SasRecEnsemble([network]), dir, { vocabulary: Array.from({ length: 30 }, (_, k) => k + 1) }, blend);
     const served = ServedModel.load(2, new Date(), dir);
-    const histories = [served.encode([3, 9, 4], [1, 2, 3]), served.encode([30], [1]), served.encode([1, 2, 3, 4, 5, 6, 7], [1, 1, 1, 1, 1, 1, 3])];
+    const histories = [served.encode([3, 9, 4, 9], [1, 2, 3, 1]), served.encode([30], [1]), served.encode([1, 2, 3, 4, 5, 6, 7], [1, 1, 1, 1, 1, 1, 3])];
     const represented = served.represent(histories, 5);
     histories.forEach((history, i) => {
       const state = served.state(history);
@@ -111,7 +111,7 @@ describe('ServedModel', () => {
     const config = { numItems, numEventTypes: 3, maxLength: 8, dim: 16, heads: 2, blocks: 1, ffnDim: 16, dropout: 0, itemBias: true };
     const dir = mkdtempSync(join(tmpdir(), 'attnrec-served-'));
     const offsets = Int32Array.from({ length: numItems + 2 }, (_, k) => Math.min(k, numItems - 1));
-    const blend = new CooccurrenceBlend({ numItems, offsets, items: Int32Array.from({ length: numItems - 1 }, (_, k) => k + 2), weights: new Float32Array(numItems - 1).fill(0.5) }, { weight: 2, scale: 4, decay: 0.5 });
+    const blend = new CooccurrenceBlend({ numItems, offsets, items: Int32Array.from({ length: numItems - 1 }, (_, k) => k + 2), weights: new Float32Array(numItems - 1).fill(0.5) }, { weight: 2, scale: 4, decay: 0.5, repeatWeight: 1, repeatDecay: 0.9 });
     saveModel(new SasRecEnsemble([new SasRec({ ...config, seed: 8 }), new SasRec({ ...config, seed: 9 })]), dir, { vocabulary: Array.from({ length: numItems }, (_, k) => k + 1) }, blend);
     const exact = ServedModel.load(1, new Date(), dir, { scoring: 'exact' });
     const quantised = ServedModel.load(1, new Date(), dir);

@@ -151,6 +151,44 @@ it('starts the item table from co-occurrence and keeps a co-occurrence term fitt
   }
 });
 
+/** A consumables log: each user rebuys 2-3 staples of their own (of 40 items), in random order. */
+function staplesLog(users: number, seed: number): string {
+  const random = new Random(seed);
+  const lines = ['user_id,item_id,event_type,timestamp'];
+  for (let u = 0; u < users; u++) {
+    const own = Array.from({ length: 2 + random.int(2) }, () => random.int(40));
+    const length = 6 + random.int(6);
+    for (let k = 0; k < length; k++) lines.push(`user-${u},sku-${own[random.int(own.length)]},purchase,${1_700_000_000 + u * 100 + k}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+it('fits a repeat term where the exclusion policy lets rebuys through, serves it from the artifact, and fits none under purchased', async () => {
+  const store = await scratchStore('sqlite');
+  try {
+    const dir = await importLog(store, 'attnrec-train-', 'staples.csv', staplesLog(300, 4));
+    const run: TrainRunOptions = { ...options(join(dir, 'models')), model: { maxLength: 10, dim: 8, heads: 2, blocks: 1, dropout: 0.1 }, epochs: 1, training: { ...options('').training, itemInit: 'random', cooccurrenceTerm: true } };
+    const result = await trainRun(store, { ...run, exclude: 'none' });
+    const repeat = result.cooccurrence!.repeat!;
+    expect(repeat.repeatWeight).toBeGreaterThan(0);
+    expect(repeat.validNdcg10).toBeGreaterThan(repeat.withoutValidNdcg10);
+    expect(result.cooccurrence!.kept).toBe(true);
+    expect(result.test.repeat!.users).toBeGreaterThan(result.test.novel!.users);
+    expect(result.test.full.ndcg[10]).toBeGreaterThan(result.cooccurrence!.networkTest.full.ndcg[10]! + 0.1);
+    const { model, blend } = loadModel(result.artifactPath);
+    expect(blend!.params).toMatchObject({ repeatWeight: repeat.repeatWeight, repeatDecay: repeat.repeatDecay });
+    model.dispose();
+    expect(readFileSync(result.reportPath, 'utf8')).toContain('Repeat term');
+    // The evaluation job reproduces it from the artifact, under the version's policy.
+    expect((await evaluateVersion(store, result.versionId, { sampledNegatives: 5, baselines: false })).model).toEqual(result.test);
+    // Under purchased every history item is a purchase the API would never show: nothing to fit.
+    const purchased = await trainRun(store, run);
+    expect(purchased.cooccurrence!.repeat).toBeUndefined();
+  } finally {
+    await store.dispose();
+  }
+});
+
 it('resumes a run that died after an epoch from its checkpoint, ending exactly where an uninterrupted run ends', async () => {
   const store = await scratchStore('sqlite');
   try {
