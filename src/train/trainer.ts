@@ -226,9 +226,9 @@ export class Trainer {
     if ((options.targetWindow?.size ?? 1) > 1 && options.loss !== 'sampled') throw new RangeError(`a target window needs the sampled loss, not ${options.loss}`);
     const weights = options.targetWeights ?? [];
     if (weights.some((w) => !Number.isFinite(w) || w < 0)) throw new RangeError(`target weights must be finite and at least 0, not ${weights.join(', ')}`);
-    if (weights.some((w, type) => type > 0 && w !== 0 && w !== 1) && options.loss !== 'sampled') throw new RangeError(`target weights other than 0 and 1 need the sampled loss, not ${options.loss}`);
-    this.typeWeight = targetTypeWeight(options.targetWeights);
     this.weighted = weights.some((w, type) => type > 0 && w !== 0 && w !== 1);
+    if (this.weighted && options.loss !== 'sampled') throw new RangeError(`target weights other than 0 and 1 need the sampled loss, not ${options.loss}`);
+    this.typeWeight = targetTypeWeight(options.targetWeights);
     this.optimizer = tf.train.adam(options.learningRate, 0.9, 0.98);
     this.random = new Random(options.seed);
     if (options.loss !== 'full') {
