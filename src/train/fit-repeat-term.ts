@@ -1,10 +1,9 @@
 import type { LeaveOneOutSplit } from '../data/leave-one-out-split.js';
 import { DEFAULT_EXCLUDE, excludedItems, type ExcludePolicy } from '../data/exclusion.js';
 import type { EncodedSequences } from '../data/encoded-sequences.js';
-import { modelScorer } from '../evaluate/evaluate.js';
 import { CooccurrenceBlend, RepeatSums, repeatValue, type CooccurrenceBlendParams, type ItemNeighbours } from '../model/cooccurrence-blend.js';
 import type { SasRecEnsemble } from '../model/ensemble.js';
-import { lowerBound } from './fit-cooccurrence-blend.js';
+import { forEachNetworkRow, lowerBound } from './fit-cooccurrence-blend.js';
 
 /**
  * Chooses the repeat part of the history term (cooccurrence-blend.ts) for a
@@ -71,46 +70,39 @@ export function fitRepeatTerm(
   for (const decay of grid.decays) for (const weight of grid.weights) combos.push({ weight, decay });
   const gains = new Float64Array(combos.length);
   const gain = (rank: number): number => (rank < 10 ? 1 / Math.log2(rank + 2) : 0);
-  const scorer = modelScorer(model, data);
   const coocValue = new Float32Array(width);
   const inHistory = new Uint8Array(width);
   const rest = new Float32Array(width);
   let repeatTargets = 0;
-  const order = Array.from(sequences).sort((a, b) => Math.min(maxLength, inputLength(a)) - Math.min(maxLength, inputLength(b)) || a - b);
-  for (let start = 0; start < order.length; start += 256) {
-    const batch = order.slice(start, start + 256);
-    const scores = scorer(batch, inputLength);
-    batch.forEach((s, row) => {
-      const raw = scores.subarray(row * width, (row + 1) * width);
-      const target = data.items[data.offsets[s]! + inputLength(s)]!;
-      const excluded = excludedOf(s);
-      if (excluded.has(target)) return; // a miss whatever the combination
-      const history = window(s);
-      const term = blend.cooccurrenceTerm(history);
-      for (let i = 0; i < term.items.length; i++) coocValue[term.items[i]!] = term.values[i]!;
-      // The history's items the policy lets through get the repeat part; every other item keeps one score.
-      const byDecay = grid.decays.map((decay) => repeats.occurrences(history, decay));
-      const candidates = Array.from(byDecay[0]!.items).filter((h) => !excluded.has(h));
-      for (const h of candidates) inHistory[h] = 1;
-      if (inHistory[target] === 1) repeatTargets++;
-      let count = 0;
-      for (let j = 1; j < width; j++) if (inHistory[j] === 0 && j !== target && !excluded.has(j)) rest[count++] = Math.fround(raw[j]! + coocValue[j]!);
-      const sorted = rest.subarray(0, count).sort();
-      // As evaluateModel scores: float32 logits plus the float32 term, whose value for a history item is cooc + repeat in float32.
-      const served = (j: number, value: number): number => Math.fround(raw[j]! + Math.fround(coocValue[j]! + value));
-      combos.forEach(({ weight, decay }, c) => {
-        const sums = byDecay[grid.decays.indexOf(decay)] ?? byDecay[0]!;
-        const repeatOf = new Map<number, number>();
-        for (let i = 0; i < sums.items.length; i++) repeatOf.set(sums.items[i]!, weight === 0 ? 0 : repeatValue(weight, sums.values[i]!));
-        const threshold = inHistory[target] === 1 ? served(target, repeatOf.get(target)!) : Math.fround(raw[target]! + coocValue[target]!);
-        let rank = count - lowerBound(sorted, threshold);
-        for (const h of candidates) if (h !== target && served(h, repeatOf.get(h)!) >= threshold) rank++;
-        gains[c]! += gain(rank);
-      });
-      for (const h of candidates) inHistory[h] = 0;
-      for (let i = 0; i < term.items.length; i++) coocValue[term.items[i]!] = 0;
+  forEachNetworkRow(model, data, sequences, inputLength, (s, raw) => {
+    const target = data.items[data.offsets[s]! + inputLength(s)]!;
+    const excluded = excludedOf(s);
+    if (excluded.has(target)) return; // a miss whatever the combination
+    const history = window(s);
+    const term = blend.cooccurrenceTerm(history);
+    for (let i = 0; i < term.items.length; i++) coocValue[term.items[i]!] = term.values[i]!;
+    // The history's items the policy lets through get the repeat part; every other item keeps one score.
+    const byDecay = grid.decays.map((decay) => repeats.occurrences(history, decay));
+    const candidates = Array.from(byDecay[0]!.items).filter((h) => !excluded.has(h));
+    for (const h of candidates) inHistory[h] = 1;
+    if (inHistory[target] === 1) repeatTargets++;
+    let count = 0;
+    for (let j = 1; j < width; j++) if (inHistory[j] === 0 && j !== target && !excluded.has(j)) rest[count++] = Math.fround(raw[j]! + coocValue[j]!);
+    const sorted = rest.subarray(0, count).sort();
+    // As evaluateModel scores: float32 logits plus the float32 term, whose value for a history item is cooc + repeat in float32.
+    const served = (j: number, value: number): number => Math.fround(raw[j]! + Math.fround(coocValue[j]! + value));
+    combos.forEach(({ weight, decay }, c) => {
+      const sums = byDecay[grid.decays.indexOf(decay)] ?? byDecay[0]!;
+      const repeatOf = new Map<number, number>();
+      for (let i = 0; i < sums.items.length; i++) repeatOf.set(sums.items[i]!, weight === 0 ? 0 : repeatValue(weight, sums.values[i]!));
+      const threshold = inHistory[target] === 1 ? served(target, repeatOf.get(target)!) : Math.fround(raw[target]! + coocValue[target]!);
+      let rank = count - lowerBound(sorted, threshold);
+      for (const h of candidates) if (h !== target && served(h, repeatOf.get(h)!) >= threshold) rank++;
+      gains[c]! += gain(rank);
     });
-  }
+    for (const h of candidates) inHistory[h] = 0;
+    for (let i = 0; i < term.items.length; i++) coocValue[term.items[i]!] = 0;
+  });
   let best = 0;
   for (let c = 1; c < combos.length; c++) if (gains[c]! > gains[best]!) best = c;
   const users = Math.max(1, sequences.length);
