@@ -1,3 +1,6 @@
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { findPostgresBin, startThrowawayPostgres, type ThrowawayPostgres } from '../../src/cli/throwaway-postgres.js';
 import { findRedisServer } from './throwaway-redis.js';
@@ -11,8 +14,17 @@ declare module 'vitest' {
 
 let server: ThrowawayPostgres | undefined;
 
-/** Starts one PostgreSQL cluster for the whole run; each test file makes its own databases in it. */
+/**
+ * Starts one PostgreSQL cluster for the whole run; each test file makes its own databases in it.
+ * Every temporary folder of the run (the tests', the servers' and jobs' they start, the cluster's) goes
+ * into one folder that is removed at the end: TMPDIR is set before the test processes fork, and they
+ * and their children inherit it (a run used to leave ~700 folders, ~200 MB, in the system's).
+ */
 export default async function setup(project: TestProject): Promise<() => void> {
+  const runTmp = mkdtempSync(join(tmpdir(), 'attnrec-test-run-'));
+  chmodSync(runTmp, 0o1777); // as /tmp: the PostgreSQL cluster runs as its own user when the suite runs as root
+  process.env.TMPDIR = runTmp;
+  const removeRunTmp = (): void => rmSync(runTmp, { recursive: true, force: true });
   if (!findRedisServer()) {
     const line = '!'.repeat(78);
     console.warn(`\n${line}\n!! redis-server is not installed: every Redis test is SKIPPED.\n!! Install it (apt-get install redis-server); .ci/run does this itself.\n${line}\n`);
@@ -20,7 +32,7 @@ export default async function setup(project: TestProject): Promise<() => void> {
   const external = process.env.ATTNREC_TEST_PG_URL;
   if (external) {
     project.provide('pgAdminUrl', external);
-    return () => {};
+    return removeRunTmp;
   }
   if (!findPostgresBin()) {
     const line = '!'.repeat(78);
@@ -29,9 +41,12 @@ export default async function setup(project: TestProject): Promise<() => void> {
         `!! Install them (apt-get install postgresql) or set ATTNREC_TEST_PG_URL; .ci/run does this itself.\n${line}\n`,
     );
     project.provide('pgAdminUrl', '');
-    return () => {};
+    return removeRunTmp;
   }
   server = await startThrowawayPostgres();
   project.provide('pgAdminUrl', server.url);
-  return () => server?.stop();
+  return () => {
+    server?.stop();
+    removeRunTmp();
+  };
 }
