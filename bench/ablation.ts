@@ -86,7 +86,7 @@ await runJob(spec, async ({ flags }) => {
   const started = new Date();
   const rows: Record<string, unknown>[] = [];
   for (const dataset of datasets as ShippedDataset[]) {
-    const database = join(scratch, dataset === 'amazon-games' ? 'ablation.db' : `ablation-${dataset}.db`);
+    const database = join(scratch, `ablation-${dataset}.db`);
     const url = `file:${database}`;
     if (!existsSync(database)) {
       const store = openStore(url);

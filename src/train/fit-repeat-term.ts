@@ -66,8 +66,11 @@ export function fitRepeatTerm(
   if (!Array.from(sequences).some(open)) return undefined;
 
   const blend = new CooccurrenceBlend(neighbours, { ...cooccurrence, repeatWeight: 0 });
-  const combos: { weight: number; decay: number }[] = [{ weight: 0, decay: 1 }];
-  for (const decay of grid.decays) for (const weight of grid.weights) combos.push({ weight, decay });
+  // Each combination names its decay's index in grid.decays (weight 0 adds nothing, whichever it reads).
+  const combos: { weight: number; decay: number; d: number }[] = [{ weight: 0, decay: 1, d: 0 }];
+  grid.decays.forEach((decay, d) => {
+    for (const weight of grid.weights) combos.push({ weight, decay, d });
+  });
   const gains = new Float64Array(combos.length);
   const gain = (rank: number): number => (rank < 10 ? 1 / Math.log2(rank + 2) : 0);
   const coocValue = new Float32Array(width);
@@ -91,8 +94,8 @@ export function fitRepeatTerm(
     const sorted = rest.subarray(0, count).sort();
     // As evaluateModel scores: float32 logits plus the float32 term, whose value for a history item is cooc + repeat in float32.
     const served = (j: number, value: number): number => Math.fround(raw[j]! + Math.fround(coocValue[j]! + value));
-    combos.forEach(({ weight, decay }, c) => {
-      const sums = byDecay[grid.decays.indexOf(decay)] ?? byDecay[0]!;
+    combos.forEach(({ weight, d }, c) => {
+      const sums = byDecay[d]!;
       const repeatOf = new Map<number, number>();
       for (let i = 0; i < sums.items.length; i++) repeatOf.set(sums.items[i]!, weight === 0 ? 0 : repeatValue(weight, sums.values[i]!));
       const threshold = inHistory[target] === 1 ? served(target, repeatOf.get(target)!) : Math.fround(raw[target]! + coocValue[target]!);
