@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { forEachPackedImpression, packImpressions, unpackImpressions, type PackedImpressions } from './packed-impressions.js';
 import type { Store } from './store.js';
 import { offLoopWrite } from './sqlite-writer.js';
 
@@ -47,7 +48,7 @@ export interface ImpressionRow {
   readonly sessionId: string | null;
   /**
    * The items shown, rank 1 first: internal item ids (items.id, from 1), 0 or null for an item the
-   * catalogue did not know (stored as null). The recorder passes typed arrays (see packedJson).
+   * catalogue did not know (stored as null). Plain or typed arrays (a packed batch's rows have typed ones).
    */
   readonly itemIds: ArrayLike<number | null>;
   /** Each item's probability; NaN or null where the route has none (similar items) or it was not finite (stored as null). */
@@ -74,18 +75,24 @@ export function uuidV7Floor(ms: number): string {
 }
 
 /**
- * Stores a batch of impressions in one transaction (all or none). On SQLite
- * it takes the connection's write lock (src/data/write-lock.ts), like event
- * ingestion, and the insert runs on the impression writer thread
+ * Stores a batch of impressions in one transaction (all or none): rows, or a
+ * batch packed as a server buffers them (src/data/packed-impressions.ts). On
+ * SQLite it takes the connection's write lock (src/data/write-lock.ts), like
+ * event ingestion, and the insert runs on the impression writer thread
  * (src/data/sqlite-writer.ts) meanwhile, so the event loop goes on; the
- * lock is held for the whole insert (~8 µs an impression). Returns the rows written.
+ * packed batch's buffer is transferred to the thread (it is detached here
+ * afterwards). Returns the rows written.
  */
-export async function writeImpressions(store: Store, batch: readonly ImpressionRow[]): Promise<number> {
-  if (batch.length === 0) return 0;
+export async function writeImpressions(store: Store, impressions: readonly ImpressionRow[] | PackedImpressions): Promise<number> {
+  const packed = isPacked(impressions) ? impressions : undefined;
+  const count = packed ? packed.count : (impressions as readonly ImpressionRow[]).length;
+  if (count === 0) return 0;
   if (store.provider === 'sqlite') {
-    await offLoopWrite(store, { op: 'impressions', batch }, () => sqliteImpressionStatements(store.db).insertBatch.immediate(batch), () => batch.length);
-    return batch.length;
+    const batch = packed ?? packImpressions(impressions as readonly ImpressionRow[]);
+    await offLoopWrite(store, { op: 'impressions', packed: batch }, () => sqliteImpressionStatements(store.db).insertPacked.immediate(batch), () => count, [batch.buffer]);
+    return count;
   }
+  const batch = packed ? unpackImpressions(packed) : (impressions as readonly ImpressionRow[]);
   // One statement, so no transaction to manage.
   await store.pool.query(
     `INSERT INTO impressions (id, ts, route, strategy, model_version, variant, user_id, session_id, experiment_id, item_ids, probabilities, scores, explored)
@@ -108,7 +115,11 @@ export async function writeImpressions(store: Store, batch: readonly ImpressionR
       batch.map((r) => exploredJson(r.explored)),
     ],
   );
-  return batch.length;
+  return count;
+}
+
+function isPacked(impressions: readonly ImpressionRow[] | PackedImpressions): impressions is PackedImpressions {
+  return !Array.isArray(impressions);
 }
 
 /** PostgreSQL: epoch milliseconds (an int8 expression) as the UTC TIMESTAMP(3) the tables hold, exactly. */
@@ -117,7 +128,7 @@ export const pgTimestamp = (ms: string): string => `(TIMESTAMP '1970-01-01 00:00
 export const pgMillis = (ts: string): string => `(EXTRACT(EPOCH FROM ${ts}) * 1000)::float8`;
 
 export interface SqliteImpressionStatements {
-  readonly insertBatch: Database.Transaction<(batch: readonly ImpressionRow[]) => void>;
+  readonly insertPacked: Database.Transaction<(batch: PackedImpressions) => void>;
   /** (floor, limit): one bounded retention DELETE per table. */
   readonly prune: Readonly<Record<'attributions' | 'impressions', Database.Statement<[string, number]>>>;
 }
@@ -131,8 +142,8 @@ export function sqliteImpressionStatements(db: Database.Database): SqliteImpress
   const impression = db.prepare(
     'INSERT INTO impressions (id, ts, route, strategy, model_version, variant, user_id, session_id, experiment_id, item_ids, probabilities, scores, explored) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
   );
-  const insertBatch = db.transaction((batch: readonly ImpressionRow[]) => {
-    for (const row of batch) {
+  const insertPacked = db.transaction((batch: PackedImpressions) => {
+    forEachPackedImpression(batch, (row) => {
       impression.run(
         row.id,
         Math.round(row.ts),
@@ -148,13 +159,13 @@ export function sqliteImpressionStatements(db: Database.Database): SqliteImpress
         packedJson(row.scores, false),
         exploredJson(row.explored),
       );
-    }
+    });
   });
   const prune = {
     attributions: db.prepare<[string, number]>(PRUNE_SQL.attributions.replace(/\$\d/g, '?')),
     impressions: db.prepare<[string, number]>(PRUNE_SQL.impressions.replace(/\$\d/g, '?')),
   };
-  cached = { insertBatch, prune };
+  cached = { insertPacked, prune };
   sqliteCache.set(db, cached);
   return cached;
 }

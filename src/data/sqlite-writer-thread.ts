@@ -28,7 +28,7 @@ port.on('message', (message: (SqliteWriterRequest | SqliteReaderRequest | { read
         port.postMessage({ id: message.id });
         break;
       case 'impressions':
-        sqliteImpressionStatements(db).insertBatch.immediate(message.batch);
+        sqliteImpressionStatements(db).insertPacked.immediate(message.packed);
         port.postMessage({ id: message.id });
         break;
       case 'prune':

@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import { resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { AttributionPlan } from './attributions.js';
-import type { ImpressionRow } from './impressions.js';
+import type { PackedImpressions } from './packed-impressions.js';
 import type { Store } from './store.js';
 import { walCheckpointer } from './wal-checkpointer.js';
 import { checkpointHold, withLongRead, withWriteLock } from './write-lock.js';
@@ -49,7 +49,7 @@ import { checkpointHold, withLongRead, withWriteLock } from './write-lock.js';
  * them (keepSqliteThreads).
  */
 export type SqliteWriterRequest =
-  | { readonly op: 'impressions'; readonly batch: readonly ImpressionRow[] }
+  | { readonly op: 'impressions'; readonly packed: PackedImpressions }
   | { readonly op: 'prune'; readonly table: 'attributions' | 'impressions'; readonly floor: string; readonly limit: number }
   | { readonly op: 'attribution-commit'; readonly plan: AttributionPlan };
 
@@ -96,18 +96,18 @@ export class SqliteThread<Request extends { readonly op: string }, Replies exten
     this.file = resolve(db.name);
   }
 
-  /** Runs one request in the thread; resolves when it is done (committed, for a write). */
-  run<R extends Request>(request: R): Promise<Replies[R['op']]> {
-    return this.send(request) as Promise<Replies[R['op']]>;
+  /** Runs one request in the thread; resolves when it is done (committed, for a write). `transfer`: buffers moved, not copied. */
+  run<R extends Request>(request: R, transfer: readonly ArrayBuffer[] = []): Promise<Replies[R['op']]> {
+    return this.send(request, transfer) as Promise<Replies[R['op']]>;
   }
 
-  private send(request: { readonly op: string }): Promise<unknown> {
+  private send(request: { readonly op: string }, transfer: readonly ArrayBuffer[] = []): Promise<unknown> {
     const worker = this.start();
     clearTimeout(this.idleTimer);
     const id = this.nextId++;
     return new Promise((resolvePromise, reject) => {
       this.pending.set(id, { resolve: resolvePromise as (value: unknown) => void, reject });
-      worker.postMessage({ ...request, id });
+      worker.postMessage({ ...request, id }, [...transfer]);
     });
   }
 
@@ -177,16 +177,18 @@ const THREAD_ENTRY = new URL('./sqlite-writer-thread.mjs', import.meta.url);
 /**
  * Runs one of the production loop's writes as the module comment says: under the process's write lock,
  * on the writer thread (or `inline` on the main connection when the database is in memory, which a
- * thread cannot open), then tells the WAL checkpointer how many rows it `changed`.
+ * thread cannot open), then tells the WAL checkpointer how many rows it `changed`. `transfer`: buffers
+ * of the request moved to the thread (detached here once it is sent).
  */
 export function offLoopWrite<R extends SqliteWriterRequest>(
   store: Extract<Store, { provider: 'sqlite' }>,
   request: R,
   inline: () => SqliteWriterReplies[R['op']],
   changed: (reply: SqliteWriterReplies[R['op']]) => number,
+  transfer: readonly ArrayBuffer[] = [],
 ): Promise<SqliteWriterReplies[R['op']]> {
   return withWriteLock(store, async () => {
-    const reply = store.db.memory ? inline() : await sqliteWriter(store.db).run(request);
+    const reply = store.db.memory ? inline() : await sqliteWriter(store.db).run(request, transfer);
     walCheckpointer(store.db, checkpointHold(store))?.committed(changed(reply));
     return reply;
   });

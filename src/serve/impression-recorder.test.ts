@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ImpressionRow, PruneOptions } from '../data/impressions.js';
+import { unpackImpressions, type PackedImpressions } from '../data/packed-impressions.js';
 import { scratchStore } from '../../test/support/test-stores.js';
 import { until } from '../../test/support/until.js';
 import { ImpressionRecorder, type ImpressionRecorderOptions, type ImpressionSink, type Shown } from './impression-recorder.js';
@@ -16,10 +17,10 @@ function memorySink(): ImpressionSink & { batches: ImpressionRow[][]; prunes: { 
     prunes: [] as { before: number; options: PruneOptions }[],
     fail: false,
     gate: undefined as Promise<void> | undefined,
-    async write(batch: readonly ImpressionRow[]) {
+    async write(batch: PackedImpressions) {
       await sink.gate;
       if (sink.fail) throw new Error('disk on fire');
-      sink.batches.push([...batch]);
+      sink.batches.push(unpackImpressions(batch));
     },
     async prune(before: number, options: PruneOptions) {
       sink.prunes.push({ before, options });

@@ -1,4 +1,5 @@
-import { pruneImpressions, uuidV7Millis, writeImpressions, type ImpressionRoute, type ImpressionRow, type PruneOptions, type PruneResult } from '../data/impressions.js';
+import { pruneImpressions, uuidV7Millis, writeImpressions, type ImpressionRoute, type PruneOptions, type PruneResult } from '../data/impressions.js';
+import { ImpressionPacker, PACKED_MAX_ITEMS, packedImpressionGroups, type PackedImpressions } from '../data/packed-impressions.js';
 import type { Store } from '../data/store.js';
 import { ServeMetrics } from './metrics.js';
 import { RecommendationIds } from './recommendation-ids.js';
@@ -29,7 +30,8 @@ export interface ImpressionOwner {
 
 /** Where the recorder writes: the store (src/data/impressions.ts), or a stand-in in tests. */
 export interface ImpressionSink {
-  write(batch: readonly ImpressionRow[]): Promise<unknown>;
+  /** Stores one batch (its buffer may be transferred elsewhere: the recorder does not read it afterwards). */
+  write(batch: PackedImpressions): Promise<unknown>;
   prune(before: number, options: PruneOptions): Promise<PruneResult>;
 }
 
@@ -67,7 +69,8 @@ const FAILURE_LOG_EVERY_MS = 10_000;
 /**
  * Gives every recommendation response its recommendationId (a UUIDv7) and
  * records what it showed (an impression), off the request path: record() only
- * appends to a bounded buffer, which is written in batches, one transaction
+ * encodes it into a bounded binary buffer (src/data/packed-impressions.ts: no
+ * object of it stays on the heap), which is written in batches, one transaction
  * each, when it reaches batchSize (on the next turn of the event loop, never
  * inside the request) or every flushMs. A full buffer drops new impressions and
  * counts them; a batch the store refuses is dropped, counted and logged, and
@@ -76,7 +79,12 @@ const FAILURE_LOG_EVERY_MS = 10_000;
  * deleted periodically in bounded statements.
  */
 export class ImpressionRecorder {
-  private buffer: ImpressionRow[] = [];
+  /** The batch being filled, and full batches waiting to be written, oldest first. */
+  private packer = new ImpressionPacker();
+  private sealed: PackedImpressions[] = [];
+  private bufferedCount = 0;
+  /** Where discardWhile() encodes rows, cleared after each. */
+  private readonly discardPacker = new ImpressionPacker(4096);
   private readonly ids = new RecommendationIds();
   private flushing: Promise<void> | undefined;
   private sizeFlushQueued = false;
@@ -105,7 +113,7 @@ export class ImpressionRecorder {
     if (!options.enabled) return;
     metrics.watchImpressions(this);
     const flush = setInterval(() => {
-      if (!this.flushing && this.buffer.length > 0) void this.drain(true);
+      if (!this.flushing && this.bufferedCount > 0) void this.drain(true);
     }, options.flushMs ?? 1_000);
     this.timers.push(flush);
     if (options.retentionDays > 0) {
@@ -129,7 +137,7 @@ export class ImpressionRecorder {
 
   /** Impressions waiting to be written. */
   get buffered(): number {
-    return this.buffer.length;
+    return this.bufferedCount;
   }
 
   /**
@@ -141,20 +149,24 @@ export class ImpressionRecorder {
     if (!this.options.enabled) return id;
     try {
       if (this.discarding) {
-        this.toRow(id, route, owner, shown, experiment);
+        this.pack(this.discardPacker, id, route, owner, shown, experiment);
+        this.discardPacker.clear();
       } else if (this.closed) {
         this.metrics.impressionsDropped.inc({ reason: 'closed' });
-      } else if (this.buffer.length >= this.maxBuffered) {
+      } else if (this.bufferedCount >= this.maxBuffered) {
         this.metrics.impressionsDropped.inc({ reason: 'overflow' });
       } else {
-        // The row, not the response: what waits for its batch is a few small arrays, so the responses
-        // themselves die young (a buffered response outlives the young generation and costs the garbage collector).
-        this.buffer.push(this.toRow(id, route, owner, shown, experiment));
-        if (this.buffer.length >= this.batchSize && !this.sizeFlushQueued) {
+        // A batch holds at most batchItems items shown (and at least one impression).
+        const count = Math.min(shown.items.length, PACKED_MAX_ITEMS);
+        if (this.packer.count > 0 && this.packer.items + count > this.batchItems) this.sealed.push(this.packer.seal());
+        this.pack(this.packer, id, route, owner, shown, experiment);
+        this.bufferedCount++;
+        if (this.packer.count >= this.batchSize) this.sealed.push(this.packer.seal());
+        if (this.sealed.length > 0 && !this.sizeFlushQueued) {
           this.sizeFlushQueued = true;
           setImmediate(() => {
             this.sizeFlushQueued = false;
-            if (!this.flushing && this.buffer.length >= this.batchSize) void this.drain(false);
+            if (!this.flushing && this.sealed.length > 0) void this.drain(false);
           });
         }
       }
@@ -167,7 +179,7 @@ export class ImpressionRecorder {
   /** Writes everything buffered now (shutdown, tests); resolves when it is stored or dropped. */
   async flush(): Promise<void> {
     while (this.flushing) await this.flushing;
-    if (this.buffer.length > 0) await this.drain(true);
+    if (this.bufferedCount > 0) await this.drain(true);
   }
 
   /** One retention pass now (unless one is running, whose end it waits for). */
@@ -227,8 +239,10 @@ export class ImpressionRecorder {
       ]);
       clearTimeout(timeout);
       if (!finished) {
-        const lost = this.buffer.length;
-        this.buffer = [];
+        const lost = this.bufferedCount;
+        this.sealed = [];
+        this.packer.clear();
+        this.bufferedCount = 0;
         this.metrics.impressionsDropped.inc({ reason: 'closed' }, lost);
         this.log(`impressions: the store did not finish within ${waitMs} ms of shutdown; ${lost} buffered impression(s) dropped, and the batch being written may be lost`);
       }
@@ -237,26 +251,29 @@ export class ImpressionRecorder {
   }
 
   /**
-   * Writes batches one after another until the buffer is empty (`all`), or
+   * Writes batches one after another until nothing is buffered (`all`), or
    * while a full batch is waiting (a flush by size: a partial batch waits for
    * the timer, so a busy server writes full batches rather than many small ones).
    */
   private drain(all: boolean): Promise<void> {
     this.flushing = (async () => {
-      while (this.buffer.length >= (all ? 1 : this.batchSize)) {
-        const rows = this.takeBatch();
+      while (this.sealed.length > 0 || (all && this.packer.count > 0)) {
+        const batch = this.sealed.shift() ?? this.packer.seal();
+        this.bufferedCount -= batch.count;
+        // Read before the write: the sink may transfer the batch's buffer to another thread.
+        const groups = packedImpressionGroups(batch);
         try {
-          await this.sink.write(rows);
-          this.metrics.impressionsStored.inc(rows.length);
-          for (const row of rows) this.metrics.onlineImpressions.inc(ServeMetrics.onlineGroup(row));
+          await this.sink.write(batch);
+          this.metrics.impressionsStored.inc(batch.count);
+          for (const { group, count } of groups) this.metrics.onlineImpressions.inc(ServeMetrics.onlineGroup(group), count);
           this.metrics.impressionBatches.inc();
         } catch (error) {
           this.metrics.impressionStoreFailures.inc({ operation: 'write' });
-          this.metrics.impressionsDropped.inc({ reason: 'store_failed' }, rows.length);
-          this.failed(rows.length, error);
+          this.metrics.impressionsDropped.inc({ reason: 'store_failed' }, batch.count);
+          this.failed(batch.count, error);
         }
         // Between two batches, requests and event ingestion (SQLite's write lock) get their turn.
-        if (this.buffer.length > 0) await new Promise((resolve) => setImmediate(resolve));
+        if (this.bufferedCount > 0) await new Promise((resolve) => setImmediate(resolve));
       }
     })().finally(() => {
       this.flushing = undefined;
@@ -264,50 +281,30 @@ export class ImpressionRecorder {
     return this.flushing;
   }
 
-  /** The next batch: up to batchSize impressions showing batchItems items in all (at least one impression). */
-  private takeBatch(): ImpressionRow[] {
-    let n = 0;
-    let items = 0;
-    while (n < this.buffer.length && n < this.batchSize) {
-      items += this.buffer[n]!.itemIds.length;
-      if (n > 0 && items > this.batchItems) break;
-      n++;
-    }
-    return this.buffer.splice(0, n);
-  }
-
-  private toRow(id: string, route: ImpressionRoute, owner: ImpressionOwner, shown: Shown, experiment: { readonly experimentId: number; readonly variant: string } | undefined): ImpressionRow {
+  /** Encodes one impression into `packer`, reading the shown items in place (no arrays are built). */
+  private pack(packer: ImpressionPacker, id: string, route: ImpressionRoute, owner: ImpressionOwner, shown: Shown, experiment: { readonly experimentId: number; readonly variant: string } | undefined): void {
     const { items } = shown;
-    // Plain arrays of numbers only (no nulls: 0 for an unknown item, NaN for no value), which V8 keeps as
-    // flat on-heap arrays of doubles: no boxed numbers, and no ArrayBuffer per array for the garbage
-    // collector to track (typed arrays of 80 bytes are allocated off-heap, and cost it measurably).
-    const itemIds: number[] = [];
-    const probabilities: number[] = [];
-    const scores: number[] = [];
     let explored: number[] | undefined;
-    for (const item of items) {
-      itemIds.push(this.itemId(item.item) ?? 0);
-      probabilities.push(item.probability ?? Number.NaN);
-      scores.push(item.score ?? item.similarity ?? Number.NaN);
-      if (item.exploration) (explored ??= []).push(itemIds.length);
-    }
-    return {
-      id,
-      ts: uuidV7Millis(id),
-      route,
-      strategy: shown.strategy,
-      modelVersion: shown.modelVersion,
-      experimentId: experiment?.experimentId ?? null,
-      variant: experiment?.variant ?? null,
-      userId: owner.user ?? null,
-      sessionId: owner.session ?? null,
-      itemIds,
-      probabilities,
-      scores,
-      ...(explored && { explored }),
-    };
+    for (let i = 0; i < items.length; i++) if (items[i]!.exploration) (explored ??= []).push(i + 1);
+    packer.append(
+      {
+        id,
+        ts: uuidV7Millis(id),
+        route,
+        strategy: shown.strategy,
+        modelVersion: shown.modelVersion,
+        experimentId: experiment?.experimentId ?? null,
+        variant: experiment?.variant ?? null,
+        userId: owner.user ?? null,
+        sessionId: owner.session ?? null,
+      },
+      Math.min(items.length, PACKED_MAX_ITEMS),
+      (i) => this.itemId(items[i]!.item) ?? 0,
+      (i) => items[i]!.probability ?? Number.NaN,
+      (i) => items[i]!.score ?? items[i]!.similarity ?? Number.NaN,
+      explored,
+    );
   }
-
 
   /** A log line for a failing store, at most one per FAILURE_LOG_EVERY_MS (with the count lost since the last). */
   private failed(lost: number, error: unknown): void {

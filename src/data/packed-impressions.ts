@@ -1,0 +1,292 @@
+import type { ImpressionRoute, ImpressionRow } from './impressions.js';
+
+/**
+ * Impressions packed into one binary buffer, as a server buffers them before
+ * they are written: each is encoded when its response is answered, so nothing
+ * of it stays on the JavaScript heap while the batch fills (held rows outlived
+ * the young generation and cost the event loop's garbage collector), and the
+ * batch goes to the SQLite writer thread as one transferred ArrayBuffer
+ * instead of a structured clone of hundreds of objects.
+ *
+ * A row, little-endian: its length (u32), ts (f64), route, strategy and
+ * flags (u8 each), modelVersion and experimentId (i32, when the flags say
+ * so), the count of items (u16), then the id, user id, session id and variant
+ * (u16 byte length + UTF-8, the last three when present), the item ids (i32
+ * each), probabilities and scores (f64 each, NaN for none) and the explored
+ * ranks (u16 count + u16 each).
+ */
+export interface PackedImpressions {
+  /** The rows, back to back, in `bytes` bytes from the start. */
+  readonly buffer: ArrayBuffer;
+  readonly bytes: number;
+  /** Rows in the buffer. */
+  readonly count: number;
+  /** Items shown in all its rows. */
+  readonly items: number;
+}
+
+const ROUTES: readonly ImpressionRoute[] = ['user_recommendations', 'session_recommendations', 'next_sequence', 'rank', 'similar_items'];
+const ROUTE_CODES = new Map(ROUTES.map((route, code) => [route, code]));
+const STRATEGIES = ['model', 'popular'] as const;
+
+const HAS_VERSION = 1;
+const HAS_EXPERIMENT = 2;
+const HAS_USER = 4;
+const HAS_SESSION = 8;
+const HAS_VARIANT = 16;
+const HAS_EXPLORED = 32;
+
+/** Fixed part of a row: length, ts, route, strategy, flags, version, experiment, item count. */
+const HEAD_BYTES = 4 + 8 + 3 + 4 + 4 + 2;
+/** At most this many items per row, and bytes per string (u16 lengths). */
+export const PACKED_MAX_ITEMS = 0xffff;
+const MAX_STRING_BYTES = 0xffff;
+
+/** The fields of an impression as a response gives them (ImpressionRow less the derived ts). */
+export interface ImpressionFields {
+  readonly id: string;
+  readonly ts: number;
+  readonly route: ImpressionRoute;
+  readonly strategy: 'model' | 'popular';
+  readonly modelVersion: number | null;
+  readonly experimentId: number | null;
+  readonly variant: string | null;
+  readonly userId: string | null;
+  readonly sessionId: string | null;
+}
+
+/**
+ * Appends impressions to a growing buffer. `seal()` hands over what was
+ * appended (the packer starts a new buffer); append returns the row's size
+ * in bytes.
+ */
+export class ImpressionPacker {
+  private buffer: ArrayBuffer;
+  private view: DataView;
+  private bytesView: Buffer;
+  private offset = 0;
+  private rows = 0;
+  private itemCount = 0;
+
+  constructor(private readonly initialBytes = 256 * 1024) {
+    this.buffer = new ArrayBuffer(initialBytes);
+    this.view = new DataView(this.buffer);
+    this.bytesView = Buffer.from(this.buffer);
+  }
+
+  /** Rows appended since the last seal. */
+  get count(): number {
+    return this.rows;
+  }
+
+  /** Items shown in the rows appended since the last seal. */
+  get items(): number {
+    return this.itemCount;
+  }
+
+  /**
+   * Appends one impression. The items are given by index (`item(i)` the internal id, 0 for unknown;
+   * `probability(i)`, `score(i)` NaN for none), so the caller builds no arrays; `explored` holds 1-based ranks.
+   */
+  append(fields: ImpressionFields, count: number, item: (i: number) => number, probability: (i: number) => number, score: (i: number) => number, explored?: readonly number[]): void {
+    if (count > PACKED_MAX_ITEMS) throw new RangeError(`an impression shows at most ${PACKED_MAX_ITEMS} items; got ${count}`);
+    const route = ROUTE_CODES.get(fields.route);
+    if (route === undefined) throw new RangeError(`unknown impression route '${fields.route}'`);
+    const strings = [fields.id, fields.userId, fields.sessionId, fields.variant];
+    let most = HEAD_BYTES + count * 20 + 2 + (explored?.length ?? 0) * 2;
+    for (const s of strings) if (s !== null) most += 2 + s.length * 3;
+    this.reserve(most);
+    const start = this.offset;
+    const view = this.view;
+    let flags = 0;
+    if (fields.modelVersion !== null) flags |= HAS_VERSION;
+    if (fields.experimentId !== null) flags |= HAS_EXPERIMENT;
+    if (fields.userId !== null) flags |= HAS_USER;
+    if (fields.sessionId !== null) flags |= HAS_SESSION;
+    if (fields.variant !== null) flags |= HAS_VARIANT;
+    if (explored !== undefined && explored.length > 0) flags |= HAS_EXPLORED;
+    view.setFloat64(start + 4, fields.ts, true);
+    view.setUint8(start + 12, route);
+    view.setUint8(start + 13, fields.strategy === 'popular' ? 1 : 0);
+    view.setUint8(start + 14, flags);
+    view.setInt32(start + 15, fields.modelVersion ?? 0, true);
+    view.setInt32(start + 19, fields.experimentId ?? 0, true);
+    view.setUint16(start + 23, count, true);
+    let at = start + HEAD_BYTES;
+    at = this.writeString(at, fields.id);
+    if (fields.userId !== null) at = this.writeString(at, fields.userId);
+    if (fields.sessionId !== null) at = this.writeString(at, fields.sessionId);
+    if (fields.variant !== null) at = this.writeString(at, fields.variant);
+    for (let i = 0; i < count; i++, at += 4) view.setInt32(at, item(i), true);
+    for (let i = 0; i < count; i++, at += 8) view.setFloat64(at, probability(i), true);
+    for (let i = 0; i < count; i++, at += 8) view.setFloat64(at, score(i), true);
+    if (flags & HAS_EXPLORED) {
+      view.setUint16(at, explored!.length, true);
+      at += 2;
+      for (const rank of explored!) {
+        view.setUint16(at, rank, true);
+        at += 2;
+      }
+    }
+    view.setUint32(start, at - start, true);
+    this.offset = at;
+    this.rows++;
+    this.itemCount += count;
+  }
+
+  /** Forgets what was appended since the last seal, keeping the buffer. */
+  clear(): void {
+    this.offset = 0;
+    this.rows = 0;
+    this.itemCount = 0;
+  }
+
+  /** Appends a whole row (tests, and writeImpressions given rows). */
+  appendRow(row: ImpressionRow): void {
+    const { itemIds, probabilities, scores } = row;
+    this.append(
+      row,
+      itemIds.length,
+      (i) => itemIds[i] ?? 0,
+      (i) => probabilities[i] ?? Number.NaN,
+      (i) => scores[i] ?? Number.NaN,
+      row.explored,
+    );
+  }
+
+  /** What was appended since the last seal, as one batch; the packer goes on in a new buffer. */
+  seal(): PackedImpressions {
+    const packed: PackedImpressions = { buffer: this.buffer, bytes: this.offset, count: this.rows, items: this.itemCount };
+    this.buffer = new ArrayBuffer(Math.max(this.initialBytes, 1024));
+    this.view = new DataView(this.buffer);
+    this.bytesView = Buffer.from(this.buffer);
+    this.offset = 0;
+    this.rows = 0;
+    this.itemCount = 0;
+    return packed;
+  }
+
+  private reserve(bytes: number): void {
+    if (this.offset + bytes <= this.buffer.byteLength) return;
+    const grown = new ArrayBuffer(Math.max(this.buffer.byteLength * 2, this.offset + bytes));
+    new Uint8Array(grown).set(new Uint8Array(this.buffer, 0, this.offset));
+    this.buffer = grown;
+    this.view = new DataView(grown);
+    this.bytesView = Buffer.from(grown);
+  }
+
+  private writeString(at: number, value: string): number {
+    const written = this.bytesView.write(value, at + 2, 'utf8');
+    if (written > MAX_STRING_BYTES) throw new RangeError(`an impression's id, owner or variant is at most ${MAX_STRING_BYTES} bytes`);
+    this.view.setUint16(at, written, true);
+    return at + 2 + written;
+  }
+}
+
+/** Packs rows into one batch (writeImpressions given rows, tests). */
+export function packImpressions(rows: readonly ImpressionRow[]): PackedImpressions {
+  const packer = new ImpressionPacker(Math.max(1024, rows.length * 256));
+  for (const row of rows) packer.appendRow(row);
+  return packer.seal();
+}
+
+/**
+ * Calls `visit` with each row of a batch, in order, its arrays typed (item ids
+ * as stored: 0 for an unknown item; NaN for no probability or score).
+ */
+export function forEachPackedImpression(packed: PackedImpressions, visit: (row: ImpressionRow & { readonly itemIds: ArrayLike<number>; readonly probabilities: ArrayLike<number>; readonly scores: ArrayLike<number> }) => void): void {
+  const view = new DataView(packed.buffer, 0, packed.bytes);
+  const text = Buffer.from(packed.buffer, 0, packed.bytes);
+  let at = 0;
+  for (let n = 0; n < packed.count; n++) {
+    const start = at;
+    const length = view.getUint32(start, true);
+    const flags = view.getUint8(start + 14);
+    const count = view.getUint16(start + 23, true);
+    at = start + HEAD_BYTES;
+    const string = (): string => {
+      const bytes = view.getUint16(at, true);
+      const value = text.toString('utf8', at + 2, at + 2 + bytes);
+      at += 2 + bytes;
+      return value;
+    };
+    const id = string();
+    const userId = flags & HAS_USER ? string() : null;
+    const sessionId = flags & HAS_SESSION ? string() : null;
+    const variant = flags & HAS_VARIANT ? string() : null;
+    const itemIds = new Int32Array(count);
+    const probabilities = new Float64Array(count);
+    const scores = new Float64Array(count);
+    for (let i = 0; i < count; i++, at += 4) itemIds[i] = view.getInt32(at, true);
+    for (let i = 0; i < count; i++, at += 8) probabilities[i] = view.getFloat64(at, true);
+    for (let i = 0; i < count; i++, at += 8) scores[i] = view.getFloat64(at, true);
+    let explored: number[] | undefined;
+    if (flags & HAS_EXPLORED) {
+      const ranks = view.getUint16(at, true);
+      at += 2;
+      explored = [];
+      for (let i = 0; i < ranks; i++, at += 2) explored.push(view.getUint16(at, true));
+    }
+    if (at !== start + length) throw new Error(`a packed impression is corrupt (row ${n}: ${at - start} bytes read, ${length} written)`);
+    visit({
+      id,
+      ts: view.getFloat64(start + 4, true),
+      route: ROUTES[view.getUint8(start + 12)]!,
+      strategy: STRATEGIES[view.getUint8(start + 13)]!,
+      modelVersion: flags & HAS_VERSION ? view.getInt32(start + 15, true) : null,
+      experimentId: flags & HAS_EXPERIMENT ? view.getInt32(start + 19, true) : null,
+      variant,
+      userId,
+      sessionId,
+      itemIds,
+      probabilities,
+      scores,
+      ...(explored && { explored }),
+    });
+  }
+}
+
+/** The rows of a batch, with plain arrays (PostgreSQL's path, tests). */
+export function unpackImpressions(packed: PackedImpressions): ImpressionRow[] {
+  const rows: ImpressionRow[] = [];
+  forEachPackedImpression(packed, (row) => rows.push({ ...row, itemIds: Array.from(row.itemIds), probabilities: Array.from(row.probabilities), scores: Array.from(row.scores) }));
+  return rows;
+}
+
+/** What the online metrics count an impression under (ServeMetrics.onlineGroup). */
+export interface ImpressionGroup {
+  readonly route: ImpressionRoute;
+  readonly modelVersion: number | null;
+  readonly experimentId: number | null;
+  readonly variant: string | null;
+}
+
+/** The batch's rows counted by route, model version and experiment variant, reading only what those need. */
+export function packedImpressionGroups(packed: PackedImpressions): { readonly group: ImpressionGroup; count: number }[] {
+  const view = new DataView(packed.buffer, 0, packed.bytes);
+  const text = Buffer.from(packed.buffer, 0, packed.bytes);
+  const groups = new Map<string, { readonly group: ImpressionGroup; count: number }>();
+  let at = 0;
+  for (let n = 0; n < packed.count; n++) {
+    const flags = view.getUint8(at + 14);
+    const route = ROUTES[view.getUint8(at + 12)]!;
+    const modelVersion = flags & HAS_VERSION ? view.getInt32(at + 15, true) : null;
+    const experimentId = flags & HAS_EXPERIMENT ? view.getInt32(at + 19, true) : null;
+    let variant: string | null = null;
+    if (flags & HAS_VARIANT) {
+      // The variant is the last of the strings after the fixed part: skip the id and the owners.
+      let s = at + HEAD_BYTES;
+      const skip = (): void => void (s += 2 + view.getUint16(s, true));
+      skip();
+      if (flags & HAS_USER) skip();
+      if (flags & HAS_SESSION) skip();
+      variant = text.toString('utf8', s + 2, s + 2 + view.getUint16(s, true));
+    }
+    const key = `${route} ${modelVersion} ${experimentId} ${variant}`;
+    const known = groups.get(key);
+    if (known) known.count++;
+    else groups.set(key, { group: { route, modelVersion, experimentId, variant }, count: 1 });
+    at += view.getUint32(at, true);
+  }
+  return [...groups.values()];
+}
