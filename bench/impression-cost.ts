@@ -27,6 +27,7 @@ import { integerFlag } from '../src/cli/job.js';
 import { ROOT } from '../src/cli/processes.js';
 import { runLoad } from './load-generator.js';
 import { machineFacts, median, writeBenchResult } from './machine.js';
+import { writeSummary } from './summary.js';
 import { readHistories, Workloads, type Histories } from './serve-workloads.js';
 import { SCRATCH_SERVER_KEYS, serverVariants, startScratchServer } from './warm-server.js';
 
@@ -135,7 +136,10 @@ try {
   };
   const text = JSON.stringify(body, null, 2);
   process.stdout.write(`${text}\n`);
-  if (!values['no-write']) log(`wrote ${writeBenchResult(join(ROOT, 'bench', 'results'), 'impression-cost', started, text)}`);
+  if (!values['no-write']) {
+    log(`wrote ${writeBenchResult(join(ROOT, 'bench', 'results'), 'impression-cost', started, text)}`);
+    writeSummary(join(ROOT, 'bench', 'results'));
+  }
 } finally {
   for (const s of servers) s.process.kill('SIGTERM');
   await Promise.all(servers.map((s) => (s.process.exitCode !== null ? undefined : new Promise((resolve) => s.process.once('exit', resolve)))));

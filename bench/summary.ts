@@ -59,6 +59,15 @@ export function writeSummary(resultsDir: string): string {
         ['recommendations, user cache off', `${n(serve.recs_uncached?.rps)} req/s, p99 ${n(serve.recs_uncached?.p99_ms)} ms`, ''],
       ]);
   }
+  // bench/impression-cost.ts: what recording impressions costs cached GETs' p99, per variant against off.
+  section(
+    'impression-cost',
+    Object.entries((j('impression-cost').costs ?? {}) as Record<string, Json>).map(([variant, c]) => [
+      `${variant} − off: p99 at ${n(Number(j('impression-cost').method?.match(/at (\d+) req\/s/)?.[1] ?? 1000))} req/s, mean (median) of paired slices; server CPU per request`,
+      `${n(c.p99_cost_ms?.mean, 2)} (${n(c.p99_cost_ms?.median, 2)}) ms; ${n(c.server_cpu_cost_ms_per_request, 3)} ms`,
+      '≤ 1 ms',
+    ]),
+  );
   section(
     'scale',
     ((j('scale').sizes ?? []) as Json[]).map((s) => [
