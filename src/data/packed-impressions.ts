@@ -42,23 +42,12 @@ const HEAD_BYTES = 4 + 8 + 3 + 4 + 4 + 2;
 export const PACKED_MAX_ITEMS = 0xffff;
 const MAX_STRING_BYTES = 0xffff;
 
-/** The fields of an impression as a response gives them (ImpressionRow less the derived ts). */
-export interface ImpressionFields {
-  readonly id: string;
-  readonly ts: number;
-  readonly route: ImpressionRoute;
-  readonly strategy: 'model' | 'popular';
-  readonly modelVersion: number | null;
-  readonly experimentId: number | null;
-  readonly variant: string | null;
-  readonly userId: string | null;
-  readonly sessionId: string | null;
-}
+/** An impression's fields other than the items it showed. */
+export type ImpressionFields = Omit<ImpressionRow, 'itemIds' | 'probabilities' | 'scores' | 'explored'>;
 
 /**
  * Appends impressions to a growing buffer. `seal()` hands over what was
- * appended (the packer starts a new buffer); append returns the row's size
- * in bytes.
+ * appended as one batch, and the packer starts a new buffer.
  */
 export class ImpressionPacker {
   private buffer: ArrayBuffer;
