@@ -85,25 +85,28 @@ export function fitRepeatTerm(
     const term = blend.cooccurrenceTerm(history);
     for (let i = 0; i < term.items.length; i++) coocValue[term.items[i]!] = term.values[i]!;
     // The history's items the policy lets through get the repeat part; every other item keeps one score.
+    // Each decay's sums list the same items in the same order (the history's, newest first): a position names an item in all.
     const byDecay = grid.decays.map((decay) => repeats.occurrences(history, decay));
-    const candidates = Array.from(byDecay[0]!.items).filter((h) => !excluded.has(h));
-    for (const h of candidates) inHistory[h] = 1;
-    if (inHistory[target] === 1) repeatTargets++;
+    const items = byDecay[0]!.items;
+    const candidates: number[] = [];
+    for (let i = 0; i < items.length; i++) if (!excluded.has(items[i]!)) candidates.push(i);
+    for (const i of candidates) inHistory[items[i]!] = 1;
+    const targetAt = inHistory[target] === 1 ? items.indexOf(target) : -1;
+    if (targetAt >= 0) repeatTargets++;
     let count = 0;
     for (let j = 1; j < width; j++) if (inHistory[j] === 0 && j !== target && !excluded.has(j)) rest[count++] = Math.fround(raw[j]! + coocValue[j]!);
     const sorted = rest.subarray(0, count).sort();
     // As evaluateModel scores: float32 logits plus the float32 term, whose value for a history item is cooc + repeat in float32.
     const served = (j: number, value: number): number => Math.fround(raw[j]! + Math.fround(coocValue[j]! + value));
     combos.forEach(({ weight, d }, c) => {
-      const sums = byDecay[d]!;
-      const repeatOf = new Map<number, number>();
-      for (let i = 0; i < sums.items.length; i++) repeatOf.set(sums.items[i]!, weight === 0 ? 0 : repeatValue(weight, sums.values[i]!));
-      const threshold = inHistory[target] === 1 ? served(target, repeatOf.get(target)!) : Math.fround(raw[target]! + coocValue[target]!);
+      const sums = byDecay[d]!.values;
+      const repeatAt = (i: number): number => (weight === 0 ? 0 : repeatValue(weight, sums[i]!));
+      const threshold = targetAt >= 0 ? served(target, repeatAt(targetAt)) : Math.fround(raw[target]! + coocValue[target]!);
       let rank = count - lowerBound(sorted, threshold);
-      for (const h of candidates) if (h !== target && served(h, repeatOf.get(h)!) >= threshold) rank++;
+      for (const i of candidates) if (i !== targetAt && served(items[i]!, repeatAt(i)) >= threshold) rank++;
       gains[c]! += gain(rank);
     });
-    for (const h of candidates) inHistory[h] = 0;
+    for (const i of candidates) inHistory[items[i]!] = 0;
     for (let i = 0; i < term.items.length; i++) coocValue[term.items[i]!] = 0;
   });
   let best = 0;
