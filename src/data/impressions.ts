@@ -84,15 +84,14 @@ export function uuidV7Floor(ms: number): string {
  * afterwards). Returns the rows written.
  */
 export async function writeImpressions(store: Store, impressions: readonly ImpressionRow[] | PackedImpressions): Promise<number> {
-  const packed = isPacked(impressions) ? impressions : undefined;
-  const count = packed ? packed.count : (impressions as readonly ImpressionRow[]).length;
+  const count = isPacked(impressions) ? impressions.count : impressions.length;
   if (count === 0) return 0;
   if (store.provider === 'sqlite') {
-    const batch = packed ?? packImpressions(impressions as readonly ImpressionRow[]);
-    await offLoopWrite(store, { op: 'impressions', packed: batch }, () => sqliteImpressionStatements(store.db).insertPacked.immediate(batch), () => count, [batch.buffer]);
+    const packed = isPacked(impressions) ? impressions : packImpressions(impressions);
+    await offLoopWrite(store, { op: 'impressions', packed }, () => sqliteImpressionStatements(store.db).insertPacked.immediate(packed), () => count, [packed.buffer]);
     return count;
   }
-  const batch = packed ? unpackImpressions(packed) : (impressions as readonly ImpressionRow[]);
+  const batch = isPacked(impressions) ? unpackImpressions(impressions) : impressions;
   // One statement, so no transaction to manage.
   await store.pool.query(
     `INSERT INTO impressions (id, ts, route, strategy, model_version, variant, user_id, session_id, experiment_id, item_ids, probabilities, scores, explored)

@@ -146,7 +146,7 @@ export class ImpressionPacker {
   /** What was appended since the last seal, as one batch; the packer goes on in a new buffer. */
   seal(): PackedImpressions {
     const packed: PackedImpressions = { buffer: this.buffer, bytes: this.offset, count: this.rows, items: this.itemCount };
-    this.buffer = new ArrayBuffer(Math.max(this.initialBytes, 1024));
+    this.buffer = new ArrayBuffer(this.initialBytes);
     this.view = new DataView(this.buffer);
     this.bytesView = Buffer.from(this.buffer);
     this.offset = 0;
@@ -179,6 +179,59 @@ export function packImpressions(rows: readonly ImpressionRow[]): PackedImpressio
   return packer.seal();
 }
 
+/** Where a row's parts are: its fixed fields, read, and the offsets of its strings (-1: absent) and items. */
+interface RowHead {
+  readonly length: number;
+  readonly flags: number;
+  readonly count: number;
+  readonly ts: number;
+  readonly route: ImpressionRoute;
+  readonly strategy: 'model' | 'popular';
+  readonly modelVersion: number | null;
+  readonly experimentId: number | null;
+  readonly idAt: number;
+  readonly userAt: number;
+  readonly sessionAt: number;
+  readonly variantAt: number;
+  readonly itemsAt: number;
+}
+
+/** The head of the row at `start`: the one place that knows the layout's order (strings are skipped, not decoded). */
+function rowHead(view: DataView, start: number): RowHead {
+  const flags = view.getUint8(start + 14);
+  let at = start + HEAD_BYTES;
+  const next = (present: number): number => {
+    if (!present) return -1;
+    const here = at;
+    at += 2 + view.getUint16(at, true);
+    return here;
+  };
+  const idAt = next(1);
+  const userAt = next(flags & HAS_USER);
+  const sessionAt = next(flags & HAS_SESSION);
+  const variantAt = next(flags & HAS_VARIANT);
+  return {
+    length: view.getUint32(start, true),
+    flags,
+    count: view.getUint16(start + 23, true),
+    ts: view.getFloat64(start + 4, true),
+    route: ROUTES[view.getUint8(start + 12)]!,
+    strategy: STRATEGIES[view.getUint8(start + 13)]!,
+    modelVersion: flags & HAS_VERSION ? view.getInt32(start + 15, true) : null,
+    experimentId: flags & HAS_EXPERIMENT ? view.getInt32(start + 19, true) : null,
+    idAt,
+    userAt,
+    sessionAt,
+    variantAt,
+    itemsAt: at,
+  };
+}
+
+/** The string at `at` of a row (rowHead's offsets; -1: null). */
+function stringAt(view: DataView, text: Buffer, at: number): string | null {
+  return at < 0 ? null : text.toString('utf8', at + 2, at + 2 + view.getUint16(at, true));
+}
+
 /**
  * Calls `visit` with each row of a batch, in order, its arrays typed (item ids
  * as stored: 0 for an unknown item; NaN for no probability or score).
@@ -186,23 +239,11 @@ export function packImpressions(rows: readonly ImpressionRow[]): PackedImpressio
 export function forEachPackedImpression(packed: PackedImpressions, visit: (row: ImpressionRow & { readonly itemIds: ArrayLike<number>; readonly probabilities: ArrayLike<number>; readonly scores: ArrayLike<number> }) => void): void {
   const view = new DataView(packed.buffer, 0, packed.bytes);
   const text = Buffer.from(packed.buffer, 0, packed.bytes);
-  let at = 0;
+  let start = 0;
   for (let n = 0; n < packed.count; n++) {
-    const start = at;
-    const length = view.getUint32(start, true);
-    const flags = view.getUint8(start + 14);
-    const count = view.getUint16(start + 23, true);
-    at = start + HEAD_BYTES;
-    const string = (): string => {
-      const bytes = view.getUint16(at, true);
-      const value = text.toString('utf8', at + 2, at + 2 + bytes);
-      at += 2 + bytes;
-      return value;
-    };
-    const id = string();
-    const userId = flags & HAS_USER ? string() : null;
-    const sessionId = flags & HAS_SESSION ? string() : null;
-    const variant = flags & HAS_VARIANT ? string() : null;
+    const head = rowHead(view, start);
+    const { count } = head;
+    let at = head.itemsAt;
     const itemIds = new Int32Array(count);
     const probabilities = new Float64Array(count);
     const scores = new Float64Array(count);
@@ -210,28 +251,29 @@ export function forEachPackedImpression(packed: PackedImpressions, visit: (row: 
     for (let i = 0; i < count; i++, at += 8) probabilities[i] = view.getFloat64(at, true);
     for (let i = 0; i < count; i++, at += 8) scores[i] = view.getFloat64(at, true);
     let explored: number[] | undefined;
-    if (flags & HAS_EXPLORED) {
+    if (head.flags & HAS_EXPLORED) {
       const ranks = view.getUint16(at, true);
       at += 2;
       explored = [];
       for (let i = 0; i < ranks; i++, at += 2) explored.push(view.getUint16(at, true));
     }
-    if (at !== start + length) throw new Error(`a packed impression is corrupt (row ${n}: ${at - start} bytes read, ${length} written)`);
+    if (at !== start + head.length) throw new Error(`a packed impression is corrupt (row ${n}: ${at - start} bytes read, ${head.length} written)`);
     visit({
-      id,
-      ts: view.getFloat64(start + 4, true),
-      route: ROUTES[view.getUint8(start + 12)]!,
-      strategy: STRATEGIES[view.getUint8(start + 13)]!,
-      modelVersion: flags & HAS_VERSION ? view.getInt32(start + 15, true) : null,
-      experimentId: flags & HAS_EXPERIMENT ? view.getInt32(start + 19, true) : null,
-      variant,
-      userId,
-      sessionId,
+      id: stringAt(view, text, head.idAt)!,
+      ts: head.ts,
+      route: head.route,
+      strategy: head.strategy,
+      modelVersion: head.modelVersion,
+      experimentId: head.experimentId,
+      variant: stringAt(view, text, head.variantAt),
+      userId: stringAt(view, text, head.userAt),
+      sessionId: stringAt(view, text, head.sessionAt),
       itemIds,
       probabilities,
       scores,
       ...(explored && { explored }),
     });
+    start = at;
   }
 }
 
@@ -255,27 +297,14 @@ export function packedImpressionGroups(packed: PackedImpressions): { readonly gr
   const view = new DataView(packed.buffer, 0, packed.bytes);
   const text = Buffer.from(packed.buffer, 0, packed.bytes);
   const groups = new Map<string, { readonly group: ImpressionGroup; count: number }>();
-  let at = 0;
-  for (let n = 0; n < packed.count; n++) {
-    const flags = view.getUint8(at + 14);
-    const route = ROUTES[view.getUint8(at + 12)]!;
-    const modelVersion = flags & HAS_VERSION ? view.getInt32(at + 15, true) : null;
-    const experimentId = flags & HAS_EXPERIMENT ? view.getInt32(at + 19, true) : null;
-    let variant: string | null = null;
-    if (flags & HAS_VARIANT) {
-      // The variant is the last of the strings after the fixed part: skip the id and the owners.
-      let s = at + HEAD_BYTES;
-      const skip = (): void => void (s += 2 + view.getUint16(s, true));
-      skip();
-      if (flags & HAS_USER) skip();
-      if (flags & HAS_SESSION) skip();
-      variant = text.toString('utf8', s + 2, s + 2 + view.getUint16(s, true));
-    }
+  for (let n = 0, at = 0; n < packed.count; n++) {
+    const { route, modelVersion, experimentId, variantAt, length } = rowHead(view, at);
+    const variant = stringAt(view, text, variantAt);
     const key = `${route} ${modelVersion} ${experimentId} ${variant}`;
     const known = groups.get(key);
     if (known) known.count++;
     else groups.set(key, { group: { route, modelVersion, experimentId, variant }, count: 1 });
-    at += view.getUint32(at, true);
+    at += length;
   }
   return [...groups.values()];
 }
