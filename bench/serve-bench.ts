@@ -44,8 +44,8 @@ import { importShippedSample } from './shipped-sample.js';
  *  (a) active shoppers: POST one event, then GET recommendations for the
  *      same user on the same connection (the GET reads the new history and
  *      runs the network: no cache can answer it);
- *      each of (c), (b), (a): a JIT warm-up, requests/s at saturation (closed
- *      loop, SATURATION_CONNECTIONS), then p50/p99 at each fixed rate (open
+ *      each of (c), (b), (a): a JIT warm-up, requests/s at saturation (the most
+ *      of a sweep of closed-loop runs, SATURATION_CONNECTIONS), then p50/p99 at each fixed rate (open
  *      loop, OPEN_LOOP_CONNECTIONS, latency from the due time);
  *  (e) POST /v1/events, batches of 100, INGEST_CONNECTIONS connections:
  *      events/s; then one connection of back-to-back batches beside (a) at
@@ -85,8 +85,17 @@ export const ACTIVE_SHARE = 0.5;
 export const FIXED_RATES = [250, 500, 1_000] as const;
 /** The HTTP latency floor is measured at the rate of (c)'s target. */
 const FLOOR_RATE = 1_000;
-/** Connections of the closed-loop saturation runs. */
-export const SATURATION_CONNECTIONS = 16;
+/**
+ * The closed-loop saturation sweep: runs over SATURATION_CONNECTIONS.first connections, then twice as many,
+ * and so on while a run serves at least SATURATION_CONNECTIONS.gain more requests/s than the best before it,
+ * up to SATURATION_CONNECTIONS.most; saturation is the run with the most requests/s. One count is not
+ * enough: on 2026-12-04 (20:40, bench/scratch probe) active shoppers went from 987-994 pairs/s at 16
+ * connections to 1,085-1,115 at 32 and 1,165-1,217 at 64, and 30-event sessions from 911-963 to
+ * 1,005-1,021 and 1,057-1,063 req/s: at 16 the server still had cores idle.
+ */
+export const SATURATION_CONNECTIONS = { first: 16, most: 128, gain: 0.05 } as const;
+/** Connections of the closed-loop JIT warm-ups. */
+const WARM_UP_CONNECTIONS = 16;
 /** The open loop's bounded pool (requests queue when all are busy). */
 export const OPEN_LOOP_CONNECTIONS = 16;
 export const INGEST_CONNECTIONS = 4;
@@ -171,7 +180,7 @@ export async function runServeBench(given: ServeBenchOptions): Promise<Record<st
     load: {
       generator: 'bench/load-generator.ts: raw keep-alive HTTP/1.1 sockets in the benchmark process, sharing the cores with the server',
       open_loop: `requests due evenly 1/rate apart, ${OPEN_LOOP_CONNECTIONS} connections, FIFO queue when all are busy, latency from the due time (coordinated omission corrected); requests still unanswered 5 s after the last one is due are abandoned`,
-      closed_loop: `${SATURATION_CONNECTIONS} connections for saturation runs, each sending its next request when the previous is answered`,
+      closed_loop: `saturation: closed-loop runs over ${SATURATION_CONNECTIONS.first} connections, then twice as many while a run serves ${SATURATION_CONNECTIONS.gain * 100} % more requests/s than the best before it, up to ${SATURATION_CONNECTIONS.most} (saturation_sweep); each connection sends its next request when the previous is answered; saturation is the run with the most requests/s`,
       fixed_rates: options.quick ? [FIXED_RATES[0]] : [...FIXED_RATES],
       steady_rate: STEADY_RATE,
       steady_mix: `${ACTIVE_SHARE * 100} % active shoppers (event + recommendations), ${100 - ACTIVE_SHARE * 100} % idle cached users`,
@@ -312,7 +321,7 @@ async function runConfiguration(
     const afterStart = await measure.run('after a start', { mode: 'open', rate: STEADY_RATE, connections: OPEN_LOOP_CONNECTIONS, seconds: transient, windowSeconds: window, next: () => work.mix(ACTIVE_SHARE), onStart: (t0) => startWatch.from(t0) });
     const startWarmUp = await startWatch.finished();
     log(`  user cache warmed ${startWarmUp.toFixed(1)} s after the load began`);
-    await measure.run('JIT warm-up (mix)', { mode: 'closed', connections: SATURATION_CONNECTIONS, seconds: warmUp, next: () => work.mix(ACTIVE_SHARE) });
+    await measure.run('JIT warm-up (mix)', { mode: 'closed', connections: WARM_UP_CONNECTIONS, seconds: warmUp, next: () => work.mix(ACTIVE_SHARE) });
     const steady = await measure.run('steady state', { mode: 'open', rate: STEADY_RATE, connections: OPEN_LOOP_CONNECTIONS, seconds, next: () => work.mix(ACTIVE_SHARE) });
 
     log(`(d) after activation: the same mix; version ${prepared.second} activated after ${window} s, then ${transient} s`);
@@ -347,8 +356,17 @@ async function runConfiguration(
     };
     /** perRequestFlops: FLOPs of one uncached request, asked for once the saturation run is over. */
     const scenario = async (name: string, next: () => LoadRequest, perRequestFlops?: () => { total: number; mean_length: number }): Promise<ScenarioResult> => {
-      await measure.run(`${name}: JIT warm-up`, { mode: 'closed', connections: SATURATION_CONNECTIONS, seconds: warmUp, next });
-      const saturation = await measure.run(`${name}: saturation`, { mode: 'closed', connections: SATURATION_CONNECTIONS, seconds, next });
+      await measure.run(`${name}: JIT warm-up`, { mode: 'closed', connections: WARM_UP_CONNECTIONS, seconds: warmUp, next });
+      const closed = (connections: number) => measure.run(`${name}: saturation, ${connections} connections`, { mode: 'closed', connections, seconds, next });
+      let saturation = await closed(SATURATION_CONNECTIONS.first);
+      const sweep = [saturation];
+      for (let connections = SATURATION_CONNECTIONS.first * 2; connections <= SATURATION_CONNECTIONS.most; connections *= 2) {
+        const run = await closed(connections);
+        sweep.push(run);
+        const gained = run.rps >= saturation.rps * (1 + SATURATION_CONNECTIONS.gain);
+        if (run.rps > saturation.rps) saturation = run;
+        if (!gained) break;
+      }
       const f = perRequestFlops?.();
       const fixed: Record<string, Run> = {};
       for (const rate of rates) fixed[String(rate)] = await measure.run(`${name}: ${rate} req/s`, { mode: 'open', rate, connections: OPEN_LOOP_CONNECTIONS, seconds, next });
@@ -361,7 +379,7 @@ async function runConfiguration(
         share_of_one_core_serving_shape_peak: round(gflops! / peak.servingShape, 3),
         ...ceiling(f.total, saturation),
       };
-      return { saturation: { ...saturation, ...(achieved && { achieved }) }, fixed_rate: fixed };
+      return { saturation: { ...saturation, ...(achieved && { achieved }) }, saturation_sweep: sweep.map(sweepPoint), fixed_rate: fixed };
     };
     log('(c) idle cached users');
     const idle = await scenario('idle cached users', () => work.idle());
@@ -458,8 +476,32 @@ interface ScenarioResult {
   readonly saturation: Run & {
     achieved?: { mean_length: number; flops_per_request: number; gflops: number; share_of_one_core_peak: number; share_of_one_core_serving_shape_peak: number } & Partial<Ceiling>;
   };
+  /** Every closed-loop run of the saturation sweep, by connections (saturation is the one with the most requests/s). */
+  readonly saturation_sweep: SweepPoint[];
   /** By offered rate. */
   readonly fixed_rate: Record<string, Run>;
+}
+
+interface SweepPoint {
+  readonly connections: number;
+  readonly rps: number;
+  readonly p50_ms: number | null;
+  readonly p99_ms: number | null;
+  readonly server_cpu_ms_per_request: number | null;
+  readonly event_loop_cpu_ms_per_request: number | null;
+  readonly load_generator_cpu_ms_per_request: number | null;
+}
+
+function sweepPoint(run: Run): SweepPoint {
+  return {
+    connections: run.connections,
+    rps: run.rps,
+    p50_ms: run.request.p50_ms,
+    p99_ms: run.request.p99_ms,
+    server_cpu_ms_per_request: run.server_cpu_ms_per_request,
+    event_loop_cpu_ms_per_request: run.event_loop_cpu_ms_per_request,
+    load_generator_cpu_ms_per_request: run.load_generator_cpu_ms_per_request,
+  };
 }
 
 interface Ceiling {

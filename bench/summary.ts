@@ -90,7 +90,14 @@ function serveRows(serve: Json, n: (x: unknown, digits?: number) => string): [st
   const rows: [string, string, string][] = [];
   for (const c of serve.configurations as Json[]) {
     const label = (c.server_args as string[]).length > 0 ? `[${(c.server_args as string[]).join(' ')}] ` : '';
-    rows.push([`${label}requests/s at saturation: idle cached / sessions / sessions of 30 / active shoppers`, [c.idle_cached_users, c.sessions, c.sessions_30, c.active_shoppers].map((x: Json) => n(x?.saturation?.rps)).join(' / '), '']);
+    const scenarios = [c.idle_cached_users, c.sessions, c.sessions_30, c.active_shoppers] as Json[];
+    // Since 2026-12-04 saturation is the best of a sweep over connection counts; say which count it was.
+    const swept = scenarios.every((x) => Array.isArray(x?.saturation_sweep));
+    rows.push([
+      `${label}requests/s at saturation: idle cached / sessions / sessions of 30 / active shoppers${swept ? ' (closed-loop connections)' : ''}`,
+      scenarios.map((x) => `${n(x?.saturation?.rps)}${swept ? ` (${n(x.saturation.connections)})` : ''}`).join(' / '),
+      '',
+    ]);
     for (const t of c.targets as Json[]) rows.push([`${label}${t.measure}`, `${n(t.result, 1)} ${t.unit}${t.met === false ? ' — not met' : ''}`, String(t.target)]);
     rows.push([`${label}server peak RSS`, `${n(c.peak_rss_mb)} MB`, '']);
   }
