@@ -147,7 +147,7 @@ export async function runServeBench(given: ServeBenchOptions): Promise<Record<st
     model: { ...prepared.model, members: prepared.members },
     per_uncached_request: {
       active_shoppers: {
-        lengths: "each user's stored history plus the event just posted, before any run; each configuration's saturation run reports the figure for the histories as they had grown by then (achieved)",
+        lengths: "each user's stored history plus the event just posted, before any run; each configuration's saturation run reports the figure for the histories as they had grown by the end of its saturation sweep (achieved)",
         ...meanServingFlops(prepared.model, prepared.members, lengths.map((n) => n + 1)),
       },
       sessions: { lengths: 'the users\' history lengths', ...meanServingFlops(prepared.model, prepared.members, lengths.map((n) => Math.min(n, 1_000))) },
