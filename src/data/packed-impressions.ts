@@ -63,6 +63,13 @@ export class ImpressionPacker {
     this.bytesView = Buffer.from(this.buffer);
   }
 
+  /** Writes go to `buffer` from now on (its views made once here). */
+  private useBuffer(buffer: ArrayBuffer): void {
+    this.buffer = buffer;
+    this.view = new DataView(buffer);
+    this.bytesView = Buffer.from(buffer);
+  }
+
   /** Rows appended since the last seal. */
   get count(): number {
     return this.rows;
@@ -146,12 +153,8 @@ export class ImpressionPacker {
   /** What was appended since the last seal, as one batch; the packer goes on in a new buffer. */
   seal(): PackedImpressions {
     const packed: PackedImpressions = { buffer: this.buffer, bytes: this.offset, count: this.rows, items: this.itemCount };
-    this.buffer = new ArrayBuffer(this.initialBytes);
-    this.view = new DataView(this.buffer);
-    this.bytesView = Buffer.from(this.buffer);
-    this.offset = 0;
-    this.rows = 0;
-    this.itemCount = 0;
+    this.useBuffer(new ArrayBuffer(this.initialBytes));
+    this.clear();
     return packed;
   }
 
@@ -159,9 +162,7 @@ export class ImpressionPacker {
     if (this.offset + bytes <= this.buffer.byteLength) return;
     const grown = new ArrayBuffer(Math.max(this.buffer.byteLength * 2, this.offset + bytes));
     new Uint8Array(grown).set(new Uint8Array(this.buffer, 0, this.offset));
-    this.buffer = grown;
-    this.view = new DataView(grown);
-    this.bytesView = Buffer.from(grown);
+    this.useBuffer(grown);
   }
 
   private writeString(at: number, value: string): number {
