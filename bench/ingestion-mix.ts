@@ -4,15 +4,15 @@
  * with `--attribution-window 0`), each on a fresh copy of the serve benchmark's store, warmed. Then, as in
  * `npm run bench -- serve`: cached-user GETs at 3,000 req/s for 20 s and active shoppers at 500 pairs/s
  * for 10 s (impressions for the attributor to look up), ingestion alone (batches of 100 over 4
- * connections), 1 s later ingestion over 1 connection (`--mixed-connections`) beside active shoppers at 500 pairs/s offered; then
+ * connections), 1 s later ingestion over 4 connections (`--mixed-connections`) beside active shoppers at 500 pairs/s offered; then
  * how long the attributor takes to catch up once the load stops (attnrec_attribution_backlog_events back
  * to 0), and the WAL's largest size during the runs.
  *
- * `--mixed-connections` sets the connections of the ingestion beside active shoppers (default 1, as the
- * serve benchmark's scenario (e) mixed has run since it was written; issue 17 states 4).
+ * `--mixed-connections` sets the connections of the ingestion beside active shoppers (default 4, as issue 17
+ * states and the serve benchmark's scenario (e) mixed runs since 2026-12-04; 1 before).
  *
  *   npm run bench -- serve --quick          # once, to build bench/scratch/serve-bench.db
- *   npx tsx bench/ingestion-mix.ts [--seconds 20] [--workers 2] [--mixed-connections 1] [--variant 'name=server flags' …] [--no-write]
+ *   npx tsx bench/ingestion-mix.ts [--seconds 20] [--workers 2] [--mixed-connections 4] [--active-rate 500] [--variant 'name=server flags' …] [--no-write]
  *
  * Prints one JSON document and writes it to bench/results/ingestion-mix-<timestamp>.json.
  */
@@ -30,7 +30,8 @@ const { values } = parseArgs({
   options: {
     seconds: { type: 'string', default: '20' },
     workers: { type: 'string', default: '2' },
-    'mixed-connections': { type: 'string', default: '1' },
+    'mixed-connections': { type: 'string', default: '4' },
+    'active-rate': { type: 'string', default: '500' },
     variant: { type: 'string', multiple: true, default: [] },
     'no-write': { type: 'boolean', default: false },
   },
@@ -38,10 +39,12 @@ const { values } = parseArgs({
 const seconds = integerFlag('seconds', values.seconds, 2, 600);
 const workers = integerFlag('workers', values.workers, 1, 64);
 const mixedConnections = integerFlag('mixed-connections', values['mixed-connections'], 1, 16);
+/** The active shoppers' rate (pairs/s offered) beside the ingestion (the impressions before it are always at 500). */
+const activeRate = integerFlag('active-rate', values['active-rate'], 1, 5_000);
+const IMPRESSIONS_RATE = 500;
 const variants = serverVariants(values.variant?.length ? values.variant : ['default=', 'no-attribution=--attribution-window 0']);
 
 const INGEST_BATCH = 100;
-const ACTIVE_RATE = 500;
 const CATCH_UP_LIMIT_S = 300;
 const keys = SCRATCH_SERVER_KEYS;
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
@@ -61,6 +64,14 @@ const summary = (r: LoadResult, perRequest = 1) => ({
   failed: r.failed,
 });
 
+/** The shoppers' two requests apart: the event they send, then the recommendations they ask for. */
+const stepLatencies = (r: LoadResult) => ({
+  event_p50_ms: r.steps['event']?.p50_ms ?? null,
+  event_p99_ms: r.steps['event']?.p99_ms ?? null,
+  recommendations_p50_ms: r.steps['recommendations']?.p50_ms ?? null,
+  recommendations_p99_ms: r.steps['recommendations']?.p99_ms ?? null,
+});
+
 async function measure(name: string, flags: readonly string[], histories: { value?: Histories }): Promise<Record<string, unknown>> {
   const port = 19_000 + Math.floor(Math.random() * 1_000);
   const { process: server, database } = await startScratchServer({
@@ -77,16 +88,16 @@ async function measure(name: string, flags: readonly string[], histories: { valu
   try {
     const work = new Workloads(histories.value!, `http://127.0.0.1:${port}`, keys, 9);
     const base = { host: '127.0.0.1', port };
-    log(`${name}: impressions to look up (cached GETs at 3,000 req/s, active shoppers at ${ACTIVE_RATE} pairs/s)`);
+    log(`${name}: impressions to look up (cached GETs at 3,000 req/s, active shoppers at ${IMPRESSIONS_RATE} pairs/s)`);
     await runLoad({ ...base, mode: 'open', rate: 3_000, connections: 16, seconds, next: () => work.idle() });
-    await runLoad({ ...base, mode: 'open', rate: ACTIVE_RATE, connections: 16, seconds: Math.max(2, seconds / 2), next: () => work.active() });
+    await runLoad({ ...base, mode: 'open', rate: IMPRESSIONS_RATE, connections: 16, seconds: Math.max(2, seconds / 2), next: () => work.active() });
     log(`${name}: ingestion alone`);
     const alone = await runLoad({ ...base, mode: 'closed', connections: 4, seconds, next: () => work.ingestBatch(INGEST_BATCH) });
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     log(`${name}: ingestion beside active shoppers`);
     const [ingestion, active] = await Promise.all([
       runLoad({ ...base, mode: 'closed', connections: mixedConnections, seconds, next: () => work.ingestBatch(INGEST_BATCH) }),
-      runLoad({ ...base, mode: 'open', rate: ACTIVE_RATE, connections: 16, seconds, next: () => work.active() }),
+      runLoad({ ...base, mode: 'open', rate: activeRate, connections: 16, seconds, next: () => work.active() }),
     ]);
     const stopped = performance.now();
     const left = await backlog(port);
@@ -98,7 +109,7 @@ async function measure(name: string, flags: readonly string[], histories: { valu
     const result = {
       flags: flags.join(' '),
       ingestion_alone_events: summary(alone, INGEST_BATCH),
-      beside_active_shoppers: { ingestion_events: summary(ingestion, INGEST_BATCH), active_pairs: summary(active), recommendations_p99_ms: active.steps['recommendations']?.p99_ms ?? null },
+      beside_active_shoppers: { ingestion_events: summary(ingestion, INGEST_BATCH), active_pairs: summary(active), ...stepLatencies(active) },
       attribution_backlog_when_load_stopped_events: left,
       attribution_caught_up_s: remaining === 0 ? round((performance.now() - stopped) / 1_000, 1) : null,
       wal_peak_mb: round(walPeak / 1e6, 1),
@@ -120,7 +131,7 @@ const body = {
   benchmark: 'ingestion-mix',
   started: started.toISOString(),
   machine: machineFacts(),
-  method: `per variant, one server (--workers ${workers}) on a fresh copy of bench/scratch/serve-bench.db, warmed; cached GETs at 3,000 req/s for ${seconds} s and active shoppers at ${ACTIVE_RATE} pairs/s for ${Math.max(2, seconds / 2)} s; ingestion alone (batches of ${INGEST_BATCH}, 4 connections, closed loop, ${seconds} s); 1 s later ingestion (${mixedConnections} connection${mixedConnections === 1 ? '' : 's'}) beside active shoppers at ${ACTIVE_RATE} pairs/s offered (${seconds} s); then the seconds until attnrec_attribution_backlog_events is 0 (polled every 0.5 s, at most ${CATCH_UP_LIMIT_S} s); the WAL file's largest size sampled every 250 ms`,
+  method: `per variant, one server (--workers ${workers}) on a fresh copy of bench/scratch/serve-bench.db, warmed; cached GETs at 3,000 req/s for ${seconds} s and active shoppers at ${IMPRESSIONS_RATE} pairs/s for ${Math.max(2, seconds / 2)} s; ingestion alone (batches of ${INGEST_BATCH}, 4 connections, closed loop, ${seconds} s); 1 s later ingestion (${mixedConnections} connection${mixedConnections === 1 ? '' : 's'}) beside active shoppers at ${activeRate} pairs/s offered (${seconds} s); then the seconds until attnrec_attribution_backlog_events is 0 (polled every 0.5 s, at most ${CATCH_UP_LIMIT_S} s); the WAL file's largest size sampled every 250 ms`,
   results,
 };
 const text = JSON.stringify(body, null, 2);

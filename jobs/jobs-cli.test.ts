@@ -222,7 +222,7 @@ describe('npm start (jobs/serve)', () => {
   it('documents every flag in --help', async () => {
     const { code, stdout } = await runJobProcess('serve', ['--help']);
     expect(code).toBe(0);
-    for (const flag of ['--host', '--port', '--database-url', '--api-keys', '--dev-keys', '--rate-limit', '--body-limit', '--strict-catalog', '--event-types', '--fallback', '--popular-window', '--user-cache', '--user-cache-ttl', '--model-poll', '--workers', '--shutdown-timeout', '--impressions', '--impression-retention-days', '--impression-batch', '--attribution-window', '--retrain-schedule', '--retrain-args', '--help']) {
+    for (const flag of ['--host', '--port', '--database-url', '--api-keys', '--dev-keys', '--rate-limit', '--body-limit', '--strict-catalog', '--event-types', '--fallback', '--popular-window', '--user-cache', '--user-cache-ttl', '--model-poll', '--workers', '--shutdown-timeout', '--impressions', '--impression-retention-days', '--impression-batch', '--attribution-window', '--bulk-yield', '--retrain-schedule', '--retrain-args', '--help']) {
       expect(stdout).toContain(flag);
     }
   });
@@ -249,6 +249,9 @@ describe('npm start (jobs/serve)', () => {
     const badWindow = await runJobProcess('serve', ['--attribution-window', '1 day', '--dev-keys']);
     expect(badWindow.code).toBe(2);
     expect(badWindow.stderr).toContain("error [USAGE]: --attribution-window must be a span of time: seconds, or a number with s, m, h or d (e.g. 90, 30m, 24h, 7d), at most 366 days; got '1 day'");
+    const badYield = await runJobProcess('serve', ['--bulk-yield', 'fast', '--dev-keys']);
+    expect(badYield.code).toBe(2);
+    expect(badYield.stderr).toContain("--bulk-yield must be a number from 0 to 60000; got 'fast'");
     const badCron = await runJobProcess('serve', ['--retrain-schedule', '0 3 * * * *', '--dev-keys']);
     expect(badCron.code).toBe(2);
     expect(badCron.stderr).toContain("error [USAGE]: --retrain-schedule '0 3 * * * *' must have five fields");

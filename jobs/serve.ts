@@ -49,6 +49,13 @@ const spec = {
       description:
         "Attribute an event on an item a recommendation response showed the same user or session to the latest such response at most this long before it (an event that names its recommendationId: to that response, if at most this old); seconds, or e.g. 30m, 24h, 7d; 0 = no attribution. Runs in the background in batches; needs --impressions on",
     },
+    'bulk-yield': {
+      type: 'string',
+      value: 'ms',
+      default: String(d.bulkYieldMs),
+      description:
+        'Live requests come first: while more than 5 % of them (recommendations, small event batches) take longer than this in the server, batches of more than 10 events are slowed (each waits at most 2 s) to leave live requests the cores; 0 = serve in arrival order',
+    },
     'retrain-schedule': { type: 'string', value: 'cron', description: "Run npm run retrain on this schedule, five cron fields in the server's time zone (e.g. '0 3 * * *'): on PostgreSQL exactly one replica runs each tick; the new version takes over only if it wins. Default: $ATTNREC_RETRAIN_SCHEDULE, else none" },
     'retrain-args': { type: 'string', value: 'flags', default: '', description: "Flags for each scheduled retrain, as one string (e.g. '--since 90d --min-gain 0.01'; see npm run retrain -- --help)" },
   },
@@ -96,6 +103,7 @@ await runJob(spec, async ({ flags }) => {
     impressionRetentionDays: number('impression-retention-days', flags['impression-retention-days'], 0, 36_500),
     impressionBatch: integerFlag('impression-batch', flags['impression-batch'], 1, 10_000),
     attributionWindowSeconds: parseSpanSeconds(flags['attribution-window'], '--attribution-window', MAX_ATTRIBUTION_WINDOW_SECONDS),
+    bulkYieldMs: number('bulk-yield', flags['bulk-yield'], 0, 60_000),
     ...(retrainSchedule && { retrainSchedule }),
     retrainArgs: flags['retrain-args'].split(/\s+/).filter(Boolean),
   });

@@ -63,7 +63,7 @@ export function createApp(ctx: ServeContext): Express {
   staticPage(app, '/online', ONLINE_WEB);
 
   const v1 = express.Router({ strict: true });
-  v1.use(ctx.auth.authenticate(ctx.limiter), requireJsonBody, express.json({ limit: ctx.config.bodyLimitBytes, strict: false, type: () => true }));
+  v1.use(ctx.bulk.middleware((locals) => locals['bulk'] === true), ctx.auth.authenticate(ctx.limiter), requireJsonBody, express.json({ limit: ctx.config.bodyLimitBytes, strict: false, type: () => true }));
   eventRoutes(v1, ctx);
   itemRoutes(v1, ctx);
   recommendationRoutes(v1, ctx);

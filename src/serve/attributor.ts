@@ -29,6 +29,12 @@ export interface AttributorOptions {
   readonly settleMs?: number;
   /** Events per transaction at most (default: 1,000 on PostgreSQL, 250 on SQLite, whose batch holds the event loop). */
   readonly batchSize?: number;
+  /**
+   * Resolves when a batch of this many events may run: background work yields to live requests (the
+   * server passes its bulk governor, src/serve/bulk-governor.ts, so a catch-up after a bulk import waits
+   * while shoppers' requests are slow). Absent: batches run back to back.
+   */
+  readonly pace?: (events: number) => Promise<void>;
 }
 
 /** A failing store logs at most one line this often (with the count since the last). */
@@ -135,6 +141,8 @@ export class Attributor {
       if (this.cursor >= 0) this.metrics.attributionBacklog.set(Math.max(0, mark.eventKey - this.cursor));
       if (target === undefined || target <= this.cursor) return;
       for (;;) {
+        await this.options.pace?.(this.batchSize);
+        if (this.closed) return;
         const batch = await this.sink.attribute(target, this.batchSize);
         if (batch === 'busy') return;
         this.count(batch);

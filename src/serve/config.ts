@@ -92,6 +92,12 @@ export const ServeConfigSchema = z
      */
     attributionWindowSeconds: z.number().min(0).max(MAX_ATTRIBUTION_WINDOW_SECONDS),
     /**
+     * Live requests come first: while more than 5 % of them take longer than this many ms in the server,
+     * batches of more than 10 events (bulk imports) are slowed to leave them the cores
+     * (src/serve/bulk-governor.ts); 0 = arrival order.
+     */
+    bulkYieldMs: z.number().min(0).max(60_000),
+    /**
      * Run npm run retrain on this cron schedule (five fields, the server's time zone): in this process on
      * SQLite, through graphile-worker's queue on PostgreSQL (exactly one replica runs each tick). Absent: no schedule.
      */
@@ -139,6 +145,7 @@ export const SERVE_DEFAULTS = {
   impressionRetentionDays: 90,
   impressionBatch: 500,
   attributionWindowSeconds: 86_400,
+  bulkYieldMs: 20,
   retrainArgs: [] as string[],
 } as const satisfies Partial<ServeConfig>;
 

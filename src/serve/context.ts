@@ -4,6 +4,7 @@ import type { RetrainSchedule } from './retrain-schedule.js';
 import type { Store } from '../data/store.js';
 import type { Attributor } from './attributor.js';
 import type { Authenticator } from './auth.js';
+import type { BulkGovernor } from './bulk-governor.js';
 import type { CacheWarmer } from './cache-warmer.js';
 import type { CatalogCache } from './catalog-cache.js';
 import type { ImpressionRecorder } from './impression-recorder.js';
@@ -33,6 +34,8 @@ export interface ServeContext {
   /** Scheduled and requested retrains (npm run retrain). */
   readonly retrain: RetrainSchedule;
   readonly metrics: ServeMetrics;
+  /** Live requests first: bulk event batches wait while live requests are slow. */
+  readonly bulk: BulkGovernor;
   readonly auth: Authenticator;
   readonly limiter: RateLimiter | undefined;
   readonly log: (message: string, error?: unknown) => void;

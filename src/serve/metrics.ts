@@ -32,6 +32,32 @@ export class ServeMetrics {
     registers: [this.registry],
   });
 
+  readonly bulkWaitSeconds = new Histogram({
+    name: 'attnrec_bulk_batch_wait_seconds',
+    help: 'How long each batch of background work waited for live requests to leave room: ingestion (an API batch of more than 10 events, before it is stored), attribution (a batch of stored events)',
+    labelNames: ['work'] as const,
+    buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2],
+    registers: [this.registry],
+  });
+  private bulkSource: { readonly limitPerS: number; readonly waitingBatches: number } | undefined;
+  readonly bulkLimit: Gauge = new Gauge({
+    name: 'attnrec_bulk_limit_events_per_second',
+    help: 'The rate (events/s) bulk event batches and attribution are held to while live requests are slow (+Inf: not limited)',
+    registers: [this.registry],
+    collect: (): void => this.bulkLimit.set(this.bulkSource?.limitPerS ?? Infinity),
+  });
+  readonly bulkWaiting: Gauge = new Gauge({
+    name: 'attnrec_bulk_batches_waiting',
+    help: 'Bulk event batches waiting for live requests to leave room',
+    registers: [this.registry],
+    collect: (): void => this.bulkWaiting.set(this.bulkSource?.waitingBatches ?? 0),
+  });
+
+  /** The bulk gauges report `source` from now on. */
+  watchBulk(source: { readonly limitPerS: number; readonly waitingBatches: number }): void {
+    this.bulkSource = source;
+  }
+
   /** What the user-cache gauges read when scraped (see watchUserCache). */
   private userCacheSource: { readonly cachedUsers: number; readonly userCacheBytes: number } | undefined;
   readonly cachedUsers: Gauge = new Gauge({

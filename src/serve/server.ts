@@ -17,6 +17,7 @@ import { compileValidators } from './validation.js';
 import { createExpressServer } from './http-server.js';
 import { Attributor, type AttributorOptions } from './attributor.js';
 import { Authenticator } from './auth.js';
+import { BulkGovernor } from './bulk-governor.js';
 import { CacheWarmer } from './cache-warmer.js';
 import { CatalogCache } from './catalog-cache.js';
 import { ImpressionRecorder, type ImpressionRecorderOptions } from './impression-recorder.js';
@@ -140,14 +141,18 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
       ? `impressions: recorded in batches${config.impressionRetentionDays > 0 ? `, kept ${config.impressionRetentionDays} days` : ', kept forever'}`
       : 'impressions: off (responses carry a recommendationId; nothing is recorded)',
   );
+  const bulk = new BulkGovernor({ targetMs: config.bulkYieldMs, onWait: (seconds, work) => metrics.bulkWaitSeconds.observe({ work }, seconds) });
+  metrics.watchBulk(bulk);
+  bulk.start();
   // Attribution: a background walk over new events by a cursor, batches in one transaction each (src/data/attributions.ts).
   const attributionOn = config.impressions === 'on' && config.attributionWindowSeconds > 0;
-  const attributor = Attributor.forStore(store, metrics, log, { ...tuning.attribution, enabled: attributionOn, windowMs: config.attributionWindowSeconds * 1000 });
+  const attributor = Attributor.forStore(store, metrics, log, { pace: (events) => bulk.admit(events, 'attribution'), ...tuning.attribution, enabled: attributionOn, windowMs: config.attributionWindowSeconds * 1000 });
   log(attributionOn ? `attribution: events within ${formatSpan(config.attributionWindowSeconds)} of a response that showed their item, in the background` : 'attribution: off');
   /** Releases what start-up acquired, in reverse order (a failed start and close() alike). */
   let retrain: RetrainSchedule | undefined;
   let releaseThreads: (() => void) | undefined;
   const release = async (): Promise<void> => {
+    bulk.close();
     await retrain?.close();
     await attributor.close(config.shutdownTimeoutSeconds * 1000);
     // What is buffered is written before the store closes (given as long as requests in flight were).
@@ -261,7 +266,7 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
   prepareIngestion(store);
   compileValidators();
   const lifecycle = { shuttingDown: false };
-  const context: ServeContext = { config, store, reader, catalog, models, pool, recommender, warmer, impressions, attributor, retrain, experiments, metrics, auth: new Authenticator(config.apiKeys), limiter, log, lifecycle, replicaId };
+  const context: ServeContext = { config, store, reader, catalog, models, pool, recommender, warmer, impressions, attributor, retrain, experiments, metrics, bulk, auth: new Authenticator(config.apiKeys), limiter, log, lifecycle, replicaId };
   const app = createApp(context);
 
   const httpServer = createExpressServer(app);
@@ -302,6 +307,7 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
     close() {
       closing ??= (async () => {
         lifecycle.shuttingDown = true;
+        bulk.close();
         if (poll) clearInterval(poll);
         await new Promise<void>((resolve) => {
           const force = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutSeconds * 1000);

@@ -1,6 +1,7 @@
 import type { Router } from 'express';
 import { buildEventRow, isBadLine, type EventField, type EventRow } from '../../data/import/event-row.js';
 import { ingestEvents } from '../../data/ingest-events.js';
+import { BULK_BATCH_EVENTS } from '../bulk-governor.js';
 import type { ServeContext } from '../context.js';
 import { ProblemError } from '../problem.js';
 import { EventsStoredSchema, reply } from '../responses.js';
@@ -55,6 +56,11 @@ export function eventRoutes(router: Router, ctx: ServeContext): void {
       throw new ProblemError('VALIDATION_FAILED', `${errors[0]!.pointer}: ${errors[0]!.message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}; no event was ${dryRun ? 'checked further' : 'stored'}`, {
         errors: errors.slice(0, 100),
       });
+    }
+    if (!dryRun && rows.length > BULK_BATCH_EVENTS) {
+      // A bulk batch: stored once live requests leave room (at most ~2 s later); see src/serve/bulk-governor.ts.
+      res.locals['bulk'] = true;
+      await ctx.bulk.admit(rows.length);
     }
     let result;
     try {
