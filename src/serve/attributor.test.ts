@@ -55,7 +55,7 @@ async function counter(metric: { get(): Promise<{ values: { value: number; label
   return values.filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((n, v) => n + v.value, 0);
 }
 
-function attributor(sink: AttributionSink, options: { settleMs?: number; intervalMs?: number; batchSize?: number; enabled?: boolean } = {}) {
+function attributor(sink: AttributionSink, options: { settleMs?: number; intervalMs?: number; batchSize?: number; enabled?: boolean; pace?: (events: number) => Promise<void> } = {}) {
   const metrics = new ServeMetrics();
   const logs: string[] = [];
   const a = new Attributor(sink, metrics, (message, error) => logs.push(`${message}${error ? `: ${(error as Error).message}` : ''}`), {
@@ -64,6 +64,7 @@ function attributor(sink: AttributionSink, options: { settleMs?: number; interva
     intervalMs: options.intervalMs ?? 600_000,
     settleMs: options.settleMs ?? 0,
     batchSize: options.batchSize ?? 10,
+    ...(options.pace && { pace: options.pace }),
   });
   return { a, metrics, logs };
 }
@@ -107,6 +108,27 @@ describe('the attributor', () => {
     sink.unsettled.clear();
     await a.tick();
     expect(sink.cursor).toBe(9);
+    await a.close();
+  });
+
+  it('runs each batch only when its pace allows (background work yields to live requests)', async () => {
+    const sink = fakeSink();
+    const asked: number[] = [];
+    let allow: (() => void) | undefined;
+    const { a } = attributor(sink, { batchSize: 10, pace: (events) => new Promise((resolve) => (asked.push(events), (allow = resolve))) });
+    sink.newest = 25;
+    const round = a.tick();
+    await until(() => asked.length === 1);
+    expect(sink.calls).toEqual([]); // held before its first batch
+    allow!();
+    await until(() => asked.length === 2);
+    expect(sink.cursor).toBe(10); // one batch, then held again
+    allow!();
+    await until(() => asked.length === 3);
+    allow!();
+    await round;
+    expect(sink.cursor).toBe(25);
+    expect(asked).toEqual([10, 10, 10]);
     await a.close();
   });
 
