@@ -47,8 +47,11 @@ interface Waiter {
  *    admitted in the tick, or from its limit if that was lower), never below `floorPerS`;
  *  - otherwise it grows by `stepPerS` each tick; after a second with no live request at all it is lifted.
  * A bulk batch waits until the rate's token bucket is not in debt, or until it has waited `maxWaitMs`
- * (a bulk import always moves, and a waiting client is answered well within its timeout). Validation
- * comes before the wait, so a bad batch is refused at once; an acknowledged batch is stored as before.
+ * (a bulk import always moves, and a waiting client is answered well within its timeout); the bucket
+ * saves nothing up, so batches go evenly spaced. Validation comes before the wait, so a bad batch is
+ * refused at once; an acknowledged batch is stored as before. Other background work that writes on the
+ * event loop takes its batches from the same budget (the attributor's catch-up after an import).
+ * Measured in docs/serving-performance.md, "Live requests first".
  */
 export class BulkGovernor {
   private readonly floor: number;
@@ -113,7 +116,7 @@ export class BulkGovernor {
     if (ms > this.options.targetMs) this.slow++;
   }
 
-  /** Observes every request but those that `bulk(res)` marks: mount it before the routes. */
+  /** Observes every request but those `isBulk` picks out by their `res.locals`: mount it before the routes. */
   middleware(isBulk: (locals: Record<string, unknown>) => boolean): RequestHandler {
     return (_req, res, next) => {
       if (!this.enabled) return next();
