@@ -43,7 +43,7 @@ describe('BulkGovernor', () => {
     g.tick();
     expect(g.limitPerS).toBeCloseTo(15_000, -2);
 
-    // The first batch spends the bucket; the next waits 100 / 15,000 s ≈ 6.7 ms.
+    // The first batch goes at once and puts the bucket in debt; the next waits 100 / 15,000 s ≈ 6.7 ms.
     expect(await settled(g.admit(100))).toBe(true);
     const second = g.admit(100);
     expect(await settled(second)).toBe(false);
@@ -51,6 +51,19 @@ describe('BulkGovernor', () => {
     vi.advanceTimersByTime(5);
     expect(await settled(second)).toBe(false);
     vi.advanceTimersByTime(3);
+    expect(await settled(second)).toBe(true);
+  });
+
+  it('saves nothing up: after a quiet spell, batches still go evenly spaced, not in a burst', async () => {
+    const { g } = governor();
+    live(g, 10, 10);
+    g.tick(); // held to the floor, 1,000 events/s
+    vi.advanceTimersByTime(5_000); // quiet: no tick, no batch
+    expect(await settled(g.admit(100))).toBe(true);
+    const second = g.admit(100);
+    vi.advanceTimersByTime(99);
+    expect(await settled(second)).toBe(false);
+    vi.advanceTimersByTime(1);
     expect(await settled(second)).toBe(true);
   });
 

@@ -21,8 +21,8 @@ describe('bulk event batches yield to live requests [sqlite]', () => {
     await new Promise((resolve) => setTimeout(resolve, 150));
     expect(shop.server.context.bulk.limitPerS).toBeLessThan(Infinity);
 
-    // Eight bulk batches at once (800 events; the bucket holds at most a tenth of a second of the rate,
-    // a few thousand events/s here): the first spend the bucket, the others wait their turn.
+    // Eight bulk batches at once (800 events, at a rate of a few thousand events/s here): the first goes
+    // at once, the others wait their evenly spaced turns.
     const answers = await Promise.all(Array.from({ length: 8 }, (_, k) => shop.call('/v1/events', { body: batch(`bulk-${k}`, 100), role: 'write' })));
     expect(answers.map((a) => [a.status, a.body.stored])).toEqual(Array.from({ length: 8 }, () => [200, 100]));
     expect(await shop.store.prisma.event.count()).toBe(before + 5 + 800);
