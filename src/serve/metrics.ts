@@ -40,18 +40,12 @@ export class ServeMetrics {
     registers: [this.registry],
   });
   private bulkSource: { readonly limitPerS: number; readonly waitingBatches: number } | undefined;
-  readonly bulkLimit: Gauge = new Gauge({
-    name: 'attnrec_bulk_limit_events_per_second',
-    help: 'The rate (events/s) bulk event batches and attribution are held to while live requests are slow (+Inf: not limited)',
-    registers: [this.registry],
-    collect: (): void => this.bulkLimit.set(this.bulkSource?.limitPerS ?? Infinity),
-  });
-  readonly bulkWaiting: Gauge = new Gauge({
-    name: 'attnrec_bulk_batches_waiting',
-    help: 'Bulk event batches waiting for live requests to leave room',
-    registers: [this.registry],
-    collect: (): void => this.bulkWaiting.set(this.bulkSource?.waitingBatches ?? 0),
-  });
+  readonly bulkLimit = this.scrapedGauge(
+    'attnrec_bulk_limit_events_per_second',
+    'The rate (events/s) bulk event batches and attribution are held to while live requests are slow (+Inf: not limited)',
+    () => this.bulkSource?.limitPerS ?? Infinity,
+  );
+  readonly bulkWaiting = this.scrapedGauge('attnrec_bulk_batches_waiting', 'Bulk event batches waiting for live requests to leave room', () => this.bulkSource?.waitingBatches ?? 0);
 
   /** The bulk gauges report `source` from now on. */
   watchBulk(source: { readonly limitPerS: number; readonly waitingBatches: number }): void {
@@ -60,18 +54,12 @@ export class ServeMetrics {
 
   /** What the user-cache gauges read when scraped (see watchUserCache). */
   private userCacheSource: { readonly cachedUsers: number; readonly userCacheBytes: number } | undefined;
-  readonly cachedUsers: Gauge = new Gauge({
-    name: 'attnrec_user_cache_users',
-    help: 'Users whose representation is cached for the version serving',
-    registers: [this.registry],
-    collect: (): void => this.cachedUsers.set(this.userCacheSource?.cachedUsers ?? 0),
-  });
-  readonly userCacheBytes: Gauge = new Gauge({
-    name: 'attnrec_user_cache_bytes',
-    help: "Bytes of the user caches' tables: the version serving's and, during an activation, the next version's",
-    registers: [this.registry],
-    collect: (): void => this.userCacheBytes.set(this.userCacheSource?.userCacheBytes ?? 0),
-  });
+  readonly cachedUsers = this.scrapedGauge('attnrec_user_cache_users', 'Users whose representation is cached for the version serving', () => this.userCacheSource?.cachedUsers ?? 0);
+  readonly userCacheBytes = this.scrapedGauge(
+    'attnrec_user_cache_bytes',
+    "Bytes of the user caches' tables: the version serving's and, during an activation, the next version's",
+    () => this.userCacheSource?.userCacheBytes ?? 0,
+  );
 
   /** The user-cache gauges report `source` from now on. */
   watchUserCache(source: { readonly cachedUsers: number; readonly userCacheBytes: number }): void {
@@ -223,6 +211,12 @@ export class ServeMetrics {
     this.requestSeconds.reset();
     this.recommendations.reset();
     this.userCache.reset();
+  }
+
+  /** A gauge that reads its value when it is scraped. */
+  private scrapedGauge(name: string, help: string, read: () => number): Gauge {
+    const gauge: Gauge = new Gauge({ name, help, registers: [this.registry], collect: (): void => gauge.set(read()) });
+    return gauge;
   }
 
   middleware(): RequestHandler {
