@@ -27,7 +27,7 @@ export interface AttributorOptions {
    * stored before those events are attributed.
    */
   readonly settleMs?: number;
-  /** Events per transaction at most (default: 1,000 on PostgreSQL, 250 on SQLite, whose batch holds the event loop). */
+  /** Events per transaction at most (default: 1,000 on PostgreSQL, 250 on SQLite, whose batch holds the write lock that event ingestion waits for). */
   readonly batchSize?: number;
   /**
    * Resolves when a batch of this many events may run: background work yields to live requests (the

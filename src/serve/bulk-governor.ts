@@ -49,8 +49,9 @@ interface Waiter {
  * A bulk batch waits until the rate's token bucket is not in debt, or until it has waited `maxWaitMs`
  * (a bulk import always moves, and a waiting client is answered well within its timeout); the bucket
  * saves nothing up, so batches go evenly spaced. Validation comes before the wait, so a bad batch is
- * refused at once; an acknowledged batch is stored as before. Other background work that writes on the
- * event loop takes its batches from the same budget (the attributor's catch-up after an import).
+ * refused at once; an acknowledged batch is stored as before. Other background writes take their batches
+ * from the same budget: the attributor's catch-up after an import (its batches run on the SQLite writer
+ * thread, but hold the process's write lock, which a shopper's own event waits for, and a core).
  * Measured in docs/serving-performance.md, "Live requests first".
  */
 export class BulkGovernor {
