@@ -104,7 +104,7 @@ describe('BulkGovernor', () => {
     live(g, 10, 10);
     g.tick();
     expect(g.limitPerS).toBe(1_000);
-    await g.admit(1_000); // a second's worth of debt
+    await g.admit(1_000); // a second's worth of debt, capped at the longest wait's half second
     const first = g.admit(100);
     vi.advanceTimersByTime(10);
     const second = g.admit(100);
@@ -116,6 +116,13 @@ describe('BulkGovernor', () => {
     vi.advanceTimersByTime(10);
     expect(await settled(second)).toBe(true);
     expect(waits.slice(-2)).toEqual([0.5, 0.5]);
+    // Twenty batches let through by their longest wait leave at most that wait's debt behind:
+    // half a second later the next batch goes at once (uncapped, it would owe 20 s).
+    const many = Array.from({ length: 20 }, () => g.admit(1_000));
+    vi.advanceTimersByTime(500);
+    for (const m of many) expect(await settled(m)).toBe(true);
+    vi.advanceTimersByTime(500);
+    expect(await settled(g.admit(100))).toBe(true);
   });
 
   it('lets every waiting batch through when it closes (a stopping server stores what it acknowledges)', async () => {

@@ -164,7 +164,9 @@ export class BulkGovernor {
 
   private take(events: number): void {
     this.admitted += events;
-    if (this.limit !== Infinity) this.tokens -= events;
+    // The debt is capped at what the rate repays within the longest wait: batches let through by their
+    // longest wait do not pile up a debt that would hold later ones after the live requests calmed down.
+    if (this.limit !== Infinity) this.tokens = Math.max(this.tokens - events, (-this.limit * this.maxWait) / 1_000);
   }
 
   private refill(): void {
