@@ -1,13 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { servedShop, type ServedShop } from '../../test/support/served-shop.js';
+import { describeEachProvider } from '../../test/support/test-stores.js';
 
 /** The bulk governor through real HTTP: live requests first, bulk batches held, nothing lost. */
-describe('bulk event batches yield to live requests [sqlite]', () => {
+describeEachProvider('bulk event batches yield to live requests', (provider) => {
   let shop: ServedShop;
   beforeAll(async () => {
     // A target no request meets: every live request counts as slow, so bulk is held to the floor rate.
-    shop = await servedShop('sqlite', { bulkYieldMs: 0.001 }, { train: false });
-  });
+    shop = await servedShop(provider, { bulkYieldMs: 0.001 }, { train: false });
+  }, 60_000);
   afterAll(async () => shop?.dispose());
 
   const batch = (user: string, n: number) => ({ events: Array.from({ length: n }, (_, i) => ({ userId: user, itemId: `sku-${i % 12}`, type: 'view', timestamp: 1_800_000_000 + i })) });
