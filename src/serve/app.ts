@@ -1,6 +1,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { type Express, type RequestHandler } from 'express';
+import { isBulk } from './bulk-governor.js';
 import type { ServeContext } from './context.js';
 import { openApiDocument } from './openapi.js';
 import { LiveSchema, ReadySchema, reply } from './responses.js';
@@ -29,7 +30,13 @@ export function createApp(ctx: ServeContext): Express {
     }
     next();
   });
-  app.use(ctx.metrics.middleware());
+  // One timing per request: the metrics histogram, and for the API's live requests (all but bulk event
+  // batches) the bulk governor, which holds bulk back while they are slow.
+  app.use(
+    ctx.metrics.middleware((req, res, seconds) => {
+      if (req.originalUrl.startsWith('/v1/') && !isBulk(res.locals)) ctx.bulk.observeLive(seconds * 1_000);
+    }),
+  );
 
   app.get('/health/live', (_req, res) => {
     reply(res, LiveSchema, { status: 'live' });
@@ -63,7 +70,7 @@ export function createApp(ctx: ServeContext): Express {
   staticPage(app, '/online', ONLINE_WEB);
 
   const v1 = express.Router({ strict: true });
-  v1.use(ctx.bulk.middleware((locals) => locals['bulk'] === true), ctx.auth.authenticate(ctx.limiter), requireJsonBody, express.json({ limit: ctx.config.bodyLimitBytes, strict: false, type: () => true }));
+  v1.use(ctx.auth.authenticate(ctx.limiter), requireJsonBody, express.json({ limit: ctx.config.bodyLimitBytes, strict: false, type: () => true }));
   eventRoutes(v1, ctx);
   itemRoutes(v1, ctx);
   recommendationRoutes(v1, ctx);

@@ -1,5 +1,3 @@
-import type { RequestHandler } from 'express';
-
 export interface BulkGovernorOptions {
   /** Live requests slower than this (ms) are slow; 0 turns the governor off (bulk batches never wait). */
   readonly targetMs: number;
@@ -21,6 +19,18 @@ export const BULK_BATCH_EVENTS = 10;
 /** More than this share of a tick's live requests over the target halves the bulk rate. */
 export const SLOW_SHARE = 0.05;
 const IDLE_TICKS_TO_LIFT = 10;
+
+/** Marks a response as a bulk batch's: its time is not a live request's. */
+export function markBulk(locals: Record<string, unknown>): void {
+  locals[BULK_LOCAL] = true;
+}
+
+/** Whether a response was marked with markBulk. */
+export function isBulk(locals: Record<string, unknown>): boolean {
+  return locals[BULK_LOCAL] === true;
+}
+
+const BULK_LOCAL = 'attnrecBulk';
 
 /** What waits: an API batch of events to store, or a batch of stored events to attribute. */
 export type BulkWork = 'ingestion' | 'attribution';
@@ -115,18 +125,6 @@ export class BulkGovernor {
   observeLive(ms: number): void {
     this.live++;
     if (ms > this.options.targetMs) this.slow++;
-  }
-
-  /** Observes every request but those `isBulk` picks out by their `res.locals`: mount it before the routes. */
-  middleware(isBulk: (locals: Record<string, unknown>) => boolean): RequestHandler {
-    return (_req, res, next) => {
-      if (!this.enabled) return next();
-      const started = performance.now();
-      res.once('finish', () => {
-        if (!isBulk(res.locals)) this.observeLive(performance.now() - started);
-      });
-      next();
-    };
   }
 
   /** Resolves when a batch of `events` (bulk ingestion, or background work such as attribution) may run. */

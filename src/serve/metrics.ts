@@ -1,4 +1,4 @@
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Prometheus metrics of one server (its own registry: two servers in one process, as in tests, do not mix). */
@@ -219,12 +219,15 @@ export class ServeMetrics {
     return gauge;
   }
 
-  middleware(): RequestHandler {
+  /** Times every request into attnrec_http_request_duration_seconds, and hands each time to `onFinish` too. */
+  middleware(onFinish?: (req: Request, res: Response, seconds: number) => void): RequestHandler {
     return (req, res, next) => {
       const started = process.hrtime.bigint();
       res.on('finish', () => {
         const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
-        this.requestSeconds.observe({ method: req.method, route, status: String(res.statusCode) }, Number(process.hrtime.bigint() - started) / 1e9);
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+        this.requestSeconds.observe({ method: req.method, route, status: String(res.statusCode) }, seconds);
+        onFinish?.(req, res, seconds);
       });
       next();
     };

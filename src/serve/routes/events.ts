@@ -1,7 +1,7 @@
 import type { Router } from 'express';
 import { buildEventRow, isBadLine, type EventField, type EventRow } from '../../data/import/event-row.js';
 import { ingestEvents } from '../../data/ingest-events.js';
-import { BULK_BATCH_EVENTS } from '../bulk-governor.js';
+import { BULK_BATCH_EVENTS, markBulk } from '../bulk-governor.js';
 import type { ServeContext } from '../context.js';
 import { ProblemError } from '../problem.js';
 import { EventsStoredSchema, reply } from '../responses.js';
@@ -59,7 +59,7 @@ export function eventRoutes(router: Router, ctx: ServeContext): void {
     }
     if (!dryRun && rows.length > BULK_BATCH_EVENTS) {
       // A bulk batch: stored once live requests leave room (at most ~2 s later); see src/serve/bulk-governor.ts.
-      res.locals['bulk'] = true;
+      markBulk(res.locals);
       await ctx.bulk.admit(rows.length);
     }
     let result;
