@@ -155,8 +155,11 @@ describe('ServedModel', () => {
   it('refuses an artifact without a usable vocabulary', () => {
     const network = new SasRec({ numItems: 5, numEventTypes: 0, maxLength: 4, dim: 4, heads: 1, blocks: 1, ffnDim: 4, dropout: 0, itemBias: false, seed: 1 });
     const dir = mkdtempSync(join(tmpdir(), 'attnrec-served-'));
-    saveModel(new SasRecEnsemble([network]), dir, { vocabulary: [1, 2] });
-    expect(() => ServedModel.load(1, new Date(), dir)).toThrow(/no usable item vocabulary/);
+    // Too short; then the right length with an id that is not an integer, not a number, or beyond 32 bits.
+    for (const vocabulary of [[1, 2], [1, 2, 3.5, 4, 5], [1, 2, '3', 4, 5], [1, 2, 2 ** 31, 4, 5]]) {
+      saveModel(new SasRecEnsemble([network]), dir, { vocabulary });
+      expect(() => ServedModel.load(1, new Date(), dir)).toThrow(/no usable item vocabulary/);
+    }
   });
 
   it('stays usable while a request holds it after retirement, and is freed after', () => {

@@ -298,10 +298,16 @@ export function encodeHistory(vocabulary: ItemVocabulary, config: Pick<ModelConf
 /** The vocabulary an artifact's extra data holds (internal item id of each model index), or an ARTIFACT_CORRUPT error. */
 export function artifactVocabulary(extra: unknown, numItems: number, artifactPath: string, version: number): ItemVocabulary {
   const ids = (extra as { vocabulary?: unknown } | undefined)?.vocabulary;
-  if (!Array.isArray(ids) || ids.length !== numItems || !ids.every((id) => Number.isInteger(id))) {
-    throw new AppError('ARTIFACT_CORRUPT', `model artifact in ${artifactPath} has no usable item vocabulary`, { version });
+  const corrupt = () => new AppError('ARTIFACT_CORRUPT', `model artifact in ${artifactPath} has no usable item vocabulary`, { version });
+  if (!Array.isArray(ids) || ids.length !== numItems) throw corrupt();
+  // One pass (on the event loop at every load of a version): checked and copied together.
+  const itemIds = new Int32Array(numItems);
+  for (let k = 0; k < numItems; k++) {
+    const id: unknown = ids[k];
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < -(2 ** 31) || id >= 2 ** 31) throw corrupt();
+    itemIds[k] = id;
   }
-  return new ItemVocabulary(Int32Array.from(ids as number[]));
+  return new ItemVocabulary(itemIds);
 }
 
 /** The members' output tables side by side [rows, width], laid out as queries (queryLayout): item embeddings, and the item bias where a member has one. */
