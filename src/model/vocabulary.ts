@@ -10,9 +10,10 @@ const DENSE_SLACK = 1_024;
 export class ItemVocabulary {
   /**
    * Model index by internal id. The store's ids are autoincrement, so the vocabulary's ids are nearly
-   * dense: an array indexed by id, built in ~0.1 ms for 23,715 items where a Map took 5-13 ms of the
-   * event loop on every load of a version (bench/scratch probe, 2026-12-05; docs/serving-performance.md,
-   * "The first second of an activation"). Ids spread much wider than the vocabulary keep the Map.
+   * dense: an array indexed by id. A version's vocabulary is built on the event loop at every load; for
+   * amazon-games' 23,715 items that took 4.9-12.9 ms with a Map and takes 0.3-3.8 ms this way, the
+   * artifact's ids checked and copied included (docs/serving-performance.md, "The first second of an
+   * activation"). Ids spread much wider than the vocabulary keep a Map.
    */
   private readonly dense: Int32Array | undefined;
   private readonly sparse: Map<number, number> | undefined;
