@@ -166,6 +166,35 @@ export function topK(s: usize, n: i32, k: i32, indices: usize, values: usize): i
   return count;
 }
 
+// Rows [from, to) of the float32 table ([rows, stride], row-major) quantised for scoreBatchI16, exactly as
+// the JavaScript it replaces did (ItemScorer, ~12 times slower): per row, scale = max|x| / rowLimit in f32,
+// each value Math.round(x / scale) in f64 (halves toward +infinity) as i16 into out16 ([rows, stride16]),
+// and l1s[r] = (Σ|x| summed in f64, in order) × (1 + 2^-20) rounded to f32, so the caller's error bound
+// stays a bound. A row of zeros gets scale 0 and keeps its zeros.
+export function quantiseRows(table: usize, stride: i32, cols: i32, from: i32, to: i32, rowLimit: f32, out16: usize, stride16: i32, scales: usize, l1s: usize): void {
+  for (let r = from; r < to; r++) {
+    const row = table + <usize>r * <usize>(stride << 2);
+    let max: f32 = 0;
+    let l1: f64 = 0;
+    for (let i = 0; i < cols; i++) {
+      const v = Mathf.abs(load<f32>(row + (<usize>i << 2)));
+      if (v > max) max = v;
+      l1 += <f64>v;
+    }
+    const scale: f32 = max / rowLimit;
+    store<f32>(scales + (<usize>r << 2), scale);
+    store<f32>(l1s + (<usize>r << 2), <f32>(l1 * (1.0 + 1.0 / 1048576.0)));
+    if (!(scale > 0)) continue;
+    const out = out16 + <usize>r * <usize>(stride16 << 1);
+    const s = <f64>scale;
+    for (let i = 0; i < cols; i++) {
+      const v = <f64>load<f32>(row + (<usize>i << 2)) / s;
+      const f = Math.floor(v);
+      store<i16>(out + (<usize>i << 1), <i16>(<i32>(v - f >= 0.5 ? f + 1 : f)));
+    }
+  }
+}
+
 // Scores of n queries against a table quantised to 16-bit integers, for
 // shortlists (ItemScorer.represent): table [rows, stride] i16 with one scale
 // per row (scales [rows] f32), queries [n, stride] i16 with one scale per

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Random } from '../random.js';
 import { topIndices } from './beam-search.js';
 import { ItemScorer, MAX_CANDIDATES } from './item-scorer.js';
+import { instantiateKernel, layoutKernelMemory, type KernelMemory } from './kernel-module.js';
 
 describe('ItemScorer', () => {
   it.each([
@@ -116,5 +117,58 @@ describe('ItemScorer', () => {
       expect(Array.from(list!.scores)).toEqual([1.25, 1, 1]);
       expect(list!.logNormaliser).toBeCloseTo(Math.log(Math.exp(1.25) + (flatRows - 2) * Math.exp(1)), 3);
     });
+  });
+});
+
+describe('the scoring kernel quantiseRows', () => {
+  interface QuantiseExports {
+    readonly memory: KernelMemory;
+    quantiseRows(table: number, stride: number, cols: number, from: number, to: number, rowLimit: number, out16: number, stride16: number, scales: number, l1s: number): void;
+  }
+
+  it('gives the 16-bit table, scales and row sums of the JavaScript it replaced, bit for bit', () => {
+    const kernel = instantiateKernel<QuantiseExports>('scoring');
+    expect(kernel).toBeDefined();
+    const rows = 300;
+    const cols = 37;
+    const stride = 40;
+    const stride16 = 40;
+    const rowLimit = 1_023;
+    const random = new Random(11);
+    const values = Float32Array.from({ length: rows * cols }, () => (random.next() * 2 - 1) * 10 ** (random.next() * 6 - 3));
+    values.fill(0, 5 * cols, 6 * cols); // a row of zeros
+    // A row whose values land on halves of its scale (ties: Math.round goes toward +infinity, -2.5 → -2).
+    const max = 1_023 * 2 ** -10;
+    values.set(Array.from({ length: cols }, (_, i) => (i === 0 ? max : ((i % 7) - 3.5) * 2 ** -10)), 9 * cols);
+    const [tableAt, out16At, scalesAt, l1At] = layoutKernelMemory(kernel!.memory, [4 * rows * stride, 2 * rows * stride16, 4 * rows, 4 * rows]) as [number, number, number, number];
+    const buffer = kernel!.memory.buffer;
+    const table = new Float32Array(buffer, tableAt, rows * stride);
+    for (let r = 0; r < rows; r++) table.set(values.subarray(r * cols, (r + 1) * cols), r * stride);
+    // Two calls, as the steps of a load make them.
+    kernel!.quantiseRows(tableAt, stride, cols, 0, 120, rowLimit, out16At, stride16, scalesAt, l1At);
+    kernel!.quantiseRows(tableAt, stride, cols, 120, rows, rowLimit, out16At, stride16, scalesAt, l1At);
+
+    const expected16 = new Int16Array(rows * stride16);
+    const expectedScales = new Float32Array(rows);
+    const expectedL1 = new Float32Array(rows);
+    for (let r = 0; r < rows; r++) {
+      let m = 0;
+      let l1 = 0;
+      for (let i = 0; i < cols; i++) {
+        const v = Math.abs(values[r * cols + i]!);
+        if (v > m) m = v;
+        l1 += v;
+      }
+      const scale = Math.fround(m / rowLimit);
+      expectedScales[r] = scale;
+      expectedL1[r] = l1 * (1 + 2 ** -20);
+      if (scale > 0) for (let i = 0; i < cols; i++) expected16[r * stride16 + i] = Math.round(values[r * cols + i]! / scale);
+    }
+    expect(Array.from(new Int16Array(buffer, out16At, rows * stride16))).toEqual(Array.from(expected16));
+    expect(Array.from(new Float32Array(buffer, scalesAt, rows))).toEqual(Array.from(expectedScales));
+    expect(Array.from(new Float32Array(buffer, l1At, rows))).toEqual(Array.from(expectedL1));
+    // The tie row really has ties, both signs.
+    const ties = Array.from({ length: cols - 1 }, (_, i) => values[9 * cols + i + 1]! / expectedScales[9]!).filter((v) => Math.abs(v - Math.trunc(v)) === 0.5);
+    expect(ties.some((v) => v < 0) && ties.some((v) => v > 0)).toBe(true);
   });
 });
