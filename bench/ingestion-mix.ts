@@ -23,6 +23,7 @@ import { integerFlag } from '../src/cli/job.js';
 import { ROOT } from '../src/cli/processes.js';
 import { runLoad, type LoadResult } from './load-generator.js';
 import { machineFacts, writeBenchResult } from './machine.js';
+import { INGEST_BATCH, INGEST_CONNECTIONS, MIXED_ACTIVE_RATE } from './serve-bench.js';
 import { readHistories, Workloads, type Histories } from './serve-workloads.js';
 import { SCRATCH_SERVER_KEYS, serverVariants, startScratchServer } from './warm-server.js';
 
@@ -30,8 +31,8 @@ const { values } = parseArgs({
   options: {
     seconds: { type: 'string', default: '20' },
     workers: { type: 'string', default: '2' },
-    'mixed-connections': { type: 'string', default: '4' },
-    'active-rate': { type: 'string', default: '500' },
+    'mixed-connections': { type: 'string', default: String(INGEST_CONNECTIONS) },
+    'active-rate': { type: 'string', default: String(MIXED_ACTIVE_RATE) },
     variant: { type: 'string', multiple: true, default: [] },
     'no-write': { type: 'boolean', default: false },
   },
@@ -44,7 +45,6 @@ const activeRate = integerFlag('active-rate', values['active-rate'], 1, 5_000);
 const IMPRESSIONS_RATE = 500;
 const variants = serverVariants(values.variant?.length ? values.variant : ['default=', 'no-attribution=--attribution-window 0']);
 
-const INGEST_BATCH = 100;
 const CATCH_UP_LIMIT_S = 300;
 const keys = SCRATCH_SERVER_KEYS;
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
@@ -92,7 +92,7 @@ async function measure(name: string, flags: readonly string[], histories: { valu
     await runLoad({ ...base, mode: 'open', rate: 3_000, connections: 16, seconds, next: () => work.idle() });
     await runLoad({ ...base, mode: 'open', rate: IMPRESSIONS_RATE, connections: 16, seconds: Math.max(2, seconds / 2), next: () => work.active() });
     log(`${name}: ingestion alone`);
-    const alone = await runLoad({ ...base, mode: 'closed', connections: 4, seconds, next: () => work.ingestBatch(INGEST_BATCH) });
+    const alone = await runLoad({ ...base, mode: 'closed', connections: INGEST_CONNECTIONS, seconds, next: () => work.ingestBatch(INGEST_BATCH) });
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     log(`${name}: ingestion beside active shoppers`);
     const [ingestion, active] = await Promise.all([
@@ -131,7 +131,7 @@ const body = {
   benchmark: 'ingestion-mix',
   started: started.toISOString(),
   machine: machineFacts(),
-  method: `per variant, one server (--workers ${workers}) on a fresh copy of bench/scratch/serve-bench.db, warmed; cached GETs at 3,000 req/s for ${seconds} s and active shoppers at ${IMPRESSIONS_RATE} pairs/s for ${Math.max(2, seconds / 2)} s; ingestion alone (batches of ${INGEST_BATCH}, 4 connections, closed loop, ${seconds} s); 1 s later ingestion (${mixedConnections} connection${mixedConnections === 1 ? '' : 's'}) beside active shoppers at ${activeRate} pairs/s offered (${seconds} s); then the seconds until attnrec_attribution_backlog_events is 0 (polled every 0.5 s, at most ${CATCH_UP_LIMIT_S} s); the WAL file's largest size sampled every 250 ms`,
+  method: `per variant, one server (--workers ${workers}) on a fresh copy of bench/scratch/serve-bench.db, warmed; cached GETs at 3,000 req/s for ${seconds} s and active shoppers at ${IMPRESSIONS_RATE} pairs/s for ${Math.max(2, seconds / 2)} s; ingestion alone (batches of ${INGEST_BATCH}, ${INGEST_CONNECTIONS} connections, closed loop, ${seconds} s); 1 s later ingestion (${mixedConnections} connection${mixedConnections === 1 ? '' : 's'}) beside active shoppers at ${activeRate} pairs/s offered (${seconds} s); then the seconds until attnrec_attribution_backlog_events is 0 (polled every 0.5 s, at most ${CATCH_UP_LIMIT_S} s); the WAL file's largest size sampled every 250 ms`,
   results,
 };
 const text = JSON.stringify(body, null, 2);

@@ -3,6 +3,7 @@ import { setFlagsFromString } from 'node:v8';
 import { integerFlag, runJob, type FlagSpec, type JobSpec } from '../src/cli/job.js';
 import { DEFAULT_DATABASE_URL } from '../src/config/database-url.js';
 import { AppError } from '../src/errors.js';
+import { BULK_BATCH_EVENTS, BULK_MAX_WAIT_MS, SLOW_SHARE } from '../src/serve/bulk-governor.js';
 import { validateCron } from '../src/serve/cron-expression.js';
 import { DEV_KEYS, MAX_ATTRIBUTION_WINDOW_SECONDS, SERVE_DEFAULTS, devKeys, parseApiKeys, parseSpanSeconds, validateServeConfig } from '../src/serve/config.js';
 import { consoleLogger, startServer } from '../src/serve/server.js';
@@ -54,7 +55,7 @@ const spec = {
       value: 'ms',
       default: String(d.bulkYieldMs),
       description:
-        'Live requests come first: while more than 5 % of them (recommendations, small event batches) take longer than this in the server, batches of more than 10 events are slowed (each waits at most 2 s) to leave live requests the cores; 0 = serve in arrival order',
+        `Live requests come first: while more than ${SLOW_SHARE * 100} % of them (recommendations, small event batches) take longer than this in the server, batches of more than ${BULK_BATCH_EVENTS} events are slowed (each waits at most ${BULK_MAX_WAIT_MS / 1_000} s) to leave live requests the cores; 0 = serve in arrival order`,
     },
     'retrain-schedule': { type: 'string', value: 'cron', description: "Run npm run retrain on this schedule, five cron fields in the server's time zone (e.g. '0 3 * * *'): on PostgreSQL exactly one replica runs each tick; the new version takes over only if it wins. Default: $ATTNREC_RETRAIN_SCHEDULE, else none" },
     'retrain-args': { type: 'string', value: 'flags', default: '', description: "Flags for each scheduled retrain, as one string (e.g. '--since 90d --min-gain 0.01'; see npm run retrain -- --help)" },

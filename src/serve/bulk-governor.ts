@@ -18,6 +18,8 @@ export interface BulkGovernorOptions {
 export const BULK_BATCH_EVENTS = 10;
 /** More than this share of a tick's live requests over the target halves the bulk rate. */
 export const SLOW_SHARE = 0.05;
+/** The longest a bulk batch waits by default, ms. */
+export const BULK_MAX_WAIT_MS = 2_000;
 const IDLE_TICKS_TO_LIFT = 10;
 
 /** Marks a response as a bulk batch's: its time is not a live request's. */
@@ -86,7 +88,7 @@ export class BulkGovernor {
   constructor(private readonly options: BulkGovernorOptions) {
     this.floor = options.floorPerS ?? 2_000;
     this.step = options.stepPerS ?? 1_000;
-    this.maxWait = options.maxWaitMs ?? 2_000;
+    this.maxWait = options.maxWaitMs ?? BULK_MAX_WAIT_MS;
     this.tickMs = options.tickMs ?? 100;
     this.now = options.now ?? (() => performance.now());
     this.refilledAt = this.tickStarted = this.now();

@@ -1,7 +1,8 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31, type ResponseConfig, type RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { AttentionReportSchema } from '../inspect/report-schema.js';
-import type { Role } from './config.js';
+import { BULK_BATCH_EVENTS, BULK_MAX_WAIT_MS, SLOW_SHARE } from './bulk-governor.js';
+import { SERVE_DEFAULTS, type Role } from './config.js';
 import { PROBLEM_CODES } from './problem.js';
 import {
   ActivationSchema,
@@ -105,7 +106,7 @@ function routes(registry: OpenAPIRegistry): void {
       'Unknown users, sessions and items are created (items rejected with --strict-catalog). An event is stored once: replaying an eventId, or the same owner, item, type and timestamp, is counted as a duplicate. ' +
       'Stored events are attributed in the background to the recommendation response that showed their item: the one their recommendationId names, else the latest one shown to the same user or session within the server\'s --attribution-window (24 h by default); an event is attributed at most once. ' +
       'With `dryRun=true` the batch is checked exactly as it would be stored and then rolled back: the answer (or the problem) is what storing it would give, and nothing is stored, cached or attributed. ' +
-      "Live requests come first: a batch of more than 10 events is bulk, and while more than 5 % of live requests (recommendations, smaller batches) take longer than the server's --bulk-yield (20 ms by default) it is checked at once but stored only when its turn comes (at most ~2 s later); the answer comes after it is stored.",
+      `Live requests come first: a batch of more than ${BULK_BATCH_EVENTS} events is bulk, and while more than ${SLOW_SHARE * 100} % of live requests (recommendations, smaller batches) take longer than the server's --bulk-yield (${SERVE_DEFAULTS.bulkYieldMs} ms by default) it is checked at once but stored only when its turn comes (at most ~${BULK_MAX_WAIT_MS / 1_000} s later); the answer comes after it is stored.`,
     request: { query: EventsQuery, body: body(EventsBody) },
     responses: { ...ok('Stored', EventsStoredSchema), ...problems('VALIDATION_FAILED', ...BODY_ERRORS, ...AUTH_ERRORS, 'UNKNOWN_ITEMS', 'DATABASE_UNAVAILABLE') },
   });
