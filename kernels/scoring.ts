@@ -166,17 +166,39 @@ export function topK(s: usize, n: i32, k: i32, indices: usize, values: usize): i
   return count;
 }
 
-// Rows [from, to) of the float32 table ([rows, stride], row-major) quantised for scoreBatchI16, exactly as
-// the JavaScript it replaces did (ItemScorer, ~12 times slower): per row, scale = max|x| / rowLimit in f32,
-// each value Math.round(x / scale) in f64 (halves toward +infinity) as i16 into out16 ([rows, stride16]),
-// and l1s[r] = (Σ|x| summed in f64, in order) × (1 + 2^-20) rounded to f32, so the caller's error bound
-// stays a bound. A row of zeros gets scale 0 and keeps its zeros.
+// Rows [from, to) of the float32 table ([rows, stride], row-major) quantised for scoreBatchI16, as the
+// JavaScript it replaced did (ItemScorer): per row, scale = max|x| / rowLimit in f32, each value
+// Math.round(x / scale) in f64 (halves toward +infinity) as i16 into out16 ([rows, stride16]), and
+// l1s[r] = Σ|x| (in f64, four running sums) × (1 + 2^-20) rounded to f32, so the caller's error bound stays
+// a bound. A row of zeros gets scale 0 and keeps its zeros. Four values a step for the maximum and the sum,
+// eight for the rounding (two f64 lanes a division): 6.1 M values (amazon-games' table) took 69 ms one
+// value at a time, at every load of a version in each worker (bench/scratch/quant-time.ts).
 export function quantiseRows(table: usize, stride: i32, cols: i32, from: i32, to: i32, rowLimit: f32, out16: usize, stride16: i32, scales: usize, l1s: usize): void {
+  const cols4 = cols & ~3;
+  const cols8 = cols & ~7;
+  const half = f64x2.splat(0.5);
+  const one = f64x2.splat(1);
   for (let r = from; r < to; r++) {
     const row = table + <usize>r * <usize>(stride << 2);
-    let max: f32 = 0;
-    let l1: f64 = 0;
-    for (let i = 0; i < cols; i++) {
+    let m = f32x4.splat(0);
+    let sumLow = f64x2.splat(0);
+    let sumHigh = f64x2.splat(0);
+    for (let i = 0; i < cols4; i += 4) {
+      const v = f32x4.abs(v128.load(row + (<usize>i << 2)));
+      // pmax keeps m where v is NaN, as the scalar `v > max` did.
+      m = f32x4.pmax(m, v);
+      sumLow = f64x2.add(sumLow, f64x2.promote_low_f32x4(v));
+      sumHigh = f64x2.add(sumHigh, f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 2, 3)));
+    }
+    let max: f32 = f32x4.extract_lane(m, 0);
+    const m1 = f32x4.extract_lane(m, 1);
+    const m2 = f32x4.extract_lane(m, 2);
+    const m3 = f32x4.extract_lane(m, 3);
+    if (m1 > max) max = m1;
+    if (m2 > max) max = m2;
+    if (m3 > max) max = m3;
+    let l1: f64 = (f64x2.extract_lane(sumLow, 0) + f64x2.extract_lane(sumHigh, 0)) + (f64x2.extract_lane(sumLow, 1) + f64x2.extract_lane(sumHigh, 1));
+    for (let i = cols4; i < cols; i++) {
       const v = Mathf.abs(load<f32>(row + (<usize>i << 2)));
       if (v > max) max = v;
       l1 += <f64>v;
@@ -187,12 +209,29 @@ export function quantiseRows(table: usize, stride: i32, cols: i32, from: i32, to
     if (!(scale > 0)) continue;
     const out = out16 + <usize>r * <usize>(stride16 << 1);
     const s = <f64>scale;
-    for (let i = 0; i < cols; i++) {
+    const sv = f64x2.splat(s);
+    let i = 0;
+    for (; i < cols8; i += 8) {
+      const a = v128.load(row + (<usize>i << 2));
+      const b = v128.load(row + (<usize>(i + 4) << 2));
+      const ab = i32x4.shuffle(roundedPair(f64x2.promote_low_f32x4(a), sv, half, one), roundedPair(f64x2.promote_low_f32x4(i32x4.shuffle(a, a, 2, 3, 2, 3)), sv, half, one), 0, 1, 4, 5);
+      const cd = i32x4.shuffle(roundedPair(f64x2.promote_low_f32x4(b), sv, half, one), roundedPair(f64x2.promote_low_f32x4(i32x4.shuffle(b, b, 2, 3, 2, 3)), sv, half, one), 0, 1, 4, 5);
+      v128.store(out + (<usize>i << 1), i16x8.narrow_i32x4_s(ab, cd));
+    }
+    for (; i < cols; i++) {
       const v = <f64>load<f32>(row + (<usize>i << 2)) / s;
       const f = Math.floor(v);
       store<i16>(out + (<usize>i << 1), <i16>(<i32>(v - f >= 0.5 ? f + 1 : f)));
     }
   }
+}
+
+// Two values / s rounded as Math.round does (floor, then up where the remainder is at least a half), as i32 in
+// the low two lanes.
+@inline function roundedPair(x: v128, s: v128, half: v128, one: v128): v128 {
+  const v = f64x2.div(x, s);
+  const f = f64x2.floor(v);
+  return i32x4.trunc_sat_f64x2_s_zero(v128.bitselect(f64x2.add(f, one), f, f64x2.ge(f64x2.sub(v, f), half)));
 }
 
 // Scores of n queries against a table quantised to 16-bit integers, for

@@ -70,10 +70,10 @@ export class ItemScorer {
       this.quantised = q;
       const copy = fill;
       const { wasm, stride } = this;
-      // Row by row from the float32 copy, in the SIMD kernel (bit for bit the JavaScript loop it replaced, at
-      // every load of a version in each worker: a load of amazon-games' version went ~25-35 ms faster;
-      // docs/serving-performance.md, "The first second of an activation"). Each row's Σ|value| is rounded
-      // up, so the bound in shortlists() stays a bound.
+      // Row by row from the float32 copy, in the SIMD kernel (the JavaScript loop it replaced, bit for bit on
+      // the test's rows; at every load of a version in each worker: amazon-games' 6.1 M values in ~7.5 ms, 69 ms
+      // one value at a time, bench/scratch/quant-time.ts). Each row's Σ|value| is rounded up, so the bound in
+      // shortlists() stays a bound.
       fill = (function* () {
         yield* copy;
         yield* rowSteps(0, rows, cols, (r) => wasm!.quantiseRows(tableAt, stride, cols, r, r + 1, ROW_LIMIT, table16At!, stride16, scalesAt!, l1At!));
