@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
 import { AppError } from '../errors.js';
@@ -77,15 +77,32 @@ export function readArtifact(directory: string): ArtifactData {
 
 /**
  * readArtifact with the files read off the calling thread (libuv's pool), so
- * a thread that serves requests can answer them while the bytes come in.
+ * a thread that serves requests can answer them while the bytes come in;
+ * with `shared`, into shared memory (see ServedModel.loadSharing).
  */
-export async function readArtifactAsync(directory: string): Promise<ArtifactData> {
+export async function readArtifactAsync(directory: string, options: { readonly shared?: boolean } = {}): Promise<ArtifactData> {
   const { json, configs } = parseModelJson(directory, await readArtifactFileAsync(directory, () => readFile(join(directory, 'model.json'), 'utf8')));
-  const [weights, cooccurrence] = await Promise.all([
-    readArtifactFileAsync(directory, () => readFile(join(directory, 'weights.bin'))),
-    json.cooccurrence ? readArtifactFileAsync(directory, () => readFile(join(directory, COOCCURRENCE_FILE))) : undefined,
-  ]);
+  const read = (name: string) => readArtifactFileAsync(directory, () => (options.shared ? readShared(join(directory, name)) : readFile(join(directory, name))));
+  const [weights, cooccurrence] = await Promise.all([read('weights.bin'), json.cooccurrence ? read(COOCCURRENCE_FILE) : undefined]);
   return parseArtifact(directory, json, configs, weights, cooccurrence);
+}
+
+/** A file's bytes in shared memory (a SharedArrayBuffer): the weights and term it holds can be posted to other threads without a copy. */
+async function readShared(path: string): Promise<Buffer> {
+  const file = await open(path, 'r');
+  try {
+    const { size } = await file.stat();
+    const bytes = Buffer.from(new SharedArrayBuffer(size));
+    let at = 0;
+    while (at < size) {
+      const { bytesRead } = await file.read(bytes, at, size - at, at);
+      if (bytesRead === 0) throw new Error(`${path} ended after ${at} of ${size} bytes`);
+      at += bytesRead;
+    }
+    return bytes;
+  } finally {
+    await file.close();
+  }
 }
 
 /** ARTIFACT_CORRUPT naming the artifact's directory and why. */

@@ -3,6 +3,7 @@ import { Random } from '../random.js';
 import { topIndices } from './beam-search.js';
 import { ItemScorer, MAX_CANDIDATES } from './item-scorer.js';
 import { instantiateKernel, layoutKernelMemory, type KernelMemory } from './kernel-module.js';
+import { runSteps } from './steps.js';
 
 describe('ItemScorer', () => {
   it.each([
@@ -70,6 +71,25 @@ describe('ItemScorer', () => {
       expect(Array.from(best.scores)).toEqual(top.map((i) => together[b * rows + i]));
     });
     expect(() => scorer.scoresOf(new Float32Array(9 * cols), 9)).toThrow(RangeError);
+  });
+
+  it('is built from another scorer\'s exported tables by copying them: the same tables, in shared memory', () => {
+    const random = new Random(5);
+    const [rows, cols] = [5_000, 37];
+    const table = Float32Array.from({ length: rows * cols }, () => random.next() * 2 - 1);
+    for (const quantised of [true, false]) {
+      const built = new ItemScorer(table, rows, cols, 2, { quantised });
+      const exported = runSteps(built.exportTables());
+      expect(exported.table.buffer).toBeInstanceOf(SharedArrayBuffer);
+      expect(exported.quantised !== undefined).toBe(quantised);
+      const copied = new ItemScorer(exported, rows, cols, 2, { quantised });
+      const again = runSteps(copied.exportTables());
+      expect(Array.from(again.table)).toEqual(Array.from(exported.table));
+      for (const part of ['table', 'scales', 'rowL1'] as const) expect(Array.from(again.quantised?.[part] ?? [])).toEqual(Array.from(exported.quantised?.[part] ?? []));
+      // Tables of another shape are refused.
+      expect(() => new ItemScorer(exported, rows - 1, cols)).toThrow(RangeError);
+      expect(() => new ItemScorer({ ...exported, table: exported.table.subarray(4) }, rows, cols)).toThrow(RangeError);
+    }
   });
 
   it('rejects a query of the wrong width', () => {

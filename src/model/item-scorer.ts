@@ -1,7 +1,7 @@
 import { topIndices } from './beam-search.js';
 import { addTerm, type CooccurrenceTerm } from './cooccurrence-blend.js';
 import { instantiateKernel, layoutKernelMemory, type KernelMemory } from './kernel-module.js';
-import { rowSteps, runSteps, type Steps } from './steps.js';
+import { copySteps, rowSteps, runSteps, type Steps } from './steps.js';
 
 /**
  * Dot products of one query vector with every row of a fixed table (the
@@ -28,13 +28,17 @@ export class ItemScorer {
   private readonly quantised: Quantised | undefined;
 
   /**
-   * table: [rows, cols] row-major; batch: room for this many queries at once (scoresOf, shortlists).
+   * table: [rows, cols] row-major, or another scorer's tables of the same shape (exportTables: copied, not
+   * computed); batch: room for this many queries at once (scoresOf, shortlists).
    * `quantised` also keeps the table in 16-bit integers for shortlists() (see there); it needs the kernel.
    * The tables are filled in before the constructor returns, or, given `deferCopy`, handed
    * over as steps the caller runs before first use (see ItemScorer.build).
    */
-  constructor(table: Float32Array, rows: number, cols: number, batch = 1, options: ScorerOptions = {}) {
-    if (table.length !== rows * cols) throw new RangeError(`table has ${table.length} values, expected ${rows} x ${cols}`);
+  constructor(table: Float32Array | ScorerTables, rows: number, cols: number, batch = 1, options: ScorerOptions = {}) {
+    const values = table instanceof Float32Array ? table : undefined;
+    const prebuilt = table instanceof Float32Array ? undefined : table;
+    if (prebuilt) checkTables(prebuilt, rows, cols);
+    if (values && values.length !== rows * cols) throw new RangeError(`table has ${values.length} values, expected ${rows} x ${cols}`);
     this.rows = rows;
     this.cols = cols;
     this.batch = batch;
@@ -53,7 +57,7 @@ export class ItemScorer {
     this.first = this.out.subarray(0, rows);
     this.topIndices = new Int32Array(buffer, indicesAt, TOP_LIMIT);
     this.topValues = new Float32Array(buffer, valuesAt, TOP_LIMIT);
-    let fill: Steps<void> = rowSteps(0, rows, cols, (r) => this.table.set(table.subarray(r * cols, (r + 1) * cols), r * this.stride));
+    let fill: Steps<void> = values ? rowSteps(0, rows, cols, (r) => this.table.set(values.subarray(r * cols, (r + 1) * cols), r * this.stride)) : copySteps(this.table, prebuilt!.table);
     if (quantised) {
       const [, , , , , table16At, scalesAt, l1At, query16At, qscalesAt, candidatesAt] = offsets as number[];
       const q: Quantised = {
@@ -70,26 +74,53 @@ export class ItemScorer {
       this.quantised = q;
       const copy = fill;
       const { wasm, stride } = this;
-      // Row by row from the float32 copy, in the SIMD kernel (the JavaScript loop it replaced, bit for bit on
-      // the test's rows; at every load of a version in each worker: amazon-games' 6.1 M values in ~7.5 ms, 69 ms
-      // one value at a time, bench/scratch/quant-time.ts). Each row's Σ|value| is rounded up, so the bound in
-      // shortlists() stays a bound.
-      fill = (function* () {
-        yield* copy;
-        yield* rowSteps(0, rows, cols, (r) => wasm!.quantiseRows(tableAt, stride, cols, r, r + 1, ROW_LIMIT, table16At!, stride16, scalesAt!, l1At!));
-      })();
+      const built = prebuilt?.quantised;
+      fill = built
+        ? (function* () {
+            yield* copy;
+            yield* copySteps(q.table, built.table);
+            q.scales.set(built.scales);
+            q.rowL1.set(built.rowL1);
+          })()
+        : // Row by row from the float32 copy, in the SIMD kernel (the JavaScript loop it replaced, bit for bit on
+          // the test's rows; at every load of a version in each worker: amazon-games' 6.1 M values in ~7.5 ms, 69 ms
+          // one value at a time, bench/scratch/quant-time.ts). Each row's Σ|value| is rounded up, so the bound in
+          // shortlists() stays a bound.
+          (function* () {
+            yield* copy;
+            yield* rowSteps(0, rows, cols, (r) => wasm!.quantiseRows(tableAt, stride, cols, r, r + 1, ROW_LIMIT, table16At!, stride16, scalesAt!, l1At!));
+          })();
     }
     if (options.deferCopy) options.deferCopy(fill);
     else runSteps(fill);
   }
 
   /** The constructor as steps: the tables' copy (the first touch of their pages, tens of ms) in pieces. */
-  static *build(table: Float32Array, rows: number, cols: number, batch = 1, options: Omit<ScorerOptions, 'deferCopy'> = {}): Steps<ItemScorer> {
+  static *build(table: Float32Array | ScorerTables, rows: number, cols: number, batch = 1, options: Omit<ScorerOptions, 'deferCopy'> = {}): Steps<ItemScorer> {
     let copy: Steps<void> | undefined;
     const scorer = new ItemScorer(table, rows, cols, batch, { ...options, deferCopy: (steps) => (copy = steps) });
     yield;
     yield* copy!;
     return scorer;
+  }
+
+  /**
+   * The tables as built (float32, and the 16-bit copy with its scales and row sums when there is one), copied
+   * into shared memory: a scorer of the same table on another thread is built from them (the constructor)
+   * by copying instead of computing.
+   */
+  *exportTables(): Steps<ScorerTables> {
+    const table = new Float32Array(new SharedArrayBuffer(this.table.byteLength));
+    yield* copySteps(table, this.table);
+    const q = this.quantised;
+    if (!q) return { rows: this.rows, cols: this.cols, stride: this.stride, table };
+    const table16 = new Int16Array(new SharedArrayBuffer(q.table.byteLength));
+    yield* copySteps(table16, q.table);
+    const scales = new Float32Array(new SharedArrayBuffer(q.scales.byteLength));
+    scales.set(q.scales);
+    const rowL1 = new Float32Array(new SharedArrayBuffer(q.rowL1.byteLength));
+    rowL1.set(q.rowL1);
+    return { rows: this.rows, cols: this.cols, stride: this.stride, table, quantised: { stride: q.stride, table: table16, scales, rowL1 } };
   }
 
   /** Whether shortlists() scores through the 16-bit table. */
@@ -288,6 +319,30 @@ export const MAX_CANDIDATES = 4_096;
 const ROW_LIMIT = 1_023;
 /** The kernel's dot products are summed in i32: |row| · |query| · stride stays below this. */
 const I32_LIMIT = 2 ** 31 - 1;
+
+/** A scorer's tables in shared memory (ItemScorer.exportTables), [rows, stride] row-major, rows padded with zeros. */
+export interface ScorerTables {
+  readonly rows: number;
+  readonly cols: number;
+  readonly stride: number;
+  readonly table: Float32Array;
+  /** The 16-bit copy, one scale and one rounded-up Σ|value| per row. */
+  readonly quantised?: { readonly stride: number; readonly table: Int16Array; readonly scales: Float32Array; readonly rowL1: Float32Array };
+}
+
+/** Exported tables fit a scorer of rows x cols, or a RangeError (a message from another thread is not trusted blindly). */
+function checkTables(tables: ScorerTables, rows: number, cols: number): void {
+  const stride = Math.ceil(cols / 4) * 4;
+  const q = tables.quantised;
+  const fits =
+    tables.rows === rows &&
+    tables.cols === cols &&
+    tables.stride === stride &&
+    tables.table instanceof Float32Array &&
+    tables.table.length === rows * stride &&
+    (!q || (q.stride === Math.ceil(cols / 8) * 8 && q.table instanceof Int16Array && q.table.length === rows * q.stride && q.scales instanceof Float32Array && q.scales.length === rows && q.rowL1 instanceof Float32Array && q.rowL1.length === rows));
+  if (!fits) throw new RangeError(`the exported tables do not fit a table of ${rows} x ${cols}`);
+}
 
 export interface ScorerOptions {
   /** Keep a 16-bit copy of the table for shortlists() (needs the SIMD kernel; ignored without it). */

@@ -1,4 +1,5 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { MessageChannel } from 'node:worker_threads';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -6,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { saveModel } from './artifact.js';
 import { selectBackend } from './backend.js';
 import { SasRec } from './sasrec.js';
-import { QUANTISED_MIN_ROWS, ServedModel } from './served-model.js';
+import { QUANTISED_MIN_ROWS, ServedModel, type SharedVersion } from './served-model.js';
 import { SasRecEnsemble } from './ensemble.js';
 import { CooccurrenceBlend } from './cooccurrence-blend.js';
 
@@ -126,6 +127,49 @@ describe('ServedModel', () => {
     });
     exact.retire();
     quantised.retire();
+  });
+
+  it.each(['quantised', 'exact'] as const)('loads a version from another thread\'s shared parts (%s), reading no file, and answers bit for bit as one loaded from the files', async (scoring) => {
+    const numItems = QUANTISED_MIN_ROWS + 900;
+    const config = { numItems, numEventTypes: 3, maxLength: 8, dim: 16, heads: 2, blocks: 1, ffnDim: 16, dropout: 0, itemBias: true };
+    const dir = mkdtempSync(join(tmpdir(), 'attnrec-served-'));
+    const offsets = Int32Array.from({ length: numItems + 2 }, (_, k) => Math.min(k, numItems - 1));
+    const blend = new CooccurrenceBlend({ numItems, offsets, items: Int32Array.from({ length: numItems - 1 }, (_, k) => k + 2), weights: new Float32Array(numItems - 1).fill(0.5) }, { weight: 2, scale: 4, decay: 0.5, repeatWeight: 1, repeatDecay: 0.9 });
+    saveModel(new SasRecEnsemble([new SasRec({ ...config, seed: 8 }), new SasRec({ ...config, seed: 9 })]), dir, { vocabulary: Array.from({ length: numItems }, (_, k) => 3 * k + 5) }, blend);
+    const pause = () => Promise.resolve();
+    const fromFiles = await ServedModel.loadPausing(1, new Date(), dir, pause, { scoring });
+    const { model: sharing, shared } = await ServedModel.loadSharing(1, new Date(), dir, pause, { scoring });
+    // In shared memory: the tables, the weights and the co-occurrence term are not copied when posted to a worker.
+    for (const array of [shared.output.table, shared.norms, shared.members[1]!.get('item_embedding')!.values, shared.blend!.neighbours.items]) expect(array.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(shared.output.quantised !== undefined).toBe(scoring === 'quantised');
+    // Posted as the pool posts it (structured clone), then loaded with the artifact gone.
+    const channel = new MessageChannel();
+    const received = new Promise<SharedVersion>((resolve) => channel.port2.once('message', resolve));
+    channel.port1.postMessage(shared);
+    const posted = await received;
+    channel.port1.close();
+    rmSync(dir, { recursive: true });
+    const fromShared = await ServedModel.loadPausing(2, new Date(), dir, pause, { scoring, from: posted });
+    expect([fromShared.scoring, fromShared.members, fromShared.numItems]).toEqual([scoring, 2, numItems]);
+
+    const raw = Array.from({ length: 9 }, (_, h) => ({ items: Array.from({ length: 1 + (h % 8) }, (_, i) => 3 * ((h * 811 + i * 37) % numItems) + 5), types: Array.from({ length: 1 + (h % 8) }, (_, i) => 1 + (i % 3)) }));
+    const histories = raw.map((h) => fromFiles.encode(h.items, h.types));
+    expect(raw.map((h) => fromShared.encode(h.items, h.types))).toEqual(histories);
+    const [want, got, alsoSharing] = [fromFiles, fromShared, sharing].map((m) => m.represent(histories));
+    for (const other of [got!, alsoSharing!]) {
+      other.forEach(({ state, shortlist }, h) => {
+        expect(Array.from(state.query)).toEqual(Array.from(want![h]!.state.query));
+        expect(state.logNormaliser).toBe(want![h]!.state.logNormaliser);
+        expect(Array.from(shortlist.indices)).toEqual(Array.from(want![h]!.shortlist.indices));
+        expect(Array.from(shortlist.scores)).toEqual(Array.from(want![h]!.shortlist.scores));
+      });
+    }
+    expect(Array.from(fromShared.scores(got![4]!.state))).toEqual(Array.from(fromFiles.scores(want![4]!.state)));
+    expect(Array.from(fromShared.similarities(17))).toEqual(Array.from(fromFiles.similarities(17)));
+    // Parts that do not fit the version are refused, not served.
+    await expect(ServedModel.loadPausing(3, new Date(), dir, pause, { scoring, from: { ...posted, vocabulary: posted.vocabulary.subarray(1) } })).rejects.toMatchObject({ code: 'ARTIFACT_CORRUPT' });
+    await expect(ServedModel.loadPausing(3, new Date(), dir, pause, { scoring, from: { ...posted, output: { ...posted.output, table: posted.output.table.subarray(8) } } })).rejects.toMatchObject({ code: 'ARTIFACT_CORRUPT' });
+    for (const m of [fromFiles, sharing, fromShared]) m.retire();
   });
 
   it('gives cosine similarities, 1 for the item itself, 0 for padding', () => {

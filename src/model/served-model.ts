@@ -1,9 +1,9 @@
 import { AppError } from '../errors.js';
-import { readArtifact, readArtifactAsync, type ArtifactData } from './artifact-format.js';
+import { readArtifact, readArtifactAsync, type ArtifactData, type MemberWeights } from './artifact-format.js';
 import type { ModelConfig } from './config.js';
-import { addTerm, type CooccurrenceBlend } from './cooccurrence-blend.js';
+import { addTerm, CooccurrenceBlend, type CooccurrenceBlendParams, type ItemNeighbours } from './cooccurrence-blend.js';
 import { ENGINE_MAX_BATCH, InferenceEngine, queryLayout } from './inference-engine.js';
-import { ItemScorer } from './item-scorer.js';
+import { ItemScorer, type ScorerTables } from './item-scorer.js';
 import { groupMeans } from './metadata-peers.js';
 import { Retirable } from './retirable.js';
 import { rowSteps, runSteps, runStepsPausing, type Steps } from './steps.js';
@@ -49,6 +49,26 @@ export interface LoadOptions {
 }
 
 export type ScoringMode = 'quantised' | 'exact';
+
+/**
+ * A loaded version's parts in shared memory (SharedArrayBuffers), from
+ * ServedModel.loadSharing: the weights and the co-occurrence term as read
+ * from the artifact, and the output tables as built (float32, and the
+ * 16-bit copy). Another thread loads the same version from them
+ * (loadPausing's `from`) by copying the tables into its kernels' memory,
+ * with no file read and nothing computed; the co-occurrence term stays
+ * shared, one copy for every thread.
+ */
+export interface SharedVersion {
+  readonly configs: readonly ModelConfig[];
+  readonly members: readonly MemberWeights[];
+  /** The internal item id of each model index (ItemVocabulary.itemIds). */
+  readonly vocabulary: Int32Array;
+  readonly blend: { readonly neighbours: ItemNeighbours; readonly params: CooccurrenceBlendParams } | undefined;
+  readonly output: ScorerTables;
+  /** Each member's item-embedding lengths, [members, rows]. */
+  readonly norms: Float32Array;
+}
 
 /**
  * Smaller catalogues score in float32 whatever the option: their table (under 4 MB at 256 columns) stays in
@@ -116,29 +136,60 @@ export class ServedModel extends Retirable {
 
   /**
    * load() for a thread that keeps serving meanwhile: the files are read off
-   * the thread, and the tables (~0.4 s of copying for the default model)
-   * are built in pieces of a few milliseconds with `pause()` between them,
-   * so requests for the versions already loaded are answered in the gaps.
+   * the thread, and the tables (~0.1 s of copying and quantising for the
+   * default model) are built in pieces of a few milliseconds with `pause()`
+   * between them, so requests for the versions already loaded are answered
+   * in the gaps. Given `from` (another thread's loadSharing of the same
+   * version), no file is read and no table computed: the tables are copied.
    */
-  static async loadPausing(version: number, createdAt: Date, artifactPath: string, pause: () => Promise<void>, options: LoadOptions = {}): Promise<ServedModel> {
+  static async loadPausing(version: number, createdAt: Date, artifactPath: string, pause: () => Promise<void>, options: LoadOptions & { readonly from?: SharedVersion } = {}): Promise<ServedModel> {
+    if (options.from) return runStepsPausing(ServedModel.buildFrom(version, createdAt, artifactPath, options.from, options), pause);
     const data = await readArtifactAsync(artifactPath);
     return runStepsPausing(ServedModel.build(version, createdAt, artifactPath, data, options), pause);
   }
 
+  /**
+   * loadPausing, and the version's parts in shared memory for the other
+   * threads that load it (their loadPausing's `from`): the files are read
+   * into shared memory, and the output tables copied there once built.
+   */
+  static async loadSharing(version: number, createdAt: Date, artifactPath: string, pause: () => Promise<void>, options: LoadOptions = {}): Promise<{ model: ServedModel; shared: SharedVersion }> {
+    const data = await readArtifactAsync(artifactPath, { shared: true });
+    const model = await runStepsPausing(ServedModel.build(version, createdAt, artifactPath, data, options), pause);
+    const { output, norms } = model.live();
+    const tables = await runStepsPausing(output.exportTables(), pause);
+    const sharedNorms = new Float32Array(new SharedArrayBuffer(norms.byteLength));
+    sharedNorms.set(norms);
+    const blend = data.blend && { neighbours: data.blend.neighbours, params: data.blend.params };
+    return { model, shared: { configs: data.configs, members: data.members, vocabulary: model.vocabulary.itemIds, blend, output: tables, norms: sharedNorms } };
+  }
+
   private static *build(version: number, createdAt: Date, artifactPath: string, data: ArtifactData, options: LoadOptions): Steps<ServedModel> {
     const vocabulary = artifactVocabulary(data.extra, data.configs[0]!.numItems, artifactPath, version);
-    try {
+    return yield* unusableAsCorrupt(artifactPath, version, function* () {
       const rows = data.configs[0]!.numItems + 1;
-      const { columns, width } = queryLayout(data.configs);
-      const output = yield* ItemScorer.build(yield* outputTable(data, rows), rows, width, ENGINE_MAX_BATCH, { quantised: options.scoring !== 'exact' && rows >= QUANTISED_MIN_ROWS });
+      const { width } = queryLayout(data.configs);
+      const output = yield* ItemScorer.build(yield* outputTable(data, rows), rows, width, ENGINE_MAX_BATCH, { quantised: quantisedFor(options, rows) });
       // The network reads its input item embeddings from the output table's rows: one copy of them per worker.
       const engine = yield* InferenceEngine.build(data.configs, data.members, output.tableView());
       const norms = yield* embeddingNorms(data, rows);
-      return new ServedModel(version, createdAt, data, vocabulary, { engine, output, norms, embeddings: data.configs.map((c, k) => ({ at: columns[k]!, dim: c.dim })) });
-    } catch (error) {
-      if (error instanceof RangeError) throw new AppError('ARTIFACT_CORRUPT', `model artifact in ${artifactPath} is unusable: ${error.message}`, { version });
-      throw error;
-    }
+      return new ServedModel(version, createdAt, data, vocabulary, partsOf(data.configs, engine, output, norms));
+    });
+  }
+
+  /** build() from another thread's parts (loadSharing): the tables copied into this thread's kernels, the weights' bytes and the co-occurrence term shared. */
+  private static *buildFrom(version: number, createdAt: Date, artifactPath: string, shared: SharedVersion, options: LoadOptions): Steps<ServedModel> {
+    const { configs } = shared;
+    const rows = configs[0]!.numItems + 1;
+    if (shared.vocabulary.length !== rows - 1) throw new AppError('ARTIFACT_CORRUPT', `model artifact in ${artifactPath} has no usable item vocabulary`, { version });
+    const vocabulary = new ItemVocabulary(shared.vocabulary);
+    return yield* unusableAsCorrupt(artifactPath, version, function* () {
+      if (shared.norms.length !== configs.length * rows) throw new RangeError(`the shared embedding lengths do not hold ${configs.length} x ${rows} values`);
+      const output = yield* ItemScorer.build(shared.output, rows, queryLayout(configs).width, ENGINE_MAX_BATCH, { quantised: quantisedFor(options, rows) });
+      const engine = yield* InferenceEngine.build(configs, shared.members, output.tableView());
+      const blend = shared.blend && new CooccurrenceBlend(shared.blend.neighbours, shared.blend.params);
+      return new ServedModel(version, createdAt, { configs, members: shared.members, blend, extra: undefined }, vocabulary, partsOf(configs, engine, output, shared.norms));
+    });
   }
 
   get numItems(): number {
@@ -308,6 +359,27 @@ export function artifactVocabulary(extra: unknown, numItems: number, artifactPat
     itemIds[k] = id;
   }
   return new ItemVocabulary(itemIds);
+}
+
+/** A loaded version's parts for serving (see Parts). */
+function partsOf(configs: readonly ModelConfig[], engine: InferenceEngine, output: ItemScorer, norms: Float32Array): Parts {
+  const { columns } = queryLayout(configs);
+  return { engine, output, norms, embeddings: configs.map((c, k) => ({ at: columns[k]!, dim: c.dim })) };
+}
+
+/** Whether a version of `rows` output rows scores through the 16-bit table (see QUANTISED_MIN_ROWS). */
+function quantisedFor(options: LoadOptions, rows: number): boolean {
+  return options.scoring !== 'exact' && rows >= QUANTISED_MIN_ROWS;
+}
+
+/** Runs a build; a RangeError (weights that do not fit their configuration) becomes ARTIFACT_CORRUPT. */
+function* unusableAsCorrupt<T>(artifactPath: string, version: number, build: () => Steps<T>): Steps<T> {
+  try {
+    return yield* build();
+  } catch (error) {
+    if (error instanceof RangeError) throw new AppError('ARTIFACT_CORRUPT', `model artifact in ${artifactPath} is unusable: ${error.message}`, { version });
+    throw error;
+  }
 }
 
 /** The members' output tables side by side [rows, width], laid out as queries (queryLayout): item embeddings, and the item bias where a member has one. */

@@ -28,7 +28,7 @@ describe('inference on worker threads', () => {
     await shop?.dispose();
   });
 
-  it('answers users and sessions with the evaluation job\'s scores (1e-4), batched, on every worker', async () => {
+  it('answers users and sessions with the evaluation job\'s scores (1e-4), batched, on every worker (the second built from the first\'s tables)', async () => {
     const version = await shop.store.prisma.modelVersion.findFirstOrThrow({ where: { active: true } });
     const { model, blend, extra } = loadModel(version.artifactPath);
     const vocabulary = new ItemVocabulary(Int32Array.from((extra as { vocabulary: number[] }).vocabulary));
@@ -60,6 +60,10 @@ describe('inference on worker threads', () => {
       }
       expect(total).toBeCloseTo(1, 4); // all 12 items: the softmax over the catalogue
     };
+    // Worker 0 read the version's files and built its tables; worker 1 copied them from worker 0.
+    const metrics = (await shop.call('/metrics', { role: 'none' })).body as string;
+    const loads = Object.fromEntries([...metrics.matchAll(/attnrec_model_loads_total\{worker="(\d+)",from="(\w+)"\} (\d+)/g)].map((m) => [`${m[1]} ${m[2]}`, Number(m[3])]));
+    expect(loads).toEqual({ '0 files': 1, '1 shared': 1 });
     const before = await workerBatches(shop);
     // Concurrent: they queue behind busy workers and go out in batches, to both workers.
     const [stored, inline] = await Promise.all([

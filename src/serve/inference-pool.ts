@@ -5,7 +5,7 @@ import type { ExplainedEvent } from '../inspect/explain.js';
 import type { InspectOptions } from '../inspect/inspect-history.js';
 import type { AttentionReport } from '../inspect/report.js';
 import { ENGINE_MAX_BATCH } from '../model/inference-engine.js';
-import type { ModelHistory, Representation, ScoringMode } from '../model/served-model.js';
+import type { ModelHistory, Representation, ScoringMode, SharedVersion } from '../model/served-model.js';
 import type { WarmedUser, WorkerCommand, WorkerReply, WorkerRequest } from './inference-protocol.js';
 
 /**
@@ -56,6 +56,8 @@ export interface InferencePoolOptions {
   readonly log: (message: string, error?: unknown) => void;
   /** Called for each batch of histories a worker is given (metrics). */
   readonly onBatch?: (worker: string, histories: number) => void;
+  /** Called for each version a live worker loaded (metrics): from its files, or copied from another worker's build. */
+  readonly onLoad?: (worker: string, from: 'files' | 'shared') => void;
 }
 
 const WORKER_ENTRY = new URL('./inference-worker.mjs', import.meta.url);
@@ -132,10 +134,17 @@ export class InferencePool {
     this.loaded.set(version, entry);
     entry.ready = (async () => {
       try {
+        // The first live worker reads the files and builds the tables; with more workers it shares them, and each
+        // of the others copies them instead (docs/serving-performance.md, "One build of a version's tables").
+        let shared: SharedVersion | undefined;
         for (const slot of this.slots) {
           if (!slot.ready || slot.background) continue;
+          const share = shared === undefined && this.slots.slice(this.slots.indexOf(slot) + 1).some((s) => s.ready && !s.background);
           // It stays in the rotation: the worker answers between the pieces of the load.
-          await this.sendControl(slot, message);
+          const from = shared;
+          const result = await this.sendControl(slot, { ...message, ...(share && { share }), ...(from && { from }) });
+          this.options.onLoad?.(String(slot.index), from ? 'shared' : 'files');
+          if (share && result) shared = result as SharedVersion;
         }
       } catch (error) {
         this.loaded.delete(version);
@@ -358,7 +367,11 @@ export class InferencePool {
       worker.once('error', reject);
     });
     // A replacement loads what the pool serves before it takes work; the background worker loads a version only to warm for it.
-    if (!background) for (const [version, { createdAt, artifactPath }] of this.loaded) await this.sendControl(slot, { type: 'load', version, createdAt, artifactPath });
+    if (!background)
+      for (const [version, { createdAt, artifactPath }] of this.loaded) {
+        await this.sendControl(slot, { type: 'load', version, createdAt, artifactPath });
+        this.options.onLoad?.(String(index), 'files');
+      }
     slot.ready = true;
     this.dispatch();
   }

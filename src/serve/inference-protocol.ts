@@ -1,7 +1,7 @@
 import type { CatalogItem } from '../data/serving-reader.js';
 import type { ExplainedEvent } from '../inspect/explain.js';
 import type { InspectOptions } from '../inspect/inspect-history.js';
-import type { ModelHistory, Representation } from '../model/served-model.js';
+import type { ModelHistory, Representation, SharedVersion } from '../model/served-model.js';
 
 /**
  * Messages between the API's event loop (InferencePool) and its inference
@@ -11,7 +11,11 @@ import type { ModelHistory, Representation } from '../model/served-model.js';
  * clone; a full row of scores is transferred, not copied).
  */
 export type WorkerRequest =
-  | { readonly type: 'load'; readonly id: number; readonly version: number; readonly createdAt: number; readonly artifactPath: string }
+  /**
+   * Load a version: from its files, or from `from` (another worker's parts, ServedModel.loadSharing). With
+   * `share`, the reply's result is this worker's SharedVersion for the others (null otherwise).
+   */
+  | { readonly type: 'load'; readonly id: number; readonly version: number; readonly createdAt: number; readonly artifactPath: string; readonly share?: boolean; readonly from?: SharedVersion }
   | { readonly type: 'unload'; readonly id: number; readonly version: number }
   | { readonly type: 'represent'; readonly id: number; readonly version: number; readonly histories: readonly ModelHistory[]; readonly shortlist: number }
   /** Every item's score (network + term) for each history, minus its normaliser: log-probabilities. */

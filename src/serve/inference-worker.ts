@@ -7,7 +7,7 @@ import type { CatalogItem } from '../data/serving-reader.js';
 import { isAppError } from '../errors.js';
 import { lowerThreadPriority } from '../thread-priority.js';
 import { inspectHistory } from '../inspect/inspect-history.js';
-import { ServedModel, type ScoringMode } from '../model/served-model.js';
+import { ServedModel, type ScoringMode, type SharedVersion } from '../model/served-model.js';
 import type { WarmedUser, WorkerReply, WorkerRequest } from './inference-protocol.js';
 
 /**
@@ -55,13 +55,21 @@ async function answer(request: WorkerRequest): Promise<unknown> {
       if (models.has(request.version)) return null;
       // Built in pieces: this thread answers requests for the versions it already holds in between.
       let loading = loads.get(request.version);
+      let shared: Promise<SharedVersion | undefined> | undefined;
       if (!loading) {
-        loading = ServedModel.loadPausing(request.version, new Date(request.createdAt), request.artifactPath, () => nextTurn(), { scoring }).finally(() => loads.delete(request.version));
-        loads.set(request.version, loading);
+        const [version, createdAt, pause] = [request.version, new Date(request.createdAt), () => nextTurn()];
+        if (request.share) {
+          const both = ServedModel.loadSharing(version, createdAt, request.artifactPath, pause, { scoring });
+          // A failed load is reported through `loading`.
+          [loading, shared] = [both.then((b) => b.model), both.then((b) => b.shared, () => undefined)];
+        } else loading = ServedModel.loadPausing(version, createdAt, request.artifactPath, pause, { scoring, from: request.from });
+        loading = loading.finally(() => loads.delete(version));
+        loads.set(version, loading);
       }
       const served = await loading;
       models.set(request.version, served);
-      return null;
+      // A second load of a version already loading has nothing to share: the pool then loads the others from the files.
+      return (await shared) ?? null;
     }
     case 'unload':
       // An unload that overtakes its version's load (a failed activation elsewhere) waits for it, or the version would stay.

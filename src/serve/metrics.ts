@@ -80,6 +80,13 @@ export class ServeMetrics {
     registers: [this.registry],
   });
 
+  readonly modelLoads = new Counter({
+    name: 'attnrec_model_loads_total',
+    help: "Model versions loaded by the live inference workers, by worker and source: files (the artifact read and the tables built), shared (copied from the worker that built them, ~25 ms instead of ~115 for the default model)",
+    labelNames: ['worker', 'from'] as const,
+    registers: [this.registry],
+  });
+
   readonly replicaNotices = new Counter({
     name: 'attnrec_replica_event_notices_total',
     help: "PostgreSQL: notices of other replicas' stored events received (each drops those users' cached state here)",

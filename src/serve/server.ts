@@ -79,7 +79,7 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
     metrics.inferenceHistories.inc({ worker }, histories);
     if (worker !== 'background') metrics.inferenceBatches.inc({ worker }, batches);
   };
-  const pool = await InferencePool.start({ workers: config.workers, scoring: config.scoring, background: config.userCacheSize > 0, log, onBatch: countBatch });
+  const pool = await InferencePool.start({ workers: config.workers, scoring: config.scoring, background: config.userCacheSize > 0, log, onBatch: countBatch, onLoad: (worker, from) => metrics.modelLoads.inc({ worker, from }) });
   // Each worker's label set exists from the start (at 0), not created by its first batch under traffic.
   for (let worker = 0; worker < config.workers; worker++) countBatch(String(worker), 0, 0);
   if (config.userCacheSize > 0) countBatch('background', 0);
