@@ -1,10 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
 import { AppError } from '../errors.js';
 import { ModelConfigSchema, type ModelConfig } from './config.js';
 import { CooccurrenceBlend, type CooccurrenceBlendParams } from './cooccurrence-blend.js';
+import { rowSteps, runSteps, runStepsPausing, type Steps } from './steps.js';
 
 /**
  * A model on disk in TensorFlow.js's weights-manifest layout: model.json
@@ -72,7 +74,7 @@ export function readArtifact(directory: string): ArtifactData {
   const { json, configs } = readModelJson(directory);
   const weights = readArtifactFile(directory, () => readFileSync(join(directory, 'weights.bin')));
   const cooccurrence = json.cooccurrence ? readArtifactFile(directory, () => readFileSync(join(directory, COOCCURRENCE_FILE))) : undefined;
-  return parseArtifact(directory, json, configs, weights, cooccurrence);
+  return runSteps(parseArtifact(directory, json, configs, weights, cooccurrence));
 }
 
 /**
@@ -84,7 +86,9 @@ export async function readArtifactAsync(directory: string, options: { readonly s
   const { json, configs } = parseModelJson(directory, await readArtifactFileAsync(directory, () => readFile(join(directory, 'model.json'), 'utf8')));
   const read = (name: string) => readArtifactFileAsync(directory, () => (options.shared ? readShared(join(directory, name)) : readFile(join(directory, name))));
   const [weights, cooccurrence] = await Promise.all([read('weights.bin'), json.cooccurrence ? read(COOCCURRENCE_FILE) : undefined]);
-  return parseArtifact(directory, json, configs, weights, cooccurrence);
+  // The co-occurrence term's checks in pieces: in one, amazon-games' 1.4 M neighbours held a fresh worker's thread for
+  // tens of milliseconds (interpreted until optimised), the requests queued to it waiting.
+  return runStepsPausing(parseArtifact(directory, json, configs, weights, cooccurrence), () => nextTurn());
 }
 
 /** A file's bytes in shared memory (a SharedArrayBuffer): the weights and term it holds can be posted to other threads without a copy. */
@@ -124,7 +128,7 @@ function readArtifactFileAsync<T extends string | Buffer>(directory: string, rea
   return read().catch((error: unknown) => Promise.reject(corrupt(directory, (error as Error).message)));
 }
 
-function parseArtifact(directory: string, json: ModelJson, configs: ModelConfig[], bytes: Buffer, cooccurrence: Buffer | undefined): ArtifactData {
+function* parseArtifact(directory: string, json: ModelJson, configs: ModelConfig[], bytes: Buffer, cooccurrence: Buffer | undefined): Steps<ArtifactData> {
   const specs = json.weightsManifest?.[0]?.weights ?? [];
   const expectedBytes = specs.reduce((n, s) => n + 4 * s.shape.reduce((a, b) => a * b, 1), 0);
   if (bytes.length !== expectedBytes) throw corrupt(directory, `weights.bin has ${bytes.length} bytes, the manifest describes ${expectedBytes}`);
@@ -142,7 +146,7 @@ function parseArtifact(directory: string, json: ModelJson, configs: ModelConfig[
   }
   if (!json.cooccurrence || !cooccurrence) return { configs, members, extra: json.extra };
   try {
-    return { configs, members, blend: readBlend(cooccurrence, json.cooccurrence, configs[0]!.numItems), extra: json.extra };
+    return { configs, members, blend: yield* readBlend(cooccurrence, json.cooccurrence, configs[0]!.numItems), extra: json.extra };
   } catch (error) {
     throw corrupt(directory, (error as Error).message);
   }
@@ -192,7 +196,7 @@ function littleEndian<T extends Float32Array | Int32Array>(bytes: Buffer, byteOf
   return out;
 }
 
-function readBlend(bytes: Buffer, spec: NonNullable<ModelJson['cooccurrence']>, numItems: number): CooccurrenceBlend {
+function* readBlend(bytes: Buffer, spec: NonNullable<ModelJson['cooccurrence']>, numItems: number): Steps<CooccurrenceBlend> {
   const { params, entries } = spec;
   if (spec.numItems !== numItems) throw new Error(`the co-occurrence term covers ${spec.numItems} items, the model ${numItems}`);
   if (![params?.weight, params?.scale, params?.decay].every((v) => typeof v === 'number' && Number.isFinite(v) && v >= 0)) throw new Error('the co-occurrence term has bad parameters');
@@ -204,8 +208,13 @@ function readBlend(bytes: Buffer, spec: NonNullable<ModelJson['cooccurrence']>, 
   const offsets = littleEndian(bytes, 0, rows, Int32Array);
   const items = littleEndian(bytes, 4 * rows, entries, Int32Array);
   const weights = littleEndian(bytes, 4 * (rows + entries), entries, Float32Array);
-  for (let i = 0; i + 1 < rows; i++) if (offsets[i]! > offsets[i + 1]!) throw new Error(`${spec.path}: offsets decrease at item ${i}`);
+  yield* rowSteps(0, rows - 1, 1, (i) => {
+    if (offsets[i]! > offsets[i + 1]!) throw new Error(`${spec.path}: offsets decrease at item ${i}`);
+  });
   if (offsets[0] !== 0 || offsets[rows - 1] !== entries) throw new Error(`${spec.path}: offsets do not span the entries`);
-  for (const item of items) if (item < 1 || item > numItems) throw new Error(`${spec.path}: neighbour ${item} is outside 1..${numItems}`);
+  yield* rowSteps(0, entries, 1, (e) => {
+    const item = items[e]!;
+    if (item < 1 || item > numItems) throw new Error(`${spec.path}: neighbour ${item} is outside 1..${numItems}`);
+  });
   return new CooccurrenceBlend({ numItems, offsets, items, weights }, params);
 }
