@@ -175,11 +175,16 @@ describe('inference on worker threads', () => {
     }
   });
 
-  it('runs the background worker only while a warm-up does, and warms again after it ended', async () => {
+  it('runs the background worker only while a load or a warm-up does, and warms again after it ended', async () => {
     const version = await shop.store.prisma.modelVersion.findFirstOrThrow({ where: { active: true } });
-    const pool = await InferencePool.start({ workers: 1, background: true, log: () => {} });
+    const loads: string[] = [];
+    const pool = await InferencePool.start({ workers: 1, background: true, log: () => {}, backgroundGraceMs: 100, onLoad: (worker, from) => loads.push(`${worker} ${from}`) });
     try {
+      // The background worker built the version's tables for the live worker, and waits for a warm-up a little while.
       await pool.load(version.id, version.createdAt, version.artifactPath);
+      expect(loads).toEqual(['0 shared']);
+      expect(pool.backgroundRunning).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 300));
       expect(pool.backgroundRunning).toBe(false);
       const users = (await shop.store.prisma.event.findMany({ distinct: ['userId'], select: { userId: true } })).length;
       for (let round = 0; round < 2; round++) {

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { CatalogItem } from '../data/serving-reader.js';
-import { AppError } from '../errors.js';
+import { AppError, isAppError } from '../errors.js';
 import type { ExplainedEvent } from '../inspect/explain.js';
 import type { InspectOptions } from '../inspect/inspect-history.js';
 import type { AttentionReport } from '../inspect/report.js';
@@ -29,8 +29,8 @@ import type { WarmedUser, WorkerCommand, WorkerReply, WorkerRequest } from './in
  *  - Live requests only go to the live workers. The user-cache warm-up runs
  *    on a background worker of its own, at the lowest OS priority (nice 19):
  *    the kernel's scheduler gives it the CPU that live requests leave idle.
- *    Its thread runs only while a warm-up does: it starts with the first,
- *    loads the version the warm-up is for, and ends when no warm-up is left
+ *    Its thread runs only while a warm-up or a load does: it starts with the
+ *    first, loads the version the warm-up is for, and ends when no warm-up is left
  *    (a model version and an idle thread held for nothing were ~200 MB of
  *    resident memory, and resident memory costs latency on this machine: see
  *    docs/serving-performance.md, "Resident memory").
@@ -39,11 +39,15 @@ import type { WarmedUser, WorkerCommand, WorkerReply, WorkerRequest } from './in
  *    replacement loads the same versions, and queued requests wait for it.
  *  - A request that waits longer than `queueTimeoutMs` for a worker fails
  *    the same way rather than hang.
- * Loading a version is rolling, one live worker at a time, and the worker
- * that loads keeps answering: it builds the version in pieces of a few
- * milliseconds with requests in between (ServedModel.loadPausing), so an
- * activation under load, even with one worker, costs latency by the piece
- * rather than a stall of the whole load (0.4-0.8 s for the default model).
+ * Loading a version: its tables are built once, on the background worker
+ * (at nice 19, from the CPU live requests leave idle) when there is one,
+ * else on the first live worker, and shared with the live workers, which
+ * copy them one at a time (ServedModel.loadSharing; ~25-60 ms each for the
+ * default model against ~115 ms or more to build). A worker that loads is
+ * out of the rotation while another live worker is in it; an only worker
+ * keeps answering, between the pieces of a few milliseconds its load is
+ * built in (ServedModel.loadPausing), so an activation under load costs
+ * latency by the piece rather than a stall of the whole load.
  */
 export interface InferencePoolOptions {
   /** Live workers (≥ 1). */
@@ -56,11 +60,15 @@ export interface InferencePoolOptions {
   readonly log: (message: string, error?: unknown) => void;
   /** Called for each batch of histories a worker is given (metrics). */
   readonly onBatch?: (worker: string, histories: number) => void;
+  /** How long the background worker stays up after it built a version with no warm-up to run (default BACKGROUND_GRACE_MS). */
+  readonly backgroundGraceMs?: number;
   /** Called for each version a live worker loaded (metrics): from its files, or copied from another worker's build. */
   readonly onLoad?: (worker: string, from: 'files' | 'shared') => void;
 }
 
 const WORKER_ENTRY = new URL('./inference-worker.mjs', import.meta.url);
+/** A load is followed by its warm-up within milliseconds (a start, an activation's pre-warm): the background worker that built the version waits this long for it. */
+const BACKGROUND_GRACE_MS = 5_000;
 const DEFAULT_QUEUE_TIMEOUT_MS = 10_000;
 
 interface Pending {
@@ -79,6 +87,8 @@ interface Slot {
   /** Whether that message is a batch of histories (a pass of a few ms) rather than a single command. */
   computingBatch: boolean;
   readonly inflight: Map<number, Pending>;
+  /** Loading a version for the pool (load()): out of the rotation while another live worker is in it. */
+  loading?: boolean;
   /** The catalogue generation this worker holds (see inspect). */
   catalogGeneration: number;
   /** Called with each 'warmed' message of the warm-up in progress there. */
@@ -101,6 +111,8 @@ export class InferencePool {
   /** Warm-ups running or starting on the background worker. */
   private warmUps = 0;
   private backgroundStart: Promise<Slot> | undefined;
+  /** The background worker's end after a load with no warm-up (endBackgroundWorkerSoon). */
+  private backgroundGrace: NodeJS.Timeout | undefined;
   private readonly timer: NodeJS.Timeout;
 
   private constructor(private readonly options: InferencePoolOptions) {
@@ -134,15 +146,19 @@ export class InferencePool {
     this.loaded.set(version, entry);
     entry.ready = (async () => {
       try {
-        // The first live worker reads the files and builds the tables; with more workers it shares them, and each
-        // of the others copies them instead (docs/serving-performance.md, "One build of a version's tables").
-        let shared: SharedVersion | undefined;
+        // The tables are built once, on the background worker at the lowest priority when there is one, else on the
+        // first live worker; the others copy them (docs/serving-performance.md, "One build of a version's tables").
+        let shared = await this.buildInBackground(message);
         for (const slot of this.slots) {
           if (!slot.ready || slot.background) continue;
           const share = shared === undefined && this.slots.slice(this.slots.indexOf(slot) + 1).some((s) => s.ready && !s.background);
-          // It stays in the rotation: the worker answers between the pieces of the load.
+          // Out of the rotation while another live worker is in it (dispatch); an only worker answers between the pieces of the load.
           const from = shared;
-          const result = await this.sendControl(slot, { ...message, ...(share && { share }), ...(from && { from }) });
+          slot.loading = true;
+          const result = await this.sendControl(slot, { ...message, ...(share && { share }), ...(from && { from }) }).finally(() => {
+            slot.loading = false;
+            this.dispatch();
+          });
           this.options.onLoad?.(String(slot.index), from ? 'shared' : 'files');
           if (share && result) shared = result as SharedVersion;
         }
@@ -153,6 +169,25 @@ export class InferencePool {
       }
     })();
     return entry.ready;
+  }
+
+  /**
+   * The version's tables built on the background worker, at the lowest OS priority, for the live workers to copy
+   * (undefined without a background worker, or when it could not: the live workers then build them). It stays up
+   * for the warm-up that follows a load; without one it ends a little later.
+   */
+  private async buildInBackground(message: Extract<WorkerCommand, { type: 'load' }>): Promise<SharedVersion | undefined> {
+    if (!this.options.background || this.closed) return undefined;
+    this.warmUps++;
+    try {
+      const slot = await this.backgroundWorker();
+      return ((await this.sendControl(slot, { ...message, share: true })) as SharedVersion | null) ?? undefined;
+    } catch (error) {
+      if (isAppError(error) && error.code === 'ARTIFACT_CORRUPT') throw error;
+      return undefined;
+    } finally {
+      if (--this.warmUps === 0) this.endBackgroundWorkerSoon();
+    }
   }
 
   /** One holder of a version lets go; the last one frees it in every worker (after the requests already sent to them). */
@@ -254,6 +289,7 @@ export class InferencePool {
 
   /** The background worker, started if it is not running. */
   private backgroundWorker(): Promise<Slot> {
+    clearTimeout(this.backgroundGrace);
     const index = this.options.workers;
     const slot = this.slots[index];
     if (slot && !slot.ended && slot.ready) return Promise.resolve(slot);
@@ -261,6 +297,15 @@ export class InferencePool {
       .then(() => this.slots[index]!)
       .finally(() => (this.backgroundStart = undefined));
     return this.backgroundStart;
+  }
+
+  /** endBackgroundWorker after BACKGROUND_GRACE_MS, unless a warm-up has started by then. */
+  private endBackgroundWorkerSoon(): void {
+    clearTimeout(this.backgroundGrace);
+    this.backgroundGrace = setTimeout(() => {
+      if (this.warmUps === 0) this.endBackgroundWorker();
+    }, this.options.backgroundGraceMs ?? BACKGROUND_GRACE_MS);
+    this.backgroundGrace.unref();
   }
 
   /**
@@ -290,6 +335,7 @@ export class InferencePool {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
+    clearTimeout(this.backgroundGrace);
     for (const task of this.queue.splice(0)) task.pending.reject(unavailable('the server is shutting down'));
     await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
   }
@@ -310,9 +356,10 @@ export class InferencePool {
 
   /** Sends queued work to idle live workers: the first task's kind and version decide the batch. */
   private dispatch(): void {
+    const others = this.slots.some((s) => !s.background && s.ready && !s.loading);
     for (const slot of this.slots) {
       if (this.queue.length === 0) return;
-      if (slot.background || !slot.ready || slot.computing !== undefined) continue;
+      if (slot.background || !slot.ready || slot.computing !== undefined || (slot.loading && others)) continue;
       const first = this.queue[0]!;
       const id = this.nextId++;
       if (first.kind === 'single') {
