@@ -175,6 +175,39 @@ describe('inference on worker threads', () => {
     }
   });
 
+  it('takes a loading worker out of the rotation while the other answers, and copies the first worker\'s build', async () => {
+    const version = await shop.store.prisma.modelVersion.findFirstOrThrow({ where: { active: true } });
+    const events: string[] = [];
+    const pool = await InferencePool.start({ workers: 2, background: false, log: () => {}, onBatch: (worker) => events.push(`batch ${worker}`), onLoad: (worker, from) => events.push(`load ${worker} ${from}`) });
+    try {
+      await pool.load(version.id, version.createdAt, version.artifactPath);
+      const history = { items: [1, 2, 3], types: [1, 1, 1] };
+      const expected = (await pool.represent(version.id, [history], 5))[0]!;
+      events.length = 0;
+      // Another version (the same files under another number) loads while requests for the first keep coming, one at a time.
+      let loaded = false;
+      const loading = pool.load(version.id + 1_000, version.createdAt, version.artifactPath).then(() => (loaded = true));
+      await new Promise((resolve) => setImmediate(resolve)); // the first worker's load is under way
+      while (!loaded) {
+        const [answer] = await pool.represent(version.id, [history], 5);
+        expect(Array.from(answer!.shortlist.indices)).toEqual(Array.from(expected.shortlist.indices));
+      }
+      await loading;
+      const firstLoaded = events.indexOf('load 0 files');
+      expect(firstLoaded).toBeGreaterThan(0);
+      expect(events.slice(firstLoaded + 1)).toContain('load 1 shared');
+      // While worker 0 built, worker 1 answered everything (and answered something).
+      expect(events.slice(0, firstLoaded)).toContain('batch 1');
+      expect(events.slice(0, firstLoaded)).not.toContain('batch 0');
+      // And while worker 1 copied, worker 0 did.
+      expect(events.slice(firstLoaded, events.indexOf('load 1 shared'))).not.toContain('batch 1');
+      const [fromNew] = await pool.represent(version.id + 1_000, [history], 5);
+      expect(Array.from(fromNew!.shortlist.indices)).toEqual(Array.from(expected.shortlist.indices));
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('runs the background worker only while a load or a warm-up does, and warms again after it ended', async () => {
     const version = await shop.store.prisma.modelVersion.findFirstOrThrow({ where: { active: true } });
     const loads: string[] = [];
