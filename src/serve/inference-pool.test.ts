@@ -154,22 +154,8 @@ describe('inference on worker threads', () => {
     const pool = await InferencePool.start({ workers: 1, background: false, log: () => {} });
     try {
       await pool.load(version.id, version.createdAt, version.artifactPath);
-      const history = { items: [1, 2, 3], types: [1, 1, 1] };
-      const expected = (await pool.represent(version.id, [history], 5))[0]!;
-      // Another version (the same files under another number) loads while requests for the first keep coming.
-      let loaded = false;
-      const loading = pool.load(version.id + 1_000, version.createdAt, version.artifactPath).then(() => (loaded = true));
-      let answeredDuringLoad = 0;
-      while (!loaded) {
-        const [answer] = await pool.represent(version.id, [history], 5);
-        expect(Array.from(answer!.shortlist.indices)).toEqual(Array.from(expected.shortlist.indices));
-        if (!loaded) answeredDuringLoad++;
-      }
-      await loading;
       // A worker that loaded in one piece would have answered nothing until the load was done.
-      expect(answeredDuringLoad).toBeGreaterThan(0);
-      const [fromNew] = await pool.represent(version.id + 1_000, [history], 5);
-      expect(Array.from(fromNew!.shortlist.indices)).toEqual(Array.from(expected.shortlist.indices));
+      expect(await answeredWhileReloading(pool, version)).toBeGreaterThan(0);
     } finally {
       await pool.close();
     }
@@ -181,18 +167,7 @@ describe('inference on worker threads', () => {
     const pool = await InferencePool.start({ workers: 2, background: false, log: () => {}, onBatch: (worker) => events.push(`batch ${worker}`), onLoad: (worker, from) => events.push(`load ${worker} ${from}`) });
     try {
       await pool.load(version.id, version.createdAt, version.artifactPath);
-      const history = { items: [1, 2, 3], types: [1, 1, 1] };
-      const expected = (await pool.represent(version.id, [history], 5))[0]!;
-      events.length = 0;
-      // Another version (the same files under another number) loads while requests for the first keep coming, one at a time.
-      let loaded = false;
-      const loading = pool.load(version.id + 1_000, version.createdAt, version.artifactPath).then(() => (loaded = true));
-      await new Promise((resolve) => setImmediate(resolve)); // the first worker's load is under way
-      while (!loaded) {
-        const [answer] = await pool.represent(version.id, [history], 5);
-        expect(Array.from(answer!.shortlist.indices)).toEqual(Array.from(expected.shortlist.indices));
-      }
-      await loading;
+      await answeredWhileReloading(pool, version, () => (events.length = 0));
       const firstLoaded = events.indexOf('load 0 files');
       expect(firstLoaded).toBeGreaterThan(0);
       expect(events.slice(firstLoaded + 1)).toContain('load 1 shared');
@@ -201,8 +176,6 @@ describe('inference on worker threads', () => {
       expect(events.slice(0, firstLoaded)).not.toContain('batch 0');
       // And while worker 1 copied, worker 0 did.
       expect(events.slice(firstLoaded, events.indexOf('load 1 shared'))).not.toContain('batch 1');
-      const [fromNew] = await pool.represent(version.id + 1_000, [history], 5);
-      expect(Array.from(fromNew!.shortlist.indices)).toEqual(Array.from(expected.shortlist.indices));
     } finally {
       await pool.close();
     }
@@ -261,6 +234,30 @@ async function workerBatches(shop: ServedShop): Promise<{ histories: Record<stri
   const read = (name: string): Record<string, number> =>
     Object.fromEntries([...text.matchAll(new RegExp(`${name}\\{worker="([^"]+)"\\} (\\d+)`, 'g'))].map((m) => [m[1]!, Number(m[2])]));
   return { histories: read('attnrec_inference_histories_total'), batches: read('attnrec_inference_batches_total') };
+}
+
+/**
+ * Loads `version` again under another number (the same files) while asking for the first one's shortlist, one
+ * request at a time (`started` runs just before the load begins): every answer is the first's, and so is the new
+ * number's after. How many were answered while the load ran.
+ */
+async function answeredWhileReloading(pool: InferencePool, version: { id: number; createdAt: Date; artifactPath: string }, started: () => void = () => {}): Promise<number> {
+  const history = { items: [1, 2, 3], types: [1, 1, 1] };
+  const expected = Array.from((await pool.represent(version.id, [history], 5))[0]!.shortlist.indices);
+  started();
+  let loaded = false;
+  const loading = pool.load(version.id + 1_000, version.createdAt, version.artifactPath).then(() => (loaded = true));
+  await new Promise((resolve) => setImmediate(resolve)); // the first worker's load is under way
+  let answered = 0;
+  while (!loaded) {
+    const [answer] = await pool.represent(version.id, [history], 5);
+    expect(Array.from(answer!.shortlist.indices)).toEqual(expected);
+    if (!loaded) answered++;
+  }
+  await loading;
+  const [fromNew] = await pool.represent(version.id + 1_000, [history], 5);
+  expect(Array.from(fromNew!.shortlist.indices)).toEqual(expected);
+  return answered;
 }
 
 /** One worker's histories and batches between two readings of workerBatches. */
