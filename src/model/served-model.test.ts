@@ -108,12 +108,7 @@ describe('ServedModel', () => {
   });
 
   it('gives the same shortlists and scores through the 16-bit table as in float32, the normaliser within 1e-4', () => {
-    const numItems = QUANTISED_MIN_ROWS + 900;
-    const config = { numItems, numEventTypes: 3, maxLength: 8, dim: 16, heads: 2, blocks: 1, ffnDim: 16, dropout: 0, itemBias: true };
-    const dir = mkdtempSync(join(tmpdir(), 'attnrec-served-'));
-    const offsets = Int32Array.from({ length: numItems + 2 }, (_, k) => Math.min(k, numItems - 1));
-    const blend = new CooccurrenceBlend({ numItems, offsets, items: Int32Array.from({ length: numItems - 1 }, (_, k) => k + 2), weights: new Float32Array(numItems - 1).fill(0.5) }, { weight: 2, scale: 4, decay: 0.5, repeatWeight: 1, repeatDecay: 0.9 });
-    saveModel(new SasRecEnsemble([new SasRec({ ...config, seed: 8 }), new SasRec({ ...config, seed: 9 })]), dir, { vocabulary: Array.from({ length: numItems }, (_, k) => k + 1) }, blend);
+    const { numItems, dir } = savedQuantisableEnsemble((k) => k + 1);
     const exact = ServedModel.load(1, new Date(), dir, { scoring: 'exact' });
     const quantised = ServedModel.load(1, new Date(), dir);
     const histories = Array.from({ length: 9 }, (_, h) => exact.encode(Array.from({ length: 1 + (h % 8) }, (_, i) => 1 + ((h * 811 + i * 37) % numItems)), Array.from({ length: 1 + (h % 8) }, (_, i) => 1 + (i % 3))));
@@ -130,12 +125,7 @@ describe('ServedModel', () => {
   });
 
   it.each(['quantised', 'exact'] as const)('loads a version from another thread\'s shared parts (%s), reading no file, and answers bit for bit as one loaded from the files', async (scoring) => {
-    const numItems = QUANTISED_MIN_ROWS + 900;
-    const config = { numItems, numEventTypes: 3, maxLength: 8, dim: 16, heads: 2, blocks: 1, ffnDim: 16, dropout: 0, itemBias: true };
-    const dir = mkdtempSync(join(tmpdir(), 'attnrec-served-'));
-    const offsets = Int32Array.from({ length: numItems + 2 }, (_, k) => Math.min(k, numItems - 1));
-    const blend = new CooccurrenceBlend({ numItems, offsets, items: Int32Array.from({ length: numItems - 1 }, (_, k) => k + 2), weights: new Float32Array(numItems - 1).fill(0.5) }, { weight: 2, scale: 4, decay: 0.5, repeatWeight: 1, repeatDecay: 0.9 });
-    saveModel(new SasRecEnsemble([new SasRec({ ...config, seed: 8 }), new SasRec({ ...config, seed: 9 })]), dir, { vocabulary: Array.from({ length: numItems }, (_, k) => 3 * k + 5) }, blend);
+    const { numItems, dir } = savedQuantisableEnsemble((k) => 3 * k + 5);
     const pause = () => Promise.resolve();
     const fromFiles = await ServedModel.loadPausing(1, new Date(), dir, pause, { scoring });
     const { model: sharing, shared } = await ServedModel.loadSharing(1, new Date(), dir, pause, { scoring });
@@ -218,3 +208,17 @@ describe('ServedModel', () => {
     expect(() => served.state(served.encode([1, 2], [0, 0]))).toThrow(/retired/);
   });
 });
+
+/**
+ * A two-member ensemble with a co-occurrence term (repeat part included), large enough to score through the
+ * 16-bit table (QUANTISED_MIN_ROWS + 900 items), saved with internal id `itemId(k)` for model index k + 1.
+ */
+function savedQuantisableEnsemble(itemId: (k: number) => number): { numItems: number; dir: string } {
+  const numItems = QUANTISED_MIN_ROWS + 900;
+  const config = { numItems, numEventTypes: 3, maxLength: 8, dim: 16, heads: 2, blocks: 1, ffnDim: 16, dropout: 0, itemBias: true };
+  const dir = mkdtempSync(join(tmpdir(), 'attnrec-served-'));
+  const offsets = Int32Array.from({ length: numItems + 2 }, (_, k) => Math.min(k, numItems - 1));
+  const blend = new CooccurrenceBlend({ numItems, offsets, items: Int32Array.from({ length: numItems - 1 }, (_, k) => k + 2), weights: new Float32Array(numItems - 1).fill(0.5) }, { weight: 2, scale: 4, decay: 0.5, repeatWeight: 1, repeatDecay: 0.9 });
+  saveModel(new SasRecEnsemble([new SasRec({ ...config, seed: 8 }), new SasRec({ ...config, seed: 9 })]), dir, { vocabulary: Array.from({ length: numItems }, (_, k) => itemId(k)) }, blend);
+  return { numItems, dir };
+}

@@ -281,7 +281,7 @@ export class InferencePool {
     };
   }
 
-  /** Whether the background worker's thread is running (it runs only while a warm-up does). */
+  /** Whether the background worker's thread is running (it runs only while a load or a warm-up does, and a few seconds after a load). */
   get backgroundRunning(): boolean {
     const slot = this.slots[this.options.workers];
     return slot !== undefined && !slot.ended;
@@ -309,7 +309,7 @@ export class InferencePool {
   }
 
   /**
-   * Ends the background worker's thread once no warm-up runs: the thread, its
+   * Ends the background worker's thread once no load or warm-up runs: the thread, its
    * heap and the store it opened are ~100-200 MB of resident memory, and
    * resident memory costs latency on this machine (docs/serving-performance.md,
    * "Resident memory"). The next warm-up starts another (~1 s).
