@@ -1,14 +1,14 @@
 import Database from 'better-sqlite3';
 import { parentPort, workerData } from 'node:worker_threads';
-import { lowerThreadPriority } from '../thread-priority.js';
 import { sqliteAttributionReads, sqliteAttributionWrites } from './attributions.js';
 import { sqliteImpressionStatements } from './impressions.js';
-import { READER_NICE, type SqliteReaderRequest, type SqliteThreadSettings, type SqliteWriterRequest } from './sqlite-writer.js';
+import type { SqliteReaderRequest, SqliteThreadSettings, SqliteWriterRequest } from './sqlite-writer.js';
 
 // A thread of src/data/sqlite-writer.ts: one connection, the statements of
 // src/data/impressions.ts and src/data/attributions.ts. The writer's
 // connection writes (under the process's write lock, taken by the caller);
-// the reader's is read-only and runs at a lower priority.
+// the reader's is read-only and runs at a lower priority (settings.nice, set by
+// the entry, sqlite-writer-thread.mjs).
 const settings = workerData as SqliteThreadSettings;
 const port = parentPort!;
 const db = new Database(settings.file, { fileMustExist: true, readonly: settings.role === 'reader' });
@@ -17,8 +17,6 @@ if (settings.role === 'writer') {
   db.pragma('wal_autocheckpoint = 0');
   db.pragma('foreign_keys = ON');
   db.pragma(`synchronous = ${Number(settings.synchronous)}`);
-} else {
-  lowerThreadPriority(READER_NICE);
 }
 
 port.on('message', (message: (SqliteWriterRequest | SqliteReaderRequest | { readonly op: 'ready' | 'close' }) & { readonly id: number }) => {

@@ -73,6 +73,8 @@ export interface SqliteThreadSettings {
   readonly synchronous: number;
   /** writer: a read-write connection at the process's priority; reader: a read-only connection at nice READER_NICE. */
   readonly role: 'writer' | 'reader';
+  /** The thread's nice value, set by its entry (sqlite-writer-thread.mjs) before anything else runs there: READER_NICE for the reader. */
+  readonly nice?: number;
 }
 
 /**
@@ -130,7 +132,7 @@ export class SqliteThread<Request extends { readonly op: string }, Replies exten
 
   private start(): Worker {
     if (this.worker) return this.worker;
-    const settings: SqliteThreadSettings = { file: this.file, synchronous: Number(this.db.pragma('synchronous', { simple: true })), role: this.role };
+    const settings: SqliteThreadSettings = { file: this.file, synchronous: Number(this.db.pragma('synchronous', { simple: true })), role: this.role, ...(this.role === 'reader' && { nice: READER_NICE }) };
     const worker = new Worker(THREAD_ENTRY, { workerData: settings });
     worker.unref(); // never keeps the process alive: the recorder and the attributor finish before the store closes
     worker.on('message', ({ id, error, result }: { id: number; error?: string; result?: unknown }) => {

@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { servingReader } from '../data/serving-reader.js';
 import { evaluateVersion } from '../evaluate/evaluate-version.js';
@@ -190,6 +191,8 @@ describe('inference on worker threads', () => {
       await pool.load(version.id, version.createdAt, version.artifactPath);
       expect(loads).toEqual(['0 shared']);
       expect(pool.backgroundRunning).toBe(true);
+      // At nice 19: the worker's thread and the thread its TypeScript loader compiles modules on, which it started.
+      expect(threadsAtNice(19)).toBeGreaterThanOrEqual(2);
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(pool.backgroundRunning).toBe(false);
       const users = (await shop.store.prisma.event.findMany({ distinct: ['userId'], select: { userId: true } })).length;
@@ -223,6 +226,14 @@ describe('inference on worker threads', () => {
     expect(badType.status).toBe(400);
   });
 });
+
+/** How many of this process's threads run at nice value `nice` (Linux: field 19 of /proc/self/task/<tid>/stat). */
+function threadsAtNice(nice: number): number {
+  return readdirSync('/proc/self/task').filter((tid) => {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]) === nice;
+  }).length;
+}
 
 function sum(counts: Record<string, number>): number {
   return Object.values(counts).reduce((a, b) => a + b, 0);

@@ -5,7 +5,6 @@ import { externalUserIds } from '../data/serving-reader.js';
 import { openStore, type Store } from '../data/store.js';
 import type { CatalogItem } from '../data/serving-reader.js';
 import { isAppError } from '../errors.js';
-import { lowerThreadPriority } from '../thread-priority.js';
 import { inspectHistory } from '../inspect/inspect-history.js';
 import { ServedModel, type ScoringMode, type SharedVersion } from '../model/served-model.js';
 import type { WarmedUser, WorkerReply, WorkerRequest } from './inference-protocol.js';
@@ -17,11 +16,11 @@ import type { WarmedUser, WorkerReply, WorkerRequest } from './inference-protoco
  * answered in between (ServedModel.loadPausing). A
  * background worker (workerData.background) builds each version's tables for
  * the live workers to copy (a load with `share`) and warms the user cache, at
- * the lowest scheduling priority the OS gives a thread, so both run on
+ * the lowest scheduling priority the OS gives a thread (set by the entry,
+ * inference-worker.mjs, before the thread loads anything), so both run on
  * capacity that live requests leave idle.
  */
 const port = parentPort!;
-const background = (workerData as { background?: boolean } | undefined)?.background === true;
 const scoring = (workerData as { scoring?: ScoringMode } | undefined)?.scoring ?? 'quantised';
 const models = new Map<number, ServedModel>();
 /** Versions being loaded (ServedModel.loadPausing): a second load of one waits for the first. */
@@ -29,8 +28,6 @@ const loads = new Map<number, Promise<ServedModel>>();
 let store: Store | undefined;
 let warming: number | undefined;
 let catalog = { byInternalId: (_id: number): CatalogItem | undefined => undefined, byExternalId: (_id: string): CatalogItem | undefined => undefined };
-
-if (background) lowerThreadPriority(19);
 
 port.on('message', (request: WorkerRequest) => {
   void handle(request);

@@ -1,0 +1,2 @@
+/** See thread-priority.mjs. */
+export declare function lowerThreadPriority(nice: number): boolean;
