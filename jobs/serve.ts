@@ -13,6 +13,12 @@ import { consoleLogger, startServer } from '../src/serve/server.js';
 // mark-compact collected the same garbage in a 10-ms pause (docs/serving-performance.md, "Activation").
 // Set before the server allocates anything; worker threads share the process's V8 flags.
 setFlagsFromString('--no-memory-reducer');
+// The old generation may grow to twice what the last full collection left before the next one (V8 picks
+// less for a heap of this size, ~60 MB): during an activation and its pre-warm, which files a second user
+// cache, the event loop ran 6 mark-compacts in ~20 s with V8's factor (pauses 5-15 ms each), 1-2 with this
+// one (--trace-gc; docs/serving-performance.md, "An activation's first second, thread by thread"). It costs
+// up to one more live heap of memory.
+setFlagsFromString('--heap-growing-percent=100');
 
 const d = SERVE_DEFAULTS;
 const spec = {
