@@ -130,6 +130,13 @@ describe('Recommender user cache', () => {
     recommender.adopt(next);
     expect(recommender.cachedUsers).toBe(2);
     expect(recommender.preparedUsers).toBe(0);
+    // The next activation prepares in a cache of its own (the spare built ahead, or a new one), not the serving one.
+    const later = { version: 4 } as unknown as PooledModel;
+    recommender.prepareNext(later);
+    expect(recommender.preparedUsers).toBe(0);
+    expect(recommender.primeWarmed(later, [warmed('d')], recommender.currentEpoch)).toBe(1);
+    expect(recommender.cachedUsers).toBe(2);
+    recommender.dropNext(later);
     // Another version taking over finds nothing prepared for it: the cache starts empty.
     recommender.adopt({ version: 3 } as unknown as PooledModel);
     expect(recommender.cachedUsers).toBe(0);

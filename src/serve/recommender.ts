@@ -99,6 +99,8 @@ interface BoostTable {
   readonly logFactors: Float32Array;
 }
 const POPULAR_LIMIT = 1_000;
+/** How long after an activation ends the spare user cache is built (away from the swap's own work). */
+const SPARE_DELAY_MS = 5_000;
 const PURCHASE = BUILTIN_EVENT_TYPES.purchase!;
 
 /**
@@ -110,6 +112,13 @@ export class Recommender {
   private users: UserCache;
   /** Users represented under a version about to serve (see prepareNext), filed before it does. */
   private next: { readonly version: number; readonly users: UserCache } | undefined;
+  /**
+   * An empty user cache for the next activation's prepareNext, built ahead (at start, and SPARE_DELAY_MS
+   * after each activation ends): building one holds the event loop for 8-13 ms (the lru-cache package fills
+   * its arrays for every row it may hold, 100,000 by default; bench/scratch probe), which the first second
+   * of an activation, busy with the version's load, should not add.
+   */
+  private spare: UserCache | undefined;
   private readonly views = new WeakMap<PooledModel, ModelCatalogView>();
   private readonly fresh = new WeakMap<PooledModel, { readonly generation: number } & NewItems>();
   /** What a filter rule keeps (1) of a model's indices, and a boost rule's log-factor per index: rules repeat, the catalogue is scanned once. */
@@ -128,6 +137,7 @@ export class Recommender {
     private readonly onCacheLookup: (hit: boolean) => void = () => {},
   ) {
     this.users = this.userCache();
+    this.spare = this.userCache();
     this.invalidatedAt = new LruCache(Math.max(100_000, options.userCacheSize));
   }
 
@@ -162,7 +172,8 @@ export class Recommender {
    * while it fills.
    */
   prepareNext(model: PooledModel): void {
-    this.next = { version: model.version, users: this.userCache() };
+    this.next = { version: model.version, users: this.spare ?? this.userCache() };
+    this.spare = undefined;
   }
 
   /** Users filed for the version about to serve (0 without one). */
@@ -174,6 +185,7 @@ export class Recommender {
   adopt(model: PooledModel | undefined): void {
     const prepared = model !== undefined && this.next?.version === model.version ? this.next.users : undefined;
     this.next = undefined;
+    this.spareLater();
     if (prepared) {
       this.users = prepared;
       this.popular = undefined;
@@ -183,7 +195,20 @@ export class Recommender {
   /** The version prepared for did not take over (its activation failed). */
   dropNext(model: PooledModel): void {
     if (this.next?.version === model.version) this.next = undefined;
+    this.spareLater();
   }
+
+  /** Builds the next spare user cache a while after an activation ended (see spare). */
+  private spareLater(): void {
+    if (this.spare || this.spareTimer) return;
+    this.spareTimer = setTimeout(() => {
+      this.spareTimer = undefined;
+      if (!this.next) this.spare ??= this.userCache();
+    }, SPARE_DELAY_MS);
+    this.spareTimer.unref();
+  }
+
+  private spareTimer: NodeJS.Timeout | undefined;
 
   /** An empty user cache of the configured size and time to live. */
   private userCache(): UserCache {
