@@ -115,10 +115,12 @@ export class Recommender {
   /**
    * An empty user cache for the next activation's prepareNext, built ahead (at start, and SPARE_DELAY_MS
    * after each activation ends): building one holds the event loop for 8-13 ms (the lru-cache package fills
-   * its arrays for every row it may hold, 100,000 by default; bench/scratch probe), which the first second
-   * of an activation, busy with the version's load, should not add.
+   * its arrays for every row it may hold, 100,000 by default), which the first second of an activation,
+   * busy with the version's load, should not add (docs/serving-performance.md, "An activation's first
+   * second, thread by thread").
    */
   private spare: UserCache | undefined;
+  private spareTimer: NodeJS.Timeout | undefined;
   private readonly views = new WeakMap<PooledModel, ModelCatalogView>();
   private readonly fresh = new WeakMap<PooledModel, { readonly generation: number } & NewItems>();
   /** What a filter rule keeps (1) of a model's indices, and a boost rule's log-factor per index: rules repeat, the catalogue is scanned once. */
@@ -207,8 +209,6 @@ export class Recommender {
     }, SPARE_DELAY_MS);
     this.spareTimer.unref();
   }
-
-  private spareTimer: NodeJS.Timeout | undefined;
 
   /** An empty user cache of the configured size and time to live. */
   private userCache(): UserCache {
