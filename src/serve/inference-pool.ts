@@ -70,6 +70,8 @@ const WORKER_ENTRY = new URL('./inference-worker.mjs', import.meta.url);
 /** A load is followed by its warm-up within milliseconds (a start, an activation's pre-warm): the background worker that built the version waits this long for it. */
 const BACKGROUND_GRACE_MS = 5_000;
 const DEFAULT_QUEUE_TIMEOUT_MS = 10_000;
+/** The background worker's nice value: the lowest priority, so it takes only the CPU live requests leave idle. */
+const BACKGROUND_NICE = 19;
 
 interface Pending {
   resolve(value: unknown): void;
@@ -108,7 +110,7 @@ export class InferencePool {
   private readonly loaded = new Map<number, { createdAt: number; artifactPath: string; holders: number; ready: Promise<void> }>();
   private nextId = 1;
   private closed = false;
-  /** Warm-ups running or starting on the background worker. */
+  /** Loads and warm-ups running or starting on the background worker (it ends when none is left). */
   private warmUps = 0;
   private backgroundStart: Promise<Slot> | undefined;
   /** The background worker's end after a load with no warm-up (endBackgroundWorkerSoon). */
@@ -403,7 +405,8 @@ export class InferencePool {
   }
 
   private async spawn(index: number, background: boolean): Promise<void> {
-    const worker = new Worker(WORKER_ENTRY, { workerData: { background, scoring: this.options.scoring ?? 'quantised' } });
+    // The entry (inference-worker.mjs) sets the thread's nice value before it loads anything.
+    const worker = new Worker(WORKER_ENTRY, { workerData: { scoring: this.options.scoring ?? 'quantised', ...(background && { nice: BACKGROUND_NICE }) } });
     const slot: Slot = { index, background, worker, ready: false, computing: undefined, computingBatch: false, inflight: new Map(), catalogGeneration: -1 };
     this.slots[index] = slot;
     worker.on('message', (message: WorkerReply) => this.receive(slot, message));

@@ -14,7 +14,7 @@ import type { WarmedUser, WorkerReply, WorkerRequest } from './inference-protoco
  * loaded model versions and answers requests one at a time, in order,
  * except that a version being loaded is built in pieces with requests
  * answered in between (ServedModel.loadPausing). A
- * background worker (workerData.background) builds each version's tables for
+ * background worker (started with workerData.nice) builds each version's tables for
  * the live workers to copy (a load with `share`) and warms the user cache, at
  * the lowest scheduling priority the OS gives a thread (set by the entry,
  * inference-worker.mjs, before the thread loads anything), so both run on
