@@ -166,14 +166,14 @@ export function topK(s: usize, n: i32, k: i32, indices: usize, values: usize): i
   return count;
 }
 
-// Rows [from, to) of the float32 table ([rows, stride], row-major) quantised for scoreBatchI16, as the
-// JavaScript it replaced did (ItemScorer): per row, scale = max|x| / rowLimit in f32, each value
-// Math.round(x / scale) in f64 (halves toward +infinity) as i16 into out16 ([rows, stride16]), and
+// Rows [from, to) of the float32 table ([rows, stride], row-major) quantised for scoreBatchI8, as the
+// JavaScript it replaced did (ItemScorer): per row, scale = max|x| / rowLimit in f32 (rowLimit ≤ 127), each value
+// Math.round(x / scale) in f64 (halves toward +infinity) as i8 into out8 ([rows, stride8]), and
 // l1s[r] = Σ|x| (in f64, four running sums) × (1 + 2^-20) rounded to f32, so the caller's error bound stays
 // a bound. A row of zeros gets scale 0 and keeps its zeros. Four values a step for the maximum and the sum,
 // eight for the rounding (two f64 lanes a division): 6.1 M values (amazon-games' table) took 69 ms one
 // value at a time, at every load of a version in each worker (bench/scratch/quant-time.ts).
-export function quantiseRows(table: usize, stride: i32, cols: i32, from: i32, to: i32, rowLimit: f32, out16: usize, stride16: i32, scales: usize, l1s: usize): void {
+export function quantiseRows(table: usize, stride: i32, cols: i32, from: i32, to: i32, rowLimit: f32, out8: usize, stride8: i32, scales: usize, l1s: usize): void {
   const cols4 = cols & ~3;
   const cols8 = cols & ~7;
   const half = f64x2.splat(0.5);
@@ -207,7 +207,7 @@ export function quantiseRows(table: usize, stride: i32, cols: i32, from: i32, to
     store<f32>(scales + (<usize>r << 2), scale);
     store<f32>(l1s + (<usize>r << 2), <f32>(l1 * (1.0 + 1.0 / 1048576.0)));
     if (!(scale > 0)) continue;
-    const out = out16 + <usize>r * <usize>(stride16 << 1);
+    const out = out8 + <usize>r * <usize>stride8;
     const s = <f64>scale;
     const sv = f64x2.splat(s);
     let i = 0;
@@ -216,12 +216,13 @@ export function quantiseRows(table: usize, stride: i32, cols: i32, from: i32, to
       const b = v128.load(row + (<usize>(i + 4) << 2));
       const ab = i32x4.shuffle(roundedPair(f64x2.promote_low_f32x4(a), sv, half, one), roundedPair(f64x2.promote_low_f32x4(i32x4.shuffle(a, a, 2, 3, 2, 3)), sv, half, one), 0, 1, 4, 5);
       const cd = i32x4.shuffle(roundedPair(f64x2.promote_low_f32x4(b), sv, half, one), roundedPair(f64x2.promote_low_f32x4(i32x4.shuffle(b, b, 2, 3, 2, 3)), sv, half, one), 0, 1, 4, 5);
-      v128.store(out + (<usize>i << 1), i16x8.narrow_i32x4_s(ab, cd));
+      const eight = i16x8.narrow_i32x4_s(ab, cd);
+      store<i64>(out + <usize>i, i64x2.extract_lane(i8x16.narrow_i16x8_s(eight, eight), 0));
     }
     for (; i < cols; i++) {
       const v = <f64>load<f32>(row + (<usize>i << 2)) / s;
       const f = Math.floor(v);
-      store<i16>(out + (<usize>i << 1), <i16>(<i32>(v - f >= 0.5 ? f + 1 : f)));
+      store<i8>(out + <usize>i, <i8>(<i32>(v - f >= 0.5 ? f + 1 : f)));
     }
   }
 }
@@ -234,105 +235,6 @@ export function quantiseRows(table: usize, stride: i32, cols: i32, from: i32, to
   return i32x4.trunc_sat_f64x2_s_zero(v128.bitselect(f64x2.add(f, one), f, f64x2.ge(f64x2.sub(v, f), half)));
 }
 
-// Scores of n queries against a table quantised to 16-bit integers, for
-// shortlists (ItemScorer.represent): table [rows, stride] i16 with one scale
-// per row (scales [rows] f32), queries [n, stride] i16 with one scale per
-// query (qscales [n] f32), stride a multiple of 8 (rows padded with zeros);
-// out[b, r] = (table[r] · q[b]) × scales[r] × qscales[b], the dot product
-// exact in i32 (the caller bounds |table| · |q| · stride below 2^31). Half
-// the bytes of the float32 table and eight products per instruction
-// (i32x4.dot_i16x8_s) where float32 takes two instructions for four. The
-// caller rescores the candidates near the cut-off from the float32 rows.
-export function scoreBatchI16(table: usize, scales: usize, rows: i32, stride: i32, queries: usize, qscales: usize, n: i32, out: usize, ldo: i32): void {
-  // Blocks of BLOCK rows (~64 KiB, in L2) against every pair of queries, four rows at a time: the table streams
-  // from memory once per batch. Four rows against every pair in turn (the float32 kernel's order) took twice as
-  // long for four queries as for three here (bench/scratch, not understood); blocks do not.
-  const block = 128;
-  let from = 0;
-  for (; from + 4 <= rows; from += block) {
-    const to = min(rows & ~3, from + block);
-    let b = 0;
-    for (; b + 2 <= n; b += 2) pairI16(table, scales, from, to, stride, queries, qscales, b, out, ldo);
-    if (b < n) oneI16(table, scales, from, to, stride, queries, qscales, b, out, ldo);
-  }
-  const row = <usize>stride << 1;
-  for (let r = rows & ~3; r < rows; r++) {
-    const t0 = table + <usize>r * row;
-    const s = load<f32>(scales + (<usize>r << 2));
-    for (let b = 0; b < n; b++) {
-      const q0 = queries + <usize>b * row;
-      let a = i32x4.splat(0);
-      for (let i = 0; i < stride; i += 8) a = i32x4.add(a, i32x4.dot_i16x8_s(v128.load(t0 + (<usize>i << 1)), v128.load(q0 + (<usize>i << 1))));
-      store<f32>(out + <usize>b * (<usize>ldo << 2) + (<usize>r << 2), scaled(a, s, load<f32>(qscales + (<usize>b << 2))));
-    }
-  }
-}
-
-// Rows [from, to) (a multiple of 4 apart) against queries b and b + 1.
-@inline function pairI16(table: usize, scales: usize, from: i32, to: i32, stride: i32, queries: usize, qscales: usize, b: i32, out: usize, ldo: i32): void {
-  const row = <usize>stride << 1;
-  const outRow = <usize>ldo << 2;
-  const q0 = queries + <usize>b * row;
-  const q1 = q0 + row;
-  const sx = load<f32>(qscales + (<usize>b << 2));
-  const sy = load<f32>(qscales + (<usize>(b + 1) << 2));
-  for (let r = from; r < to; r += 4) {
-    const t0 = table + <usize>r * row;
-    const t1 = t0 + row;
-    const t2 = t1 + row;
-    const t3 = t2 + row;
-    let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
-    let c0 = i32x4.splat(0), c1 = i32x4.splat(0), c2 = i32x4.splat(0), c3 = i32x4.splat(0);
-    for (let i = 0; i < stride; i += 8) {
-      const off = <usize>i << 1;
-      const x = v128.load(q0 + off);
-      const y = v128.load(q1 + off);
-      const u0 = v128.load(t0 + off);
-      const u1 = v128.load(t1 + off);
-      const u2 = v128.load(t2 + off);
-      const u3 = v128.load(t3 + off);
-      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(u0, x)); c0 = i32x4.add(c0, i32x4.dot_i16x8_s(u0, y));
-      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(u1, x)); c1 = i32x4.add(c1, i32x4.dot_i16x8_s(u1, y));
-      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(u2, x)); c2 = i32x4.add(c2, i32x4.dot_i16x8_s(u2, y));
-      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(u3, x)); c3 = i32x4.add(c3, i32x4.dot_i16x8_s(u3, y));
-    }
-    const sr = scales + (<usize>r << 2);
-    const o0 = out + <usize>b * outRow + (<usize>r << 2);
-    const o1 = o0 + outRow;
-    store<f32>(o0, scaled(a0, load<f32>(sr), sx)); store<f32>(o0, scaled(a1, load<f32>(sr, 4), sx), 4);
-    store<f32>(o0, scaled(a2, load<f32>(sr, 8), sx), 8); store<f32>(o0, scaled(a3, load<f32>(sr, 12), sx), 12);
-    store<f32>(o1, scaled(c0, load<f32>(sr), sy)); store<f32>(o1, scaled(c1, load<f32>(sr, 4), sy), 4);
-    store<f32>(o1, scaled(c2, load<f32>(sr, 8), sy), 8); store<f32>(o1, scaled(c3, load<f32>(sr, 12), sy), 12);
-  }
-}
-
-// Rows [from, to) (a multiple of 4 apart) against query b.
-@inline function oneI16(table: usize, scales: usize, from: i32, to: i32, stride: i32, queries: usize, qscales: usize, b: i32, out: usize, ldo: i32): void {
-  const row = <usize>stride << 1;
-  const q0 = queries + <usize>b * row;
-  const sx = load<f32>(qscales + (<usize>b << 2));
-  for (let r = from; r < to; r += 4) {
-    const t0 = table + <usize>r * row;
-    const t1 = t0 + row;
-    const t2 = t1 + row;
-    const t3 = t2 + row;
-    let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
-    for (let i = 0; i < stride; i += 8) {
-      const off = <usize>i << 1;
-      const x = v128.load(q0 + off);
-      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(v128.load(t0 + off), x));
-      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(v128.load(t1 + off), x));
-      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(v128.load(t2 + off), x));
-      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(v128.load(t3 + off), x));
-    }
-    const sr = scales + (<usize>r << 2);
-    const o0 = out + <usize>b * (<usize>ldo << 2) + (<usize>r << 2);
-    store<f32>(o0, scaled(a0, load<f32>(sr), sx)); store<f32>(o0, scaled(a1, load<f32>(sr, 4), sx), 4);
-    store<f32>(o0, scaled(a2, load<f32>(sr, 8), sx), 8); store<f32>(o0, scaled(a3, load<f32>(sr, 12), sx), 12);
-  }
-}
-
-// The sum of an i32 accumulator's lanes (exact: the caller bounds it below 2^31) as f32, times both scales.
 @inline function scaled(v: v128, rowScale: f32, queryScale: f32): f32 {
   const sum = i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1) + i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3);
   return <f32>sum * (rowScale * queryScale);
@@ -373,5 +275,108 @@ export function rescore(table: usize, stride: i32, x: usize, indices: usize, cou
       acc = f32x4.add(acc, f32x4.mul(v128.load(a + off), v128.load(x + off)));
     }
     store<f32>(s + (<usize>r << 2), horizontal(acc));
+  }
+}
+
+// Scores of n queries against a table quantised to 8-bit integers, for shortlists (ItemScorer.shortlists): table
+// [rows, stride] i8 with one scale per row (scales [rows] f32), queries [n, stride] i16 with one scale per query
+// (qscales [n] f32), stride a multiple of 16 (rows padded with zeros); out[b, r] = (table[r] · q[b]) × scales[r] ×
+// qscales[b], the dot product exact in i32 (the caller bounds |table| · |q| · stride below 2^31). A quarter of the
+// float32 table's bytes, half the 16-bit table's it replaced on 2026-12-05: one query at a time the pass is bound
+// by reading the table back into the cache after other work pushed it out (docs/serving-performance.md). Each 16 values are widened to two i16x8 and multiplied
+// eight pairs an instruction (i32x4.dot_i16x8_s). Blocks of 128 rows against every pair of queries, four rows at
+// a time, so the table streams from memory once per batch. The caller rescores the candidates near the cut-off
+// from the float32 rows.
+export function scoreBatchI8(table: usize, scales: usize, rows: i32, stride: i32, queries: usize, qscales: usize, n: i32, out: usize, ldo: i32): void {
+  const block = 128;
+  let from = 0;
+  for (; from + 4 <= rows; from += block) {
+    const to = min(rows & ~3, from + block);
+    let b = 0;
+    for (; b + 2 <= n; b += 2) pairI8(table, scales, from, to, stride, queries, qscales, b, out, ldo);
+    if (b < n) oneI8(table, scales, from, to, stride, queries, qscales, b, out, ldo);
+  }
+  const row = <usize>stride;
+  for (let r = rows & ~3; r < rows; r++) {
+    const t0 = table + <usize>r * row;
+    const s = load<f32>(scales + (<usize>r << 2));
+    for (let b = 0; b < n; b++) {
+      const q0 = queries + <usize>b * (row << 1);
+      let a = i32x4.splat(0);
+      for (let i = 0; i < stride; i += 16) {
+        const u = v128.load(t0 + <usize>i);
+        const off = <usize>i << 1;
+        a = i32x4.add(a, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(u), v128.load(q0 + off)));
+        a = i32x4.add(a, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(u), v128.load(q0 + off, 16)));
+      }
+      store<f32>(out + <usize>b * (<usize>ldo << 2) + (<usize>r << 2), scaled(a, s, load<f32>(qscales + (<usize>b << 2))));
+    }
+  }
+}
+@inline function dot8(a: v128, u: v128, x0: v128, x1: v128): v128 {
+  return i32x4.add(i32x4.add(a, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(u), x0)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(u), x1));
+}
+@inline function pairI8(table: usize, scales: usize, from: i32, to: i32, stride: i32, queries: usize, qscales: usize, b: i32, out: usize, ldo: i32): void {
+  const row = <usize>stride;
+  const qrow = row << 1;
+  const outRow = <usize>ldo << 2;
+  const q0 = queries + <usize>b * qrow;
+  const q1 = q0 + qrow;
+  const sx = load<f32>(qscales + (<usize>b << 2));
+  const sy = load<f32>(qscales + (<usize>(b + 1) << 2));
+  for (let r = from; r < to; r += 4) {
+    const t0 = table + <usize>r * row;
+    const t1 = t0 + row;
+    const t2 = t1 + row;
+    const t3 = t2 + row;
+    let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+    let c0 = i32x4.splat(0), c1 = i32x4.splat(0), c2 = i32x4.splat(0), c3 = i32x4.splat(0);
+    for (let i = 0; i < stride; i += 16) {
+      const off = <usize>i << 1;
+      const x0 = v128.load(q0 + off);
+      const x1 = v128.load(q0 + off, 16);
+      const y0 = v128.load(q1 + off);
+      const y1 = v128.load(q1 + off, 16);
+      const u0 = v128.load(t0 + <usize>i);
+      const u1 = v128.load(t1 + <usize>i);
+      const u2 = v128.load(t2 + <usize>i);
+      const u3 = v128.load(t3 + <usize>i);
+      a0 = dot8(a0, u0, x0, x1); c0 = dot8(c0, u0, y0, y1);
+      a1 = dot8(a1, u1, x0, x1); c1 = dot8(c1, u1, y0, y1);
+      a2 = dot8(a2, u2, x0, x1); c2 = dot8(c2, u2, y0, y1);
+      a3 = dot8(a3, u3, x0, x1); c3 = dot8(c3, u3, y0, y1);
+    }
+    const sr = scales + (<usize>r << 2);
+    const o0 = out + <usize>b * outRow + (<usize>r << 2);
+    const o1 = o0 + outRow;
+    store<f32>(o0, scaled(a0, load<f32>(sr), sx)); store<f32>(o0, scaled(a1, load<f32>(sr, 4), sx), 4);
+    store<f32>(o0, scaled(a2, load<f32>(sr, 8), sx), 8); store<f32>(o0, scaled(a3, load<f32>(sr, 12), sx), 12);
+    store<f32>(o1, scaled(c0, load<f32>(sr), sy)); store<f32>(o1, scaled(c1, load<f32>(sr, 4), sy), 4);
+    store<f32>(o1, scaled(c2, load<f32>(sr, 8), sy), 8); store<f32>(o1, scaled(c3, load<f32>(sr, 12), sy), 12);
+  }
+}
+@inline function oneI8(table: usize, scales: usize, from: i32, to: i32, stride: i32, queries: usize, qscales: usize, b: i32, out: usize, ldo: i32): void {
+  const row = <usize>stride;
+  const q0 = queries + <usize>b * (row << 1);
+  const sx = load<f32>(qscales + (<usize>b << 2));
+  for (let r = from; r < to; r += 4) {
+    const t0 = table + <usize>r * row;
+    const t1 = t0 + row;
+    const t2 = t1 + row;
+    const t3 = t2 + row;
+    let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+    for (let i = 0; i < stride; i += 16) {
+      const off = <usize>i << 1;
+      const x0 = v128.load(q0 + off);
+      const x1 = v128.load(q0 + off, 16);
+      a0 = dot8(a0, v128.load(t0 + <usize>i), x0, x1);
+      a1 = dot8(a1, v128.load(t1 + <usize>i), x0, x1);
+      a2 = dot8(a2, v128.load(t2 + <usize>i), x0, x1);
+      a3 = dot8(a3, v128.load(t3 + <usize>i), x0, x1);
+    }
+    const sr = scales + (<usize>r << 2);
+    const o0 = out + <usize>b * (<usize>ldo << 2) + (<usize>r << 2);
+    store<f32>(o0, scaled(a0, load<f32>(sr), sx)); store<f32>(o0, scaled(a1, load<f32>(sr, 4), sx), 4);
+    store<f32>(o0, scaled(a2, load<f32>(sr, 8), sx), 8); store<f32>(o0, scaled(a3, load<f32>(sr, 12), sx), 12);
   }
 }

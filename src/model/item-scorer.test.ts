@@ -96,8 +96,8 @@ describe('ItemScorer', () => {
     expect(() => new ItemScorer(new Float32Array(4), 2, 2).scores([1])).toThrow(RangeError);
   });
 
-  describe('shortlists through the 16-bit table', () => {
-    // Most rows hold one large value in column 0 (so their 16-bit scale is coarse for the rest) and small ones
+  describe('shortlists through the 8-bit table', () => {
+    // Most rows hold one large value in column 0 (so their 8-bit scale is coarse for the rest) and small ones
     // elsewhere; queries are 0 in column 0. Scores then crowd near the cut-off closer than the quantisation error
     // (with the bound set to 0, every shortlist here changes), and two rows are equal: a bound too tight, or a
     // missing rescore, changes the shortlist or its scores.
@@ -140,35 +140,36 @@ describe('ItemScorer', () => {
   });
 });
 
-describe('the scoring kernel quantiseRows', () => {
+describe('the scoring kernel', () => {
   interface QuantiseExports {
     readonly memory: KernelMemory;
-    quantiseRows(table: number, stride: number, cols: number, from: number, to: number, rowLimit: number, out16: number, stride16: number, scales: number, l1s: number): void;
+    quantiseRows(table: number, stride: number, cols: number, from: number, to: number, rowLimit: number, out8: number, stride8: number, scales: number, l1s: number): void;
+    scoreBatchI8(table: number, scales: number, rows: number, stride: number, queries: number, qscales: number, n: number, out: number, ldo: number): void;
   }
 
-  it('gives the 16-bit table, scales and row sums of the JavaScript it replaced, bit for bit', () => {
+  it('quantiseRows gives the 8-bit table, scales and row sums of the JavaScript it replaced, bit for bit', () => {
     const kernel = instantiateKernel<QuantiseExports>('scoring');
     expect(kernel).toBeDefined();
     const rows = 300;
     const cols = 37;
     const stride = 40;
-    const stride16 = 40;
-    const rowLimit = 1_023;
+    const stride8 = 48;
+    const rowLimit = 127;
     const random = new Random(11);
     const values = Float32Array.from({ length: rows * cols }, () => (random.next() * 2 - 1) * 10 ** (random.next() * 6 - 3));
     values.fill(0, 5 * cols, 6 * cols); // a row of zeros
     // A row whose values land on halves of its scale (ties: Math.round goes toward +infinity, -2.5 → -2).
-    const max = 1_023 * 2 ** -10;
+    const max = 127 * 2 ** -10;
     values.set(Array.from({ length: cols }, (_, i) => (i === 0 ? max : ((i % 7) - 3.5) * 2 ** -10)), 9 * cols);
-    const [tableAt, out16At, scalesAt, l1At] = layoutKernelMemory(kernel!.memory, [4 * rows * stride, 2 * rows * stride16, 4 * rows, 4 * rows]) as [number, number, number, number];
+    const [tableAt, out8At, scalesAt, l1At] = layoutKernelMemory(kernel!.memory, [4 * rows * stride, rows * stride8, 4 * rows, 4 * rows]) as [number, number, number, number];
     const buffer = kernel!.memory.buffer;
     const table = new Float32Array(buffer, tableAt, rows * stride);
     for (let r = 0; r < rows; r++) table.set(values.subarray(r * cols, (r + 1) * cols), r * stride);
     // Two calls, as the steps of a load make them.
-    kernel!.quantiseRows(tableAt, stride, cols, 0, 120, rowLimit, out16At, stride16, scalesAt, l1At);
-    kernel!.quantiseRows(tableAt, stride, cols, 120, rows, rowLimit, out16At, stride16, scalesAt, l1At);
+    kernel!.quantiseRows(tableAt, stride, cols, 0, 120, rowLimit, out8At, stride8, scalesAt, l1At);
+    kernel!.quantiseRows(tableAt, stride, cols, 120, rows, rowLimit, out8At, stride8, scalesAt, l1At);
 
-    const expected16 = new Int16Array(rows * stride16);
+    const expected8 = new Int8Array(rows * stride8);
     const expectedScales = new Float32Array(rows);
     const expectedL1 = new Float32Array(rows);
     for (let r = 0; r < rows; r++) {
@@ -182,13 +183,37 @@ describe('the scoring kernel quantiseRows', () => {
       const scale = Math.fround(m / rowLimit);
       expectedScales[r] = scale;
       expectedL1[r] = l1 * (1 + 2 ** -20);
-      if (scale > 0) for (let i = 0; i < cols; i++) expected16[r * stride16 + i] = Math.round(values[r * cols + i]! / scale);
+      if (scale > 0) for (let i = 0; i < cols; i++) expected8[r * stride8 + i] = Math.round(values[r * cols + i]! / scale);
     }
-    expect(Array.from(new Int16Array(buffer, out16At, rows * stride16))).toEqual(Array.from(expected16));
+    expect(Array.from(new Int8Array(buffer, out8At, rows * stride8))).toEqual(Array.from(expected8));
     expect(Array.from(new Float32Array(buffer, scalesAt, rows))).toEqual(Array.from(expectedScales));
     expect(Array.from(new Float32Array(buffer, l1At, rows))).toEqual(Array.from(expectedL1));
     // The tie row really has ties, both signs.
     const ties = Array.from({ length: cols - 1 }, (_, i) => values[9 * cols + i + 1]! / expectedScales[9]!).filter((v) => Math.abs(v - Math.trunc(v)) === 0.5);
     expect(ties.some((v) => v < 0) && ties.some((v) => v > 0)).toBe(true);
+  });
+  it.each([1, 2, 3, 5])('scoreBatchI8 gives each row\'s exact integer dot product times both scales, for %i queries', (n) => {
+    const kernel = instantiateKernel<QuantiseExports>('scoring');
+    // 203 rows: blocks of 128, then rows in fours, then the last three one at a time; 48 values a row (three steps of 16).
+    const [rows, stride] = [203, 48];
+    const random = new Random(17);
+    const [tableAt, scalesAt, queriesAt, qscalesAt, outAt] = layoutKernelMemory(kernel!.memory, [rows * stride, 4 * rows, 2 * n * stride, 4 * n, 4 * n * rows]) as [number, number, number, number, number];
+    const buffer = kernel!.memory.buffer;
+    const table = Int8Array.from({ length: rows * stride }, () => Math.floor(random.next() * 255) - 127);
+    const queries = Int16Array.from({ length: n * stride }, () => Math.floor(random.next() * 65_535) - 32_767);
+    const scales = Float32Array.from({ length: rows }, () => random.next() * 0.01);
+    const qscales = Float32Array.from({ length: n }, () => random.next() * 0.001);
+    new Int8Array(buffer, tableAt, table.length).set(table);
+    new Int16Array(buffer, queriesAt, queries.length).set(queries);
+    new Float32Array(buffer, scalesAt, rows).set(scales);
+    new Float32Array(buffer, qscalesAt, n).set(qscales);
+    kernel!.scoreBatchI8(tableAt, scalesAt, rows, stride, queriesAt, qscalesAt, n, outAt, rows);
+    const out = new Float32Array(buffer, outAt, n * rows);
+    for (let b = 0; b < n; b++)
+      for (let r = 0; r < rows; r++) {
+        let dot = 0;
+        for (let i = 0; i < stride; i++) dot += table[r * stride + i]! * queries[b * stride + i]!;
+        expect(out[b * rows + r]).toBe(Math.fround(Math.fround(dot) * Math.fround(scales[r]! * qscales[b]!)));
+      }
   });
 });

@@ -30,7 +30,7 @@ export class ItemScorer {
   /**
    * table: [rows, cols] row-major, or another scorer's tables of the same shape (exportTables: copied, not
    * computed); batch: room for this many queries at once (scoresOf, shortlists).
-   * `quantised` also keeps the table in 16-bit integers for shortlists() (see there); it needs the kernel.
+   * `quantised` also keeps the table in 8-bit integers for shortlists() (see there); it needs the kernel.
    * The tables are filled in before the constructor returns, or, given `deferCopy`, handed
    * over as steps the caller runs before first use (see ItemScorer.build).
    */
@@ -45,9 +45,9 @@ export class ItemScorer {
     this.stride = Math.ceil(cols / 4) * 4;
     this.wasm = instantiate();
     const quantised = options.quantised === true && this.wasm !== undefined;
-    const stride16 = Math.ceil(cols / 8) * 8;
+    const stride8 = Math.ceil(cols / 16) * 16;
     const sizes = [4 * rows * this.stride, 4 * batch * this.stride, 4 * batch * rows, 4 * TOP_LIMIT, 4 * TOP_LIMIT];
-    if (quantised) sizes.push(2 * rows * stride16, 4 * rows, 4 * rows, 2 * batch * stride16, 4 * batch, 4 * MAX_CANDIDATES);
+    if (quantised) sizes.push(rows * stride8, 4 * rows, 4 * rows, 2 * batch * stride8, 4 * batch, 4 * MAX_CANDIDATES);
     const offsets = this.wasm ? layoutKernelMemory(this.wasm.memory, sizes) : sizes.map((_, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
     const [tableAt, queryAt, outAt, indicesAt, valuesAt] = offsets as [number, number, number, number, number];
     const buffer = this.wasm ? this.wasm.memory.buffer : new ArrayBuffer(sizes.reduce((a, b) => a + b, 0));
@@ -59,17 +59,17 @@ export class ItemScorer {
     this.topValues = new Float32Array(buffer, valuesAt, TOP_LIMIT);
     let fill: Steps<void> = values ? rowSteps(0, rows, cols, (r) => this.table.set(values.subarray(r * cols, (r + 1) * cols), r * this.stride)) : copySteps(this.table, prebuilt!.table);
     if (quantised) {
-      const [, , , , , table16At, scalesAt, l1At, query16At, qscalesAt, candidatesAt] = offsets as number[];
+      const [, , , , , table8At, scalesAt, l1At, query16At, qscalesAt, candidatesAt] = offsets as number[];
       const q: Quantised = {
-        stride: stride16,
-        table: new Int16Array(buffer, table16At, rows * stride16),
+        stride: stride8,
+        table: new Int8Array(buffer, table8At, rows * stride8),
         scales: new Float32Array(buffer, scalesAt!, rows),
         rowL1: new Float32Array(buffer, l1At!, rows),
-        query: new Int16Array(buffer, query16At, batch * stride16),
+        query: new Int16Array(buffer, query16At, batch * stride8),
         queryScales: new Float32Array(buffer, qscalesAt!, batch),
         candidates: new Int32Array(buffer, candidatesAt!, MAX_CANDIDATES),
         marks: new Uint8Array(rows),
-        queryLimit: Math.min(32_767, Math.floor(I32_LIMIT / (ROW_LIMIT * stride16))),
+        queryLimit: Math.min(32_767, Math.floor(I32_LIMIT / (ROW_LIMIT * stride8))),
       };
       this.quantised = q;
       const copy = fill;
@@ -83,12 +83,12 @@ export class ItemScorer {
             q.rowL1.set(built.rowL1);
           })()
         : // Row by row from the float32 copy, in the SIMD kernel (the JavaScript loop it replaced, bit for bit on
-          // the test's rows; at every load of a version in each worker: amazon-games' 6.1 M values in ~7.5 ms, 69 ms
-          // one value at a time, bench/scratch/quant-time.ts). Each row's Σ|value| is rounded up, so the bound in
+          // the test's rows; at every load of a version in each worker: amazon-games' 6.1 M values in ~7.5 ms into 16
+          // bits, 69 ms one value at a time, bench/scratch/quant-time.ts). Each row's Σ|value| is rounded up, so the bound in
           // shortlists() stays a bound.
           (function* () {
             yield* copy;
-            yield* rowSteps(0, rows, cols, (r) => wasm!.quantiseRows(tableAt, stride, cols, r, r + 1, ROW_LIMIT, table16At!, stride16, scalesAt!, l1At!));
+            yield* rowSteps(0, rows, cols, (r) => wasm!.quantiseRows(tableAt, stride, cols, r, r + 1, ROW_LIMIT, table8At!, stride8, scalesAt!, l1At!));
           })();
     }
     if (options.deferCopy) options.deferCopy(fill);
@@ -105,7 +105,7 @@ export class ItemScorer {
   }
 
   /**
-   * The tables as built (float32, and the 16-bit copy with its scales and row sums when there is one), copied
+   * The tables as built (float32, and the 8-bit copy with its scales and row sums when there is one), copied
    * into shared memory: a scorer of the same table on another thread is built from them (the constructor)
    * by copying instead of computing.
    */
@@ -114,16 +114,16 @@ export class ItemScorer {
     yield* copySteps(table, this.table);
     const q = this.quantised;
     if (!q) return { rows: this.rows, cols: this.cols, stride: this.stride, table };
-    const table16 = new Int16Array(new SharedArrayBuffer(q.table.byteLength));
-    yield* copySteps(table16, q.table);
+    const table8 = new Int8Array(new SharedArrayBuffer(q.table.byteLength));
+    yield* copySteps(table8, q.table);
     const scales = new Float32Array(new SharedArrayBuffer(q.scales.byteLength));
     scales.set(q.scales);
     const rowL1 = new Float32Array(new SharedArrayBuffer(q.rowL1.byteLength));
     rowL1.set(q.rowL1);
-    return { rows: this.rows, cols: this.cols, stride: this.stride, table, quantised: { stride: q.stride, table: table16, scales, rowL1 } };
+    return { rows: this.rows, cols: this.cols, stride: this.stride, table, quantised: { stride: q.stride, table: table8, scales, rowL1 } };
   }
 
-  /** Whether shortlists() scores through the 16-bit table. */
+  /** Whether shortlists() scores through the 8-bit table. */
   get isQuantised(): boolean {
     return this.quantised !== undefined;
   }
@@ -206,18 +206,20 @@ export class ItemScorer {
    * cols] row-major, count <= batch. The shortlist's rows and scores are
    * those of the float32 table (scoresOf, then topOfLast), to the bit.
    *
-   * With the 16-bit table (`quantised`), the catalogue is scored through it
-   * (half the bytes, eight products per instruction) and only the rows that
-   * can reach the top k are rescored from the float32 rows. Row r's quantised
+   * With the 8-bit table (`quantised`), the catalogue is scored through it
+   * (a quarter of the bytes: one query at a time, reading the table is the
+   * cost) and only the rows that can reach the top k are rescored from the
+   * float32 rows. Row r's quantised
    * score is within a bound eps_r of its float32 score (from its scale and
    * Σ|value|, and the query's). Each of the quantised top k scores at least
    * (its quantised score − its bound) in float32, so the float32 k-th score
    * is at least the lowest of those, the line; a row whose quantised score +
    * eps_r is below the line cannot be in the float32 top k. Every other row
-   * is rescored (~k + 2 rows on the serve benchmark's table), and the top k
+   * is rescored (~k + 26 rows on the serve benchmark's table), and the top k
    * of those is the float32 top k. The normaliser is taken over the rescored
-   * rows and the others' quantised scores: it moved by at most 5.3e-5 on 512
-   * real histories (docs/serving-performance.md). With more than
+   * rows and the others' quantised scores: it moved by at most 1.4e-4 on 512
+   * real histories (5.3e-5 through the 16-bit table used before 2026-12-05;
+   * docs/serving-performance.md). With more than
    * MAX_CANDIDATES rows to rescore, that query is scored in float32.
    */
   shortlists(queries: Float32Array, count: number, k: number, terms: readonly (CooccurrenceTerm | undefined)[] = []): ScoredShortlist[] {
@@ -254,7 +256,7 @@ export class ItemScorer {
       A[b] = 1.01 * (l1 / 2 + (scale * cols) / 4);
       C[b] = 1.01 * (scale / 2 + (cols / 4 + 8) * 2 ** -24 * max);
     }
-    wasm.scoreBatchI16(q.table.byteOffset, q.scales.byteOffset, rows, q.stride, q.query.byteOffset, q.queryScales.byteOffset, count, this.out.byteOffset, rows);
+    wasm.scoreBatchI8(q.table.byteOffset, q.scales.byteOffset, rows, q.stride, q.query.byteOffset, q.queryScales.byteOffset, count, this.out.byteOffset, rows);
     const results: ScoredShortlist[] = [];
     for (let b = 0; b < count; b++) {
       const row = this.out.subarray(b * rows, (b + 1) * rows);
@@ -316,7 +318,7 @@ export const TOP_LIMIT = 1_024;
 export const MAX_CANDIDATES = 4_096;
 
 /** A quantised row's values are within ±ROW_LIMIT (its scale: its largest |value| / ROW_LIMIT). */
-const ROW_LIMIT = 1_023;
+const ROW_LIMIT = 127;
 /** The kernel's dot products are summed in i32: |row| · |query| · stride stays below this. */
 const I32_LIMIT = 2 ** 31 - 1;
 
@@ -326,8 +328,8 @@ export interface ScorerTables {
   readonly cols: number;
   readonly stride: number;
   readonly table: Float32Array;
-  /** The 16-bit copy, one scale and one rounded-up Σ|value| per row. */
-  readonly quantised?: { readonly stride: number; readonly table: Int16Array; readonly scales: Float32Array; readonly rowL1: Float32Array };
+  /** The 8-bit copy, one scale and one rounded-up Σ|value| per row. */
+  readonly quantised?: { readonly stride: number; readonly table: Int8Array; readonly scales: Float32Array; readonly rowL1: Float32Array };
 }
 
 /** Exported tables fit a scorer of rows x cols, or a RangeError (a message from another thread is not trusted blindly). */
@@ -340,12 +342,12 @@ function checkTables(tables: ScorerTables, rows: number, cols: number): void {
     tables.stride === stride &&
     tables.table instanceof Float32Array &&
     tables.table.length === rows * stride &&
-    (!q || (q.stride === Math.ceil(cols / 8) * 8 && q.table instanceof Int16Array && q.table.length === rows * q.stride && q.scales instanceof Float32Array && q.scales.length === rows && q.rowL1 instanceof Float32Array && q.rowL1.length === rows));
+    (!q || (q.stride === Math.ceil(cols / 16) * 16 && q.table instanceof Int8Array && q.table.length === rows * q.stride && q.scales instanceof Float32Array && q.scales.length === rows && q.rowL1 instanceof Float32Array && q.rowL1.length === rows));
   if (!fits) throw new RangeError(`the exported tables do not fit a table of ${rows} x ${cols}`);
 }
 
 export interface ScorerOptions {
-  /** Keep a 16-bit copy of the table for shortlists() (needs the SIMD kernel; ignored without it). */
+  /** Keep an 8-bit copy of the table for shortlists() (needs the SIMD kernel; ignored without it). */
   readonly quantised?: boolean;
   /** Hand the tables' filling over as steps instead of running it in the constructor (see build). */
   readonly deferCopy?: (fill: Steps<void>) => void;
@@ -358,11 +360,11 @@ export interface ScoredShortlist {
   readonly scores: Float32Array;
 }
 
-/** The 16-bit copy of the table, its scales, and room for queries and candidates (see shortlists). */
+/** The 8-bit copy of the table, its scales, and room for queries (in 16 bits) and candidates (see shortlists). */
 interface Quantised {
-  /** Values per row: cols rounded up to 8. */
+  /** Values per row: cols rounded up to 16. */
   readonly stride: number;
-  readonly table: Int16Array;
+  readonly table: Int8Array;
   readonly scales: Float32Array;
   readonly query: Int16Array;
   readonly queryScales: Float32Array;
@@ -381,10 +383,10 @@ interface Exports {
   logSumExp(scores: number, n: number): number;
   scoreBatch(table: number, rows: number, stride: number, queries: number, n: number, out: number, ldo: number): void;
   topK(scores: number, n: number, k: number, indices: number, values: number): number;
-  scoreBatchI16(table: number, scales: number, rows: number, stride: number, queries: number, qscales: number, n: number, out: number, ldo: number): void;
+  scoreBatchI8(table: number, scales: number, rows: number, stride: number, queries: number, qscales: number, n: number, out: number, ldo: number): void;
   candidates(scores: number, scales: number, l1s: number, n: number, line: number, a: number, c: number, d: number, indices: number, max: number): number;
   rescore(table: number, stride: number, x: number, indices: number, count: number, scores: number): void;
-  quantiseRows(table: number, stride: number, cols: number, from: number, to: number, rowLimit: number, out16: number, stride16: number, scales: number, l1s: number): void;
+  quantiseRows(table: number, stride: number, cols: number, from: number, to: number, rowLimit: number, out8: number, stride8: number, scales: number, l1s: number): void;
 }
 
 /** A fresh instance (own memory) per table, or undefined when the kernel is not built. */

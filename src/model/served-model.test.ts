@@ -107,7 +107,7 @@ describe('ServedModel', () => {
     served.retire();
   });
 
-  it('gives the same shortlists and scores through the 16-bit table as in float32, the normaliser within 1e-4', () => {
+  it('gives the same shortlists and scores through the 8-bit table as in float32, the normaliser within 1e-4', () => {
     const { numItems, dir } = savedQuantisableEnsemble((k) => k + 1);
     const exact = ServedModel.load(1, new Date(), dir, { scoring: 'exact' });
     const quantised = ServedModel.load(1, new Date(), dir);
@@ -211,7 +211,7 @@ describe('ServedModel', () => {
 
 /**
  * A two-member ensemble with a co-occurrence term (repeat part included), large enough to score through the
- * 16-bit table (QUANTISED_MIN_ROWS + 900 items), saved with internal id `itemId(k)` for model index k + 1.
+ * 8-bit table (QUANTISED_MIN_ROWS + 900 items), saved with internal id `itemId(k)` for model index k + 1.
  */
 function savedQuantisableEnsemble(itemId: (k: number) => number): { numItems: number; dir: string } {
   const numItems = QUANTISED_MIN_ROWS + 900;

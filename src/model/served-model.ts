@@ -40,9 +40,9 @@ export interface Representation {
 /** How a version scores the catalogue for shortlists (represent). */
 export interface LoadOptions {
   /**
-   * 'quantised' (the default): through a 16-bit copy of the output table, the
+   * 'quantised' (the default): through an 8-bit copy of the output table, the
    * rows that can reach the shortlist rescored in float32, so the shortlist
-   * and its scores are float32's and the normaliser within ~1e-4 (see
+   * and its scores are float32's and the normaliser within ~1.5e-4 (see
    * ItemScorer.shortlists); 'exact': float32 throughout. scores() is float32 either way.
    */
   readonly scoring?: ScoringMode;
@@ -54,7 +54,7 @@ export type ScoringMode = 'quantised' | 'exact';
  * A loaded version's parts in shared memory (SharedArrayBuffers), from
  * ServedModel.loadSharing: the weights and the co-occurrence term as read
  * from the artifact, and the output tables as built (float32, and the
- * 16-bit copy). Another thread loads the same version from them
+ * 8-bit copy). Another thread loads the same version from them
  * (loadPausing's `from`) by copying the tables into its kernels' memory,
  * with no file read and nothing computed; the co-occurrence term stays
  * shared, one copy for every thread.
@@ -310,7 +310,7 @@ export class ServedModel extends Retirable {
     return out;
   }
 
-  /** How shortlists are scored: through the 16-bit table, or in float32 (asked for, a small catalogue, or no kernel). */
+  /** How shortlists are scored: through the 8-bit table, or in float32 (asked for, a small catalogue, or no kernel). */
   get scoring(): ScoringMode {
     return this.live().output.isQuantised ? 'quantised' : 'exact';
   }
@@ -367,7 +367,7 @@ function partsOf(configs: readonly ModelConfig[], engine: InferenceEngine, outpu
   return { engine, output, norms, embeddings: configs.map((c, k) => ({ at: columns[k]!, dim: c.dim })) };
 }
 
-/** Whether a version of `rows` output rows scores through the 16-bit table (see QUANTISED_MIN_ROWS). */
+/** Whether a version of `rows` output rows scores through the 8-bit table (see QUANTISED_MIN_ROWS). */
 function quantisedFor(options: LoadOptions, rows: number): boolean {
   return options.scoring !== 'exact' && rows >= QUANTISED_MIN_ROWS;
 }

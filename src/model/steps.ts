@@ -35,7 +35,7 @@ export function* rowSteps(from: number, to: number, valuesPerRow: number, row: (
 }
 
 /** `target.set(source, at)` in pieces of STEP_VALUES values. */
-export function* copySteps<T extends Float32Array | Int16Array | Int32Array>(target: T, source: T, at = 0): Steps<void> {
+export function* copySteps<T extends Float32Array | Int8Array | Int32Array>(target: T, source: T, at = 0): Steps<void> {
   if (at < 0 || at + source.length > target.length) throw new RangeError(`${source.length} values do not fit at ${at} in ${target.length}`);
   for (let from = 0; from < source.length; from += STEP_VALUES) {
     target.set(source.subarray(from, Math.min(source.length, from + STEP_VALUES)) as never, at + from);

@@ -66,9 +66,9 @@ export const ServeConfigSchema = z
     /** Inference worker threads (forward passes and scoring run there, never on the event loop). */
     workers: z.number().int().min(1).max(256),
     /**
-     * How the workers score the catalogue for a shortlist: 'quantised' through a 16-bit copy of the output
+     * How the workers score the catalogue for a shortlist: 'quantised' through an 8-bit copy of the output
      * table, the rows that can reach the shortlist rescored in float32 (the same items and scores, the
-     * normaliser within ~1e-4; src/model/item-scorer.ts), or 'exact' (float32 throughout, slower).
+     * normaliser within ~1.5e-4; src/model/item-scorer.ts), or 'exact' (float32 throughout, slower).
      */
     scoring: z.enum(['quantised', 'exact']),
     /** On SIGTERM, in-flight requests get this long to finish. */
