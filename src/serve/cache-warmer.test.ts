@@ -1,10 +1,10 @@
 import { expect, it } from 'vitest';
-import { CacheWarmer, PREWARM_PACE } from './cache-warmer.js';
+import { CacheWarmer, WARM_PACE } from './cache-warmer.js';
 import type { InferencePool } from './inference-pool.js';
 import type { PooledModel } from './pooled-model.js';
 import type { Recommender } from './recommender.js';
 
-it('paces a pre-warm beside the serving version, and warms at full speed otherwise', async () => {
+it('paces every warm-up, after a start as beside the serving version, unless told otherwise', async () => {
   const paces: number[] = [];
   const pool = {
     warm: (_version: number, _url: string | undefined, _limit: number, _onUsers: unknown, pace = 0) => {
@@ -17,6 +17,7 @@ it('paces a pre-warm beside the serving version, and warms at full speed otherwi
   const warmer = new CacheWarmer(pool, undefined, recommender, 100, () => {});
   await warmer.warm(model(1));
   await warmer.prewarm(model(2), 5);
-  expect(PREWARM_PACE).toBeGreaterThan(0);
-  expect(paces).toEqual([0, PREWARM_PACE]);
+  await warmer.warm(model(3), 0);
+  expect(WARM_PACE).toBeGreaterThan(0);
+  expect(paces).toEqual([WARM_PACE, WARM_PACE, 0]);
 });

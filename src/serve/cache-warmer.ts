@@ -20,12 +20,15 @@ export interface WarmProgress {
  * chunk. A newer model stops an older warm-up.
  */
 /**
- * A pre-warm (for a version about to serve, beside the one serving) rests half of each chunk's time
- * after it. Measured (docs/serving-performance.md, "The pre-warm at half pace"): p99 of the 250 req/s
- * mix in 5-s windows during an activation's pre-warm 28-44 ms without rest, 15-26 ms with it, and the
- * activation answered in 32 s instead of 21 (31,013 users, --workers 2).
+ * Every warm-up rests half of each chunk's time after it. Measured (docs/serving-performance.md): p99 of
+ * the 250 req/s mix in 5-s windows during an activation's pre-warm 28-44 ms without rest, 15-26 ms with
+ * it, the activation answered in 32 s instead of 21 (31,013 users, --workers 2; "The pre-warm at half
+ * pace", 2026-12-03). After a start, once an uncached request cost ~1 ms of a worker (the 8-bit output
+ * table, 2026-12-05), the worst 10-s window of the first 40 s was 10.0-12.2 ms with rest against 11.9-20.2
+ * without (three starts each, alternating), the warm-up taking ~40 s instead of ~27 ("The first
+ * seconds after a start, paced").
  */
-export const PREWARM_PACE = 0.5;
+export const WARM_PACE = 0.5;
 
 export class CacheWarmer {
   private progress_: WarmProgress = { version: null, done: 0, total: 0, finished: true };
@@ -45,7 +48,7 @@ export class CacheWarmer {
   }
 
   /** Starts warming for `model` in the background (resting `pace` × each chunk's time after it); resolves when done (or superseded). */
-  warm(model: PooledModel, pace = 0): Promise<void> {
+  warm(model: PooledModel, pace = WARM_PACE): Promise<void> {
     const generation = ++this.generation;
     this.stopCurrent?.();
     this.stopCurrent = undefined;
@@ -80,7 +83,7 @@ export class CacheWarmer {
   async prewarm(model: PooledModel, seconds: number): Promise<boolean> {
     this.beforePrewarm = this.progress_;
     this.recommender.prepareNext(model);
-    const done = this.warm(model, PREWARM_PACE);
+    const done = this.warm(model);
     let timer: NodeJS.Timeout | undefined;
     const inTime = await Promise.race([
       done.then(() => true),
