@@ -25,7 +25,7 @@ export interface WarmProgress {
  * it, the activation answered in 32 s instead of 21 (31,013 users, --workers 2; "The pre-warm at half
  * pace", 2026-12-03). After a start, once an uncached request cost ~1 ms of a worker (the 8-bit output
  * table, 2026-12-05), the worst 10-s window of the first 40 s was 10.0-12.2 ms with rest against 11.9-20.2
- * without (three starts each, alternating), the warm-up taking ~40 s instead of ~27 ("The first
+ * without (three starts each, alternating), the warm-up taking ~36 s instead of ~27 ("The first
  * seconds after a start, paced").
  */
 export const WARM_PACE = 0.5;
