@@ -282,11 +282,12 @@ export function rescore(table: usize, stride: i32, x: usize, indices: usize, cou
 // [rows, stride] i8 with one scale per row (scales [rows] f32), queries [n, stride] i16 with one scale per query
 // (qscales [n] f32), stride a multiple of 16 (rows padded with zeros); out[b, r] = (table[r] · q[b]) × scales[r] ×
 // qscales[b], the dot product exact in i32 (the caller bounds |table| · |q| · stride below 2^31). A quarter of the
-// float32 table's bytes, half the 16-bit table's it replaced on 2026-12-05: one query at a time the pass is bound
-// by reading the table back into the cache after other work pushed it out (docs/serving-performance.md). Each 16 values are widened to two i16x8 and multiplied
-// eight pairs an instruction (i32x4.dot_i16x8_s). Blocks of 128 rows against every pair of queries, four rows at
-// a time, so the table streams from memory once per batch. The caller rescores the candidates near the cut-off
-// from the float32 rows.
+// float32 table's bytes, half those of the 16-bit table it replaced on 2026-12-05: one query at a time, a pass is
+// bound by reading the table back into the cache after other work pushed it out (docs/serving-performance.md).
+// Each 16 values are widened to two i16x8 and multiplied eight pairs an instruction (i32x4.dot_i16x8_s). Blocks of
+// 128 rows (in L2) against every pair of queries, four rows at a time, so the table streams from memory once per
+// batch (four rows against every pair in turn took twice as long for four queries as for three with the 16-bit
+// table; blocks did not). The caller rescores the candidates near the cut-off from the float32 rows.
 export function scoreBatchI8(table: usize, scales: usize, rows: i32, stride: i32, queries: usize, qscales: usize, n: i32, out: usize, ldo: i32): void {
   const block = 128;
   let from = 0;
