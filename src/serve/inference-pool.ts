@@ -18,14 +18,18 @@ import type { WarmedUser, WorkerCommand, WorkerReply, WorkerRequest } from './in
  *    (up to ENGINE_MAX_BATCH): one request alone goes at once, under load
  *    batches grow by themselves, and one pass serves many requests.
  *  - A lone history that arrives while another worker runs a batch waits for
- *    the next free worker (a pass of a few ms) unless a second one joins it:
- *    a pass costs nearly the same for one history as for two (it streams the
- *    24-MB output table either way, ~1.0 ms), and waking an idle thread for
- *    one history cost CPU that the busy ones needed. Measured with 2 workers,
- *    active shoppers (bench/scratch probe, 16 connections): at 500 pairs/s
- *    2.46-2.60 ms of server CPU a pair and a GET p99 of 18.5-19.6 ms, against
- *    2.86-3.01 ms and 19.5-23.1 ms sending it at once; at saturation 843-991
- *    pairs/s (mean batch 3.8) against 870-877 (3.2).
+ *    the next free worker (a pass of about a ms) unless a second one joins it:
+ *    waking an idle thread for one history cost CPU that the busy ones needed.
+ *    Measured with 2 workers, active shoppers (bench/scratch probes, 16
+ *    connections), when a pass streamed the 16-bit output table (~1.0 ms for
+ *    one history or two): at 500 pairs/s 2.46-2.60 ms of server CPU a pair
+ *    and a GET p99 of 18.5-19.6 ms, against 2.86-3.01 ms and 19.5-23.1 ms
+ *    sending it at once; at saturation 843-991 pairs/s (mean batch 3.8)
+ *    against 870-877 (3.2). Again with the 8-bit table (2026-12-05, where two
+ *    histories cost ~1.7 ms a pass and one ~0.9), three rounds alternating:
+ *    at 500 pairs/s 773-838 ms of server CPU a second and a pair p99 of
+ *    11.7-14.3 ms, against 811-885 and 10.4-13.6 sending at once; closed loop
+ *    1,216-1,270 pairs/s against 1,125-1,221. Kept.
  *  - Live requests only go to the live workers. The user-cache warm-up runs
  *    on a background worker of its own, at the lowest OS priority (nice 19):
  *    the kernel's scheduler gives it the CPU that live requests leave idle.
