@@ -37,15 +37,18 @@ export function matvec(table: usize, rows: i32, stride: i32, x: usize, out: usiz
     store<f32>(o + 8, horizontal(sc));
     store<f32>(o + 12, horizontal(sd));
   }
-  for (; r < rows; r++) {
-    const a = table + <usize>r * rowBytes;
-    let s = f32x4.splat(0);
-    for (let i = 0; i < stride; i += 4) {
-      const off = <usize>(i << 2);
-      s = f32x4.add(s, f32x4.mul(v128.load(a + off), v128.load(x + off)));
-    }
-    store<f32>(out + (<usize>r << 2), horizontal(s));
+  for (; r < rows; r++) store<f32>(out + (<usize>r << 2), rowDot(table + <usize>r * rowBytes, x, stride));
+}
+
+// One row's dot product with x, four lanes summed at the end: the order matvec's last rows and rescore share, so
+// a rescored row's score is matvec's to the bit.
+@inline function rowDot(a: usize, x: usize, stride: i32): f32 {
+  let s = f32x4.splat(0);
+  for (let i = 0; i < stride; i += 4) {
+    const off = <usize>(i << 2);
+    s = f32x4.add(s, f32x4.mul(v128.load(a + off), v128.load(x + off)));
   }
+  return horizontal(s);
 }
 
 // log Σ exp(s[i]) over i in [1, n): the softmax normaliser of one row of
@@ -268,13 +271,7 @@ export function rescore(table: usize, stride: i32, x: usize, indices: usize, cou
   const rowBytes = <usize>(stride << 2);
   for (let j = 0; j < count; j++) {
     const r = load<i32>(indices + (<usize>j << 2));
-    const a = table + <usize>r * rowBytes;
-    let acc = f32x4.splat(0);
-    for (let i = 0; i < stride; i += 4) {
-      const off = <usize>(i << 2);
-      acc = f32x4.add(acc, f32x4.mul(v128.load(a + off), v128.load(x + off)));
-    }
-    store<f32>(s + (<usize>r << 2), horizontal(acc));
+    store<f32>(s + (<usize>r << 2), rowDot(table + <usize>r * rowBytes, x, stride));
   }
 }
 
