@@ -302,10 +302,8 @@ export function scoreBatchI8(table: usize, scales: usize, rows: i32, stride: i32
       const q0 = queries + <usize>b * (row << 1);
       let a = i32x4.splat(0);
       for (let i = 0; i < stride; i += 16) {
-        const u = v128.load(t0 + <usize>i);
         const off = <usize>i << 1;
-        a = i32x4.add(a, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(u), v128.load(q0 + off)));
-        a = i32x4.add(a, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(u), v128.load(q0 + off, 16)));
+        a = dot8(a, v128.load(t0 + <usize>i), v128.load(q0 + off), v128.load(q0 + off, 16));
       }
       store<f32>(out + <usize>b * (<usize>ldo << 2) + (<usize>r << 2), scaled(a, s, load<f32>(qscales + (<usize>b << 2))));
     }
