@@ -10,16 +10,6 @@ export interface WarmProgress {
 }
 
 /**
- * Fills the user cache after a model loads, most recently active users
- * first, up to the cache's size: a shop's returning shoppers then get their
- * first recommendation from the cache instead of a database read and a
- * forward pass. All of it (the bulk read of histories, encoding, forward
- * passes, scoring) runs on the inference pool's background worker at the
- * lowest OS priority, so it takes only the CPU live requests leave idle;
- * this thread only files the represented users into the cache, chunk by
- * chunk. A newer model stops an older warm-up.
- */
-/**
  * Every warm-up rests half of each chunk's time after it. Measured (docs/serving-performance.md): p99 of
  * the 250 req/s mix in 5-s windows during an activation's pre-warm 28-44 ms without rest, 15-26 ms with
  * it, the activation answered in 32 s instead of 21 (31,013 users, --workers 2; "The pre-warm at half
@@ -30,6 +20,16 @@ export interface WarmProgress {
  */
 export const WARM_PACE = 0.5;
 
+/**
+ * Fills the user cache after a model loads, most recently active users
+ * first, up to the cache's size: a shop's returning shoppers then get their
+ * first recommendation from the cache instead of a database read and a
+ * forward pass. All of it (the bulk read of histories, encoding, forward
+ * passes, scoring) runs on the inference pool's background worker at the
+ * lowest OS priority, so it takes only the CPU live requests leave idle;
+ * this thread only files the represented users into the cache, chunk by
+ * chunk. A newer model stops an older warm-up.
+ */
 export class CacheWarmer {
   private progress_: WarmProgress = { version: null, done: 0, total: 0, finished: true };
   private generation = 0;
