@@ -211,6 +211,20 @@ describe('inference on worker threads', () => {
     }
   });
 
+  it('builds an urgent load (an analyst waits for it) on a live worker, without starting the background one', async () => {
+    const version = await shop.store.prisma.modelVersion.findFirstOrThrow({ where: { active: true } });
+    const loads: string[] = [];
+    const pool = await InferencePool.start({ workers: 2, background: true, log: () => {}, backgroundGraceMs: 100, onLoad: (worker, from) => loads.push(`${worker} ${from}`) });
+    try {
+      await pool.load(version.id, version.createdAt, version.artifactPath, { urgent: true });
+      expect(loads).toEqual(['0 files', '1 shared']);
+      expect(pool.backgroundRunning).toBe(false);
+      expect((await pool.represent(version.id, [{ items: [1, 2, 3], types: [1, 1, 1] }], 5))[0]!.shortlist.indices.length).toBe(5);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('answers bad sessions with 4xx problem+json, never 5xx', async () => {
     const oversized = await shop.call('/v1/sessions/recommendations', { role: 'read', body: { events: Array.from({ length: 1_001 }, () => ({ item: 'sku-1' })) } });
     expect(oversized.status).toBe(400);

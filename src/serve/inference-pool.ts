@@ -45,7 +45,7 @@ import type { WarmedUser, WorkerCommand, WorkerReply, WorkerRequest } from './in
  *    the same way rather than hang.
  * Loading a version: its tables are built once, on the background worker
  * (at nice 19, from the CPU live requests leave idle) when there is one,
- * else on the first live worker, and shared with the live workers, which
+ * else (or when someone waits for it: `urgent`) on the first live worker, and shared with the live workers, which
  * copy them one at a time (ServedModel.loadSharing; ~25-60 ms each for the
  * default model against ~115 ms or more to build). A worker that loads is
  * out of the rotation while another live worker is in it; an only worker
@@ -138,9 +138,12 @@ export class InferencePool {
   /**
    * Loads a version in every worker, one live worker at a time; resolves
    * when all have it. On failure (a broken artifact: ARTIFACT_CORRUPT) it
-   * is unloaded again wherever it got and the error is thrown.
+   * is unloaded again wherever it got and the error is thrown. An `urgent`
+   * load (someone waits for it: an analyst inspecting another version) is
+   * built on a live worker instead of from the CPU live requests leave idle,
+   * which on a busy machine may be none for seconds.
    */
-  async load(version: number, createdAt: Date, artifactPath: string): Promise<void> {
+  async load(version: number, createdAt: Date, artifactPath: string, options: { readonly urgent?: boolean } = {}): Promise<void> {
     const held = this.loaded.get(version);
     if (held) {
       // Loading or loaded already (a re-activation before its last requests let go, or a poll racing an activation): one more holder.
@@ -154,7 +157,7 @@ export class InferencePool {
       try {
         // The tables are built once, on the background worker at the lowest priority when there is one, else on the
         // first live worker; the others copy them (docs/serving-performance.md, "One build of a version's tables").
-        let shared = await this.buildInBackground(message);
+        let shared = options.urgent ? undefined : await this.buildInBackground(message);
         for (const slot of this.slots) {
           if (!slot.ready || slot.background) continue;
           const share = shared === undefined && this.slots.slice(this.slots.indexOf(slot) + 1).some((s) => s.ready && !s.background);

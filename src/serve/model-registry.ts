@@ -105,7 +105,8 @@ export class ModelRegistry {
   /**
    * A version for attention inspection and comparison: the serving one by
    * default, or any ready version, loaded in the workers on demand and kept
-   * among the two most recently asked for. Release it when done.
+   * among the two most recently asked for. Release it when done. An analyst
+   * waits for the load, so it is built on a live worker (an urgent load).
    */
   async acquireInspectable(version?: number): Promise<PooledModel | undefined> {
     const current = this.current_;
@@ -117,7 +118,7 @@ export class ModelRegistry {
       return cached.acquire();
     }
     const row = await this.readyRow(version);
-    const model = this.others.get(version) ?? (await PooledModel.load(this.pool, row.id, row.createdAt, row.artifactPath));
+    const model = this.others.get(version) ?? (await PooledModel.load(this.pool, row.id, row.createdAt, row.artifactPath, { urgent: true }));
     this.others.set(version, model);
     while (this.others.size > 2) {
       const [oldest, evicted] = this.others.entries().next().value as [number, PooledModel];

@@ -36,11 +36,11 @@ export class PooledModel extends Retirable {
     this.vocabulary = vocabulary;
   }
 
-  /** Reads model.json here and loads the weights in every worker; ARTIFACT_CORRUPT if any of it is unusable. */
-  static async load(pool: InferencePool, version: number, createdAt: Date, artifactPath: string): Promise<PooledModel> {
+  /** Reads model.json here and loads the weights in every worker (InferencePool.load, `urgent` included); ARTIFACT_CORRUPT if any of it is unusable. */
+  static async load(pool: InferencePool, version: number, createdAt: Date, artifactPath: string, options: { readonly urgent?: boolean } = {}): Promise<PooledModel> {
     const { configs, extra } = readArtifactInfo(artifactPath);
     const vocabulary = artifactVocabulary(extra, configs[0]!.numItems, artifactPath, version);
-    await pool.load(version, createdAt, artifactPath);
+    await pool.load(version, createdAt, artifactPath, options);
     return new PooledModel(pool, version, createdAt, artifactPath, configs, vocabulary);
   }
 

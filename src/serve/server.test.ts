@@ -239,6 +239,12 @@ describeEachProvider('recommendation API', (provider) => {
     const listed = await shop.call('/v1/models', { role: 'read' });
     expect(listed.body.serving).toBe(1);
     expect(listed.body.versions.map((v: { version: number }) => v.version)).toEqual([second, 1]);
+    // An analyst inspecting another version waits for its load: the live worker builds it (an urgent load), where a
+    // version loaded to serve is built on the background worker from idle CPU, which a busy machine may not have.
+    const builds = async (): Promise<number> => Number(/attnrec_model_loads_total\{worker="0",from="files"\} (\d+)/.exec((await shop.call('/metrics', { role: 'none' })).body)?.[1] ?? 0);
+    const built = await builds();
+    expect((await shop.call(`/v1/users/user-0/attention?k=3&version=${second}`, { role: 'read' })).body.modelVersion).toBe(second);
+    expect(await builds()).toBe(built + 1);
 
     const seen = new Set<number>();
     let failures = 0;
