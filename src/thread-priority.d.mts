@@ -1,2 +1,2 @@
 /** See thread-priority.mjs. */
-export declare function lowerThreadPriority(nice: number): boolean;
+export declare function lowerThreadPriority(nice: number, options?: { readonly idle?: boolean }): boolean;

@@ -2,7 +2,8 @@
 // thread entry (*.mjs) lowers its priority with it before it registers the
 // TypeScript loader, because the loader's hooks thread, which compiles every
 // module the thread imports, is created by that call and takes the nice value
-// of the thread that creates it.
+// and the scheduling policy of the thread that creates it.
+import { execFileSync } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 
@@ -13,16 +14,33 @@ import { setPriority } from 'node:os';
  * the inference workers leave. Returns whether it could; elsewhere, or where
  * it is not allowed, the thread keeps the process's priority.
  *
+ * With `idle`, the thread also moves to Linux's SCHED_IDLE policy (through
+ * util-linux's `chrt`, which any user may use to lower a thread of their own):
+ * a nice-19 thread still keeps a core for its time slice when a live thread
+ * wakes up, where the kernel preempts a SCHED_IDLE thread at once. Measured
+ * on this 2-core machine for the background inference worker during the
+ * user-cache warm-up after a start (docs/serving-performance.md, "The
+ * warm-up on idle time only"). Without `chrt` the nice value alone applies.
+ *
  * @param {number} nice
+ * @param {{ idle?: boolean }} [options]
  * @returns {boolean}
  */
-export function lowerThreadPriority(nice) {
+export function lowerThreadPriority(nice, options = {}) {
+  let tid;
   try {
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
     if (!Number.isInteger(tid)) return false;
     setPriority(tid, nice);
-    return true;
   } catch {
     return false;
   }
+  if (options.idle) {
+    try {
+      execFileSync('chrt', ['--idle', '--pid', '0', String(tid)], { stdio: 'ignore', timeout: 5_000 });
+    } catch {
+      // No chrt (or not allowed): the nice value stays.
+    }
+  }
+  return true;
 }

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { servingReader } from '../data/serving-reader.js';
 import { evaluateVersion } from '../evaluate/evaluate-version.js';
@@ -193,6 +193,8 @@ describe('inference on worker threads', () => {
       expect(pool.backgroundRunning).toBe(true);
       // At nice 19: the worker's thread and the thread its TypeScript loader compiles modules on, which it started.
       expect(threadsAtNice(19)).toBeGreaterThanOrEqual(2);
+      // And under SCHED_IDLE (where util-linux's chrt is, as on Debian): preempted at once when a live thread wakes.
+      if (existsSync('/usr/bin/chrt')) expect(threadsUnderSchedIdle()).toBeGreaterThanOrEqual(2);
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(pool.backgroundRunning).toBe(false);
       const users = (await shop.store.prisma.event.findMany({ distinct: ['userId'], select: { userId: true } })).length;
@@ -243,9 +245,20 @@ describe('inference on worker threads', () => {
 
 /** How many of this process's threads run at nice value `nice` (Linux: field 19 of /proc/self/task/<tid>/stat). */
 function threadsAtNice(nice: number): number {
+  return threadsWhere(19, nice);
+}
+
+/** How many of this process's threads run under the SCHED_IDLE policy (5, field 41). */
+function threadsUnderSchedIdle(): number {
+  return threadsWhere(41, 5);
+}
+
+/** How many of this process's threads have `value` in field `field` (numbered from 1, as proc(5) does) of their stat. */
+function threadsWhere(field: number, value: number): number {
   return readdirSync('/proc/self/task').filter((tid) => {
     const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]) === nice;
+    // Fields 3 on follow the command name's closing parenthesis.
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[field - 3]) === value;
   }).length;
 }
 
