@@ -31,7 +31,8 @@ import type { WarmedUser, WorkerCommand, WorkerReply, WorkerRequest } from './in
  *    11.7-14.3 ms, against 811-885 and 10.4-13.6 sending at once; closed loop
  *    1,216-1,270 pairs/s against 1,125-1,221. Kept.
  *  - Live requests only go to the live workers. The user-cache warm-up runs
- *    on a background worker of its own, at the lowest OS priority (nice 19):
+ *    on a background worker of its own, at the lowest OS priority (nice 19,
+ *    and SCHED_IDLE where util-linux's chrt is: src/thread-priority.mjs):
  *    the kernel's scheduler gives it the CPU that live requests leave idle.
  *    Its thread runs only while a warm-up or a load does: it starts with the
  *    first, loads the version the warm-up is for, and ends when no warm-up is left
