@@ -16,8 +16,9 @@ import { setPriority } from 'node:os';
  *
  * With `idle`, the thread also moves to Linux's SCHED_IDLE policy (through
  * util-linux's `chrt`, which any user may use to lower a thread of their own):
- * a nice-19 thread still keeps a core for its time slice when a live thread
- * wakes up, where the kernel preempts a SCHED_IDLE thread at once. Measured
+ * a running nice-19 thread can keep its core for the rest of its time slice
+ * when a live thread wakes up, where the kernel preempts a SCHED_IDLE thread
+ * at once. The return value says only whether the nice value was set. Measured
  * on this 2-core machine for the background inference worker during the
  * user-cache warm-up after a start (docs/serving-performance.md, "The
  * warm-up on idle time only"). Without `chrt` the nice value alone applies.

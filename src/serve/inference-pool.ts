@@ -45,14 +45,15 @@ import type { WarmedUser, WorkerCommand, WorkerReply, WorkerRequest } from './in
  *  - A request that waits longer than `queueTimeoutMs` for a worker fails
  *    the same way rather than hang.
  * Loading a version: its tables are built once, on the background worker
- * (at nice 19, from the CPU live requests leave idle) when there is one,
- * else (or when someone waits for it: `urgent`) on the first live worker, and shared with the live workers, which
- * copy them one at a time (ServedModel.loadSharing; ~25-60 ms each for the
- * default model against ~115 ms or more to build). A worker that loads is
- * out of the rotation while another live worker is in it; an only worker
- * keeps answering, between the pieces of a few milliseconds its load is
- * built in (ServedModel.loadPausing), so an activation under load costs
- * latency by the piece rather than a stall of the whole load.
+ * (from the CPU live requests leave idle) when there is one, else, or when
+ * someone waits for the load (`urgent`), on the first live worker, and
+ * shared with the live workers, which copy them one at a time
+ * (ServedModel.loadSharing; ~25-60 ms each for the default model against
+ * ~115 ms or more to build). A worker that loads is out of the rotation
+ * while another live worker is in it; an only worker keeps answering,
+ * between the pieces of a few milliseconds its load is built in
+ * (ServedModel.loadPausing), so an activation under load costs latency by
+ * the piece rather than a stall of the whole load.
  */
 export interface InferencePoolOptions {
   /** Live workers (≥ 1). */
@@ -156,8 +157,8 @@ export class InferencePool {
     this.loaded.set(version, entry);
     entry.ready = (async () => {
       try {
-        // The tables are built once, on the background worker at the lowest priority when there is one, else on the
-        // first live worker; the others copy them (docs/serving-performance.md, "One build of a version's tables").
+        // The tables are built once, on the background worker at the lowest priority when there is one and the load
+        // is not urgent, else on the first live worker; the others copy them (docs/serving-performance.md, "One build of a version's tables").
         let shared = options.urgent ? undefined : await this.buildInBackground(message);
         for (const slot of this.slots) {
           if (!slot.ready || slot.background) continue;
