@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,4 +71,22 @@ export function layoutKernelMemory(memory: KernelMemory, byteSizes: readonly num
   const pages = Math.ceil(at / PAGE) - memory.buffer.byteLength / PAGE;
   if (pages > 0) memory.grow(pages);
   return offsets;
+}
+
+/**
+ * A digest of the built kernels `names` (a missing one counts as absent): what
+ * was computed with one build is known to be what another would compute only
+ * when the digests agree (src/model/representation-memo.ts).
+ */
+export function kernelDigest(names: readonly string[]): string {
+  const hash = createHash('sha256');
+  for (const name of names) {
+    hash.update(`${name}\0`);
+    try {
+      hash.update(readFileSync(join(KERNELS_DIR, `${name}.wasm`)));
+    } catch {
+      hash.update('absent');
+    }
+  }
+  return hash.digest('hex').slice(0, 16);
 }

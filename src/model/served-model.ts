@@ -310,6 +310,11 @@ export class ServedModel extends Retirable {
     return out;
   }
 
+  /** Floats per state's query (UserState.query). */
+  get queryWidth(): number {
+    return this.live().engine.width;
+  }
+
   /** How shortlists are scored: through the 8-bit table, or in float32 (asked for, a small catalogue, or no kernel). */
   get scoring(): ScoringMode {
     return this.live().output.isQuantised ? 'quantised' : 'exact';
