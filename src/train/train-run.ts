@@ -19,6 +19,7 @@ import { readCheckpointState, removeCheckpoint } from './checkpoint.js';
 import { memberCheckpointPath, memberFromWeights, trainMember, type EpochSummary, type MemberCheckpointState, type MemberRunCallbacks, type MemberRunInput, type MemberRunResult, type RunConfig, type TrainingWindowOptions } from './member-run.js';
 import { trainMemberInThread } from './member-thread.js';
 import { renderTrainingReport } from './report.js';
+import { storeRepresentations } from './store-representations.js';
 import { takeTrainingLock } from './train-lock.js';
 import type { TrainingOptions } from './trainer.js';
 import { ITEM_NEIGHBOURS, itemCooccurrence, strongestNeighbours } from '../model/item-cooccurrence.js';
@@ -80,6 +81,8 @@ export interface TrainRunOptions {
    * POST /v1/models/:version/activate after comparing).
    */
   readonly activate?: 'auto' | 'always' | 'never';
+  /** Store every user's representation beside the artifact for the API's user cache (default true; src/train/store-representations.ts). */
+  readonly storeRepresentations?: boolean;
   /** Train on a window of the events (ignored on resume: the run's own window applies). */
   readonly window?: TrainingWindowOptions;
   /**
@@ -123,6 +126,8 @@ export interface MemberSummary {
 
 export interface TrainRunResult {
   readonly versionId: number;
+  /** Users whose representations were stored beside the artifact (src/train/store-representations.ts), and how long that took. */
+  readonly representations?: { readonly users: number; readonly seconds: number };
   readonly artifactPath: string;
   readonly reportPath: string;
   readonly backend: string;
@@ -341,6 +346,8 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
       renderTrainingReport({ versionId: version.id, createdAt: version.createdAt, backend: backend.name, dataHash, config: { ...run, backend: backend.name }, exclude, trainSeconds, threads, test, ...(valid && { valid }), baselines, members, ...(cooccurrence && { cooccurrence }), ...(nextPurchase && { nextPurchase }) }),
     );
     await writeItemEmbeddings(store, version.id, ensemble, vocabulary);
+    // What a server would compute for every user now, so that starting or activating the version fills the user cache by reading.
+    const representations = options.storeRepresentations === false ? undefined : await storeRepresentations(store, version);
     const policy = options.activate ?? 'auto';
     const activate = policy === 'always' || (policy === 'auto' && (await store.prisma.modelVersion.count({ where: { active: true } })) === 0);
     await store.prisma.$transaction([
@@ -348,7 +355,7 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
       store.prisma.modelVersion.update({ where: { id: version.id }, data: { status: 'ready', metrics: toJsonValue(metrics), ...(activate && { active: true }) } }),
     ]);
     for (let k = 0; k < memberCount; k++) removeCheckpoint(memberCheckpointPath(artifactPath, k));
-    return { versionId: version.id, artifactPath, reportPath, backend: backend.name, dataHash, members, threads, trainSeconds, test, ...(valid && { valid }), baselines, ...(cooccurrence && { cooccurrence }), ...(nextPurchase && { nextPurchase }), exclude, activated: activate };
+    return { versionId: version.id, artifactPath, reportPath, backend: backend.name, dataHash, members, threads, trainSeconds, test, ...(valid && { valid }), baselines, ...(cooccurrence && { cooccurrence }), ...(nextPurchase && { nextPurchase }), exclude, activated: activate, ...(representations && { representations: { users: representations.users, seconds: representations.seconds } }) };
   } catch (error) {
     await store.prisma.modelVersion.update({ where: { id: version.id }, data: { status: 'failed', metrics: { error: (error as Error).message } } }).catch(() => {});
     throw error;
