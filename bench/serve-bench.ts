@@ -8,6 +8,7 @@ import { DEFAULT_SASREC } from '../src/data/import/sources.js';
 import { migrate } from '../src/data/migrate.js';
 import { openStore } from '../src/data/store.js';
 import { MODEL_DEFAULTS } from '../src/model/config.js';
+import { storeRepresentations } from '../src/train/store-representations.js';
 import { DEFAULT_MEMBERS, trainRun } from '../src/train/train-run.js';
 import { DEFAULT_TRAINING } from '../src/train/trainer.js';
 import { runLoad, type LoadOptions, type LoadRequest, type LoadResult, type WindowStats } from './load-generator.js';
@@ -271,6 +272,26 @@ export async function prepareStore(options: Pick<ServeBenchOptions, 'members' | 
   }
 }
 
+/**
+ * Stores each version's representations of every user's history in `url`'s store, as the training job does
+ * after training (src/train/store-representations.ts); returns users and seconds per version.
+ */
+async function refreshRepresentations(url: string, versions: readonly number[], log: (line: string) => void): Promise<Record<string, { users: number; seconds: number }>> {
+  const store = openStore(url);
+  try {
+    const out: Record<string, { users: number; seconds: number }> = {};
+    for (const id of versions) {
+      const row = await store.prisma.modelVersion.findUniqueOrThrow({ where: { id }, select: { id: true, createdAt: true, artifactPath: true } });
+      const stored = await storeRepresentations(store, row);
+      out[String(id)] = { users: stored.users, seconds: round(stored.seconds) };
+      log(`  version ${id}: stored ${stored.users} histories' representations in ${stored.seconds.toFixed(1)} s, as its training job does`);
+    }
+    return out;
+  } finally {
+    await store.close();
+  }
+}
+
 /** Makes `version` the active one in the store (no server is using it). */
 async function activateInStore(url: string, version: number): Promise<void> {
   const store = openStore(url);
@@ -310,6 +331,9 @@ async function runConfiguration(
   // Every configuration serves its own copy of the prepared store: the same events, the first version active.
   const url = copyStore(prepared.file, join(options.scratch, 'serve-bench-run.db'));
   await activateInStore(url, prepared.first);
+  // Both versions' stored representations as their training job leaves them (a reused store's were overwritten
+  // by the previous run's server when it stopped, with the histories of that run's events).
+  const representations = await refreshRepresentations(url, [prepared.first, prepared.second], log);
   const server = await startServeProcess(['--database-url', url, '--rate-limit', '0', '--model-poll', '0', ...extra], {
     ATTNREC_API_KEYS: `read:${KEYS.read},write:${KEYS.write},admin:${KEYS.admin}`,
   });
@@ -407,6 +431,7 @@ async function runConfiguration(
     const activationWindows = compactWindows(afterActivation.windows!, window);
     const results = {
       server_args: extra,
+      stored_representations: representations,
       after_start: {
         description: `${STEADY_RATE} req/s mix from the moment the server listened (user cache cold, warming in the background)`,
         user_cache_warm_s: round(startWarmUp),

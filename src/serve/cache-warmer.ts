@@ -1,3 +1,4 @@
+import { memoPath, writeMemo, type MemoBasis } from '../model/representation-memo.js';
 import type { InferencePool } from './inference-pool.js';
 import type { PooledModel } from './pooled-model.js';
 import type { Recommender } from './recommender.js';
@@ -21,6 +22,14 @@ export interface WarmProgress {
 export const WARM_PACE = 0.5;
 
 /**
+ * Once the server listens, the background worker rests this long after each
+ * chunk of users it read from stored representations: this thread files them
+ * (their structured clone and the cache's rows, ~2 ms a chunk of 64), and
+ * live requests come first. Before it listens it does not rest.
+ */
+export const MEMO_REST_MS = 8;
+
+/**
  * Fills the user cache after a model loads, most recently active users
  * first, up to the cache's size: a shop's returning shoppers then get their
  * first recommendation from the cache instead of a database read and a
@@ -34,6 +43,12 @@ export class CacheWarmer {
   private progress_: WarmProgress = { version: null, done: 0, total: 0, finished: true };
   private generation = 0;
   private stopCurrent: (() => void) | undefined;
+  /** Whether the server takes requests (see MEMO_REST_MS). */
+  private listening = false;
+  /** The last warm-up that finished: its version, and where and how that version's memo is written. */
+  private completed: { readonly version: number; readonly path: string; readonly header: MemoBasis } | undefined;
+  /** Resolves once the current warm-up has filed every user its version's stored representations held (or ended). */
+  private memoPhase: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly pool: InferencePool,
@@ -57,21 +72,29 @@ export class CacheWarmer {
     if (this.limit <= 0) return Promise.resolve();
     const started = performance.now();
     const readAt = this.recommender.currentEpoch;
+    let memoFiled!: () => void;
+    this.memoPhase = new Promise<void>((resolve) => (memoFiled = resolve));
     model.acquire();
-    const { done, stop } = this.pool.warm(model.version, this.databaseUrl, this.limit, (users, total) => {
+    const { done, stop } = this.pool.warm(model.version, this.databaseUrl, this.limit, (users, total, fromMemo) => {
       if (generation !== this.generation) return;
+      if (!fromMemo) memoFiled();
       this.recommender.primeWarmed(model, users, readAt);
       this.progress_ = { version: model.version, done: Math.min(total, this.progress_.done + users.length), total, finished: false };
-    }, pace);
+    }, pace, this.listening ? MEMO_REST_MS : 0);
     this.stopCurrent = stop;
     return done
-      .then((users) => {
+      .then((outcome) => {
         if (generation !== this.generation) return;
-        this.progress_ = { ...this.progress_, total: Math.max(this.progress_.total, users), finished: true };
-        this.log(`user cache warmed for model version ${model.version}: ${users} users in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+        this.progress_ = { ...this.progress_, total: Math.max(this.progress_.total, outcome.users), finished: true };
+        if (outcome.header) this.completed = { version: model.version, path: memoPath(model.artifactPath, outcome.header.scoring), header: outcome.header };
+        const memo = outcome.memo === 'none' ? 'none stored' : outcome.memo;
+        this.log(`user cache warmed for model version ${model.version}: ${outcome.users} users in ${((performance.now() - started) / 1000).toFixed(1)} s, ${outcome.fromMemo} of them read from the version's stored representations (${memo})`);
       })
       .catch((error: unknown) => this.log(`cache warm-up for model version ${model.version} failed`, error))
-      .finally(() => model.release());
+      .finally(() => {
+        memoFiled();
+        model.release();
+      });
   }
 
   /**
@@ -104,6 +127,44 @@ export class CacheWarmer {
   }
 
   private beforePrewarm: WarmProgress | undefined;
+
+  /** The server listens: warm-ups from now on leave live requests room between the chunks they read. */
+  markListening(): void {
+    this.listening = true;
+  }
+
+  /**
+   * Waits, at most `seconds`, until the warm-up under way has filed the users
+   * it read from the version's stored representations (src/model/representation-memo.ts):
+   * a starting server does so before it listens, so its first shoppers meet
+   * the cache a restart would otherwise take a minute of background work to
+   * rebuild. Resolves whether that part is done.
+   */
+  async filedFromMemo(seconds: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const done = await Promise.race([
+      this.memoPhase.then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), seconds * 1000);
+      }),
+    ]);
+    clearTimeout(timer);
+    return done;
+  }
+
+  /**
+   * Stores the user cache's representations of `model` as its version's memo
+   * (a server that stops: the next start reads them instead of computing),
+   * when the last warm-up that finished was for it: the cache then holds
+   * every user the warm-up read, less those whose events came since, and a
+   * memo that already holds more is never overwritten by a cache still
+   * filling. Returns how many were stored, or a note of why none were.
+   */
+  storeRepresentations(model: PooledModel | undefined): number | string {
+    const completed = this.completed;
+    if (!model || !completed || completed.version !== model.version || this.progress_.version !== model.version || !this.progress_.finished) return 'no finished warm-up for the serving version';
+    return writeMemo(completed.path, completed.header, this.recommender.cachedRepresentations(model));
+  }
 
   /** Whether a warm-up for `version` is running or has finished (so a swap to it needs no other). */
   warming(version: number): boolean {

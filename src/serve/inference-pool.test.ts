@@ -201,7 +201,7 @@ describe('inference on worker threads', () => {
       for (let round = 0; round < 2; round++) {
         const warmed: string[] = [];
         const { done } = pool.warm(version.id, shop.store.target.url, 1_000, (users) => warmed.push(...users.map((u) => u.externalId)));
-        expect(await done).toBe(users);
+        expect((await done).users).toBe(users);
         expect(new Set(warmed).size).toBe(users);
         // Its thread ends with the last warm-up.
         expect(pool.backgroundRunning).toBe(false);

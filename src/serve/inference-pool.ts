@@ -6,7 +6,7 @@ import type { InspectOptions } from '../inspect/inspect-history.js';
 import type { AttentionReport } from '../inspect/report.js';
 import { ENGINE_MAX_BATCH } from '../model/inference-engine.js';
 import type { ModelHistory, Representation, ScoringMode, SharedVersion } from '../model/served-model.js';
-import type { WarmedUser, WorkerCommand, WorkerReply, WorkerRequest } from './inference-protocol.js';
+import type { WarmedUser, WarmOutcome, WorkerCommand, WorkerReply, WorkerRequest } from './inference-protocol.js';
 
 /**
  * The API's inference, off the event loop: `workers` threads each hold every
@@ -255,31 +255,35 @@ export class InferencePool {
 
   /**
    * Warms the user cache for a version on the background worker: `onUsers`
-   * receives represented users chunk by chunk (and how many in all).
-   * Resolves with how many were sent; a newer warm-up or stop() ends it.
-   * With `pace` p > 0 the worker rests p × each chunk's time after it.
+   * receives represented users chunk by chunk (how many in all, and whether
+   * the chunk was read from the version's stored representations: those come
+   * first, unpaced). Resolves with how many were sent and how many of them
+   * were read; a newer warm-up or stop() ends it. With `pace` p > 0 the
+   * worker rests p × each computed chunk's time after it, and `memoRestMs`
+   * after each chunk it read (the thread that files them serves requests).
    */
-  warm(version: number, databaseUrl: string | undefined, limit: number, onUsers: (users: readonly WarmedUser[], total: number) => void, pace = 0): { done: Promise<number>; stop(): void } {
+  warm(version: number, databaseUrl: string | undefined, limit: number, onUsers: (users: readonly WarmedUser[], total: number, fromMemo: boolean) => void, pace = 0, memoRestMs = 0): { done: Promise<WarmOutcome>; stop(): void } {
     const held = this.loaded.get(version);
-    if (!this.options.background || !held || this.closed) return { done: Promise.resolve(0), stop: () => {} };
+    const none: WarmOutcome = { users: 0, fromMemo: 0, memo: 'none' };
+    if (!this.options.background || !held || this.closed) return { done: Promise.resolve(none), stop: () => {} };
     const id = this.nextId++;
     let stopped = false;
     let running: Slot | undefined;
     this.warmUps++;
     const done = (async () => {
       const slot = await this.backgroundWorker();
-      if (stopped) return 0;
+      if (stopped) return none;
       running = slot;
       slot.onWarmed = (message) => {
         if (message.id !== id) return;
         this.options.onBatch?.('background', message.users.length);
-        onUsers(message.users, message.total);
+        onUsers(message.users, message.total, message.fromMemo);
       };
       const result = await new Promise<unknown>((resolve, reject) => {
         slot.inflight.set(id, { resolve, reject });
-        slot.worker.postMessage({ type: 'warm', id, version, createdAt: held.createdAt, artifactPath: held.artifactPath, databaseUrl, limit, chunk: WARM_CHUNK, pace } satisfies WorkerRequest);
+        slot.worker.postMessage({ type: 'warm', id, version, createdAt: held.createdAt, artifactPath: held.artifactPath, databaseUrl, limit, chunk: WARM_CHUNK, pace, memoRestMs } satisfies WorkerRequest);
       });
-      return (result as { users: number }).users;
+      return result as WarmOutcome;
     })().finally(() => {
       if (--this.warmUps === 0) this.endBackgroundWorker();
     });

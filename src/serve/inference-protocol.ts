@@ -1,3 +1,4 @@
+import type { MemoBasis } from '../model/representation-memo.js';
 import type { CatalogItem } from '../data/serving-reader.js';
 import type { ExplainedEvent } from '../inspect/explain.js';
 import type { InspectOptions } from '../inspect/inspect-history.js';
@@ -28,7 +29,7 @@ export type WorkerRequest =
   /** Attention inspection of one history (inspectHistory): the report, as the API returns it. */
   | { readonly type: 'inspect'; readonly id: number; readonly version: number; readonly events: readonly ExplainedEvent[]; readonly typeNames: readonly (readonly [number, string])[]; readonly options: InspectOptions }
   /** Background worker only: read the most recently active users' histories and represent them, sending 'warmed' messages. */
-  | { readonly type: 'warm'; readonly id: number; readonly version: number; readonly createdAt: number; readonly artifactPath: string; readonly databaseUrl: string | undefined; readonly limit: number; readonly chunk: number; readonly pace: number }
+  | { readonly type: 'warm'; readonly id: number; readonly version: number; readonly createdAt: number; readonly artifactPath: string; readonly databaseUrl: string | undefined; readonly limit: number; readonly chunk: number; readonly pace: number; readonly memoRestMs: number }
   | { readonly type: 'stop-warm'; readonly id: number };
 
 /** A request before the pool gives it an id. */
@@ -46,4 +47,13 @@ export interface WarmedUser {
 export type WorkerReply =
   | { readonly type: 'reply'; readonly id: number; readonly ok: true; readonly result: unknown }
   | { readonly type: 'reply'; readonly id: number; readonly ok: false; readonly code?: string; readonly details?: Readonly<Record<string, unknown>>; readonly message: string }
-  | { readonly type: 'warmed'; readonly id: number; readonly version: number; readonly total: number; readonly users: readonly WarmedUser[] };
+  | { readonly type: 'warmed'; readonly id: number; readonly version: number; readonly total: number; readonly fromMemo: boolean; readonly users: readonly WarmedUser[] };
+
+/** How a warm-up ended: users sent, how many of them came from the version's stored representations, and what became of those (a note for the log). */
+export interface WarmOutcome {
+  readonly users: number;
+  readonly fromMemo: number;
+  readonly memo: string;
+  /** What a memo of this version's representations, as this worker computes them, must say (to store the cache as one). */
+  readonly header?: MemoBasis;
+}

@@ -7,7 +7,8 @@ import type { CatalogItem } from '../data/serving-reader.js';
 import { isAppError } from '../errors.js';
 import { inspectHistory } from '../inspect/inspect-history.js';
 import { ServedModel, type ScoringMode, type SharedVersion } from '../model/served-model.js';
-import type { WarmedUser, WorkerReply, WorkerRequest } from './inference-protocol.js';
+import { RepresentationMemo, expectedHeader, isMismatch, memoPath } from '../model/representation-memo.js';
+import type { WarmedUser, WarmOutcome, WorkerReply, WorkerRequest } from './inference-protocol.js';
 
 /**
  * An inference worker thread of the API (see InferencePool): it holds the
@@ -27,6 +28,8 @@ const models = new Map<number, ServedModel>();
 const loads = new Map<number, Promise<ServedModel>>();
 let store: Store | undefined;
 let warming: number | undefined;
+/** Users per 'warmed' message read from a memo (computed ones go request.chunk at a time). */
+const MEMO_CHUNK = 64;
 let catalog = { byInternalId: (_id: number): CatalogItem | undefined => undefined, byExternalId: (_id: string): CatalogItem | undefined => undefined };
 
 port.on('message', (request: WorkerRequest) => {
@@ -118,7 +121,7 @@ function model(version: number): ServedModel {
  * recently active first, up to `limit`, and sends their representations in
  * chunks. A newer warm or stop-warm ends it between chunks.
  */
-async function warm(request: Extract<WorkerRequest, { type: 'warm' }>): Promise<{ users: number }> {
+async function warm(request: Extract<WorkerRequest, { type: 'warm' }>): Promise<WarmOutcome> {
   warming = request.id;
   try {
     // The background worker holds a version only while it warms for it.
@@ -134,36 +137,61 @@ async function warm(request: Extract<WorkerRequest, { type: 'warm' }>): Promise<
   }
 }
 
-async function warmLoaded(request: Extract<WorkerRequest, { type: 'warm' }>): Promise<{ users: number }> {
+async function warmLoaded(request: Extract<WorkerRequest, { type: 'warm' }>): Promise<WarmOutcome> {
   store ??= openStore(request.databaseUrl);
   const sequences = await loadSequences(store, { by: 'user' });
   const count = sequences.owners.length;
   const last = (s: number): number => sequences.timestamps[sequences.offsets[s + 1]! - 1]!;
   const order = Array.from({ length: count }, (_, s) => s).sort((a, b) => last(b) - last(a)).slice(0, Math.min(request.limit, count));
   const externalIds = await externalUserIds(store, order.map((s) => sequences.owners[s]!));
+  const first = models.get(request.version);
+  if (warming !== request.id || !first) return { users: 0, fromMemo: 0, memo: 'stopped' };
+  const users = order.flatMap((s): Omit<WarmedUser, 'representation'>[] => {
+    const externalId = externalIds.get(sequences.owners[s]!);
+    if (externalId === undefined) return [];
+    const [a, b] = [sequences.offsets[s]!, sequences.offsets[s + 1]!];
+    const items = sequences.items.slice(a, b);
+    const types = Int32Array.from(sequences.types.subarray(a, b));
+    return [{ externalId, items, types, encoded: first.encode(items, types) }];
+  });
+  // Users whose history the version's memo holds are filed first, read from it (fast), the rest computed after.
+  const header = expectedHeader(first);
+  const read = RepresentationMemo.read(memoPath(request.artifactPath, first.scoring), header);
+  const memo = read instanceof RepresentationMemo ? read : undefined;
+  const stored = memo ? users.map((u) => (u.encoded.items.length > 0 ? memo.get(u.encoded) : undefined)) : [];
+  const hits: WarmedUser[] = [];
+  const misses: Omit<WarmedUser, 'representation'>[] = [];
+  users.forEach((u, i) => {
+    const representation = stored[i];
+    if (representation) hits.push({ ...u, representation });
+    else misses.push(u);
+  });
+  const note = read === undefined ? 'none' : isMismatch(read) ? `not used: ${read.reason}` : `${hits.length} of ${users.length} users found among its ${read.size} histories`;
   let sent = 0;
-  for (let from = 0; from < order.length; from += request.chunk) {
+  for (let from = 0; from < hits.length; from += MEMO_CHUNK) {
+    if (warming !== request.id || !models.has(request.version)) return { users: sent, fromMemo: sent, memo: note, header };
+    const chunk = hits.slice(from, from + MEMO_CHUNK);
+    reply({ type: 'warmed', id: request.id, version: request.version, total: users.length, fromMemo: true, users: chunk });
+    sent += chunk.length;
+    // A rest between chunks: the thread that files them serves requests (none before a start listens).
+    await new Promise((resolve) => setTimeout(resolve, request.memoRestMs));
+  }
+  const filedFromMemo = sent;
+  for (let from = 0; from < misses.length; from += request.chunk) {
     const served = models.get(request.version);
-    if (warming !== request.id || !served) return { users: sent };
+    if (warming !== request.id || !served) return { users: sent, fromMemo: filedFromMemo, memo: note, header };
     const chunkStarted = performance.now();
-    const users = order.slice(from, from + request.chunk).flatMap((s): Omit<WarmedUser, 'representation'>[] => {
-      const externalId = externalIds.get(sequences.owners[s]!);
-      if (externalId === undefined) return [];
-      const [a, b] = [sequences.offsets[s]!, sequences.offsets[s + 1]!];
-      const items = sequences.items.slice(a, b);
-      const types = Int32Array.from(sequences.types.subarray(a, b));
-      return [{ externalId, items, types, encoded: served.encode(items, types) }];
-    });
-    const usable = users.filter((u) => u.encoded.items.length > 0);
+    const chunk = misses.slice(from, from + request.chunk);
+    const usable = chunk.filter((u) => u.encoded.items.length > 0);
     const represented = served.represent(usable.map((u) => u.encoded));
     const byUser = new Map(usable.map((u, i) => [u, represented[i]!]));
-    reply({ type: 'warmed', id: request.id, version: request.version, total: order.length, users: users.map((u) => ({ ...u, representation: byUser.get(u) })) });
-    sent += users.length;
+    reply({ type: 'warmed', id: request.id, version: request.version, total: users.length, fromMemo: false, users: chunk.map((u) => ({ ...u, representation: byUser.get(u) })) });
+    sent += chunk.length;
     // Let a stop-warm or an unload in between.
     await nextTurn();
     // Resting between chunks (a pre-warm beside a serving version) leaves the cores and the memory bus to live requests.
     if (request.pace > 0) await new Promise((resolve) => setTimeout(resolve, (performance.now() - chunkStarted) * request.pace));
   }
-  return { users: sent };
+  return { users: sent, fromMemo: filedFromMemo, memo: note, header };
 }
 

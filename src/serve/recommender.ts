@@ -5,6 +5,7 @@ import type { ItemBoosts, ItemFilter, ItemGroup } from '../data/item-rules/compi
 import { beamSearch, topIndices } from '../model/beam-search.js';
 import { itemMetadata, NewItemScores, type MetadataLevel } from '../model/metadata-peers.js';
 import type { CatalogCache } from './catalog-cache.js';
+import type { MemoEntry } from '../model/representation-memo.js';
 import type { ModelHistory, Shortlist, UserState } from '../model/served-model.js';
 import type { WarmedUser } from './inference-protocol.js';
 import { LruCache } from './lru-cache.js';
@@ -249,6 +250,14 @@ export class Recommender {
   /** How many user representations are cached. */
   get cachedUsers(): number {
     return this.users.size;
+  }
+
+  /** The serving cache's representations under `model` (states with their shortlists), for a memo of them. */
+  *cachedRepresentations(model: PooledModel): Generator<MemoEntry> {
+    if (this.models.current !== model) return;
+    for (const entry of this.users.entries()) {
+      if (entry.version === model.version && entry.encoded && entry.state && entry.shortlist) yield { encoded: entry.encoded, representation: { state: entry.state, shortlist: entry.shortlist } };
+    }
   }
 
   /** Bytes the user caches' tables hold (the one serving and, during an activation, the next version's). */

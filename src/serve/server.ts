@@ -57,6 +57,9 @@ export const consoleLogger: Logger = (message, error) => {
   process.stderr.write(`${JSON.stringify(line)}\n`);
 };
 
+/** The longest a start waits before listening for the user cache's stored representations to be filed. */
+const START_MEMO_WAIT_SECONDS = 30;
+
 /** Opens the store, loads the catalogue and the active model, and listens. Fails fast with a clear error. */
 export async function startServer(config: ServeConfig, log: Logger = consoleLogger, tuning: ServerTuning = {}): Promise<RunningServer> {
   const store = openStore(config.databaseUrl);
@@ -276,6 +279,13 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
   } catch (error) {
     log('request path warm-up failed; serving without it', error);
   }
+  // Users whose representations the serving version has stored (its training job's, a previous server's)
+  // are filed before the first shopper arrives; the rest are computed in the background as before.
+  if (models.current && config.userCacheSize > 0) {
+    const started = performance.now();
+    const filed = await warmer.filedFromMemo(START_MEMO_WAIT_SECONDS);
+    log(`user cache: ${recommender.cachedUsers} users before listening${filed ? '' : ' (still reading)'}, read from stored representations in ${(performance.now() - started).toFixed(0)} ms`);
+  }
   const server = await new Promise<Server>((resolve, reject) => {
     const s = httpServer;
     s.once('error', reject);
@@ -284,6 +294,7 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
     await release();
     throw new AppError('LISTEN_FAILED', `cannot listen on ${config.host}:${config.port}: ${(error as Error).message}`);
   });
+  warmer.markListening();
   server.keepAliveTimeout = 65_000; // above common load balancers' idle timeouts, so they close first
   const poll =
     config.modelPollSeconds > 0
@@ -318,6 +329,15 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
           server.closeIdleConnections();
         });
         warmer.stop();
+        // The cache's representations for the next start (read back before it listens).
+        try {
+          const started = performance.now();
+          const stored = warmer.storeRepresentations(models.current);
+          if (typeof stored === 'number') log(`stored the user cache's representations for model version ${models.current!.version} (${stored} distinct histories) in ${(performance.now() - started).toFixed(0)} ms (read back at the next start)`);
+          else log(`the user cache's representations were not stored: ${stored}`);
+        } catch (error) {
+          log("could not store the user cache's representations", error);
+        }
         await release();
       })();
       return closing;
