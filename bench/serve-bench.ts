@@ -2,13 +2,12 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { startServeProcess, type ServeProcess } from '../src/cli/processes.js';
+import { ROOT, startServeProcess, type ServeProcess } from '../src/cli/processes.js';
 import { importEvents } from '../src/data/import/import-events.js';
 import { DEFAULT_SASREC } from '../src/data/import/sources.js';
 import { migrate } from '../src/data/migrate.js';
 import { openStore } from '../src/data/store.js';
 import { MODEL_DEFAULTS } from '../src/model/config.js';
-import { storeRepresentations } from '../src/train/store-representations.js';
 import { DEFAULT_MEMBERS, trainRun } from '../src/train/train-run.js';
 import { DEFAULT_TRAINING } from '../src/train/trainer.js';
 import { runLoad, type LoadOptions, type LoadRequest, type LoadResult, type WindowStats } from './load-generator.js';
@@ -274,22 +273,14 @@ export async function prepareStore(options: Pick<ServeBenchOptions, 'members' | 
 
 /**
  * Stores each version's representations of every user's history in `url`'s store, as the training job does
- * after training (src/train/store-representations.ts); returns users and seconds per version.
+ * after training (bench/store-representations.ts, in a process of its own); returns users and seconds per version.
  */
-async function refreshRepresentations(url: string, versions: readonly number[], log: (line: string) => void): Promise<Record<string, { users: number; seconds: number }>> {
-  const store = openStore(url);
-  try {
-    const out: Record<string, { users: number; seconds: number }> = {};
-    for (const id of versions) {
-      const row = await store.prisma.modelVersion.findUniqueOrThrow({ where: { id }, select: { id: true, createdAt: true, artifactPath: true } });
-      const stored = await storeRepresentations(store, row);
-      out[String(id)] = { users: stored.users, seconds: round(stored.seconds) };
-      log(`  version ${id}: stored ${stored.users} histories' representations in ${stored.seconds.toFixed(1)} s, as its training job does`);
-    }
-    return out;
-  } finally {
-    await store.close();
-  }
+function refreshRepresentations(url: string, versions: readonly number[], log: (line: string) => void): Record<string, { users: number; seconds: number }> {
+  const out = JSON.parse(
+    execFileSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'store-representations.ts'), url, ...versions.map(String)], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }),
+  ) as Record<string, { users: number; seconds: number }>;
+  for (const [version, stored] of Object.entries(out)) log(`  version ${version}: stored ${stored.users} histories' representations in ${stored.seconds} s, as its training job does`);
+  return out;
 }
 
 /** Makes `version` the active one in the store (no server is using it). */
@@ -333,7 +324,7 @@ async function runConfiguration(
   await activateInStore(url, prepared.first);
   // Both versions' stored representations as their training job leaves them (a reused store's were overwritten
   // by the previous run's server when it stopped, with the histories of that run's events).
-  const representations = await refreshRepresentations(url, [prepared.first, prepared.second], log);
+  const representations = refreshRepresentations(url, [prepared.first, prepared.second], log);
   const server = await startServeProcess(['--database-url', url, '--rate-limit', '0', '--model-poll', '0', ...extra], {
     ATTNREC_API_KEYS: `read:${KEYS.read},write:${KEYS.write},admin:${KEYS.admin}`,
   });

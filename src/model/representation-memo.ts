@@ -189,14 +189,13 @@ export class RepresentationMemo {
     }
     const { count, total, width, shortlist: S } = header;
     if (!Number.isInteger(count) || !Number.isInteger(total) || count < 0 || total < 0) throw new Error('bad counts');
-    // One aligned copy: the sections are views of it.
-    const data = new Uint8Array(bytes.length);
-    data.set(bytes);
+    // The sections are views of the file's bytes (8-aligned in it); a buffer that does not start 8-aligned is copied once.
+    const data = bytes.byteOffset % 8 === 0 ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length) : Uint8Array.from(bytes);
     let at = MAGIC.length + 4 + headLength;
     const take = <T>(make: (buffer: ArrayBuffer, offset: number, length: number) => T, elements: number, size: number): T => {
       at += (8 - (at % 8)) % 8;
       if (at + elements * size > data.length) throw new Error('truncated');
-      const view = make(data.buffer, at, elements);
+      const view = make(data.buffer as ArrayBuffer, data.byteOffset + at, elements);
       at += elements * size;
       return view;
     };
@@ -210,6 +209,11 @@ export class RepresentationMemo {
     const scores = take((b, o, n) => new Float32Array(b, o, n), count * S, 4);
     if (at !== data.length || offsets[count] !== total) throw new Error('sizes do not add up');
     return new RepresentationMemo(header, offsets, items, types, queries, normalisers, lengths, indices, scores);
+  }
+
+  /** Whether the memo holds exactly this history. */
+  has(encoded: ModelHistory): boolean {
+    return this.index.has(historyKey(encoded.items, encoded.types));
   }
 
   /** The stored representation of exactly this history (fresh arrays), or undefined. */

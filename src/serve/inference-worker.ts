@@ -158,19 +158,15 @@ async function warmLoaded(request: Extract<WorkerRequest, { type: 'warm' }>): Pr
   const header = expectedHeader(first);
   const read = RepresentationMemo.read(memoPath(request.artifactPath, first.scoring), header);
   const memo = read instanceof RepresentationMemo ? read : undefined;
-  const stored = memo ? users.map((u) => (u.encoded.items.length > 0 ? memo.get(u.encoded) : undefined)) : [];
-  const hits: WarmedUser[] = [];
+  // Which users it holds first (no copies yet): each chunk's representations are copied out as it goes.
+  const hits: Omit<WarmedUser, 'representation'>[] = [];
   const misses: Omit<WarmedUser, 'representation'>[] = [];
-  users.forEach((u, i) => {
-    const representation = stored[i];
-    if (representation) hits.push({ ...u, representation });
-    else misses.push(u);
-  });
+  for (const u of users) (memo && u.encoded.items.length > 0 && memo.has(u.encoded) ? hits : misses).push(u);
   const note = read === undefined ? 'none' : isMismatch(read) ? `not used: ${read.reason}` : `${hits.length} of ${users.length} users found among its ${read.size} histories`;
   let sent = 0;
   for (let from = 0; from < hits.length; from += MEMO_CHUNK) {
     if (warming !== request.id || !models.has(request.version)) return { users: sent, fromMemo: sent, memo: note, header };
-    const chunk = hits.slice(from, from + MEMO_CHUNK);
+    const chunk = hits.slice(from, from + MEMO_CHUNK).map((u) => ({ ...u, representation: memo!.get(u.encoded) }));
     reply({ type: 'warmed', id: request.id, version: request.version, total: users.length, fromMemo: true, users: chunk });
     sent += chunk.length;
     // A rest between chunks: the thread that files them serves requests (none before a start listens).
