@@ -24,8 +24,9 @@ export const WARM_PACE = 0.5;
 /**
  * Once the server listens, the background worker rests this long after each
  * chunk of users it read from stored representations: this thread files them
- * (their structured clone and the cache's rows, ~2 ms a chunk of 64), and
- * live requests come first. Before it listens it does not rest.
+ * (their structured clone, the cache's rows: ~0.7 ms a chunk of 64, 325 ms
+ * for amazon-games' 31,013 users by a CPU profile), and live requests come
+ * first. Before it listens it does not rest.
  */
 export const MEMO_REST_MS = 8;
 
