@@ -167,7 +167,7 @@ await runJob(spec, async ({ flags }) => {
       process.stdout.write(
         `model version ${result.versionId} (${result.backend}) in ${result.artifactPath}${result.activated ? ' — now active' : ''}\n` +
           `report: ${result.reportPath}\n` +
-          (result.representations ? `user representations stored for the API's cache: ${result.representations.users} users in ${formatDuration(result.representations.seconds)}\n` : '') +
+          (result.representations ? `representations of ${result.representations.users} distinct user histories stored for the API's user cache in ${formatDuration(result.representations.seconds)}\n` : '') +
           (result.members.length > 1
             ? `${result.members.length} members (best epochs ${result.members.map((m) => m.bestEpoch).join(', ')}), trained in ${formatDuration(result.trainSeconds)}\n\n`
             : `best epoch ${result.members[0]!.bestEpoch} of ${result.members[0]!.epochs.length}, trained in ${formatDuration(result.trainSeconds)}\n\n`) +

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { kernelDigest } from './kernel-module.js';
 import { SHORTLIST, type ModelHistory, type Representation, type ServedModel } from './served-model.js';
@@ -166,27 +166,34 @@ export class RepresentationMemo {
    * there is one that does not fit or cannot be read.
    */
   static read(path: string, expected: MemoBasis): RepresentationMemo | MemoMismatch | undefined {
-    let bytes: Buffer;
+    // The header first: a memo for something else is refused without reading its tables.
+    let head: Buffer;
     try {
-      bytes = readFileSync(path);
+      const fd = openSync(path, 'r');
+      try {
+        const buffer = Buffer.alloc(HEAD_BYTES);
+        head = buffer.subarray(0, readSync(fd, buffer, 0, HEAD_BYTES, 0));
+      } finally {
+        closeSync(fd);
+      }
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       return { reason: `cannot read ${path}: ${(error as Error).message}` };
     }
     try {
-      return RepresentationMemo.parse(bytes, expected);
+      const mismatch = headerMismatch(head, expected);
+      if (mismatch) return mismatch;
+      return RepresentationMemo.parse(readFileSync(path), expected);
     } catch (error) {
       return { reason: `${path} is not a readable memo: ${(error as Error).message}` };
     }
   }
 
   private static parse(bytes: Buffer, expected: MemoBasis): RepresentationMemo | MemoMismatch {
-    if (bytes.toString('latin1', 0, MAGIC.length) !== MAGIC) throw new Error('no memo header');
+    const mismatch = headerMismatch(bytes, expected);
+    if (mismatch) return mismatch;
     const headLength = bytes.readUInt32LE(MAGIC.length);
-    const header = JSON.parse(bytes.toString('utf8', MAGIC.length + 4, MAGIC.length + 4 + headLength)) as MemoHeader;
-    for (const key of Object.keys(expected) as (keyof typeof expected)[]) {
-      if (header[key] !== expected[key]) return { reason: `written for ${key} ${String(header[key])}, not ${String(expected[key])}` };
-    }
+    const header = readHeader(bytes);
     const { count, total, width, shortlist: S } = header;
     if (!Number.isInteger(count) || !Number.isInteger(total) || count < 0 || total < 0) throw new Error('bad counts');
     // The sections are views of the file's bytes (8-aligned in it); a buffer that does not start 8-aligned is copied once.
@@ -235,6 +242,26 @@ export interface MemoMismatch {
 
 export function isMismatch(value: RepresentationMemo | MemoMismatch | undefined): value is MemoMismatch {
   return value !== undefined && !(value instanceof RepresentationMemo);
+}
+
+/** Bytes read to check a memo's header before its tables (a header is a few hundred). */
+const HEAD_BYTES = 4_096;
+
+/** The header at the start of `bytes` (throws on anything that is not one). */
+function readHeader(bytes: Buffer): MemoHeader {
+  if (bytes.length < MAGIC.length + 4 || bytes.toString('latin1', 0, MAGIC.length) !== MAGIC) throw new Error('no memo header');
+  const headLength = bytes.readUInt32LE(MAGIC.length);
+  if (MAGIC.length + 4 + headLength > bytes.length) throw new Error('header cut short');
+  return JSON.parse(bytes.toString('utf8', MAGIC.length + 4, MAGIC.length + 4 + headLength)) as MemoHeader;
+}
+
+/** Why a memo with this header is not for `expected`, or undefined when it is. */
+function headerMismatch(bytes: Buffer, expected: MemoBasis): MemoMismatch | undefined {
+  const header = readHeader(bytes);
+  for (const key of Object.keys(expected) as (keyof MemoBasis)[]) {
+    if (header[key] !== expected[key]) return { reason: `written for ${key} ${String(header[key])}, not ${String(expected[key])}` };
+  }
+  return undefined;
 }
 
 /** A history as a map key: its items, then its types. */

@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../model/backend.js';
@@ -75,7 +75,6 @@ describe('stored representations and the user cache', () => {
     const version = await shop.store.prisma.modelVersion.findFirstOrThrow({ where: { active: true } });
     await second?.close();
     second = undefined;
-    const { rmSync } = await import('node:fs');
     rmSync(memoPath(version.artifactPath, 'exact'));
     const next: string[] = [];
     second = await startServer(

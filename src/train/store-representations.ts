@@ -9,6 +9,7 @@ export const STORED_USERS = 100_000;
 const BATCH = 64;
 
 export interface StoredRepresentations {
+  /** Distinct histories stored (shoppers with the same history share one). */
   readonly users: number;
   readonly seconds: number;
   readonly path: string;

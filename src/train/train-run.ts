@@ -126,7 +126,7 @@ export interface MemberSummary {
 
 export interface TrainRunResult {
   readonly versionId: number;
-  /** Users whose representations were stored beside the artifact (src/train/store-representations.ts), and how long that took. */
+  /** Distinct user histories whose representations were stored beside the artifact (src/train/store-representations.ts), and how long that took. */
   readonly representations?: { readonly users: number; readonly seconds: number };
   readonly artifactPath: string;
   readonly reportPath: string;
