@@ -23,6 +23,18 @@ export interface SequenceSet {
   readonly timestamps: Float64Array;
 }
 
+/**
+ * The set's sequences (their indices), those with the latest last event
+ * first, at most `limit`: the order the API's user cache is warmed in, and
+ * the users whose representations a training job stores for it.
+ */
+export function recentlyActiveFirst(set: SequenceSet, limit: number): number[] {
+  const last = (s: number): number => set.timestamps[set.offsets[s + 1]! - 1]!;
+  return Array.from({ length: set.owners.length }, (_, s) => s)
+    .sort((a, b) => last(b) - last(a))
+    .slice(0, Math.max(0, limit));
+}
+
 export interface SequenceQuery {
   readonly by?: 'user' | 'session';
   /** Only events at or after this instant. */

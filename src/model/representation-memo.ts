@@ -181,8 +181,8 @@ export class RepresentationMemo {
       return { reason: `cannot read ${path}: ${(error as Error).message}` };
     }
     try {
-      const mismatch = headerMismatch(head, expected);
-      if (mismatch) return mismatch;
+      const checked = checkedHeader(head, expected);
+      if ('reason' in checked) return checked;
       return RepresentationMemo.parse(readFileSync(path), expected);
     } catch (error) {
       return { reason: `${path} is not a readable memo: ${(error as Error).message}` };
@@ -190,15 +190,14 @@ export class RepresentationMemo {
   }
 
   private static parse(bytes: Buffer, expected: MemoBasis): RepresentationMemo | MemoMismatch {
-    const mismatch = headerMismatch(bytes, expected);
-    if (mismatch) return mismatch;
-    const headLength = bytes.readUInt32LE(MAGIC.length);
-    const header = readHeader(bytes);
+    // Checked again on the whole file: another replica may have replaced it since its header was read.
+    const header = checkedHeader(bytes, expected);
+    if ('reason' in header) return header;
     const { count, total, width, shortlist: S } = header;
     if (!Number.isInteger(count) || !Number.isInteger(total) || count < 0 || total < 0) throw new Error('bad counts');
     // The sections are views of the file's bytes (8-aligned in it); a buffer that does not start 8-aligned is copied once.
     const data = bytes.byteOffset % 8 === 0 ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length) : Uint8Array.from(bytes);
-    let at = MAGIC.length + 4 + headLength;
+    let at = MAGIC.length + 4 + bytes.readUInt32LE(MAGIC.length);
     const take = <T>(make: (buffer: ArrayBuffer, offset: number, length: number) => T, elements: number, size: number): T => {
       at += (8 - (at % 8)) % 8;
       if (at + elements * size > data.length) throw new Error('truncated');
@@ -255,13 +254,13 @@ function readHeader(bytes: Buffer): MemoHeader {
   return JSON.parse(bytes.toString('utf8', MAGIC.length + 4, MAGIC.length + 4 + headLength)) as MemoHeader;
 }
 
-/** Why a memo with this header is not for `expected`, or undefined when it is. */
-function headerMismatch(bytes: Buffer, expected: MemoBasis): MemoMismatch | undefined {
+/** The header at the start of `bytes` if it is written for `expected`, else why not. */
+function checkedHeader(bytes: Buffer, expected: MemoBasis): MemoHeader | MemoMismatch {
   const header = readHeader(bytes);
   for (const key of Object.keys(expected) as (keyof MemoBasis)[]) {
     if (header[key] !== expected[key]) return { reason: `written for ${key} ${String(header[key])}, not ${String(expected[key])}` };
   }
-  return undefined;
+  return header;
 }
 
 /** A history as a map key: its items, then its types. */

@@ -1,6 +1,6 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { parentPort, workerData } from 'node:worker_threads';
-import { loadSequences } from '../data/sequences.js';
+import { loadSequences, recentlyActiveFirst } from '../data/sequences.js';
 import { externalUserIds } from '../data/serving-reader.js';
 import { openStore, type Store } from '../data/store.js';
 import type { CatalogItem } from '../data/serving-reader.js';
@@ -140,9 +140,7 @@ async function warm(request: Extract<WorkerRequest, { type: 'warm' }>): Promise<
 async function warmLoaded(request: Extract<WorkerRequest, { type: 'warm' }>): Promise<WarmOutcome> {
   store ??= openStore(request.databaseUrl);
   const sequences = await loadSequences(store, { by: 'user' });
-  const count = sequences.owners.length;
-  const last = (s: number): number => sequences.timestamps[sequences.offsets[s + 1]! - 1]!;
-  const order = Array.from({ length: count }, (_, s) => s).sort((a, b) => last(b) - last(a)).slice(0, Math.min(request.limit, count));
+  const order = recentlyActiveFirst(sequences, request.limit);
   const externalIds = await externalUserIds(store, order.map((s) => sequences.owners[s]!));
   const first = models.get(request.version);
   if (warming !== request.id || !first) return { users: 0, fromMemo: 0, memo: 'stopped' };

@@ -1,4 +1,4 @@
-import { loadSequences } from '../data/sequences.js';
+import { loadSequences, recentlyActiveFirst } from '../data/sequences.js';
 import type { Store } from '../data/store.js';
 import { expectedHeader, memoPath, writeMemo, type MemoEntry } from '../model/representation-memo.js';
 import { ServedModel, type ScoringMode } from '../model/served-model.js';
@@ -34,11 +34,7 @@ export async function storeRepresentations(
   const model = ServedModel.load(version.id, version.createdAt, version.artifactPath, { scoring });
   try {
     const sequences = await loadSequences(store, { by: 'user' });
-    const last = (s: number): number => sequences.timestamps[sequences.offsets[s + 1]! - 1]!;
-    const order = Array.from({ length: sequences.owners.length }, (_, s) => s)
-      .sort((a, b) => last(b) - last(a))
-      .slice(0, STORED_USERS);
-    const histories = order
+    const histories = recentlyActiveFirst(sequences, STORED_USERS)
       .map((s) => model.encode(sequences.items.subarray(sequences.offsets[s]!, sequences.offsets[s + 1]!), sequences.types.subarray(sequences.offsets[s]!, sequences.offsets[s + 1]!)))
       .filter((h) => h.items.length > 0);
     const entries: MemoEntry[] = [];
