@@ -1,13 +1,13 @@
 import { AppError } from '../errors.js';
 import { CommittedIds } from './committed-ids.js';
 import { EVENTS_CHANNEL, eventNoticePayloads } from './event-notifications.js';
+import { raiseCarried, writeBatch, writeEventGroup, type GroupBatch, type GroupOutcome, type IngestResult } from './event-batch-write.js';
 import { toColumns, type EventColumns } from './import/event-columns.js';
 import type { EventRow } from './import/event-row.js';
-import { EventTypeRegistry, type EventTypePolicy } from './import/event-types.js';
-import { resolveBatch } from './import/import-events.js';
-import { groupByUser, type ImportTarget } from './import/import-target.js';
+import type { EventTypePolicy } from './import/event-types.js';
 import { postgresImportTarget } from './import/postgres-target.js';
-import { prepareSqliteImportTarget, sqliteBatchSavepoint, sqliteImportTarget } from './import/sqlite-target.js';
+import { prepareSqliteImportTarget } from './import/sqlite-target.js';
+import { sqliteWriter } from './sqlite-writer.js';
 import type { Store } from './store.js';
 import { walCheckpointer } from './wal-checkpointer.js';
 import { checkpointHold, withWriteLock } from './write-lock.js';
@@ -32,21 +32,13 @@ export interface IngestOptions {
   readonly dryRun?: boolean;
 }
 
-export interface IngestResult {
-  readonly received: number;
-  readonly stored: number;
-  /** Already stored (same eventId, or same owner, item, type and timestamp): not stored again. */
-  readonly duplicates: number;
-  /** Internal ids of the users and sessions whose histories may have changed. */
-  readonly users: number[];
-  readonly sessions: number[];
-  /** Rows this batch created (unknown users, items, sessions are created on first sight). */
-  readonly created: { readonly users: number; readonly items: number; readonly sessions: number };
-}
+export type { IngestResult } from './event-batch-write.js';
 
-/** Readies the write path ahead of its first batch (SQLite: prepares its statements; PostgreSQL: nothing to do). */
+/** Readies the write path ahead of its first batch (SQLite in memory: prepares its statements; otherwise nothing to do). */
 export function prepareIngestion(store: Store): void {
-  if (store.provider === 'sqlite') prepareSqliteImportTarget(store.db);
+  // A file's batches are written on the SQLite writer thread, whose statements the server's warm-up of
+  // the write path prepares (a dry-run batch); an in-memory database's on this connection.
+  if (store.provider === 'sqlite' && store.db.memory) prepareSqliteImportTarget(store.db);
 }
 
 /**
@@ -84,42 +76,6 @@ export async function ingestEvents(store: Store, rows: readonly EventRow[], opti
   }
 }
 
-/**
- * One batch inside an open transaction: resolves its ids (creating unknown users, items and sessions),
- * refuses it whole if any row cannot be stored (AppError VALIDATION_FAILED, naming each row by its index),
- * writes its events. `commitIds` publishes the ids it resolved once its transaction has committed.
- */
-async function writeBatch(
-  target: ImportTarget,
-  ids: CommittedIds,
-  columns: EventColumns,
-  policy: EventTypePolicy,
-): Promise<{ result: IngestResult; commitIds: () => void }> {
-  const before = { ...target.created };
-  const registry = new EventTypeRegistry(await target.eventTypes(), policy);
-  const caches = ids.transaction();
-  const { events, problems } = await resolveBatch(target, registry, caches, columns);
-  if (problems.length > 0) {
-    throw new AppError('VALIDATION_FAILED', `${problems.length} of ${columns.count} events cannot be stored; none were`, {
-      errors: problems.map((p) => ({ index: p.line - 1, code: p.code, message: p.message })),
-    });
-  }
-  await target.stageEvents(target.prepareEvents(groupByUser(events)));
-  const stored = await target.flushStaged();
-  const { created } = target;
-  return {
-    result: {
-      received: columns.count,
-      stored,
-      duplicates: columns.count - stored,
-      users: distinctNonZero(events.userId, events.count),
-      sessions: distinctNonZero(events.sessionId, events.count),
-      created: { users: created.users - before.users, items: created.items - before.items, sessions: created.sessions - before.sessions },
-    },
-    commitIds: caches.commit,
-  };
-}
-
 interface PendingBatch {
   readonly columns: EventColumns;
   readonly policy: EventTypePolicy;
@@ -130,17 +86,31 @@ interface PendingBatch {
 }
 
 /**
- * Group commit for SQLite. A one-event batch (an active shopper's view, the
- * API's commonest write) cost ~100-140 µs of the event loop, and BEGIN
- * IMMEDIATE and COMMIT were ~70 µs of it (the commit writes the batch's WAL
- * frames; bench/scratch probe on the serve benchmark's store): the same for
- * one event as for a hundred. Batches that arrive while a group waits for the
- * write lock, or in the same turn of the event loop, are written in one
- * transaction, each inside a savepoint of its own: a refused batch rolls back
- * to its savepoint (nothing of it stays, the ids it created included) and the
- * others go on. Every batch of the group is answered after the COMMIT, so an
- * acknowledged event is committed, as before. A group holds at most
- * MAX_GROUP_EVENTS events; the rest wait for the next.
+ * Group commit for SQLite, written on the SQLite writer thread
+ * (src/data/sqlite-writer.ts, src/data/event-batch-write.ts).
+ *
+ * Group: a one-event batch (an active shopper's view, the API's commonest
+ * write) cost ~100-140 µs, and BEGIN IMMEDIATE and COMMIT were ~70 µs of it
+ * (the commit writes the batch's WAL frames; bench/scratch probe on the serve
+ * benchmark's store): the same for one event as for a hundred. Batches that
+ * arrive while a group waits for the write lock, or in the same turn of the
+ * event loop, are written in one transaction, each inside a savepoint of its
+ * own: a refused batch rolls back to its savepoint (nothing of it stays, the
+ * ids it created included) and the others go on. Every batch of the group is
+ * answered after the COMMIT, so an acknowledged event is committed.
+ *
+ * Off the event loop: a batch of 100 events on random users is ~1.2 ms of
+ * SQLite (ids, 100 inserts into the table and its indexes, a COMMIT that
+ * writes ~0.5 MB of WAL frames); on the event loop that was two thirds of
+ * what ingestion cost it, and a group of several batches held every live
+ * request behind it for 5 ms or more. Now the event loop parses, checks and
+ * sends; the writer thread writes.
+ *
+ * Live first: small batches (at most SMALL_BATCH_EVENTS events: a shopper's
+ * own events) join the next group ahead of bulk batches that waited longer,
+ * and a group holds at most MAX_GROUP_EVENTS events, so a shopper's event
+ * waits for at most one group of bulk batches (~6 ms of writing), not for a
+ * queue of them. The oldest batch always joins, so nothing waits for ever.
  */
 class SqliteEventGroups {
   private readonly queue: PendingBatch[] = [];
@@ -176,68 +146,54 @@ class SqliteEventGroups {
     });
   }
 
+  /** The next group: the oldest batch, then the small batches, then the others in their order, up to MAX_GROUP_EVENTS events. */
   private takeGroup(): PendingBatch[] {
-    let events = 0;
-    let n = 0;
-    while (n < this.queue.length && (n === 0 || events + this.queue[n]!.columns.count <= MAX_GROUP_EVENTS)) events += this.queue[n++]!.columns.count;
-    return this.queue.splice(0, n);
+    const group = [this.queue[0]!];
+    let events = group[0]!.columns.count;
+    for (const small of [true, false]) {
+      for (let i = 1; i < this.queue.length; i++) {
+        const batch = this.queue[i]!;
+        if (batch.columns.count <= SMALL_BATCH_EVENTS !== small || events + batch.columns.count > MAX_GROUP_EVENTS) continue;
+        group.push(batch);
+        events += batch.columns.count;
+      }
+    }
+    const taken = new Set(group);
+    this.queue.splice(0, this.queue.length, ...this.queue.filter((batch) => !taken.has(batch)));
+    return group;
   }
 
   private async writeGroup(group: readonly PendingBatch[]): Promise<void> {
     const { db } = this.store;
-    const target = sqliteImportTarget(db);
-    const savepoint = sqliteBatchSavepoint(db);
-    const written: { batch: PendingBatch; result: IngestResult; commitIds: () => void }[] = [];
-    const checked: { batch: PendingBatch; result: IngestResult }[] = [];
+    const batches: GroupBatch[] = group.map(({ columns, policy, dryRun }) => ({ columns, policy, dryRun }));
+    this.stats.transactions++;
+    this.stats.batches += group.length;
+    let outcome: GroupOutcome;
     try {
-      await target.begin();
+      outcome = db.memory ? await writeEventGroup(db, committedIdsOf(this.store), batches) : await sqliteWriter(db).run({ op: 'events', batches });
     } catch (error) {
       for (const batch of group) batch.reject(error);
       return;
     }
-    this.stats.transactions++;
-    for (const batch of group) {
-      this.stats.batches++;
-      savepoint.begin.run();
-      try {
-        const done = await writeBatch(target, committedIdsOf(this.store), batch.columns, batch.policy);
-        if (batch.dryRun) {
-          // Nothing of it stays, the ids it created included (its id layer is never committed).
-          savepoint.rollback.run();
-          checked.push({ batch, result: done.result });
-        } else written.push({ batch, ...done });
-        savepoint.release.run();
-      } catch (error) {
-        batch.reject(error);
-        if (!db.inTransaction) {
-          // SQLite rolled the whole transaction back (disk full, I/O error): nothing of the group is stored.
-          for (const other of group) if (other !== batch) other.reject(error);
-          return;
-        }
-        savepoint.rollback.run();
-        savepoint.release.run();
-      }
-    }
-    try {
-      await target.commit();
-    } catch (error) {
-      await target.rollback();
-      for (const { batch } of [...written, ...checked]) batch.reject(error);
-      return;
-    }
-    for (const { batch, result } of checked) batch.resolve(result);
-    let changed = 0;
-    for (const { batch, result, commitIds } of written) {
-      commitIds();
-      changed += result.stored + result.created.users + result.created.items + result.created.sessions;
-      batch.resolve(result);
-    }
-    walCheckpointer(db, checkpointHold(this.store))?.committed(changed);
+    group.forEach((batch, i) => {
+      const done = outcome.batches[i]!;
+      if ('result' in done) batch.resolve(done.result);
+      else batch.reject(raiseCarried(done.error));
+    });
+    walCheckpointer(db, checkpointHold(this.store))?.committed(outcome.changed);
   }
 }
 
-/** The most events one group commit writes (a single API batch may hold 1,000). */
-const MAX_GROUP_EVENTS = 2_000;
+/**
+ * The most events one group commit writes (a single API batch may hold 1,000, and is written alone). Larger
+ * groups share fewer pages than they wait: groups of 2, 5 and 20 batches of 100 events cost the writer
+ * 1.23, 1.26 and 1.06 ms a batch (bench/scratch probe on the serve benchmark's store), while a shopper's
+ * event waits for the group ahead of it.
+ */
+const MAX_GROUP_EVENTS = 500;
+
+/** Batches of at most this many events are a shopper's own (live), and bulk above it (src/serve/bulk-governor.ts). */
+export const SMALL_BATCH_EVENTS = 10;
 
 const sqliteGroups = new WeakMap<Store, SqliteEventGroups>();
 
@@ -273,8 +229,3 @@ async function requireKnownItems(store: Store, items: string[]): Promise<void> {
   }
 }
 
-function distinctNonZero(values: Int32Array, count: number): number[] {
-  const seen = new Set<number>();
-  for (let i = 0; i < count; i++) if (values[i] !== 0) seen.add(values[i]!);
-  return [...seen];
-}

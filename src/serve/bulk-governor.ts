@@ -1,3 +1,5 @@
+import { SMALL_BATCH_EVENTS } from '../data/ingest-events.js';
+
 export interface BulkGovernorOptions {
   /** Live requests slower than this (ms) are slow; 0 turns the governor off (bulk batches never wait). */
   readonly targetMs: number;
@@ -14,8 +16,8 @@ export interface BulkGovernorOptions {
   readonly onWait?: (seconds: number, kind: BulkWork) => void;
 }
 
-/** Batches of more events than this are bulk (a shopper's own events come one or a few at a time). */
-export const BULK_BATCH_EVENTS = 10;
+/** Batches of more events than this are bulk (a shopper's own events come one or a few at a time); the writer also puts them behind the small ones. */
+export const BULK_BATCH_EVENTS = SMALL_BATCH_EVENTS;
 /** More than this share of a tick's live requests over the target halves the bulk rate. */
 export const SLOW_SHARE = 0.05;
 /** The longest a bulk batch waits by default, ms. */

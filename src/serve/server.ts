@@ -255,14 +255,14 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
     throw error;
   }
   if (experiments.running.length > 0) log(`experiments running: ${experiments.running.map((e) => `${e.id} ('${e.name}') on ${e.routes.join(', ')}`).join('; ')}`);
-  if (config.impressions === 'on') {
-    // Their start is a burst of CPU: before the first request, not during the first second of traffic.
-    try {
-      releaseThreads = await keepSqliteThreads(store, { reader: attributionOn });
-    } catch (error) {
-      await release();
-      throw error;
-    }
+  // The SQLite threads (the writer stores every event batch, impressions and attributions; the reader
+  // looks up attribution's impressions) start in a burst of CPU: before the first request, not during
+  // the first second of traffic, and they stay.
+  try {
+    releaseThreads = await keepSqliteThreads(store, { reader: attributionOn });
+  } catch (error) {
+    await release();
+    throw error;
   }
   // The first requests' one-time costs, paid before the server takes traffic: the write path's prepared
   // statements and zod's compiled validators (the inference counters' label sets are created with the pool).

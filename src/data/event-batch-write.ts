@@ -1,0 +1,139 @@
+import type Database from 'better-sqlite3';
+import { AppError } from '../errors.js';
+import type { CommittedIds } from './committed-ids.js';
+import type { EventColumns } from './import/event-columns.js';
+import { EventTypeRegistry, type EventTypePolicy } from './import/event-types.js';
+import { resolveBatch } from './import/import-events.js';
+import { groupByUser, type ImportTarget } from './import/import-target.js';
+import { sqliteBatchSavepoint, sqliteImportTarget } from './import/sqlite-target.js';
+
+export interface IngestResult {
+  readonly received: number;
+  readonly stored: number;
+  /** Already stored (same eventId, or same owner, item, type and timestamp): not stored again. */
+  readonly duplicates: number;
+  /** Internal ids of the users and sessions whose histories may have changed. */
+  readonly users: number[];
+  readonly sessions: number[];
+  /** Rows this batch created (unknown users, items, sessions are created on first sight). */
+  readonly created: { readonly users: number; readonly items: number; readonly sessions: number };
+}
+
+/**
+ * One batch inside an open transaction: resolves its ids (creating unknown users, items and sessions),
+ * refuses it whole if any row cannot be stored (AppError VALIDATION_FAILED, naming each row by its index),
+ * writes its events. `commitIds` publishes the ids it resolved once its transaction has committed.
+ */
+export async function writeBatch(
+  target: ImportTarget,
+  ids: CommittedIds,
+  columns: EventColumns,
+  policy: EventTypePolicy,
+): Promise<{ result: IngestResult; commitIds: () => void }> {
+  const before = { ...target.created };
+  const registry = new EventTypeRegistry(await target.eventTypes(), policy);
+  const caches = ids.transaction();
+  const { events, problems } = await resolveBatch(target, registry, caches, columns);
+  if (problems.length > 0) {
+    throw new AppError('VALIDATION_FAILED', `${problems.length} of ${columns.count} events cannot be stored; none were`, {
+      errors: problems.map((p) => ({ index: p.line - 1, code: p.code, message: p.message })),
+    });
+  }
+  await target.stageEvents(target.prepareEvents(groupByUser(events)));
+  const stored = await target.flushStaged();
+  const { created } = target;
+  return {
+    result: {
+      received: columns.count,
+      stored,
+      duplicates: columns.count - stored,
+      users: distinctNonZero(events.userId, events.count),
+      sessions: distinctNonZero(events.sessionId, events.count),
+      created: { users: created.users - before.users, items: created.items - before.items, sessions: created.sessions - before.sessions },
+    },
+    commitIds: caches.commit,
+  };
+}
+
+/** One batch of a SQLite group commit: what it holds, and whether it is only checked (IngestOptions.dryRun). */
+export interface GroupBatch {
+  readonly columns: EventColumns;
+  readonly policy: EventTypePolicy;
+  readonly dryRun: boolean;
+}
+
+/** An error as it crosses a thread: an AppError keeps its code and details, anything else its message. */
+export type CarriedError = { readonly code: string; readonly message: string; readonly details: Readonly<Record<string, unknown>> } | { readonly message: string };
+
+/** What a group commit did with each batch (in the group's order), and how many rows it changed (the WAL checkpointer counts them). */
+export interface GroupOutcome {
+  readonly batches: readonly ({ readonly result: IngestResult } | { readonly error: CarriedError })[];
+  readonly changed: number;
+}
+
+export function carryError(error: unknown): CarriedError {
+  if (error instanceof AppError) return { code: error.code, message: error.message, details: error.details };
+  return { message: error instanceof Error ? error.message : String(error) };
+}
+
+export function raiseCarried(error: CarriedError): Error {
+  return 'code' in error ? new AppError(error.code, error.message, { ...error.details }) : new Error(error.message);
+}
+
+/**
+ * A group commit on SQLite (src/data/ingest-events.ts says why): `batches` in one IMMEDIATE transaction on
+ * `db`, each inside a savepoint of its own, so a refused batch rolls back to its savepoint (nothing of it
+ * stays, the ids it created included) and the others go on; a dry run is written, then rolled back to its
+ * savepoint. The ids of the batches that were stored reach `ids` once the transaction has committed.
+ * Everything it does is synchronous SQLite work: it runs on the SQLite writer thread
+ * (src/data/sqlite-writer.ts), or on the main connection when the database is in memory. The caller holds
+ * the process's write lock.
+ */
+export async function writeEventGroup(db: Database.Database, ids: CommittedIds, batches: readonly GroupBatch[]): Promise<GroupOutcome> {
+  const target = sqliteImportTarget(db);
+  const savepoint = sqliteBatchSavepoint(db);
+  const outcomes: ({ result: IngestResult } | { error: CarriedError })[] = [];
+  const all = (error: unknown): GroupOutcome => ({ batches: batches.map(() => ({ error: carryError(error) })), changed: 0 });
+  const commits: (() => void)[] = [];
+  let changed = 0;
+  try {
+    await target.begin();
+  } catch (error) {
+    return all(error);
+  }
+  for (const batch of batches) {
+    savepoint.begin.run();
+    try {
+      const done = await writeBatch(target, ids, batch.columns, batch.policy);
+      // A dry run keeps nothing, the ids it created included (its id layer is never committed).
+      if (batch.dryRun) savepoint.rollback.run();
+      else {
+        commits.push(done.commitIds);
+        const { result } = done;
+        changed += result.stored + result.created.users + result.created.items + result.created.sessions;
+      }
+      savepoint.release.run();
+      outcomes.push({ result: done.result });
+    } catch (error) {
+      // SQLite rolled the whole transaction back (disk full, I/O error): nothing of the group is stored.
+      if (!db.inTransaction) return all(error);
+      outcomes.push({ error: carryError(error) });
+      savepoint.rollback.run();
+      savepoint.release.run();
+    }
+  }
+  try {
+    await target.commit();
+  } catch (error) {
+    await target.rollback();
+    return all(error);
+  }
+  for (const commit of commits) commit();
+  return { batches: outcomes, changed };
+}
+
+function distinctNonZero(values: Int32Array, count: number): number[] {
+  const seen = new Set<number>();
+  for (let i = 0; i < count; i++) if (values[i] !== 0) seen.add(values[i]!);
+  return [...seen];
+}
