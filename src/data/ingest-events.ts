@@ -101,7 +101,7 @@ interface PendingBatch {
  *
  * Off the event loop: a batch of 100 events on random users is ~1.2 ms of
  * SQLite (ids, 100 inserts into the table and its indexes, a COMMIT that
- * writes ~0.5 MB of WAL frames); on the event loop that was two thirds of
+ * writes ~0.5 MB of WAL frames); on the event loop that was more than half of
  * what ingestion cost it, and a group of several batches held every live
  * request behind it for 5 ms or more. Now the event loop parses, checks and
  * sends; the writer thread writes.

@@ -115,6 +115,7 @@ export class SqliteThread<Request extends { readonly op: string }, Replies exten
     const id = this.nextId++;
     return new Promise((resolvePromise, reject) => {
       this.pending.set(id, { resolve: resolvePromise as (value: unknown) => void, reject });
+      worker.ref();
       worker.postMessage({ ...request, id }, [...transfer]);
     });
   }
@@ -146,13 +147,13 @@ export class SqliteThread<Request extends { readonly op: string }, Replies exten
       ...(this.role === 'reader' && { nice: READER_NICE }),
     };
     const worker = new Worker(THREAD_ENTRY, { workerData: settings });
-    worker.unref(); // never keeps the process alive: the recorder and the attributor finish before the store closes
     worker.on('message', ({ id, error, result }: { id: number; error?: string; result?: unknown }) => {
       const waiting = this.pending.get(id);
       if (!waiting) return;
       this.pending.delete(id);
       if (error !== undefined) waiting.reject(new Error(error));
       else waiting.resolve(result);
+      if (this.pending.size === 0) worker.unref();
       if (this.pending.size === 0 && !this.kept) {
         clearTimeout(this.idleTimer);
         this.idleTimer = setTimeout(() => this.stop(), IDLE_MS);
@@ -167,6 +168,10 @@ export class SqliteThread<Request extends { readonly op: string }, Replies exten
     };
     worker.on('error', fail);
     worker.on('exit', (code) => fail(new Error(`the SQLite ${this.role} thread exited (code ${code})`)));
+    // After the listeners (a 'message' listener refs the worker again): the thread keeps the process alive
+    // only while a request waits for it (a script awaiting a batch of events is not cut short; an idle
+    // thread holds no process open).
+    worker.unref();
     this.worker = worker;
     return worker;
   }
