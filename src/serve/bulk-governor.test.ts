@@ -54,6 +54,28 @@ describe('BulkGovernor', () => {
     expect(await settled(second)).toBe(true);
   });
 
+  it("lets a shop's waiting batches through ahead of the attributor's, which still go after their longest wait", async () => {
+    const { g } = governor();
+    live(g, 10, 10);
+    g.tick(); // held to the floor, 1,000 events/s
+    expect(await settled(g.admit(100))).toBe(true); // the bucket is now 100 events in debt
+    const attribution = g.admit(100, 'attribution');
+    const ingestion = g.admit(100);
+    vi.advanceTimersByTime(100);
+    // Out of debt after 100 ms: one batch may go, and it is the shop's, although the attributor's came first.
+    expect(await settled(ingestion)).toBe(true);
+    expect(await settled(attribution)).toBe(false);
+    // A stream of the shop's batches keeps the attributor's waiting (to 1.9 s), but only up to its longest wait (2 s).
+    const more: Promise<void>[] = [];
+    for (let ms = 200; ms < 2_000; ms += 100) {
+      more.push(g.admit(100));
+      vi.advanceTimersByTime(100);
+      expect(await settled(attribution)).toBe(false);
+    }
+    vi.advanceTimersByTime(100);
+    expect(await settled(attribution)).toBe(true);
+  });
+
   it('saves nothing up: after a quiet spell, batches still go evenly spaced, not in a burst', async () => {
     const { g } = governor();
     live(g, 10, 10);
