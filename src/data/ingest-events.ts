@@ -7,10 +7,9 @@ import type { EventRow } from './import/event-row.js';
 import type { EventTypePolicy } from './import/event-types.js';
 import { postgresImportTarget } from './import/postgres-target.js';
 import { prepareSqliteImportTarget } from './import/sqlite-target.js';
-import { sqliteWriter } from './sqlite-writer.js';
+import { offLoopWriteLocked } from './sqlite-writer.js';
 import type { Store } from './store.js';
-import { walCheckpointer } from './wal-checkpointer.js';
-import { checkpointHold, withWriteLock } from './write-lock.js';
+import { withWriteLock } from './write-lock.js';
 
 export interface IngestOptions {
   /** Reject events on items the catalogue does not have (default: create them). */
@@ -170,7 +169,7 @@ class SqliteEventGroups {
     this.stats.batches += group.length;
     let outcome: GroupOutcome;
     try {
-      outcome = db.memory ? await writeEventGroup(db, committedIdsOf(this.store), batches) : await sqliteWriter(db).run({ op: 'events', batches });
+      outcome = await offLoopWriteLocked(this.store, { op: 'events', batches }, () => writeEventGroup(db, committedIdsOf(this.store), batches), (o) => o.changed);
     } catch (error) {
       for (const batch of group) batch.reject(error);
       return;
@@ -180,7 +179,6 @@ class SqliteEventGroups {
       if ('result' in done) batch.resolve(done.result);
       else batch.reject(raiseCarried(done.error));
     });
-    walCheckpointer(db, checkpointHold(this.store))?.committed(outcome.changed);
   }
 }
 

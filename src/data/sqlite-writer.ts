@@ -202,15 +202,27 @@ const THREAD_ENTRY = new URL('./sqlite-writer-thread.mjs', import.meta.url);
 export function offLoopWrite<R extends SqliteWriterRequest>(
   store: Extract<Store, { provider: 'sqlite' }>,
   request: R,
-  inline: () => SqliteWriterReplies[R['op']],
+  inline: () => SqliteWriterReplies[R['op']] | Promise<SqliteWriterReplies[R['op']]>,
   changed: (reply: SqliteWriterReplies[R['op']]) => number,
   transfer: readonly ArrayBuffer[] = [],
 ): Promise<SqliteWriterReplies[R['op']]> {
-  return withWriteLock(store, async () => {
-    const reply = store.db.memory ? inline() : await sqliteWriter(store.db).run(request, transfer);
-    walCheckpointer(store.db, checkpointHold(store))?.committed(changed(reply));
-    return reply;
-  });
+  return withWriteLock(store, () => offLoopWriteLocked(store, request, inline, changed, transfer));
+}
+
+/**
+ * offLoopWrite for a caller that already holds the write lock: the event group commit
+ * (src/data/ingest-events.ts) takes the lock first, then the batches that joined while it waited.
+ */
+export async function offLoopWriteLocked<R extends SqliteWriterRequest>(
+  store: Extract<Store, { provider: 'sqlite' }>,
+  request: R,
+  inline: () => SqliteWriterReplies[R['op']] | Promise<SqliteWriterReplies[R['op']]>,
+  changed: (reply: SqliteWriterReplies[R['op']]) => number,
+  transfer: readonly ArrayBuffer[] = [],
+): Promise<SqliteWriterReplies[R['op']]> {
+  const reply = store.db.memory ? await inline() : await sqliteWriter(store.db).run(request, transfer);
+  walCheckpointer(store.db, checkpointHold(store))?.committed(changed(reply));
+  return reply;
 }
 
 /**

@@ -28,7 +28,6 @@ export async function storeRepresentations(
   store: Store,
   version: { readonly id: number; readonly createdAt: Date; readonly artifactPath: string },
   scoring: ScoringMode = 'quantised',
-  onProgress?: (done: number, total: number) => void,
 ): Promise<StoredRepresentations> {
   const started = performance.now();
   const model = ServedModel.load(version.id, version.createdAt, version.artifactPath, { scoring });
@@ -41,7 +40,6 @@ export async function storeRepresentations(
     for (let from = 0; from < histories.length; from += BATCH) {
       const batch = histories.slice(from, from + BATCH);
       model.represent(batch).forEach((representation, i) => entries.push({ encoded: batch[i]!, representation }));
-      onProgress?.(Math.min(from + BATCH, histories.length), histories.length);
     }
     const path = memoPath(version.artifactPath, model.scoring);
     const users = writeMemo(path, expectedHeader(model), entries);
