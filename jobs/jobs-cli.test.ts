@@ -104,7 +104,7 @@ describe('jobs/train', () => {
   it('documents every flag in --help', async () => {
     const { code, stdout } = await runJobProcess('train', ['--help']);
     expect(code).toBe(0);
-    for (const flag of ['--epochs', '--patience', '--members', '--threads', '--ffn-dim', '--batch-size', '--lr', '--loss', '--negatives', '--negative-alpha', '--gbce-t', '--item-bias', '--[no-]event-types', '--max-length', '--dim', '--heads', '--blocks', '--dropout', '--seed', '--backend', '--sampled-negatives', '--valid-users', '--resume', '--version', '--artifacts', '--database-url', '--json', '--quiet']) {
+    for (const flag of ['--epochs', '--patience', '--members', '--threads', '--ffn-dim', '--batch-size', '--lr', '--loss', '--negatives', '--negative-alpha', '--gbce-t', '--item-bias', '--[no-]event-types', '--max-length', '--dim', '--heads', '--blocks', '--dropout', '--seed', '--backend', '--sampled-negatives', '--valid-users', '--resume', '--version', '--[no-]store-representations', '--artifacts', '--database-url', '--json', '--quiet']) {
       expect(stdout).toContain(flag);
     }
   });
@@ -124,10 +124,16 @@ describe('jobs/train', () => {
     expect(result).toMatchObject({ versionId: 1, backend: 'wasm', members: [{ member: 0, epochs: [{ epoch: 1 }, { epoch: 2 }] }, { member: 1, epochs: [{ epoch: 1 }, { epoch: 2 }] }], test: { full: { users: 40 } } });
     expect(result.threads).toBe(Math.min(2, availableParallelism()));
     expect(result.reportPath).toBe(join(dir, 'models', 'v1', 'report.html'));
+    // Every user's representation stored beside the version, for the API's user cache: 40 users, whose
+    // histories (items (u + k) mod 9) are 9 distinct ones, each stored once.
+    expect(result.representations).toMatchObject({ users: 9 });
+    expect(readdirSync(join(dir, 'models', 'v1')).filter((f) => f.startsWith('representations-'))).toHaveLength(1);
 
     // A second version with another loss, then evaluate and compare them.
-    const second = await runJobProcess('train', ['--database-url', database, '--artifacts', join(dir, 'models'), '--epochs', '1', '--dim', '8', '--batch-size', '16', '--loss', 'gbce', '--negatives', '4', '--sampled-negatives', '3', '-q']);
+    const second = await runJobProcess('train', ['--database-url', database, '--artifacts', join(dir, 'models'), '--epochs', '1', '--dim', '8', '--batch-size', '16', '--loss', 'gbce', '--negatives', '4', '--sampled-negatives', '3', '--no-store-representations', '-q']);
     expect(second.code).toBe(0);
+    expect(readdirSync(join(dir, 'models', 'v2')).filter((f) => f.startsWith('representations-'))).toEqual([]);
+    expect(second.stdout).not.toContain('representations of');
     expect(second.stdout).toMatch(/model version 2 \(wasm\)/);
     // (The network-alone row shows when the version kept its co-occurrence term.)
     expect(second.stdout).toMatch(/full ranking, the history's purchases left out \(exclude=purchased; a held-out item among them counts as a miss\) \(40 users\)\n.*NDCG@10.*\n\s+SASRec v2 .*\n(\s+… network alone .*\n)?\s+member 1 .*\n\s+member 2 .*\n\s+popularity .*\n\s+most-recent-item .*\n\s+item-knn /);

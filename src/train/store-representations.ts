@@ -27,8 +27,9 @@ export interface StoredRepresentations {
 export async function storeRepresentations(
   store: Store,
   version: { readonly id: number; readonly createdAt: Date; readonly artifactPath: string },
-  scoring: ScoringMode = 'quantised',
+  options: { readonly scoring?: ScoringMode; readonly onProgress?: (done: number, total: number) => void } = {},
 ): Promise<StoredRepresentations> {
+  const scoring = options.scoring ?? 'quantised';
   const started = performance.now();
   const model = ServedModel.load(version.id, version.createdAt, version.artifactPath, { scoring });
   try {
@@ -40,6 +41,7 @@ export async function storeRepresentations(
     for (let from = 0; from < histories.length; from += BATCH) {
       const batch = histories.slice(from, from + BATCH);
       model.represent(batch).forEach((representation, i) => entries.push({ encoded: batch[i]!, representation }));
+      options.onProgress?.(entries.length, histories.length);
     }
     const path = memoPath(version.artifactPath, model.scoring);
     const users = writeMemo(path, expectedHeader(model), entries);

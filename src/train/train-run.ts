@@ -83,6 +83,8 @@ export interface TrainRunOptions {
   readonly activate?: 'auto' | 'always' | 'never';
   /** Store every user's representation beside the artifact for the API's user cache (default true; src/train/store-representations.ts). */
   readonly storeRepresentations?: boolean;
+  /** Progress of storing them: histories represented so far, of `total` (after every batch). */
+  readonly onRepresentations?: (done: number, total: number) => void;
   /** Train on a window of the events (ignored on resume: the run's own window applies). */
   readonly window?: TrainingWindowOptions;
   /**
@@ -347,7 +349,7 @@ export async function trainRun(store: Store, options: TrainRunOptions): Promise<
     );
     await writeItemEmbeddings(store, version.id, ensemble, vocabulary);
     // What a server would compute for every user now, so that starting or activating the version fills the user cache by reading.
-    const representations = options.storeRepresentations === false ? undefined : await storeRepresentations(store, version);
+    const representations = options.storeRepresentations === false ? undefined : await storeRepresentations(store, version, { ...(options.onRepresentations && { onProgress: options.onRepresentations }) });
     const policy = options.activate ?? 'auto';
     const activate = policy === 'always' || (policy === 'auto' && (await store.prisma.modelVersion.count({ where: { active: true } })) === 0);
     await store.prisma.$transaction([

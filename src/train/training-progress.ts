@@ -47,9 +47,30 @@ export class TrainingProgress {
     this.say(`${this.tracker && this.tracker.members > 1 ? `member ${e.member + 1} ` : ''}epoch ${e.epoch}: loss ${e.loss.toFixed(4)}, valid NDCG@10 ${e.validNdcg10.toFixed(4)} HR@10 ${e.validHr10.toFixed(4)}${e.best ? ' (best)' : ''}, ${formatDuration(e.seconds)}`);
   };
 
+  /**
+   * Storing every user's representation for the API's user cache (after the
+   * training bar: ~20 s for amazon-games' 31,000 histories on 2 cores), on a
+   * bar of its own with an ETA.
+   */
+  readonly onRepresentations = (done: number, total: number): void => {
+    if (!this.representing) {
+      this.finish();
+      this.representing = createProgress({ label: 'user representations', total, unit: 'histories', quiet: this.quiet });
+    }
+    this.representing.update(done);
+    if (done >= total) {
+      this.representing.finish();
+      this.representing = undefined;
+    }
+  };
+
+  private representing: Progress | undefined;
+
   /** Ends the bar (the lines said after it go to stderr as they are). */
   finish(): void {
     this.bar?.finish();
     this.bar = undefined;
+    this.representing?.finish();
+    this.representing = undefined;
   }
 }
