@@ -11,8 +11,11 @@
  * `--mixed-connections` sets the connections of the ingestion beside active shoppers (default 4, as issue 17
  * states and the serve benchmark's scenario (e) mixed runs since 2026-12-04; 1 before).
  *
+ * `--members 1` serves the one-member shape's store (bench/scratch/serve-bench-1-member.db, built by
+ * `npm run bench -- serve --members 1`) instead of the default model's.
+ *
  *   npm run bench -- serve --quick          # once, to build bench/scratch/serve-bench.db
- *   npx tsx bench/ingestion-mix.ts [--seconds 20] [--workers 2] [--mixed-connections 4] [--active-rate 500] [--variant 'name=server flags' …] [--no-write]
+ *   npx tsx bench/ingestion-mix.ts [--seconds 20] [--workers 2] [--mixed-connections 4] [--active-rate 500] [--members 1] [--variant 'name=server flags' …] [--no-write]
  *
  * Prints one JSON document and writes it to bench/results/ingestion-mix-<timestamp>.json.
  */
@@ -23,7 +26,8 @@ import { integerFlag } from '../src/cli/job.js';
 import { ROOT } from '../src/cli/processes.js';
 import { runLoad, type LoadResult } from './load-generator.js';
 import { machineFacts, writeBenchResult } from './machine.js';
-import { INGEST_BATCH, INGEST_CONNECTIONS, MIXED_ACTIVE_RATE } from './serve-bench.js';
+import { DEFAULT_MEMBERS } from '../src/train/train-run.js';
+import { INGEST_BATCH, INGEST_CONNECTIONS, MIXED_ACTIVE_RATE, servedShapeSuffix } from './serve-bench.js';
 import { readHistories, Workloads, type Histories } from './serve-workloads.js';
 import { SCRATCH_SERVER_KEYS, serverVariants, startScratchServer } from './warm-server.js';
 
@@ -33,6 +37,7 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '2' },
     'mixed-connections': { type: 'string', default: String(INGEST_CONNECTIONS) },
     'active-rate': { type: 'string', default: String(MIXED_ACTIVE_RATE) },
+    members: { type: 'string', default: String(DEFAULT_MEMBERS) },
     variant: { type: 'string', multiple: true, default: [] },
     'no-write': { type: 'boolean', default: false },
   },
@@ -42,6 +47,9 @@ const workers = integerFlag('workers', values.workers, 1, 64);
 const mixedConnections = integerFlag('mixed-connections', values['mixed-connections'], 1, 16);
 /** The active shoppers' rate (pairs/s offered) beside the ingestion (the impressions before it are always at 500). */
 const activeRate = integerFlag('active-rate', values['active-rate'], 1, 5_000);
+/** The served shape: the store `npm run bench -- serve --members <n>` prepared (serve-bench.db for the default). */
+const members = integerFlag('members', values.members, 1, 64);
+const source = `serve-bench${servedShapeSuffix(members)}`;
 const IMPRESSIONS_RATE = 500;
 const variants = serverVariants(values.variant?.length ? values.variant : ['default=', 'no-attribution=--attribution-window 0']);
 
@@ -79,6 +87,7 @@ async function measure(name: string, flags: readonly string[], histories: { valu
     flags,
     workers,
     port,
+    source,
     onStore: async (store) => void (histories.value ??= await readHistories(store)),
   });
   let walPeak = 0;
@@ -131,7 +140,8 @@ const body = {
   benchmark: 'ingestion-mix',
   started: started.toISOString(),
   machine: machineFacts(),
-  method: `per variant, one server (--workers ${workers}) on a fresh copy of bench/scratch/serve-bench.db, warmed; cached GETs at 3,000 req/s for ${seconds} s and active shoppers at ${IMPRESSIONS_RATE} pairs/s for ${Math.max(2, seconds / 2)} s; ingestion alone (batches of ${INGEST_BATCH}, ${INGEST_CONNECTIONS} connections, closed loop, ${seconds} s); 1 s later ingestion (${mixedConnections} connection${mixedConnections === 1 ? '' : 's'}) beside active shoppers at ${activeRate} pairs/s offered (${seconds} s); then the seconds until attnrec_attribution_backlog_events is 0 (polled every 0.5 s, at most ${CATCH_UP_LIMIT_S} s); the WAL file's largest size sampled every 250 ms`,
+  members,
+  method: `per variant, one server (--workers ${workers}) on a fresh copy of bench/scratch/${source}.db, warmed; cached GETs at 3,000 req/s for ${seconds} s and active shoppers at ${IMPRESSIONS_RATE} pairs/s for ${Math.max(2, seconds / 2)} s; ingestion alone (batches of ${INGEST_BATCH}, ${INGEST_CONNECTIONS} connections, closed loop, ${seconds} s); 1 s later ingestion (${mixedConnections} connection${mixedConnections === 1 ? '' : 's'}) beside active shoppers at ${activeRate} pairs/s offered (${seconds} s); then the seconds until attnrec_attribution_backlog_events is 0 (polled every 0.5 s, at most ${CATCH_UP_LIMIT_S} s); the WAL file's largest size sampled every 250 ms`,
   results,
 };
 const text = JSON.stringify(body, null, 2);

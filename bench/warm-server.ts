@@ -50,7 +50,7 @@ export interface ScratchServer {
 
 /**
  * A server as `npm start` runs it (jobs/serve.ts in a process of its own, SERVER_ENV) on a fresh copy of
- * the serve benchmark's store (bench/scratch/serve-bench.db, built by `npm run bench -- serve`), migrated,
+ * the serve benchmark's store (bench/scratch/serve-bench.db, built by `npm run bench -- serve`, or `source`), migrated,
  * with SCRATCH_SERVER_KEYS, rate limits and the model poll off, `--workers` (the server's default when not
  * given) and `flags`; resolves once its user cache is warm. `onStore` sees the copy before the server opens
  * it (to read histories, say). `nodeFlags` go to Node before the entry point (a preload, say), `env` is
@@ -64,12 +64,14 @@ export async function startScratchServer(options: {
   readonly onStore?: (store: Store) => Promise<void>;
   readonly nodeFlags?: readonly string[];
   readonly env?: Readonly<Record<string, string>>;
+  /** The prepared store to copy, by name in bench/scratch (default serve-bench: the default shape's; serve-bench-1-member for `--members 1`). */
+  readonly source?: string;
 }): Promise<ScratchServer> {
   const scratch = join(ROOT, 'bench', 'scratch');
   const database = join(scratch, `${options.name}.db`);
   // A WAL left by an earlier run of the same name would be replayed into the fresh copy.
   for (const suffix of ['', '-wal', '-shm']) rmSync(database + suffix, { force: true });
-  copyFileSync(join(scratch, 'serve-bench.db'), database);
+  copyFileSync(join(scratch, `${options.source ?? 'serve-bench'}.db`), database);
   const store = openStore(`file:${database}`);
   try {
     await migrate(store);
