@@ -11,11 +11,14 @@
  * `--mixed-connections` sets the connections of the ingestion beside active shoppers (default 4, as issue 17
  * states and the serve benchmark's scenario (e) mixed runs since 2026-12-04; 1 before).
  *
+ * `--new-items <n>` makes n of each ingested batch's 100 events name an item never seen before (created on
+ * first sight, as a shop's launches are; default 0).
+ *
  * `--members 1` serves the one-member shape's store (bench/scratch/serve-bench-1-member.db, built by
  * `npm run bench -- serve --members 1`) instead of the default model's.
  *
  *   npm run bench -- serve --quick          # once, to build bench/scratch/serve-bench.db
- *   npx tsx bench/ingestion-mix.ts [--seconds 20] [--workers 2] [--mixed-connections 4] [--active-rate 500] [--members 1] [--variant 'name=server flags' …] [--no-write]
+ *   npx tsx bench/ingestion-mix.ts [--seconds 20] [--workers 2] [--mixed-connections 4] [--active-rate 500] [--members 1] [--new-items 5] [--variant 'name=server flags' …] [--no-write]
  *
  * Prints one JSON document and writes it to bench/results/ingestion-mix-<timestamp>.json.
  */
@@ -38,6 +41,7 @@ const { values } = parseArgs({
     'mixed-connections': { type: 'string', default: String(INGEST_CONNECTIONS) },
     'active-rate': { type: 'string', default: String(MIXED_ACTIVE_RATE) },
     members: { type: 'string', default: String(DEFAULT_MEMBERS) },
+    'new-items': { type: 'string', default: '0' },
     variant: { type: 'string', multiple: true, default: [] },
     'no-write': { type: 'boolean', default: false },
   },
@@ -50,6 +54,8 @@ const activeRate = integerFlag('active-rate', values['active-rate'], 1, 5_000);
 /** The served shape: the store `npm run bench -- serve --members <n>` prepared (serve-bench.db for the default). */
 const members = integerFlag('members', values.members, 1, 64);
 const source = `serve-bench${servedShapeSuffix(members)}`;
+/** Items never seen before in each ingested batch (created on first sight, as a shop's launches are). */
+const newItems = integerFlag('new-items', values['new-items'], 0, INGEST_BATCH);
 const IMPRESSIONS_RATE = 500;
 const variants = serverVariants(values.variant?.length ? values.variant : ['default=', 'no-attribution=--attribution-window 0']);
 
@@ -101,11 +107,11 @@ async function measure(name: string, flags: readonly string[], histories: { valu
     await runLoad({ ...base, mode: 'open', rate: 3_000, connections: 16, seconds, next: () => work.idle() });
     await runLoad({ ...base, mode: 'open', rate: IMPRESSIONS_RATE, connections: 16, seconds: Math.max(2, seconds / 2), next: () => work.active() });
     log(`${name}: ingestion alone`);
-    const alone = await runLoad({ ...base, mode: 'closed', connections: INGEST_CONNECTIONS, seconds, next: () => work.ingestBatch(INGEST_BATCH) });
+    const alone = await runLoad({ ...base, mode: 'closed', connections: INGEST_CONNECTIONS, seconds, next: () => work.ingestBatch(INGEST_BATCH, newItems) });
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     log(`${name}: ingestion beside active shoppers`);
     const [ingestion, active] = await Promise.all([
-      runLoad({ ...base, mode: 'closed', connections: mixedConnections, seconds, next: () => work.ingestBatch(INGEST_BATCH) }),
+      runLoad({ ...base, mode: 'closed', connections: mixedConnections, seconds, next: () => work.ingestBatch(INGEST_BATCH, newItems) }),
       runLoad({ ...base, mode: 'open', rate: activeRate, connections: 16, seconds, next: () => work.active() }),
     ]);
     const stopped = performance.now();
@@ -141,7 +147,8 @@ const body = {
   started: started.toISOString(),
   machine: machineFacts(),
   members,
-  method: `per variant, one server (--workers ${workers}) on a fresh copy of bench/scratch/${source}.db, warmed; cached GETs at 3,000 req/s for ${seconds} s and active shoppers at ${IMPRESSIONS_RATE} pairs/s for ${Math.max(2, seconds / 2)} s; ingestion alone (batches of ${INGEST_BATCH}, ${INGEST_CONNECTIONS} connections, closed loop, ${seconds} s); 1 s later ingestion (${mixedConnections} connection${mixedConnections === 1 ? '' : 's'}) beside active shoppers at ${activeRate} pairs/s offered (${seconds} s); then the seconds until attnrec_attribution_backlog_events is 0 (polled every 0.5 s, at most ${CATCH_UP_LIMIT_S} s); the WAL file's largest size sampled every 250 ms`,
+  new_items_per_batch: newItems,
+  method: `per variant, one server (--workers ${workers}) on a fresh copy of bench/scratch/${source}.db, warmed; cached GETs at 3,000 req/s for ${seconds} s and active shoppers at ${IMPRESSIONS_RATE} pairs/s for ${Math.max(2, seconds / 2)} s; ingestion alone (batches of ${INGEST_BATCH}${newItems > 0 ? `, ${newItems} of each naming an item never seen before` : ''}, ${INGEST_CONNECTIONS} connections, closed loop, ${seconds} s); 1 s later ingestion (${mixedConnections} connection${mixedConnections === 1 ? '' : 's'}) beside active shoppers at ${activeRate} pairs/s offered (${seconds} s); then the seconds until attnrec_attribution_backlog_events is 0 (polled every 0.5 s, at most ${CATCH_UP_LIMIT_S} s); the WAL file's largest size sampled every 250 ms`,
   results,
 };
 const text = JSON.stringify(body, null, 2);

@@ -64,6 +64,7 @@ export interface Keys {
 export class Workloads {
   private readonly random: Random;
   private sequence = 0;
+  private newItems = 0;
   private readonly host: string;
   private readonly tag = Date.now().toString(36);
   /** Events this builder has sent per history (user): the stored histories grow by these. */
@@ -92,11 +93,11 @@ export class Workloads {
     return httpRequest(name, 'GET', `/v1/users/${encodeURIComponent(externalId)}/recommendations?k=10`, { host: this.host, headers: { authorization: `Bearer ${this.keys.read}` } });
   }
 
-  /** Events for these users (history indices), each of an item drawn from the stored events. */
-  private events(name: string, users: number[]): LoadRequest[number] {
-    const events = users.map((u) => {
+  /** Events for these users (history indices), each of an item drawn from the stored events; the first `newItems` name items never seen before (created on first sight). */
+  private events(name: string, users: number[], newItems = 0): LoadRequest[number] {
+    const events = users.map((u, i) => {
       this.added[u]!++;
-      return { userId: this.h.users[u]!, itemId: this.item(), type: 'view', eventId: `bench-${this.tag}-${++this.sequence}` };
+      return { userId: this.h.users[u]!, itemId: i < newItems ? `bench-new-${this.tag}-${++this.newItems}` : this.item(), type: 'view', eventId: `bench-${this.tag}-${++this.sequence}` };
     });
     const body = JSON.stringify({ events });
     return httpRequest(name, 'POST', '/v1/events', { host: this.host, headers: { authorization: `Bearer ${this.keys.write}` }, body });
@@ -138,8 +139,9 @@ export class Workloads {
     return [httpRequest('session', 'POST', '/v1/sessions/recommendations', { host: this.host, headers: { authorization: `Bearer ${this.keys.read}` }, body: JSON.stringify({ events, k: 10 }) })];
   }
 
-  ingestBatch(size = 100): LoadRequest {
-    return [this.events('events', Array.from({ length: size }, () => this.user()))];
+  /** A batch of `size` events on uniform users; `newItems` of them name an item the store has never seen (a shop's launches). */
+  ingestBatch(size = 100, newItems = 0): LoadRequest {
+    return [this.events('events', Array.from({ length: size }, () => this.user()), newItems)];
   }
 
   mix(activeShare: number): LoadRequest {

@@ -43,6 +43,8 @@ export interface ServingReader {
   popularItems(days: number, limit: number): Promise<PopularItems>;
   /** Catalogue items in id order: those with an id above `afterId`, at most `limit` of them (all when no limit). */
   catalog(afterId?: number, limit?: number): Promise<CatalogItem[]>;
+  /** The catalogue items with these external ids (those that exist), in id order. */
+  catalogItems(externalIds: readonly string[]): Promise<CatalogItem[]>;
   /** Event-type name → id. */
   eventTypes(): Promise<Map<string, number>>;
   ping(): Promise<void>;
@@ -53,6 +55,9 @@ const HISTORY_SQL = 'SELECT item_id, type_id, ts FROM events WHERE user_id = $1 
 const HISTORY_SQL_PG = 'SELECT item_id, type_id, (EXTRACT(EPOCH FROM ts) * 1000)::float8 FROM events WHERE user_id = $1 ORDER BY ts, item_id, type_id';
 const CATALOG_SQL = 'SELECT id, external_id, title, category, price, active, created_at, properties FROM items WHERE id > $1 ORDER BY id LIMIT $2';
 const CATALOG_SQL_PG = CATALOG_SQL.replace('created_at', '(EXTRACT(EPOCH FROM created_at) * 1000)::float8 AS created_at');
+const CATALOG_COLUMNS = 'id, external_id, title, category, price, active, created_at, properties';
+const CATALOG_ITEMS_SQL = `SELECT ${CATALOG_COLUMNS} FROM items WHERE external_id IN (SELECT value FROM json_each(?)) ORDER BY id`;
+const CATALOG_ITEMS_SQL_PG = `SELECT ${CATALOG_COLUMNS.replace('created_at', '(EXTRACT(EPOCH FROM created_at) * 1000)::float8 AS created_at')} FROM items WHERE external_id = ANY($1::text[]) ORDER BY id`;
 const DAY_MS = 86_400_000;
 
 export function servingReader(store: Store): ServingReader {
@@ -90,6 +95,7 @@ function sqliteReader(db: Database.Database, writer: Database.Database): Serving
   const newest = db.prepare('SELECT MAX(ts) FROM events').pluck();
   const popular = db.prepare('SELECT item_id, COUNT(*) AS n FROM events WHERE ts >= ? GROUP BY item_id ORDER BY n DESC, item_id LIMIT ?').raw(true);
   const catalog = db.prepare(CATALOG_SQL.replace('$1', '?').replace('$2', '?')).raw(true);
+  const catalogItems = db.prepare(CATALOG_ITEMS_SQL).raw(true);
   const windowCount = db.prepare('SELECT COUNT(*) FROM events WHERE ts >= ?').pluck();
   return {
     async userId(externalId) {
@@ -109,18 +115,10 @@ function sqliteReader(db: Database.Database, writer: Database.Database): Serving
       };
     },
     async catalog(afterId = 0, limit = -1) {
-      return (catalog.all(afterId, limit) as [number, string, string | null, string | null, number | null, number, number, string | null][]).map(
-        ([id, externalId, title, category, price, active, createdAt, properties]) => ({
-          id,
-          externalId,
-          title,
-          category,
-          price,
-          active: active === 1,
-          createdAt,
-          properties: readProperties(properties),
-        }),
-      );
+      return (catalog.all(afterId, limit) as SqliteCatalogRow[]).map(sqliteCatalogItem);
+    },
+    async catalogItems(externalIds) {
+      return externalIds.length === 0 ? [] : (catalogItems.all(JSON.stringify(externalIds)) as SqliteCatalogRow[]).map(sqliteCatalogItem);
     },
     async eventTypes() {
       return new Map((db.prepare('SELECT name, id FROM event_types').raw(true).all() as [string, number][]));
@@ -156,11 +154,16 @@ function postgresReader(store: Extract<Store, { provider: 'postgresql' }>): Serv
       return { items: rows.map(([itemId, count]) => ({ itemId, count: Number(count) })), windowEvents: Number(total.rows[0]![0]) };
     },
     async catalog(afterId = 0, limit?: number) {
-      const { rows } = await pool.query<{ id: number; external_id: string; title: string | null; category: string | null; price: number | null; active: boolean; created_at: number; properties: unknown }>({
+      const { rows } = await pool.query<PostgresCatalogRow>({
         text: CATALOG_SQL_PG,
         values: [afterId, limit ?? null],
       });
-      return rows.map((r) => ({ id: r.id, externalId: r.external_id, title: r.title, category: r.category, price: r.price, active: r.active, createdAt: r.created_at, properties: readProperties(r.properties) }));
+      return rows.map(postgresCatalogItem);
+    },
+    async catalogItems(externalIds) {
+      if (externalIds.length === 0) return [];
+      const { rows } = await pool.query<PostgresCatalogRow>({ text: CATALOG_ITEMS_SQL_PG, values: [externalIds] });
+      return rows.map(postgresCatalogItem);
     },
     async eventTypes() {
       const { rows } = await pool.query<[string, number]>({ text: 'SELECT name, id FROM event_types', rowMode: 'array' });
@@ -204,4 +207,25 @@ export async function externalUserIds(store: Store, ids: readonly number[]): Pro
     }
   }
   return out;
+}
+
+type SqliteCatalogRow = [number, string, string | null, string | null, number | null, number, number, string | null];
+
+function sqliteCatalogItem([id, externalId, title, category, price, active, createdAt, properties]: SqliteCatalogRow): CatalogItem {
+  return { id, externalId, title, category, price, active: active === 1, createdAt, properties: readProperties(properties) };
+}
+
+interface PostgresCatalogRow {
+  readonly id: number;
+  readonly external_id: string;
+  readonly title: string | null;
+  readonly category: string | null;
+  readonly price: number | null;
+  readonly active: boolean;
+  readonly created_at: number;
+  readonly properties: unknown;
+}
+
+function postgresCatalogItem(r: PostgresCatalogRow): CatalogItem {
+  return { id: r.id, externalId: r.external_id, title: r.title, category: r.category, price: r.price, active: r.active, createdAt: r.created_at, properties: readProperties(r.properties) };
 }

@@ -41,6 +41,50 @@ describeEachProvider('catalogue cache', (provider) => {
     expect(catalog.byExternalId('sku-2499')?.title).toBe('Renamed');
     expect(catalog.byExternalId('sku-new')?.title).toBe('New');
   });
+
+  it('adds the items an event batch named that it does not hold, reading those alone, in id order', async () => {
+    const catalog = new CatalogCache(reader);
+    await catalog.reload();
+    const highest = catalog.itemAt(catalog.size - 1)!.id;
+    const gap = catalog.byExternalId('sku-998')!.id + 1; // sku-999's id, deleted: below the highest
+    await store.prisma.item.create({ data: { id: gap, externalId: 'sku-gap', title: 'In a gap' } });
+    await store.prisma.item.create({ data: { id: highest + 10, externalId: 'sku-late', title: 'Late' } });
+    await store.prisma.item.update({ where: { externalId: 'sku-0' }, data: { title: 'Renamed, not re-read' } });
+    const generation = catalog.generation;
+    await catalog.addItems(['sku-0', 'sku-late', 'sku-gap', 'no-such-item', 'sku-late']);
+    expect(catalog.generation).toBe(generation + 1);
+    expect(catalog.size).toBe(2_499);
+    expect(catalog.byExternalId('sku-gap')).toMatchObject({ id: gap, title: 'In a gap', active: true });
+    expect(catalog.byInternalId(highest + 10)?.externalId).toBe('sku-late');
+    expect(catalog.byExternalId('no-such-item')).toBeUndefined();
+    expect(catalog.byExternalId('sku-0')?.title).toBe('Item 0'); // known items are not read again
+    const ids = catalog.items().map((item) => item.id);
+    expect(ids).toEqual([...ids].sort((a, b) => a - b));
+    expect(ids.at(-1)).toBe(highest + 10);
+    // Nothing new: no read, no new generation (per-model views and compiled rules stay).
+    await catalog.addItems(['sku-1', 'sku-gap']);
+    await catalog.addItems(['still-no-such-item']);
+    expect(catalog.generation).toBe(generation + 1);
+  });
+
+  it('an addition during a reload lands in the catalogue the reload switches to', async () => {
+    // A reload that waits before its second page: it has read the page holding the new item's id without it.
+    let open!: () => void;
+    let gate: Promise<void> | undefined;
+    const gated: ServingReader = { ...reader, catalog: async (after, limit) => (gate && after && after > 0 ? gate.then(() => reader.catalog(after, limit)) : reader.catalog(after, limit)) };
+    const catalog = new CatalogCache(gated);
+    await catalog.reload();
+    const gap = catalog.byExternalId('sku-998')!.id + 1;
+    gate = new Promise<void>((resolve) => (open = resolve));
+    const reloading = catalog.reload();
+    await new Promise((resolve) => setTimeout(resolve, 20)); // its first page is read
+    await store.prisma.item.create({ data: { id: gap, externalId: 'sku-gap', title: 'In a gap' } });
+    const adding = catalog.addItems(['sku-gap']);
+    open();
+    await Promise.all([reloading, adding]);
+    expect(catalog.byExternalId('sku-gap')?.id).toBe(gap);
+    expect(catalog.size).toBe(2_498);
+  });
 });
 
 it('reads an empty catalogue', async () => {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { CatalogItem, History, ServingReader } from '../data/serving-reader.js';
 import { CatalogCache } from './catalog-cache.js';
 import type { ModelRegistry } from './model-registry.js';
@@ -22,6 +22,7 @@ function slowReader(): { reader: ServingReader; reads: number; release(history: 
       },
       popularItems: async () => ({ items: [{ itemId: 1, count: 5 }, { itemId: 2, count: 3 }], windowEvents: 8 }),
       catalog: async () => [1, 2].map((id) => ({ id, externalId: `sku-${id}`, title: null, category: null, price: null, active: true, createdAt: 0, properties: null })),
+      catalogItems: async () => [],
       eventTypes: async () => new Map([['view', 1], ['cart', 2], ['purchase', 3]]),
       ping: async () => {},
       close: () => {},
@@ -148,13 +149,17 @@ describe('Recommender user cache', () => {
  * 10-item shortlist, that counts how often the whole catalogue is scored, over a catalogue of the given
  * items (ids above 60 are items the model never saw).
  */
-async function scoredShop(items: readonly { id: number; category?: string | null; properties: Record<string, unknown> | null }[]): Promise<{ recommender: Recommender; catalog: CatalogCache; wholeScorings: () => number }> {
+type ShopItem = { id: number; category?: string | null; properties: Record<string, unknown> | null };
+
+/** …; `items` may grow after (items an event batch created, say): reloads and additions read it as it is then. */
+async function scoredShop(items: readonly ShopItem[]): Promise<{ recommender: Recommender; catalog: CatalogCache; wholeScorings: () => number }> {
+  const asCatalogItem = ({ id, category, properties }: ShopItem): CatalogItem => ({ id, externalId: `sku-${id}`, title: null, category: category ?? null, price: null, active: true, createdAt: 0, properties: properties as CatalogItem['properties'] });
   const reader: ServingReader = {
     userId: async () => 1,
     userHistory: async () => ({ items: Int32Array.from([1]), types: Int32Array.from([1]), timestamps: Float64Array.from([1]) }),
     popularItems: async () => ({ items: [], windowEvents: 0 }),
-    catalog: async (after = 0) =>
-      items.filter(({ id }) => id > after).map(({ id, category, properties }) => ({ id, externalId: `sku-${id}`, title: null, category: category ?? null, price: null, active: true, createdAt: 0, properties: properties as CatalogItem['properties'] })),
+    catalog: async (after = 0) => items.filter(({ id }) => id > after).map(asCatalogItem),
+    catalogItems: async (externalIds) => items.filter(({ id }) => externalIds.includes(`sku-${id}`)).map(asCatalogItem),
     eventTypes: async () => new Map([['view', 1]]),
     ping: async () => {},
     close: () => {},
@@ -260,6 +265,31 @@ describe('Recommender new items', () => {
     const pinned = await recommender.forUser('u', 2, { exclude: 'none', pins: [{ item: 'sku-61', slot: 1 }, { item: 'sku-63', slot: 2 }] });
     expect(pinned.items.map((i) => [i.item, i.pin?.scored, i.newItem?.level])).toEqual([['sku-61', true, 'brand'], ['sku-63', false, undefined]]);
     expect(pinned.items[0]!.score).toBeCloseTo(-1.2, 6);
+  });
+
+  it('recommends an item an event batch created from the next view on, at most a second later; after a reload at once', async () => {
+    const items: ShopItem[] = Array.from({ length: 60 }, (_, i) => ({ id: i + 1, category: [1, 2, 4].includes(i + 1) ? 'x' : null, properties: null }));
+    const { recommender, catalog } = await scoredShop(items);
+    const real = performance.now.bind(performance);
+    let skew = 0;
+    const clock = vi.spyOn(performance, 'now').mockImplementation(() => real() + skew);
+    try {
+      const top = async (k: number) => (await recommender.forUser('u', k, { exclude: 'none' })).items.map((i) => i.item);
+      expect(await top(3)).toEqual(['sku-1', 'sku-2', 'sku-3']);
+      items.push({ id: 70, category: 'x', properties: null });
+      await catalog.addItems(['sku-70']);
+      expect(catalog.byExternalId('sku-70')).toBeDefined(); // known to lookups at once
+      // The view built a moment ago stands: rebuilding it for every batch that adds items would read the whole catalogue each time.
+      expect(await top(3)).toEqual(['sku-1', 'sku-2', 'sku-3']);
+      skew += 1_001;
+      expect(await top(3)).toEqual(['sku-1', 'sku-70', 'sku-2']);
+      // A reload may have changed any item: the next request builds the view again.
+      items.push({ id: 71, category: 'x', properties: null });
+      await catalog.reload();
+      expect((await top(4)).sort()).toEqual(['sku-1', 'sku-2', 'sku-70', 'sku-71']);
+    } finally {
+      clock.mockRestore();
+    }
   });
 
   it('never lets a new item below the shortlist take the place of a known item outside it', async () => {

@@ -84,7 +84,17 @@ type DescribePinned = (entry: CatalogItem) => { readonly item: RecommendedItem; 
 interface ModelCatalogView {
   readonly generation: number;
   readonly entries: (CatalogItem | undefined)[];
+  /** When it was built (performance.now()). */
+  readonly builtAt: number;
 }
+
+/**
+ * A view is built again at most this often while the catalogue only gains items (event batches that name
+ * new ones): building it and the new items' peer groups reads the whole catalogue (a few ms for 23,715
+ * items), and a shop's ingestion can add items in every batch. Items added meanwhile join recommendations
+ * at the next build; lookups by id see them at once (CatalogCache).
+ */
+const ADDITIONS_VIEW_REFRESH_MS = 1_000;
 
 const POPULAR_TTL_MS = 60_000;
 /** Per-item masks and boost factors of rules kept, per model and catalogue generation; those that read `age` are rebuilt after AGE_RULE_TTL_MS. */
@@ -836,13 +846,14 @@ export class Recommender {
   private view(model: PooledModel): ModelCatalogView {
     const current = this.views.get(model);
     if (current && current.generation === this.catalog.generation) return current;
+    if (current && current.generation >= this.catalog.changedGeneration && performance.now() - current.builtAt < ADDITIONS_VIEW_REFRESH_MS) return current;
     const entries = new Array<CatalogItem | undefined>(model.numItems + 1);
     for (let index = 1; index <= model.numItems; index++) entries[index] = this.catalog.byInternalId(model.vocabulary.itemAt(index));
     for (let i = 0; i < this.catalog.size; i++) {
       const item = this.catalog.itemAt(i)!;
       if (model.vocabulary.indexOf(item.id) === 0) entries.push(item);
     }
-    const view = { generation: this.catalog.generation, entries };
+    const view = { generation: this.catalog.generation, entries, builtAt: performance.now() };
     this.views.set(model, view);
     return view;
   }

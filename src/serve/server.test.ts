@@ -197,6 +197,11 @@ describeEachProvider('recommendation API', (provider) => {
     expect(after.history.events).toBe((await shop.store.prisma.event.count({ where: { user: { externalId: 'user-9' } } })));
     // The unknown item was created, inactive for nobody, but the model (trained before it) cannot score it.
     expect((await shop.call('/v1/items/sku-new', { role: 'read' })).body).toMatchObject({ id: 'sku-new', active: true, inModel: false });
+    // An item another replica (or an import) created meanwhile is known from the first event here that names it.
+    await shop.store.prisma.item.create({ data: { externalId: 'sku-elsewhere', title: 'Made elsewhere' } });
+    expect((await shop.call('/v1/items/sku-elsewhere', { role: 'read' })).status).toBe(404);
+    await shop.call('/v1/events', { role: 'write', body: { events: [{ userId: 'user-9', itemId: 'sku-elsewhere', type: 'view', eventId: 'view-elsewhere', timestamp: 1_900_000_001 }] } });
+    expect((await shop.call('/v1/items/sku-elsewhere', { role: 'read' })).body).toMatchObject({ id: 'sku-elsewhere', title: 'Made elsewhere', inModel: false });
   });
 
   it('checks events as a dry run without storing them, and refuses a dry run it could not store', async () => {

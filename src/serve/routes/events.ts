@@ -84,7 +84,8 @@ export function eventRoutes(router: Router, ctx: ServeContext): void {
     const users = new Set<string>();
     for (const row of rows) if (row.user !== null) users.add(row.user);
     ctx.recommender.invalidateUsers(users);
-    if (result.created.items > 0) await ctx.catalog.reload();
+    // Items the batch named that the catalogue does not hold (created now, or by another replica) are read alone.
+    await ctx.catalog.addItems(rows.map((row) => row.item));
     reply(res, EventsStoredSchema, { received: result.received, stored: result.stored, duplicates: result.duplicates });
   });
 }
