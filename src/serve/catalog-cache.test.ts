@@ -67,6 +67,31 @@ describeEachProvider('catalogue cache', (provider) => {
     expect(catalog.generation).toBe(generation + 1);
   });
 
+  it('reloads asked for while one runs share the next one, which starts after them all', async () => {
+    let open!: () => void;
+    let gate: Promise<void> | undefined;
+    let firstPages = 0;
+    const gated: ServingReader = {
+      ...reader,
+      catalog: async (after, limit) => {
+        if (!after) firstPages++;
+        return gate && after && after > 0 ? gate.then(() => reader.catalog(after, limit)) : reader.catalog(after, limit);
+      },
+    };
+    const catalog = new CatalogCache(gated);
+    await catalog.reload();
+    gate = new Promise<void>((resolve) => (open = resolve));
+    const running = catalog.reload();
+    await new Promise((resolve) => setTimeout(resolve, 20)); // it has read its first page and waits
+    await store.prisma.item.create({ data: { externalId: 'sku-written-meanwhile' } });
+    const waiting = [catalog.reload(), catalog.reload(), catalog.reload()];
+    open();
+    await Promise.all([running, ...waiting]);
+    expect(firstPages).toBe(3); // the first reload, the running one, and one for the three that waited
+    expect(catalog.generation).toBe(3);
+    expect(catalog.byExternalId('sku-written-meanwhile')).toBeDefined();
+  });
+
   it('an addition during a reload lands in the catalogue the reload switches to', async () => {
     // A reload that waits before its second page: it has read the page holding the new item's id without it.
     let open!: () => void;

@@ -45,8 +45,18 @@ export class CatalogCache {
    * Lookups see the previous catalogue until the switch.
    */
   reload(): Promise<void> {
-    return this.serially(() => this.readAll());
+    // A reload queued behind another and not started yet will read everything written before it starts:
+    // callers in the meantime (concurrent catalogue writes) share it rather than queue one each.
+    if (this.queuedReload) return this.queuedReload;
+    const queued = this.serially(() => {
+      this.queuedReload = undefined;
+      return this.readAll();
+    });
+    this.queuedReload = queued;
+    return queued;
   }
+
+  private queuedReload: Promise<void> | undefined;
 
   /**
    * Adds the items among `externalIds` that this catalogue does not hold yet
