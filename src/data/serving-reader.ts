@@ -53,11 +53,12 @@ export interface ServingReader {
 
 const HISTORY_SQL = 'SELECT item_id, type_id, ts FROM events WHERE user_id = $1 ORDER BY ts, item_id, type_id';
 const HISTORY_SQL_PG = 'SELECT item_id, type_id, (EXTRACT(EPOCH FROM ts) * 1000)::float8 FROM events WHERE user_id = $1 ORDER BY ts, item_id, type_id';
-const CATALOG_SQL = 'SELECT id, external_id, title, category, price, active, created_at, properties FROM items WHERE id > $1 ORDER BY id LIMIT $2';
-const CATALOG_SQL_PG = CATALOG_SQL.replace('created_at', '(EXTRACT(EPOCH FROM created_at) * 1000)::float8 AS created_at');
 const CATALOG_COLUMNS = 'id, external_id, title, category, price, active, created_at, properties';
+const CATALOG_COLUMNS_PG = CATALOG_COLUMNS.replace('created_at', '(EXTRACT(EPOCH FROM created_at) * 1000)::float8 AS created_at');
+const CATALOG_SQL = `SELECT ${CATALOG_COLUMNS} FROM items WHERE id > ? ORDER BY id LIMIT ?`;
+const CATALOG_SQL_PG = `SELECT ${CATALOG_COLUMNS_PG} FROM items WHERE id > $1 ORDER BY id LIMIT $2`;
 const CATALOG_ITEMS_SQL = `SELECT ${CATALOG_COLUMNS} FROM items WHERE external_id IN (SELECT value FROM json_each(?)) ORDER BY id`;
-const CATALOG_ITEMS_SQL_PG = `SELECT ${CATALOG_COLUMNS.replace('created_at', '(EXTRACT(EPOCH FROM created_at) * 1000)::float8 AS created_at')} FROM items WHERE external_id = ANY($1::text[]) ORDER BY id`;
+const CATALOG_ITEMS_SQL_PG = `SELECT ${CATALOG_COLUMNS_PG} FROM items WHERE external_id = ANY($1::text[]) ORDER BY id`;
 const DAY_MS = 86_400_000;
 
 export function servingReader(store: Store): ServingReader {
@@ -94,7 +95,7 @@ function sqliteReader(db: Database.Database, writer: Database.Database): Serving
   const history = db.prepare(HISTORY_SQL.replace('$1', '?')).raw(true);
   const newest = db.prepare('SELECT MAX(ts) FROM events').pluck();
   const popular = db.prepare('SELECT item_id, COUNT(*) AS n FROM events WHERE ts >= ? GROUP BY item_id ORDER BY n DESC, item_id LIMIT ?').raw(true);
-  const catalog = db.prepare(CATALOG_SQL.replace('$1', '?').replace('$2', '?')).raw(true);
+  const catalog = db.prepare(CATALOG_SQL).raw(true);
   const catalogItems = db.prepare(CATALOG_ITEMS_SQL).raw(true);
   const windowCount = db.prepare('SELECT COUNT(*) FROM events WHERE ts >= ?').pluck();
   return {
