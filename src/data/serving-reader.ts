@@ -16,6 +16,15 @@ export interface CatalogItem {
   readonly properties: ItemProperties | null;
 }
 
+/**
+ * What tells a catalogue read earlier from the store's now without reading every item: the number of items,
+ * and a count of the changes to stored items that triggers keep (prisma/migrations/<provider>/0010_catalog_changes.sql).
+ */
+export interface CatalogState {
+  readonly items: number;
+  readonly changes: number;
+}
+
 /** The most frequent items of a recent window, and how many events the window holds. */
 export interface PopularItems {
   readonly items: { readonly itemId: number; readonly count: number }[];
@@ -45,6 +54,8 @@ export interface ServingReader {
   catalog(afterId?: number, limit?: number): Promise<CatalogItem[]>;
   /** The catalogue items with these external ids (those that exist), in id order. */
   catalogItems(externalIds: readonly string[]): Promise<CatalogItem[]>;
+  /** How many items the store holds, and how many changes to stored items (updates, deletes) it has counted ever. */
+  catalogState(): Promise<CatalogState>;
   /** Event-type name → id. */
   eventTypes(): Promise<Map<string, number>>;
   ping(): Promise<void>;
@@ -59,6 +70,7 @@ const CATALOG_SQL = `SELECT ${CATALOG_COLUMNS} FROM items WHERE id > ? ORDER BY 
 const CATALOG_SQL_PG = `SELECT ${CATALOG_COLUMNS_PG} FROM items WHERE id > $1 ORDER BY id LIMIT $2`;
 const CATALOG_ITEMS_SQL = `SELECT ${CATALOG_COLUMNS} FROM items WHERE external_id IN (SELECT value FROM json_each(?)) ORDER BY id`;
 const CATALOG_ITEMS_SQL_PG = `SELECT ${CATALOG_COLUMNS_PG} FROM items WHERE external_id = ANY($1::text[]) ORDER BY id`;
+const CATALOG_STATE_SQL = 'SELECT (SELECT COUNT(*) FROM items), (SELECT changes FROM _attnrec_catalog_changes WHERE id = 1)';
 const DAY_MS = 86_400_000;
 
 export function servingReader(store: Store): ServingReader {
@@ -97,6 +109,7 @@ function sqliteReader(db: Database.Database, writer: Database.Database): Serving
   const popular = db.prepare('SELECT item_id, COUNT(*) AS n FROM events WHERE ts >= ? GROUP BY item_id ORDER BY n DESC, item_id LIMIT ?').raw(true);
   const catalog = db.prepare(CATALOG_SQL).raw(true);
   const catalogItems = db.prepare(CATALOG_ITEMS_SQL).raw(true);
+  const catalogState = db.prepare(CATALOG_STATE_SQL).raw(true);
   const windowCount = db.prepare('SELECT COUNT(*) FROM events WHERE ts >= ?').pluck();
   return {
     async userId(externalId) {
@@ -120,6 +133,10 @@ function sqliteReader(db: Database.Database, writer: Database.Database): Serving
     },
     async catalogItems(externalIds) {
       return externalIds.length === 0 ? [] : (catalogItems.all(JSON.stringify(externalIds)) as SqliteCatalogRow[]).map(sqliteCatalogItem);
+    },
+    async catalogState() {
+      const [items, changes] = catalogState.get() as [number, number];
+      return { items, changes };
     },
     async eventTypes() {
       return new Map((db.prepare('SELECT name, id FROM event_types').raw(true).all() as [string, number][]));
@@ -165,6 +182,11 @@ function postgresReader(store: Extract<Store, { provider: 'postgresql' }>): Serv
       if (externalIds.length === 0) return [];
       const { rows } = await pool.query<PostgresCatalogRow>({ text: CATALOG_ITEMS_SQL_PG, values: [externalIds] });
       return rows.map(postgresCatalogItem);
+    },
+    async catalogState() {
+      // COUNT(*) and BIGINT arrive as text: exact integers below 2^53 either way.
+      const { rows } = await pool.query<[string, string]>({ text: CATALOG_STATE_SQL, rowMode: 'array' });
+      return { items: Number(rows[0]![0]), changes: Number(rows[0]![1]) };
     },
     async eventTypes() {
       const { rows } = await pool.query<[string, number]>({ text: 'SELECT name, id FROM event_types', rowMode: 'array' });

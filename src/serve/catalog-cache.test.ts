@@ -92,6 +92,69 @@ describeEachProvider('catalogue cache', (provider) => {
     expect(catalog.byExternalId('sku-written-meanwhile')).toBeDefined();
   });
 
+  it('refresh reads the catalogue again only when the store changed it: any writer, any way', async () => {
+    let pages = 0;
+    const counting: ServingReader = { ...reader, catalog: async (after, limit) => (pages++, reader.catalog(after, limit)) };
+    const catalog = new CatalogCache(counting);
+    await catalog.reload();
+    const unchanged = async (): Promise<void> => {
+      const [before, generation] = [pages, catalog.generation];
+      expect(await catalog.refresh()).toBe(false);
+      expect([pages, catalog.generation]).toEqual([before, generation]);
+    };
+    const reloads = async (check: () => void): Promise<void> => {
+      expect(await catalog.refresh()).toBe(true);
+      check();
+      await unchanged();
+    };
+    await unchanged();
+    // Items an event batch created, and this server added: as many items as the store holds.
+    await store.prisma.item.create({ data: { externalId: 'sku-from-an-event' } });
+    await catalog.addItems(['sku-from-an-event']);
+    await unchanged();
+    // An item another process created (an import of new items, another replica's event).
+    await store.prisma.item.create({ data: { externalId: 'sku-imported', title: 'Imported' } });
+    await reloads(() => expect(catalog.byExternalId('sku-imported')?.title).toBe('Imported'));
+    // Updates, through Prisma and in plain SQL.
+    await store.prisma.item.update({ where: { externalId: 'sku-7' }, data: { price: 70 } });
+    await reloads(() => expect(catalog.byExternalId('sku-7')?.price).toBe(70));
+    const deactivate = "UPDATE items SET active = false WHERE external_id = 'sku-8'";
+    if (store.provider === 'sqlite') store.db.exec(deactivate);
+    else await store.pool.query(deactivate);
+    await reloads(() => expect(catalog.byExternalId('sku-8')?.active).toBe(false));
+    // A delete and an insert: as many items as before, and yet another catalogue.
+    await store.prisma.item.delete({ where: { externalId: 'sku-9' } });
+    await store.prisma.item.create({ data: { externalId: 'sku-instead' } });
+    expect(catalog.size).toBe(2_499);
+    await reloads(() => {
+      expect(catalog.byExternalId('sku-9')).toBeUndefined();
+      expect(catalog.byExternalId('sku-instead')).toBeDefined();
+      expect(catalog.size).toBe(2_499);
+    });
+    // A rolled-back change counts for nothing.
+    await store.prisma.$transaction(async (tx) => {
+      await tx.item.update({ where: { externalId: 'sku-10' }, data: { title: 'Never' } });
+      throw new Error('rolled back');
+    }).catch(() => {});
+    await unchanged();
+  });
+
+  it('a change while a reload reads its pages makes the next refresh read again', async () => {
+    let open!: () => void;
+    let gate: Promise<void> | undefined;
+    const gated: ServingReader = { ...reader, catalog: async (after, limit) => (gate && after && after > 0 ? gate.then(() => reader.catalog(after, limit)) : reader.catalog(after, limit)) };
+    const catalog = new CatalogCache(gated);
+    gate = new Promise<void>((resolve) => (open = resolve));
+    const reloading = catalog.reload();
+    await new Promise((resolve) => setTimeout(resolve, 20)); // its first page (sku-0 …) is read
+    await store.prisma.item.update({ where: { externalId: 'sku-0' }, data: { title: 'Renamed meanwhile' } });
+    open();
+    await reloading;
+    expect(catalog.byExternalId('sku-0')?.title).toBe('Item 0');
+    expect(await catalog.refresh()).toBe(true);
+    expect(catalog.byExternalId('sku-0')?.title).toBe('Renamed meanwhile');
+  });
+
   it('an addition during a reload lands in the catalogue the reload switches to', async () => {
     // A reload that waits before its second page: it has read the page holding the new item's id without it.
     let open!: () => void;

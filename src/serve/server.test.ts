@@ -280,8 +280,12 @@ describeEachProvider('recommendation API', (provider) => {
     const failed = await shop.store.prisma.modelVersion.create({ data: { status: 'failed', config: {}, dataHash: 'x', artifactPath: '/nowhere' } });
     const refused = await shop.call(`/v1/models/${failed.id}/activate`, { method: 'POST' });
     expect(refused).toMatchObject({ status: 409, body: { status: 409, code: 'MODEL_VERSION_NOT_READY', versionStatus: 'failed' } });
+    // Items imported out of process since the catalogue was read are known once a version is activated.
+    await shop.store.prisma.item.create({ data: { externalId: 'sku-imported-meanwhile', title: 'Launch' } });
+    expect((await shop.call('/v1/items/sku-imported-meanwhile', { role: 'read' })).status).toBe(404);
     const back = await shop.call('/v1/models/1/activate', { method: 'POST' });
     expect(back.body.serving).toBe(1);
+    expect((await shop.call('/v1/items/sku-imported-meanwhile', { role: 'read' })).body.title).toBe('Launch');
   });
 
   it('warms the user cache when a model loads, so returning shoppers are answered from memory', async () => {

@@ -103,8 +103,8 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
     },
     {
       prepare: async (model) => {
-        // A version may know items imported since the catalogue was read: read it again before it serves.
-        await catalog.reload().catch((error: unknown) => log('catalogue reload failed', error));
+        // A version may know items imported since the catalogue was read: read it again before it serves, if it changed.
+        await catalog.refresh().catch((error: unknown) => log('catalogue reload failed', error));
         // The pre-warm is for a swap under load; with nothing serving yet the version takes over at once.
         if (!models.current || !warmer || config.activationWarmUpSeconds <= 0 || config.userCacheSize <= 0) return;
         const started = performance.now();
