@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeEachProvider, scratchStore } from '../../test/support/test-stores.js';
@@ -242,6 +243,9 @@ describeEachProvider('attribution storage', (provider) => {
       await attributeAll(store);
       expect(sqliteReader(db).running).toBe(true);
       expect(sqliteWriter(db).running).toBe(true);
+      // Named, so top -H and ps -L tell them apart (every thread of Node is `node` otherwise).
+      const names = readdirSync('/proc/self/task').map((tid) => readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim());
+      expect(names).toEqual(expect.arrayContaining(['attnrec-reader', 'attnrec-writer']));
     });
 
     it('stores nothing from a batch read before another writer moved the cursor', async () => {

@@ -6,8 +6,10 @@
 // takes the priority of the thread that starts it.
 import { workerData } from 'node:worker_threads';
 import { register } from 'tsx/esm/api';
-import { lowerThreadPriority } from '../thread-priority.mjs';
+import { lowerThreadPriority, nameThread } from '../thread-priority.mjs';
 
 if (typeof workerData?.nice === 'number') lowerThreadPriority(workerData.nice);
 register();
+// After register(): the loader's hooks thread keeps the name `node`.
+if (typeof workerData?.threadName === 'string') nameThread(workerData.threadName);
 await import('./sqlite-writer-thread.ts');

@@ -81,6 +81,8 @@ export interface SqliteThreadSettings {
   readonly role: 'writer' | 'reader';
   /** The thread's nice value, set by its entry (sqlite-writer-thread.mjs) before anything else runs there: READER_NICE for the reader. */
   readonly nice?: number;
+  /** The thread's name in /proc (top -H, ps -L): attnrec-writer, attnrec-reader. */
+  readonly threadName?: string;
 }
 
 /**
@@ -144,6 +146,7 @@ export class SqliteThread<Request extends { readonly op: string }, Replies exten
       synchronous: Number(this.db.pragma('synchronous', { simple: true })),
       cacheSize: Number(this.db.pragma('cache_size', { simple: true })),
       role: this.role,
+      threadName: `attnrec-${this.role}`,
       ...(this.role === 'reader' && { nice: READER_NICE }),
     };
     const worker = new Worker(THREAD_ENTRY, { workerData: settings });

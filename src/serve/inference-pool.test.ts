@@ -195,6 +195,8 @@ describe('inference on worker threads', () => {
       expect(threadsAtNice(19)).toBeGreaterThanOrEqual(2);
       // And under SCHED_IDLE (where util-linux's chrt is, as on Debian): preempted at once when a live thread wakes.
       if (existsSync('/usr/bin/chrt')) expect(threadsUnderSchedIdle()).toBeGreaterThanOrEqual(2);
+      // Named, so top -H and ps -L tell them apart (every thread of Node is `node` otherwise).
+      expect(threadNames()).toEqual(expect.arrayContaining(['attnrec-live-0', 'attnrec-bg']));
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(pool.backgroundRunning).toBe(false);
       const users = (await shop.store.prisma.event.findMany({ distinct: ['userId'], select: { userId: true } })).length;
@@ -251,6 +253,11 @@ function threadsAtNice(nice: number): number {
 /** How many of this process's threads run under the SCHED_IDLE policy (5, field 41). */
 function threadsUnderSchedIdle(): number {
   return threadsWhere(41, 5);
+}
+
+/** The names of this process's threads (/proc/self/task/<tid>/comm). */
+function threadNames(): string[] {
+  return readdirSync('/proc/self/task').map((tid) => readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim());
 }
 
 /** How many of this process's threads have `value` in field `field` (numbered from 1, as proc(5) does) of their stat. */

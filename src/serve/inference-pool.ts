@@ -419,7 +419,9 @@ export class InferencePool {
 
   private async spawn(index: number, background: boolean): Promise<void> {
     // The entry (inference-worker.mjs) sets the thread's nice value and SCHED_IDLE policy before it loads anything.
-    const worker = new Worker(WORKER_ENTRY, { workerData: { scoring: this.options.scoring ?? 'quantised', ...(background && { nice: BACKGROUND_NICE, idle: true }) } });
+    // Named in /proc (top -H, ps -L): attnrec-live-<index>, attnrec-bg.
+    const threadName = background ? 'attnrec-bg' : `attnrec-live-${index}`;
+    const worker = new Worker(WORKER_ENTRY, { workerData: { scoring: this.options.scoring ?? 'quantised', threadName, ...(background && { nice: BACKGROUND_NICE, idle: true }) } });
     const slot: Slot = { index, background, worker, ready: false, computing: undefined, computingBatch: false, inflight: new Map(), catalogGeneration: -1 };
     this.slots[index] = slot;
     worker.on('message', (message: WorkerReply) => this.receive(slot, message));

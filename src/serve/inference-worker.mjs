@@ -9,8 +9,10 @@
 // must not take a core from live requests.
 import { workerData } from 'node:worker_threads';
 import { register } from 'tsx/esm/api';
-import { lowerThreadPriority } from '../thread-priority.mjs';
+import { lowerThreadPriority, nameThread } from '../thread-priority.mjs';
 
 if (typeof workerData?.nice === 'number') lowerThreadPriority(workerData.nice, { idle: workerData.idle === true });
 register();
+// After register(): the loader's hooks thread keeps the name `node`.
+if (typeof workerData?.threadName === 'string') nameThread(workerData.threadName);
 await import('./inference-worker.ts');
