@@ -6,7 +6,9 @@
  * for 10 s (impressions for the attributor to look up), ingestion alone (batches of 100 over 4
  * connections), 1 s later ingestion over 4 connections (`--mixed-connections`) beside active shoppers at 500 pairs/s offered; then
  * how long the attributor takes to catch up once the load stops (attnrec_attribution_backlog_events back
- * to 0), and the WAL's largest size during the runs.
+ * to 0), and the WAL's largest size during the runs. Each ingestion phase reports the server's CPU by
+ * thread (bench/thread-cpu.ts: the event loop, attnrec-live-<n>, attnrec-writer, …) and the load
+ * generator's, in ms a second: where the 2 cores went.
  *
  * `--mixed-connections` sets the connections of the ingestion beside active shoppers (default 4, as issue 17
  * states and the serve benchmark's scenario (e) mixed runs since 2026-12-04; 1 before).
@@ -32,6 +34,7 @@ import { machineFacts, writeBenchResult } from './machine.js';
 import { DEFAULT_MEMBERS } from '../src/train/train-run.js';
 import { INGEST_BATCH, INGEST_CONNECTIONS, MIXED_ACTIVE_RATE, servedShapeSuffix } from './serve-bench.js';
 import { readHistories, Workloads, type Histories } from './serve-workloads.js';
+import { threadCpu, threadCpuPerSecond } from './thread-cpu.js';
 import { SCRATCH_SERVER_KEYS, serverVariants, startScratchServer } from './warm-server.js';
 
 const { values } = parseArgs({
@@ -106,14 +109,24 @@ async function measure(name: string, flags: readonly string[], histories: { valu
     log(`${name}: impressions to look up (cached GETs at 3,000 req/s, active shoppers at ${IMPRESSIONS_RATE} pairs/s)`);
     await runLoad({ ...base, mode: 'open', rate: 3_000, connections: 16, seconds, next: () => work.idle() });
     await runLoad({ ...base, mode: 'open', rate: IMPRESSIONS_RATE, connections: 16, seconds: Math.max(2, seconds / 2), next: () => work.active() });
+    /** The server's CPU per thread during `phase`, ms per second of wall time. */
+    const threadsDuring = async <T>(phase: () => Promise<T>): Promise<[T, Record<string, number>]> => {
+      const [before, from, generator] = [threadCpu(server.pid!), performance.now(), process.cpuUsage()];
+      const result = await phase();
+      const wall = (performance.now() - from) / 1_000;
+      const { user, system } = process.cpuUsage(generator);
+      return [result, { ...threadCpuPerSecond(before, threadCpu(server.pid!), wall), 'load generator (this process)': Math.round((user + system) / 1_000 / wall) }];
+    };
     log(`${name}: ingestion alone`);
-    const alone = await runLoad({ ...base, mode: 'closed', connections: INGEST_CONNECTIONS, seconds, next: () => work.ingestBatch(INGEST_BATCH, newItems) });
+    const [alone, aloneThreads] = await threadsDuring(() => runLoad({ ...base, mode: 'closed', connections: INGEST_CONNECTIONS, seconds, next: () => work.ingestBatch(INGEST_BATCH, newItems) }));
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     log(`${name}: ingestion beside active shoppers`);
-    const [ingestion, active] = await Promise.all([
-      runLoad({ ...base, mode: 'closed', connections: mixedConnections, seconds, next: () => work.ingestBatch(INGEST_BATCH, newItems) }),
-      runLoad({ ...base, mode: 'open', rate: activeRate, connections: 16, seconds, next: () => work.active() }),
-    ]);
+    const [[ingestion, active], mixedThreads] = await threadsDuring(() =>
+      Promise.all([
+        runLoad({ ...base, mode: 'closed', connections: mixedConnections, seconds, next: () => work.ingestBatch(INGEST_BATCH, newItems) }),
+        runLoad({ ...base, mode: 'open', rate: activeRate, connections: 16, seconds, next: () => work.active() }),
+      ]),
+    );
     const stopped = performance.now();
     const left = await backlog(port);
     let remaining = left;
@@ -124,7 +137,8 @@ async function measure(name: string, flags: readonly string[], histories: { valu
     const result = {
       flags: flags.join(' '),
       ingestion_alone_events: summary(alone, INGEST_BATCH),
-      beside_active_shoppers: { ingestion_events: summary(ingestion, INGEST_BATCH), active_pairs: summary(active), ...stepLatencies(active) },
+      ingestion_alone_server_cpu_ms_per_s: aloneThreads,
+      beside_active_shoppers: { ingestion_events: summary(ingestion, INGEST_BATCH), active_pairs: summary(active), ...stepLatencies(active), server_cpu_ms_per_s: mixedThreads },
       attribution_backlog_when_load_stopped_events: left,
       attribution_caught_up_s: remaining === 0 ? round((performance.now() - stopped) / 1_000, 1) : null,
       wal_peak_mb: round(walPeak / 1e6, 1),
@@ -148,7 +162,7 @@ const body = {
   machine: machineFacts(),
   members,
   new_items_per_batch: newItems,
-  method: `per variant, one server (--workers ${workers}) on a fresh copy of bench/scratch/${source}.db, warmed; cached GETs at 3,000 req/s for ${seconds} s and active shoppers at ${IMPRESSIONS_RATE} pairs/s for ${Math.max(2, seconds / 2)} s; ingestion alone (batches of ${INGEST_BATCH}${newItems > 0 ? `, ${newItems} of each naming an item never seen before` : ''}, ${INGEST_CONNECTIONS} connections, closed loop, ${seconds} s); 1 s later ingestion (${mixedConnections} connection${mixedConnections === 1 ? '' : 's'}) beside active shoppers at ${activeRate} pairs/s offered (${seconds} s); then the seconds until attnrec_attribution_backlog_events is 0 (polled every 0.5 s, at most ${CATCH_UP_LIMIT_S} s); the WAL file's largest size sampled every 250 ms`,
+  method: `per variant, one server (--workers ${workers}) on a fresh copy of bench/scratch/${source}.db, warmed; cached GETs at 3,000 req/s for ${seconds} s and active shoppers at ${IMPRESSIONS_RATE} pairs/s for ${Math.max(2, seconds / 2)} s; ingestion alone (batches of ${INGEST_BATCH}${newItems > 0 ? `, ${newItems} of each naming an item never seen before` : ''}, ${INGEST_CONNECTIONS} connections, closed loop, ${seconds} s); 1 s later ingestion (${mixedConnections} connection${mixedConnections === 1 ? '' : 's'}) beside active shoppers at ${activeRate} pairs/s offered (${seconds} s); the server's CPU per thread in each of the two (ms a second, bench/thread-cpu.ts); then the seconds until attnrec_attribution_backlog_events is 0 (polled every 0.5 s, at most ${CATCH_UP_LIMIT_S} s); the WAL file's largest size sampled every 250 ms`,
   results,
 };
 const text = JSON.stringify(body, null, 2);
