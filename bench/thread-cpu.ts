@@ -4,7 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 /**
  * A process's CPU by thread, Linux only: utime + stime of each /proc/<pid>/task/<tid>/stat, in seconds,
  * summed per thread name. The API names its threads (src/thread-priority.mjs: attnrec-live-<n>,
- * attnrec-bg, attnrec-writer, attnrec-reader); the main thread is the event loop; Node's own threads
+ * attnrec-bg, attnrec-writer, attnrec-reader, attnrec-wal); the main thread is the event loop; Node's own threads
  * (V8's platform workers and GC helpers, libuv's pool, the TypeScript loader's hooks) are all `node`.
  * A thread that ended between two readings takes its CPU with it (the background worker between
  * warm-ups). Empty where /proc cannot be read.

@@ -1,4 +1,4 @@
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
@@ -112,6 +112,8 @@ describe('WAL checkpoints on a worker thread', () => {
       }
       expect(checkpointer.running).toBe(true);
       expect(checkpointer.threadStarts).toBe(1);
+      // Named, so top -H and ps -L tell it apart (every thread of Node is `node` otherwise).
+      expect(readdirSync('/proc/self/task').map((tid) => readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim())).toContain('attnrec-wal');
       // Writes stopped: the thread ends by itself.
       await until(() => !checkpointer.running);
       expect(checkpointer.threadStarts).toBe(1);

@@ -253,6 +253,8 @@ const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
 const { shared, maxRounds, settledFrames } = workerData;
+// Named in /proc (top -H, ps -L), as src/thread-priority.mjs's nameThread names the API's other threads.
+try { require('node:fs').writeFileSync('/proc/thread-self/comm', 'attnrec-wal'); } catch {}
 let db;
 const round = () => db.pragma('wal_checkpoint(PASSIVE)')[0];
 parentPort.on('message', ({ op }) => {
