@@ -5,7 +5,7 @@ import type { AttributionPlan } from './attributions.js';
 import type { GroupBatch, GroupOutcome } from './event-batch-write.js';
 import type { PackedImpressions } from './packed-impressions.js';
 import type { Store } from './store.js';
-import { walCheckpointer } from './wal-checkpointer.js';
+import { walCheckpointer, type WalCheckpointer } from './wal-checkpointer.js';
 import { checkpointHold, withLongRead, withWriteLock } from './write-lock.js';
 
 /**
@@ -240,6 +240,12 @@ export function offLoopRead<R extends SqliteReaderRequest>(
 ): Promise<SqliteReaderReplies[R['op']]> {
   if (store.db.memory) return withWriteLock(store, async () => inline());
   return withLongRead(store, () => sqliteReader(store.db).run(request));
+}
+
+/** The store's WAL checkpointer (its held rounds are metrics), created if need be; undefined on PostgreSQL, in memory or without a WAL. */
+export function storeWalCheckpointer(store: Store): WalCheckpointer | undefined {
+  if (store.provider !== 'sqlite' || store.db.memory) return undefined;
+  return walCheckpointer(store.db, checkpointHold(store)) ?? undefined;
 }
 
 const writers = new WeakMap<Database.Database, SqliteWriterThread>();

@@ -44,6 +44,8 @@ export class WalCheckpointer {
   /** When the last write committed (performance.now()): the thread stays while writes go on. */
   private lastWrite = -Infinity;
   private starts = 0;
+  /** Held rounds finished, and the milliseconds writes were held back by them (heldRounds, heldSeconds). */
+  private held = { rounds: 0, ms: 0 };
   private sealReply: ((error?: Error) => void) | undefined;
   /** Absolute: the worker must open the same file even if the process changes directory. */
   private readonly file: string;
@@ -94,6 +96,16 @@ export class WalCheckpointer {
     return this.fellBehind;
   }
 
+  /** Held rounds so far: every write of the process waited for each (attnrec_wal_held_rounds_total). */
+  get heldRounds(): number {
+    return this.held.rounds;
+  }
+
+  /** Seconds writes were held back by the held rounds so far (attnrec_wal_held_seconds_total). */
+  get heldSeconds(): number {
+    return this.held.ms / 1_000;
+  }
+
   /** Checkpoint threads started so far (one while writes go on; another after each pause of idleMs). */
   get threadStarts(): number {
     return this.starts;
@@ -119,10 +131,13 @@ export class WalCheckpointer {
     void this.hold(
       () =>
         new Promise<void>((resolve) => {
+          const began = performance.now();
           this.sealReply = (error) => {
             this.sealReply = undefined;
             this.worker?.unref();
             if (error) this.fail(error);
+            this.held.rounds++;
+            this.held.ms += performance.now() - began;
             resolve();
           };
           this.post({ op: 'seal' });
@@ -213,7 +228,7 @@ export class WalCheckpointer {
 }
 
 export interface CheckpointerOptions {
-  /** WAL pages (estimated) between cycles (default 8,000, ~32 MB). */
+  /** WAL pages (estimated) between cycles (default 32,000, ~128 MB). */
   readonly cyclePages?: number;
   /** Passive rounds at most before the held one (default 8). */
   readonly maxRounds?: number;
@@ -230,14 +245,20 @@ export interface CheckpointerOptions {
  * The held round costs two fsyncs whatever it copies (~25 ms here, ~3 ms
  * without them), so cycles are long: POST /v1/events at ~20,000 events/s
  * held writes 18-25 % of the time with cycles of 2,000 rows, 7-9 % with
- * 8,000 (the WAL then peaks at 50-80 MB).
+ * 8,000 (the WAL then peaks at 50-80 MB). Every write waits for a held round,
+ * a shopper's own event included, and slow live requests make the bulk
+ * governor (src/serve/bulk-governor.ts) hold a shop's batches back: with
+ * 32,000, ingestion beside active shoppers went from 4,430-5,860 to
+ * 5,450-8,030 events/s (bench/ingestion-mix.ts, alternating runs; the WAL
+ * peaks at 180-220 MB; docs/serving-performance.md, "The WAL checkpoint's
+ * held round").
  */
-const DEFAULT_CYCLE_PAGES = 8_000;
+const DEFAULT_CYCLE_PAGES = 32_000;
 const PAGES_PER_TRANSACTION = 5;
 const DEFAULT_MAX_ROUNDS = 8;
 const DEFAULT_SETTLED_FRAMES = 300;
 const DEFAULT_IDLE_MS = 2_000;
-/** Cycles' worth of pages past a held round after which the writer checkpoints itself (~128 MB of WAL). */
+/** Cycles' worth of pages past a held round after which the writer checkpoints itself (~512 MB of WAL with the default cycle). */
 const FALL_BEHIND_CYCLES = 4;
 const SQLITE_DEFAULT_AUTOCHECKPOINT = 1_000;
 

@@ -220,6 +220,32 @@ export class ServeMetrics {
     this.userCache.reset();
   }
 
+  private walSource: { readonly heldRounds: number; readonly heldSeconds: number } | undefined;
+  readonly walHeldRounds = this.scrapedCounter(
+    'attnrec_wal_held_rounds_total',
+    "SQLite: the WAL checkpoint's held rounds (each holds every write of the server back until the WAL can start over)",
+    () => this.walSource?.heldRounds ?? 0,
+  );
+  readonly walHeldSeconds = this.scrapedCounter('attnrec_wal_held_seconds_total', "SQLite: seconds writes were held back by the WAL checkpoint's held rounds", () => this.walSource?.heldSeconds ?? 0);
+  /** What the WAL counters read when scraped (SQLite's checkpointer; none on PostgreSQL or in memory). */
+  watchWal(source: { readonly heldRounds: number; readonly heldSeconds: number }): void {
+    this.walSource = source;
+  }
+
+  /** A counter whose total is read when it is scraped (kept by its source). */
+  private scrapedCounter(name: string, help: string, read: () => number): Counter {
+    const counter: Counter = new Counter({
+      name,
+      help,
+      registers: [this.registry],
+      collect: (): void => {
+        counter.reset();
+        counter.inc(read());
+      },
+    });
+    return counter;
+  }
+
   /** A gauge that reads its value when it is scraped. */
   private scrapedGauge(name: string, help: string, read: () => number): Gauge {
     const gauge: Gauge = new Gauge({ name, help, registers: [this.registry], collect: (): void => gauge.set(read()) });

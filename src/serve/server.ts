@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import { listenForEvents, type EventsListener } from '../data/event-notifications.js';
 import { prepareIngestion } from '../data/ingest-events.js';
 import { servingReader } from '../data/serving-reader.js';
-import { keepSqliteThreads } from '../data/sqlite-writer.js';
+import { keepSqliteThreads, storeWalCheckpointer } from '../data/sqlite-writer.js';
 import { openStore } from '../data/store.js';
 import { unappliedMigrations } from '../data/migrate.js';
 import { AppError, isAppError } from '../errors.js';
@@ -146,6 +146,8 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
   );
   const bulk = new BulkGovernor({ targetMs: config.bulkYieldMs, onWait: (seconds, work) => metrics.bulkWaitSeconds.observe({ work }, seconds) });
   metrics.watchBulk(bulk);
+  const wal = storeWalCheckpointer(store);
+  if (wal) metrics.watchWal(wal);
   bulk.start();
   // Attribution: a background walk over new events by a cursor, batches in one transaction each (src/data/attributions.ts).
   const attributionOn = config.impressions === 'on' && config.attributionWindowSeconds > 0;
