@@ -8,7 +8,8 @@
  * how long the attributor takes to catch up once the load stops (attnrec_attribution_backlog_events back
  * to 0), and the WAL's largest size during the runs. Each ingestion phase reports the server's CPU by
  * thread (bench/thread-cpu.ts: the event loop, attnrec-live-<n>, attnrec-writer, …) and the load
- * generator's, in ms a second: where the 2 cores went.
+ * generator's, in ms a second: where the 2 cores went; and the WAL checkpoint's held rounds, during which
+ * every write waits (attnrec_wal_held_rounds_total, attnrec_wal_held_seconds_total).
  *
  * `--mixed-connections` sets the connections of the ingestion beside active shoppers (default 4, as issue 17
  * states and the serve benchmark's scenario (e) mixed runs since 2026-12-04; 1 before).
@@ -67,12 +68,15 @@ const keys = SCRATCH_SERVER_KEYS;
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 const round = (x: number, digits = 2): number => Math.round(x * 10 ** digits) / 10 ** digits;
 
-/** The attributor's backlog as the server reports it (events stored but not yet attributed). */
-async function backlog(port: number): Promise<number> {
+/** A metric's value as the server reports it (0 when absent). */
+async function metric(port: number, name: string): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const line = /^attnrec_attribution_backlog_events (\S+)$/m.exec(text);
+  const line = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
   return line ? Number(line[1]) : 0;
 }
+
+/** The attributor's backlog as the server reports it (events stored but not yet attributed). */
+const backlog = (port: number): Promise<number> => metric(port, 'attnrec_attribution_backlog_events');
 
 const summary = (r: LoadResult, perRequest = 1) => ({
   per_s: Math.round(r.rps * perRequest),
@@ -109,19 +113,23 @@ async function measure(name: string, flags: readonly string[], histories: { valu
     log(`${name}: impressions to look up (cached GETs at 3,000 req/s, active shoppers at ${IMPRESSIONS_RATE} pairs/s)`);
     await runLoad({ ...base, mode: 'open', rate: 3_000, connections: 16, seconds, next: () => work.idle() });
     await runLoad({ ...base, mode: 'open', rate: IMPRESSIONS_RATE, connections: 16, seconds: Math.max(2, seconds / 2), next: () => work.active() });
-    /** The server's CPU per thread during `phase`, ms per second of wall time. */
-    const threadsDuring = async <T>(phase: () => Promise<T>): Promise<[T, Record<string, number>]> => {
+    /** The server's CPU per thread during `phase`, ms per second of wall time, and the WAL checkpoint's held rounds in it. */
+    const threadsDuring = async <T>(phase: () => Promise<T>): Promise<[T, Record<string, number>, { rounds: number; held_ms_per_s: number }]> => {
+      const walBefore = [await metric(port, 'attnrec_wal_held_rounds_total'), await metric(port, 'attnrec_wal_held_seconds_total')] as const;
       const [before, from, generator] = [threadCpu(server.pid!), performance.now(), process.cpuUsage()];
       const result = await phase();
       const wall = (performance.now() - from) / 1_000;
       const { user, system } = process.cpuUsage(generator);
-      return [result, { ...threadCpuPerSecond(before, threadCpu(server.pid!), wall), 'load generator (this process)': Math.round((user + system) / 1_000 / wall) }];
+      const cpu = { ...threadCpuPerSecond(before, threadCpu(server.pid!), wall), 'load generator (this process)': Math.round((user + system) / 1_000 / wall) };
+      const rounds = (await metric(port, 'attnrec_wal_held_rounds_total')) - walBefore[0];
+      const heldMs = ((await metric(port, 'attnrec_wal_held_seconds_total')) - walBefore[1]) * 1_000;
+      return [result, cpu, { rounds, held_ms_per_s: round(heldMs / wall, 1) }];
     };
     log(`${name}: ingestion alone`);
-    const [alone, aloneThreads] = await threadsDuring(() => runLoad({ ...base, mode: 'closed', connections: INGEST_CONNECTIONS, seconds, next: () => work.ingestBatch(INGEST_BATCH, newItems) }));
+    const [alone, aloneThreads, aloneWal] = await threadsDuring(() => runLoad({ ...base, mode: 'closed', connections: INGEST_CONNECTIONS, seconds, next: () => work.ingestBatch(INGEST_BATCH, newItems) }));
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     log(`${name}: ingestion beside active shoppers`);
-    const [[ingestion, active], mixedThreads] = await threadsDuring(() =>
+    const [[ingestion, active], mixedThreads, mixedWal] = await threadsDuring(() =>
       Promise.all([
         runLoad({ ...base, mode: 'closed', connections: mixedConnections, seconds, next: () => work.ingestBatch(INGEST_BATCH, newItems) }),
         runLoad({ ...base, mode: 'open', rate: activeRate, connections: 16, seconds, next: () => work.active() }),
@@ -138,7 +146,8 @@ async function measure(name: string, flags: readonly string[], histories: { valu
       flags: flags.join(' '),
       ingestion_alone_events: summary(alone, INGEST_BATCH),
       ingestion_alone_server_cpu_ms_per_s: aloneThreads,
-      beside_active_shoppers: { ingestion_events: summary(ingestion, INGEST_BATCH), active_pairs: summary(active), ...stepLatencies(active), server_cpu_ms_per_s: mixedThreads },
+      ingestion_alone_wal_held: aloneWal,
+      beside_active_shoppers: { ingestion_events: summary(ingestion, INGEST_BATCH), active_pairs: summary(active), ...stepLatencies(active), server_cpu_ms_per_s: mixedThreads, wal_held: mixedWal },
       attribution_backlog_when_load_stopped_events: left,
       attribution_caught_up_s: remaining === 0 ? round((performance.now() - stopped) / 1_000, 1) : null,
       wal_peak_mb: round(walPeak / 1e6, 1),
@@ -162,7 +171,7 @@ const body = {
   machine: machineFacts(),
   members,
   new_items_per_batch: newItems,
-  method: `per variant, one server (--workers ${workers}) on a fresh copy of bench/scratch/${source}.db, warmed; cached GETs at 3,000 req/s for ${seconds} s and active shoppers at ${IMPRESSIONS_RATE} pairs/s for ${Math.max(2, seconds / 2)} s; ingestion alone (batches of ${INGEST_BATCH}${newItems > 0 ? `, ${newItems} of each naming an item never seen before` : ''}, ${INGEST_CONNECTIONS} connections, closed loop, ${seconds} s); 1 s later ingestion (${mixedConnections} connection${mixedConnections === 1 ? '' : 's'}) beside active shoppers at ${activeRate} pairs/s offered (${seconds} s); the server's CPU per thread in each of the two (ms a second, bench/thread-cpu.ts); then the seconds until attnrec_attribution_backlog_events is 0 (polled every 0.5 s, at most ${CATCH_UP_LIMIT_S} s); the WAL file's largest size sampled every 250 ms`,
+  method: `per variant, one server (--workers ${workers}) on a fresh copy of bench/scratch/${source}.db, warmed; cached GETs at 3,000 req/s for ${seconds} s and active shoppers at ${IMPRESSIONS_RATE} pairs/s for ${Math.max(2, seconds / 2)} s; ingestion alone (batches of ${INGEST_BATCH}${newItems > 0 ? `, ${newItems} of each naming an item never seen before` : ''}, ${INGEST_CONNECTIONS} connections, closed loop, ${seconds} s); 1 s later ingestion (${mixedConnections} connection${mixedConnections === 1 ? '' : 's'}) beside active shoppers at ${activeRate} pairs/s offered (${seconds} s); the server's CPU per thread in each of the two (ms a second, bench/thread-cpu.ts) and the WAL checkpoint's held rounds (attnrec_wal_held_rounds_total, the ms a second writes were held); then the seconds until attnrec_attribution_backlog_events is 0 (polled every 0.5 s, at most ${CATCH_UP_LIMIT_S} s); the WAL file's largest size sampled every 250 ms`,
   results,
 };
 const text = JSON.stringify(body, null, 2);
