@@ -247,11 +247,12 @@ export interface CheckpointerOptions {
  * held writes 18-25 % of the time with cycles of 2,000 rows, 7-9 % with
  * 8,000 (the WAL then peaks at 50-80 MB). Every write waits for a held round,
  * a shopper's own event included, and slow live requests make the bulk
- * governor (src/serve/bulk-governor.ts) hold a shop's batches back: with
- * 32,000, ingestion beside active shoppers went from 4,430-5,860 to
- * 5,450-8,030 events/s (bench/ingestion-mix.ts, alternating runs; the WAL
- * peaks at 180-220 MB; docs/serving-performance.md, "The WAL checkpoint's
- * held round").
+ * governor (src/serve/bulk-governor.ts) hold a shop's batches back. With
+ * 32,000 the rounds come 4x less often; ingestion beside active shoppers
+ * (bench/ingestion-mix.ts, a half-speed machine, alternating runs) averaged
+ * 6,020 events/s over five runs (2,650-8,030) against 4,940 over nine with
+ * 8,000 (3,830-5,860), and the WAL peaks at 180-220 MB instead of 55-65
+ * (docs/serving-performance.md, "The WAL checkpoint's held round").
  */
 const DEFAULT_CYCLE_PAGES = 32_000;
 const PAGES_PER_TRANSACTION = 5;
