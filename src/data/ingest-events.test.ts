@@ -94,7 +94,7 @@ describeEachProvider('ingestEvents', (provider) => {
       expect(await ingestEvents(store(), [row(1, 'new-b', 'new-item')])).toMatchObject({ stored: 1, created: { users: 1, items: 1 } });
     });
 
-    it("puts a shopper's small batch ahead of bulk batches that waited longer, in groups of at most 500 events", async () => {
+    it("puts a shopper's small batch ahead of bulk batches that waited longer, in groups of at most 200 events", async () => {
       await ingestEvents(store(), [row(1, 'known-user', 'known-item')]);
       const before = sqliteIngestStats(store());
       const bulk = (b: number): EventRow[] => Array.from({ length: 100 }, (_, i) => row(i + 1, `bulk-user-${i % 7}`, `bulk-item-${b}-${i}`, 'view', `bulk-${b}-${i}`));
@@ -105,9 +105,9 @@ describeEachProvider('ingestEvents', (provider) => {
         ...[1, 2, 3, 4, 5, 6].map((b) => track(`bulk-${b}`, ingestEvents(store(), bulk(b)))),
         track('shopper', ingestEvents(store(), [row(1, 'known-user', 'known-item', 'cart', 'shopper-event')])),
       ]);
-      // The first group: the oldest batch, the shopper's, then bulk batches up to 500 events; the rest next.
-      expect(sqliteIngestStats(store())).toEqual({ transactions: before.transactions + 2, batches: before.batches + 7 });
-      expect(done.indexOf('shopper')).toBeLessThan(done.indexOf('bulk-5'));
+      // The first group: the oldest batch and the shopper's (a second bulk batch would pass 200 events); then two bulk batches a group.
+      expect(sqliteIngestStats(store())).toEqual({ transactions: before.transactions + 4, batches: before.batches + 7 });
+      expect(done.indexOf('shopper')).toBeLessThan(done.indexOf('bulk-2'));
       const id = (eventId: string) => store().prisma.event.findFirstOrThrow({ where: { eventId }, select: { id: true } });
       expect((await id('shopper-event')).id).toBeLessThan((await id('bulk-5-0')).id);
       expect((await id('bulk-4-99')).id).toBeLessThan((await id('bulk-5-0')).id);

@@ -108,8 +108,8 @@ interface PendingBatch {
  * Live first: small batches (at most SMALL_BATCH_EVENTS events: a shopper's
  * own events) join the next group ahead of bulk batches that waited longer,
  * and a group holds at most MAX_GROUP_EVENTS events, so a shopper's event
- * waits for at most one group of bulk batches (~6 ms of writing), not for a
- * queue of them. The oldest batch always joins, so nothing waits for ever.
+ * waits for at most one group of bulk batches (two of 100 events, ~2.5 ms of
+ * writing), not for a queue of them. The oldest batch always joins, so nothing waits for ever.
  */
 class SqliteEventGroups {
   private readonly queue: PendingBatch[] = [];
@@ -186,9 +186,13 @@ class SqliteEventGroups {
  * The most events one group commit writes (a single API batch may hold 1,000, and is written alone). Larger
  * groups share fewer pages than they wait: groups of 2, 5 and 20 batches of 100 events cost the writer
  * 1.23, 1.26 and 1.06 ms a batch (bench/scratch probe on the serve benchmark's store), while a shopper's
- * event waits for the group ahead of it.
+ * event waits for the group ahead of it. 200 rather than 500 since 2026-12-06: beside active shoppers
+ * (bench/ingestion-mix.ts at 250 pairs/s on a half-speed machine, alternating runs) ingestion got
+ * 7,600 / 7,860 / 6,330 events/s against 6,080 / 4,790 / 6,880, the shoppers' events' p99 was 85 / 86 /
+ * 78 ms against 108 / 92 / 82, and the writer spent ~2 % more CPU on ingestion alone
+ * (docs/serving-performance.md, "Smaller groups").
  */
-const MAX_GROUP_EVENTS = 500;
+const MAX_GROUP_EVENTS = 200;
 
 /** Batches of at most this many events are a shopper's own (live), and bulk above it (src/serve/bulk-governor.ts). */
 export const SMALL_BATCH_EVENTS = 10;
