@@ -52,6 +52,18 @@ export class ServeMetrics {
     this.bulkSource = source;
   }
 
+  private walSource: { readonly heldRounds: number; readonly heldSeconds: number } | undefined;
+  readonly walHeldRounds = this.scrapedCounter(
+    'attnrec_wal_held_rounds_total',
+    "SQLite: the WAL checkpoint's held rounds (each holds every write of the server back until the WAL can start over)",
+    () => this.walSource?.heldRounds ?? 0,
+  );
+  readonly walHeldSeconds = this.scrapedCounter('attnrec_wal_held_seconds_total', "SQLite: seconds writes were held back by the WAL checkpoint's held rounds", () => this.walSource?.heldSeconds ?? 0);
+  /** What the WAL counters read when scraped (SQLite's checkpointer; none on PostgreSQL or in memory). */
+  watchWal(source: { readonly heldRounds: number; readonly heldSeconds: number }): void {
+    this.walSource = source;
+  }
+
   /** What the user-cache gauges read when scraped (see watchUserCache). */
   private userCacheSource: { readonly cachedUsers: number; readonly userCacheBytes: number } | undefined;
   readonly cachedUsers = this.scrapedGauge('attnrec_user_cache_users', 'Users whose representation is cached for the version serving', () => this.userCacheSource?.cachedUsers ?? 0);
@@ -218,18 +230,6 @@ export class ServeMetrics {
     this.requestSeconds.reset();
     this.recommendations.reset();
     this.userCache.reset();
-  }
-
-  private walSource: { readonly heldRounds: number; readonly heldSeconds: number } | undefined;
-  readonly walHeldRounds = this.scrapedCounter(
-    'attnrec_wal_held_rounds_total',
-    "SQLite: the WAL checkpoint's held rounds (each holds every write of the server back until the WAL can start over)",
-    () => this.walSource?.heldRounds ?? 0,
-  );
-  readonly walHeldSeconds = this.scrapedCounter('attnrec_wal_held_seconds_total', "SQLite: seconds writes were held back by the WAL checkpoint's held rounds", () => this.walSource?.heldSeconds ?? 0);
-  /** What the WAL counters read when scraped (SQLite's checkpointer; none on PostgreSQL or in memory). */
-  watchWal(source: { readonly heldRounds: number; readonly heldSeconds: number }): void {
-    this.walSource = source;
   }
 
   /** A counter whose total is read when it is scraped (kept by its source). */
