@@ -14,7 +14,7 @@
  *
  * Prints one JSON document and writes it to bench/results/attribution-cost-<timestamp>.json.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -29,6 +29,7 @@ import { migrate } from '../src/data/migrate.js';
 import { openStore, type Store } from '../src/data/store.js';
 import { Random } from '../src/random.js';
 import { machineFacts, writeBenchResult } from './machine.js';
+import { statCpuSeconds } from './thread-cpu.js';
 
 const { values } = parseArgs({ options: { events: { type: 'string', default: '160000' }, 'no-write': { type: 'boolean', default: false } } });
 const EVENTS = Number(values.events);
@@ -41,8 +42,7 @@ const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
 /** CPU time (ms) of this process's main thread. */
 function mainThreadCpuMs(): number {
-  const fields = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
+  return statCpuSeconds(`/proc/self/task/${process.pid}/stat`) * 1_000;
 }
 const cpuMs = (): number => {
   const u = process.cpuUsage();

@@ -20,7 +20,6 @@
  * summaries, and the paired p99 differences.
  */
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { integerFlag } from '../src/cli/job.js';
@@ -29,6 +28,7 @@ import { runLoad } from './load-generator.js';
 import { machineFacts, median, writeBenchResult } from './machine.js';
 import { writeSummary } from './summary.js';
 import { readHistories, Workloads, type Histories } from './serve-workloads.js';
+import { statCpuSeconds } from './thread-cpu.js';
 import { SCRATCH_SERVER_KEYS, serverVariants, startScratchServer } from './warm-server.js';
 
 const { values } = parseArgs({
@@ -54,8 +54,7 @@ const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
 /** CPU time (ms) of a process, or of one of its threads. */
 function cpuMs(pid: number, tid?: number): number {
-  const fields = readFileSync(tid ? `/proc/${pid}/task/${tid}/stat` : `/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10; // utime + stime, at 100 ticks a second
+  return statCpuSeconds(tid ? `/proc/${pid}/task/${tid}/stat` : `/proc/${pid}/stat`) * 1_000;
 }
 
 interface Server {

@@ -16,6 +16,7 @@ import { memoryMonitorThreads, threadsCpuMs } from './machine.js';
 import { measureMatMulPeak, type MatMulPeak } from './matmul-peak.js';
 import { historyLength, meanServingFlops, readHistories, Workloads, type FlopsConfig, type Histories } from './serve-workloads.js';
 import { writeSyntheticCsv } from './synthetic-log.js';
+import { statCpuSeconds } from './thread-cpu.js';
 import { importShippedSample } from './shipped-sample.js';
 
 /**
@@ -555,7 +556,6 @@ interface TargetInputs {
 
 /** Runs loads against one server, with its CPU time and cache hit ratio around each. */
 class Measure {
-  private readonly clockTicks = clockTicksPerSecond();
   private readonly memoryMonitor = memoryMonitorThreads();
   private runs = 0;
 
@@ -626,22 +626,7 @@ class Measure {
   /** utime + stime of the server process (all its threads) and of its main thread (the event loop), seconds. */
   private cpu(): { total: number; eventLoop: number } {
     const pid = this.server.pid;
-    return { total: this.stat(`/proc/${pid}/stat`), eventLoop: this.stat(`/proc/${pid}/task/${pid}/stat`) };
-  }
-
-  private stat(path: string): number {
-    const stat = readFileSync(path, 'utf8');
-    // Fields after the command name (which may hold spaces) start at state: utime and stime are the 12th and 13th of those.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / this.clockTicks;
-  }
-}
-
-function clockTicksPerSecond(): number {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
+    return { total: statCpuSeconds(`/proc/${pid}/stat`), eventLoop: statCpuSeconds(`/proc/${pid}/task/${pid}/stat`) };
   }
 }
 

@@ -19,16 +19,22 @@ export function threadCpu(pid: number): Map<string, number> {
   }
   for (const tid of tids) {
     try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const cpu = statCpuSeconds(`/proc/${pid}/task/${tid}/stat`);
       const name = Number(tid) === pid ? 'event loop' : readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
-      // Fields after the command name (which may hold spaces) start at state: utime and stime are the 12th and 13th of those.
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      seconds.set(name, (seconds.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS);
+      seconds.set(name, (seconds.get(name) ?? 0) + cpu);
     } catch {
       // The thread ended while being read.
     }
   }
   return seconds;
+}
+
+/** utime + stime, seconds, of the process or thread whose /proc stat file is `path` (Linux). */
+export function statCpuSeconds(path: string): number {
+  const stat = readFileSync(path, 'utf8');
+  // Fields after the command name (which may hold spaces) start at state: utime and stime are the 12th and 13th of those.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
 /** CPU ms per second of wall time per thread name between two readings of threadCpu, busiest first. */
