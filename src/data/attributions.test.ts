@@ -1,7 +1,7 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeEachProvider, scratchStore } from '../../test/support/test-stores.js';
+import { threadNames } from '../../test/support/thread-names.js';
 import { PG_CANDIDATES_SQL, attributeBatch, sqliteAttributionReads, sqliteAttributionWrites, attributionCursor, attributionMark, decide, markSettled, type AttributionBatch, type CandidateEvent } from './attributions.js';
 import type { EventRow } from './import/event-row.js';
 import { latestImpressionSql, pruneImpressions, writeImpressions, type ImpressionRoute, type ImpressionRow } from './impressions.js';
@@ -244,8 +244,7 @@ describeEachProvider('attribution storage', (provider) => {
       expect(sqliteReader(db).running).toBe(true);
       expect(sqliteWriter(db).running).toBe(true);
       // Named, so top -H and ps -L tell them apart (every thread of Node is `node` otherwise).
-      const names = readdirSync('/proc/self/task').map((tid) => readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim());
-      expect(names).toEqual(expect.arrayContaining(['attnrec-reader', 'attnrec-writer']));
+      expect(threadNames()).toEqual(expect.arrayContaining(['attnrec-reader', 'attnrec-writer']));
     });
 
     it('stores nothing from a batch read before another writer moved the cursor', async () => {

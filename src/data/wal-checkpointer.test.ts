@@ -1,4 +1,4 @@
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqlite } from './store.js';
 import { WalCheckpointer, walCheckpointer } from './wal-checkpointer.js';
 import { until } from '../../test/support/until.js';
+import { threadNames } from '../../test/support/thread-names.js';
 
 /** A write lock as the API's: one promise chain. */
 function lock(): (fn: () => Promise<void>) => Promise<void> {
@@ -116,7 +117,7 @@ describe('WAL checkpoints on a worker thread', () => {
       expect(checkpointer.running).toBe(true);
       expect(checkpointer.threadStarts).toBe(1);
       // Named, so top -H and ps -L tell it apart (every thread of Node is `node` otherwise).
-      expect(readdirSync('/proc/self/task').map((tid) => readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim())).toContain('attnrec-wal');
+      expect(threadNames()).toContain('attnrec-wal');
       // Writes stopped: the thread ends by itself.
       await until(() => !checkpointer.running);
       expect(checkpointer.threadStarts).toBe(1);

@@ -9,6 +9,7 @@ import { selectBackend } from '../model/backend.js';
 import { ItemVocabulary } from '../model/vocabulary.js';
 import { InferencePool } from './inference-pool.js';
 import { servedShop, type ServedShop } from '../../test/support/served-shop.js';
+import { threadNames } from '../../test/support/thread-names.js';
 
 /**
  * The API's inference on its worker threads against the evaluation job's
@@ -253,11 +254,6 @@ function threadsAtNice(nice: number): number {
 /** How many of this process's threads run under the SCHED_IDLE policy (5, field 41). */
 function threadsUnderSchedIdle(): number {
   return threadsWhere(41, 5);
-}
-
-/** The names of this process's threads (/proc/self/task/<tid>/comm). */
-function threadNames(): string[] {
-  return readdirSync('/proc/self/task').map((tid) => readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim());
 }
 
 /** How many of this process's threads have `value` in field `field` (numbered from 1, as proc(5) does) of their stat. */
