@@ -68,26 +68,17 @@ describeEachProvider('catalogue cache', (provider) => {
   });
 
   it('reloads asked for while one runs share the next one, which starts after them all', async () => {
-    let open!: () => void;
-    let gate: Promise<void> | undefined;
-    let firstPages = 0;
-    const gated: ServingReader = {
-      ...reader,
-      catalog: async (after, limit) => {
-        if (!after) firstPages++;
-        return gate && after && after > 0 ? gate.then(() => reader.catalog(after, limit)) : reader.catalog(after, limit);
-      },
-    };
-    const catalog = new CatalogCache(gated);
+    const gated = gatedReader(reader);
+    const catalog = new CatalogCache(gated.reader);
     await catalog.reload();
-    gate = new Promise<void>((resolve) => (open = resolve));
+    gated.close();
     const running = catalog.reload();
     await new Promise((resolve) => setTimeout(resolve, 20)); // it has read its first page and waits
     await store.prisma.item.create({ data: { externalId: 'sku-written-meanwhile' } });
     const waiting = [catalog.reload(), catalog.reload(), catalog.reload()];
-    open();
+    gated.open();
     await Promise.all([running, ...waiting]);
-    expect(firstPages).toBe(3); // the first reload, the running one, and one for the three that waited
+    expect(gated.firstPages).toBe(3); // the first reload, the running one, and one for the three that waited
     expect(catalog.generation).toBe(3);
     expect(catalog.byExternalId('sku-written-meanwhile')).toBeDefined();
   });
@@ -140,15 +131,13 @@ describeEachProvider('catalogue cache', (provider) => {
   });
 
   it('a change while a reload reads its pages makes the next refresh read again', async () => {
-    let open!: () => void;
-    let gate: Promise<void> | undefined;
-    const gated: ServingReader = { ...reader, catalog: async (after, limit) => (gate && after && after > 0 ? gate.then(() => reader.catalog(after, limit)) : reader.catalog(after, limit)) };
-    const catalog = new CatalogCache(gated);
-    gate = new Promise<void>((resolve) => (open = resolve));
+    const gated = gatedReader(reader);
+    const catalog = new CatalogCache(gated.reader);
+    gated.close();
     const reloading = catalog.reload();
     await new Promise((resolve) => setTimeout(resolve, 20)); // its first page (sku-0 …) is read
     await store.prisma.item.update({ where: { externalId: 'sku-0' }, data: { title: 'Renamed meanwhile' } });
-    open();
+    gated.open();
     await reloading;
     expect(catalog.byExternalId('sku-0')?.title).toBe('Item 0');
     expect(await catalog.refresh()).toBe(true);
@@ -157,18 +146,16 @@ describeEachProvider('catalogue cache', (provider) => {
 
   it('an addition during a reload lands in the catalogue the reload switches to', async () => {
     // A reload that waits before its second page: it has read the page holding the new item's id without it.
-    let open!: () => void;
-    let gate: Promise<void> | undefined;
-    const gated: ServingReader = { ...reader, catalog: async (after, limit) => (gate && after && after > 0 ? gate.then(() => reader.catalog(after, limit)) : reader.catalog(after, limit)) };
-    const catalog = new CatalogCache(gated);
+    const gated = gatedReader(reader);
+    const catalog = new CatalogCache(gated.reader);
     await catalog.reload();
     const gap = catalog.byExternalId('sku-998')!.id + 1;
-    gate = new Promise<void>((resolve) => (open = resolve));
+    gated.close();
     const reloading = catalog.reload();
     await new Promise((resolve) => setTimeout(resolve, 20)); // its first page is read
     await store.prisma.item.create({ data: { id: gap, externalId: 'sku-gap', title: 'In a gap' } });
     const adding = catalog.addItems(['sku-gap']);
-    open();
+    gated.open();
     await Promise.all([reloading, adding]);
     expect(catalog.byExternalId('sku-gap')?.id).toBe(gap);
     expect(catalog.size).toBe(2_498);
@@ -188,3 +175,32 @@ it('reads an empty catalogue', async () => {
     await store.dispose();
   }
 });
+
+/**
+ * `reader` with a gate before every catalogue page but the first: after close(), a reload reads its first page and
+ * waits until open(). Counts the first pages read (one per reload).
+ */
+function gatedReader(reader: ServingReader): { readonly reader: ServingReader; readonly firstPages: number; close(): void; open(): void } {
+  let gate: Promise<void> | undefined;
+  let release = (): void => {};
+  let firstPages = 0;
+  return {
+    reader: {
+      ...reader,
+      catalog: async (after, limit) => {
+        if (!after) firstPages++;
+        if (gate && after) await gate;
+        return reader.catalog(after, limit);
+      },
+    },
+    get firstPages() {
+      return firstPages;
+    },
+    close() {
+      gate = new Promise<void>((resolve) => (release = resolve));
+    },
+    open() {
+      release();
+    },
+  };
+}
