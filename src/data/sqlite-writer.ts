@@ -224,7 +224,7 @@ export async function offLoopWriteLocked<R extends SqliteWriterRequest>(
   transfer: readonly ArrayBuffer[] = [],
 ): Promise<SqliteWriterReplies[R['op']]> {
   const reply = store.db.memory ? await inline() : await sqliteWriter(store.db).run(request, transfer);
-  walCheckpointer(store.db, checkpointHold(store))?.committed(changed(reply));
+  storeWalCheckpointer(store)?.committed(changed(reply));
   return reply;
 }
 
@@ -242,7 +242,7 @@ export function offLoopRead<R extends SqliteReaderRequest>(
   return withLongRead(store, () => sqliteReader(store.db).run(request));
 }
 
-/** The store's WAL checkpointer (its held rounds are metrics), created if need be; undefined on PostgreSQL, in memory or without a WAL. */
+/** The store's WAL checkpointer (told of every off-loop write; its held rounds are metrics), created if need be; undefined on PostgreSQL, in memory or without a WAL. */
 export function storeWalCheckpointer(store: Store): WalCheckpointer | undefined {
   if (store.provider !== 'sqlite' || store.db.memory) return undefined;
   return walCheckpointer(store.db, checkpointHold(store)) ?? undefined;
