@@ -145,14 +145,15 @@ describe('Recommender user cache', () => {
   });
 });
 
+/** An item of scoredShop's catalogue. */
+type ShopItem = { id: number; category?: string | null; properties: Record<string, unknown> | null };
+
 /**
  * A model over 60 items whose scores fall with the item id (item i scores -0.1 i, item 1 best), with a
  * 10-item shortlist, that counts how often the whole catalogue is scored, over a catalogue of the given
- * items (ids above 60 are items the model never saw).
+ * items (ids above 60 are items the model never saw). `items` may grow after (items an event batch
+ * created, say): reloads and additions read it as it is then.
  */
-type ShopItem = { id: number; category?: string | null; properties: Record<string, unknown> | null };
-
-/** …; `items` may grow after (items an event batch created, say): reloads and additions read it as it is then. */
 async function scoredShop(items: readonly ShopItem[]): Promise<{ recommender: Recommender; catalog: CatalogCache; wholeScorings: () => number }> {
   const asCatalogItem = ({ id, category, properties }: ShopItem): CatalogItem => ({ id, externalId: `sku-${id}`, title: null, category: category ?? null, price: null, active: true, createdAt: 0, properties: properties as CatalogItem['properties'] });
   const reader: ServingReader = {
