@@ -13,31 +13,25 @@
  *
  * Prints one JSON line. Nothing is written to bench/results.
  */
-import { copyFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { integerFlag } from '../src/cli/job.js';
-import { ROOT } from '../src/cli/processes.js';
-import { migrate } from '../src/data/migrate.js';
 import { servingReader } from '../src/data/serving-reader.js';
 import { openStore } from '../src/data/store.js';
 import { CatalogCache } from '../src/serve/catalog-cache.js';
+import { median } from './machine.js';
+import { copyScratchStore } from './warm-server.js';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });
 const runs = integerFlag('runs', values.runs, 1, 100);
-const scratch = join(ROOT, 'bench', 'scratch');
-const database = join(scratch, 'catalogue-reload.db');
-for (const suffix of ['', '-wal', '-shm']) rmSync(database + suffix, { force: true });
-copyFileSync(join(scratch, 'serve-bench.db'), database);
+const database = await copyScratchStore('catalogue-reload');
 const store = openStore(`file:${database}`);
 if (store.provider !== 'sqlite') throw new Error('the serve benchmark\'s store is SQLite');
-await migrate(store);
 const reader = servingReader(store);
 const catalog = new CatalogCache(reader);
 await catalog.reload();
 
 const round = (x: number): number => Math.round(x * 100) / 100;
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 
 /** Runs `step` with a 1-ms timer beside it: wall ms, the longest stall and the ms held in stalls over 1 ms. */
 async function timed(step: () => Promise<unknown>): Promise<{ wall: number; longest: number; held: number }> {

@@ -40,6 +40,26 @@ export function serverVariants(specs: readonly string[], defaults: readonly (rea
   return variants;
 }
 
+/**
+ * A fresh, migrated copy of a prepared store in bench/scratch (`source`, default serve-bench: the serve
+ * benchmark's) as bench/scratch/<name>.db; returns its path. `onStore` sees the copy before it is closed.
+ */
+export async function copyScratchStore(name: string, source = 'serve-bench', onStore?: (store: Store) => Promise<void>): Promise<string> {
+  const scratch = join(ROOT, 'bench', 'scratch');
+  const database = join(scratch, `${name}.db`);
+  // A WAL left by an earlier run of the same name would be replayed into the fresh copy.
+  for (const suffix of ['', '-wal', '-shm']) rmSync(database + suffix, { force: true });
+  copyFileSync(join(scratch, `${source}.db`), database);
+  const store = openStore(`file:${database}`);
+  try {
+    await migrate(store);
+    await onStore?.(store);
+  } finally {
+    await store.close();
+  }
+  return database;
+}
+
 export interface ScratchServer {
   readonly port: number;
   readonly process: ChildProcess;
@@ -67,18 +87,7 @@ export async function startScratchServer(options: {
   /** The prepared store to copy, by name in bench/scratch (default serve-bench: the default shape's; serve-bench-1-member for `--members 1`). */
   readonly source?: string;
 }): Promise<ScratchServer> {
-  const scratch = join(ROOT, 'bench', 'scratch');
-  const database = join(scratch, `${options.name}.db`);
-  // A WAL left by an earlier run of the same name would be replayed into the fresh copy.
-  for (const suffix of ['', '-wal', '-shm']) rmSync(database + suffix, { force: true });
-  copyFileSync(join(scratch, `${options.source ?? 'serve-bench'}.db`), database);
-  const store = openStore(`file:${database}`);
-  try {
-    await migrate(store);
-    await options.onStore?.(store);
-  } finally {
-    await store.close();
-  }
+  const database = await copyScratchStore(options.name, options.source, options.onStore);
   const logFile = `bench/scratch/${options.name}.log`;
   const out = openSync(join(ROOT, logFile), 'w');
   const child = spawn(
