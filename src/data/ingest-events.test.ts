@@ -3,6 +3,8 @@ import { describeEachProvider, scratchStorePerTest } from '../../test/support/te
 import type { EventRow } from './import/event-row.js';
 import { ingestEvents, sqliteIngestStats } from './ingest-events.js';
 import type { Store } from './store.js';
+import { withBulkWritesPaused } from './write-lock.js';
+import { until } from '../../test/support/until.js';
 
 const row = (line: number, user: string, item: string, type = 'view', eventId: string | null = null): EventRow => ({
   line,
@@ -112,6 +114,30 @@ describeEachProvider('ingestEvents', (provider) => {
       expect((await id('shopper-event')).id).toBeLessThan((await id('bulk-5-0')).id);
       expect((await id('bulk-4-99')).id).toBeLessThan((await id('bulk-5-0')).id);
       expect(await store().prisma.event.count()).toBe(602);
+    });
+
+    it("writes a shopper's batch while bulk writes are paused, and the bulk batches that waited once the pause ends", async () => {
+      await ingestEvents(store(), [row(1, 'known-user', 'known-item')]);
+      const bulk = Array.from({ length: 100 }, (_, i) => row(i + 1, `paused-user-${i % 5}`, 'known-item', 'view', `paused-${i}`));
+      const done: string[] = [];
+      let resume!: () => void;
+      const paused = withBulkWritesPaused(store(), async () => {
+        const bulkStored = ingestEvents(store(), bulk).then(() => void done.push('bulk'));
+        await ingestEvents(store(), [row(2, 'known-user', 'known-item', 'cart', 'shopper-event')]);
+        done.push('shopper');
+        // The shopper's event is stored; the bulk batch is not, however many turns of the event loop go by.
+        for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+        expect(done).toEqual(['shopper']);
+        expect(await store().prisma.event.count({ where: { eventId: { startsWith: 'paused-' } } })).toBe(0);
+        await new Promise<void>((r) => (resume = r));
+        // Wrapped: the pause would wait for the bulk batch, which waits for the pause.
+        return { bulkStored };
+      });
+      await until(() => resume !== undefined);
+      resume();
+      await (await paused).bulkStored;
+      expect(done).toEqual(['shopper', 'bulk']);
+      expect(await store().prisma.event.count()).toBe(102);
     });
 
     it('answers a group only once it is committed, and one batch at a time when they arrive apart', async () => {

@@ -9,7 +9,7 @@ import { postgresImportTarget } from './import/postgres-target.js';
 import { prepareSqliteImportTarget } from './import/sqlite-target.js';
 import { offLoopWriteLocked } from './sqlite-writer.js';
 import type { Store } from './store.js';
-import { withWriteLock } from './write-lock.js';
+import { bulkWritesPaused, withWriteLock } from './write-lock.js';
 
 export interface IngestOptions {
   /** Reject events on items the catalogue does not have (default: create them). */
@@ -134,7 +134,13 @@ class SqliteEventGroups {
     setImmediate(() => {
       void withWriteLock(this.store, async () => {
         this.scheduled = false;
-        const group = this.takeGroup();
+        const paused = bulkWritesPaused(this.store);
+        const group = this.takeGroup(paused !== undefined);
+        if (group.length === 0) {
+          // Only bulk batches wait, and they are paused: they go when the pause ends.
+          void paused?.then(() => this.schedule());
+          return;
+        }
         try {
           await this.writeGroup(group);
         } catch (error) {
@@ -145,12 +151,17 @@ class SqliteEventGroups {
     });
   }
 
-  /** The next group: the oldest batch, then the small batches, then the others in their order, up to MAX_GROUP_EVENTS events. */
-  private takeGroup(): PendingBatch[] {
-    const group = [this.queue[0]!];
+  /**
+   * The next group: the oldest batch, then the small batches, then the others in their order, up to
+   * MAX_GROUP_EVENTS events; while bulk writes are paused (withBulkWritesPaused), the small batches only.
+   */
+  private takeGroup(bulkPaused: boolean): PendingBatch[] {
+    const first = bulkPaused ? this.queue.findIndex((batch) => batch.columns.count <= SMALL_BATCH_EVENTS) : 0;
+    if (first < 0) return [];
+    const group = [this.queue[first]!];
     let events = group[0]!.columns.count;
-    for (const small of [true, false]) {
-      for (let i = 1; i < this.queue.length; i++) {
+    for (const small of bulkPaused ? [true] : [true, false]) {
+      for (let i = first + 1; i < this.queue.length; i++) {
         const batch = this.queue[i]!;
         if (batch.columns.count <= SMALL_BATCH_EVENTS !== small || events + batch.columns.count > MAX_GROUP_EVENTS) continue;
         group.push(batch);

@@ -6,7 +6,7 @@ import type { GroupBatch, GroupOutcome } from './event-batch-write.js';
 import type { PackedImpressions } from './packed-impressions.js';
 import type { Store } from './store.js';
 import { walCheckpointer, type WalCheckpointer } from './wal-checkpointer.js';
-import { checkpointHold, withLongRead, withWriteLock } from './write-lock.js';
+import { checkpointHold, withBulkWritesPaused, withLongRead, withWriteLock } from './write-lock.js';
 
 /**
  * The production loop's SQLite work on worker threads with connections of
@@ -245,7 +245,7 @@ export function offLoopRead<R extends SqliteReaderRequest>(
 /** The store's WAL checkpointer (told of every off-loop write; its held rounds are metrics), created if need be; undefined on PostgreSQL, in memory or without a WAL. */
 export function storeWalCheckpointer(store: Store): WalCheckpointer | undefined {
   if (store.provider !== 'sqlite' || store.db.memory) return undefined;
-  return walCheckpointer(store.db, checkpointHold(store)) ?? undefined;
+  return walCheckpointer(store.db, checkpointHold(store), (fn) => withBulkWritesPaused(store, fn)) ?? undefined;
 }
 
 const writers = new WeakMap<Database.Database, SqliteWriterThread>();

@@ -98,6 +98,95 @@ describe('WAL checkpoints on a worker thread', () => {
     }
   }, 60_000);
 
+  it('ends each cycle under the quiesce hook: a catch-up round while writes that honour it wait, then the held round', async () => {
+    db.pragma('wal_autocheckpoint = 0');
+    const writes = lock();
+    const order: string[] = [];
+    let pause: Promise<void> | undefined;
+    let quiesces = 0;
+    // As the API's: bulk writes wait while the hook runs (src/data/write-lock.ts, withBulkWritesPaused).
+    const quiesce = async (fn: () => Promise<void>): Promise<void> => {
+      let end!: () => void;
+      pause = new Promise((r) => (end = r));
+      quiesces++;
+      order.push('quiesce');
+      try {
+        await fn();
+      } finally {
+        order.push('resume');
+        pause = undefined;
+        end();
+      }
+    };
+    const hold = (fn: () => Promise<void>): Promise<void> => {
+      order.push(pause ? 'held (paused)' : 'held');
+      return writes(fn);
+    };
+    const errors: Error[] = [];
+    const checkpointer = new WalCheckpointer(db, hold, { cyclePages: 1_000, idleMs: 200, fallBehindCycles: Infinity, quiesce, onError: (e) => errors.push(e) });
+    const insert = db.prepare('INSERT INTO t (k, body) VALUES (?, randomblob(1000))');
+    try {
+      // Writes until three cycles have ended (however slow the machine), within a bound.
+      for (let b = 0; b < 3_000 && checkpointer.heldRounds < 3; b++) {
+        while (pause) await pause;
+        await writes(async () => {
+          db.exec('BEGIN IMMEDIATE');
+          for (let i = 0; i < 100; i++) insert.run(Math.floor(Math.random() * 1e9));
+          db.exec('COMMIT');
+          checkpointer.committed(100);
+        });
+        await new Promise((r) => setImmediate(r));
+      }
+      await until(() => !checkpointer.running);
+      expect(checkpointer.heldRounds).toBeGreaterThanOrEqual(3);
+      // Every held round came inside a pause, after its catch-up round, and the writes went on after it.
+      expect(quiesces).toBe(checkpointer.heldRounds);
+      expect(order.filter((step) => step.startsWith('held'))).toEqual(Array.from({ length: quiesces }, () => 'held (paused)'));
+      expect(order.join(' ')).toMatch(/^(quiesce held \(paused\) resume ?)+$/);
+      const other = openSqlite(file);
+      const [state] = other.pragma('wal_checkpoint(PASSIVE)') as { log: number; checkpointed: number }[];
+      other.close();
+      expect(state!.log).toBe(state!.checkpointed);
+      expect(errors).toEqual([]);
+    } finally {
+      await checkpointer.close();
+    }
+  }, 60_000);
+
+  it('flushes the WAL to disk between the cycles, every flushPages pages, unless told not to', async () => {
+    db.pragma('wal_autocheckpoint = 0');
+    const hold = lock();
+    const flushing = new WalCheckpointer(db, hold, { cyclePages: 100_000, flushPages: 500, idleMs: 200 });
+    const insert = db.prepare('INSERT INTO t (k, body) VALUES (?, randomblob(1000))');
+    const writeBatches = async (checkpointer: WalCheckpointer): Promise<void> => {
+      for (let b = 0; b < 40; b++) {
+        await hold(async () => {
+          db.exec('BEGIN IMMEDIATE');
+          for (let i = 0; i < 100; i++) insert.run(b * 100 + i);
+          db.exec('COMMIT');
+          checkpointer.committed(100);
+        });
+        // A flush is asked for only while none is under way: give the thread time to answer.
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    };
+    try {
+      await writeBatches(flushing);
+      // 40 x 105 estimated pages: one flush each 500 at most, and some of them while writes went on.
+      await until(() => flushing.flushes >= 3);
+      expect(flushing.flushes).toBeLessThanOrEqual(8);
+    } finally {
+      await flushing.close();
+    }
+    const quiet = new WalCheckpointer(db, hold, { cyclePages: 100_000, flushPages: 0, idleMs: 200 });
+    try {
+      await writeBatches(quiet);
+      expect(quiet.flushes).toBe(0);
+    } finally {
+      await quiet.close();
+    }
+  }, 30_000);
+
   it('keeps one thread while a trickle of writes goes on, however far apart the cycles', async () => {
     db.pragma('wal_autocheckpoint = 0');
     const hold = lock();

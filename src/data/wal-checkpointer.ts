@@ -25,6 +25,15 @@ import { Worker } from 'node:worker_threads';
  * process's writes held back (`hold`, the write lock) so it copies the
  * small remainder and the next write restarts the WAL.
  *
+ * Between the cycles the thread flushes the WAL to disk every flushPages
+ * pages, and syncs the database file after a drain's rounds: the cycle's
+ * first round syncs the WAL, and with ~128 MB of it dirty that was a burst
+ * of disk writes during which live requests slowed (measured below). And a
+ * cycle ends under `quiesce`, which pauses the process's bulk writes (a
+ * shopper's own go on): one more passive round copies what came in since the
+ * drain, so the held round has only the shoppers' few pages left to copy and
+ * sync.
+ *
  * Worker → writer state travels through shared memory, read at each commit,
  * so a writer that never yields to the event loop still sees it; if the
  * worker falls far behind or fails, the writer checkpoints itself as SQLite
@@ -37,6 +46,10 @@ export class WalCheckpointer {
   /** WAL pages written (estimated) since the current cycle began, and since the last held round. */
   private pagesSinceCycle = 0;
   private pagesSinceSeal = 0;
+  /** WAL pages (estimated) since the last flush was asked for, and whether one is under way. */
+  private pagesSinceFlush = 0;
+  private flushing = false;
+  private flushCount = 0;
   private sealing = false;
   private fellBehind = 0;
   private failed: Error | undefined;
@@ -47,6 +60,7 @@ export class WalCheckpointer {
   /** Held rounds finished, and the milliseconds writes were held back by them (heldRounds, heldSeconds). */
   private held = { rounds: 0, ms: 0 };
   private sealReply: ((error?: Error) => void) | undefined;
+  private catchUpReply: (() => void) | undefined;
   /** Absolute: the worker must open the same file even if the process changes directory. */
   private readonly file: string;
 
@@ -81,8 +95,16 @@ export class WalCheckpointer {
       this.pagesSinceCycle = 0;
       return;
     }
+    this.pagesSinceFlush += pages;
     if (this.sealing) return;
     const state = this.shared ? Atomics.load(this.shared, 0) : IDLE;
+    const flushPages = this.options.flushPages ?? DEFAULT_FLUSH_PAGES;
+    if (state === IDLE && flushPages > 0 && !this.flushing && this.pagesSinceFlush >= flushPages && this.pagesSinceCycle < cyclePages) {
+      this.pagesSinceFlush = 0;
+      this.flushing = true;
+      this.post({ op: 'flush' });
+      return;
+    }
     if (state === DRAINED) {
       this.seal();
     } else if (state === IDLE && this.pagesSinceCycle >= cyclePages) {
@@ -106,6 +128,11 @@ export class WalCheckpointer {
     return this.held.ms / 1_000;
   }
 
+  /** Flushes of the WAL to disk between the cycles' rounds so far. */
+  get flushes(): number {
+    return this.flushCount;
+  }
+
   /** Checkpoint threads started so far (one while writes go on; another after each pause of idleMs). */
   get threadStarts(): number {
     return this.starts;
@@ -122,41 +149,65 @@ export class WalCheckpointer {
     const worker = this.worker;
     this.worker = undefined;
     this.shared = undefined;
+    this.catchUpReply?.();
     this.sealReply?.(new Error('checkpointer closed'));
     if (worker) await worker.terminate();
   }
 
   private seal(): void {
     this.sealing = true;
-    void this.hold(
-      () =>
-        new Promise<void>((resolve) => {
-          const began = performance.now();
-          this.sealReply = (error) => {
-            this.sealReply = undefined;
-            this.worker?.unref();
-            if (error) this.fail(error);
-            this.held.rounds++;
-            this.held.ms += performance.now() - began;
-            resolve();
-          };
-          this.post({ op: 'seal' });
-          // Writes wait for this round: the process must not exit before it answers.
-          this.worker?.ref();
-        }),
-    ).finally(() => {
+    const heldRound = (): Promise<void> =>
+      this.hold(
+        () =>
+          new Promise<void>((resolve) => {
+            const began = performance.now();
+            this.sealReply = (error) => {
+              this.sealReply = undefined;
+              this.worker?.unref();
+              if (error) this.fail(error);
+              this.held.rounds++;
+              this.held.ms += performance.now() - began;
+              resolve();
+            };
+            this.post({ op: 'seal' });
+            // Writes wait for this round: the process must not exit before it answers.
+            this.worker?.ref();
+          }),
+      );
+    const { quiesce } = this.options;
+    const cycleEnd = quiesce
+      ? quiesce(async () => {
+          await this.catchUp();
+          await heldRound();
+        })
+      : heldRound();
+    void cycleEnd.finally(() => {
       this.sealing = false;
       this.pagesSinceSeal = this.pagesSinceCycle;
     });
   }
 
-  private post(message: { op: 'drain' | 'seal' }): void {
+  /** One more passive round, and the database file synced, while the process's bulk writes are paused. */
+  private catchUp(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.catchUpReply = () => {
+        this.catchUpReply = undefined;
+        resolve();
+      };
+      this.post({ op: 'catch-up' });
+      this.worker?.ref();
+    });
+  }
+
+  private post(message: { op: 'drain' | 'seal' | 'flush' | 'catch-up' }): void {
     const worker = this.worker ?? this.start();
     if (!worker) {
+      this.flushing = false;
+      this.catchUpReply?.();
       this.sealReply?.();
       return;
     }
-    Atomics.store(this.shared!, 0, message.op === 'drain' ? DRAINING : SEALING);
+    if (message.op === 'drain' || message.op === 'seal') Atomics.store(this.shared!, 0, message.op === 'drain' ? DRAINING : SEALING);
     worker.postMessage(message);
     this.armIdleTimer();
   }
@@ -175,8 +226,18 @@ export class WalCheckpointer {
         settledFrames: this.options.settledFrames ?? DEFAULT_SETTLED_FRAMES,
       },
     });
-    worker.on('message', (message: { error?: string }) => {
+    worker.on('message', (message: { error?: string; flushed?: boolean; caughtUp?: boolean }) => {
+      if (message.flushed) {
+        this.flushing = false;
+        this.flushCount++;
+        return;
+      }
+      if (message.caughtUp) {
+        this.catchUpReply?.();
+        return;
+      }
       if (message.error) this.fail(new Error(message.error));
+      this.catchUpReply?.();
       this.sealReply?.();
     });
     worker.on('error', (error) => this.fail(error));
@@ -230,6 +291,13 @@ export class WalCheckpointer {
 export interface CheckpointerOptions {
   /** WAL pages (estimated) between cycles (default 32,000, ~128 MB). */
   readonly cyclePages?: number;
+  /**
+   * Runs a function with the process's bulk writes paused (a shopper's own writes go on): the cycle's end
+   * copies what came in since its last passive round under it, so the held round has little left to copy.
+   */
+  readonly quiesce?: (fn: () => Promise<void>) => Promise<void>;
+  /** WAL pages (estimated) between flushes of the WAL to disk outside the cycle's rounds (default 2,000; 0: none). */
+  readonly flushPages?: number;
   /** Passive rounds at most before the held one (default 8). */
   readonly maxRounds?: number;
   /** A round that found fewer new WAL pages than this ends the drain (default 300). */
@@ -258,6 +326,15 @@ const DEFAULT_CYCLE_PAGES = 32_000;
 const PAGES_PER_TRANSACTION = 5;
 const DEFAULT_MAX_ROUNDS = 8;
 const DEFAULT_SETTLED_FRAMES = 300;
+/**
+ * The WAL's dirty pages reach the disk in steps of ~8 MB, not ~128 MB at the cycle's first round. What
+ * the cycle cost live requests, beside ingestion and active shoppers (bench/ingestion-mix.ts at 250 pairs/s
+ * with --bulk-yield 40 on a half-speed machine, three alternating runs of each, the server traced by a
+ * scratch patch): during the drains 1-7 % of live requests were over 20 ms with the flushes and the
+ * catch-up round, 10-14 % without, and the held rounds took 3-31 ms instead of 16-113 ms
+ * (docs/serving-performance.md, "The checkpoint's disk writes").
+ */
+const DEFAULT_FLUSH_PAGES = 2_000;
 const DEFAULT_IDLE_MS = 2_000;
 /** Cycles' worth of pages past a held round after which the writer checkpoints itself (~512 MB of WAL with the default cycle). */
 const FALL_BEHIND_CYCLES = 4;
@@ -273,11 +350,18 @@ const DRIVER = createRequire(import.meta.url).resolve('better-sqlite3');
 /** Plain CommonJS: the worker needs no TypeScript loader (it starts in ~20 ms under tsx and vitest alike). */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
+const fs = require('node:fs');
 const Database = require(workerData.driver);
 const { shared, maxRounds, settledFrames } = workerData;
 // Named in /proc (top -H, ps -L), as src/thread-priority.mjs's nameThread names the API's other threads.
 try { require('node:fs').writeFileSync('/proc/thread-self/comm', 'attnrec-wal'); } catch {}
 let db;
+// fdatasync of a file of the database, if it is there (SQLite deletes the WAL when the last connection closes).
+const syncFile = (path) => {
+  let fd;
+  try { fd = fs.openSync(path, 'r+'); } catch { return; }
+  try { fs.fdatasyncSync(fd); } finally { fs.closeSync(fd); }
+};
 const round = () => db.pragma('wal_checkpoint(PASSIVE)')[0];
 parentPort.on('message', ({ op }) => {
   try {
@@ -286,6 +370,17 @@ parentPort.on('message', ({ op }) => {
       db.pragma('busy_timeout = 10000');
       db.pragma('wal_autocheckpoint = 0');
       db.pragma('synchronous = ' + Number(workerData.synchronous));
+    }
+    if (op === 'flush') {
+      syncFile(workerData.file + '-wal');
+      parentPort.postMessage({ flushed: true });
+      return;
+    }
+    if (op === 'catch-up') {
+      round();
+      syncFile(workerData.file);
+      parentPort.postMessage({ caughtUp: true });
+      return;
     }
     if (op === 'drain') {
       let previous = round(), rounds = 1;
@@ -296,6 +391,7 @@ parentPort.on('message', ({ op }) => {
         previous = next;
         if (fresh >= 0 && fresh < settledFrames) break;
       }
+      syncFile(workerData.file);
       Atomics.store(shared, 1, previous.log);
       Atomics.store(shared, 2, rounds);
       Atomics.store(shared, 0, ${DRAINED});
@@ -319,11 +415,11 @@ const checkpointers = new WeakMap<Database.Database, WalCheckpointer | null>();
  * (which turns the connection's own automatic checkpoints off); null for
  * databases without a WAL file (in memory, other journal modes).
  */
-export function walCheckpointer(db: Database.Database, hold: (fn: () => Promise<void>) => Promise<void>): WalCheckpointer | null {
+export function walCheckpointer(db: Database.Database, hold: (fn: () => Promise<void>) => Promise<void>, quiesce?: (fn: () => Promise<void>) => Promise<void>): WalCheckpointer | null {
   let checkpointer = checkpointers.get(db);
   if (checkpointer !== undefined) return checkpointer;
   const wal = !db.memory && db.name !== '' && String(db.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal';
-  checkpointer = wal ? new WalCheckpointer(db, hold) : null;
+  checkpointer = wal ? new WalCheckpointer(db, hold, quiesce ? { quiesce } : {}) : null;
   if (checkpointer) db.pragma('wal_autocheckpoint = 0');
   checkpointers.set(db, checkpointer);
   return checkpointer;

@@ -70,3 +70,29 @@ export function checkpointHold(store: Store): (fn: () => Promise<void>) => Promi
       }
     });
 }
+
+/**
+ * Bulk event batches held back for a moment while a shopper's own batches go on: the WAL checkpointer's
+ * cycle ends under it (src/data/wal-checkpointer.ts), so the held round that every write waits for has
+ * only a shopper's few pages left to copy. The event group commit (src/data/ingest-events.ts) asks
+ * bulkWritesPaused before it takes bulk batches into a group.
+ */
+const bulkPauses = new WeakMap<Store, Promise<void>>();
+
+/** Runs `fn` with the store's bulk event batches held back (not written until it ends). */
+export async function withBulkWritesPaused<T>(store: Store, fn: () => Promise<T>): Promise<T> {
+  while (bulkPauses.get(store)) await bulkPauses.get(store);
+  let release!: () => void;
+  bulkPauses.set(store, new Promise<void>((resolve) => (release = resolve)));
+  try {
+    return await fn();
+  } finally {
+    bulkPauses.delete(store);
+    release();
+  }
+}
+
+/** Resolves when the store's bulk event batches may be written again; undefined when they may be now. */
+export function bulkWritesPaused(store: Store): Promise<void> | undefined {
+  return bulkPauses.get(store);
+}
