@@ -330,8 +330,8 @@ const DEFAULT_SETTLED_FRAMES = 300;
  * The WAL's dirty pages reach the disk in steps of ~8 MB, not ~128 MB at the cycle's first round. What
  * the cycle cost live requests, beside ingestion and active shoppers (bench/ingestion-mix.ts at 250 pairs/s
  * with --bulk-yield 40 on a half-speed machine, three alternating runs of each, the server traced by a
- * scratch patch): during the drains 1-7 % of live requests were over 20 ms with the flushes and the
- * catch-up round, 10-14 % without, and the held rounds took 3-31 ms instead of 16-113 ms
+ * scratch patch): during the drains 0-7 % of live requests were over 20 ms with the flushes and the
+ * catch-up round, 7-14 % without, and the held rounds took 3-31 ms instead of 16-113 ms
  * (docs/serving-performance.md, "The checkpoint's disk writes").
  */
 const DEFAULT_FLUSH_PAGES = 2_000;
@@ -413,7 +413,9 @@ const checkpointers = new WeakMap<Database.Database, WalCheckpointer | null>();
 /**
  * The checkpointer of an SQLite connection in WAL mode, created on first use
  * (which turns the connection's own automatic checkpoints off); null for
- * databases without a WAL file (in memory, other journal modes).
+ * databases without a WAL file (in memory, other journal modes). `hold` holds
+ * the process's writes back; `quiesce`, if given, its bulk writes only
+ * (CheckpointerOptions.quiesce).
  */
 export function walCheckpointer(db: Database.Database, hold: (fn: () => Promise<void>) => Promise<void>, quiesce?: (fn: () => Promise<void>) => Promise<void>): WalCheckpointer | null {
   let checkpointer = checkpointers.get(db);
