@@ -33,6 +33,23 @@ describe('WAL checkpoints on a worker thread', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  /** One transaction of 100 rows of 1 kB (keys from `key`), told to the checkpointer as the API's writers tell it. */
+  function commitBatch(checkpointer: WalCheckpointer, key: (i: number) => number = () => Math.floor(Math.random() * 1e9)): void {
+    const insert = db.prepare('INSERT INTO t (k, body) VALUES (?, randomblob(1000))');
+    db.exec('BEGIN IMMEDIATE');
+    for (let i = 0; i < 100; i++) insert.run(key(i));
+    db.exec('COMMIT');
+    checkpointer.committed(100);
+  }
+
+  /** Every frame of the WAL copied into the database, as another connection finds it. */
+  function expectFullyCopied(): void {
+    const other = openSqlite(file);
+    const [state] = other.pragma('wal_checkpoint(PASSIVE)') as { log: number; checkpointed: number }[];
+    other.close();
+    expect(state!.log).toBe(state!.checkpointed);
+  }
+
   /**
    * 800 transactions of 100 rows of 1 kB on random keys, never yielding to
    * the event loop between them: 310 MB of WAL without checkpoints (measured,
@@ -42,7 +59,6 @@ describe('WAL checkpoints on a worker thread', () => {
    * one at each restart).
    */
   async function write(checkpointer: WalCheckpointer, hold: (fn: () => Promise<void>) => Promise<void>): Promise<{ largest: number; restarts: number }> {
-    const insert = db.prepare('INSERT INTO t (k, body) VALUES (?, randomblob(1000))');
     const header = Buffer.alloc(16);
     const sequence = (): number => {
       const fd = openSync(`${file}-wal`, 'r');
@@ -54,12 +70,7 @@ describe('WAL checkpoints on a worker thread', () => {
     let restarts = 0;
     let last = -1;
     for (let b = 0; b < 800; b++) {
-      await hold(async () => {
-        db.exec('BEGIN IMMEDIATE');
-        for (let i = 0; i < 100; i++) insert.run(Math.floor(Math.random() * 1e9));
-        db.exec('COMMIT');
-        checkpointer.committed(100);
-      });
+      await hold(async () => commitBatch(checkpointer));
       largest = Math.max(largest, statSync(`${file}-wal`).size);
       const now = sequence();
       if (last >= 0 && now !== last) restarts++;
@@ -87,10 +98,7 @@ describe('WAL checkpoints on a worker thread', () => {
       expect(checkpointer.heldSeconds).toBeGreaterThan(0);
       // Writes stopped: the drained WAL gets its last round, then the thread exits.
       await until(() => !checkpointer.running);
-      const other = openSqlite(file);
-      const [state] = other.pragma('wal_checkpoint(PASSIVE)') as { busy: number; log: number; checkpointed: number }[];
-      other.close();
-      expect(state!.log).toBe(state!.checkpointed);
+      expectFullyCopied();
       expect(errors).toEqual([]);
       expect(db.prepare('SELECT COUNT(*) FROM t').pluck().get()).toBe(80_000);
     } finally {
@@ -124,17 +132,11 @@ describe('WAL checkpoints on a worker thread', () => {
     };
     const errors: Error[] = [];
     const checkpointer = new WalCheckpointer(db, hold, { cyclePages: 1_000, idleMs: 200, fallBehindCycles: Infinity, quiesce, onError: (e) => errors.push(e) });
-    const insert = db.prepare('INSERT INTO t (k, body) VALUES (?, randomblob(1000))');
     try {
       // Writes until three cycles have ended (however slow the machine), within a bound.
       for (let b = 0; b < 3_000 && checkpointer.heldRounds < 3; b++) {
         while (pause) await pause;
-        await writes(async () => {
-          db.exec('BEGIN IMMEDIATE');
-          for (let i = 0; i < 100; i++) insert.run(Math.floor(Math.random() * 1e9));
-          db.exec('COMMIT');
-          checkpointer.committed(100);
-        });
+        await writes(async () => commitBatch(checkpointer));
         await new Promise((r) => setImmediate(r));
       }
       await until(() => !checkpointer.running);
@@ -143,10 +145,7 @@ describe('WAL checkpoints on a worker thread', () => {
       expect(quiesces).toBe(checkpointer.heldRounds);
       expect(order.filter((step) => step.startsWith('held'))).toEqual(Array.from({ length: quiesces }, () => 'held (paused)'));
       expect(order.join(' ')).toMatch(/^(quiesce held \(paused\) resume ?)+$/);
-      const other = openSqlite(file);
-      const [state] = other.pragma('wal_checkpoint(PASSIVE)') as { log: number; checkpointed: number }[];
-      other.close();
-      expect(state!.log).toBe(state!.checkpointed);
+      expectFullyCopied();
       expect(errors).toEqual([]);
     } finally {
       await checkpointer.close();
@@ -157,15 +156,9 @@ describe('WAL checkpoints on a worker thread', () => {
     db.pragma('wal_autocheckpoint = 0');
     const hold = lock();
     const flushing = new WalCheckpointer(db, hold, { cyclePages: 100_000, flushPages: 500, idleMs: 200 });
-    const insert = db.prepare('INSERT INTO t (k, body) VALUES (?, randomblob(1000))');
     const writeBatches = async (checkpointer: WalCheckpointer): Promise<void> => {
       for (let b = 0; b < 40; b++) {
-        await hold(async () => {
-          db.exec('BEGIN IMMEDIATE');
-          for (let i = 0; i < 100; i++) insert.run(b * 100 + i);
-          db.exec('COMMIT');
-          checkpointer.committed(100);
-        });
+        await hold(async () => commitBatch(checkpointer));
         // A flush is asked for only while none is under way: give the thread time to answer.
         await new Promise((r) => setTimeout(r, 5));
       }
@@ -220,15 +213,9 @@ describe('WAL checkpoints on a worker thread', () => {
     db.pragma('wal_autocheckpoint = 0');
     const hold = lock();
     const checkpointer = new WalCheckpointer(db, hold, { cyclePages: 1_000, idleMs: 200, fallBehindCycles: 2 });
-    const insert = db.prepare('INSERT INTO t (k, body) VALUES (?, randomblob(1000))');
     try {
       checkpointer.committed(1_000); // starts a cycle, which cannot finish while this writer never yields
-      for (let b = 0; b < 10; b++) {
-        db.exec('BEGIN IMMEDIATE');
-        for (let i = 0; i < 100; i++) insert.run(b * 100 + i);
-        db.exec('COMMIT');
-        checkpointer.committed(100);
-      }
+      for (let b = 0; b < 10; b++) commitBatch(checkpointer, (i) => b * 100 + i);
       // 1,005 + 10 x 105 estimated pages since the last held round (none yet): past 2 cycles of 1,000 at the last commit.
       expect(checkpointer.writerCheckpoints).toBe(1);
     } finally {
