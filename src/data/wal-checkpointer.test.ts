@@ -152,6 +152,31 @@ describe('WAL checkpoints on a worker thread', () => {
     }
   }, 60_000);
 
+  it('starts no thread again when it is closed while a cycle ends', async () => {
+    db.pragma('wal_autocheckpoint = 0');
+    const hold = lock();
+    let checkpointer!: WalCheckpointer;
+    let ended = false;
+    const quiesce = async (fn: () => Promise<void>): Promise<void> => {
+      await checkpointer.close();
+      await fn();
+      ended = true;
+    };
+    checkpointer = new WalCheckpointer(db, hold, { cyclePages: 1_000, idleMs: 200, fallBehindCycles: Infinity, quiesce });
+    try {
+      for (let b = 0; b < 3_000 && !ended; b++) {
+        await hold(async () => commitBatch(checkpointer));
+        await new Promise((r) => setImmediate(r));
+      }
+      // The cycle's end ran after the close: its catch-up and held rounds were answered without a thread.
+      await until(() => ended);
+      expect(checkpointer.running).toBe(false);
+      expect(checkpointer.threadStarts).toBe(1);
+    } finally {
+      await checkpointer.close();
+    }
+  }, 60_000);
+
   it('flushes the WAL to disk between the cycles, every flushPages pages, unless told not to', async () => {
     db.pragma('wal_autocheckpoint = 0');
     const hold = lock();

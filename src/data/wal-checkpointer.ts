@@ -61,6 +61,7 @@ export class WalCheckpointer {
   private held = { rounds: 0, ms: 0 };
   private sealReply: ((error?: Error) => void) | undefined;
   private catchUpReply: (() => void) | undefined;
+  private closed = false;
   /** Absolute: the worker must open the same file even if the process changes directory. */
   private readonly file: string;
 
@@ -143,8 +144,9 @@ export class WalCheckpointer {
     return this.worker !== undefined;
   }
 
-  /** Stops the worker (the WAL keeps what it holds; the last connection to close checkpoints it). */
+  /** Stops the worker for good (the WAL keeps what it holds; the last connection to close checkpoints it). */
   async close(): Promise<void> {
+    this.closed = true;
     clearTimeout(this.idleTimer);
     const worker = this.worker;
     this.worker = undefined;
@@ -200,7 +202,8 @@ export class WalCheckpointer {
   }
 
   private post(message: { op: 'drain' | 'seal' | 'flush' | 'catch-up' }): void {
-    const worker = this.worker ?? this.start();
+    // Closed during a cycle's catch-up round: its held round must not start another thread.
+    const worker = this.closed ? undefined : (this.worker ?? this.start());
     if (!worker) {
       this.flushing = false;
       this.catchUpReply?.();
