@@ -93,8 +93,11 @@ describe('WAL checkpoints on a worker thread', () => {
       // must hold anywhere is that it restarts while the writes go on, not once at the end.
       expect(restarts).toBeGreaterThanOrEqual(2);
       expect(largest).toBeLessThan(310e6 / 2);
-      // Each restart followed a held round, which the metrics count with the time writes waited for it.
-      expect(checkpointer.heldRounds).toBeGreaterThanOrEqual(restarts);
+      // Held rounds came, and the metrics count them with the time writes waited for them. Not one per
+      // restart: a drain that copies everything while this writer is between transactions (the disk busy
+      // with the suite's other files, say) lets the next write restart the WAL without one (CI: 51 restarts
+      // after 49 held rounds).
+      expect(checkpointer.heldRounds).toBeGreaterThanOrEqual(1);
       expect(checkpointer.heldSeconds).toBeGreaterThan(0);
       // Writes stopped: the drained WAL gets its last round, then the thread exits.
       await until(() => !checkpointer.running);
