@@ -85,7 +85,7 @@ describeEachProvider('ingestEvents', (provider) => {
         // The same event as the first batch's, in the same transaction: a duplicate.
         ingestEvents(store(), [row(1, 'new-a', 'known-item', 'view', 'g-1'), row(2, 'known-user', 'known-item', 'cart')]),
       ]);
-      expect(sqliteIngestStats(store())).toEqual({ transactions: before.transactions + 1, batches: before.batches + 3 });
+      expect(sqliteIngestStats(store())).toEqual({ transactions: before.transactions + 1, batches: before.batches + 3, rewritten: before.rewritten + 1 });
       expect(results[0]).toMatchObject({ status: 'fulfilled', value: { stored: 1, duplicates: 0, created: { users: 1, items: 0 } } });
       expect(results[1]).toMatchObject({ status: 'rejected', reason: { code: 'VALIDATION_FAILED', details: { errors: [{ index: 1, code: 'UNKNOWN_EVENT_TYPE' }] } } });
       expect(results[2]).toMatchObject({ status: 'fulfilled', value: { stored: 1, duplicates: 1, created: { users: 0, items: 0 } } });
@@ -108,7 +108,7 @@ describeEachProvider('ingestEvents', (provider) => {
         track('shopper', ingestEvents(store(), [row(1, 'known-user', 'known-item', 'cart', 'shopper-event')])),
       ]);
       // The first group: the oldest batch and the shopper's (a second bulk batch would pass 200 events); then two bulk batches a group.
-      expect(sqliteIngestStats(store())).toEqual({ transactions: before.transactions + 4, batches: before.batches + 7 });
+      expect(sqliteIngestStats(store())).toEqual({ transactions: before.transactions + 4, batches: before.batches + 7, rewritten: before.rewritten });
       expect(done.indexOf('shopper')).toBeLessThan(done.indexOf('bulk-2'));
       const id = (eventId: string) => store().prisma.event.findFirstOrThrow({ where: { eventId }, select: { id: true } });
       expect((await id('shopper-event')).id).toBeLessThan((await id('bulk-5-0')).id);
@@ -149,7 +149,7 @@ describeEachProvider('ingestEvents', (provider) => {
       expect(db.inTransaction).toBe(false);
       expect(db.prepare('SELECT COUNT(*) FROM events').pluck().get()).toBe(1);
       await ingestEvents(store(), [row(2, 'u1', 'i2')]);
-      expect(sqliteIngestStats(store())).toEqual({ transactions: before.transactions + 2, batches: before.batches + 2 });
+      expect(sqliteIngestStats(store())).toEqual({ transactions: before.transactions + 2, batches: before.batches + 2, rewritten: before.rewritten });
     });
   }
 });
