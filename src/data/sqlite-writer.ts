@@ -75,7 +75,7 @@ export interface SqliteReaderReplies {
 export interface SqliteThreadSettings {
   readonly file: string;
   readonly synchronous: number;
-  /** The main connection's page cache (PRAGMA cache_size): the writer inserts every event into the same indexes. */
+  /** The writer's page cache (PRAGMA cache_size): writerCacheSize of the main connection's. */
   readonly cacheSize: number;
   /** writer: a read-write connection at the process's priority; reader: a read-only connection at nice READER_NICE. */
   readonly role: 'writer' | 'reader';
@@ -83,6 +83,32 @@ export interface SqliteThreadSettings {
   readonly nice?: number;
   /** The thread's name in /proc (top -H, ps -L): attnrec-writer, attnrec-reader. */
   readonly threadName?: string;
+}
+
+/** The writer thread's page cache while the database is smaller than SQLite's locking page (see writerCacheSize), KiB. */
+export const WRITER_CACHE_KIB = 32 * 1024;
+
+/**
+ * The writer thread's page cache (PRAGMA cache_size: pages, or KiB when negative), from the main
+ * connection's (`cacheSize`, 128 MiB: bulk imports touch several indexes) and the database's size.
+ *
+ * Why smaller while the database is under 1 GiB: when an insert splits a page, SQLite's balance_nonroot
+ * renumbers the new pages through the number of the page that holds the locking byte (262,145 with 4-KiB
+ * pages), which raises the page cache's largest key to that number; the commit then drops the pages past
+ * the database's end (pager_end_transaction → pcache1TruncateUnsafe), and with the largest key that far
+ * past the end it walks every slot of the cache's hash table, so every commit costs in proportion to the
+ * cache (a perf probe on the writer thread: the largest key was 262,145 at every commit). With random
+ * users every group commit splits pages. Ingestion alone on the serve benchmark's store (245 MB), 45-s runs,
+ * alternating: the writer took 19.2-19.4 µs an event with 32 MiB against 23.3-23.7 with 128 MiB, and 8 and
+ * 16 MiB were no better than 32 (docs/serving-performance.md, "The writer thread's CPU"). Past the locking
+ * page the database's end is beyond that key and the walk does not happen, so a larger store keeps the
+ * main connection's cache for its larger indexes (decided when the thread starts).
+ */
+export function writerCacheSize(main: { readonly cacheSize: number; readonly pageSize: number; readonly pageCount: number }): number {
+  const lockingPage = Math.floor(2 ** 30 / main.pageSize) + 1;
+  if (main.pageCount >= lockingPage) return main.cacheSize;
+  const mainKib = main.cacheSize < 0 ? -main.cacheSize : (main.cacheSize * main.pageSize) / 1024;
+  return mainKib > WRITER_CACHE_KIB ? -WRITER_CACHE_KIB : main.cacheSize;
 }
 
 /**
@@ -144,7 +170,11 @@ export class SqliteThread<Request extends { readonly op: string }, Replies exten
     const settings: SqliteThreadSettings = {
       file: this.file,
       synchronous: Number(this.db.pragma('synchronous', { simple: true })),
-      cacheSize: Number(this.db.pragma('cache_size', { simple: true })),
+      cacheSize: writerCacheSize({
+        cacheSize: Number(this.db.pragma('cache_size', { simple: true })),
+        pageSize: Number(this.db.pragma('page_size', { simple: true })),
+        pageCount: Number(this.db.pragma('page_count', { simple: true })),
+      }),
       role: this.role,
       threadName: `attnrec-${this.role}`,
       ...(this.role === 'reader' && { nice: READER_NICE }),
