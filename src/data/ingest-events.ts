@@ -221,7 +221,7 @@ function sqliteGroupsOf(store: Extract<Store, { provider: 'sqlite' }>): SqliteEv
   return groups;
 }
 
-/** How many transactions the store's event batches have been written in, and how many batches (tests read it). */
+/** How many transactions the store's event batches have been written in, how many batches, and how many groups were written again because a batch was refused (tests read it). */
 export function sqliteIngestStats(store: Store): { readonly transactions: number; readonly batches: number; readonly rewritten: number } {
   if (store.provider !== 'sqlite') throw new Error('group commit is SQLite only');
   return { ...sqliteGroupsOf(store).stats };

@@ -360,7 +360,7 @@ const fs = require('node:fs');
 const Database = require(workerData.driver);
 const { shared, maxRounds, settledFrames } = workerData;
 // Named in /proc (top -H, ps -L), as src/thread-priority.mjs's nameThread names the API's other threads.
-try { require('node:fs').writeFileSync('/proc/thread-self/comm', 'attnrec-wal'); } catch {}
+try { fs.writeFileSync('/proc/thread-self/comm', 'attnrec-wal'); } catch {}
 let db;
 // fdatasync of a file of the database, if it is there (SQLite deletes the WAL when the last connection closes).
 const syncFile = (path) => {
