@@ -327,6 +327,45 @@ describeEachProvider('attribution storage', (provider) => {
   }
 });
 
+describeEachProvider('events older than every impression (imported history)', (provider) => {
+  let store: Store & { dispose(): Promise<void> };
+  beforeAll(async () => {
+    store = await scratchStore(provider);
+    await store.prisma.item.createMany({ data: Array.from({ length: 4 }, (_, k) => ({ id: k + 1, externalId: `i${k + 1}` })) });
+  });
+  afterAll(() => store?.dispose());
+
+  const A = idAt(T0, 1);
+  const OLD = T0 - 10 * 24 * HOUR;
+  // 19 imported events, one that names A (an explicit id is looked up whatever its time), 20 more, then 3 after A.
+  const events: Ev[] = [
+    ...Array.from({ length: 19 }, (_, k): Ev => ({ id: `old-${k}`, user: `u${k % 5}`, item: 'i1', ts: OLD + k * MIN })),
+    { id: 'old-named', user: 'ann', item: 'i2', ts: OLD + 30 * MIN, rid: A },
+    ...Array.from({ length: 20 }, (_, k): Ev => ({ id: `old-${19 + k}`, user: 'ann', item: 'i1', ts: OLD + (40 + k) * MIN })),
+    ...Array.from({ length: 3 }, (_, k): Ev => ({ id: `live-${k}`, user: 'ann', item: `i${k + 1}`, ts: T0 + (k + 1) * MIN })),
+  ];
+
+  it('decides them as the look-ups would, and on SQLite passes each stretch of them in one batch', async () => {
+    // In four batches, so the ids follow this order (a batch's rows are stored grouped by user).
+    for (const [from, to] of [[0, 19], [19, 20], [20, 40], [40, 43]] as const) expect((await ingestEvents(store, events.slice(from, to).map(row))).stored).toBe(to - from);
+    // No impression yet: nothing can be attributed, and the id A names is unknown.
+    const before = await attributeAll(store, 4);
+    expect(total(before)).toEqual({ read: 43, explicit: 0, rule: 0, no_impression: 42, unknown_recommendation: 1, item_not_shown: 0, expired: 0 });
+    // The look-ups go 4 events a batch; the events before the named one need none (PostgreSQL decides in SQL, 4 a batch).
+    expect(before[0]!.read).toBe(provider === 'sqlite' ? 19 : 4);
+
+    await writeImpressions(store, [impression(A, T0, 'user_recommendations', { user: 'ann' }, [1, 2, 3])]);
+    if (store.provider === 'sqlite') store.db.prepare(`UPDATE attribution_cursors SET event_key = 0`).run();
+    else await store.pool.query(`UPDATE attribution_cursors SET event_key = 0`);
+    const after = await attributeAll(store, 4);
+    // The named event is A's (shown at rank 2, stamped before it: accepted); the 3 after A are the rule's; the other 39 are older than A.
+    expect(total(after)).toEqual({ read: 43, explicit: 1, rule: 3, no_impression: 39, unknown_recommendation: 0, item_not_shown: 0, expired: 0 });
+    expect(after[0]!.read).toBe(provider === 'sqlite' ? 19 : 4);
+    const stored = await store.prisma.attribution.findMany({ orderBy: { eventKey: 'asc' } });
+    expect(stored.map((a) => [a.kind, a.rank])).toEqual([['explicit', 2], ['rule', 1], ['rule', 2], ['rule', 3]]);
+  });
+});
+
 describe('attribution on an in-memory SQLite store', () => {
   it('looks up and stores inline on the one connection (a thread cannot open it), with the same outcome', async () => {
     const store = openStore(':memory:');

@@ -428,11 +428,14 @@ export function sqliteAttributionReads(db: Database.Database): SqliteAttribution
   const impression = db.prepare('SELECT ts, route, strategy, model_version, variant, experiment_id, item_ids FROM impressions WHERE id = ?');
   const byUser = db.prepare(latestImpressionSql('user_id'));
   const bySession = db.prepare(latestImpressionSql('session_id'));
+  const skip = sqliteUnattributablePrefix(db);
 
   // One read transaction: every look-up of the batch sees the same snapshot.
   const plan = db.transaction((upTo: number, windowMs: number, limit: number): AttributionPlan => {
     const from = (cursor.get() as number | undefined) ?? 0;
     if (from >= upTo) return { ...summary([], from, []), from };
+    const skipped = skip(from, upTo, limit * SKIP_BATCHES);
+    if (skipped) return { read: skipped.events, cursor: skipped.cursor, attributed: { explicit: 0, rule: 0 }, unattributed: { no_impression: skipped.events, unknown_recommendation: 0, item_not_shown: 0, expired: 0 }, rows: [], from };
     // Impressions looked up in this batch, by id (a busy shopper's events often follow one response).
     const facts = new Map<string, SqliteImpression | undefined>();
     const impressionFacts = (id: string): SqliteImpression | undefined => {
@@ -467,6 +470,43 @@ export function sqliteAttributionReads(db: Database.Database): SqliteAttribution
   cached = { plan: (upTo, windowMs, limit) => plan.deferred(upTo, windowMs, limit) };
   sqliteReads.set(db, cached);
   return cached;
+}
+
+/** A stretch of unattributable events is passed in one plan of up to this many batches' events. */
+const SKIP_BATCHES = 20;
+
+/**
+ * (from, upTo, most): the events right after the cursor that no impression can be attributed to, when
+ * there are any: at most `most`, counted (`events`), and the cursor past them. Undefined when the next
+ * event may have an attribution. Such an event names no recommendationId and is older than every
+ * impression stored (the rule looks for impressions at most the window before the event and not after
+ * it), so the look-ups would find nothing: the decision is no_impression, as they would make it. The
+ * events a shop imports before its first recommendations are all of this kind, and a server that starts
+ * on such a store walked each of them through the look-ups (~8 µs an event on the reader thread; 287,107
+ * on the serve benchmark's store took its first ~5 s, during the first requests after a start:
+ * docs/serving-performance.md, "Imported events the attributor passes"); here they cost a range scan.
+ *
+ * The earliest impression is the one with the smallest id: an impression's time is its id's (a UUIDv7,
+ * ImpressionRow.ts), which retention's range deletes rely on too. With no impression at all, every event
+ * without a recommendationId is unattributable.
+ */
+function sqliteUnattributablePrefix(db: Database.Database): (from: number, upTo: number, most: number) => { readonly events: number; readonly cursor: number } | undefined {
+  const earliest = db.prepare('SELECT ts FROM impressions ORDER BY id LIMIT 1').pluck();
+  const next = db.prepare('SELECT ts, recommendation_id AS rid FROM events WHERE id > ? AND id <= ? ORDER BY id LIMIT 1');
+  // The id of the `most`-th event after the cursor (or the mark, when fewer come before it): the stretch's end at most.
+  const end = db.prepare('SELECT id FROM events WHERE id > ? AND id <= ? ORDER BY id LIMIT 1 OFFSET ?').pluck();
+  const firstToLookUp = db.prepare('SELECT id FROM events WHERE id > ? AND id <= ? AND (ts >= ? OR recommendation_id IS NOT NULL) ORDER BY id LIMIT 1').pluck();
+  const count = db.prepare('SELECT COUNT(*) FROM events WHERE id > ? AND id <= ?').pluck();
+  return (from, upTo, most) => {
+    const floor = (earliest.get() as number | undefined) ?? Number.MAX_SAFE_INTEGER;
+    // The usual case, live events: the next one may have an attribution, and that is all it costs to know.
+    const first = next.get(from, upTo) as { ts: number; rid: string | null } | undefined;
+    if (!first || first.rid !== null || first.ts >= floor) return undefined;
+    const last = (end.get(from, upTo, most - 1) as number | undefined) ?? upTo;
+    const lookUp = firstToLookUp.get(from, last, floor) as number | undefined;
+    const cursor = lookUp === undefined ? last : lookUp - 1;
+    return { events: count.get(from, cursor) as number, cursor };
+  };
 }
 
 /** The attribution writes of a connection: the writer thread's, or the main one's (an in-memory database). */
