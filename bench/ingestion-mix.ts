@@ -71,9 +71,13 @@ const round = (x: number, digits = 2): number => Math.round(x * 10 ** digits) / 
 /** A metric's value as the server reports it (0 when absent). */
 async function metric(port: number, name: string): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const line = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+  const line = new RegExp(`^${name.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec(text);
   return line ? Number(line[1]) : 0;
 }
+
+/** The bulk governor's waits for the shop's batches (attnrec_bulk_batch_wait_seconds, work="ingestion"): how many, and their seconds in all. */
+const BULK_WAIT_COUNT = 'attnrec_bulk_batch_wait_seconds_count{work="ingestion"}';
+const BULK_WAIT_SUM = 'attnrec_bulk_batch_wait_seconds_sum{work="ingestion"}';
 
 /** The attributor's backlog as the server reports it (events stored but not yet attributed). */
 const backlog = (port: number): Promise<number> => metric(port, 'attnrec_attribution_backlog_events');
@@ -114,8 +118,9 @@ async function measure(name: string, flags: readonly string[], histories: { valu
     await runLoad({ ...base, mode: 'open', rate: 3_000, connections: 16, seconds, next: () => work.idle() });
     await runLoad({ ...base, mode: 'open', rate: IMPRESSIONS_RATE, connections: 16, seconds: Math.max(2, seconds / 2), next: () => work.active() });
     /** The server's CPU per thread during `phase`, ms per second of wall time, and the WAL checkpoint's held rounds in it. */
-    const threadsDuring = async <T>(phase: () => Promise<T>): Promise<[T, Record<string, number>, { rounds: number; held_ms_per_s: number }]> => {
+    const threadsDuring = async <T>(phase: () => Promise<T>): Promise<[T, Record<string, number>, { rounds: number; held_ms_per_s: number }, { batches: number; mean_ms: number }]> => {
       const walBefore = [await metric(port, 'attnrec_wal_held_rounds_total'), await metric(port, 'attnrec_wal_held_seconds_total')] as const;
+      const waitBefore = [await metric(port, BULK_WAIT_COUNT), await metric(port, BULK_WAIT_SUM)] as const;
       const [before, from, generator] = [threadCpu(server.pid!), performance.now(), process.cpuUsage()];
       const result = await phase();
       const wall = (performance.now() - from) / 1_000;
@@ -123,13 +128,15 @@ async function measure(name: string, flags: readonly string[], histories: { valu
       const cpu = { ...threadCpuPerSecond(before, threadCpu(server.pid!), wall), 'load generator (this process)': Math.round((user + system) / 1_000 / wall) };
       const rounds = (await metric(port, 'attnrec_wal_held_rounds_total')) - walBefore[0];
       const heldMs = ((await metric(port, 'attnrec_wal_held_seconds_total')) - walBefore[1]) * 1_000;
-      return [result, cpu, { rounds, held_ms_per_s: round(heldMs / wall, 1) }];
+      const waited = (await metric(port, BULK_WAIT_COUNT)) - waitBefore[0];
+      const waitedMs = ((await metric(port, BULK_WAIT_SUM)) - waitBefore[1]) * 1_000;
+      return [result, cpu, { rounds, held_ms_per_s: round(heldMs / wall, 1) }, { batches: waited, mean_ms: waited > 0 ? round(waitedMs / waited, 1) : 0 }];
     };
     log(`${name}: ingestion alone`);
-    const [alone, aloneThreads, aloneWal] = await threadsDuring(() => runLoad({ ...base, mode: 'closed', connections: INGEST_CONNECTIONS, seconds, next: () => work.ingestBatch(INGEST_BATCH, newItems) }));
+    const [alone, aloneThreads, aloneWal, aloneWait] = await threadsDuring(() => runLoad({ ...base, mode: 'closed', connections: INGEST_CONNECTIONS, seconds, next: () => work.ingestBatch(INGEST_BATCH, newItems) }));
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     log(`${name}: ingestion beside active shoppers`);
-    const [[ingestion, active], mixedThreads, mixedWal] = await threadsDuring(() =>
+    const [[ingestion, active], mixedThreads, mixedWal, mixedWait] = await threadsDuring(() =>
       Promise.all([
         runLoad({ ...base, mode: 'closed', connections: mixedConnections, seconds, next: () => work.ingestBatch(INGEST_BATCH, newItems) }),
         runLoad({ ...base, mode: 'open', rate: activeRate, connections: 16, seconds, next: () => work.active() }),
@@ -147,7 +154,8 @@ async function measure(name: string, flags: readonly string[], histories: { valu
       ingestion_alone_events: summary(alone, INGEST_BATCH),
       ingestion_alone_server_cpu_ms_per_s: aloneThreads,
       ingestion_alone_wal_held: aloneWal,
-      beside_active_shoppers: { ingestion_events: summary(ingestion, INGEST_BATCH), active_pairs: summary(active), ...stepLatencies(active), server_cpu_ms_per_s: mixedThreads, wal_held: mixedWal },
+      ingestion_alone_governor_wait: aloneWait,
+      beside_active_shoppers: { ingestion_events: summary(ingestion, INGEST_BATCH), active_pairs: summary(active), ...stepLatencies(active), server_cpu_ms_per_s: mixedThreads, wal_held: mixedWal, governor_wait: mixedWait },
       attribution_backlog_when_load_stopped_events: left,
       attribution_caught_up_s: remaining === 0 ? round((performance.now() - stopped) / 1_000, 1) : null,
       wal_peak_mb: round(walPeak / 1e6, 1),
@@ -171,7 +179,7 @@ const body = {
   machine: machineFacts(),
   members,
   new_items_per_batch: newItems,
-  method: `per variant, one server (--workers ${workers}) on a fresh copy of bench/scratch/${source}.db, warmed; cached GETs at 3,000 req/s for ${seconds} s and active shoppers at ${IMPRESSIONS_RATE} pairs/s for ${Math.max(2, seconds / 2)} s; ingestion alone (batches of ${INGEST_BATCH}${newItems > 0 ? `, ${newItems} of each naming an item never seen before` : ''}, ${INGEST_CONNECTIONS} connections, closed loop, ${seconds} s); 1 s later ingestion (${mixedConnections} connection${mixedConnections === 1 ? '' : 's'}) beside active shoppers at ${activeRate} pairs/s offered (${seconds} s); the server's CPU per thread in each of the two (ms a second, bench/thread-cpu.ts) and the WAL checkpoint's held rounds (attnrec_wal_held_rounds_total, the ms a second writes were held); then the seconds until attnrec_attribution_backlog_events is 0 (polled every 0.5 s, at most ${CATCH_UP_LIMIT_S} s); the WAL file's largest size sampled every 250 ms`,
+  method: `per variant, one server (--workers ${workers}) on a fresh copy of bench/scratch/${source}.db, warmed; cached GETs at 3,000 req/s for ${seconds} s and active shoppers at ${IMPRESSIONS_RATE} pairs/s for ${Math.max(2, seconds / 2)} s; ingestion alone (batches of ${INGEST_BATCH}${newItems > 0 ? `, ${newItems} of each naming an item never seen before` : ''}, ${INGEST_CONNECTIONS} connections, closed loop, ${seconds} s); 1 s later ingestion (${mixedConnections} connection${mixedConnections === 1 ? '' : 's'}) beside active shoppers at ${activeRate} pairs/s offered (${seconds} s); the server's CPU per thread in each of the two (ms a second, bench/thread-cpu.ts) and the WAL checkpoint's held rounds (attnrec_wal_held_rounds_total, the ms a second writes were held) and the bulk governor's waits for the shop's batches (attnrec_bulk_batch_wait_seconds, their mean); then the seconds until attnrec_attribution_backlog_events is 0 (polled every 0.5 s, at most ${CATCH_UP_LIMIT_S} s); the WAL file's largest size sampled every 250 ms`,
   results,
 };
 const text = JSON.stringify(body, null, 2);
