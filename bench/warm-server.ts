@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, SERVER_ENV } from '../src/cli/processes.js';
+import { ROOT, SERVER_ENV, SERVER_NODE_FLAGS } from '../src/cli/processes.js';
 import { migrate } from '../src/data/migrate.js';
 import { openStore, type Store } from '../src/data/store.js';
 
@@ -69,7 +69,7 @@ export interface ScratchServer {
 }
 
 /**
- * A server as `npm start` runs it (jobs/serve.ts in a process of its own, SERVER_ENV) on a fresh copy of
+ * A server as `npm start` runs it (jobs/serve.ts in a process of its own, SERVER_NODE_FLAGS, SERVER_ENV) on a fresh copy of
  * the serve benchmark's store (bench/scratch/serve-bench.db, built by `npm run bench -- serve`, or `source`), migrated,
  * with SCRATCH_SERVER_KEYS, rate limits and the model poll off, `--workers` (the server's default when not
  * given) and `flags`; resolves once its user cache is warm. `onStore` sees the copy before the server opens
@@ -93,6 +93,7 @@ export async function startScratchServer(options: {
   const child = spawn(
     process.execPath,
     [
+      ...SERVER_NODE_FLAGS,
       ...(options.nodeFlags ?? []),
       '--import', 'tsx', join(ROOT, 'jobs', 'serve.ts'), '--port', String(options.port), '--database-url', `file:${database}`, '--rate-limit', '0', '--model-poll', '0',
       ...(options.workers === undefined ? [] : ['--workers', String(options.workers)]),

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { runJob, integerFlag, type FlagSpec, type JobSpec } from '../src/cli/job.js';
-import { ROOT, SERVER_ENV } from '../src/cli/processes.js';
+import { ROOT, SERVER_ENV, SERVER_NODE_FLAGS } from '../src/cli/processes.js';
 import { DEFAULT_DATABASE_URL } from '../src/config/database-url.js';
 import { openStore } from '../src/data/store.js';
 import { AppError } from '../src/errors.js';
@@ -57,7 +57,7 @@ await runJob(spec, async ({ flags }) => {
   }
 
   say(`serving the API on port ${port}`);
-  const server = spawnJob('serve', [...withDb, '--port', String(port), '--dev-keys', '--model-poll', String(poll)], { env: SERVER_ENV, stdio: 'inherit' });
+  const server = spawnJob('serve', [...withDb, '--port', String(port), '--dev-keys', '--model-poll', String(poll)], { env: SERVER_ENV, nodeFlags: SERVER_NODE_FLAGS, stdio: 'inherit' });
   const children: ChildProcess[] = [server];
   // SIGTERM, also for a Ctrl-C: in a terminal the children get the SIGINT themselves too, and the server
   // shuts down gracefully on the first signal of each kind (a second SIGINT would end it at once).
@@ -107,8 +107,8 @@ async function readVersions(databaseUrl: string): Promise<VersionFacts[]> {
   }
 }
 
-function spawnJob(job: string, args: string[], options: { env?: Readonly<Record<string, string>>; stdio: 'inherit' | ['ignore', number, number]; nice?: number }): ChildProcess {
-  const command = [process.execPath, '--import', 'tsx', join(ROOT, 'jobs', `${job}.ts`), ...args];
+function spawnJob(job: string, args: string[], options: { env?: Readonly<Record<string, string>>; nodeFlags?: readonly string[]; stdio: 'inherit' | ['ignore', number, number]; nice?: number }): ChildProcess {
+  const command = [process.execPath, ...(options.nodeFlags ?? []), '--import', 'tsx', join(ROOT, 'jobs', `${job}.ts`), ...args];
   // nice(1) where it exists (Linux, macOS); elsewhere the training runs at the normal priority.
   const [file, ...rest] = options.nice !== undefined && process.platform !== 'win32' ? ['nice', '-n', String(options.nice), ...command] : command;
   return spawn(file!, rest, { cwd: ROOT, env: { ...process.env, ...options.env }, stdio: options.stdio });

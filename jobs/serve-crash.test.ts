@@ -16,6 +16,8 @@ describe('npm start killed under load', () => {
     if (process.platform === 'linux' && process.env.MALLOC_ARENA_MAX === undefined) {
       expect(readFileSync(`/proc/${first.pid}/environ`, 'utf8').split('\0')).toContain('MALLOC_ARENA_MAX=2');
     }
+    // So does its one V8 platform thread (SERVER_NODE_FLAGS), as the server's start-up log says.
+    expect(first.stderr()).toMatch(/"V8 platform threads: 1"/);
 
     const acknowledged: string[] = [];
     let sent = 0;

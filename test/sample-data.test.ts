@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generateShopSample } from '../scripts/generate-shop-sample.js';
 import { generateRepeatSample } from '../scripts/generate-repeat-sample.js';
-import { SERVER_ENV } from '../src/cli/processes.js';
+import { SERVER_ENV, SERVER_NODE_FLAGS } from '../src/cli/processes.js';
 import { ROOT } from './support/run-job.js';
 
 const SHA256 = 'b7376fe24430743f411dc7f567285657b2adb3f74361cc7ba0aee94f3024b651';
@@ -64,10 +64,12 @@ describe('README', () => {
     for (const name of named) expect(scripts, `npm run ${name}`).toContain(name);
   });
 
-  it('starts the server with the allocator environment the served-API helper gives it', () => {
+  it('starts the server with the allocator environment and Node options the served-API helper gives it', () => {
     const start = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts as Record<string, string>).start!;
     expect(Object.keys(SERVER_ENV).length).toBeGreaterThan(0);
     for (const [name, value] of Object.entries(SERVER_ENV)) expect(start).toContain(`${name}=\${${name}:-${value}} `);
+    expect(SERVER_NODE_FLAGS.length).toBeGreaterThan(0);
+    expect(start).toContain(`tsx ${SERVER_NODE_FLAGS.join(' ')} jobs/serve.ts`);
   });
 
   it('links only to files that exist, from the README and every page in docs/', () => {

@@ -61,6 +61,12 @@ export const consoleLogger: Logger = (message, error) => {
 const START_MEMO_WAIT_SECONDS = 30;
 
 /** Opens the store, loads the catalogue and the active model, and listens. Fails fast with a clear error. */
+/** The --v8-pool-size the process was started with, if any. */
+function v8PoolSize(): string | undefined {
+  const flag = process.execArgv.findLast((arg) => arg.startsWith('--v8-pool-size='));
+  return flag?.slice('--v8-pool-size='.length);
+}
+
 export async function startServer(config: ServeConfig, log: Logger = consoleLogger, tuning: ServerTuning = {}): Promise<RunningServer> {
   const store = openStore(config.databaseUrl);
   let pending: string[];
@@ -88,6 +94,8 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
   if (config.userCacheSize > 0) countBatch('background', 0);
   // glibc keeps up to 8 malloc arenas per core without it, and the workers' freed buffers stay resident (src/cli/processes.ts, SERVER_ENV).
   if (process.platform === 'linux') log(`malloc arenas: ${process.env.MALLOC_ARENA_MAX ?? 'glibc default (set MALLOC_ARENA_MAX=2, as npm start does, to keep resident memory down)'}`);
+  // V8's background threads run every isolate's GC and compiles beside the live requests (src/cli/processes.ts, SERVER_NODE_FLAGS).
+  log(`V8 platform threads: ${v8PoolSize() ?? "Node's default, 4 (npm start gives --v8-pool-size=1: fewer of them beside the live requests)"}`);
   log(`inference: ${config.workers} worker thread(s)${config.userCacheSize > 0 ? ' and a background one while the user cache warms' : ''}`);
   let recommender: Recommender | undefined;
   let warmer: CacheWarmer | undefined;
