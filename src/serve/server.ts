@@ -60,13 +60,13 @@ export const consoleLogger: Logger = (message, error) => {
 /** The longest a start waits before listening for the user cache's stored representations to be filed. */
 const START_MEMO_WAIT_SECONDS = 30;
 
-/** Opens the store, loads the catalogue and the active model, and listens. Fails fast with a clear error. */
 /** The --v8-pool-size the process was started with, if any. */
 function v8PoolSize(): string | undefined {
   const flag = process.execArgv.findLast((arg) => arg.startsWith('--v8-pool-size='));
   return flag?.slice('--v8-pool-size='.length);
 }
 
+/** Opens the store, loads the catalogue and the active model, and listens. Fails fast with a clear error. */
 export async function startServer(config: ServeConfig, log: Logger = consoleLogger, tuning: ServerTuning = {}): Promise<RunningServer> {
   const store = openStore(config.databaseUrl);
   let pending: string[];
