@@ -2,7 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeEachProvider, scratchStore } from '../../test/support/test-stores.js';
 import { threadNames } from '../../test/support/thread-names.js';
-import { PG_CANDIDATES_SQL, attributeBatch, sqliteAttributionReads, sqliteAttributionWrites, attributionCursor, attributionMark, decide, markSettled, type AttributionBatch, type CandidateEvent } from './attributions.js';
+import { EARLIEST_IMPRESSION_SQL, PG_CANDIDATES_SQL, attributeBatch, sqliteAttributionReads, sqliteAttributionWrites, attributionCursor, attributionMark, decide, markSettled, type AttributionBatch, type CandidateEvent } from './attributions.js';
 import type { EventRow } from './import/event-row.js';
 import { latestImpressionSql, pruneImpressions, writeImpressions, type ImpressionRoute, type ImpressionRow } from './impressions.js';
 import { ingestEvents } from './ingest-events.js';
@@ -266,12 +266,14 @@ describeEachProvider('attribution storage', (provider) => {
       expect(await store.prisma.attribution.count()).toBe(before + racer.rows.length);
     });
 
-    it('looks impressions up through the owner indexes', () => {
+    it('looks impressions up through the owner indexes, and the earliest one through the primary key', () => {
       const db = (store as Extract<Store, { provider: 'sqlite' }>).db;
       const plan = (sql: string): string => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all('x', 1, 0, 1) as { detail: string }[]).map((r) => r.detail).join('\n');
       expect(plan(latestImpressionSql('user_id'))).not.toMatch(/TEMP B-TREE/);
       expect(plan(latestImpressionSql('user_id'))).toMatch(/SEARCH i USING INDEX impressions_user_id_ts_idx \(user_id=\? AND ts>\? AND ts<\?\)/);
       expect(plan(latestImpressionSql('session_id'))).toMatch(/SEARCH i USING INDEX impressions_session_id_ts_idx \(session_id=\? AND ts>\? AND ts<\?\)/);
+      // The earliest impression is the primary key's first row, not a sort of every impression.
+      expect((db.prepare(`EXPLAIN QUERY PLAN ${EARLIEST_IMPRESSION_SQL}`).all() as { detail: string }[]).map((r) => r.detail)).toEqual(['SCAN impressions']);
     });
   }
 

@@ -480,6 +480,9 @@ export function sqliteAttributionReads(db: Database.Database): SqliteAttribution
  */
 const SKIP_BATCHES = 100;
 
+/** The earliest impression's time: the first row of the primary key (an impression's time is its UUIDv7 id's). */
+export const EARLIEST_IMPRESSION_SQL = 'SELECT ts FROM impressions ORDER BY id LIMIT 1';
+
 /**
  * (from, upTo, most): the events right after the cursor that no impression can be attributed to, when
  * there are any: at most `most`, counted (`events`), and the cursor past them. Undefined when the next
@@ -496,7 +499,7 @@ const SKIP_BATCHES = 100;
  * without a recommendationId is unattributable.
  */
 function sqliteUnattributablePrefix(db: Database.Database): (from: number, upTo: number, most: number) => { readonly events: number; readonly cursor: number } | undefined {
-  const earliest = db.prepare('SELECT ts FROM impressions ORDER BY id LIMIT 1').pluck();
+  const earliest = db.prepare(EARLIEST_IMPRESSION_SQL).pluck();
   const next = db.prepare('SELECT ts, recommendation_id AS rid FROM events WHERE id > ? AND id <= ? ORDER BY id LIMIT 1');
   // The id of the `most`-th event after the cursor (or the mark, when fewer come before it): the stretch's end at most.
   const end = db.prepare('SELECT id FROM events WHERE id > ? AND id <= ? ORDER BY id LIMIT 1 OFFSET ?').pluck();
