@@ -76,6 +76,12 @@ async function attributeAll(store: Store, limit = 1_000, windowMs = WINDOW): Pro
   }
 }
 
+/** Moves the attribution cursor back to the first event (as if nothing had been attributed). */
+async function resetCursor(store: Store): Promise<void> {
+  if (store.provider === 'sqlite') store.db.prepare(`UPDATE attribution_cursors SET event_key = 0`).run();
+  else await store.pool.query(`UPDATE attribution_cursors SET event_key = 0`);
+}
+
 function total(batches: readonly AttributionBatch[]): { read: number; explicit: number; rule: number; [reason: string]: number } {
   const sum = { read: 0, explicit: 0, rule: 0, no_impression: 0, unknown_recommendation: 0, item_not_shown: 0, expired: 0 };
   for (const b of batches) {
@@ -204,8 +210,7 @@ describeEachProvider('attribution storage', (provider) => {
   it('is idempotent by the event: walking the same events again writes no second attribution', async () => {
     const before = await store.prisma.attribution.findMany({ orderBy: { eventKey: 'asc' } });
     expect(before.length).toBe(10);
-    if (store.provider === 'sqlite') store.db.prepare(`UPDATE attribution_cursors SET event_key = 0`).run();
-    else await store.pool.query(`UPDATE attribution_cursors SET event_key = 0`);
+    await resetCursor(store);
     expect(await attributionCursor(store)).toBe(0);
     const again = total(await attributeAll(store));
     // The batch decides the same again, but the unique event key keeps one row per event.
@@ -357,8 +362,7 @@ describeEachProvider('events older than every impression (imported history)', (p
     expect(before[0]!.read).toBe(provider === 'sqlite' ? 19 : 4);
 
     await writeImpressions(store, [impression(A, T0, 'user_recommendations', { user: 'ann' }, [1, 2, 3])]);
-    if (store.provider === 'sqlite') store.db.prepare(`UPDATE attribution_cursors SET event_key = 0`).run();
-    else await store.pool.query(`UPDATE attribution_cursors SET event_key = 0`);
+    await resetCursor(store);
     const after = await attributeAll(store, 4);
     // The named event is A's (shown at rank 2, stamped before it: accepted); the 3 after A are the rule's; the other 39 are older than A.
     expect(total(after)).toEqual({ read: 43, explicit: 1, rule: 3, no_impression: 39, unknown_recommendation: 0, item_not_shown: 0, expired: 0 });

@@ -275,14 +275,15 @@ export async function attributeBatch(store: Store, upTo: number, options: Attrib
   }
 }
 
-function summary(candidates: readonly CandidateEvent[], cursor: number, decided: readonly (AttributionRow | UnattributedReason)[]): AttributionBatch {
+/** A batch's counts from its decisions; `passed`: events decided no_impression without look-ups (sqliteUnattributablePrefix). */
+function summary(candidates: readonly CandidateEvent[], cursor: number, decided: readonly (AttributionRow | UnattributedReason)[], passed = 0): AttributionBatch {
   const attributed = { explicit: 0, rule: 0 };
-  const unattributed = { no_impression: 0, unknown_recommendation: 0, item_not_shown: 0, expired: 0 };
+  const unattributed = { no_impression: passed, unknown_recommendation: 0, item_not_shown: 0, expired: 0 };
   for (const d of decided) {
     if (typeof d === 'string') unattributed[d]++;
     else attributed[d.kind]++;
   }
-  return { read: candidates.length, cursor, attributed, unattributed, rows: decided.filter((d): d is AttributionRow => typeof d !== 'string') };
+  return { read: candidates.length + passed, cursor, attributed, unattributed, rows: decided.filter((d): d is AttributionRow => typeof d !== 'string') };
 }
 
 
@@ -435,7 +436,7 @@ export function sqliteAttributionReads(db: Database.Database): SqliteAttribution
     const from = (cursor.get() as number | undefined) ?? 0;
     if (from >= upTo) return { ...summary([], from, []), from };
     const skipped = skip(from, upTo, limit * SKIP_BATCHES);
-    if (skipped) return { read: skipped.events, cursor: skipped.cursor, attributed: { explicit: 0, rule: 0 }, unattributed: { no_impression: skipped.events, unknown_recommendation: 0, item_not_shown: 0, expired: 0 }, rows: [], from };
+    if (skipped) return { ...summary([], skipped.cursor, [], skipped.events), from };
     // Impressions looked up in this batch, by id (a busy shopper's events often follow one response).
     const facts = new Map<string, SqliteImpression | undefined>();
     const impressionFacts = (id: string): SqliteImpression | undefined => {
