@@ -11,6 +11,7 @@ import { servingReader } from '../data/serving-reader.js';
 import { keepSqliteThreads, storeWalCheckpointer } from '../data/sqlite-writer.js';
 import { openStore } from '../data/store.js';
 import { unappliedMigrations } from '../data/migrate.js';
+import { SERVER_NODE_FLAGS } from '../cli/processes.js';
 import { AppError, isAppError } from '../errors.js';
 import { createApp } from './app.js';
 import { compileValidators } from './validation.js';
@@ -95,7 +96,7 @@ export async function startServer(config: ServeConfig, log: Logger = consoleLogg
   // glibc keeps up to 8 malloc arenas per core without it, and the workers' freed buffers stay resident (src/cli/processes.ts, SERVER_ENV).
   if (process.platform === 'linux') log(`malloc arenas: ${process.env.MALLOC_ARENA_MAX ?? 'glibc default (set MALLOC_ARENA_MAX=2, as npm start does, to keep resident memory down)'}`);
   // V8's background threads run every isolate's GC and compiles beside the live requests (src/cli/processes.ts, SERVER_NODE_FLAGS).
-  log(`V8 platform threads: ${v8PoolSize() ?? "Node's default, 4 (npm start gives --v8-pool-size=1: fewer of them beside the live requests)"}`);
+  log(`V8 platform threads: ${v8PoolSize() ?? `Node's default, 4 (npm start gives ${SERVER_NODE_FLAGS.join(' ')}: fewer of them beside the live requests)`}`);
   log(`inference: ${config.workers} worker thread(s)${config.userCacheSize > 0 ? ' and a background one while the user cache warms' : ''}`);
   let recommender: Recommender | undefined;
   let warmer: CacheWarmer | undefined;
