@@ -14,7 +14,9 @@ export function writeSummary(resultsDir: string): string {
     if (!json.quick) latest.set(String(json.benchmark), { file, json });
   }
   const out: string[] = ['# Benchmark summary', '', 'Latest full run of each benchmark (`npm run bench`); each file has the details.', ''];
-  const machine = (j: Json): string => `${j.machine?.cpu}, ${j.machine?.cores} cores, ${j.machine?.memory_gib} GiB, Node ${j.machine?.node}`;
+  // The run's own matrix-product peak, where it measured one: the same machine type's speed moves from day to day.
+  const peak = (j: Json): string => (typeof j.matmul_peak?.shapes?.[0]?.gflops_median === 'number' ? `; one core's SIMD matrix-product peak in this run: ${j.matmul_peak.shapes[0].gflops_median} GFLOP/s` : '');
+  const machine = (j: Json): string => `${j.machine?.cpu}, ${j.machine?.cores} cores, ${j.machine?.memory_gib} GiB, Node ${j.machine?.node}${peak(j)}`;
   const section = (name: string, rows: [string, string, string][]): void => {
     const entry = latest.get(name);
     if (!entry) return;
