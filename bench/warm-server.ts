@@ -72,7 +72,7 @@ export interface ScratchServer {
  * A server as `npm start` runs it (jobs/serve.ts in a process of its own, SERVER_NODE_FLAGS, SERVER_ENV) on a fresh copy of
  * the serve benchmark's store (bench/scratch/serve-bench.db, built by `npm run bench -- serve`, or `source`), migrated,
  * with SCRATCH_SERVER_KEYS, rate limits and the model poll off, `--workers` (the server's default when not
- * given) and `flags`; resolves once its user cache is warm. `onStore` sees the copy before the server opens
+ * given) and `flags`; resolves once its user cache is warm (or, with `until: 'listening'`, once it listens). `onStore` sees the copy before the server opens
  * it (to read histories, say). `nodeFlags` go to Node before the entry point (a preload, say), `env` is
  * added to the server's environment.
  */
@@ -86,6 +86,8 @@ export async function startScratchServer(options: {
   readonly env?: Readonly<Record<string, string>>;
   /** The prepared store to copy, by name in bench/scratch (default serve-bench: the default shape's; serve-bench-1-member for `--members 1`). */
   readonly source?: string;
+  /** Resolve once the user cache is warm (default), or as soon as the server listens (its first requests are then a start's). */
+  readonly until?: 'warm' | 'listening';
 }): Promise<ScratchServer> {
   const database = await copyScratchStore(options.name, options.source, options.onStore);
   const logFile = `bench/scratch/${options.name}.log`;
@@ -105,6 +107,16 @@ export async function startScratchServer(options: {
       stdio: ['ignore', out, out],
     },
   );
-  await untilUserCacheWarm(child, options.port, logFile);
+  if (options.until === 'listening') await untilListening(child, options.port, logFile);
+  else await untilUserCacheWarm(child, options.port, logFile);
   return { port: options.port, process: child, database, logFile };
+}
+
+/** Resolves once the server answers /health/live (it answers only once it listens), polled every 20 ms. */
+async function untilListening(server: ChildProcess, port: number, logFile: string): Promise<void> {
+  for (;;) {
+    if (server.exitCode !== null) throw new Error(`the server exited (code ${server.exitCode}); see ${logFile}`);
+    if (await fetch(`http://127.0.0.1:${port}/health/live`).then((r) => r.ok, () => false)) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
