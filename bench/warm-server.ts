@@ -72,9 +72,9 @@ export interface ScratchServer {
  * A server as `npm start` runs it (jobs/serve.ts in a process of its own, SERVER_NODE_FLAGS, SERVER_ENV) on a fresh copy of
  * the serve benchmark's store (bench/scratch/serve-bench.db, built by `npm run bench -- serve`, or `source`), migrated,
  * with SCRATCH_SERVER_KEYS, rate limits and the model poll off, `--workers` (the server's default when not
- * given) and `flags`; resolves once its user cache is warm (or, with `until: 'listening'`, once it listens). `onStore` sees the copy before the server opens
- * it (to read histories, say). `nodeFlags` go to Node before the entry point (a preload, say), `env` is
- * added to the server's environment.
+ * given) and `flags`; resolves once its user cache is warm (or, with `until: 'listening'`, once it listens).
+ * `onStore` sees the copy before the server opens it (to read histories, say). `nodeFlags` go to Node before
+ * the entry point (a preload, say), `env` is added to the server's environment.
  */
 export async function startScratchServer(options: {
   readonly name: string;
