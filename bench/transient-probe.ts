@@ -19,7 +19,8 @@
  * (`node:--interrupt-budget=16384`), or environment assignments (`NAME=value`); every server also gets
  * SERVER_NODE_FLAGS, as `npm start` runs it. Without --variant, one variant: the server as served.
  * Prints one JSON line per server: the windows' p99s, and the first window's (after a start) or the one
- * from the activation (after an activation) over the steady state or the windows before it.
+ * from the activation (after an activation) over the steady state or the windows before it, with that
+ * window's p99 per step.
  */
 import { copyFileSync, existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -110,7 +111,14 @@ async function afterStart(pid: number, work: Workloads, base: Base): Promise<Rec
   await runLoad({ ...base, mode: 'closed', seconds: 5, next: () => work.mix(0.5) });
   const steady = await runLoad({ ...base, mode: 'open', rate, seconds: 15, next: () => work.mix(0.5) });
   const p99 = windowsP99(run);
-  return { steady_p99_ms: steady.request.p99_ms, windows_p99_ms: p99, first_over_steady: ratio(p99[0], steady.request.p99_ms), failed: run.failed + steady.failed, ...(cpuSeconds > 0 && { cpu_ms_per_second: perSecond.slice(0, cpuSeconds) }) };
+  return {
+    steady_p99_ms: steady.request.p99_ms,
+    windows_p99_ms: p99,
+    first_over_steady: ratio(p99[0], steady.request.p99_ms),
+    first_window_steps_p99_ms: stepsP99(run, 0),
+    failed: run.failed + steady.failed,
+    ...(cpuSeconds > 0 && { cpu_ms_per_second: perSecond.slice(0, cpuSeconds) }),
+  };
 }
 
 async function afterActivation(pid: number, work: Workloads, base: Base): Promise<Record<string, unknown>> {
@@ -146,6 +154,7 @@ async function afterActivation(pid: number, work: Workloads, base: Base): Promis
     activation: answered,
     windows_p99_ms: p99,
     first_after_over_before: ratio(p99[before], Math.max(...p99.slice(0, before).map((x) => x ?? 0))),
+    first_after_steps_p99_ms: stepsP99(run, before),
     failed: run.failed,
     ...(cpuSeconds > 0 && { cpu_ms_per_second: perSecond.slice(0, cpuSeconds) }),
   };
@@ -176,6 +185,11 @@ function sampleCpu(pid: number): { stop(): Record<string, number>[] } {
 /** Each window's p99 (null: no request answered in it). */
 function windowsP99(run: LoadResult): (number | null)[] {
   return (run.windows ?? []).map((w) => w.request.p99_ms);
+}
+
+/** A window's p99 per step (an event, recommendations after it, recommendations of an idle user). */
+function stepsP99(run: LoadResult, window: number): Record<string, number | null> {
+  return Object.fromEntries(Object.entries(run.windows?.[window]?.steps ?? {}).map(([step, stats]) => [step, stats.p99_ms]));
 }
 
 function ratio(x: number | null | undefined, y: number | null): number | null {
