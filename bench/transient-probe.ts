@@ -30,8 +30,8 @@ import { ROOT } from '../src/cli/processes.js';
 import { memoPath } from '../src/model/representation-memo.js';
 import { runLoad, type LoadResult } from './load-generator.js';
 import { readHistories, Workloads, type Histories } from './serve-workloads.js';
-import { threadCpu } from './thread-cpu.js';
-import { copyScratchStore, SCRATCH_SERVER_KEYS, startScratchServer } from './warm-server.js';
+import { threadCpu, threadCpuPerSecond } from './thread-cpu.js';
+import { copyScratchStore, SCRATCH_SERVER_KEYS, serverVariants, startScratchServer } from './warm-server.js';
 
 const USAGE = `usage: npx tsx bench/transient-probe.ts start|activation [--rate 250] [--window 10] [--seconds 30] [--rounds 2] [--drift 15] [--cpu 0] [--variant 'name=words' …]`;
 const { values, positionals } = parseArgs({
@@ -64,7 +64,7 @@ const seconds = number('seconds', window);
 const rounds = number('rounds', 1);
 const drift = number('drift', 0);
 const cpuSeconds = number('cpu', 0);
-const variants = (values.variant.length > 0 ? values.variant : ['served=']).map(parseVariant);
+const variants = parseVariants(values.variant.length > 0 ? values.variant : ['served=']);
 if (!existsSync(join(ROOT, 'bench', 'scratch', 'serve-bench.db'))) fail('bench/scratch/serve-bench.db is missing: run `npm run bench -- serve` once first');
 
 // The versions' representations, stored once from a copy of the store and put back before every server
@@ -160,19 +160,14 @@ async function afterActivation(pid: number, work: Workloads, base: Base): Promis
   };
 }
 
-/** Each server thread's CPU (ms, threads of a name summed, those under 20 ms left out) in each second from now. */
+/** Each server thread's CPU (ms; names without the `attnrec-` prefix, those under 20 ms left out) in each second from now. */
 function sampleCpu(pid: number): { stop(): Record<string, number>[] } {
   const seconds: Record<string, number>[] = [];
   let last = threadCpu(pid);
   const timer = setInterval(() => {
     const now = threadCpu(pid);
-    const spent: Record<string, number> = {};
-    for (const [thread, cpu] of now) {
-      const key = thread.replace(/^attnrec-/, '');
-      spent[key] = (spent[key] ?? 0) + Math.round((cpu - (last.get(thread) ?? 0)) * 1000);
-    }
+    seconds.push(Object.fromEntries(Object.entries(threadCpuPerSecond(last, now, 1)).filter(([, ms]) => ms >= 20).map(([thread, ms]) => [thread.replace(/^attnrec-/, ''), ms])));
     last = now;
-    seconds.push(Object.fromEntries(Object.entries(spent).filter(([, ms]) => ms >= 20)));
   }, 1000);
   return {
     stop: () => {
@@ -200,17 +195,21 @@ function round2(x: number): number {
   return Math.round(x * 100) / 100;
 }
 
-function parseVariant(spec: string): { name: string; flags: string[]; nodeFlags: string[]; env: Record<string, string> } {
-  const match = /^([a-z0-9-]+)=(.*)$/i.exec(spec);
-  if (!match) fail(`--variant must be name=words; got '${spec}'`);
-  const words = match[2]!.split(' ').filter(Boolean);
+/** The --variant specs (name=words, as serverVariants reads them), each word a server flag, a `node:` option or an environment assignment. */
+function parseVariants(specs: readonly string[]): { name: string; flags: string[]; nodeFlags: string[]; env: Record<string, string> }[] {
+  let parsed: Map<string, readonly string[]>;
+  try {
+    parsed = serverVariants(specs);
+  } catch (error) {
+    fail((error as Error).message);
+  }
   const isEnv = (w: string): boolean => /^[A-Z_][A-Z0-9_]*=/.test(w);
-  return {
-    name: match[1]!,
+  return [...parsed].map(([name, words]) => ({
+    name,
     nodeFlags: words.filter((w) => w.startsWith('node:')).map((w) => w.slice('node:'.length)),
     env: Object.fromEntries(words.filter(isEnv).map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)])),
     flags: words.filter((w) => !w.startsWith('node:') && !isEnv(w)),
-  };
+  }));
 }
 
 function fail(message: string): never {
