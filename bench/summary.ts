@@ -101,6 +101,14 @@ function serveRows(serve: Json, n: (x: unknown, digits?: number) => string): [st
       '',
     ]);
     for (const t of c.targets as Json[]) rows.push([`${label}${t.measure}`, `${n(t.result, 1)} ${t.unit}${t.met === false ? ' — not met' : ''}`, String(t.target)]);
+    // Since 2026-12-06: what the cores could carry beside the shoppers (bench/ingestion-budget.ts).
+    const budget = c.ingestion_with_active_shoppers?.cpu_budget as Json | null | undefined;
+    if (budget)
+      rows.push([
+        `${label}ingestion beside active shoppers: the most the cores could carry, by the CPU the shoppers and an event cost alone (cores the phase used)`,
+        `${n(budget.bound_events_per_s)} events/s (${n(budget.used_cores, 2)} of ${n(budget.cores)})`,
+        '',
+      ]);
     rows.push([`${label}server peak RSS`, `${n(c.peak_rss_mb)} MB`, '']);
   }
   return rows;
