@@ -52,7 +52,9 @@ import { importShippedSample } from './shipped-sample.js';
  *  (e) POST /v1/events, batches of 100, INGEST_CONNECTIONS connections of back-to-back batches
  *      beside (a) at MIXED_ACTIVE_RATE pairs/s offered (the server gives the shoppers precedence: see
  *      src/serve/bulk-governor.ts); then the same alone, events/s. In that order since 2026-12-05:
- *      ingestion alone lengthens every history by ~25 events, so (a) after it is not (a).
+ *      ingestion alone lengthens every history by ~25 events, so (a) after it is not (a). Beside (e)
+ *      mixed, its CPU budget (bench/ingestion-budget.ts): the most the cores could store beside those
+ *      shoppers, by what they and an event cost alone, and the cores the phase used.
  * Every run records the server process's CPU seconds per request (utime +
  * stime of /proc/<pid>/stat, worker threads included) and its user-cache hit
  * ratio (/metrics); each configuration its peak RSS (VmHWM) at the end.
