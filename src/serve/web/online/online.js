@@ -129,21 +129,28 @@ function drawExperiments(experiments) {
   );
 }
 
+/** Loads started so far: an answer to an older one (a slower request still in flight) is dropped, not drawn over a newer one's. */
+let loads = 0;
+
 async function load() {
+  const generation = ++loads;
   const from = new Date($('#from').value);
   const to = new Date($('#to').value);
   const params = new URLSearchParams({ from: from.toISOString(), to: to.toISOString(), groupBy: $('#group-by').value, bucket: $('#bucket').value });
   say('loading…');
   try {
     const metrics = await api(`/v1/metrics/online?${params}`);
+    if (generation !== loads) return;
     drawTable(metrics.groups);
     $('#plots').replaceChildren(...(metrics.series.length > 0 ? METRICS.map(([name, label, format]) => drawPlot(metrics.series, name, label, format)) : []));
     const list = await api('/v1/experiments');
     // The list has no results; each experiment's page has them.
-    drawExperiments(await Promise.all(list.experiments.slice(0, 10).map((e) => (e.status === 'draft' ? e : api(`/v1/experiments/${e.id}`)))));
+    const experiments = await Promise.all(list.experiments.slice(0, 10).map((e) => (e.status === 'draft' ? e : api(`/v1/experiments/${e.id}`))));
+    if (generation !== loads) return;
+    drawExperiments(experiments);
     say(`${metrics.groups.reduce((n, g) => n + g.impressions, 0)} impressions from ${metrics.from} to ${metrics.to}`);
   } catch (error) {
-    say(error.message, true);
+    if (generation === loads) say(error.message, true);
   }
 }
 
