@@ -82,6 +82,24 @@ describe.skipIf(!existsSync(CHROMIUM))('the /inspect page in Chromium', () => {
     await page.screenshot({ path: join(SHOTS, 'compare.png'), fullPage: true });
   });
 
+  it('draws the latest inspection when an earlier one answers later', async () => {
+    await page.selectOption('#version-b', '');
+    await page.route('**/v1/users/user-1/attention?**', async (route) => {
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      await route.continue();
+    });
+    await page.fill('#user', 'user-1');
+    await page.click('#load');
+    await page.fill('#user', 'user-2');
+    await page.click('#load');
+    await expect.poll(() => page.textContent('[data-testid=panel]')).toContain('User user-2');
+    // Past user-1's late answer: it must not have replaced user-2's panel.
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    await page.unroute('**/v1/users/user-1/attention?**');
+    expect(await page.locator('[data-testid=panel]').count()).toBe(1);
+    expect(await page.textContent('[data-testid=panel]')).toContain('User user-2');
+  });
+
   it('draws an exported HTML report offline, without the API or a key', async () => {
     const report = (await shop.call('/v1/users/user-3/attention?k=5', { role: 'read' })).body;
     const file = join(SHOTS, 'export.html');

@@ -211,8 +211,12 @@ async function loadVersions() {
   $('#key-state').textContent = `key accepted · ${ready.length} model versions`;
 }
 
+/** Inspections started so far: an answer to an older one (a slower request still in flight) is dropped, not drawn over a newer one's (as on the /online page). */
+let inspections = 0;
+
 async function inspect(event) {
   event?.preventDefault();
+  const generation = ++inspections;
   const user = $('#user').value.trim();
   const sessionText = $('#session').value.trim();
   const k = Number($('#k').value) || 10;
@@ -236,10 +240,11 @@ async function inspect(event) {
           : api('/v1/sessions/attention', { method: 'POST', body: JSON.stringify({ events: session, k, version: Number(v) }) }),
       ),
     );
+    if (generation !== inspections) return;
     $('#panels').replaceChildren(...reports.map((r) => renderReport(r, `${user ? `User ${user}` : 'Session'} · model v${r.modelVersion}`)));
     status(`${reports[0].history.length} events · top prediction ${reports[0].predictions[0]?.title ?? reports[0].predictions[0]?.item ?? '—'}`);
   } catch (error) {
-    status(error.message, true);
+    if (generation === inspections) status(error.message, true);
   }
 }
 
