@@ -11,15 +11,22 @@ import { openStore, type Store } from '../src/data/store.js';
  * its output went). With --user-cache 0 the warm-up finishes at once.
  */
 export async function untilUserCacheWarm(server: ChildProcess, port: number, logFile: string): Promise<void> {
-  for (;;) {
-    if (server.exitCode !== null) throw new Error(`the server exited (code ${server.exitCode}); see ${logFile}`);
+  await pollServer(server, logFile, 300, async () => {
     const ready = await fetch(`http://127.0.0.1:${port}/health/ready`)
       .then((r) => r.json() as Promise<{ userCache?: { warmUp?: { version: number | null; finished: boolean } } }>)
       .catch(() => undefined);
     // The warm-up of the loaded version (version null: none has started).
     const warmUp = ready?.userCache?.warmUp;
-    if (warmUp && warmUp.version !== null && warmUp.finished) return;
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    return warmUp !== undefined && warmUp.version !== null && warmUp.finished;
+  });
+}
+
+/** Resolves once `done()` is true, asked every `everyMs`; throws if the server process exits first. */
+async function pollServer(server: ChildProcess, logFile: string, everyMs: number, done: () => Promise<boolean>): Promise<void> {
+  for (;;) {
+    if (server.exitCode !== null) throw new Error(`the server exited (code ${server.exitCode}); see ${logFile}`);
+    if (await done()) return;
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
 }
 
@@ -113,10 +120,6 @@ export async function startScratchServer(options: {
 }
 
 /** Resolves once the server answers /health/live (it answers only once it listens), polled every 20 ms. */
-async function untilListening(server: ChildProcess, port: number, logFile: string): Promise<void> {
-  for (;;) {
-    if (server.exitCode !== null) throw new Error(`the server exited (code ${server.exitCode}); see ${logFile}`);
-    if (await fetch(`http://127.0.0.1:${port}/health/live`).then((r) => r.ok, () => false)) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+function untilListening(server: ChildProcess, port: number, logFile: string): Promise<void> {
+  return pollServer(server, logFile, 20, () => fetch(`http://127.0.0.1:${port}/health/live`).then((r) => r.ok, () => false));
 }
