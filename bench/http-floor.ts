@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import express from 'express';
 import { createExpressServer } from '../src/serve/http-server.js';
 import { httpRequest, latencyStats, runLoad, type LatencyStats } from './load-generator.js';
+import { statCpuSeconds } from './thread-cpu.js';
 
 /**
  * The latency floor of this machine for a cached recommendation: what a
@@ -25,7 +26,9 @@ import { httpRequest, latencyStats, runLoad, type LatencyStats } from './load-ge
  * The load: open loop at `rate` req/s over 16 keep-alive connections (as the
  * serve benchmark's fixed-rate runs), a 3-s warm-up, then `runs` runs of
  * `seconds`. Each server reports its event loop's GC pauses over the
- * measured runs (PerformanceObserver 'gc' entries).
+ * measured runs (PerformanceObserver 'gc' entries), and each run the CPU a
+ * request cost the server (every thread) and the load generator: what two
+ * HTTP requests cost an active shopper's pair before attnrec does anything.
  *
  *   npx tsx bench/http-floor.ts [rate=1000] [seconds=15] [runs=2]
  * prints the JSON.
@@ -36,6 +39,10 @@ export interface FloorRun {
   readonly p50_ms: number;
   readonly p99_ms: number;
   readonly max_ms: number;
+  /** The server process's CPU (every thread) per answered request, µs; null where /proc cannot be read. */
+  readonly server_cpu_us_per_request: number | null;
+  /** The load generator's own CPU per answered request, µs. */
+  readonly load_generator_cpu_us_per_request: number;
 }
 
 export interface FloorResult {
@@ -94,10 +101,20 @@ async function measureOne(server: FloorServer, options: { rate: number; seconds:
     await line();
     const runs: FloorRun[] = [];
     for (let i = 0; i < options.runs; i++) {
+      const serverBefore = processCpuSeconds(child.pid);
+      const generatorBefore = process.cpuUsage();
       const result = await load(options.seconds);
+      const generator = process.cpuUsage(generatorBefore);
+      const serverAfter = processCpuSeconds(child.pid);
       const stats: LatencyStats | undefined = result.steps.recommendations;
       if (result.failed > 0 || result.abandoned > 0 || !stats || stats.p99_ms === null) throw new Error(`floor server ${server}: ${result.failed} failed, ${result.abandoned} abandoned requests`);
-      runs.push({ p50_ms: stats.p50_ms!, p99_ms: stats.p99_ms, max_ms: stats.max_ms! });
+      runs.push({
+        p50_ms: stats.p50_ms!,
+        p99_ms: stats.p99_ms,
+        max_ms: stats.max_ms!,
+        server_cpu_us_per_request: serverBefore === null || serverAfter === null ? null : Math.round(((serverAfter - serverBefore) * 1e6) / result.completed),
+        load_generator_cpu_us_per_request: Math.round((generator.user + generator.system) / result.completed),
+      });
     }
     child.stdin.write('gc\n');
     const gc = JSON.parse(await line()) as GcSummary;
@@ -163,6 +180,16 @@ function expressServer(born: boolean) {
   router.get('/users/:id/recommendations', (_req, res) => void res.json(answer));
   app.use('/v1', router);
   return born ? createExpressServer(app) : createServer(app);
+}
+
+/** utime + stime of a process (every thread), seconds; null where /proc cannot be read. */
+function processCpuSeconds(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    return statCpuSeconds(`/proc/${pid}/stat`);
+  } catch {
+    return null;
+  }
 }
 
 function round(x: number): number {

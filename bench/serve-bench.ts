@@ -203,7 +203,7 @@ export async function runServeBench(given: ServeBenchOptions): Promise<Record<st
     },
     http_floor: {
       ...floor,
-      note: "what scenario (c)'s p99 at 1,000 req/s can reach on this machine: servers answering a fixed body of a 10-item answer's size, each in its own process, under this load generator (open loop, the fixed-rate runs' connections); express_born is Express served as the attnrec server serves it (src/serve/http-server.ts)",
+      note: "what scenario (c)'s p99 at 1,000 req/s can reach on this machine: servers answering a fixed body of a 10-item answer's size, each in its own process, under this load generator (open loop, the fixed-rate runs' connections); express_born is Express served as the attnrec server serves it (src/serve/http-server.ts); each run also gives the CPU a request cost the server and the load generator, what HTTP alone costs before any work",
     },
     configurations,
   };
