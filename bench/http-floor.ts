@@ -27,8 +27,9 @@ import { statCpuSeconds } from './thread-cpu.js';
  * serve benchmark's fixed-rate runs), a 3-s warm-up, then `runs` runs of
  * `seconds`. Each server reports its event loop's GC pauses over the
  * measured runs (PerformanceObserver 'gc' entries), and each run the CPU a
- * request cost the server (every thread) and the load generator: what two
- * HTTP requests cost an active shopper's pair before attnrec does anything.
+ * request cost the server (every thread) and the load generator: what HTTP
+ * costs before attnrec does anything (an active shopper's pair is two
+ * requests).
  *
  *   npx tsx bench/http-floor.ts [rate=1000] [seconds=15] [runs=2]
  * prints the JSON.
