@@ -38,9 +38,8 @@ const rate = positive('rate', values.rate, 1);
 const workers = Math.floor(positive('workers', values.workers, 1));
 const members = Math.floor(positive('members', values.members, 1));
 
-type Load = 'ingestion' | 'shoppers';
 for (let round = 0; round < rounds; round++) {
-  for (const load of ['ingestion', 'shoppers'] as const satisfies readonly Load[]) {
+  for (const load of ['ingestion', 'shoppers'] as const) {
     const port = 27_000 + Math.floor(Math.random() * 1_000);
     let histories: Histories | undefined;
     const server = await startScratchServer({ name: 'cpu-breakdown', source: `serve-bench${servedShapeSuffix(members)}`, flags: positionals, workers, port, onStore: async (store) => void (histories = await readHistories(store)) });
@@ -58,7 +57,7 @@ for (let round = 0; round < rounds; round++) {
       const after = threadCpu(server.process.pid!);
       const units = load === 'ingestion' ? result.completed * INGEST_BATCH : result.completed;
       const threads = threadCpuMicrosPer(before, after, units);
-      const server_total = Math.round(Object.values(threads).reduce((a, b) => a + b, 0) * 10) / 10;
+      const serverTotal = Math.round(Object.values(threads).reduce((a, b) => a + b, 0) * 10) / 10;
       console.log(
         JSON.stringify({
           load,
@@ -66,7 +65,7 @@ for (let round = 0; round < rounds; round++) {
           round,
           ...(load === 'ingestion' ? { events_per_s: Math.round(result.rps * INGEST_BATCH) } : { offered_pairs_per_s: rate, pairs_per_s: Math.round(result.rps), get_p99_ms: result.steps['recommendations']?.p99_ms }),
           failed: result.failed,
-          [load === 'ingestion' ? 'cpu_us_per_event' : 'cpu_us_per_pair']: { server: server_total, load_generator: Math.round((generator.user + generator.system) / units * 10) / 10, ...threads },
+          [load === 'ingestion' ? 'cpu_us_per_event' : 'cpu_us_per_pair']: { server: serverTotal, load_generator: Math.round((generator.user + generator.system) / units * 10) / 10, ...threads },
         }),
       );
     } finally {
