@@ -109,7 +109,19 @@ function serveRows(serve: Json, n: (x: unknown, digits?: number) => string): [st
         `${n(budget.bound_events_per_s)} events/s (${n(budget.used_cores, 2)} of ${n(budget.cores)})`,
         '',
       ]);
+    // The machine's own tail: its memory monitor's CPU beside (c) at 1,000 req/s (a run's p99 targets sit on it).
+    const cached = c.idle_cached_users?.fixed_rate?.['1000'] as Json | undefined;
+    if (typeof cached?.memory_monitor_cpu_ms === 'number' && cached.seconds > 0)
+      rows.push([`${label}the machine's memory monitor (DAMON) beside idle cached users at 1,000 req/s`, `${n(cached.memory_monitor_cpu_ms / cached.seconds)} ms of CPU a second`, '']);
     rows.push([`${label}server peak RSS`, `${n(c.peak_rss_mb)} MB`, '']);
   }
+  // Since 2026-12-02: the p99 of servers that do no work, under the same load generator in the same run.
+  const floor = ((serve.http_floor?.servers ?? []) as Json[]).find((s) => s.server === 'express_born');
+  if (floor)
+    rows.push([
+      `HTTP latency floor: p99 at ${n(serve.http_floor.rate)} req/s of Express as served, answering a fixed body (no work)`,
+      (floor.runs as Json[]).map((r) => `${n(r.p99_ms, 1)} ms`).join(' / '),
+      '',
+    ]);
   return rows;
 }
