@@ -69,6 +69,22 @@ export interface HttpFloor {
   readonly servers: FloorResult[];
 }
 
+/** Above this p99 (ms) of the floor's servers, a run's latency targets say more about the machine than the server: (c)'s target. */
+export const NOISY_FLOOR_MS = 10;
+
+/**
+ * The note every latency target of a serve run carries when even a server that does no work, as attnrec serves
+ * it (express_born), had a p99 past NOISY_FLOOR_MS in its best run on this machine; else undefined.
+ */
+export function noisyMachineNote(floor: Pick<HttpFloor, 'rate' | 'servers'>): string | undefined {
+  const p99s = (floor.servers.find((s) => s.server === 'express_born')?.runs ?? []).map((r) => r.p99_ms);
+  if (p99s.length === 0) return undefined;
+  const best = Math.min(...p99s);
+  return best > NOISY_FLOOR_MS
+    ? `even a server doing no work had a p99 of ${best} ms at ${floor.rate} req/s on this machine in this run (the HTTP floor; over ${NOISY_FLOOR_MS} ms): this tail is the machine's as much as the server's`
+    : undefined;
+}
+
 const CONNECTIONS = 16;
 const SERVERS: readonly FloorServer[] = ['node_http', 'express', 'express_born'];
 
