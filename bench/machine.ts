@@ -36,7 +36,9 @@ function kernelFacts(): Record<string, string | number> {
     .filter((k) => read(`${DAMON}/${k}/state`) === 'on')
     .map((k) => {
       const sampleUs = Number(read(`${DAMON}/${k}/contexts/0/monitoring_attrs/intervals/sample_us`));
-      return `${read(`${DAMON}/${k}/contexts/0/operations`) ?? 'no context'}${Number.isFinite(sampleUs) ? ` every ${sampleUs / 1000} ms` : ''}`;
+      // Its schemes' actions (pageout, …): one pageout scheme on 2026-12-02 and 2026-12-06, none on 2026-12-04.
+      const schemes = Array.from({ length: Number(read(`${DAMON}/${k}/contexts/0/schemes/nr_schemes`) ?? 0) || 0 }, (_, i) => read(`${DAMON}/${k}/contexts/0/schemes/${i}/action`) ?? '?');
+      return `${read(`${DAMON}/${k}/contexts/0/operations`) ?? 'no context'}${Number.isFinite(sampleUs) ? ` every ${sampleUs / 1000} ms` : ''}${schemes.length > 0 ? `, schemes: ${schemes.join(', ')}` : ''}`;
     });
   if (running.length > 0) facts.memory_monitor = `DAMON (${running.join(', ')})`;
   const pack = read('/proc/sys/kernel/sched_vcpu_pack');
