@@ -61,6 +61,27 @@ export function memoryMonitorThreads(): number[] {
   return pids;
 }
 
+/**
+ * The share of a run's time from which the memory monitor's bursts are taken to set its p99. Measured in the
+ * serve benchmark's runs of (c) at 1,000 req/s: 0.5-0.8 % of the time on quiet hours, whose p99 was 2.7-4.2 ms
+ * (2026-12-04 20:17, 2026-12-05 18:50, 2026-12-06 09:54, 13:03, 16:07); 2.9-3.6 % on busy ones, whose p99 was
+ * 16.8-20.9 ms (2026-12-04 18:31, 2026-12-06 17:44 and 18:38). A p99 is the slowest 1 % of requests, and a request due while the monitor holds
+ * one of two cores waits whenever the other is busy too; 2 % lies between the two kinds of hour.
+ */
+export const MONITOR_TAIL_SHARE = 0.02;
+
+/**
+ * A note for a latency measured over `seconds` while the memory monitor ran `monitorMs`, where that is at
+ * least MONITOR_TAIL_SHARE of the time; else undefined (and where the machine has no monitor).
+ */
+export function monitorTailNote(monitorMs: number | undefined, seconds: number): string | undefined {
+  if (monitorMs === undefined || !(seconds > 0)) return undefined;
+  const share = monitorMs / (seconds * 1_000);
+  return share >= MONITOR_TAIL_SHARE
+    ? `the machine's memory monitor held a core ${(share * 100).toFixed(1)} % of this run's time (${Math.round(monitorMs / seconds)} ms a second; quiet hours 0.5-0.8 %): this tail is the machine's as much as the server's`
+    : undefined;
+}
+
 /** CPU milliseconds the given threads have run (their schedstat), summed; a thread that is gone counts 0. */
 export function threadsCpuMs(pids: readonly number[]): number {
   let ns = 0;

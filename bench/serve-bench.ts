@@ -13,7 +13,7 @@ import { DEFAULT_TRAINING } from '../src/train/trainer.js';
 import { runLoad, type LoadOptions, type LoadRequest, type LoadResult, type WindowStats } from './load-generator.js';
 import { measureHttpFloor, noisyMachineNote } from './http-floor.js';
 import { ingestionBudget, type IngestionBudget } from './ingestion-budget.js';
-import { memoryMonitorThreads, threadsCpuMs } from './machine.js';
+import { memoryMonitorThreads, monitorTailNote, threadsCpuMs } from './machine.js';
 import { measureMatMulPeak, type MatMulPeak } from './matmul-peak.js';
 import { historyLength, meanServingFlops, readHistories, Workloads, type FlopsConfig, type Histories } from './serve-workloads.js';
 import { writeSyntheticCsv } from './synthetic-log.js';
@@ -768,11 +768,15 @@ export interface TargetResult {
  * throughput target is met only if the run also had no failed and no
  * abandoned request. met is null for what --quick does not measure. Where a
  * server doing no work missed (c)'s 10 ms on this machine in the same run,
- * every latency target carries `noisy` as a note: its verdict, met or not, is
- * then the machine's as much as the server's.
+ * every latency target carries `noisy` as a note, and each one whose run had
+ * the machine's memory monitor busy past a p99's share of the time says so:
+ * such a verdict, met or not, is the machine's as much as the server's.
  */
 function evaluateTargets(r: TargetInputs, steadyP99: number | null, quick: boolean, window: number, noisy: string | undefined): TargetResult[] {
-  const withNoise = (t: TargetResult): TargetResult => (noisy === undefined || t.result === null ? t : { ...t, note: t.note ? `${t.note}; ${noisy}` : noisy });
+  const withNoise = (t: TargetResult, run: Run | undefined): TargetResult => {
+    const notes = [t.note, noisy, run && monitorTailNote(run.memory_monitor_cpu_ms, run.seconds)].filter((n): n is string => n !== undefined);
+    return t.result === null || notes.length === 0 ? t : { ...t, note: notes.join('; ') };
+  };
   const clean = (run: Run | undefined): boolean => run !== undefined && run.failed === 0 && run.abandoned === 0;
   const atLeast = (target: string, measure: string, run: Run | undefined, value: number | null | undefined, bound: number, unit: string): TargetResult =>
     run === undefined || value === null || value === undefined
@@ -781,7 +785,7 @@ function evaluateTargets(r: TargetInputs, steadyP99: number | null, quick: boole
   const atMost = (target: string, measure: string, run: Run | undefined, value: number | null | undefined, bound: number): TargetResult =>
     run === undefined || value === null || value === undefined
       ? { target, measure, result: null, unit: 'ms', met: null, note: quick ? 'not measured with --quick' : 'not measured' }
-      : withNoise({ target, measure, result: value, unit: 'ms', met: value <= bound && clean(run) });
+      : withNoise({ target, measure, result: value, unit: 'ms', met: value <= bound && clean(run) }, run);
   const fixed = (scenario: 'active_shoppers' | 'sessions' | 'sessions_30' | 'idle_cached_users', rate: number): Run | undefined => r[scenario].fixed_rate[String(rate)];
   const transient = (name: string, windows: CompactWindow[], run: Run): TargetResult => {
     const after = windows.filter((w) => w.from_s >= 0);
@@ -795,7 +799,7 @@ function evaluateTargets(r: TargetInputs, steadyP99: number | null, quick: boole
       unit: 'ms',
       met: worst !== null && bound !== null && worst <= bound && failed === 0 && run.failed + run.abandoned === 0 ? true : worst === null || bound === null ? null : false,
       ...(failed > 0 && { note: `${failed} failed or abandoned requests in these windows` }),
-    });
+    }, run);
   };
   return [
     atLeast('≥ 1,000 req/s', 'active shoppers: event + recommendations pairs/s at saturation', r.active_shoppers.saturation, r.active_shoppers.saturation.rps, 1_000, 'req/s'),

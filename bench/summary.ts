@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NOISY_FLOOR_MS, noisyMachineNote } from './http-floor.js';
+import { MONITOR_TAIL_SHARE } from './machine.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- benchmark result files are read as loose JSON
 
@@ -104,7 +105,12 @@ function serveRows(serve: Json, n: (x: unknown, digits?: number) => string): [st
       '',
     ]);
     for (const t of c.targets as Json[]) {
-      const verdict = `${t.met === false ? ' — not met' : ''}${noisy && t.unit === 'ms' && t.result !== null ? ` (the machine's own HTTP floor p99 was over ${NOISY_FLOOR_MS} ms)` : ''}`;
+      const monitorBusy = typeof t.note === 'string' && t.note.includes('memory monitor held a core');
+      const machine = [
+        ...(noisy && t.unit === 'ms' && t.result !== null ? [`the machine's own HTTP floor p99 was over ${NOISY_FLOOR_MS} ms`] : []),
+        ...(monitorBusy ? [`its memory monitor held a core ≥ ${MONITOR_TAIL_SHARE * 100} % of the run`] : []),
+      ];
+      const verdict = `${t.met === false ? ' — not met' : ''}${machine.length > 0 ? ` (${machine.join('; ')})` : ''}`;
       rows.push([`${label}${t.measure}`, `${n(t.result, 1)} ${t.unit}${verdict}`, String(t.target)]);
     }
     // Since 2026-12-06: what the cores could carry beside the shoppers (bench/ingestion-budget.ts).
