@@ -37,7 +37,8 @@ function kernelFacts(): Record<string, string | number> {
     .map((k) => {
       const sampleUs = Number(read(`${DAMON}/${k}/contexts/0/monitoring_attrs/intervals/sample_us`));
       // Its schemes' actions (pageout, …): one pageout scheme on 2026-12-02 and 2026-12-06, none on 2026-12-04.
-      const schemes = Array.from({ length: Number(read(`${DAMON}/${k}/contexts/0/schemes/nr_schemes`) ?? 0) || 0 }, (_, i) => read(`${DAMON}/${k}/contexts/0/schemes/${i}/action`) ?? '?');
+      const count = Number(read(`${DAMON}/${k}/contexts/0/schemes/nr_schemes`)) || 0;
+      const schemes = Array.from({ length: count }, (_, i) => read(`${DAMON}/${k}/contexts/0/schemes/${i}/action`) ?? '?');
       return `${read(`${DAMON}/${k}/contexts/0/operations`) ?? 'no context'}${Number.isFinite(sampleUs) ? ` every ${sampleUs / 1000} ms` : ''}${schemes.length > 0 ? `, schemes: ${schemes.join(', ')}` : ''}`;
     });
   if (running.length > 0) facts.memory_monitor = `DAMON (${running.join(', ')})`;
@@ -65,10 +66,14 @@ export function memoryMonitorThreads(): number[] {
  * The share of a run's time from which the memory monitor's bursts are taken to set its p99. Measured in the
  * serve benchmark's runs of (c) at 1,000 req/s: 0.5-0.8 % of the time on quiet hours, whose p99 was 2.7-4.2 ms
  * (2026-12-04 20:17, 2026-12-05 18:50, 2026-12-06 09:54, 13:03, 16:07); 2.9-3.6 % on busy ones, whose p99 was
- * 16.8-20.9 ms (2026-12-04 18:31, 2026-12-06 17:44 and 18:38). A p99 is the slowest 1 % of requests, and a request due while the monitor holds
- * one of two cores waits whenever the other is busy too; 2 % lies between the two kinds of hour.
+ * 16.8-20.9 ms (2026-12-04 18:31, 2026-12-06 17:44 and 18:38). A p99 is the slowest 1 % of requests, and a
+ * request due while the monitor holds one of two cores waits whenever the other is busy too; 2 % lies between
+ * the two kinds of hour.
  */
 export const MONITOR_TAIL_SHARE = 0.02;
+
+/** The words every monitorTailNote holds, by which bench/summary.ts finds the targets that carry one. */
+export const MONITOR_NOTE_MARK = "the machine's memory monitor held a core";
 
 /**
  * A note for a latency measured over `seconds` while the memory monitor ran `monitorMs`, where that is at
@@ -78,7 +83,7 @@ export function monitorTailNote(monitorMs: number | undefined, seconds: number):
   if (monitorMs === undefined || !(seconds > 0)) return undefined;
   const share = monitorMs / (seconds * 1_000);
   return share >= MONITOR_TAIL_SHARE
-    ? `the machine's memory monitor held a core ${(share * 100).toFixed(1)} % of this run's time (${Math.round(monitorMs / seconds)} ms a second; quiet hours 0.5-0.8 %): this tail is the machine's as much as the server's`
+    ? `${MONITOR_NOTE_MARK} ${(share * 100).toFixed(1)} % of this run's time (${Math.round(monitorMs / seconds)} ms a second; quiet hours 0.5-0.8 %): this tail is the machine's as much as the server's`
     : undefined;
 }
 

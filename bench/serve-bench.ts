@@ -769,12 +769,13 @@ export interface TargetResult {
  * abandoned request. met is null for what --quick does not measure. Where a
  * server doing no work missed (c)'s 10 ms on this machine in the same run,
  * every latency target carries `noisy` as a note, and each one whose run had
- * the machine's memory monitor busy past a p99's share of the time says so:
- * such a verdict, met or not, is the machine's as much as the server's.
+ * the machine's memory monitor busy MONITOR_TAIL_SHARE of the time or more
+ * says so (bench/machine.ts): such a verdict, met or not, is the machine's as
+ * much as the server's.
  */
 function evaluateTargets(r: TargetInputs, steadyP99: number | null, quick: boolean, window: number, noisy: string | undefined): TargetResult[] {
-  const withNoise = (t: TargetResult, run: Run | undefined): TargetResult => {
-    const notes = [t.note, noisy, run && monitorTailNote(run.memory_monitor_cpu_ms, run.seconds)].filter((n): n is string => n !== undefined);
+  const withNoise = (t: TargetResult, run: Run): TargetResult => {
+    const notes = [t.note, noisy, monitorTailNote(run.memory_monitor_cpu_ms, run.seconds)].filter((n): n is string => n !== undefined);
     return t.result === null || notes.length === 0 ? t : { ...t, note: notes.join('; ') };
   };
   const clean = (run: Run | undefined): boolean => run !== undefined && run.failed === 0 && run.abandoned === 0;

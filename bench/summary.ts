@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NOISY_FLOOR_MS, noisyMachineNote } from './http-floor.js';
-import { MONITOR_TAIL_SHARE } from './machine.js';
+import { MONITOR_NOTE_MARK, MONITOR_TAIL_SHARE } from './machine.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- benchmark result files are read as loose JSON
 
@@ -105,7 +105,7 @@ function serveRows(serve: Json, n: (x: unknown, digits?: number) => string): [st
       '',
     ]);
     for (const t of c.targets as Json[]) {
-      const monitorBusy = typeof t.note === 'string' && t.note.includes('memory monitor held a core');
+      const monitorBusy = typeof t.note === 'string' && t.note.includes(MONITOR_NOTE_MARK);
       const machine = [
         ...(noisy && t.unit === 'ms' && t.result !== null ? [`the machine's own HTTP floor p99 was over ${NOISY_FLOOR_MS} ms`] : []),
         ...(monitorBusy ? [`its memory monitor held a core ≥ ${MONITOR_TAIL_SHARE * 100} % of the run`] : []),

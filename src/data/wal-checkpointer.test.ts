@@ -186,16 +186,16 @@ describe('WAL checkpoints on a worker thread', () => {
     db.pragma('wal_autocheckpoint = 0');
     const hold = lock();
     const flushing = new WalCheckpointer(db, hold, { cyclePages: 100_000, flushPages: 500, idleMs: 200 });
+    const writeBatch = async (checkpointer: WalCheckpointer): Promise<void> => {
+      await hold(async () => commitBatch(checkpointer));
+      await new Promise((r) => setTimeout(r, 5));
+    };
     // Writes go on until three flushes were answered (or 400 batches): how many batches that takes depends on
     // how fast the thread starts and syncs (a flush is asked for only while none is under way; under a busy
     // suite the first took longer than 40 batches, CI at 21fbb28), not on what is checked.
     let batches = 0;
     try {
-      while (flushing.flushes < 3 && batches < 400) {
-        await hold(async () => commitBatch(flushing));
-        batches++;
-        await new Promise((r) => setTimeout(r, 5));
-      }
+      for (; flushing.flushes < 3 && batches < 400; batches++) await writeBatch(flushing);
       expect(flushing.flushes).toBeGreaterThanOrEqual(3);
       // Never more often than every 500 estimated pages (105 a batch of 100 rows).
       expect(flushing.flushes).toBeLessThanOrEqual(Math.floor((batches * 105) / 500));
@@ -204,10 +204,7 @@ describe('WAL checkpoints on a worker thread', () => {
     }
     const quiet = new WalCheckpointer(db, hold, { cyclePages: 100_000, flushPages: 0, idleMs: 200 });
     try {
-      for (let b = 0; b < Math.max(batches, 40); b++) {
-        await hold(async () => commitBatch(quiet));
-        await new Promise((r) => setTimeout(r, 5));
-      }
+      for (let b = 0; b < Math.max(batches, 40); b++) await writeBatch(quiet);
       expect(quiet.flushes).toBe(0);
     } finally {
       await quiet.close();
