@@ -31,20 +31,55 @@ function kernelFacts(): Record<string, string | number> {
       return undefined;
     }
   };
-  const monitors = existsSync(DAMON) ? readdirSync(DAMON).filter((name) => /^\d+$/.test(name)) : [];
-  const running = monitors
-    .filter((k) => read(`${DAMON}/${k}/state`) === 'on')
-    .map((k) => {
-      const sampleUs = Number(read(`${DAMON}/${k}/contexts/0/monitoring_attrs/intervals/sample_us`));
-      // Its schemes' actions (pageout, …): one pageout scheme on 2026-12-02 and 2026-12-06, none on 2026-12-04.
-      const count = Number(read(`${DAMON}/${k}/contexts/0/schemes/nr_schemes`)) || 0;
-      const schemes = Array.from({ length: count }, (_, i) => read(`${DAMON}/${k}/contexts/0/schemes/${i}/action`) ?? '?');
-      return `${read(`${DAMON}/${k}/contexts/0/operations`) ?? 'no context'}${Number.isFinite(sampleUs) ? ` every ${sampleUs / 1000} ms` : ''}${schemes.length > 0 ? `, schemes: ${schemes.join(', ')}` : ''}`;
-    });
-  if (running.length > 0) facts.memory_monitor = `DAMON (${running.join(', ')})`;
+  const monitor = memoryMonitorDescription();
+  if (monitor !== undefined) facts.memory_monitor = monitor;
   const pack = read('/proc/sys/kernel/sched_vcpu_pack');
   if (pack !== undefined) facts.sched_vcpu_pack = Number(pack);
   return facts;
+}
+
+/**
+ * The running DAMON monitors under `root` (sysfs), in words: what it watches, how often it samples, how many
+ * regions it may split memory into (its CPU grows with the sampled regions that lie on mapped pages:
+ * docs/serving-performance.md, "Where the memory monitor's CPU goes") and each scheme's action with the
+ * kinds of page its filters let through. Undefined where none runs.
+ */
+export function memoryMonitorDescription(root = DAMON): string | undefined {
+  const read = (path: string): string | undefined => {
+    try {
+      return readFileSync(path, 'utf8').trim();
+    } catch {
+      return undefined;
+    }
+  };
+  const monitors = existsSync(root) ? readdirSync(root).filter((name) => /^\d+$/.test(name)) : [];
+  const running = monitors
+    .filter((k) => read(`${root}/${k}/state`) === 'on')
+    .map((k) => {
+      const context = `${root}/${k}/contexts/0`;
+      const sampleUs = Number(read(`${context}/monitoring_attrs/intervals/sample_us`));
+      const minRegions = read(`${context}/monitoring_attrs/nr_regions/min`);
+      const maxRegions = read(`${context}/monitoring_attrs/nr_regions/max`);
+      // Its schemes' actions (pageout, …): one pageout scheme on 2026-12-02 and 2026-12-06, none on 2026-12-04.
+      const count = Number(read(`${context}/schemes/nr_schemes`)) || 0;
+      const schemes = Array.from({ length: count }, (_, i) => {
+        const scheme = `${context}/schemes/${i}`;
+        const filters = Array.from({ length: Number(read(`${scheme}/ops_filters/nr_filters`)) || 0 }, (_, f) => {
+          const filter = `${scheme}/ops_filters/${f}`;
+          const matching = read(`${filter}/matching`) === 'Y';
+          const allow = read(`${filter}/allow`) === 'Y';
+          return `${allow ? '' : 'not '}${matching ? '' : 'non-'}${read(`${filter}/type`) ?? '?'}`;
+        });
+        return `${read(`${scheme}/action`) ?? '?'}${filters.length > 0 ? ` (${filters.join(', ')})` : ''}`;
+      });
+      return [
+        read(`${context}/operations`) ?? 'no context',
+        Number.isFinite(sampleUs) ? ` every ${sampleUs / 1000} ms` : '',
+        minRegions !== undefined && maxRegions !== undefined ? `, ${minRegions}-${maxRegions} regions` : '',
+        schemes.length > 0 ? `, schemes: ${schemes.join(', ')}` : '',
+      ].join('');
+    });
+  return running.length > 0 ? `DAMON (${running.join('; ')})` : undefined;
 }
 
 /** The kernel's memory-monitor threads (DAMON's kdamond.N), by pid; none on most machines. */
