@@ -52,7 +52,7 @@ describe("the memory monitor's description", () => {
       '1/state': 'off',
     });
     try {
-      expect(memoryMonitorDescription(root)).toBe('DAMON (paddr every 500 ms, 1024-8192 regions, schemes: pageout (not anon, unmapped))');
+      expect(memoryMonitorDescription(root)).toBe('DAMON (paddr every 500 ms, 1024-8192 regions, schemes: pageout (rejects anon, allows unmapped))');
     } finally {
       rmSync(root, { recursive: true, force: true });
     }

@@ -17,6 +17,15 @@ export function machineFacts(): Record<string, string | number> {
 
 const DAMON = '/sys/kernel/mm/damon/admin/kdamonds';
 
+/** A kernel setting's text, or undefined where the file does not exist (or cannot be read). */
+function read(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Kernel settings that shape tail latency on the machine, where they exist: a DAMON memory monitor
  * (its kernel thread wakes every sampling interval and runs ~10 ms on one core, docs/serving-performance.md)
@@ -24,13 +33,6 @@ const DAMON = '/sys/kernel/mm/damon/admin/kdamonds';
  */
 function kernelFacts(): Record<string, string | number> {
   const facts: Record<string, string | number> = {};
-  const read = (path: string): string | undefined => {
-    try {
-      return readFileSync(path, 'utf8').trim();
-    } catch {
-      return undefined;
-    }
-  };
   const monitor = memoryMonitorDescription();
   if (monitor !== undefined) facts.memory_monitor = monitor;
   const pack = read('/proc/sys/kernel/sched_vcpu_pack');
@@ -45,13 +47,6 @@ function kernelFacts(): Record<string, string | number> {
  * kinds of page its filters let through. Undefined where none runs.
  */
 export function memoryMonitorDescription(root = DAMON): string | undefined {
-  const read = (path: string): string | undefined => {
-    try {
-      return readFileSync(path, 'utf8').trim();
-    } catch {
-      return undefined;
-    }
-  };
   const monitors = existsSync(root) ? readdirSync(root).filter((name) => /^\d+$/.test(name)) : [];
   const running = monitors
     .filter((k) => read(`${root}/${k}/state`) === 'on')
@@ -68,7 +63,7 @@ export function memoryMonitorDescription(root = DAMON): string | undefined {
           const filter = `${scheme}/ops_filters/${f}`;
           const matching = read(`${filter}/matching`) === 'Y';
           const allow = read(`${filter}/allow`) === 'Y';
-          return `${allow ? '' : 'not '}${matching ? '' : 'non-'}${read(`${filter}/type`) ?? '?'}`;
+          return `${allow ? 'allows' : 'rejects'} ${matching ? '' : 'non-'}${read(`${filter}/type`) ?? '?'}`;
         });
         return `${read(`${scheme}/action`) ?? '?'}${filters.length > 0 ? ` (${filters.join(', ')})` : ''}`;
       });
