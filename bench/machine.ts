@@ -17,7 +17,7 @@ export function machineFacts(): Record<string, string | number> {
 
 const DAMON = '/sys/kernel/mm/damon/admin/kdamonds';
 
-/** A kernel setting's text, or undefined where the file does not exist (or cannot be read). */
+/** A /proc or /sys file's text, or undefined where it does not exist (a process or thread that ended, a setting this kernel lacks). */
 function read(path: string): string | undefined {
   try {
     return readFileSync(path, 'utf8').trim();
@@ -83,11 +83,7 @@ export function memoryMonitorThreads(): number[] {
   if (!existsSync('/proc')) return pids;
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/comm`, 'utf8').startsWith('kdamond')) pids.push(Number(entry));
-    } catch {
-      // the process ended while listed
-    }
+    if (read(`/proc/${entry}/comm`)?.startsWith('kdamond')) pids.push(Number(entry));
   }
   return pids;
 }
@@ -120,13 +116,7 @@ export function monitorTailNote(monitorMs: number | undefined, seconds: number):
 /** CPU milliseconds the given threads have run (their schedstat), summed; a thread that is gone counts 0. */
 export function threadsCpuMs(pids: readonly number[]): number {
   let ns = 0;
-  for (const pid of pids) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      // gone
-    }
-  }
+  for (const pid of pids) ns += Number(read(`/proc/${pid}/schedstat`)?.split(' ')[0] ?? 0);
   return ns / 1e6;
 }
 
