@@ -1,0 +1,123 @@
+/**
+ * SQLite's own cost of an ingested event, with nothing of attnrec around it: what the SQLite writer
+ * thread's CPU an event (bench/cpu-breakdown.ts) is set against. On a fresh copy of the serve benchmark's
+ * store, better-sqlite3 alone inserts events as the writer does (the import target's 9-column statement
+ * with ON CONFLICT DO NOTHING, src/data/import/sqlite-target.ts): uniform users and items of the store, a
+ * fresh event id each, `ts` now, the ids from in-memory arrays (no look-ups), `groups` events a
+ * transaction. The connection is set up as the writer's (WAL, the store's `synchronous`, `--cache-mib`,
+ * foreign keys, no automatic checkpoints); a `wal_checkpoint(TRUNCATE)` runs every `--checkpoint-every`
+ * events and its CPU is reported apart (the server's checkpoints run on their own thread). Each group size
+ * in turn, `--events` events each after a warm-up; CPU from process.cpuUsage (this process has one
+ * thread doing the work), wall time beside it.
+ *
+ *   npm run bench -- serve --quick          # once, to build bench/scratch/serve-bench.db
+ *   npx tsx bench/sqlite-event-floor.ts [--events 200000] [--groups 100,200,500,1000,2000] [--cache-mib 32] [--checkpoint-every 20000] [--no-write]
+ *
+ * Prints one JSON document and writes it to bench/results/sqlite-event-floor-<timestamp>.json.
+ */
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { integerFlag } from '../src/cli/job.js';
+import { ROOT } from '../src/cli/processes.js';
+import { machineFacts, writeBenchResult } from './machine.js';
+import { copyScratchStore } from './warm-server.js';
+
+const { values } = parseArgs({
+  options: {
+    events: { type: 'string', default: '200000' },
+    groups: { type: 'string', default: '100,200,500,1000,2000' },
+    'cache-mib': { type: 'string', default: '32' },
+    'checkpoint-every': { type: 'string', default: '20000' },
+    'no-write': { type: 'boolean', default: false },
+  },
+});
+const events = integerFlag('events', values.events, 1_000, 10_000_000);
+const groups = values.groups.split(',').map((g) => integerFlag('groups', g.trim(), 1, 100_000));
+const cacheMib = integerFlag('cache-mib', values['cache-mib'], 1, 4_096);
+const checkpointEvery = integerFlag('checkpoint-every', values['checkpoint-every'], 1_000, 10_000_000);
+const WARM_UP_EVENTS = 40_000;
+
+const started = new Date();
+const file = await copyScratchStore('sqlite-event-floor');
+const db = new Database(file, { fileMustExist: true });
+db.pragma('journal_mode = WAL');
+db.pragma('foreign_keys = ON');
+db.pragma('wal_autocheckpoint = 0');
+db.pragma('temp_store = MEMORY');
+db.pragma(`cache_size = ${-cacheMib * 1024}`);
+const synchronous = Number(db.pragma('synchronous', { simple: true }));
+
+const users = db.prepare('SELECT id FROM users').pluck().all() as number[];
+const items = db.prepare('SELECT id FROM items').pluck().all() as number[];
+const view = db.prepare("SELECT id FROM event_types WHERE name = 'view'").pluck().get() as number | undefined;
+if (users.length === 0 || items.length === 0 || view === undefined) throw new Error(`${file} holds no users, items or 'view' type: build it with npm run bench -- serve --quick`);
+const insert = db.prepare(
+  `INSERT INTO events (user_id, session_id, item_id, type_id, ts, value, quantity, event_id, recommendation_id)
+   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+);
+
+let seed = 7;
+const uniform = (n: number): number => {
+  seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+  return seed % n;
+};
+const tag = started.getTime().toString(36);
+let sequence = 0;
+const group = db.transaction((size: number) => {
+  const now = Date.now();
+  for (let i = 0; i < size; i++) insert.run(users[uniform(users.length)], null, items[uniform(items.length)], view, now, null, null, `floor-${tag}-${sequence++}`, null);
+});
+const cpuMs = (from: NodeJS.CpuUsage): number => {
+  const { user, system } = process.cpuUsage(from);
+  return (user + system) / 1_000;
+};
+let checkpointMs = 0;
+const checkpoint = (): void => {
+  const from = process.cpuUsage();
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  checkpointMs += cpuMs(from);
+};
+
+/** `count` events in transactions of `size`, a checkpoint every checkpointEvery events. */
+function run(size: number, count: number) {
+  checkpoint();
+  checkpointMs = 0;
+  const [from, t0] = [process.cpuUsage(), performance.now()];
+  let sinceCheckpoint = 0;
+  for (let done = 0; done < count; done += size) {
+    group(size);
+    sinceCheckpoint += size;
+    if (sinceCheckpoint >= checkpointEvery) {
+      checkpoint();
+      sinceCheckpoint = 0;
+    }
+  }
+  const [cpu, wall] = [cpuMs(from), performance.now() - t0];
+  const round = (x: number): number => Math.round(x * 100) / 100;
+  return {
+    events_a_transaction: size,
+    events: count,
+    inserts_and_commits_cpu_us_per_event: round(((cpu - checkpointMs) * 1_000) / count),
+    checkpoints_cpu_us_per_event: round((checkpointMs * 1_000) / count),
+    wall_us_per_event: round((wall * 1_000) / count),
+  };
+}
+
+run(groups[0]!, WARM_UP_EVENTS);
+const results = groups.map((size) => {
+  const result = run(size, Math.ceil(events / size) * size);
+  process.stderr.write(`${JSON.stringify(result)}\n`);
+  return result;
+});
+db.close();
+const body = {
+  benchmark: 'sqlite-event-floor',
+  started: started.toISOString(),
+  machine: machineFacts(),
+  method: `a fresh copy of bench/scratch/serve-bench.db (${users.length} users, ${items.length} items); better-sqlite3 alone, the import target's event INSERT (ON CONFLICT DO NOTHING), uniform users and items, a fresh event id each, ts now, ids from memory; WAL, synchronous=${synchronous}, cache ${cacheMib} MiB, foreign keys on, no automatic checkpoints, wal_checkpoint(TRUNCATE) every ${checkpointEvery} events (CPU apart); ${WARM_UP_EVENTS} events of warm-up, then ${events} events per transaction size in turn; CPU from process.cpuUsage`,
+  results,
+};
+const text = JSON.stringify(body, null, 2);
+process.stdout.write(`${text}\n`);
+if (!values['no-write']) process.stderr.write(`wrote ${writeBenchResult(join(ROOT, 'bench', 'results'), 'sqlite-event-floor', started, text)}\n`);
