@@ -1,10 +1,9 @@
 /**
  * SQLite's own cost of an ingested event, with nothing of attnrec around it: what the SQLite writer
  * thread's CPU an event (bench/cpu-breakdown.ts) is set against. On a fresh copy of the serve benchmark's
- * store, better-sqlite3 alone inserts events as the writer does (the import target's 9-column statement
- * with ON CONFLICT DO NOTHING, src/data/import/sqlite-target.ts): uniform users and items of the store, a
- * fresh event id each, `ts` now, the ids from in-memory arrays (no look-ups), `groups` events a
- * transaction. The connection is set up as the writer's (WAL, the store's `synchronous`, `--cache-mib`,
+ * store, better-sqlite3 alone inserts events with the writer's statement (SQLITE_EVENT_INSERT,
+ * src/data/import/sqlite-target.ts): uniform users and items of the store (src/random.ts, seeded), a fresh
+ * event id each, `ts` now, the ids from in-memory arrays (no look-ups), `groups` events a transaction. The connection is set up as the writer's (WAL, the store's `synchronous`, `--cache-mib`,
  * foreign keys, no automatic checkpoints); a `wal_checkpoint(TRUNCATE)` runs every `--checkpoint-every`
  * events and its CPU is reported apart (the server's checkpoints run on their own thread). Each group size
  * in turn, `--events` events each after a warm-up; CPU from process.cpuUsage (this process has one
@@ -20,6 +19,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { integerFlag } from '../src/cli/job.js';
 import { ROOT } from '../src/cli/processes.js';
+import { SQLITE_EVENT_INSERT } from '../src/data/import/sqlite-target.js';
+import { Random } from '../src/random.js';
 import { machineFacts, writeBenchResult } from './machine.js';
 import { copyScratchStore } from './warm-server.js';
 
@@ -52,21 +53,14 @@ const users = db.prepare('SELECT id FROM users').pluck().all() as number[];
 const items = db.prepare('SELECT id FROM items').pluck().all() as number[];
 const view = db.prepare("SELECT id FROM event_types WHERE name = 'view'").pluck().get() as number | undefined;
 if (users.length === 0 || items.length === 0 || view === undefined) throw new Error(`${file} holds no users, items or 'view' type: build it with npm run bench -- serve --quick`);
-const insert = db.prepare(
-  `INSERT INTO events (user_id, session_id, item_id, type_id, ts, value, quantity, event_id, recommendation_id)
-   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-);
+const insert = db.prepare(SQLITE_EVENT_INSERT);
 
-let seed = 7;
-const uniform = (n: number): number => {
-  seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-  return seed % n;
-};
+const random = new Random(7);
 const tag = started.getTime().toString(36);
 let sequence = 0;
 const group = db.transaction((size: number) => {
   const now = Date.now();
-  for (let i = 0; i < size; i++) insert.run(users[uniform(users.length)], null, items[uniform(items.length)], view, now, null, null, `floor-${tag}-${sequence++}`, null);
+  for (let i = 0; i < size; i++) insert.run(users[random.int(users.length)], null, items[random.int(items.length)], view, now, null, null, `floor-${tag}-${sequence++}`, null);
 });
 const cpuMs = (from: NodeJS.CpuUsage): number => {
   const { user, system } = process.cpuUsage(from);

@@ -135,6 +135,13 @@ export function prepareSqliteImportTarget(db: Database.Database): void {
   statementsOf(db);
 }
 
+/**
+ * The statement every stored event goes through (the writer thread's event groups and bulk imports alike);
+ * exported for bench/sqlite-event-floor.ts, which measures SQLite's own cost of it.
+ */
+export const SQLITE_EVENT_INSERT = `INSERT INTO events (user_id, session_id, item_id, type_id, ts, value, quantity, event_id, recommendation_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`;
+
 function prepareStatements(db: Database.Database) {
   return {
     selectUser: db.prepare('SELECT id FROM users WHERE external_id = ?').pluck(),
@@ -148,10 +155,7 @@ function prepareStatements(db: Database.Database) {
     // than multi-row VALUES lists and 20% faster than an array of parameters.
     // Most logged events have no value, quantity, event id or recommendation
     // id: a 5-column statement saves binding four NULLs on each of them.
-    insertEvent: db.prepare(
-      `INSERT INTO events (user_id, session_id, item_id, type_id, ts, value, quantity, event_id, recommendation_id)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-    ),
+    insertEvent: db.prepare(SQLITE_EVENT_INSERT),
     insertBareEvent: db.prepare('INSERT INTO events (user_id, session_id, item_id, type_id, ts) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING'),
     savepoint: { begin: db.prepare('SAVEPOINT batch'), release: db.prepare('RELEASE batch'), rollback: db.prepare('ROLLBACK TO batch') },
     selectEventTypes: db.prepare('SELECT id, name FROM event_types'),
