@@ -4,6 +4,7 @@ import { sqliteAttributionReads, sqliteAttributionWrites } from './attributions.
 import { CommittedIds } from './committed-ids.js';
 import { carryError, writeEventGroup } from './event-batch-write.js';
 import { sqliteImpressionStatements } from './impressions.js';
+import { configureWriterConnection } from './sqlite-writer-connection.js';
 import type { SqliteReaderRequest, SqliteThreadSettings, SqliteWriterRequest } from './sqlite-writer.js';
 
 // A thread of src/data/sqlite-writer.ts: one connection, the statements of
@@ -17,15 +18,7 @@ const ids = new CommittedIds();
 const port = parentPort!;
 const db = new Database(settings.file, { fileMustExist: true, readonly: settings.role === 'reader' });
 db.pragma('busy_timeout = 10000');
-if (settings.role === 'writer') {
-  db.pragma('wal_autocheckpoint = 0');
-  db.pragma('foreign_keys = ON');
-  db.pragma(`synchronous = ${Number(settings.synchronous)}`);
-  db.pragma(`cache_size = ${Number(settings.cacheSize)}`);
-  // As the main connection (src/data/store.ts): with temporary files, each batch of events in its savepoint
-  // wrote a statement journal to a file, ~0.4 MB a batch of 100 beside its ~0.5 MB of WAL (/proc/<tid>/io).
-  db.pragma('temp_store = MEMORY');
-}
+if (settings.role === 'writer') configureWriterConnection(db, settings);
 
 port.on('message', (message: (SqliteWriterRequest | SqliteReaderRequest | { readonly op: 'ready' | 'close' }) & { readonly id: number }) => {
   try {

@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads';
 import type { AttributionPlan } from './attributions.js';
 import type { GroupBatch, GroupOutcome } from './event-batch-write.js';
 import type { PackedImpressions } from './packed-impressions.js';
+import type { WriterConnectionSettings } from './sqlite-writer-connection.js';
 import type { Store } from './store.js';
 import { walCheckpointer, type WalCheckpointer } from './wal-checkpointer.js';
 import { checkpointHold, withBulkWritesPaused, withLongRead, withWriteLock } from './write-lock.js';
@@ -72,11 +73,8 @@ export interface SqliteReaderReplies {
 }
 
 /** A thread's settings (workerData). */
-export interface SqliteThreadSettings {
+export interface SqliteThreadSettings extends WriterConnectionSettings {
   readonly file: string;
-  readonly synchronous: number;
-  /** The writer's page cache (PRAGMA cache_size): writerCacheSize of the main connection's. */
-  readonly cacheSize: number;
   /** writer: a read-write connection at the process's priority; reader: a read-only connection at nice READER_NICE. */
   readonly role: 'writer' | 'reader';
   /** The thread's nice value, set by its entry (sqlite-writer-thread.mjs) before anything else runs there: READER_NICE for the reader. */
@@ -109,6 +107,18 @@ export function writerCacheSize(main: { readonly cacheSize: number; readonly pag
   if (main.pageCount >= lockingPage) return main.cacheSize;
   const mainKib = main.cacheSize < 0 ? -main.cacheSize : (main.cacheSize * main.pageSize) / 1024;
   return mainKib > WRITER_CACHE_KIB ? -WRITER_CACHE_KIB : main.cacheSize;
+}
+
+/** The writer thread's connection settings, from the process's main connection `db` (its synchronous, and writerCacheSize of its page cache). */
+export function writerConnectionSettings(db: Database.Database): WriterConnectionSettings {
+  return {
+    synchronous: Number(db.pragma('synchronous', { simple: true })),
+    cacheSize: writerCacheSize({
+      cacheSize: Number(db.pragma('cache_size', { simple: true })),
+      pageSize: Number(db.pragma('page_size', { simple: true })),
+      pageCount: Number(db.pragma('page_count', { simple: true })),
+    }),
+  };
 }
 
 /**
@@ -169,12 +179,7 @@ export class SqliteThread<Request extends { readonly op: string }, Replies exten
     if (this.worker) return this.worker;
     const settings: SqliteThreadSettings = {
       file: this.file,
-      synchronous: Number(this.db.pragma('synchronous', { simple: true })),
-      cacheSize: writerCacheSize({
-        cacheSize: Number(this.db.pragma('cache_size', { simple: true })),
-        pageSize: Number(this.db.pragma('page_size', { simple: true })),
-        pageCount: Number(this.db.pragma('page_count', { simple: true })),
-      }),
+      ...writerConnectionSettings(this.db),
       role: this.role,
       threadName: `attnrec-${this.role}`,
       ...(this.role === 'reader' && { nice: READER_NICE }),

@@ -136,8 +136,10 @@ export function prepareSqliteImportTarget(db: Database.Database): void {
 }
 
 /**
- * The statement every stored event goes through (the writer thread's event groups and bulk imports alike);
- * exported for bench/sqlite-event-floor.ts, which measures SQLite's own cost of it.
+ * The statement a stored event with a value, quantity, event id or recommendation id goes through (the writer
+ * thread's event groups and bulk imports alike; events with none of them take the 5-column insertBareEvent);
+ * exported for bench/sqlite-event-floor.ts, which measures SQLite's own cost of it on events with ids, as the
+ * serve benchmark sends them.
  */
 export const SQLITE_EVENT_INSERT = `INSERT INTO events (user_id, session_id, item_id, type_id, ts, value, quantity, event_id, recommendation_id)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`;
